@@ -1,0 +1,133 @@
+/**
+ * The hub's configuration: read once from the environment at start, checked,
+ * typed and frozen. A bad value stops the hub with a message that names the
+ * variable and what it allows, instead of failing later on first use.
+ */
+import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { configError, envBoolean, envInteger, envString, envUrl, type Env } from './parse.js';
+
+export type TlsConfig = {
+  readonly cert: Buffer;
+  readonly key: Buffer;
+  /** When set, device client certificates are verified against it (mTLS). */
+  readonly ca: Buffer | undefined;
+};
+
+export type Config = {
+  readonly host: string;
+  readonly port: number;
+  readonly dataDir: string;
+  /** Unset: the hub starts and supervises its own influxd under dataDir. */
+  readonly influxUrl: string | undefined;
+  readonly enrollmentKey: string | undefined;
+  readonly operatorToken: string;
+  /** True when the token was generated because none was configured. */
+  readonly operatorTokenGenerated: boolean;
+  readonly pingIntervalMs: number;
+  readonly maxMessageBytes: number;
+  readonly permessageDeflate: boolean;
+  readonly maxRecordsPerPack: number;
+  readonly maxFutureSeconds: number;
+  readonly maxPastSeconds: number;
+  readonly maxNamesPerDevice: number;
+  readonly authMaxFailures: number;
+  readonly authBlockMs: number;
+  readonly shutdownTimeoutMs: number;
+  readonly writeBatchPoints: number;
+  readonly logLevel: string;
+  readonly tls: TlsConfig | undefined;
+};
+
+export type { Env };
+
+/** One row per variable: the README's configuration table is written from this. */
+export const CONFIG_DOC = [
+  ['PULSEWIRE_HOST', '127.0.0.1', 'listen address'],
+  ['PULSEWIRE_PORT', '8080', 'one port for HTTP, device and operator sockets (0 picks a free one)'],
+  ['PULSEWIRE_DATA_DIR', './data', "the hub's durable state (lmdb) and a managed InfluxDB's files"],
+  ['PULSEWIRE_INFLUX_URL', 'unset', 'e.g. http://127.0.0.1:8086/pulsewire; the path is the database, created if missing. Unset: the hub runs its own influxd under the data dir'],
+  ['PULSEWIRE_ENROLLMENT_KEY', 'unset', 'key from which device secrets are derived (zero-touch provisioning)'],
+  ['PULSEWIRE_OPERATOR_TOKEN', 'generated', 'bearer token for every operator endpoint; generated and printed at start when unset'],
+  ['PULSEWIRE_PING_INTERVAL_MS', '25000', 'liveness ping interval; a dead device is offline within two'],
+  ['PULSEWIRE_MAX_MESSAGE_BYTES', '65536', 'largest device message; larger closes with 1009'],
+  ['PULSEWIRE_PERMESSAGE_DEFLATE', 'false', 'offer permessage-deflate to devices'],
+  ['PULSEWIRE_MAX_RECORDS', '1024', 'most SenML records in one pack'],
+  ['PULSEWIRE_MAX_FUTURE_S', '300', 'how far ahead of the hub clock a reading may be'],
+  ['PULSEWIRE_MAX_PAST_S', '2592000', 'how far behind the hub clock a reading may be (30 days)'],
+  ['PULSEWIRE_MAX_NAMES_PER_DEVICE', '1000', 'distinct series names per device before ACK code 5'],
+  ['PULSEWIRE_AUTH_MAX_FAILURES', '10', 'failed device logins per address per minute before 429'],
+  ['PULSEWIRE_AUTH_BLOCK_MS', '60000', 'how long an address stays refused after too many failures'],
+  ['PULSEWIRE_SHUTDOWN_TIMEOUT_MS', '10000', 'bound on a graceful shutdown'],
+  ['PULSEWIRE_WRITE_BATCH_POINTS', '5000', 'most points in one InfluxDB write request'],
+  ['PULSEWIRE_LOG_LEVEL', 'info', 'fatal, error, warn, info, debug, trace or silent'],
+  ['PULSEWIRE_TLS_CERT', 'unset', 'PEM certificate file: serve https/wss (with PULSEWIRE_TLS_KEY)'],
+  ['PULSEWIRE_TLS_KEY', 'unset', 'PEM private key file for PULSEWIRE_TLS_CERT'],
+  ['PULSEWIRE_TLS_CA', 'unset', 'PEM CA file: verify device client certificates (mTLS; CN = device id)'],
+] as const;
+
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+
+export function loadConfig(env: Env = process.env): Config {
+  const givenToken = envString(env, 'PULSEWIRE_OPERATOR_TOKEN', { minLength: 16 });
+  const influxUrl = envUrl(env, 'PULSEWIRE_INFLUX_URL', ['http:', 'https:']);
+  if (influxUrl !== undefined && new URL(influxUrl).pathname.replace(/^\/+/, '') === '') {
+    throw configError('PULSEWIRE_INFLUX_URL', influxUrl, 'a URL whose path names the database, e.g. http://127.0.0.1:8086/pulsewire');
+  }
+  const config: Config = {
+    host: envString(env, 'PULSEWIRE_HOST') ?? '127.0.0.1',
+    port: envInteger(env, 'PULSEWIRE_PORT', { min: 0, max: 65535 }) ?? 8080,
+    dataDir: path.resolve(envString(env, 'PULSEWIRE_DATA_DIR') ?? './data'),
+    influxUrl,
+    enrollmentKey: envString(env, 'PULSEWIRE_ENROLLMENT_KEY', { minLength: 16 }),
+    operatorToken: givenToken ?? randomBytes(24).toString('base64url'),
+    operatorTokenGenerated: givenToken === undefined,
+    pingIntervalMs: envInteger(env, 'PULSEWIRE_PING_INTERVAL_MS', { min: 100, max: 3_600_000 }) ?? 25_000,
+    maxMessageBytes: envInteger(env, 'PULSEWIRE_MAX_MESSAGE_BYTES', { min: 256, max: 16 * 1024 * 1024 }) ?? 65_536,
+    permessageDeflate: envBoolean(env, 'PULSEWIRE_PERMESSAGE_DEFLATE') ?? false,
+    maxRecordsPerPack: envInteger(env, 'PULSEWIRE_MAX_RECORDS', { min: 1, max: 100_000 }) ?? 1024,
+    maxFutureSeconds: envInteger(env, 'PULSEWIRE_MAX_FUTURE_S', { min: 0, max: 10 * 365 * 86_400 }) ?? 300,
+    maxPastSeconds: envInteger(env, 'PULSEWIRE_MAX_PAST_S', { min: 0, max: 100 * 365 * 86_400 }) ?? 30 * 86_400,
+    maxNamesPerDevice: envInteger(env, 'PULSEWIRE_MAX_NAMES_PER_DEVICE', { min: 1, max: 1_000_000 }) ?? 1000,
+    authMaxFailures: envInteger(env, 'PULSEWIRE_AUTH_MAX_FAILURES', { min: 1, max: 1_000_000 }) ?? 10,
+    authBlockMs: envInteger(env, 'PULSEWIRE_AUTH_BLOCK_MS', { min: 0, max: 86_400_000 }) ?? 60_000,
+    shutdownTimeoutMs: envInteger(env, 'PULSEWIRE_SHUTDOWN_TIMEOUT_MS', { min: 100, max: 600_000 }) ?? 10_000,
+    writeBatchPoints: envInteger(env, 'PULSEWIRE_WRITE_BATCH_POINTS', { min: 1, max: 1_000_000 }) ?? 5000,
+    logLevel: envChoice(env, 'PULSEWIRE_LOG_LEVEL', LOG_LEVELS) ?? 'info',
+    tls: loadTls(env),
+  };
+  return Object.freeze(config);
+}
+
+function loadTls(env: Env): TlsConfig | undefined {
+  const certPath = envString(env, 'PULSEWIRE_TLS_CERT');
+  const keyPath = envString(env, 'PULSEWIRE_TLS_KEY');
+  const caPath = envString(env, 'PULSEWIRE_TLS_CA');
+  if (certPath === undefined && keyPath === undefined) {
+    if (caPath !== undefined) throw configError('PULSEWIRE_TLS_CA', caPath, 'only together with PULSEWIRE_TLS_CERT and PULSEWIRE_TLS_KEY');
+    return undefined;
+  }
+  if (certPath === undefined) throw configError('PULSEWIRE_TLS_CERT', '', 'a PEM file path (PULSEWIRE_TLS_KEY is set)');
+  if (keyPath === undefined) throw configError('PULSEWIRE_TLS_KEY', '', 'a PEM file path (PULSEWIRE_TLS_CERT is set)');
+  return Object.freeze({
+    cert: readPem('PULSEWIRE_TLS_CERT', certPath),
+    key: readPem('PULSEWIRE_TLS_KEY', keyPath),
+    ca: caPath === undefined ? undefined : readPem('PULSEWIRE_TLS_CA', caPath),
+  });
+}
+
+function readPem(variable: string, file: string): Buffer {
+  try {
+    return readFileSync(file);
+  } catch (err) {
+    throw configError(variable, file, `a readable PEM file (${(err as NodeJS.ErrnoException).code ?? 'unreadable'})`);
+  }
+}
+
+function envChoice<T extends string>(env: Env, name: string, allowed: readonly T[]): T | undefined {
+  const raw = envString(env, name);
+  if (raw === undefined) return undefined;
+  if (!(allowed as readonly string[]).includes(raw)) throw configError(name, raw, `one of ${allowed.join(', ')}`);
+  return raw as T;
+}

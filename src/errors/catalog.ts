@@ -1,0 +1,95 @@
+/**
+ * The one catalog of Pulsewire errors. Every failure the hub reports to a
+ * device or an operator is a PulsewireError with a stable code; this table is
+ * the only place that says which HTTP status, ACK code or WebSocket close code
+ * goes with it, so firmware and operators see the same answer everywhere.
+ */
+
+export type ErrorSpec = {
+  /** Short human text; the `detail` of an instance adds specifics. */
+  readonly message: string;
+  /** HTTP status when the error answers an HTTP request. */
+  readonly http?: number;
+  /** ACK code when the error answers one TELEMETRY message (protocol 3). */
+  readonly ack?: number;
+  /** Close code when the error ends a device or operator WebSocket. */
+  readonly close?: number;
+};
+
+export const ERRORS = {
+  // Frames and CBOR (protocol sections 1 and 3): the connection is closed.
+  PW_ERR_TEXT_FRAME: { message: 'text frames are not allowed, send binary CBOR', close: 1003 },
+  PW_ERR_FRAME_TOO_BIG: { message: 'message larger than the configured maximum', close: 1009, http: 413 },
+  PW_ERR_CBOR_MALFORMED: { message: 'not well-formed CBOR', close: 1007, http: 400 },
+  PW_ERR_CBOR_TAG: { message: 'CBOR tags are not allowed', close: 1007, http: 400 },
+  PW_ERR_CBOR_TOO_DEEP: { message: 'CBOR nesting deeper than 16 levels', close: 1007, http: 400 },
+  PW_ERR_CBOR_TOO_MANY_ITEMS: { message: 'too many CBOR data items in one message', close: 1007, http: 400 },
+  PW_ERR_MESSAGE_SHAPE: { message: 'invalid message', close: 1007, http: 400 },
+  PW_ERR_MESSAGE_TYPE: { message: 'unknown message type', close: 1007, http: 400 },
+  PW_ERR_MESSAGE_DIRECTION: { message: 'message type not allowed in this direction', close: 1007, http: 400 },
+
+  // One TELEMETRY message rejected or deferred: answered with an ACK code.
+  PW_ERR_DUPLICATE: { message: 'duplicate, already accepted', ack: 1 },
+  PW_ERR_PACK_MALFORMED: { message: 'malformed SenML pack', ack: 2 },
+  PW_ERR_TIME_RANGE: { message: 'time out of range', ack: 3 },
+  PW_ERR_RATE_LIMITED: { message: 'rate limited, resend later', ack: 4, http: 429 },
+  PW_ERR_TOO_MANY_NAMES: { message: 'too many distinct names for this device', ack: 5 },
+  PW_ERR_STORAGE_UNAVAILABLE: { message: 'storage unavailable, resend later', ack: 4, http: 503 },
+  PW_ERR_STORAGE_REJECTED: { message: 'storage rejected the readings', ack: 2 },
+
+  // Device handshake (protocol section 2): answered before the upgrade.
+  PW_ERR_SUBPROTOCOL: { message: 'offer the WebSocket subprotocol pulsewire.v1 (Sec-WebSocket-Protocol: pulsewire.v1)', http: 400 },
+  PW_ERR_DEVICE_AUTH: { message: 'unknown device or wrong secret', http: 401 },
+  PW_ERR_AUTH_RATE_LIMITED: { message: 'too many failed attempts from this address, retry later', http: 429 },
+
+  // Device sessions ended by the hub.
+  PW_ERR_REPLACED: { message: 'replaced by a newer connection of the same device', close: 4000 },
+  PW_ERR_REVOKED: { message: 'device removed or credentials revoked', close: 1008 },
+  PW_ERR_SHUTDOWN: { message: 'hub going away', close: 1001 },
+  PW_ERR_PING_TIMEOUT: { message: 'no pong before the next ping' },
+  PW_ERR_INTERNAL: { message: 'hub internal error', close: 1011, http: 500 },
+
+  // Operator API.
+  PW_ERR_OPERATOR_AUTH: { message: 'missing or wrong operator bearer token', http: 401 },
+  PW_ERR_DEVICE_NOT_FOUND: { message: 'no such device', http: 404 },
+  PW_ERR_BAD_REQUEST: { message: 'bad request', http: 400 },
+  PW_ERR_NOT_READY: { message: 'not ready', http: 503 },
+
+  // Configuration: stops the hub at start.
+  PW_ERR_CONFIG: { message: 'invalid configuration' },
+  PW_ERR_INFLUXD_MISSING: { message: 'influxd is not installed' },
+} as const satisfies Record<string, ErrorSpec>;
+
+export type ErrorCode = keyof typeof ERRORS;
+
+export class PulsewireError extends Error {
+  readonly code: ErrorCode;
+  readonly detail: string | undefined;
+
+  constructor(code: ErrorCode, detail?: string, options?: { cause?: unknown }) {
+    super(detail ? `${ERRORS[code].message}: ${detail}` : ERRORS[code].message, options);
+    this.name = 'PulsewireError';
+    this.code = code;
+    this.detail = detail;
+  }
+
+  get spec(): ErrorSpec {
+    return ERRORS[this.code];
+  }
+
+  /** Reason text for a close frame: at most 123 bytes by RFC 6455. */
+  get closeReason(): string {
+    return truncateUtf8(this.detail ?? ERRORS[this.code].message, 123);
+  }
+}
+
+export function isPulsewireError(value: unknown, code?: ErrorCode): value is PulsewireError {
+  return value instanceof PulsewireError && (code === undefined || value.code === code);
+}
+
+export function truncateUtf8(text: string, maxBytes: number): string {
+  if (Buffer.byteLength(text) <= maxBytes) return text;
+  let out = text.slice(0, maxBytes);
+  while (Buffer.byteLength(out) > maxBytes) out = out.slice(0, -1);
+  return out;
+}

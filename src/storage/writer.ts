@@ -1,0 +1,195 @@
+/**
+ * Group commit of points into InfluxDB. Callers (one per TELEMETRY message)
+ * await write(); the ACK goes out only once InfluxDB confirmed the request
+ * that carried their points. Requests are formed from whatever is queued
+ * when a slot frees up, so a trickle goes out at once and a flood becomes a
+ * few large requests.
+ */
+
+import type { InfluxDB, IPoint } from 'influx';
+import { PulsewireError } from '../errors/catalog.js';
+import { classifyInfluxError } from './influx-errors.js';
+import { silentLogger, type StorageLogger } from './logger.js';
+import { WRITE_PRECISION } from './schema.js';
+import { WriterStatsRecorder, type WriterStats } from './writer-stats.js';
+
+export type { WriterStats } from './writer-stats.js';
+
+export type PointWriterOptions = {
+  database: string;
+  /** Upper bound of points per request; one caller's group is never split across requests. */
+  maxBatchPoints?: number;
+  maxConcurrentWrites?: number;
+  /** How long a batch is retried on network errors and 5xx before its callers are told to resend later. */
+  retryForMs?: number;
+  logger?: StorageLogger;
+};
+
+type Group = {
+  points: IPoint[];
+  resolve: () => void;
+  reject: (err: PulsewireError) => void;
+};
+
+type Outcome = { ok: true } | { ok: false; error: PulsewireError };
+
+const BACKOFF_BASE_MS = 50;
+const BACKOFF_CAP_MS = 2000;
+
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+export class PointWriter {
+  #influx: InfluxDB;
+  #database: string;
+  #maxBatchPoints: number;
+  #maxConcurrent: number;
+  #retryForMs: number;
+  #log: StorageLogger;
+  #queue: Group[] = [];
+  #unsettled = new Set<Promise<void>>();
+  #pumpScheduled = false;
+  #closed = false;
+  #stats = new WriterStatsRecorder();
+
+  constructor(influx: InfluxDB, options: PointWriterOptions) {
+    const { maxBatchPoints = 5000, maxConcurrentWrites = 2, retryForMs = 5000 } = options;
+    if (!options.database) throw new PulsewireError('PW_ERR_CONFIG', 'PointWriter: database is required');
+    if (!(maxBatchPoints >= 1)) throw new PulsewireError('PW_ERR_CONFIG', 'PointWriter: maxBatchPoints must be at least 1');
+    if (!(maxConcurrentWrites >= 1)) throw new PulsewireError('PW_ERR_CONFIG', 'PointWriter: maxConcurrentWrites must be at least 1');
+    if (!(retryForMs >= 0)) throw new PulsewireError('PW_ERR_CONFIG', 'PointWriter: retryForMs must not be negative');
+    this.#influx = influx;
+    this.#database = options.database;
+    this.#maxBatchPoints = maxBatchPoints;
+    this.#maxConcurrent = maxConcurrentWrites;
+    this.#retryForMs = retryForMs;
+    this.#log = options.logger ?? silentLogger;
+  }
+
+  /** A snapshot; counters only grow, gauges (queuedPoints, inFlight) are current values. */
+  get stats(): WriterStats {
+    return this.#stats.snapshot();
+  }
+
+  /** Resolves once InfluxDB confirmed these points; rejects with PW_ERR_STORAGE_UNAVAILABLE or PW_ERR_STORAGE_REJECTED. */
+  write(points: IPoint[]): Promise<void> {
+    if (this.#closed) return Promise.reject(new PulsewireError('PW_ERR_STORAGE_UNAVAILABLE', 'writer is closed'));
+    if (points.length === 0) return Promise.resolve();
+    const settled = new Promise<void>((resolve, reject) => {
+      this.#queue.push({ points, resolve, reject });
+    });
+    this.#stats.queued(points.length);
+    const tracked = settled.then(
+      () => undefined,
+      () => undefined,
+    );
+    this.#unsettled.add(tracked);
+    void tracked.then(() => this.#unsettled.delete(tracked));
+    this.#schedulePump();
+    return settled;
+  }
+
+  /** Resolves when every write() made before this call has settled (either way). */
+  async flush(): Promise<void> {
+    await Promise.all([...this.#unsettled]);
+  }
+
+  /** Refuses new writes from now on and waits for the queued ones. */
+  async close(): Promise<void> {
+    this.#closed = true;
+    await this.flush();
+  }
+
+  /**
+   * Deferred to a microtask so that callers in the same tick (one
+   * socket read with many messages) share a request, which costs no latency.
+   */
+  #schedulePump(): void {
+    if (this.#pumpScheduled) return;
+    this.#pumpScheduled = true;
+    queueMicrotask(() => {
+      this.#pumpScheduled = false;
+      this.#pump();
+    });
+  }
+
+  #pump(): void {
+    while (this.#stats.inFlight < this.#maxConcurrent && this.#queue.length > 0) {
+      const batch = this.#takeBatch();
+      this.#stats.batchStarted();
+      void this.#commit(batch).finally(() => {
+        this.#stats.batchEnded();
+        this.#pump();
+      });
+    }
+  }
+
+  #takeBatch(): Group[] {
+    const batch: Group[] = [];
+    let size = 0;
+    while (this.#queue.length > 0) {
+      const next = this.#queue[0]!;
+      if (batch.length > 0 && size + next.points.length > this.#maxBatchPoints) break;
+      this.#queue.shift();
+      batch.push(next);
+      size += next.points.length;
+    }
+    return batch;
+  }
+
+  async #commit(batch: Group[]): Promise<void> {
+    const outcome = await this.#writeWithRetry(batch.flatMap((g) => g.points), Date.now() + this.#retryForMs);
+    if (outcome.ok) return batch.forEach((g) => this.#settle(g, outcome));
+    if (outcome.error.code === 'PW_ERR_STORAGE_UNAVAILABLE' || batch.length === 1) {
+      return batch.forEach((g) => this.#settle(g, outcome));
+    }
+    // A 400 names neither the caller nor always the point at fault (and with
+    // "partial write" the rest is already stored, so rewriting it is harmless:
+    // same series and time overwrite). Each caller's group alone finds out.
+    this.#log.warn({ groups: batch.length, error: outcome.error.detail }, 'InfluxDB refused a batch; writing its groups one by one');
+    const deadline = Date.now() + this.#retryForMs;
+    let unavailable: Outcome | undefined;
+    for (const group of batch) {
+      const result = unavailable ?? (await this.#writeWithRetry(group.points, deadline));
+      if (!result.ok && result.error.code === 'PW_ERR_STORAGE_UNAVAILABLE') unavailable = result;
+      this.#settle(group, result);
+    }
+  }
+
+  #settle(group: Group, outcome: Outcome): void {
+    if (outcome.ok) {
+      this.#stats.settledOk(group.points.length);
+      group.resolve();
+    } else {
+      this.#stats.settledFailed(group.points.length, outcome.error.code === 'PW_ERR_STORAGE_REJECTED');
+      group.reject(outcome.error);
+    }
+  }
+
+  /** Exponential backoff with full jitter; the last attempt is made at the deadline, not skipped. */
+  async #writeWithRetry(points: IPoint[], deadline: number): Promise<Outcome> {
+    for (let attempt = 0; ; attempt += 1) {
+      const started = performance.now();
+      try {
+        this.#stats.requestSent();
+        // writePoints serialises synchronously and can throw before returning a promise.
+        await this.#influx.writePoints(points, { database: this.#database, precision: WRITE_PRECISION });
+        this.#stats.requestOk(performance.now() - started);
+        return { ok: true };
+      } catch (err) {
+        this.#stats.requestFailed();
+        const failure = classifyInfluxError(err);
+        if (failure.kind === 'rejected') {
+          return { ok: false, error: new PulsewireError('PW_ERR_STORAGE_REJECTED', failure.detail, { cause: err }) };
+        }
+        const remaining = deadline - Date.now();
+        if (remaining <= 0) {
+          this.#log.error({ points: points.length, attempts: attempt + 1, error: failure.detail }, 'InfluxDB unavailable; giving up on batch');
+          return { ok: false, error: new PulsewireError('PW_ERR_STORAGE_UNAVAILABLE', failure.detail, { cause: err }) };
+        }
+        if (attempt === 0) this.#log.warn({ points: points.length, error: failure.detail }, 'InfluxDB write failed; retrying');
+        this.#stats.retried();
+        await sleep(Math.min(remaining, Math.random() * Math.min(BACKOFF_CAP_MS, BACKOFF_BASE_MS * 2 ** attempt)));
+      }
+    }
+  }
+}
