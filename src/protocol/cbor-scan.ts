@@ -1,0 +1,179 @@
+/**
+ * Well-formedness pre-scan of one CBOR message (RFC 8949 appendix C), run
+ * before cbor-x decodes anything. Why a separate pass:
+ * - cbor-x recurses without a depth limit: ~5000 nested arrays overflow the
+ *   stack. This scan is iterative (an explicit stack) and stops at depth 17.
+ * - cbor-x expands its own extension tags (records 0xdfff.., shared
+ *   structures, packed values, Date, Set...) even with useRecords:false, so a
+ *   frame could redefine decoder state. The protocol has no tags: any tag at
+ *   all is refused here, so cbor-x only ever sees plain data.
+ * - It bounds work: item count capped, lengths checked against the bytes left.
+ *
+ * Depth counts arrays and maps only; the top-level item (the message array)
+ * is depth 1. Strings, including indefinite-length ones, add no depth.
+ * Every data item counts toward the item cap: array/map elements, map keys
+ * and values, and each chunk of an indefinite-length string.
+ */
+import { PulsewireError, type ErrorCode } from '../errors/catalog.js';
+import { DEFAULT_MAX_CBOR_ITEMS, MAX_CBOR_DEPTH } from './limits.js';
+
+export type ScanLimits = { maxDepth?: number; maxItems?: number };
+
+/** Byte range of one indefinite-length string: its 0x5f/0x7f head to its break, exclusive end. */
+export type StringSpan = { start: number; end: number };
+
+export type ScanResult =
+  | { error: PulsewireError }
+  | { error: null; indefiniteStrings: StringSpan[] };
+
+const INDEFINITE = -1;
+
+type Frame = {
+  kind: 'array' | 'map' | 'chunks';
+  /** Items still expected, or INDEFINITE until a break. */
+  remaining: number;
+  /** Items seen in an indefinite container (a map needs an even number). */
+  count: number;
+  /** For 'chunks': the string's major type (2 or 3). */
+  major: number;
+  start: number;
+};
+
+const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
+
+function isUtf8(bytes: Uint8Array): boolean {
+  try {
+    strictUtf8.decode(bytes);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Reads an n-byte big-endian unsigned integer; beyond 2^53 it is approximate, which only matters for lengths that are then too big anyway. */
+function readUint(bytes: Uint8Array, pos: number, n: number): number {
+  let value = 0;
+  for (let i = 0; i < n; i++) value = value * 256 + bytes[pos + i]!;
+  return value;
+}
+
+/** null when `bytes` is exactly one well-formed, tag-free, bounded CBOR item. */
+export function scanCbor(bytes: Uint8Array, limits: ScanLimits = {}): PulsewireError | null {
+  return inspectCbor(bytes, limits).error;
+}
+
+/** Like scanCbor, and also reports where indefinite-length strings are (cbor-x cannot decode them). */
+export function inspectCbor(bytes: Uint8Array, limits: ScanLimits = {}): ScanResult {
+  const maxDepth = limits.maxDepth ?? MAX_CBOR_DEPTH;
+  const maxItems = limits.maxItems ?? DEFAULT_MAX_CBOR_ITEMS;
+  const len = bytes.length;
+  const stack: Frame[] = [];
+  const spans: StringSpan[] = [];
+  let pos = 0;
+  let items = 0;
+  let depth = 0;
+  let started = false;
+  const fail = (code: ErrorCode, why: string, at: number): ScanResult => ({
+    error: new PulsewireError(code, `${why} at byte ${at}`),
+  });
+
+  for (;;) {
+    // Close definite containers that have all their items; that may finish the parent too.
+    let top = stack[stack.length - 1];
+    while (top !== undefined && top.remaining === 0) {
+      stack.pop();
+      if (top.kind !== 'chunks') depth--;
+      top = stack[stack.length - 1];
+    }
+    if (started && top === undefined) break;
+
+    const at = pos;
+    if (pos >= len) return fail('PW_ERR_CBOR_MALFORMED', 'truncated: data item expected', at);
+    const initial = bytes[pos++]!;
+
+    if (initial === 0xff) {
+      if (top === undefined || top.remaining !== INDEFINITE) {
+        return fail('PW_ERR_CBOR_MALFORMED', 'break outside an indefinite-length item', at);
+      }
+      if (top.kind === 'map' && top.count % 2 !== 0) {
+        return fail('PW_ERR_CBOR_MALFORMED', 'indefinite-length map ends after a key', at);
+      }
+      stack.pop();
+      if (top.kind === 'chunks') spans.push({ start: top.start, end: pos });
+      else depth--;
+      continue;
+    }
+
+    started = true;
+    const major = initial >> 5;
+    const info = initial & 0x1f;
+    if (top?.kind === 'chunks' && (major !== top.major || info === 31)) {
+      return fail('PW_ERR_CBOR_MALFORMED', 'indefinite-length string holds a chunk that is not a definite string of its type', at);
+    }
+    if (++items > maxItems) return fail('PW_ERR_CBOR_TOO_MANY_ITEMS', `more than ${maxItems} data items`, at);
+    if (top !== undefined) {
+      if (top.remaining === INDEFINITE) top.count++;
+      else top.remaining--;
+    }
+    if (info >= 28 && info <= 30) {
+      return fail('PW_ERR_CBOR_MALFORMED', `reserved additional information ${info}`, at);
+    }
+
+    let arg = info;
+    if (info >= 24 && info <= 27) {
+      const n = 1 << (info - 24);
+      if (len - pos < n) return fail('PW_ERR_CBOR_MALFORMED', 'truncated: argument cut short', at);
+      arg = readUint(bytes, pos, n);
+      pos += n;
+    }
+    const indefinite = info === 31;
+
+    switch (major) {
+      case 0:
+      case 1:
+        if (indefinite) return fail('PW_ERR_CBOR_MALFORMED', 'integer with indefinite length', at);
+        break;
+      case 2:
+      case 3:
+        if (indefinite) {
+          stack.push({ kind: 'chunks', remaining: INDEFINITE, count: 0, major, start: at });
+          break;
+        }
+        if (arg > len - pos) return fail('PW_ERR_CBOR_MALFORMED', 'truncated: string longer than the message', at);
+        // Invalid UTF-8 is "invalid", not "not well-formed", in RFC 8949; refused all the same.
+        if (major === 3 && !isUtf8(bytes.subarray(pos, pos + arg))) {
+          return fail('PW_ERR_CBOR_MALFORMED', 'text string is not valid UTF-8', at);
+        }
+        pos += arg;
+        break;
+      case 4:
+      case 5: {
+        if (depth + 1 > maxDepth) return fail('PW_ERR_CBOR_TOO_DEEP', `nesting deeper than ${maxDepth}`, at);
+        const kind = major === 4 ? 'array' : 'map';
+        if (indefinite) {
+          stack.push({ kind, remaining: INDEFINITE, count: 0, major, start: at });
+        } else {
+          const expected = major === 5 ? arg * 2 : arg;
+          // Every item takes at least one byte: refuse impossible lengths before looping.
+          if (expected > len - pos) return fail('PW_ERR_CBOR_MALFORMED', `truncated: ${kind} longer than the message`, at);
+          stack.push({ kind, remaining: expected, count: 0, major, start: at });
+        }
+        depth++;
+        break;
+      }
+      case 6:
+        return fail('PW_ERR_CBOR_TAG', `tag ${arg}`, at);
+      default: // major 7
+        if (info < 20) return fail('PW_ERR_CBOR_MALFORMED', `unassigned simple value ${info}`, at);
+        if (info === 24) {
+          const why = arg < 32 ? `simple value ${arg} in two-byte form` : `unassigned simple value ${arg}`;
+          return fail('PW_ERR_CBOR_MALFORMED', why, at);
+        }
+        // 20..23: false, true, null, undefined; 25..27: half, single, double floats (already skipped).
+        break;
+    }
+  }
+
+  if (pos !== len) return fail('PW_ERR_CBOR_MALFORMED', `${len - pos} trailing bytes after the data item`, pos);
+  return { error: null, indefiniteStrings: spans };
+}

@@ -1,0 +1,181 @@
+/**
+ * SenML pack resolution (RFC 8428 section 4.6) into validated Readings.
+ *
+ * Everything that can reach an InfluxDB line or query (names, units, text
+ * values) is validated here, so storage only has to escape, never to judge.
+ * Failures reject the whole pack: PW_ERR_PACK_MALFORMED (ACK 2) or
+ * PW_ERR_TIME_RANGE (ACK 3); when both apply, malformed wins, because the
+ * pack would be refused whatever the clock said.
+ *
+ * Decisions where RFC 8428 leaves room (docs/protocol.md repeats them):
+ * - bv and bs are added to v and s when those are present; they never create
+ *   a value on their own. Otherwise every vs/vb/vd record after a bv would
+ *   carry two values, and a record with only bv would be a phantom reading.
+ * - Empty bn / bu are allowed and reset the base; an empty u means "no unit".
+ * - bver must be an integer from 1 to 10: 10 is RFC 8428, and a receiver
+ *   MUST NOT use records of a version it does not know (RFC 8428 4.4).
+ * - ut is type-checked and otherwise ignored.
+ * - Record numbers in error details are 0-based indexes into the pack.
+ */
+import { PulsewireError } from '../errors/catalog.js';
+import {
+  DEFAULT_MAX_FUTURE_SECONDS, DEFAULT_MAX_PAST_SECONDS, DEFAULT_MAX_RECORDS, MAX_SENML_NAME_LENGTH,
+  MAX_SENML_TEXT_LENGTH, MAX_SENML_UNIT_LENGTH, SENML_RELATIVE_TIME_LIMIT, SENML_VERSION,
+} from './limits.js';
+import type { Reading } from './messages.js';
+import { senmlField, type SenmlField } from './senml-labels.js';
+
+export type PackLimits = { maxRecords: number; maxFutureSeconds: number; maxPastSeconds: number };
+export type ResolveOptions = { nowUs: number } & Partial<PackLimits>;
+
+type Fields = Map<SenmlField, unknown>;
+type Base = { name: string; time: number; unit: string | undefined; value: number; sum: number };
+
+const NAME = /^[A-Za-z0-9][A-Za-z0-9\-:./_]*$/;
+const UNIT = /^[\x20-\x7e]*$/;
+// C0, DEL and C1 controls: newlines and the like must not reach a stored string.
+const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
+
+/** Thrown inside this module only, caught in resolvePack. */
+class Malformed extends Error {}
+
+/** A short, printable rendering of a device-chosen key for error details. */
+function show(key: unknown): string {
+  return JSON.stringify(String(key)).slice(0, 34);
+}
+
+/** Collects the record's fields, checking labels (RFC 8428 section 6 and 4.4). */
+function readFields(record: unknown): Fields {
+  let entries: Iterable<[unknown, unknown]>;
+  if (record instanceof Map) entries = record.entries();
+  else if (typeof record === 'object' && record !== null && !Array.isArray(record) && !(record instanceof Uint8Array)) {
+    entries = Object.entries(record);
+  } else throw new Malformed('record must be a map');
+  const fields: Fields = new Map();
+  for (const [key, value] of entries) {
+    if (typeof key !== 'string' && !(typeof key === 'number' && Number.isInteger(key))) {
+      throw new Malformed('labels must be integers or text');
+    }
+    const field = senmlField(key);
+    if (field === undefined) {
+      // Labels ending in "_" are must-understand extensions; anything else unknown is ignored.
+      if (typeof key === 'string' && key.endsWith('_')) throw new Malformed(`must-understand label ${show(key)} not supported`);
+      continue;
+    }
+    if (fields.has(field)) throw new Malformed(`${field} given twice (integer and text label)`);
+    fields.set(field, value);
+  }
+  return fields;
+}
+
+function num(fields: Fields, field: SenmlField): number | undefined {
+  const raw = fields.get(field);
+  if (raw === undefined) return undefined;
+  const value = typeof raw === 'bigint' ? Number(raw) : raw;
+  if (typeof value !== 'number') throw new Malformed(`${field} must be a number`);
+  if (!Number.isFinite(value)) throw new Malformed(`${field} must be finite (no NaN or infinity)`);
+  return value;
+}
+
+function text(fields: Fields, field: SenmlField): string | undefined {
+  const raw = fields.get(field);
+  if (raw !== undefined && typeof raw !== 'string') throw new Malformed(`${field} must be text`);
+  return raw;
+}
+
+function checkUnit(field: SenmlField, unit: string | undefined): string | undefined {
+  if (unit === undefined) return undefined;
+  if (unit.length > MAX_SENML_UNIT_LENGTH) throw new Malformed(`${field} longer than ${MAX_SENML_UNIT_LENGTH} characters`);
+  if (!UNIT.test(unit)) throw new Malformed(`${field} has a character outside printable ASCII`);
+  return unit;
+}
+
+function checkName(name: string): string {
+  if (name.length === 0) throw new Malformed('name is empty (no bn or n)');
+  if (name.length > MAX_SENML_NAME_LENGTH) throw new Malformed(`name longer than ${MAX_SENML_NAME_LENGTH} characters`);
+  if (!NAME.test(name)) {
+    throw new Malformed(/^[A-Za-z0-9]/.test(name) ? 'name has invalid character' : 'name must start with a letter or digit');
+  }
+  return name;
+}
+
+/** Applies this record's base fields to `base`, then resolves the record itself; time in seconds. */
+function resolveRecord(fields: Fields, base: Base): Omit<Reading, 'timeUs'> & { seconds: number } {
+  const bver = num(fields, 'bver');
+  if (bver !== undefined && !(Number.isInteger(bver) && bver >= 1 && bver <= SENML_VERSION)) {
+    throw new Malformed(`bver must be an integer from 1 to ${SENML_VERSION}`);
+  }
+  base.name = text(fields, 'bn') ?? base.name;
+  base.time = num(fields, 'bt') ?? base.time;
+  if (fields.has('bu')) base.unit = checkUnit('bu', text(fields, 'bu')) || undefined;
+  base.value = num(fields, 'bv') ?? base.value;
+  base.sum = num(fields, 'bs') ?? base.sum;
+
+  const name = checkName(base.name + (text(fields, 'n') ?? ''));
+  const unit = fields.has('u') ? checkUnit('u', text(fields, 'u')) || undefined : base.unit;
+  num(fields, 'ut');
+  const seconds = base.time + (num(fields, 't') ?? 0);
+  if (!Number.isFinite(seconds)) throw new Malformed('resolved time is not finite');
+
+  const kinds = (['v', 'vs', 'vb', 'vd', 's'] as const).filter((f) => fields.has(f));
+  if (kinds.length !== 1) {
+    throw new Malformed(kinds.length === 0 ? 'record has no value (v, vs, vb, vd or s)' : `record has more than one value (${kinds.join(', ')})`);
+  }
+  const common = { name, ...(unit !== undefined ? { unit } : {}), seconds };
+  switch (kinds[0]) {
+    case 'v':
+    case 's': {
+      const field = kinds[0];
+      const value = (field === 'v' ? base.value : base.sum) + num(fields, field)!;
+      if (!Number.isFinite(value)) throw new Malformed(`resolved ${field} is not finite`);
+      return { ...common, kind: field === 'v' ? 'value' : 'sum', value };
+    }
+    case 'vs': {
+      const value = text(fields, 'vs')!;
+      if ([...value].length > MAX_SENML_TEXT_LENGTH) throw new Malformed(`vs longer than ${MAX_SENML_TEXT_LENGTH} characters`);
+      if (CONTROL.test(value)) throw new Malformed('vs contains a control character');
+      return { ...common, kind: 'text', value };
+    }
+    case 'vb': {
+      const value = fields.get('vb');
+      if (typeof value !== 'boolean') throw new Malformed('vb must be a boolean');
+      return { ...common, kind: 'flag', value };
+    }
+    default: {
+      const value = fields.get('vd');
+      if (!(value instanceof Uint8Array)) throw new Malformed('vd must be a byte string');
+      return { ...common, kind: 'data', value };
+    }
+  }
+}
+
+/** Resolves and validates a SenML pack; `nowUs` is the hub's clock at receipt. */
+export function resolvePack(pack: unknown, opts: ResolveOptions): { readings: Reading[] } | PulsewireError {
+  const maxRecords = opts.maxRecords ?? DEFAULT_MAX_RECORDS;
+  const earliestUs = opts.nowUs - (opts.maxPastSeconds ?? DEFAULT_MAX_PAST_SECONDS) * 1e6;
+  const latestUs = opts.nowUs + (opts.maxFutureSeconds ?? DEFAULT_MAX_FUTURE_SECONDS) * 1e6;
+  const malformed = (detail: string) => new PulsewireError('PW_ERR_PACK_MALFORMED', detail);
+
+  if (!Array.isArray(pack)) return malformed('pack must be an array of records');
+  if (pack.length === 0) return malformed('pack is empty');
+  if (pack.length > maxRecords) return malformed(`pack has ${pack.length} records, at most ${maxRecords} allowed`);
+
+  const base: Base = { name: '', time: 0, unit: undefined, value: 0, sum: 0 };
+  const readings: Reading[] = [];
+  let timeError: PulsewireError | undefined;
+  for (const [i, record] of pack.entries()) {
+    try {
+      const { seconds, ...reading } = resolveRecord(readFields(record), base);
+      // Below 2^28 s the time is relative to now (RFC 8428 4.5.3); 0 or absent means now.
+      const timeUs = Math.round(seconds < SENML_RELATIVE_TIME_LIMIT ? opts.nowUs + seconds * 1e6 : seconds * 1e6);
+      if (timeUs < earliestUs || timeUs > latestUs) {
+        timeError ??= new PulsewireError('PW_ERR_TIME_RANGE', `record ${i}: time ${seconds} s is outside the accepted window`);
+      }
+      readings.push({ ...reading, timeUs });
+    } catch (err) {
+      if (err instanceof Malformed) return malformed(`record ${i}: ${err.message}`);
+      throw err;
+    }
+  }
+  return timeError ?? { readings };
+}
