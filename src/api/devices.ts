@@ -1,0 +1,118 @@
+/**
+ * Operator routes for the device registry: register (the secret is shown
+ * once), remove (closes the device's connection with 1008), list and read.
+ * Live fields come from the gateway's in-memory runtime; the registry holds
+ * what survives a restart.
+ */
+import type { FastifyInstance } from 'fastify';
+import { PulsewireError } from '../errors/catalog.js';
+import type { DeviceRecord } from '../registry/device-registry.js';
+
+const deviceIdParam = {
+  type: 'object',
+  required: ['id'],
+  properties: { id: { type: 'string', pattern: '^[A-Za-z0-9._-]{1,64}$' } },
+} as const;
+
+const deviceView = {
+  type: 'object',
+  properties: {
+    id: { type: 'string' },
+    provisioning: { type: 'string', enum: ['registered', 'enrollment', 'certificate'] },
+    createdAt: { type: 'string', format: 'date-time' },
+    online: { type: 'boolean' },
+    connectedAt: { type: 'string', format: 'date-time', nullable: true },
+    lastSeen: { type: 'string', format: 'date-time', nullable: true },
+    offlineReason: { type: 'string', nullable: true },
+    remoteAddress: { type: 'string', nullable: true },
+    messagesIn: { type: 'integer' },
+  },
+} as const;
+
+const errorView = {
+  type: 'object',
+  properties: { error: { type: 'object', properties: { code: { type: 'string' }, message: { type: 'string' } } } },
+} as const;
+
+export async function deviceRoutes(app: FastifyInstance): Promise<void> {
+  const { registry, gateway } = app;
+
+  const view = (record: DeviceRecord) => {
+    const runtime = gateway.runtimes.peek(record.id);
+    const session = runtime?.session;
+    const s = record.status;
+    return {
+      id: record.id,
+      provisioning: record.provisioning,
+      createdAt: iso(record.createdAt),
+      online: session !== undefined,
+      connectedAt: iso(session?.connectedAt ?? s.connectedAt),
+      lastSeen: iso(Math.max(runtime?.lastSeen ?? 0, s.lastSeen ?? 0) || undefined),
+      offlineReason: session ? null : s.offlineReason ?? null,
+      remoteAddress: session?.remoteAddress ?? s.remoteAddress ?? null,
+      messagesIn: runtime?.messagesInBefore !== undefined ? runtime.messagesInTotal : s.messagesIn,
+    };
+  };
+
+  app.get('/v1/devices', {
+    schema: {
+      summary: 'List devices, key-ordered, paged',
+      querystring: {
+        type: 'object',
+        properties: {
+          limit: { type: 'integer', minimum: 1, maximum: 1000, default: 100 },
+          cursor: { type: 'string', maxLength: 200 },
+          online: { type: 'boolean' },
+          prefix: { type: 'string', pattern: '^[A-Za-z0-9._-]{0,64}$' },
+        },
+        additionalProperties: false,
+      },
+      response: {
+        200: { type: 'object', properties: { devices: { type: 'array', items: deviceView }, nextCursor: { type: 'string', nullable: true } } },
+        400: errorView,
+      },
+    },
+  }, async (request) => {
+    const q = request.query as { limit: number; cursor?: string; online?: boolean; prefix?: string };
+    // Online is live state; the registry's copy can lag by a write, so filter on the live view.
+    const page = registry.list({ limit: q.limit, cursor: q.cursor, prefix: q.prefix, online: q.online, isOnline: (id) => gateway.runtimes.peek(id)?.session !== undefined });
+    return { devices: page.devices.map(view), nextCursor: page.nextCursor ?? null };
+  });
+
+  app.get('/v1/devices/:id', {
+    schema: { summary: 'One device with its live status', params: deviceIdParam, response: { 200: deviceView, 404: errorView } },
+  }, async (request) => {
+    const { id } = request.params as { id: string };
+    const record = registry.get(id);
+    if (!record) throw new PulsewireError('PW_ERR_DEVICE_NOT_FOUND', id);
+    return view(record);
+  });
+
+  app.put('/v1/devices/:id', {
+    schema: {
+      summary: 'Register a device, or issue it a new secret; the secret is returned only here',
+      params: deviceIdParam,
+      response: { 201: { type: 'object', properties: { id: { type: 'string' }, secret: { type: 'string' } } } },
+    },
+  }, async (request, reply) => {
+    const { id } = request.params as { id: string };
+    const { secret } = await registry.register(id);
+    request.log.info({ deviceId: id }, 'device registered');
+    return reply.code(201).send({ id, secret });
+  });
+
+  app.delete('/v1/devices/:id', {
+    schema: { summary: 'Remove a device and close its connection with 1008', params: deviceIdParam, response: { 204: { type: 'null' }, 404: errorView } },
+  }, async (request, reply) => {
+    const { id } = request.params as { id: string };
+    if (!(await registry.remove(id))) throw new PulsewireError('PW_ERR_DEVICE_NOT_FOUND', id);
+    const revoked = new PulsewireError('PW_ERR_REVOKED');
+    gateway.kick(id, revoked.spec.close!, revoked.closeReason);
+    request.log.info({ deviceId: id }, 'device removed');
+    return reply.code(204).send();
+  });
+}
+
+function iso(ms: number | undefined): string | null {
+  return ms === undefined ? null : new Date(ms).toISOString();
+}

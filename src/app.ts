@@ -1,0 +1,125 @@
+/**
+ * Builds the hub as a fastify instance without listening, so tests build it,
+ * listen on port 0 and close it. main.ts adds the process concerns (a managed
+ * influxd, signals, the start banner).
+ */
+import websocket from '@fastify/websocket';
+import swagger from '@fastify/swagger';
+import Fastify, { LogController, type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import { mkdirSync } from 'node:fs';
+import path from 'node:path';
+import { deviceRoutes } from './api/devices.js';
+import { errorHandler } from './api/error-handler.js';
+import { healthRoutes } from './api/health.js';
+import { bearerTokenCheck } from './api/operator-auth.js';
+import type { Config } from './config/index.js';
+import { EventBus } from './events/bus.js';
+import gateway, { type GatewayOptions } from './gateway/plugin.js';
+import { HubMetrics } from './metrics/hub-metrics.js';
+import { SUBPROTOCOL } from './protocol/messages.js';
+import { DeviceRegistry } from './registry/device-registry.js';
+import { connectInflux, type InfluxConnection } from './storage/influx-connection.js';
+import { PointWriter } from './storage/writer.js';
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    config: Config;
+    registry: DeviceRegistry;
+    storage: InfluxConnection;
+    writer: PointWriter;
+    bus: EventBus;
+    metrics: HubMetrics;
+  }
+}
+
+export type BuildOptions = GatewayOptions & {
+  /** The InfluxDB URL with its database path (main.ts resolves the managed default). */
+  influxUrl: string;
+  logger?: FastifyServerOptions['logger'];
+};
+
+export async function buildApp(config: Config, opts: BuildOptions): Promise<FastifyInstance> {
+  const app = Fastify({
+    logger: opts.logger ?? { level: config.logLevel },
+    // One log line per device connection is enough; per-request lines would drown them.
+    logController: new LogController({ disableRequestLogging: true }),
+    ...(config.tls ? { https: tlsOptions(config.tls) } : {}),
+  }) as unknown as FastifyInstance;
+
+  mkdirSync(config.dataDir, { recursive: true });
+  const registry = await DeviceRegistry.open(path.join(config.dataDir, 'state'));
+  const storage = connectInflux(opts.influxUrl);
+  const writer = new PointWriter(storage.influx, { database: storage.database, maxBatchPoints: config.writeBatchPoints, logger: app.log });
+  const bus = new EventBus();
+  app.decorate('config', config);
+  app.decorate('registry', registry);
+  app.decorate('storage', storage);
+  app.decorate('writer', writer);
+  app.decorate('bus', bus);
+  app.decorate('metrics', new HubMetrics({
+    onlineDevices: () => app.gateway.runtimes.onlineCount,
+    writer: () => writer.stats,
+    writeLatency: () => ({ sumMs: writer.stats.latencySumMs, count: writer.stats.latencyCount }),
+  }));
+  app.setErrorHandler(errorHandler);
+
+  // InfluxDB may still be starting (or down): the hub comes up anyway and /readyz tells.
+  let closed = false;
+  app.addHook('onClose', async () => { closed = true; });
+  void ensureDatabaseWithRetry(app, () => closed);
+
+  await app.register(swagger, {
+    openapi: {
+      info: { title: 'Pulsewire operator API', version: '1' },
+      components: { securitySchemes: { operatorToken: { type: 'http', scheme: 'bearer' } } },
+      security: [{ operatorToken: [] }],
+    },
+  });
+  await app.register(websocket, {
+    options: {
+      maxPayload: config.maxMessageBytes,
+      perMessageDeflate: config.permessageDeflate,
+      handleProtocols: (protocols) => (protocols.has(SUBPROTOCOL) ? SUBPROTOCOL : false),
+    },
+    // Replaced by the gateway's own shutdown, which closes devices with 1001 rather than 1005.
+    preClose: (done) => done(),
+  });
+  await app.register(gateway, { ...(opts.nowUs ? { nowUs: opts.nowUs } : {}) });
+
+  const requireOperator = bearerTokenCheck(config.operatorToken);
+  await app.register(healthRoutes, { requireOperator });
+  await app.register(async (operator) => {
+    operator.addHook('onRequest', requireOperator);
+    await operator.register(deviceRoutes);
+  });
+  app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+
+  app.addHook('onClose', async () => {
+    await writer.close();
+    await registry.close();
+  });
+  return app;
+}
+
+async function ensureDatabaseWithRetry(app: FastifyInstance, isClosed: () => boolean): Promise<void> {
+  for (let attempt = 0; !isClosed(); attempt++) {
+    try {
+      await app.storage.ensureDatabase();
+      if (attempt > 0) app.log.info({ database: app.storage.database }, 'InfluxDB database ready');
+      return;
+    } catch (err) {
+      if (attempt === 0) app.log.warn({ err: (err as Error).message }, 'InfluxDB not reachable yet; retrying');
+      await new Promise((r) => setTimeout(r, Math.min(5000, 250 * 2 ** attempt)).unref());
+    }
+  }
+}
+
+function tlsOptions(tls: NonNullable<Config['tls']>) {
+  return {
+    cert: tls.cert,
+    key: tls.key,
+    // Ask for a client certificate only when we can verify it; devices without one still
+    // authenticate with a secret, so an unverified or absent certificate is not fatal here.
+    ...(tls.ca ? { ca: tls.ca, requestCert: true, rejectUnauthorized: false } : {}),
+  };
+}

@@ -1,0 +1,89 @@
+/**
+ * What the hub remembers about a device across its connections while the
+ * process runs: the accepted-seq window (so resends after a reconnect are
+ * recognised), writes still in progress by seq, the set of series names
+ * (for ACK code 5), counters, and the session that currently owns it.
+ */
+import { AcceptedSeqs } from './accepted-seqs.js';
+
+export type AckOutcome = { code: number; reason?: string };
+
+export interface DeviceSessionHandle {
+  readonly deviceId: string;
+  readonly connectedAt: number;
+  readonly remoteAddress: string;
+  /** Ends the session from the hub side with a close code and reason. */
+  end(closeCode: number, reason: string, offlineReason: import('../events/bus.js').OfflineReason): void;
+}
+
+export class DeviceRuntime {
+  readonly deviceId: string;
+  readonly accepted = new AcceptedSeqs();
+  /** A resend that arrives while the first copy is still being written waits for it. */
+  readonly pending = new Map<number, { fingerprint: number; outcome: Promise<AckOutcome> }>();
+  readonly names = new Set<string>();
+  /** Messages since this process first saw the device; `messagesInBefore` holds the persisted total. */
+  messagesIn = 0;
+  messagesInBefore: number | undefined;
+  readingsIn = 0;
+  lastSeen = 0;
+  session: DeviceSessionHandle | undefined;
+
+  constructor(deviceId: string) {
+    this.deviceId = deviceId;
+  }
+
+  get messagesInTotal(): number {
+    return (this.messagesInBefore ?? 0) + this.messagesIn;
+  }
+}
+
+export class DeviceRuntimes {
+  readonly #byId = new Map<string, DeviceRuntime>();
+  #online = 0;
+
+  get(deviceId: string): DeviceRuntime {
+    let runtime = this.#byId.get(deviceId);
+    if (!runtime) {
+      runtime = new DeviceRuntime(deviceId);
+      this.#byId.set(deviceId, runtime);
+    }
+    return runtime;
+  }
+
+  peek(deviceId: string): DeviceRuntime | undefined {
+    return this.#byId.get(deviceId);
+  }
+
+  /** Installs a session as the device's current one and returns the one it replaces. */
+  attach(session: DeviceSessionHandle): DeviceSessionHandle | undefined {
+    const runtime = this.get(session.deviceId);
+    const previous = runtime.session;
+    runtime.session = session;
+    if (!previous) this.#online++;
+    return previous;
+  }
+
+  /** Detaches a session if it is still the current one; false when a newer one took over. */
+  detach(session: DeviceSessionHandle): boolean {
+    const runtime = this.#byId.get(session.deviceId);
+    if (!runtime || runtime.session !== session) return false;
+    runtime.session = undefined;
+    this.#online--;
+    return true;
+  }
+
+  forget(deviceId: string): void {
+    const runtime = this.#byId.get(deviceId);
+    if (runtime?.session) this.#online--;
+    this.#byId.delete(deviceId);
+  }
+
+  get onlineCount(): number {
+    return this.#online;
+  }
+
+  *sessions(): IterableIterator<DeviceSessionHandle> {
+    for (const runtime of this.#byId.values()) if (runtime.session) yield runtime.session;
+  }
+}

@@ -1,0 +1,158 @@
+/**
+ * One device's WebSocket connection: decodes frames, hands TELEMETRY to the
+ * intake, sends ACKs, applies the in-flight window, and reports how the
+ * connection ended. Listeners are attached in the constructor, before any
+ * await, so no early frame is lost.
+ */
+import type { WebSocket, RawData } from 'ws';
+import { PulsewireError } from '../errors/catalog.js';
+import type { OfflineReason } from '../events/bus.js';
+import { decodeDeviceFrame, encodeAck } from '../protocol/codec.js';
+import type { DeviceMessage } from '../protocol/messages.js';
+import type { AckOutcome, DeviceRuntime, DeviceSessionHandle } from './device-runtime.js';
+import { frameFingerprint } from './accepted-seqs.js';
+import type { Pingable } from './liveness.js';
+import type { TelemetryIntake } from './telemetry-intake.js';
+
+/** Protocol section 3: a device may have up to 32 unacknowledged TELEMETRY messages. */
+export const MAX_IN_FLIGHT = 32;
+
+export interface SessionHost {
+  readonly intake: TelemetryIntake;
+  readonly logger: { info(obj: object, msg: string): void; warn(obj: object, msg: string): void; debug(obj: object, msg: string): void };
+  frameRejected(code: string): void;
+  received(type: DeviceMessage['type']): void;
+  pong(session: DeviceSession): void;
+  /** The connection is gone; `reason` says why (the hub's reason when the hub ended it). */
+  ended(session: DeviceSession, reason: OfflineReason, detail: string | undefined): void;
+}
+
+export class DeviceSession implements DeviceSessionHandle, Pingable {
+  readonly deviceId: string;
+  readonly connectedAt = Date.now();
+  readonly remoteAddress: string;
+  readonly #socket: WebSocket;
+  readonly #runtime: DeviceRuntime;
+  readonly #host: SessionHost;
+  #inFlight = 0;
+  #paused = false;
+  /** Set when the hub decides to end the session, so `close` reports the hub's reason. */
+  #endReason: { reason: OfflineReason; detail: string | undefined } | undefined;
+
+  constructor(socket: WebSocket, runtime: DeviceRuntime, remoteAddress: string, host: SessionHost) {
+    this.deviceId = runtime.deviceId;
+    this.remoteAddress = remoteAddress;
+    this.#socket = socket;
+    this.#runtime = runtime;
+    this.#host = host;
+    socket.on('message', (data, isBinary) => this.#onMessage(data, isBinary));
+    socket.on('pong', () => host.pong(this));
+    socket.on('close', (code, reason) => this.#onClose(code, reason.toString()));
+    socket.on('error', (err) => {
+      // ws reports protocol violations (e.g. maxPayload) here and closes with the right code itself.
+      const tooBig = (err as { code?: string }).code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH';
+      if (tooBig) host.frameRejected('PW_ERR_FRAME_TOO_BIG');
+      this.#endReason ??= { reason: tooBig ? 'invalid message' : 'error', detail: err.message };
+    });
+  }
+
+  ping(): void {
+    this.#socket.ping();
+  }
+
+  onPingTimeout(): void {
+    this.#endReason ??= { reason: 'ping-timeout', detail: undefined };
+    this.#socket.terminate();
+  }
+
+  end(closeCode: number, reason: string, offlineReason: OfflineReason): void {
+    this.#endReason ??= { reason: offlineReason, detail: reason };
+    this.#socket.close(closeCode, reason);
+  }
+
+  /** Drops the TCP connection without a close handshake (shutdown stragglers). */
+  terminate(): void {
+    this.#socket.terminate();
+  }
+
+  get isOpen(): boolean {
+    return this.#socket.readyState === this.#socket.OPEN;
+  }
+
+  get isClosed(): boolean {
+    return this.#socket.readyState === this.#socket.CLOSED;
+  }
+
+  onClosed(listener: () => void): void {
+    if (this.isClosed) listener();
+    else this.#socket.once('close', listener);
+  }
+
+  #onMessage(data: RawData, isBinary: boolean): void {
+    if (this.#endReason) return; // closing: frames still in the pipe are not processed
+    const runtime = this.#runtime;
+    runtime.messagesIn++;
+    runtime.lastSeen = Date.now();
+    if (!isBinary) return this.#reject(new PulsewireError('PW_ERR_TEXT_FRAME'));
+    const bytes = asBytes(data);
+    const message = decodeDeviceFrame(bytes);
+    if (message instanceof PulsewireError) return this.#reject(message);
+    this.#host.received(message.type);
+    switch (message.type) {
+      case 1:
+        this.#track(this.#host.intake.accept(runtime, message.seq, message.pack, frameFingerprint(bytes)), message.seq);
+        return;
+      case 'bare-pack':
+        void this.#host.intake.acceptBare(runtime, message.pack).then((outcome) => this.#afterBarePack(outcome));
+        return;
+      case 4:
+      case 5:
+        // Commands and device state arrive with the commands issue; accepted and ignored until then.
+        this.#host.logger.debug({ deviceId: this.deviceId, type: message.type }, 'message type not handled yet');
+        return;
+    }
+  }
+
+  #track(outcome: Promise<AckOutcome>, seq: number): void {
+    if (++this.#inFlight >= MAX_IN_FLIGHT && !this.#paused) {
+      // Backpressure by not reading: TCP slows the device down, nothing is dropped.
+      this.#paused = true;
+      this.#socket.pause();
+    }
+    void outcome.then((result) => {
+      this.#inFlight--;
+      if (this.#paused && this.#inFlight < MAX_IN_FLIGHT) {
+        this.#paused = false;
+        this.#socket.resume();
+      }
+      if (this.isOpen) this.#socket.send(encodeAck(seq, result.code, result.code === 0 ? undefined : result.reason));
+    });
+  }
+
+  #afterBarePack(outcome: AckOutcome): void {
+    if (outcome.code === 0) return;
+    // Fire-and-forget has no ACK: a malformed pack closes with 1007 so the firmware bug is visible;
+    // a pack that is merely late or early, or a storage outage, is dropped with a log line.
+    this.#host.logger.warn({ deviceId: this.deviceId, code: outcome.code, reason: outcome.reason }, 'bare SenML pack not stored');
+    if (outcome.code === 2 || outcome.code === 5) {
+      this.#reject(new PulsewireError('PW_ERR_MESSAGE_SHAPE', `bare pack: ${outcome.reason ?? 'malformed'}`));
+    }
+  }
+
+  #reject(error: PulsewireError): void {
+    this.#host.frameRejected(error.code);
+    this.#host.logger.info({ deviceId: this.deviceId, code: error.code, reason: error.closeReason }, 'closing device: bad message');
+    this.end(error.spec.close ?? 1007, error.closeReason, 'invalid message');
+  }
+
+  #onClose(code: number, reason: string): void {
+    const ended = this.#endReason ?? { reason: 'closed by device' as const, detail: reason || `code ${code}` };
+    this.#host.ended(this, ended.reason, ended.detail);
+  }
+}
+
+function asBytes(data: RawData): Uint8Array {
+  if (Array.isArray(data)) return Buffer.concat(data);
+  if (data instanceof ArrayBuffer) return new Uint8Array(data);
+  return data;
+}

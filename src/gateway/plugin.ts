@@ -1,0 +1,168 @@
+/**
+ * The device gateway: `GET /v1/device` upgrades authenticated devices that
+ * offer `pulsewire.v1` (refusals are plain HTTP answers, before the upgrade),
+ * owns every device socket, the liveness sweep and takeovers, and publishes
+ * online/offline changes on the bus.
+ */
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import fp from 'fastify-plugin';
+import type { TLSSocket } from 'node:tls';
+import type { WebSocket } from 'ws';
+import { ERRORS, PulsewireError, type ErrorCode, type ErrorSpec } from '../errors/catalog.js';
+import type { OfflineReason } from '../events/bus.js';
+import { DEVICE_PATH, SUBPROTOCOL } from '../protocol/messages.js';
+import { authenticateDevice } from './auth.js';
+import { AuthFailureLimiter } from './auth-limiter.js';
+import { DeviceRuntimes } from './device-runtime.js';
+import { DeviceSession, type SessionHost } from './device-session.js';
+import { LivenessSweep } from './liveness.js';
+import { StatusRecorder } from './status-recorder.js';
+import { TelemetryIntake } from './telemetry-intake.js';
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    gateway: Gateway;
+  }
+  interface FastifyRequest {
+    device?: { id: string; method: string };
+  }
+}
+
+export type Gateway = {
+  readonly runtimes: DeviceRuntimes;
+  readonly intake: TelemetryIntake;
+  /** Closes a device's connection from the operator side (removal, revocation). */
+  kick(deviceId: string, closeCode: number, reason: string): boolean;
+};
+
+export type GatewayOptions = {
+  /** Microseconds since the epoch; tests pin it to send the protocol's fixed-time vectors. */
+  nowUs?: () => number;
+};
+
+async function gatewayPlugin(app: FastifyInstance, opts: GatewayOptions): Promise<void> {
+  const { config, registry, writer, bus, metrics } = app;
+  const runtimes = new DeviceRuntimes();
+  const liveness = new LivenessSweep<DeviceSession>(config.pingIntervalMs);
+  const limiter = new AuthFailureLimiter({ maxFailures: config.authMaxFailures, blockMs: config.authBlockMs });
+  const status = new StatusRecorder({ registry, writer, bus, logger: app.log });
+  const intake = new TelemetryIntake({
+    limits: config,
+    sink: writer,
+    bus,
+    nowUs: opts.nowUs ?? (() => Date.now() * 1000),
+    observer: { ack: (code) => metrics.acks.inc({ code: String(code) }), readings: (n) => metrics.readingsIn.inc(n) },
+  });
+
+  // Label children resolved once: the hot path should not hash label sets per message.
+  const messageCounters = {
+    1: metrics.messagesIn.labels('telemetry'),
+    4: metrics.messagesIn.labels('result'),
+    5: metrics.messagesIn.labels('reported'),
+    'bare-pack': metrics.messagesIn.labels('bare-pack'),
+  };
+  const host: SessionHost = {
+    intake,
+    logger: app.log,
+    frameRejected: (code) => metrics.frameRejections.inc({ code }),
+    received: (type) => messageCounters[type].inc(),
+    pong: (session) => liveness.markAlive(session),
+    ended(session, reason, detail) {
+      liveness.delete(session);
+      metrics.disconnects.inc({ reason });
+      if (reason === 'ping-timeout') metrics.pingTimeouts.inc();
+      // A replaced session's successor already reported the device online.
+      if (runtimes.detach(session)) status.offline(runtimes.get(session.deviceId), reason, detail);
+    },
+  };
+
+  app.decorate('gateway', {
+    runtimes,
+    intake,
+    kick(deviceId, closeCode, reason) {
+      const session = runtimes.peek(deviceId)?.session;
+      session?.end(closeCode, reason, 'kicked');
+      return session !== undefined;
+    },
+  } satisfies Gateway);
+
+  const refuse = (request: FastifyRequest, reply: FastifyReply, code: ErrorCode, headers: Record<string, string> = {}) => {
+    metrics.handshakeRefusals.inc({ reason: code });
+    request.log.info({ code, remoteAddress: request.ip }, 'device handshake refused');
+    const spec: ErrorSpec = ERRORS[code];
+    return reply.code(spec.http ?? 400).headers(headers).type('text/plain; charset=utf-8').send(`${ERRORS[code].message}\n`);
+  };
+
+  app.route({
+    method: 'GET',
+    url: DEVICE_PATH,
+    websocket: true,
+    // Runs before the upgrade, so every refusal is an ordinary HTTP status with a reason.
+    preValidation: async (request, reply) => {
+      if (!offersSubprotocol(request.headers['sec-websocket-protocol'])) return refuse(request, reply, 'PW_ERR_SUBPROTOCOL');
+      const retryAfterMs = limiter.retryAfterMs(request.ip);
+      if (retryAfterMs > 0) {
+        return refuse(request, reply, 'PW_ERR_AUTH_RATE_LIMITED', { 'retry-after': String(Math.ceil(retryAfterMs / 1000)) });
+      }
+      const result = await authenticateDevice(
+        { authorization: request.headers.authorization, certificate: peerCertificate(request) },
+        { registry, enrollmentKey: config.enrollmentKey },
+      );
+      if (!result.ok) {
+        // Only a presented credential counts as a guess; a client waiting for the 401 challenge does not.
+        if (request.headers.authorization) limiter.recordFailure(request.ip);
+        return refuse(request, reply, 'PW_ERR_DEVICE_AUTH', { 'www-authenticate': 'Basic realm="pulsewire", charset="UTF-8"' });
+      }
+      request.device = { id: result.deviceId, method: result.method };
+    },
+    handler: (socket: WebSocket, request: FastifyRequest) => {
+      const device = request.device!;
+      const runtime = runtimes.get(device.id);
+      const session = new DeviceSession(socket, runtime, request.ip, host);
+      const previous = runtimes.attach(session);
+      if (previous) {
+        // Protocol 2: the newer connection wins; the old one learns why with 4000.
+        const replaced = new PulsewireError('PW_ERR_REPLACED');
+        previous.end(replaced.spec.close!, replaced.closeReason, 'replaced');
+      }
+      liveness.add(session);
+      status.online(runtime, session, device.method, previous !== undefined);
+    },
+  });
+
+  liveness.start();
+  app.addHook('preClose', async () => {
+    liveness.stop();
+    await closeAllSessions(runtimes, config.shutdownTimeoutMs / 2);
+    await status.flush();
+  });
+}
+
+function offersSubprotocol(header: string | undefined): boolean {
+  return header !== undefined && header.split(',').some((p) => p.trim() === SUBPROTOCOL);
+}
+
+function peerCertificate(request: FastifyRequest): { authorized: boolean; subjectCN?: string } | undefined {
+  const socket = request.raw.socket as Partial<TLSSocket>;
+  if (typeof socket.getPeerCertificate !== 'function') return undefined;
+  const cert = socket.getPeerCertificate();
+  if (!cert || !cert.subject) return undefined;
+  const cn = cert.subject.CN;
+  return { authorized: socket.authorized === true, subjectCN: Array.isArray(cn) ? undefined : cn };
+}
+
+/** Shutdown: every device gets 1001 and a bounded time to answer the close handshake. */
+async function closeAllSessions(runtimes: DeviceRuntimes, boundMs: number): Promise<void> {
+  const sessions = [...runtimes.sessions()] as DeviceSession[];
+  const reason: OfflineReason = 'hub shutdown';
+  const closed = sessions.map((s) => new Promise<void>((resolve) => {
+    s.onClosed(resolve);
+    s.end(1001, ERRORS.PW_ERR_SHUTDOWN.message, reason);
+  }));
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([Promise.all(closed), new Promise((r) => { timer = setTimeout(r, boundMs); })]);
+  clearTimeout(timer);
+  for (const s of sessions) if (!s.isClosed) s.terminate();
+}
+
+export default fp(gatewayPlugin, { name: 'pulsewire-gateway', dependencies: ['@fastify/websocket'] });

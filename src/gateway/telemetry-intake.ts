@@ -1,0 +1,124 @@
+/**
+ * Turns one TELEMETRY message into an ACK outcome: duplicate check, SenML
+ * resolution and validation, the per-device name limit, then the durable
+ * write. The ACK is only decided after the write is confirmed, so an ACK
+ * code 0 always means "stored". Transport-free, so the WebSocket session
+ * and the HTTP fallback share it.
+ */
+import { isPulsewireError, PulsewireError } from '../errors/catalog.js';
+import type { EventBus } from '../events/bus.js';
+import type { Reading } from '../protocol/messages.js';
+import { resolvePack } from '../protocol/senml.js';
+import { readingPoints } from '../storage/schema.js';
+import type { AckOutcome, DeviceRuntime } from './device-runtime.js';
+
+export type IntakeLimits = {
+  readonly maxRecordsPerPack: number;
+  readonly maxFutureSeconds: number;
+  readonly maxPastSeconds: number;
+  readonly maxNamesPerDevice: number;
+};
+
+export interface PointSink {
+  write(points: ReturnType<typeof readingPoints>): Promise<void>;
+}
+
+export interface IntakeObserver {
+  ack(code: number): void;
+  readings(count: number): void;
+}
+
+export type IntakeDeps = {
+  readonly limits: IntakeLimits;
+  readonly sink: PointSink;
+  readonly bus: EventBus;
+  readonly observer: IntakeObserver;
+  /** Microseconds since the epoch; injectable so tests can pin the hub's clock. */
+  readonly nowUs: () => number;
+};
+
+export class TelemetryIntake {
+  readonly #deps: IntakeDeps;
+
+  constructor(deps: IntakeDeps) {
+    this.#deps = deps;
+  }
+
+  /**
+   * An acknowledged TELEMETRY message `[1, seq, pack]`. `fingerprint` identifies the
+   * frame's bytes, so only a true resend of an accepted message counts as a duplicate.
+   */
+  async accept(runtime: DeviceRuntime, seq: number, pack: unknown, fingerprint: number): Promise<AckOutcome> {
+    if (runtime.accepted.has(seq, fingerprint)) return this.#observed({ code: 1 });
+    const inProgress = runtime.pending.get(seq);
+    if (inProgress?.fingerprint === fingerprint) {
+      const first = await inProgress.outcome;
+      return this.#observed(first.code === 0 ? { code: 1 } : first);
+    }
+    const outcome = this.#store(runtime, pack);
+    const entry = { fingerprint, outcome };
+    runtime.pending.set(seq, entry);
+    try {
+      const result = await outcome;
+      if (result.code === 0) runtime.accepted.add(seq, fingerprint);
+      return this.#observed(result);
+    } finally {
+      if (runtime.pending.get(seq) === entry) runtime.pending.delete(seq);
+    }
+  }
+
+  /** A bare SenML pack: stored, never acknowledged; the caller decides what a failure means. */
+  async acceptBare(runtime: DeviceRuntime, pack: unknown): Promise<AckOutcome> {
+    return this.#store(runtime, pack);
+  }
+
+  async #store(runtime: DeviceRuntime, pack: unknown): Promise<AckOutcome> {
+    const { limits, sink, bus, observer, nowUs } = this.#deps;
+    const resolved = resolvePack(pack, {
+      nowUs: nowUs(),
+      maxRecords: limits.maxRecordsPerPack,
+      maxFutureSeconds: limits.maxFutureSeconds,
+      maxPastSeconds: limits.maxPastSeconds,
+    });
+    if (resolved instanceof PulsewireError) return outcomeOf(resolved);
+    const { readings } = resolved;
+    const tooMany = this.#checkNames(runtime, readings);
+    if (tooMany) return outcomeOf(tooMany);
+    try {
+      await sink.write(readingPoints(runtime.deviceId, readings));
+    } catch (err) {
+      return outcomeOf(isPulsewireError(err) ? err : new PulsewireError('PW_ERR_STORAGE_UNAVAILABLE', undefined, { cause: err }));
+    }
+    for (const reading of readings) runtime.names.add(reading.name);
+    runtime.readingsIn += readings.length;
+    observer.readings(readings.length);
+    if (bus.hasListeners('telemetry.accepted')) bus.emit('telemetry.accepted', { deviceId: runtime.deviceId, readings });
+    return { code: 0 };
+  }
+
+  /** ACK code 5 when this pack would push the device past its distinct-name budget. */
+  #checkNames(runtime: DeviceRuntime, readings: Reading[]): PulsewireError | undefined {
+    const max = this.#deps.limits.maxNamesPerDevice;
+    if (runtime.names.size + readings.length <= max) return undefined;
+    let added = 0;
+    const seen = new Set<string>();
+    for (const { name } of readings) {
+      if (runtime.names.has(name) || seen.has(name)) continue;
+      seen.add(name);
+      if (runtime.names.size + ++added > max) {
+        return new PulsewireError('PW_ERR_TOO_MANY_NAMES', `at most ${max} distinct names per device`);
+      }
+    }
+    return undefined;
+  }
+
+  #observed(outcome: AckOutcome): AckOutcome {
+    this.#deps.observer.ack(outcome.code);
+    return outcome;
+  }
+}
+
+function outcomeOf(error: PulsewireError): AckOutcome {
+  const code = error.spec.ack ?? 4;
+  return { code, reason: error.detail ?? error.spec.message };
+}

@@ -1,0 +1,86 @@
+/**
+ * Runs the hub as a process: configuration from the environment, a managed
+ * influxd when no PULSEWIRE_INFLUX_URL is given, the listener, a start banner
+ * that says where to look, and a bounded graceful shutdown on SIGTERM/SIGINT.
+ */
+import { buildApp } from './app.js';
+import { loadConfig, type Config } from './config/index.js';
+import { isPulsewireError } from './errors/catalog.js';
+import { DEVICE_PATH } from './protocol/messages.js';
+import { startManagedInfluxd, type ManagedInfluxd } from './storage/managed-influxd.js';
+
+const MANAGED_DATABASE = 'pulsewire';
+
+async function main(): Promise<void> {
+  let config: Config;
+  try {
+    config = loadConfig();
+  } catch (err) {
+    return fail(err, 2);
+  }
+
+  let managed: ManagedInfluxd | undefined;
+  let influxUrl = config.influxUrl;
+  if (influxUrl === undefined) {
+    try {
+      managed = await startManagedInfluxd({ dataDir: config.dataDir });
+    } catch (err) {
+      return fail(err, 3);
+    }
+    influxUrl = `${managed.url}/${MANAGED_DATABASE}`;
+  }
+
+  const app = await buildApp(config, { influxUrl });
+  let stopping = false;
+  const stop = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    app.log.info({ signal }, 'shutting down: closing devices with 1001, flushing writes');
+    const deadline = setTimeout(() => {
+      app.log.error({ timeoutMs: config.shutdownTimeoutMs }, 'shutdown took too long; exiting');
+      process.exit(1);
+    }, config.shutdownTimeoutMs);
+    try {
+      await app.close();
+      await managed?.stop();
+    } finally {
+      clearTimeout(deadline);
+    }
+    app.log.info('stopped');
+    process.exit(0);
+  };
+  process.on('SIGTERM', () => void stop('SIGTERM'));
+  process.on('SIGINT', () => void stop('SIGINT'));
+
+  const address = await app.listen({ host: config.host, port: config.port });
+  const wsScheme = config.tls ? 'wss' : 'ws';
+  const base = new URL(address);
+  app.log.info({ address, influx: managed ? `managed influxd at ${managed.url}` : redact(influxUrl) }, 'Pulsewire hub listening');
+  const lines = [
+    '',
+    `  Pulsewire hub on ${address}`,
+    `  devices:   ${wsScheme}://${base.host}${DEVICE_PATH}  (subprotocol pulsewire.v1)`,
+    `  API:       ${address}/v1/devices   OpenAPI: ${address}/openapi.json`,
+    `  metrics:   ${address}/metrics      ready: ${address}/readyz`,
+    `  InfluxDB:  ${managed ? `${managed.url} (managed, files in ${config.dataDir}/influxdb)` : redact(influxUrl)}`,
+    config.operatorTokenGenerated
+      ? `  operator token (generated; set PULSEWIRE_OPERATOR_TOKEN to keep one): ${config.operatorToken}`
+      : '  operator token: from PULSEWIRE_OPERATOR_TOKEN',
+    '',
+  ];
+  process.stdout.write(`${lines.join('\n')}\n`);
+}
+
+function redact(url: string): string {
+  const parsed = new URL(url);
+  if (parsed.password) parsed.password = '***';
+  return parsed.toString();
+}
+
+function fail(err: unknown, exitCode: number): void {
+  const message = isPulsewireError(err) ? `${err.code}: ${err.message}` : String((err as Error)?.stack ?? err);
+  process.stderr.write(`pulsewire: ${message}\n`);
+  process.exit(exitCode);
+}
+
+void main();

@@ -1,0 +1,62 @@
+/**
+ * The hub's Prometheus metrics. Counters on the hot path are plain prom-client
+ * counters; values that other modules already keep (connections, writer
+ * statistics) are read at scrape time through `collect`, so the hot path
+ * does no extra bookkeeping for them.
+ */
+import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
+
+export type WriterStats = {
+  readonly batches: number;
+  readonly pointsWritten: number;
+  readonly writeErrors: number;
+  readonly retries: number;
+  readonly queuedPoints: number;
+};
+
+export type MetricSources = {
+  onlineDevices: () => number;
+  writer: () => WriterStats;
+  writeLatency: () => { sumMs: number; count: number };
+};
+
+export class HubMetrics {
+  readonly registry = new Registry();
+  readonly messagesIn: Counter<'type'>;
+  readonly readingsIn: Counter;
+  readonly acks: Counter<'code'>;
+  readonly frameRejections: Counter<'code'>;
+  readonly handshakeRefusals: Counter<'reason'>;
+  readonly pingTimeouts: Counter;
+  readonly disconnects: Counter<'reason'>;
+
+  constructor(sources: MetricSources) {
+    const registers = [this.registry];
+    collectDefaultMetrics({ register: this.registry, prefix: 'pulsewire_process_' });
+    this.messagesIn = new Counter({ name: 'pulsewire_messages_in_total', help: 'Device messages received, by type', labelNames: ['type'], registers });
+    this.readingsIn = new Counter({ name: 'pulsewire_readings_in_total', help: 'SenML records durably accepted', registers });
+    this.acks = new Counter({ name: 'pulsewire_acks_total', help: 'ACKs sent, by ACK code', labelNames: ['code'], registers });
+    this.frameRejections = new Counter({ name: 'pulsewire_frames_rejected_total', help: 'Device frames that closed the connection, by error code', labelNames: ['code'], registers });
+    this.handshakeRefusals = new Counter({ name: 'pulsewire_handshake_refusals_total', help: 'Device upgrades refused, by reason', labelNames: ['reason'], registers });
+    this.pingTimeouts = new Counter({ name: 'pulsewire_ping_timeouts_total', help: 'Devices terminated for not answering a ping', registers });
+    this.disconnects = new Counter({ name: 'pulsewire_disconnects_total', help: 'Device sessions ended, by reason', labelNames: ['reason'], registers });
+    new Gauge({
+      name: 'pulsewire_devices_online', help: 'Devices with an open connection', registers,
+      collect() { this.set(sources.onlineDevices()); },
+    });
+    const writerGauge = (name: string, help: string, read: (s: WriterStats) => number) =>
+      new Gauge({ name, help, registers, collect() { this.set(read(sources.writer())); } });
+    writerGauge('pulsewire_write_batches_total', 'InfluxDB write requests that succeeded', (s) => s.batches);
+    writerGauge('pulsewire_points_written_total', 'Points confirmed by InfluxDB', (s) => s.pointsWritten);
+    writerGauge('pulsewire_write_errors_total', 'InfluxDB write requests that failed', (s) => s.writeErrors);
+    writerGauge('pulsewire_write_retries_total', 'InfluxDB write retries', (s) => s.retries);
+    writerGauge('pulsewire_write_queue_points', 'Points waiting for a write request', (s) => s.queuedPoints);
+    new Gauge({
+      name: 'pulsewire_write_latency_ms_avg', help: 'Mean InfluxDB write request latency since start, milliseconds', registers,
+      collect() {
+        const { sumMs, count } = sources.writeLatency();
+        this.set(count === 0 ? 0 : sumMs / count);
+      },
+    });
+  }
+}

@@ -1,0 +1,91 @@
+import { Encoder } from 'cbor-x';
+import { afterEach, describe, expect, it } from 'vitest';
+import type { HubEvents } from '../../src/events/bus.js';
+import { TestDevice } from '../support/device-client.js';
+import { startHub, type TestHub } from '../support/hub.js';
+
+const cbor = new Encoder({ useRecords: false, mapsAsObjects: false, variableMapSize: true });
+const telemetry = (seq: number, name: string, value: number) => cbor.encode([1, seq, [new Map<number, unknown>([[0, name], [2, value]])]]);
+
+let hub: TestHub | undefined;
+afterEach(async () => { await hub?.close(); hub = undefined; });
+
+function offlineEvents(h: TestHub): HubEvents['device.offline'][] {
+  const events: HubEvents['device.offline'][] = [];
+  h.app.bus.on('device.offline', (e) => events.push(e));
+  return events;
+}
+
+describe('liveness', () => {
+  it('marks a device that stops answering pings offline with ping-timeout within two intervals', async () => {
+    const interval = 300;
+    hub = await startHub({ PULSEWIRE_PING_INTERVAL_MS: String(interval) });
+    const events = offlineEvents(hub);
+    const healthy = await TestDevice.connect(hub.deviceUrl, { id: 'alive-1' });
+    const zombie = await TestDevice.connect(hub.deviceUrl, { id: 'zombie-1', autoPong: false });
+    const since = Date.now();
+    await expect.poll(() => events.find((e) => e.deviceId === 'zombie-1'), { timeout: 5000, interval: 20 }).toBeTruthy();
+    const event = events.find((e) => e.deviceId === 'zombie-1')!;
+    expect(event.reason).toBe('ping-timeout');
+    // Connected just before `since`; allow scheduling slack on a shared 2-core machine.
+    expect(event.at - since).toBeLessThanOrEqual(2 * interval + 250);
+    expect((await zombie.closed).code).toBe(1006); // terminated, no close handshake
+    expect(events.find((e) => e.deviceId === 'alive-1')).toBeUndefined();
+
+    const info = await hub.api('GET', '/v1/devices/zombie-1');
+    expect(info.body).toMatchObject({ online: false, offlineReason: 'ping-timeout' });
+    await expect.poll(async () => hub!.db.query(`SELECT "online", "reason" FROM "device_status" WHERE "device" = 'zombie-1' ORDER BY time ASC`))
+      .toMatchObject([{ online: true, reason: 'connected' }, { online: false, reason: 'ping-timeout' }]);
+    const metrics = await hub.api('GET', '/metrics');
+    expect(metrics.body).toMatch(/pulsewire_ping_timeouts_total 1/);
+    await healthy.close();
+  });
+});
+
+describe('takeover', () => {
+  it('closes the older connection with 4000 and keeps the device online', async () => {
+    hub = await startHub();
+    const events = offlineEvents(hub);
+    const older = await TestDevice.connect(hub.deviceUrl, { id: 'twin-1' });
+    const newer = await TestDevice.connect(hub.deviceUrl, { id: 'twin-1' });
+    const closed = await older.closed;
+    expect(closed.code).toBe(4000);
+    expect(closed.reason).toMatch(/replaced/);
+    newer.send(telemetry(1, 'v', 1));
+    expect(await newer.next()).toEqual({ type: 2, seq: 1 });
+    expect((await hub.api('GET', '/v1/devices/twin-1')).body.online).toBe(true);
+    expect(events).toHaveLength(0);
+    await newer.close();
+    await expect.poll(() => events.map((e) => e.reason)).toEqual(['closed by device']);
+  });
+});
+
+describe('shutdown', () => {
+  it('closes every device with 1001, loses nothing acknowledged, and records hub shutdown', async () => {
+    hub = await startHub();
+    const devices = await Promise.all([1, 2, 3].map((i) => TestDevice.connect(hub!.deviceUrl, { id: `sd-${i}` })));
+    const acked: number[] = [];
+    const sending = devices.map(async (d, i) => {
+      for (let seq = 0; seq < 50; seq++) {
+        if (d.socket.readyState !== d.socket.OPEN) return;
+        d.send(telemetry(seq, 'x', seq));
+        const ack = await d.next(5000).catch(() => undefined);
+        if (ack && ack.type === 2 && (ack.code ?? 0) === 0) acked[i] = (acked[i] ?? 0) + 1;
+      }
+    });
+    await new Promise((r) => setTimeout(r, 100));
+    const db = hub.db;
+    const closing = hub.close();
+    const codes = await Promise.all(devices.map((d) => d.closed.then((c) => c.code)));
+    await closing;
+    await Promise.all(sending);
+    expect(codes).toEqual([1001, 1001, 1001]);
+    for (let i = 0; i < 3; i++) {
+      const rows = await db.query(`SELECT count("value") FROM "telemetry" WHERE "device" = 'sd-${i + 1}'`);
+      expect(Number(rows[0]?.count ?? 0)).toBeGreaterThanOrEqual(acked[i] ?? 0);
+      expect(acked[i] ?? 0).toBeGreaterThan(0);
+    }
+    const status = await db.query(`SELECT "reason" FROM "device_status" WHERE "online" = false`);
+    expect(status.map((r: any) => r.reason)).toEqual(['hub shutdown', 'hub shutdown', 'hub shutdown']);
+  });
+});
