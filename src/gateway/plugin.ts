@@ -16,6 +16,7 @@ import { AuthFailureLimiter } from './auth-limiter.js';
 import { DeviceRuntimes } from './device-runtime.js';
 import { DeviceSession, type SessionHost } from './device-session.js';
 import { LivenessSweep } from './liveness.js';
+import { receiptClock } from './receipt-clock.js';
 import { StatusRecorder } from './status-recorder.js';
 import { TelemetryIntake } from './telemetry-intake.js';
 
@@ -50,7 +51,7 @@ async function gatewayPlugin(app: FastifyInstance, opts: GatewayOptions): Promis
     limits: config,
     sink: writer,
     bus,
-    nowUs: opts.nowUs ?? (() => Date.now() * 1000),
+    nowUs: opts.nowUs ?? receiptClock(),
     observer: { ack: (code) => metrics.acks.inc({ code: String(code) }), readings: (n) => metrics.readingsIn.inc(n) },
   });
 

@@ -42,6 +42,18 @@ describe('liveness', () => {
   });
 });
 
+describe('receipt times', () => {
+  it('stores every "now" reading of a fast device: no two messages share a timestamp', async () => {
+    hub = await startHub();
+    const device = await TestDevice.connect(hub.deviceUrl, { id: 'fast-1' });
+    for (let seq = 0; seq < 300; seq++) device.send(telemetry(seq, 'same', seq));
+    for (let i = 0; i < 300; i++) expect(await device.next()).toMatchObject({ type: 2 });
+    await device.close();
+    const rows = await hub.db.query(`SELECT count("value") FROM "telemetry" WHERE "device" = 'fast-1'`);
+    expect(Number(rows[0]?.count)).toBe(300);
+  });
+});
+
 describe('takeover', () => {
   it('closes the older connection with 4000 and keeps the device online', async () => {
     hub = await startHub();
