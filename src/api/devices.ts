@@ -6,13 +6,14 @@
  */
 import type { FastifyInstance } from 'fastify';
 import { PulsewireError } from '../errors/catalog.js';
+import { DEVICE_ID_PATTERN } from '../protocol/limits.js';
 import type { DeviceRecord } from '../registry/device-registry.js';
 
 const deviceIdParam = {
   type: 'object',
   required: ['id'],
-  properties: { id: { type: 'string', pattern: '^[A-Za-z0-9._-]{1,64}$' } },
-} as const;
+  properties: { id: { type: 'string', pattern: DEVICE_ID_PATTERN.source } },
+};
 
 const deviceView = {
   type: 'object',

@@ -32,7 +32,7 @@ export class HubMetrics {
 
   constructor(sources: MetricSources) {
     const registers = [this.registry];
-    collectDefaultMetrics({ register: this.registry, prefix: 'pulsewire_process_' });
+    collectDefaultMetrics({ register: this.registry, prefix: 'pulsewire_' });
     this.messagesIn = new Counter({ name: 'pulsewire_messages_in_total', help: 'Device messages received, by type', labelNames: ['type'], registers });
     this.readingsIn = new Counter({ name: 'pulsewire_readings_in_total', help: 'SenML records durably accepted', registers });
     this.acks = new Counter({ name: 'pulsewire_acks_total', help: 'ACKs sent, by ACK code', labelNames: ['code'], registers });
@@ -44,13 +44,17 @@ export class HubMetrics {
       name: 'pulsewire_devices_online', help: 'Devices with an open connection', registers,
       collect() { this.set(sources.onlineDevices()); },
     });
-    const writerGauge = (name: string, help: string, read: (s: WriterStats) => number) =>
-      new Gauge({ name, help, registers, collect() { this.set(read(sources.writer())); } });
-    writerGauge('pulsewire_write_batches_total', 'InfluxDB write requests that succeeded', (s) => s.batches);
-    writerGauge('pulsewire_points_written_total', 'Points confirmed by InfluxDB', (s) => s.pointsWritten);
-    writerGauge('pulsewire_write_errors_total', 'InfluxDB write requests that failed', (s) => s.writeErrors);
-    writerGauge('pulsewire_write_retries_total', 'InfluxDB write retries', (s) => s.retries);
-    writerGauge('pulsewire_write_queue_points', 'Points waiting for a write request', (s) => s.queuedPoints);
+    // The writer keeps its own counters; they are copied at scrape time, so these stay Prometheus counters.
+    const writerCounter = (name: string, help: string, read: (s: WriterStats) => number) =>
+      new Counter({ name, help, registers, collect() { this.reset(); this.inc(read(sources.writer())); } });
+    writerCounter('pulsewire_write_batches_total', 'InfluxDB write requests (batches) sent, retries included', (s) => s.batches);
+    writerCounter('pulsewire_points_written_total', 'Points confirmed by InfluxDB', (s) => s.pointsWritten);
+    writerCounter('pulsewire_write_errors_total', 'InfluxDB write requests that failed', (s) => s.writeErrors);
+    writerCounter('pulsewire_write_retries_total', 'InfluxDB write retries', (s) => s.retries);
+    new Gauge({
+      name: 'pulsewire_write_queue_points', help: 'Points waiting for a write request', registers,
+      collect() { this.set(sources.writer().queuedPoints); },
+    });
     new Gauge({
       name: 'pulsewire_write_latency_ms_avg', help: 'Mean InfluxDB write request latency since start, milliseconds', registers,
       collect() {
