@@ -6,6 +6,7 @@
 import { buildApp } from './app.js';
 import { loadConfig, type Config } from './config/index.js';
 import { isPulsewireError } from './errors/catalog.js';
+import { deviceCapacity, openFilesLimit } from './gateway/capacity.js';
 import { DEVICE_PATH } from './protocol/messages.js';
 import { startManagedInfluxd, type ManagedInfluxd } from './storage/managed-influxd.js';
 
@@ -56,12 +57,17 @@ async function main(): Promise<void> {
   const wsScheme = config.tls ? 'wss' : 'ws';
   const base = new URL(address);
   app.log.info({ address, influx: managed ? `managed influxd at ${managed.url}` : redact(influxUrl) }, 'Pulsewire hub listening');
+  const capacity = deviceCapacity(openFilesLimit());
+  if (capacity !== undefined && capacity < 100_000) {
+    app.log.warn({ maxDeviceConnections: capacity }, `the open-files limit allows about ${capacity} device connections; raise it with \`ulimit -n\` (and the hard limit) before starting the hub for more`);
+  }
   const lines = [
     '',
     `  Pulsewire hub on ${address}`,
     `  devices:   ${wsScheme}://${base.host}${DEVICE_PATH}  (subprotocol pulsewire.v1)`,
     `  API:       ${address}/v1/devices   OpenAPI: ${address}/openapi.json`,
     `  metrics:   ${address}/metrics      ready: ${address}/readyz`,
+    `  capacity:  about ${capacity ?? 'unlimited'} device connections (open-files limit)`,
     `  InfluxDB:  ${managed ? `${managed.url} (managed, files in ${config.dataDir}/influxdb)` : redact(influxUrl)}`,
     config.operatorTokenGenerated
       ? `  operator token (generated; set PULSEWIRE_OPERATOR_TOKEN to keep one): ${config.operatorToken}`
