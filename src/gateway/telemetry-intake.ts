@@ -5,7 +5,7 @@
  * code 0 always means "stored". Transport-free, so the WebSocket session
  * and the HTTP fallback share it.
  */
-import { isPulsewireError, PulsewireError } from '../errors/catalog.js';
+import { isPulsewireError, PulsewireError, truncateUtf8 } from '../errors/catalog.js';
 import type { EventBus } from '../events/bus.js';
 import type { Reading } from '../protocol/messages.js';
 import { resolvePack } from '../protocol/senml.js';
@@ -118,7 +118,11 @@ export class TelemetryIntake {
   }
 }
 
+/** Devices have little RAM: an ACK reason stays short, like a close reason. */
+const MAX_ACK_REASON_BYTES = 100;
+
 function outcomeOf(error: PulsewireError): AckOutcome {
-  const code = error.spec.ack ?? 4;
-  return { code, reason: error.detail ?? error.spec.message };
+  // Pack errors carry a precise detail ("record 3: ..."); others need the catalog's words for context.
+  const reason = error.code === 'PW_ERR_PACK_MALFORMED' || error.code === 'PW_ERR_TIME_RANGE' ? error.detail ?? error.message : error.message;
+  return { code: error.spec.ack ?? 4, reason: truncateUtf8(reason, MAX_ACK_REASON_BYTES) };
 }

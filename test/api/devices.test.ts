@@ -115,13 +115,19 @@ describe('operator API', () => {
   });
 });
 
-describe('readiness without InfluxDB', () => {
-  it('reports 503 naming the failed check when InfluxDB does not answer', async () => {
+describe('without InfluxDB', () => {
+  it('reports 503 on /readyz naming the failed check, and answers telemetry with ACK 4 (resend later)', async () => {
     const hub = await startHub({}, { influxUrl: 'http://127.0.0.1:9/pulsewire' });
     try {
       const ready = await fetch(`${hub.baseUrl}/readyz`);
       expect(ready.status).toBe(503);
       expect(await ready.json()).toMatchObject({ checks: { influx: false } });
+      const device = await TestDevice.connect(hub.deviceUrl, { id: 'no-storage-1' });
+      device.sendHex('830101' + '81a2006178020f'); // [1, 1, [{n: "x", v: 15}]]
+      const ack = await device.next(15_000);
+      expect(ack).toMatchObject({ type: 2, seq: 1, code: 4 });
+      expect((ack as { reason?: string }).reason).toMatch(/storage/);
+      await device.close();
     } finally {
       await hub.close();
     }
