@@ -8,17 +8,22 @@ import swagger from '@fastify/swagger';
 import Fastify, { LogController, type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
+import { deadLetterRoutes } from './api/dead-letters.js';
 import { deviceRoutes } from './api/devices.js';
 import { errorHandler } from './api/error-handler.js';
 import { healthRoutes } from './api/health.js';
+import { historyRoutes } from './api/history.js';
 import { bearerTokenCheck } from './api/operator-auth.js';
 import type { Config } from './config/index.js';
 import { EventBus } from './events/bus.js';
+import { REMEMBERED_SEQS } from './gateway/accepted-seqs.js';
 import gateway, { type GatewayOptions } from './gateway/plugin.js';
 import { HubMetrics } from './metrics/hub-metrics.js';
 import { SUBPROTOCOL } from './protocol/messages.js';
 import { DeviceRegistry } from './registry/device-registry.js';
 import { connectInflux, type InfluxConnection } from './storage/influx-connection.js';
+import { Spool } from './storage/spool.js';
+import { SpoolDrainer } from './storage/spool-drainer.js';
 import { PointWriter } from './storage/writer.js';
 
 declare module 'fastify' {
@@ -27,6 +32,8 @@ declare module 'fastify' {
     registry: DeviceRegistry;
     storage: InfluxConnection;
     writer: PointWriter;
+    spool: Spool;
+    drainer: SpoolDrainer;
     bus: EventBus;
     metrics: HubMetrics;
   }
@@ -50,16 +57,24 @@ export async function buildApp(config: Config, opts: BuildOptions): Promise<Fast
   const registry = await DeviceRegistry.open(path.join(config.dataDir, 'state'));
   const storage = connectInflux(opts.influxUrl);
   const writer = new PointWriter(storage.influx, { database: storage.database, maxBatchPoints: config.writeBatchPoints, logger: app.log });
+  // TELEMETRY is ACKed once in the spool; the drainer moves it into InfluxDB (see storage/spool.ts).
+  const spool = Spool.open(path.join(config.dataDir, 'spool'), { maxBytes: config.spoolMaxBytes, windowSize: REMEMBERED_SEQS, logger: app.log });
+  const drainer = new SpoolDrainer(spool, writer, { batchPoints: 2 * config.writeBatchPoints, logger: app.log });
   const bus = new EventBus();
   app.decorate('config', config);
   app.decorate('registry', registry);
   app.decorate('storage', storage);
   app.decorate('writer', writer);
+  app.decorate('spool', spool);
+  app.decorate('drainer', drainer);
   app.decorate('bus', bus);
   app.decorate('metrics', new HubMetrics({
     onlineDevices: () => app.gateway.runtimes.onlineCount,
     writer: () => writer.stats,
     writeLatency: () => ({ sumMs: writer.stats.latencySumMs, count: writer.stats.latencyCount }),
+    spool: () => spool.stats,
+    drainer: () => drainer.stats,
+    deadLetters: () => spool.deadLetters.count,
   }));
   app.setErrorHandler(errorHandler);
 
@@ -91,11 +106,20 @@ export async function buildApp(config: Config, opts: BuildOptions): Promise<Fast
   await app.register(async (operator) => {
     operator.addHook('onRequest', requireOperator);
     await operator.register(deviceRoutes);
+    await operator.register(historyRoutes);
+    await operator.register(deadLetterRoutes);
   });
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
 
+  drainer.start();
+  // Runs after the gateway closed every device, so nothing is appended any more. Whatever
+  // the drainer cannot deliver within its share of the shutdown bound stays spooled for the
+  // next start; a write still retrying is abandoned (it is in the spool, so nothing is lost).
   app.addHook('onClose', async () => {
-    await writer.close();
+    const bound = config.shutdownTimeoutMs / 4;
+    await drainer.stop(bound);
+    await Promise.race([writer.close(), new Promise((r) => setTimeout(r, bound).unref())]);
+    await spool.close();
     await registry.close();
   });
   return app;

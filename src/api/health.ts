@@ -1,7 +1,8 @@
 /**
  * Probes and metrics. /healthz and /readyz are open, as orchestrators probe
- * them without credentials; /readyz is 200 only when the hub listens and
- * InfluxDB answers. /metrics needs the operator token like every other
+ * them without credentials; /readyz is 200 only when the hub listens,
+ * InfluxDB answers and the spool has room (a full spool means devices get
+ * ACK 4, which an operator should see as "not ready"). /metrics needs the operator token like every other
  * operator endpoint (Prometheus sends it with `authorization.credentials`).
  */
 import type { FastifyInstance, onRequestAsyncHookHandler } from 'fastify';
@@ -11,11 +12,12 @@ const READY_PING_TIMEOUT_MS = 2000;
 export async function healthRoutes(app: FastifyInstance, opts: { requireOperator: onRequestAsyncHookHandler }): Promise<void> {
   app.get('/healthz', { schema: { summary: 'Liveness of the hub process' } }, async () => ({ status: 'ok' }));
 
-  app.get('/readyz', { schema: { summary: 'Ready: listening and InfluxDB answers' } }, async (_request, reply) => {
+  app.get('/readyz', { schema: { summary: 'Ready: listening, InfluxDB answers, the spool has room' } }, async (_request, reply) => {
     const listening = app.server.listening;
     const influx = await app.storage.ping(READY_PING_TIMEOUT_MS);
-    const ready = listening && influx;
-    return reply.code(ready ? 200 : 503).send({ status: ready ? 'ready' : 'not ready', checks: { listening, influx } });
+    const spool = !app.spool.full;
+    const ready = listening && influx && spool;
+    return reply.code(ready ? 200 : 503).send({ status: ready ? 'ready' : 'not ready', checks: { listening, influx, spool } });
   });
 
   app.get('/metrics', { onRequest: opts.requireOperator, schema: { summary: 'Prometheus metrics' } }, async (_request, reply) => {

@@ -36,6 +36,8 @@ export type Config = {
   readonly authBlockMs: number;
   readonly shutdownTimeoutMs: number;
   readonly writeBatchPoints: number;
+  /** Bound of the on-disk spool between the gateway and InfluxDB; when reached, TELEMETRY gets ACK 4. */
+  readonly spoolMaxBytes: number;
   readonly logLevel: string;
   readonly tls: TlsConfig | undefined;
 };
@@ -61,6 +63,7 @@ export const CONFIG_DOC = [
   ['PULSEWIRE_AUTH_BLOCK_MS', '60000', 'how long an address stays refused after too many failures'],
   ['PULSEWIRE_SHUTDOWN_TIMEOUT_MS', '10000', 'bound on a graceful shutdown'],
   ['PULSEWIRE_WRITE_BATCH_POINTS', '5000', 'most points in one InfluxDB write request'],
+  ['PULSEWIRE_SPOOL_MAX_BYTES', '1073741824', 'bound of the on-disk spool (1 GiB); when full, TELEMETRY gets ACK 4 until it drains below 90%'],
   ['PULSEWIRE_LOG_LEVEL', 'info', 'fatal, error, warn, info, debug, trace or silent'],
   ['PULSEWIRE_TLS_CERT', 'unset', 'PEM certificate file: serve https/wss (with PULSEWIRE_TLS_KEY)'],
   ['PULSEWIRE_TLS_KEY', 'unset', 'PEM private key file for PULSEWIRE_TLS_CERT'],
@@ -94,6 +97,7 @@ export function loadConfig(env: Env = process.env): Config {
     authBlockMs: envInteger(env, 'PULSEWIRE_AUTH_BLOCK_MS', { min: 0, max: 86_400_000 }) ?? 60_000,
     shutdownTimeoutMs: envInteger(env, 'PULSEWIRE_SHUTDOWN_TIMEOUT_MS', { min: 100, max: 600_000 }) ?? 10_000,
     writeBatchPoints: envInteger(env, 'PULSEWIRE_WRITE_BATCH_POINTS', { min: 1, max: 1_000_000 }) ?? 5000,
+    spoolMaxBytes: envInteger(env, 'PULSEWIRE_SPOOL_MAX_BYTES', { min: 1024, max: Number.MAX_SAFE_INTEGER }) ?? 1024 ** 3,
     logLevel: envChoice(env, 'PULSEWIRE_LOG_LEVEL', LOG_LEVELS) ?? 'info',
     tls: loadTls(env),
   };

@@ -36,6 +36,7 @@ export const ERRORS = {
   PW_ERR_TOO_MANY_NAMES: { message: 'too many distinct names for this device', ack: 5 },
   PW_ERR_STORAGE_UNAVAILABLE: { message: 'storage unavailable, resend later', ack: 4, http: 503 },
   PW_ERR_STORAGE_REJECTED: { message: 'storage rejected the readings', ack: 2 },
+  PW_ERR_SPOOL_FULL: { message: 'hub spool full, resend later', ack: 4, http: 503 },
 
   // Device handshake (protocol section 2): answered before the upgrade.
   PW_ERR_SUBPROTOCOL: { message: 'offer the WebSocket subprotocol pulsewire.v1 (Sec-WebSocket-Protocol: pulsewire.v1)', http: 400 },

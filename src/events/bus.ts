@@ -18,7 +18,7 @@ export type OfflineReason =
 export type HubEvents = {
   'device.online': { deviceId: string; at: number; remoteAddress: string; method: string };
   'device.offline': { deviceId: string; at: number; reason: OfflineReason; detail?: string };
-  /** Readings durably accepted (after the write confirmed). */
+  /** Readings durably accepted (after the spool append committed; InfluxDB follows). */
   'telemetry.accepted': { deviceId: string; readings: Reading[] };
 };
 

@@ -1,7 +1,8 @@
 /**
  * What the hub remembers about a device across its connections while the
  * process runs: the accepted-seq window (so resends after a reconnect are
- * recognised), writes still in progress by seq, the set of series names
+ * recognised; restored from the spool's durable copy on first sight, so
+ * also after a restart), writes still in progress by seq, the set of series names
  * (for ACK code 5), counters, and the session that currently owns it.
  */
 import { AcceptedSeqs } from './accepted-seqs.js';
@@ -40,12 +41,19 @@ export class DeviceRuntime {
 
 export class DeviceRuntimes {
   readonly #byId = new Map<string, DeviceRuntime>();
+  readonly #loadAccepted: (deviceId: string) => Iterable<[seq: number, fingerprint: number]>;
   #online = 0;
+
+  /** `loadAccepted` restores a device's durable window (oldest first) when this process first sees it. */
+  constructor(loadAccepted: (deviceId: string) => Iterable<[number, number]> = () => []) {
+    this.#loadAccepted = loadAccepted;
+  }
 
   get(deviceId: string): DeviceRuntime {
     let runtime = this.#byId.get(deviceId);
     if (!runtime) {
       runtime = new DeviceRuntime(deviceId);
+      for (const [seq, fingerprint] of this.#loadAccepted(deviceId)) runtime.accepted.add(seq, fingerprint);
       this.#byId.set(deviceId, runtime);
     }
     return runtime;

@@ -42,14 +42,14 @@ export type GatewayOptions = {
 };
 
 async function gatewayPlugin(app: FastifyInstance, opts: GatewayOptions): Promise<void> {
-  const { config, registry, writer, bus, metrics } = app;
-  const runtimes = new DeviceRuntimes();
+  const { config, registry, spool, bus, metrics } = app;
+  const runtimes = new DeviceRuntimes((deviceId) => spool.accepted.load(deviceId));
   const liveness = new LivenessSweep<DeviceSession>(config.pingIntervalMs);
   const limiter = new AuthFailureLimiter({ maxFailures: config.authMaxFailures, blockMs: config.authBlockMs });
-  const status = new StatusRecorder({ registry, writer, bus, logger: app.log });
+  const status = new StatusRecorder({ registry, sink: spool, bus, logger: app.log });
   const intake = new TelemetryIntake({
     limits: config,
-    sink: writer,
+    sink: spool,
     bus,
     nowUs: opts.nowUs ?? receiptClock(),
     observer: { ack: (code) => metrics.acks.inc({ code: String(code) }), readings: (n) => metrics.readingsIn.inc(n) },

@@ -14,7 +14,8 @@ type Logger = { info(obj: object, msg: string): void; warn(obj: object, msg: str
 
 export type StatusRecorderDeps = {
   registry: DeviceRegistry;
-  writer: { write(points: ReturnType<typeof statusPoint>[]): Promise<void> };
+  /** The spool, like telemetry: a status point waits there during an InfluxDB outage instead of blocking shutdown. */
+  sink: { append(deviceId: string, points: ReturnType<typeof statusPoint>[]): Promise<void> };
   bus: EventBus;
   logger: Logger;
 };
@@ -58,7 +59,7 @@ export class StatusRecorder {
   }
 
   #point(deviceId: string, online: boolean, reason: string, atMs: number): void {
-    this.#track(this.#deps.writer.write([statusPoint(deviceId, online, reason, atMs * 1000)]));
+    this.#track(this.#deps.sink.append(deviceId, [statusPoint(deviceId, online, reason, atMs * 1000)]));
   }
 
   #track(work: Promise<unknown>): void {

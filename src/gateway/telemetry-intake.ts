@@ -1,9 +1,11 @@
 /**
  * Turns one TELEMETRY message into an ACK outcome: duplicate check, SenML
- * resolution and validation, the per-device name limit, then the durable
- * write. The ACK is only decided after the write is confirmed, so an ACK
- * code 0 always means "stored". Transport-free, so the WebSocket session
- * and the HTTP fallback share it.
+ * resolution and validation, the per-device name limit, then the append to
+ * the on-disk spool (with the message's seq and fingerprint for the durable
+ * duplicate window). The ACK is only decided after that append committed, so
+ * an ACK code 0 always means "durably accepted"; the spool drainer gets it
+ * into InfluxDB. Transport-free, so the WebSocket session and the HTTP
+ * fallback share it.
  */
 import { isPulsewireError, PulsewireError, truncateUtf8 } from '../errors/catalog.js';
 import type { EventBus } from '../events/bus.js';
@@ -19,8 +21,9 @@ export type IntakeLimits = {
   readonly maxNamesPerDevice: number;
 };
 
+/** The spool: resolves once the points (and the seq mark) are committed to disk. */
 export interface PointSink {
-  write(points: ReturnType<typeof readingPoints>): Promise<void>;
+  append(deviceId: string, points: ReturnType<typeof readingPoints>, mark?: { seq: number; fingerprint: number }): Promise<void>;
 }
 
 export interface IntakeObserver {
@@ -55,7 +58,7 @@ export class TelemetryIntake {
       const first = await inProgress.outcome;
       return this.#observed(first.code === 0 ? { code: 1 } : first);
     }
-    const outcome = this.#store(runtime, pack);
+    const outcome = this.#store(runtime, pack, { seq, fingerprint });
     const entry = { fingerprint, outcome };
     runtime.pending.set(seq, entry);
     try {
@@ -72,7 +75,7 @@ export class TelemetryIntake {
     return this.#store(runtime, pack);
   }
 
-  async #store(runtime: DeviceRuntime, pack: unknown): Promise<AckOutcome> {
+  async #store(runtime: DeviceRuntime, pack: unknown, mark?: { seq: number; fingerprint: number }): Promise<AckOutcome> {
     const { limits, sink, bus, observer, nowUs } = this.#deps;
     const resolved = resolvePack(pack, {
       nowUs: nowUs(),
@@ -85,7 +88,7 @@ export class TelemetryIntake {
     const tooMany = this.#checkNames(runtime, readings);
     if (tooMany) return outcomeOf(tooMany);
     try {
-      await sink.write(readingPoints(runtime.deviceId, readings));
+      await sink.append(runtime.deviceId, readingPoints(runtime.deviceId, readings), mark);
     } catch (err) {
       return outcomeOf(isPulsewireError(err) ? err : new PulsewireError('PW_ERR_STORAGE_UNAVAILABLE', undefined, { cause: err }));
     }

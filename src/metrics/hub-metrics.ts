@@ -14,10 +14,23 @@ export type WriterStats = {
   readonly queuedPoints: number;
 };
 
+export type SpoolStats = {
+  readonly entries: number;
+  readonly points: number;
+  readonly bytes: number;
+  readonly maxBytes: number;
+  readonly full: boolean;
+  readonly oldestAgeSeconds: number;
+};
+
 export type MetricSources = {
   onlineDevices: () => number;
   writer: () => WriterStats;
   writeLatency: () => { sumMs: number; count: number };
+  spool: () => SpoolStats;
+  drainer: () => { retries: number; deadLetterPoints: number };
+  /** Dead letters stored now. */
+  deadLetters: () => number;
 };
 
 export class HubMetrics {
@@ -55,6 +68,18 @@ export class HubMetrics {
       name: 'pulsewire_write_queue_points', help: 'Points waiting for a write request', registers,
       collect() { this.set(sources.writer().queuedPoints); },
     });
+    // The spool: what is ACKed but not yet in InfluxDB, and whether devices are being told to wait.
+    const gauge = (name: string, help: string, read: () => number) =>
+      new Gauge({ name, help, registers, collect() { this.set(read()); } });
+    gauge('pulsewire_spool_entries', 'TELEMETRY messages in the spool, not yet confirmed by InfluxDB', () => sources.spool().entries);
+    gauge('pulsewire_spool_readings', 'Readings (points) in the spool', () => sources.spool().points);
+    gauge('pulsewire_spool_bytes', 'Bytes the spool holds, against PULSEWIRE_SPOOL_MAX_BYTES', () => sources.spool().bytes);
+    gauge('pulsewire_spool_max_bytes', 'PULSEWIRE_SPOOL_MAX_BYTES', () => sources.spool().maxBytes);
+    gauge('pulsewire_spool_full', '1 while the spool is full and TELEMETRY gets ACK 4', () => (sources.spool().full ? 1 : 0));
+    gauge('pulsewire_spool_oldest_age_seconds', 'Age of the oldest spooled reading (0 when empty)', () => sources.spool().oldestAgeSeconds);
+    gauge('pulsewire_dead_letters', 'Dead letters stored (points InfluxDB refused), see GET /v1/dead-letters', () => sources.deadLetters());
+    writerCounter('pulsewire_dead_letter_points_total', 'Points moved to the dead letters since start', () => sources.drainer().deadLetterPoints);
+    writerCounter('pulsewire_spool_drain_retries_total', 'Spool drain rounds that found InfluxDB unavailable and backed off', () => sources.drainer().retries);
     new Gauge({
       name: 'pulsewire_write_latency_ms_avg', help: 'Mean InfluxDB write request latency since start, milliseconds', registers,
       collect() {

@@ -19,6 +19,12 @@ export type ManagedInfluxdOptions = {
   readyTimeoutMs?: number;
   /** How long stop() waits after SIGTERM before SIGKILL. */
   stopTimeoutMs?: number;
+  /**
+   * A fixed HTTP port instead of a free one: a new influxd on the same data
+   * dir and port looks to its clients like the old one back from an outage
+   * (the outage tests). No retry with other ports when it is taken.
+   */
+  httpPort?: number;
 };
 
 export interface ManagedInfluxd {
@@ -196,7 +202,8 @@ export async function startManagedInfluxd(options: ManagedInfluxdOptions): Promi
   const binary = await findInfluxd(options.influxdPath);
   let lastError: unknown;
   for (let attempt = 1; attempt <= PORT_ATTEMPTS; attempt += 1) {
-    const [httpPort, rpcPort] = await Promise.all([freePort(bindHost), freePort(bindHost)]);
+    const [freeHttp, rpcPort] = await Promise.all([freePort(bindHost), freePort(bindHost)]);
+    const httpPort = options.httpPort ?? freeHttp;
     if (httpPort === rpcPort) continue;
     const { configFile } = await writeInfluxdConfig(dataDir, bindHost, httpPort, rpcPort);
     const url = `http://${urlHost(bindHost)}:${httpPort}`;
@@ -210,7 +217,7 @@ export async function startManagedInfluxd(options: ManagedInfluxdOptions): Promi
       lastError = err;
       await influxd.stop();
       // Another process can grab a port between our probe and influxd's bind: pick new ones.
-      if (!influxd.stderrTail.includes('address already in use')) throw err;
+      if (!influxd.stderrTail.includes('address already in use') || options.httpPort !== undefined) throw err;
       logger.warn({ attempt, httpPort, rpcPort }, 'influxd port taken, retrying with new ports');
     }
   }

@@ -1,7 +1,7 @@
 /**
- * Group commit of points into InfluxDB. Callers (one per TELEMETRY message)
- * await write(); the ACK goes out only once InfluxDB confirmed the request
- * that carried their points. Requests are formed from whatever is queued
+ * Group commit of points into InfluxDB. Callers (the spool drainer, one
+ * write() per spooled message) await write(), which resolves once InfluxDB
+ * confirmed the request that carried their points. Requests are formed from whatever is queued
  * when a slot frees up, so a trickle goes out at once and a flood becomes a
  * few large requests.
  */

@@ -116,17 +116,18 @@ describe('operator API', () => {
 });
 
 describe('without InfluxDB', () => {
-  it('reports 503 on /readyz naming the failed check, and answers telemetry with ACK 4 (resend later)', async () => {
-    const hub = await startHub({}, { influxUrl: 'http://127.0.0.1:9/pulsewire' });
+  it('reports 503 on /readyz naming the failed check, and still answers telemetry with ACK 0 (spooled)', async () => {
+    const hub = await startHub({ PULSEWIRE_SHUTDOWN_TIMEOUT_MS: '1000' }, { influxUrl: 'http://127.0.0.1:9/pulsewire' });
     try {
       const ready = await fetch(`${hub.baseUrl}/readyz`);
       expect(ready.status).toBe(503);
-      expect(await ready.json()).toMatchObject({ checks: { influx: false } });
+      expect(await ready.json()).toMatchObject({ checks: { influx: false, spool: true } });
       const device = await TestDevice.connect(hub.deviceUrl, { id: 'no-storage-1' });
       device.sendHex('830101' + '81a2006178020f'); // [1, 1, [{n: "x", v: 15}]]
-      const ack = await device.next(15_000);
-      expect(ack).toMatchObject({ type: 2, seq: 1, code: 4 });
-      expect((ack as { reason?: string }).reason).toMatch(/storage/);
+      // Issue 5: an InfluxDB outage no longer stalls devices; the reading waits in the spool.
+      expect(await device.next(5_000)).toEqual({ type: 2, seq: 1 });
+      // The message and the device's online status point.
+      expect(hub.app.spool.stats).toMatchObject({ entries: 2, points: 2 });
       await device.close();
     } finally {
       await hub.close();

@@ -1,6 +1,10 @@
 /**
  * Starts a real hub for a test: its own temp data dir, its own database in
  * the suite's influxd, listening on a free loopback port.
+ *
+ * An ACK means "in the hub's spool"; the drainer writes to InfluxDB a moment
+ * later. So `db.query` first waits (bounded) until the spool is empty: a test
+ * that reads InfluxDB right after an ACK sees what the ACK promised.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
@@ -12,6 +16,18 @@ import { freshDatabase } from './influx.js';
 
 export const OPERATOR_TOKEN = 'test-operator-token-0123456789';
 export const ENROLLMENT_KEY = 'test-enrollment-key-0123456789';
+
+const SPOOL_DRAIN_WAIT_MS = 10_000;
+
+/** Resolves when the hub's spool is empty, or after `timeoutMs` (a test of an outage may never drain). */
+export async function spoolDrained(app: FastifyInstance, timeoutMs: number): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  while (app.spool.stats.entries > 0) {
+    if (Date.now() > deadline) return false;
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+  return true;
+}
 
 export type TestHub = {
   app: FastifyInstance;
@@ -30,7 +46,7 @@ export async function startHub(
   opts: Partial<BuildOptions> & { dataDir?: string; database?: Awaited<ReturnType<typeof freshDatabase>> } = {},
 ): Promise<TestHub> {
   const dataDir = opts.dataDir ?? (await mkdtemp(path.join(os.tmpdir(), 'pulsewire-hub-')));
-  const db = opts.database ?? (await freshDatabase('hub'));
+  const rawDb = opts.database ?? (await freshDatabase('hub'));
   const config = loadConfig({
     PULSEWIRE_HOST: '127.0.0.1',
     PULSEWIRE_PORT: '0',
@@ -40,7 +56,14 @@ export async function startHub(
     PULSEWIRE_LOG_LEVEL: process.env.PULSEWIRE_TEST_LOG ?? 'silent',
     ...env,
   });
-  const app = await buildApp(config, { influxUrl: db.url, ...opts });
+  const app = await buildApp(config, { influxUrl: rawDb.url, ...opts });
+  const db: typeof rawDb = {
+    ...rawDb,
+    async query(influxql) {
+      await spoolDrained(app, SPOOL_DRAIN_WAIT_MS);
+      return rawDb.query(influxql);
+    },
+  };
   const address = await app.listen({ host: '127.0.0.1', port: 0 });
   const baseUrl = address.replace('localhost', '127.0.0.1');
   const url = new URL(baseUrl);

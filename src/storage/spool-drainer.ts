@@ -1,0 +1,184 @@
+/**
+ * Moves the spool into InfluxDB: reads the oldest entries in batches, writes
+ * them through the PointWriter (one write() per entry, so the writer
+ * group-commits them into few requests and, on a 400, isolates each entry),
+ * and removes what InfluxDB confirmed.
+ *
+ * - Unavailable (network, 5xx, or the writer's own retry window ran out):
+ *   nothing is removed; back off exponentially with full jitter and try
+ *   again, for as long as the hub runs. The entries stay in order.
+ * - Rejected (400): the entry's points are rewritten one by one to find the
+ *   offending ones (rewriting stored points is harmless: same series, tags
+ *   and time overwrite with the same values); those go to the dead letters
+ *   with InfluxDB's reason, the entry leaves the spool, the stream goes on.
+ *
+ * A crash between InfluxDB's confirmation and the removal's commit makes the
+ * next start write those entries again: identical points, which InfluxDB
+ * stores once. That is what makes "every ACKed reading exactly once" hold.
+ */
+import type { IPoint } from 'influx';
+import { isPulsewireError } from '../errors/catalog.js';
+import { silentLogger, type StorageLogger } from './logger.js';
+import type { Spool, SpoolEntry } from './spool.js';
+
+export interface EntryWriter {
+  write(points: IPoint[]): Promise<void>;
+}
+
+export type DrainerOptions = {
+  /** Points read per round; twice the writer's batch keeps both of its write slots busy. */
+  batchPoints: number;
+  backoffBaseMs?: number;
+  backoffCapMs?: number;
+  logger?: StorageLogger;
+};
+
+export type DrainerStats = {
+  /** Rounds that found InfluxDB unavailable and backed off. */
+  readonly retries: number;
+  readonly drainedPoints: number;
+  readonly deadLetterPoints: number;
+  /** True while the last round failed for lack of InfluxDB. */
+  readonly backingOff: boolean;
+};
+
+type Round = 'ok' | 'unavailable';
+
+const sleep = (ms: number, signal: { wake?: () => void }): Promise<void> =>
+  new Promise((resolve) => {
+    const timer = setTimeout(resolve, ms);
+    signal.wake = () => { clearTimeout(timer); resolve(); };
+  });
+
+export class SpoolDrainer {
+  readonly #spool: Spool;
+  readonly #writer: EntryWriter;
+  readonly #batchPoints: number;
+  readonly #baseMs: number;
+  readonly #capMs: number;
+  readonly #log: StorageLogger;
+  readonly #signal: { wake?: () => void } = {};
+  #loop: Promise<void> | undefined;
+  #draining = false; // stop requested: finish what is spooled, then end
+  #stopped = false; // stop bound reached: end now, leave the rest spooled
+  #retries = 0;
+  #drainedPoints = 0;
+  #deadLetterPoints = 0;
+  #backingOff = false;
+  #unsubscribe: (() => void) | undefined;
+
+  constructor(spool: Spool, writer: EntryWriter, options: DrainerOptions) {
+    this.#spool = spool;
+    this.#writer = writer;
+    this.#batchPoints = options.batchPoints;
+    this.#baseMs = options.backoffBaseMs ?? 200;
+    this.#capMs = options.backoffCapMs ?? 5000;
+    this.#log = options.logger ?? silentLogger;
+  }
+
+  get stats(): DrainerStats {
+    return { retries: this.#retries, drainedPoints: this.#drainedPoints, deadLetterPoints: this.#deadLetterPoints, backingOff: this.#backingOff };
+  }
+
+  start(): void {
+    if (this.#loop) return;
+    this.#unsubscribe = this.#spool.onCommitted(() => this.#signal.wake?.());
+    this.#loop = this.#run();
+  }
+
+  /**
+   * Shutdown: keeps draining until the spool is empty, InfluxDB is found
+   * unavailable, or `boundMs` passes; whatever is left stays spooled for the
+   * next start. Resolves without waiting for a write still in flight.
+   */
+  async stop(boundMs: number): Promise<void> {
+    this.#unsubscribe?.();
+    if (!this.#loop) return;
+    this.#draining = true;
+    this.#signal.wake?.();
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([this.#loop, new Promise<void>((resolve) => { timer = setTimeout(resolve, boundMs); })]);
+    clearTimeout(timer);
+    this.#stopped = true;
+    this.#signal.wake?.();
+  }
+
+  async #run(): Promise<void> {
+    let attempt = 0;
+    while (!this.#stopped) {
+      const batch = this.#spool.peek(this.#batchPoints);
+      if (batch.length === 0) {
+        if (this.#draining) return;
+        await sleep(1000, this.#signal); // woken by the next append; the timer is a safety net
+        continue;
+      }
+      let round: Round;
+      try {
+        round = await this.#deliver(batch);
+      } catch (err) {
+        // A spool error (disk) must not end the loop: log, back off, try again.
+        this.#log.error({ err }, 'spool drain failed');
+        round = 'unavailable';
+      }
+      if (this.#stopped) return;
+      if (round === 'ok') {
+        if (this.#backingOff) this.#log.info({ retries: attempt }, 'InfluxDB reachable again; draining the spool');
+        this.#backingOff = false;
+        attempt = 0;
+        continue;
+      }
+      if (this.#draining) return;
+      if (!this.#backingOff) this.#log.warn({ spooled: this.#spool.stats.entries }, 'InfluxDB unavailable; readings stay in the spool, retrying with backoff');
+      this.#backingOff = true;
+      this.#retries++;
+      const delay = Math.random() * Math.min(this.#capMs, this.#baseMs * 2 ** Math.min(attempt++, 20));
+      await sleep(delay, this.#signal);
+    }
+  }
+
+  async #deliver(batch: SpoolEntry[]): Promise<Round> {
+    // One write per entry in one tick: the writer group-commits them and isolates a 400 per entry.
+    const results = await Promise.allSettled(batch.map((entry) => this.#writer.write(entry.points)));
+    if (this.#stopped) return 'ok';
+    const confirmed: SpoolEntry[] = [];
+    const rejected: [SpoolEntry, string][] = [];
+    let unavailable = false;
+    results.forEach((result, i) => {
+      if (result.status === 'fulfilled') confirmed.push(batch[i]!);
+      else if (isPulsewireError(result.reason, 'PW_ERR_STORAGE_REJECTED')) rejected.push([batch[i]!, result.reason.detail ?? result.reason.message]);
+      else unavailable = true;
+    });
+    await this.#spool.remove(confirmed);
+    this.#drainedPoints += confirmed.reduce((n, e) => n + e.points.length, 0);
+    for (const [entry, reason] of rejected) {
+      if ((await this.#isolate(entry, reason)) === 'unavailable') unavailable = true;
+    }
+    return unavailable ? 'unavailable' : 'ok';
+  }
+
+  /** Finds the points of a refused entry that InfluxDB refuses on their own, and dead-letters them. */
+  async #isolate(entry: SpoolEntry, entryReason: string): Promise<Round> {
+    if (entry.points.length === 1) return this.#settleRejected(entry, entry.points, entryReason);
+    const results = await Promise.allSettled(entry.points.map((point) => this.#writer.write([point])));
+    if (this.#stopped) return 'ok';
+    const bad: IPoint[] = [];
+    let reason = '';
+    for (const [i, result] of results.entries()) {
+      if (result.status === 'fulfilled') continue;
+      if (!isPulsewireError(result.reason, 'PW_ERR_STORAGE_REJECTED')) return 'unavailable';
+      bad.push(entry.points[i]!);
+      reason ||= result.reason.detail ?? result.reason.message;
+    }
+    return this.#settleRejected(entry, bad, reason || entryReason);
+  }
+
+  async #settleRejected(entry: SpoolEntry, bad: IPoint[], reason: string): Promise<Round> {
+    // Every point alone was fine (say, a 413 for the whole entry): stored now, nothing to set aside.
+    if (bad.length === 0) await this.#spool.remove([entry]);
+    else await this.#spool.deadLetter(entry, bad, reason);
+    this.#deadLetterPoints += bad.length;
+    this.#drainedPoints += entry.points.length - bad.length;
+    if (bad.length > 0) this.#log.warn({ deviceId: entry.deviceId, points: bad.length, reason }, 'InfluxDB refused points; moved to dead letters');
+    return 'ok';
+  }
+}
