@@ -91,7 +91,8 @@ async function gatewayPlugin(app: FastifyInstance, opts: GatewayOptions): Promis
     metrics.handshakeRefusals.inc({ reason: code });
     request.log.info({ code, remoteAddress: request.ip }, 'device handshake refused');
     const spec: ErrorSpec = ERRORS[code];
-    return reply.code(spec.http ?? 400).headers(headers).type('text/plain; charset=utf-8').send(`${ERRORS[code].message}\n`);
+    // The socket was offered for an upgrade and cannot carry another request: say so.
+    return reply.code(spec.http ?? 400).headers({ ...headers, connection: 'close' }).type('text/plain; charset=utf-8').send(`${ERRORS[code].message}\n`);
   };
 
   app.route({
@@ -112,7 +113,7 @@ async function gatewayPlugin(app: FastifyInstance, opts: GatewayOptions): Promis
       if (!result.ok) {
         // Only a presented credential counts as a guess; a client waiting for the 401 challenge does not.
         if (request.headers.authorization) limiter.recordFailure(request.ip);
-        return refuse(request, reply, 'PW_ERR_DEVICE_AUTH', { 'www-authenticate': 'Basic realm="pulsewire", charset="UTF-8"' });
+        return refuse(request, reply, 'PW_ERR_DEVICE_AUTH', { 'www-authenticate': 'Basic realm="pulsewire"' });
       }
       request.device = { id: result.deviceId, method: result.method };
     },

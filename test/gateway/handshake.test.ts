@@ -42,7 +42,8 @@ describe('device handshake', () => {
     const unknown = await refusal(TestDevice.connect(hub.deviceUrl, { id: 'nobody-here', secret: 'not-the-secret' }));
     for (const r of [wrong, unknown]) {
       expect(r.status).toBe(401);
-      expect(r.headers['www-authenticate']).toMatch(/^Basic realm="pulsewire"/);
+      expect(r.headers['www-authenticate']).toBe('Basic realm="pulsewire"');
+      expect(r.headers.connection).toBe('close');
     }
     expect(wrong.body).toBe(unknown.body);
   });
