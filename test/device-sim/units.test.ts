@@ -1,0 +1,145 @@
+/**
+ * The pure parts of device-sim: profiles produce packs the hub accepts,
+ * commands and DESIRED are answered as the protocol says, chaos roles and
+ * frames are what they claim, the latency histogram's percentiles are right,
+ * and the resource checks give the right advice and source addresses.
+ */
+import { describe, expect, it } from 'vitest';
+import { PulsewireError } from '../../src/errors/catalog.js';
+import { decodeDeviceFrame, encodeTelemetry, resolvePack, type Reading } from '../../src/protocol/index.js';
+import { assignChaos, ChaosRole, MALFORMED_FRAMES } from '../../device-sim/chaos.js';
+import { applyDesired, handleCommand } from '../../device-sim/commands.js';
+import { buildPack, PROFILES, profileFor } from '../../device-sim/profiles/index.js';
+import { checkFdLimit, readFdLimit, sourceAddressFor } from '../../device-sim/resources.js';
+import { LatencyHistogram } from '../../device-sim/stats.js';
+
+/** Through the wire as the hub sees it: encode, decode the frame, resolve the pack. */
+function resolveOnHub(records: unknown[], nowS: number): Reading[] {
+  const frame = decodeDeviceFrame(encodeTelemetry(7, records));
+  if (frame instanceof PulsewireError || frame.type !== 1) throw new Error(`bad frame: ${String(frame)}`);
+  const resolved = resolvePack(frame.pack, { nowUs: nowS * 1e6 });
+  if (resolved instanceof PulsewireError) throw new Error(`hub refuses pack: ${resolved.detail ?? resolved.message}`);
+  return resolved.readings;
+}
+
+describe('profiles', () => {
+  it.each(PROFILES.map((p) => [p.name, p]))('%s: valid packs of exactly `batch` records, no (name, time) repeats', (_name, profile) => {
+    const state = profile.init(Math.random, 1_764_000_000);
+    const seen = new Set<string>();
+    let from = 1_764_000_000;
+    for (const batch of [1, 2, 3, 5, 8, 20]) {
+      const to = from + 5;
+      const records = buildPack(profile, state, 'sim-00001/', from, to, batch, Math.random);
+      expect(records).toHaveLength(batch);
+      const readings = resolveOnHub(records, to);
+      expect(readings).toHaveLength(batch);
+      for (const r of readings) {
+        expect(r.name.startsWith('sim-00001/')).toBe(true);
+        expect(r.timeUs).toBeGreaterThan(from * 1e6);
+        expect(r.timeUs).toBeLessThanOrEqual(to * 1e6);
+        const key = `${r.name}@${r.timeUs}`;
+        expect(seen.has(key)).toBe(false);
+        seen.add(key);
+      }
+      from = to;
+    }
+  });
+
+  it('use base values: bn and bt only on the first record, absolute time, bu where units are shared', () => {
+    const records = buildPack(profileFor('vibration', 0), { burstLeft: 0, amplitude: 0 }, 'v1/', 1_764_000_000, 1_764_000_010, 4, Math.random);
+    expect(records[0]!.get(-2)).toBe('v1/');
+    expect(records[0]!.get(-3)).toBe(1_764_000_010);
+    expect(records[0]!.get(-4)).toBe('m/s2');
+    for (const r of records.slice(1)) {
+      expect(r.has(-2) || r.has(-3) || r.has(-4) || r.has(1)).toBe(false);
+    }
+  });
+
+  it('energy meter reports cumulative energy as a growing SenML sum', () => {
+    const meter = profileFor('energy-meter', 0);
+    const state = meter.init(Math.random, 1_764_000_000);
+    const readings = resolveOnHub(buildPack(meter, state, 'e/', 1_764_000_000, 1_764_003_600, 40, Math.random), 1_764_003_600);
+    const energy = readings.filter((r) => r.name === 'e/energy');
+    expect(energy.every((r) => r.kind === 'sum' && r.unit === 'Wh')).toBe(true);
+    const values = energy.map((r) => r.value as number);
+    expect(values).toEqual([...values].sort((a, b) => a - b));
+    expect(values.at(-1)! - values[0]!).toBeGreaterThan(100); // at least 120 W for most of an hour
+  });
+
+  it('mixed assigns profiles round-robin', () => {
+    expect([0, 1, 2, 3, 4].map((i) => profileFor('mixed', i).name)).toEqual(['thermostat', 'energy-meter', 'gps-tracker', 'vibration', 'thermostat']);
+  });
+});
+
+describe('commands and DESIRED', () => {
+  it('set_interval and set_led succeed with valid arguments and change the settings', () => {
+    expect(handleCommand('set_interval', new Map([['seconds', 30]]))).toMatchObject({ status: 1, changed: { intervalS: 30 } });
+    expect(handleCommand('set_led', { on: true })).toMatchObject({ status: 1, changed: { led: true } });
+  });
+
+  it('bad arguments and unknown names are rejected with status 3 and change nothing', () => {
+    for (const [name, args] of [['set_interval', { seconds: -1 }], ['set_interval', null], ['set_led', { on: 'yes' }], ['self_destruct', null]] as const) {
+      const outcome = handleCommand(name, args);
+      expect(outcome.status).toBe(3);
+      expect(outcome.changed).toBeUndefined();
+      expect(outcome.outcome).toBe('rejected');
+    }
+  });
+
+  it('reboot is acknowledged as received (0) and asks for a reconnect', () => {
+    expect(handleCommand('reboot', null)).toMatchObject({ status: 0, reboot: true });
+  });
+
+  it('DESIRED applies known keys with valid values only', () => {
+    expect(applyDesired(new Map<string, unknown>([['interval', 5], ['led', true], ['colour', 'red']]))).toEqual({ intervalS: 5, led: true });
+    expect(applyDesired(new Map<string, unknown>([['interval', 'fast']]))).toEqual({});
+  });
+});
+
+describe('chaos', () => {
+  it('deals exact, disjoint roles', () => {
+    const roles = assignChaos(1_000, { zombies: 10, flap: 5, malformed: 2.5 });
+    const count = (role: number) => roles.filter((r) => (r & role) !== 0).length;
+    expect([count(ChaosRole.ZOMBIE), count(ChaosRole.FLAP), count(ChaosRole.MALFORMED)]).toEqual([100, 50, 25]);
+    expect(roles.filter((r) => r !== 0 && (r & (r - 1)) !== 0)).toHaveLength(0);
+  });
+
+  it('every malformed frame is one the hub must close with 1007', () => {
+    for (const frame of MALFORMED_FRAMES) {
+      const decoded = decodeDeviceFrame(frame);
+      expect(decoded).toBeInstanceOf(PulsewireError);
+      expect((decoded as PulsewireError).spec.close).toBe(1007);
+    }
+  });
+});
+
+describe('LatencyHistogram', () => {
+  it('gives p50 and p99 within 5 %', () => {
+    const h = new LatencyHistogram();
+    for (let ms = 1; ms <= 1_000; ms++) h.record(ms);
+    expect(h.quantile(0.5)).toBeGreaterThanOrEqual(500);
+    expect(h.quantile(0.5)).toBeLessThanOrEqual(525);
+    expect(h.quantile(0.99)).toBeGreaterThanOrEqual(990);
+    expect(h.quantile(0.99)).toBeLessThanOrEqual(1_000);
+    expect(h.count).toBe(1_000);
+  });
+});
+
+describe('resources', () => {
+  it('reads the open-file limit and says what to run when it is short', () => {
+    const limits = 'Max cpu time              unlimited            unlimited            seconds\nMax open files            20000                20000                files\n';
+    expect(readFdLimit(limits)).toEqual({ soft: 20_000, hard: 20_000 });
+    expect(checkFdLimit(10_000, { soft: 20_000, hard: 20_000 }).ok).toBe(true);
+    const short = checkFdLimit(50_000, { soft: 20_000, hard: 20_000 });
+    expect(short.ok).toBe(false);
+    expect(short.advice).toContain('ulimit -Hn 50256 && ulimit -n 50256');
+    expect(checkFdLimit(50_000, { soft: 1_024, hard: 100_000 }).advice).toContain('Run `ulimit -n 50256`');
+  });
+
+  it('spreads devices past 25,000 per address over 127.0.0.2, .3, ... only towards a loopback hub', () => {
+    expect(sourceAddressFor(25_000, '127.0.0.1')).toBeUndefined();
+    expect(sourceAddressFor(25_001, '127.0.0.1')).toBe('127.0.0.2');
+    expect(sourceAddressFor(50_001, 'localhost')).toBe('127.0.0.3');
+    expect(sourceAddressFor(60_000, 'hub.example.com')).toBeUndefined();
+  });
+});
