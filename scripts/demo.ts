@@ -1,0 +1,119 @@
+/**
+ * The README's main command (`npm run demo`): the hub on its embedded default
+ * (a managed local influxd, lmdb state under ./data) and a simulated fleet of
+ * 50 devices with mixed profiles and a few zombies, plus where to look.
+ * Ctrl-C stops the fleet (with its summary), then the hub, then influxd.
+ *
+ * Loopback only. The enrollment key is a fixed demo key: fine on 127.0.0.1,
+ * never for a hub that others can reach.
+ */
+import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { createWriteStream, mkdirSync } from 'node:fs';
+import path from 'node:path';
+import { formatSummary, runFleet, withDefaults } from '../device-sim/index.js';
+
+const DEMO_ENROLLMENT_KEY = 'pulsewire-demo-enrollment-key';
+const dataDir = path.resolve(process.env.PULSEWIRE_DATA_DIR ?? './data');
+const port = Number(process.env.PULSEWIRE_PORT ?? 8080);
+const token = process.env.PULSEWIRE_OPERATOR_TOKEN ?? randomBytes(18).toString('base64url');
+const devices = Number(process.env.DEMO_DEVICES ?? 50);
+const base = `http://127.0.0.1:${port}`;
+
+mkdirSync(dataDir, { recursive: true });
+const hubLogPath = path.join(dataDir, 'demo-hub.log');
+const hubLog = createWriteStream(hubLogPath, { flags: 'a' });
+
+const hub = spawn(process.execPath, ['dist/src/main.js'], {
+  env: {
+    ...process.env,
+    PULSEWIRE_HOST: '127.0.0.1',
+    PULSEWIRE_PORT: String(port),
+    PULSEWIRE_DATA_DIR: dataDir,
+    PULSEWIRE_ENROLLMENT_KEY: DEMO_ENROLLMENT_KEY,
+    PULSEWIRE_OPERATOR_TOKEN: token,
+    // Short pings so the demo's zombies visibly go offline within half a minute.
+    PULSEWIRE_PING_INTERVAL_MS: process.env.PULSEWIRE_PING_INTERVAL_MS ?? '10000',
+  },
+  stdio: ['ignore', 'pipe', 'pipe'],
+  // Its own process group: Ctrl-C reaches the demo, which stops the fleet first and then the hub.
+  detached: true,
+});
+let banner = '';
+hub.stdout.on('data', (chunk: Buffer) => { banner += chunk; hubLog.write(chunk); });
+hub.stderr.on('data', (chunk: Buffer) => { hubLog.write(chunk); process.stderr.write(chunk); });
+const hubExited = new Promise<number | null>((resolve) => hub.once('exit', (code) => resolve(code)));
+
+async function waitForHub(): Promise<void> {
+  const deadline = Date.now() + 60_000;
+  while (Date.now() < deadline) {
+    if (hub.exitCode !== null) throw new Error(`the hub exited with code ${hub.exitCode}; see ${hubLogPath}`);
+    if (await fetch(`${base}/readyz`).then((r) => r.ok, () => false)) return;
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  throw new Error(`the hub was not ready within 60 s; see ${hubLogPath}`);
+}
+
+function whereToLook(): string {
+  const influx = /InfluxDB:\s+(http:\/\/\S+)/.exec(banner)?.[1] ?? '(see the hub log)';
+  const auth = `-H 'Authorization: Bearer ${token}'`;
+  return [
+    '',
+    `Pulsewire demo: hub on ${base}, ${devices} simulated devices (mixed profiles, a few zombies)`,
+    '',
+    `  devices online:  curl -s ${auth} '${base}/v1/devices?online=true&limit=5'`,
+    `  one device:      curl -s ${auth} ${base}/v1/devices/sim-00001`,
+    `  its history:     curl -s ${auth} '${base}/v1/devices/sim-00001/telemetry?name=sim-00001/temperature'`,
+    `  metrics:         curl -s ${auth} ${base}/metrics | grep ^pulsewire_`,
+    `  API reference:   ${base}/openapi.json      readiness: ${base}/readyz`,
+    `  InfluxDB:        ${influx}  database "pulsewire" (measurements telemetry, device_status)`,
+    `  hub log:         ${hubLogPath}`,
+    `  operator token:  ${token}`,
+    '  dashboard:       not built yet (issue 7)',
+    '',
+    'Zombies stop answering pings and go offline with reason ping-timeout within 20 s. Ctrl-C stops everything.',
+    '',
+  ].join('\n');
+}
+
+async function main(): Promise<void> {
+  await waitForHub();
+  process.stdout.write(whereToLook());
+  const stop = new AbortController();
+  process.once('SIGINT', () => stop.abort());
+  process.once('SIGTERM', () => stop.abort());
+  void hubExited.then(() => stop.abort());
+  const summary = await runFleet(
+    withDefaults({
+      url: `ws://127.0.0.1:${port}/v1/device`,
+      enrollmentKey: DEMO_ENROLLMENT_KEY,
+      devices,
+      profile: 'mixed',
+      rate: 0.5,
+      batch: 4,
+      ramp: 25,
+      zombies: 6,
+      status: 'auto',
+    }),
+    { signal: stop.signal },
+  );
+  process.stdout.write(`\n${formatSummary(summary)}\n`);
+}
+
+let exitCode = 0;
+try {
+  await main();
+} catch (err) {
+  process.stderr.write(`demo: ${(err as Error).message}\n`);
+  exitCode = 1;
+} finally {
+  if (hub.exitCode === null) {
+    process.stdout.write('stopping the hub (devices get 1001, pending writes are flushed)...\n');
+    hub.kill('SIGTERM');
+  }
+  const code = await hubExited;
+  if (code !== 0 && exitCode === 0) exitCode = 1;
+  process.stdout.write(`hub stopped (exit ${code}); data kept in ${dataDir}\n`);
+  hubLog.end();
+}
+process.exit(exitCode);
