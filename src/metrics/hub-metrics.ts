@@ -5,23 +5,8 @@
  * does no extra bookkeeping for them.
  */
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
-
-export type WriterStats = {
-  readonly batches: number;
-  readonly pointsWritten: number;
-  readonly writeErrors: number;
-  readonly retries: number;
-  readonly queuedPoints: number;
-};
-
-export type SpoolStats = {
-  readonly entries: number;
-  readonly points: number;
-  readonly bytes: number;
-  readonly maxBytes: number;
-  readonly full: boolean;
-  readonly oldestAgeSeconds: number;
-};
+import type { SpoolStats } from '../storage/spool.js';
+import type { WriterStats } from '../storage/writer-stats.js';
 
 export type MetricSources = {
   onlineDevices: () => number;
