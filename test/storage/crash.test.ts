@@ -18,6 +18,7 @@ import { ENROLLMENT_KEY, OPERATOR_TOKEN, startHub } from '../support/hub.js';
 import { freshDatabase, type FreshDatabase } from '../support/influx.js';
 import { Streamer } from '../support/streamer.js';
 import { TestDevice } from '../support/device-client.js';
+import { Fleet, withDefaults } from '../../device-sim/index.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -111,6 +112,41 @@ describe('hub crash (kill -9) and restart on the same data dir', () => {
     }
     expect(values.sort((a, b) => a - b)).toEqual(expected);
   });
+});
+
+describe('hub crash under a device-sim fleet', () => {
+  it('loses nothing the fleet was told was stored, and answers its resends after the restart', async () => {
+    if (hub && hub.exitCode === null) await killHard(hub); // the previous test's hub holds the port
+    hub = await startHubProcess();
+    const fleet = new Fleet({
+      ...withDefaults({
+        url: `ws://127.0.0.1:${port}/v1/device`, enrollmentKey: ENROLLMENT_KEY, devices: 10, prefix: 'simcrash-',
+        profile: 'thermostat', rate: 100, batch: 2, ramp: 1000,
+      }),
+      timing: { baseMs: 50, capMs: 300 },
+      drainMs: 10_000,
+    }).start();
+    while ((fleet.stats.acks[0] ?? 0) < 500) await sleep(5);
+    // Kill while messages are in flight, so the fleet has something to resend.
+    while (fleet.snapshot().inFlight < 3) await new Promise((r) => setImmediate(r));
+    await killHard(hub);
+    await sleep(300);
+    hub = await startHubProcess();
+    const ackedAtRestart = fleet.stats.sent;
+    while (fleet.stats.sent < ackedAtRestart + 200) await sleep(20);
+    await fleet.stop();
+    const summary = fleet.summary();
+
+    expect(summary.telemetry.unacknowledged).toBe(0);
+    expect(summary.telemetry.resent).toBeGreaterThan(0);
+    const acked = (summary.telemetry.acknowledged[0] ?? 0) + (summary.telemetry.acknowledged[1] ?? 0);
+    expect(acked).toBe(summary.telemetry.sent);
+    // Thermostat records all carry `value`; absolute times make each reading a distinct point.
+    await expect.poll(async () => {
+      const rows = await db.query(`SELECT count("value") FROM "telemetry" WHERE "device" =~ /^simcrash-/`);
+      return Number(rows[0]?.['count'] ?? 0);
+    }, { timeout: 15_000, interval: 200 }).toBe(summary.telemetry.sent * 2);
+  }, 60_000);
 });
 
 describe('durable duplicate window', () => {
