@@ -24,6 +24,7 @@ import { DeviceRegistry } from './registry/device-registry.js';
 import { connectInflux, type InfluxConnection } from './storage/influx-connection.js';
 import { Spool } from './storage/spool.js';
 import { SpoolDrainer } from './storage/spool-drainer.js';
+import { BacklogPacer } from './storage/backlog-pacer.js';
 import { PointWriter } from './storage/writer.js';
 
 declare module 'fastify' {
@@ -34,6 +35,7 @@ declare module 'fastify' {
     writer: PointWriter;
     spool: Spool;
     drainer: SpoolDrainer;
+    pacer: BacklogPacer;
     bus: EventBus;
     metrics: HubMetrics;
   }
@@ -60,6 +62,15 @@ export async function buildApp(config: Config, opts: BuildOptions): Promise<Fast
   // TELEMETRY is ACKed once in the spool; the drainer moves it into InfluxDB (see storage/spool.ts).
   const spool = Spool.open(path.join(config.dataDir, 'spool'), { maxBytes: config.spoolMaxBytes, windowSize: REMEMBERED_SEQS, logger: app.log });
   const drainer = new SpoolDrainer(spool, writer, { batchPoints: 2 * config.writeBatchPoints, logger: app.log });
+  const pacer = new BacklogPacer(
+    { get backlogPoints() { return spool.backlogPoints; }, get deliveryFailing() { return drainer.stats.backingOff; } },
+    // About one second of ingest at full speed: enough to keep write requests full, small enough to drain fast.
+    { highWaterPoints: 10 * config.writeBatchPoints, lowWaterPoints: 4 * config.writeBatchPoints },
+  );
+  spool.onRemoved(() => pacer.update());
+  // The drainer starting to back off releases held ACKs; a slow poll is enough for that edge.
+  const pacerPoll = setInterval(() => pacer.update(), 250);
+  pacerPoll.unref();
   const bus = new EventBus();
   app.decorate('config', config);
   app.decorate('registry', registry);
@@ -67,6 +78,7 @@ export async function buildApp(config: Config, opts: BuildOptions): Promise<Fast
   app.decorate('writer', writer);
   app.decorate('spool', spool);
   app.decorate('drainer', drainer);
+  app.decorate('pacer', pacer);
   app.decorate('bus', bus);
   app.decorate('metrics', new HubMetrics({
     onlineDevices: () => app.gateway.runtimes.onlineCount,
@@ -75,6 +87,7 @@ export async function buildApp(config: Config, opts: BuildOptions): Promise<Fast
     spool: () => spool.stats,
     drainer: () => drainer.stats,
     deadLetters: () => spool.deadLetters.count,
+    pacer: () => ({ waiting: pacer.waiting, pacedTotal: pacer.pacedTotal }),
   }));
   app.setErrorHandler(errorHandler);
 
@@ -116,6 +129,8 @@ export async function buildApp(config: Config, opts: BuildOptions): Promise<Fast
   // the drainer cannot deliver within its share of the shutdown bound stays spooled for the
   // next start; a write still retrying is abandoned (it is in the spool, so nothing is lost).
   app.addHook('onClose', async () => {
+    clearInterval(pacerPoll);
+    pacer.releaseAll();
     const bound = config.shutdownTimeoutMs / 4;
     await drainer.stop(bound);
     await Promise.race([writer.close(), new Promise((r) => setTimeout(r, bound).unref())]);

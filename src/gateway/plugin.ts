@@ -52,6 +52,7 @@ async function gatewayPlugin(app: FastifyInstance, opts: GatewayOptions): Promis
     sink: spool,
     bus,
     nowUs: opts.nowUs ?? receiptClock(),
+    pace: () => app.pacer.admit(),
     observer: { ack: (code) => metrics.acks.inc({ code: String(code) }), readings: (n) => metrics.readingsIn.inc(n) },
   });
 

@@ -38,6 +38,8 @@ export type IntakeDeps = {
   readonly observer: IntakeObserver;
   /** Microseconds since the epoch; injectable so tests can pin the hub's clock. */
   readonly nowUs: () => number;
+  /** Delays an ACK while InfluxDB delivery lags behind (storage/backlog-pacer.ts). */
+  readonly pace?: () => Promise<void> | undefined;
 };
 
 export class TelemetryIntake {
@@ -96,6 +98,9 @@ export class TelemetryIntake {
     runtime.readingsIn += readings.length;
     observer.readings(readings.length);
     if (bus.hasListeners('telemetry.accepted')) bus.emit('telemetry.accepted', { deviceId: runtime.deviceId, readings });
+    // Stored already; only the ACK waits, and the device's window turns that into backpressure.
+    const paced = this.#deps.pace?.();
+    if (paced) await paced;
     return { code: 0 };
   }
 

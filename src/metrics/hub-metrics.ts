@@ -16,6 +16,7 @@ export type MetricSources = {
   drainer: () => { retries: number; deadLetterPoints: number };
   /** Dead letters stored now. */
   deadLetters: () => number;
+  pacer: () => { waiting: number; pacedTotal: number };
 };
 
 export class HubMetrics {
@@ -71,6 +72,14 @@ export class HubMetrics {
         const { sumMs, count } = sources.writeLatency();
         this.set(count === 0 ? 0 : sumMs / count);
       },
+    });
+    new Gauge({
+      name: 'pulsewire_acks_held', help: 'ACKs held back while InfluxDB delivery catches up with ingest', registers,
+      collect() { this.set(sources.pacer().waiting); },
+    });
+    new Counter({
+      name: 'pulsewire_acks_paced_total', help: 'ACKs that were held back to let delivery catch up', registers,
+      collect() { this.reset(); this.inc(sources.pacer().pacedTotal); },
     });
   }
 }

@@ -62,6 +62,7 @@ export class Spool {
   readonly #log: StorageLogger;
   readonly #now: () => number;
   readonly #committedListeners = new Set<() => void>();
+  readonly #removedListeners = new Set<() => void>();
   #nextKey: number;
   #count = 0;
   #points = 0;
@@ -136,17 +137,30 @@ export class Spool {
   /** Removes entries InfluxDB confirmed; resolves once the removal committed. */
   async remove(entries: readonly SpoolEntry[]): Promise<void> {
     await Promise.all(entries.map((entry) => this.#removeOne(entry)));
+    this.#removedListeners.forEach((listener) => listener());
   }
 
   /** Moves the points InfluxDB refused to the dead letters and drops the entry, in one commit. */
   async deadLetter(entry: SpoolEntry, rejected: IPoint[], reason: string): Promise<void> {
     await Promise.all([this.deadLetters.add(entry.deviceId, rejected, reason), this.#removeOne(entry)]);
+    this.#removedListeners.forEach((listener) => listener());
   }
 
   /** Called after each committed append (the drainer's wake-up). */
   onCommitted(listener: () => void): () => void {
     this.#committedListeners.add(listener);
     return () => this.#committedListeners.delete(listener);
+  }
+
+  /** Called after entries left the spool (the backlog pacer's wake-up). */
+  onRemoved(listener: () => void): () => void {
+    this.#removedListeners.add(listener);
+    return () => this.#removedListeners.delete(listener);
+  }
+
+  /** Points waiting, without the disk read that `stats` does for the oldest entry's age. */
+  get backlogPoints(): number {
+    return this.#points;
   }
 
   get full(): boolean {

@@ -1,0 +1,41 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { encodeTelemetry, senmlRecord } from '../../src/protocol/index.js';
+import { TestDevice } from '../support/device-client.js';
+import { startHub, type TestHub } from '../support/hub.js';
+
+describe('ingest paced by delivery', () => {
+  let hub: TestHub;
+  // Batches of 10 points: the pacer holds ACKs above 100 spooled points and lets them go under 40.
+  beforeAll(async () => { hub = await startHub({ PULSEWIRE_WRITE_BATCH_POINTS: '10' }); });
+  afterAll(async () => { await hub?.close(); });
+
+  it('holds ACKs while the spool backlog is high, so a flood cannot outrun InfluxDB, and loses nothing', async () => {
+    const devices = await Promise.all([1, 2, 3].map((i) => TestDevice.connect(hub.deviceUrl, { id: `flood-${i}` })));
+    let peak = 0;
+    const sampler = setInterval(() => { peak = Math.max(peak, hub.app.spool.backlogPoints); }, 1);
+    const perDevice = 150;
+    await Promise.all(devices.map(async (device) => {
+      let next = 0;
+      let acked = 0;
+      const send = () => {
+        const records = Array.from({ length: 10 }, (_, i) => senmlRecord({ n: `r${i}`, v: next * 10 + i, t: -(next * 10 + i) / 1e4 }));
+        device.send(encodeTelemetry(next++, records));
+      };
+      while (next < 32) send(); // a full window, as firmware would
+      while (acked < perDevice) {
+        const ack = await device.next(20_000);
+        expect(ack).toMatchObject({ type: 2 });
+        expect((ack as { code?: number }).code ?? 0).toBe(0);
+        acked++;
+        if (next < perDevice) send();
+      }
+    }));
+    clearInterval(sampler);
+    // Bounded: the high-water mark plus at most one window (32 messages x 10 points) per device.
+    expect(peak).toBeLessThanOrEqual(100 + 3 * 32 * 10);
+    expect(hub.app.pacer.pacedTotal).toBeGreaterThan(0);
+    for (const device of devices) await device.close();
+    const rows = await hub.db.query(`SELECT count("value") FROM "telemetry" WHERE "device" =~ /^flood-/`);
+    expect(Number(rows[0]?.['count'])).toBe(3 * perDevice * 10);
+  });
+});
