@@ -1,0 +1,166 @@
+/**
+ * The hub under test as its own process, the way an operator runs it:
+ * `node dist/src/main.js` (or, for the smoke test, the sources through tsx),
+ * on a free port with a fresh data dir, with its managed influxd unless an
+ * InfluxDB URL is given. Its banner says where it listens and where its
+ * InfluxDB is; /metrics (operator token) says the rest.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { connectInflux } from '../../src/storage/influx-connection.js';
+import { until } from './proc.js';
+
+export const BENCH_ENROLLMENT_KEY = 'bench-enrollment-key-0123456789';
+export const BENCH_OPERATOR_TOKEN = 'bench-operator-token-0123456789';
+
+export type HubOptions = {
+  /** Node arguments that run the hub; default the built dist. */
+  entry?: string[];
+  /** PULSEWIRE_INFLUX_URL; unset: the hub manages its own influxd. */
+  influxUrl?: string;
+  env?: Record<string, string>;
+};
+
+export type HubProcess = {
+  readonly child: ChildProcess;
+  readonly pid: number;
+  readonly baseUrl: string;
+  readonly deviceUrl: string;
+  /** http://127.0.0.1:PORT/pulsewire: the database the hub writes to. */
+  readonly databaseUrl: string;
+  readonly dataDir: string;
+  metrics(): Promise<Metrics>;
+  stop(): Promise<void>;
+};
+
+/** Metric name -> value, summed over label sets. */
+export type Metrics = Map<string, number>;
+
+export function parseMetrics(text: string): Metrics {
+  const out: Metrics = new Map();
+  for (const line of text.split('\n')) {
+    if (line === '' || line.startsWith('#')) continue;
+    const space = line.lastIndexOf(' ');
+    const brace = line.indexOf('{');
+    const name = line.slice(0, brace >= 0 && brace < space ? brace : space);
+    out.set(name, (out.get(name) ?? 0) + Number(line.slice(space + 1)));
+  }
+  return out;
+}
+
+export const DEFAULT_HUB_ENTRY = ['dist/src/main.js'];
+
+export async function startHubProcess(options: HubOptions = {}): Promise<HubProcess> {
+  const dataDir = mkdtempSync(path.join(os.tmpdir(), 'pulsewire-bench-hub-'));
+  const env: NodeJS.ProcessEnv = {
+    ...process.env,
+    PULSEWIRE_HOST: '127.0.0.1',
+    PULSEWIRE_PORT: '0',
+    PULSEWIRE_DATA_DIR: dataDir,
+    PULSEWIRE_ENROLLMENT_KEY: BENCH_ENROLLMENT_KEY,
+    PULSEWIRE_OPERATOR_TOKEN: BENCH_OPERATOR_TOKEN,
+    PULSEWIRE_LOG_LEVEL: 'error',
+    ...(options.influxUrl ? { PULSEWIRE_INFLUX_URL: options.influxUrl } : {}),
+    ...options.env,
+  };
+  if (!options.influxUrl) delete env.PULSEWIRE_INFLUX_URL;
+  const child = spawn(process.execPath, options.entry ?? DEFAULT_HUB_ENTRY, { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  let banner = '';
+  let stderr = '';
+  child.stdout!.on('data', (chunk) => { banner += chunk; });
+  child.stderr!.on('data', (chunk) => { stderr = (stderr + chunk).slice(-4000); });
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const listening = await until(() => /InfluxDB:\s+\S+/.test(banner) || child.exitCode !== null, 60_000, 50);
+  const base = /Pulsewire hub on (http:\/\/\S+)/.exec(banner)?.[1];
+  const influxLine = /InfluxDB:\s+(http:\/\/\S+)/.exec(banner)?.[1];
+  if (!listening || !base || !influxLine) {
+    child.kill('SIGKILL');
+    rmSync(dataDir, { recursive: true, force: true });
+    throw new Error(`hub did not start; stdout:\n${banner}\nstderr:\n${stderr}`);
+  }
+  const baseUrl = base.replace('localhost', '127.0.0.1');
+  // Managed: the banner shows the influxd root; external: the configured URL with its database.
+  const databaseUrl = options.influxUrl ?? `${influxLine}/pulsewire`;
+  const ready = await until(() => fetch(`${baseUrl}/readyz`).then((r) => r.ok, () => false), 30_000);
+  if (!ready) throw new Error(`hub at ${baseUrl} not ready within 30 s; stderr:\n${stderr}`);
+  return {
+    child,
+    pid: child.pid!,
+    baseUrl,
+    deviceUrl: `${baseUrl.replace(/^http/, 'ws')}/v1/device`,
+    databaseUrl,
+    dataDir,
+    async metrics() {
+      const res = await fetch(`${baseUrl}/metrics`, { headers: { authorization: `Bearer ${BENCH_OPERATOR_TOKEN}` } });
+      return parseMetrics(await res.text());
+    },
+    async stop() {
+      if (child.exitCode === null && child.signalCode === null) {
+        child.kill('SIGTERM');
+        const timer = setTimeout(() => child.kill('SIGKILL'), 20_000);
+        await exited;
+        clearTimeout(timer);
+      }
+      rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Readings stored in InfluxDB under names `${prefix}N` (one prefix per bench phase). */
+export async function countStored(databaseUrl: string, prefix: string): Promise<number> {
+  const conn = connectInflux(databaseUrl, { requestTimeoutMs: 120_000 });
+  const rows = await conn.influx.query<{ count: number }>(`SELECT count("value") FROM "telemetry" WHERE "name" =~ /^${prefix}[0-9]+$/`);
+  return Number(rows[0]?.count ?? 0);
+}
+
+/**
+ * Samples the hub's metrics until stopped: the spool's depth and InfluxDB's
+ * confirmations over time, and how long each scrape took (the hub answers
+ * HTTP on the same event loop as device sockets, so a slow scrape means a
+ * long queue in that loop).
+ */
+export class MetricsSampler {
+  readonly samples: Array<{ at: number; spoolEntries: number; spoolReadings: number; spoolBytes: number; pointsWritten: number; scrapeMs: number }> = [];
+  #timer: NodeJS.Timeout | undefined;
+  #busy = false;
+  constructor(private readonly hub: HubProcess, everyMs = 1000) {
+    this.#timer = setInterval(() => void this.sample(), everyMs);
+  }
+
+  async sample(): Promise<void> {
+    if (this.#busy) return;
+    this.#busy = true;
+    try {
+      const started = Date.now();
+      const m = await this.hub.metrics();
+      this.samples.push({
+        at: Date.now(),
+        scrapeMs: Date.now() - started,
+        spoolEntries: m.get('pulsewire_spool_entries') ?? 0,
+        spoolReadings: m.get('pulsewire_spool_readings') ?? 0,
+        spoolBytes: m.get('pulsewire_spool_bytes') ?? 0,
+        pointsWritten: m.get('pulsewire_points_written_total') ?? 0,
+      });
+    } catch {
+      // a scrape that fails (hub busy) is a gap, not an error
+    } finally {
+      this.#busy = false;
+    }
+  }
+
+  peak(key: 'spoolEntries' | 'spoolReadings' | 'spoolBytes' | 'scrapeMs', from = 0, to = Infinity): number {
+    return this.samples.filter((s) => s.at >= from && s.at <= to).reduce((max, s) => Math.max(max, s[key]), 0);
+  }
+
+  /** The median of a sampled value within [from, to]. */
+  median(key: 'scrapeMs', from = 0, to = Infinity): number {
+    const values = this.samples.filter((s) => s.at >= from && s.at <= to).map((s) => s[key]).sort((a, b) => a - b);
+    return values.length === 0 ? NaN : values[Math.floor(values.length / 2)]!;
+  }
+
+  stop(): void {
+    clearInterval(this.#timer);
+  }
+}

@@ -1,0 +1,74 @@
+/**
+ * Process measurements and placement: CPU time from /proc, core pinning with
+ * taskset (when there is one and at least two cores), and polling helpers.
+ */
+import { execFileSync } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
+import os from 'node:os';
+
+/** utime + stime of a process (all its threads), in seconds; USER_HZ is 100 on Linux. */
+export function cpuSeconds(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+}
+
+/** Resident set size in bytes. */
+export function rssBytes(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  return Number(fields[21]) * 4096;
+}
+
+/** The first child of `pid` whose command name is `comm` (e.g. the hub's managed influxd). */
+export function findChild(pid: number, comm: string): number | undefined {
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      const name = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      if (ppid === pid && name === comm) return Number(entry);
+    } catch {
+      // gone between readdir and read
+    }
+  }
+  return undefined;
+}
+
+export type Placement = {
+  /** Pinning in effect: the system under test on `subject`, the load generator on `load`. */
+  pinned: boolean;
+  subject: string;
+  load: string;
+  /** How it was decided, for the report. */
+  note: string;
+};
+
+/** Two cores and taskset: the measured process on CPU 0, the load on CPU 1, influxd left free. */
+export function placement(wanted: boolean): Placement {
+  if (!wanted) return { pinned: false, subject: 'any', load: 'any', note: 'pinning off (--no-pin)' };
+  if (os.cpus().length < 2) return { pinned: false, subject: 'any', load: 'any', note: 'one core: nothing to pin' };
+  try {
+    execFileSync('taskset', ['--version'], { stdio: 'ignore' });
+  } catch {
+    return { pinned: false, subject: 'any', load: 'any', note: 'taskset not found (util-linux): not pinned' };
+  }
+  return { pinned: true, subject: '0', load: '1', note: 'taskset: measured process on CPU 0, load generator on CPU 1, influxd unpinned' };
+}
+
+/** Pins every thread of a running process; threads it starts later inherit the mask. */
+export function pin(pid: number, cpus: string, place: Placement): void {
+  if (!place.pinned) return;
+  execFileSync('taskset', ['-a', '-p', '-c', cpus, String(pid)], { stdio: 'ignore' });
+}
+
+export const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Polls until `check` returns true or the deadline passes; returns whether it did. */
+export async function until(check: () => Promise<boolean> | boolean, timeoutMs: number, everyMs = 200): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (await check()) return true;
+    if (Date.now() >= deadline) return false;
+    await sleep(everyMs);
+  }
+}

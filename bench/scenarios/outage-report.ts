@@ -1,0 +1,41 @@
+/** Tables and the BENCHMARKS.md section of the outage scenario. */
+import { machineLine } from '../lib/machine.js';
+import { fmt, markdownTable, ratio, type Table } from '../lib/report.js';
+import type { OutageResult } from './outage.js';
+
+export function outageTables(r: OutageResult): Table[] {
+  const o = r.options;
+  const n = r.normalIngestPointsPerSecond;
+  return [
+    {
+      title: `Steady ${fmt(o.readingsPerSecond)} readings/s offered (${o.devices} devices, batches of ${o.batch}); InfluxDB down ${o.outageS} s after ${o.beforeS} s; load on for ${o.afterS} s after`,
+      head: ['measure', 'value', 'vs normal'],
+      rows: [
+        ['normal ingest, points/s into InfluxDB (before the outage)', fmt(n), '1.00 x'],
+        ['ACKs/s before the outage (code 0)', fmt(r.acks.beforePerSecond), ''],
+        ['ACKs/s during the outage (code 0)', fmt(r.acks.duringOutagePerSecond), ratio(r.acks.duringOutagePerSecond, r.acks.beforePerSecond)],
+        ['non-zero ACKs during the outage', fmt(r.acks.nonZeroDuringOutage), ''],
+        ['spool peak: entries / readings / MiB', `${fmt(r.spoolPeak.entries)} / ${fmt(r.spoolPeak.readings)} / ${fmt(r.spoolPeak.bytes / 2 ** 20, 1)}`, ''],
+        ['first write after InfluxDB was back (s)', fmt(r.recovery.firstWriteAfterS, 1), ''],
+        ['spool empty after InfluxDB was back (s, load still on)', r.recovery.spoolEmptyAfterS === undefined ? 'not under load' : fmt(r.recovery.spoolEmptyAfterS, 1), ''],
+        ['catch-up: points/s into InfluxDB until the spool was empty', fmt(r.recovery.catchUpPointsPerSecond), ratio(r.recovery.catchUpPointsPerSecond, n)],
+        ['net drain: backlog readings / time to empty, per s', fmt(r.recovery.netDrainReadingsPerSecond), ratio(r.recovery.netDrainReadingsPerSecond, n)],
+        ['readings sent / ACKed / stored / lost', `${fmt(r.loss.readingsSent)} / ${fmt(r.loss.readingsAcked)} / ${fmt(r.loss.stored)} / ${fmt(r.loss.lost)}`, ''],
+      ],
+    },
+    { title: 'Checks (issue 5)', head: ['check', 'figure', 'met'], rows: r.targets.map((t) => [t.target, t.figure, t.met ? 'met' : 'NOT met']) },
+  ];
+}
+
+export function outageMarkdown(r: OutageResult, command: string, jsonFile: string, notes: string[]): string {
+  return [
+    '## outage',
+    '',
+    `Machine: ${machineLine(r.machine)}.`,
+    `Placement: ${r.placement.note}.`,
+    `Reproduce: \`${command}\` (full result: \`${jsonFile}\`, not committed).`,
+    '',
+    ...outageTables(r).flatMap((t) => [`**${t.title}**`, '', markdownTable(t), '']),
+    ...notes,
+  ].join('\n');
+}

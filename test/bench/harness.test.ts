@@ -1,0 +1,65 @@
+/**
+ * Smoke test of the benchmark harness (bench/): the ingest scenario end to
+ * end with tiny numbers (20 devices, about a second per phase), the hub run
+ * from its sources through tsx so no build is needed. Checks the result's
+ * shape and zero loss, not performance; the suite itself is `npm run bench`.
+ */
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { parseMetrics } from '../../bench/lib/hub-process.js';
+import { writeSection } from '../../bench/lib/report.js';
+import { runIngest } from '../../bench/scenarios/ingest.js';
+import { ingestMarkdown } from '../../bench/scenarios/ingest-report.js';
+
+describe('bench harness', () => {
+  it('runs the ingest scenario with tiny numbers: every figure present, nothing lost', async () => {
+    const result = await runIngest({
+      devices: 20, seconds: 1, singleSeconds: 1, window: 4, pin: false, drainTimeoutS: 30,
+      hubEntry: ['--import', 'tsx', 'src/main.ts'],
+    });
+    for (const phase of [result.ceilingA.batch, result.ceilingA.single, result.hub.batch, result.hub.single]) {
+      expect(phase.messagesPerSecond).toBeGreaterThan(0);
+      expect(phase.cpuSecondsPerMillionReadings).toBeGreaterThan(0);
+      expect(phase.unacknowledged).toBe(0);
+      expect(phase.nonZeroAcks).toBe(0);
+    }
+    expect(result.ceilingB.pointsPerSecond).toBeGreaterThan(0);
+    expect(result.ceilingB.stored).toBe(result.ceilingB.pointsWritten);
+    for (const phase of [result.hub.batch, result.hub.single]) {
+      expect(phase.readingsAcked).toBe(phase.readingsSent);
+      expect(phase.stored).toBe(phase.readingsAcked);
+      expect(phase.lost).toBe(0);
+      expect(phase.influxPointsPerSecond).toBeGreaterThan(0);
+    }
+    expect(result.targets.map((t) => t.target)).toContain('zero loss: sent = acknowledged = stored (both phases)');
+    expect(result.targets.find((t) => t.target.startsWith('zero loss'))!.met).toBe(true);
+    expect(result.machine.cores).toBeGreaterThan(0);
+    expect(ingestMarkdown(result, 'npm run bench -- ingest', 'bench/results/x.json', [])).toContain('| hub (spool, then InfluxDB) |');
+  }, 120_000);
+
+  it('replaces its own BENCHMARKS.md section and leaves the rest alone', () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'pulsewire-bench-md-'));
+    const file = path.join(dir, 'BENCHMARKS.md');
+    try {
+      writeFileSync(file, '# Benchmarks\n\nhand-written findings\n');
+      writeSection('ingest', '## ingest\nfirst', file);
+      writeSection('outage', '## outage\nonly', file);
+      writeSection('ingest', '## ingest\nsecond', file);
+      const text = readFileSync(file, 'utf8');
+      expect(text).toContain('hand-written findings');
+      expect(text).toContain('second');
+      expect(text).not.toContain('first');
+      expect(text.indexOf('## ingest')).toBeLessThan(text.indexOf('## outage'));
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('sums Prometheus samples over their labels', () => {
+    const m = parseMetrics('# HELP x\npulsewire_acks_total{code="0"} 5\npulsewire_acks_total{code="4"} 2\npulsewire_spool_entries 0\n');
+    expect(m.get('pulsewire_acks_total')).toBe(7);
+    expect(m.get('pulsewire_spool_entries')).toBe(0);
+  });
+});
