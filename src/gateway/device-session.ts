@@ -36,6 +36,7 @@ export class DeviceSession implements DeviceSessionHandle, Pingable {
   readonly #host: SessionHost;
   #inFlight = 0;
   #paused = false;
+  #corked = false;
   /** Set when the hub decides to end the session, so `close` reports the hub's reason. */
   #endReason: { reason: OfflineReason; detail: string | undefined } | undefined;
 
@@ -125,7 +126,26 @@ export class DeviceSession implements DeviceSessionHandle, Pingable {
         this.#paused = false;
         this.#socket.resume();
       }
-      if (this.isOpen) this.#socket.send(encodeAck(seq, result.code, result.code === 0 ? undefined : result.reason));
+      if (!this.isOpen) return;
+      this.#corkUntilNextTick();
+      this.#socket.send(encodeAck(seq, result.code, result.code === 0 ? undefined : result.reason));
+    });
+  }
+
+  /**
+   * One spool commit settles many of a device's messages at once; corking the
+   * TCP socket until the next tick sends their ACKs in one write instead of one
+   * system call each (measured: 9% of the hub's time in writev).
+   */
+  #corkUntilNextTick(): void {
+    if (this.#corked) return;
+    const tcp = (this.#socket as unknown as { _socket?: { cork(): void; uncork(): void } })._socket;
+    if (!tcp) return;
+    this.#corked = true;
+    tcp.cork();
+    process.nextTick(() => {
+      this.#corked = false;
+      tcp.uncork();
     });
   }
 
