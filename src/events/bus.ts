@@ -12,8 +12,7 @@ export type OfflineReason =
   | 'replaced'
   | 'kicked'
   | 'hub shutdown'
-  | 'error'
-  | 'invalid message';
+  | 'error';
 
 export type HubEvents = {
   'device.online': { deviceId: string; at: number; remoteAddress: string; method: string };

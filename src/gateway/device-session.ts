@@ -53,7 +53,7 @@ export class DeviceSession implements DeviceSessionHandle, Pingable {
       // ws reports protocol violations (e.g. maxPayload) here and closes with the right code itself.
       const tooBig = (err as { code?: string }).code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH';
       if (tooBig) host.frameRejected('PW_ERR_FRAME_TOO_BIG');
-      this.#endReason ??= { reason: tooBig ? 'invalid message' : 'error', detail: err.message };
+      this.#endReason ??= { reason: 'error', detail: tooBig ? `message too big: ${err.message}` : err.message };
     });
   }
 
@@ -162,7 +162,9 @@ export class DeviceSession implements DeviceSessionHandle, Pingable {
   #reject(error: PulsewireError): void {
     this.#host.frameRejected(error.code);
     this.#host.logger.info({ deviceId: this.deviceId, code: error.code, reason: error.closeReason }, 'closing device: bad message');
-    this.end(error.spec.close ?? 1007, error.closeReason, 'invalid message');
+    // Protocol section 4 names the offline reasons; a bad frame is an 'error', its detail says which.
+    this.#endReason ??= { reason: 'error', detail: `${error.code}: ${error.closeReason}` };
+    this.end(error.spec.close ?? 1007, error.closeReason, 'error');
   }
 
   #onClose(code: number, reason: string): void {

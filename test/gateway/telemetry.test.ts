@@ -195,5 +195,7 @@ describe('frames that close the connection', () => {
     device.sendHex('ff');
     expect((await device.closed).code).toBe(1007);
     expect(await hub.db.query(`SELECT * FROM "telemetry" WHERE "device" = 'ack-then-bad'`)).toHaveLength(1);
+    // Protocol section 4's reasons: a bad frame takes the device offline with 'error'.
+    await expect.poll(async () => (await hub.api('GET', '/v1/devices/ack-then-bad')).body.offlineReason).toBe('error');
   });
 });
