@@ -57,6 +57,10 @@ export class DeviceSession implements DeviceSessionHandle, Pingable {
     });
   }
 
+  get heldByHub(): boolean {
+    return this.#paused;
+  }
+
   ping(): void {
     this.#socket.ping();
   }

@@ -6,6 +6,11 @@
  * pong, with one timer for 50,000 sockets instead of 50,000 timers.
  */
 export interface Pingable {
+  /**
+   * True while the hub itself stops reading this socket (backpressure): its
+   * pong cannot be read then, so the missing pong is ours, not the device's.
+   */
+  readonly heldByHub?: boolean;
   ping(): void;
   /** Called when the previous ping went unanswered. */
   onPingTimeout(): void;
@@ -53,6 +58,10 @@ export class LivenessSweep<T extends Pingable> {
 
   sweep(): void {
     for (const [socket, entry] of this.#tracked) {
+      if (socket.heldByHub) {
+        entry.alive = true; // judged again once the hub reads from it
+        continue;
+      }
       if (!entry.alive) {
         this.#tracked.delete(socket);
         socket.onPingTimeout();

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { LivenessSweep, type Pingable } from '../../src/gateway/liveness.js';
 
 class FakeSocket implements Pingable {
+  heldByHub = false;
   pings = 0;
   timedOut = false;
   ping(): void { this.pings++; }
@@ -37,6 +38,21 @@ describe('LivenessSweep', () => {
     sweep.sweep();
     expect(socket.timedOut).toBe(false);
     sweep.sweep();
+    expect(socket.timedOut).toBe(true);
+  });
+
+  it('does not time out a socket the hub itself stopped reading (backpressure), and judges it again after', () => {
+    const sweep = new LivenessSweep<FakeSocket>(1000);
+    const socket = new FakeSocket();
+    sweep.add(socket);
+    sweep.sweep(); // pinged
+    socket.heldByHub = true; // its pong cannot be read now
+    sweep.sweep();
+    sweep.sweep();
+    expect(socket.timedOut).toBe(false);
+    socket.heldByHub = false;
+    sweep.sweep(); // pinged again
+    sweep.sweep(); // no pong: now it is the device's fault
     expect(socket.timedOut).toBe(true);
   });
 
