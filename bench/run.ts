@@ -12,8 +12,12 @@ import { runIngest } from './scenarios/ingest.js';
 import { ingestMarkdown, ingestTables } from './scenarios/ingest-report.js';
 import { runOutage } from './scenarios/outage.js';
 import { outageMarkdown, outageTables } from './scenarios/outage-report.js';
+import { runConnections } from './scenarios/connections.js';
+import { connectionsMarkdown, connectionsTables } from './scenarios/connections-report.js';
+import { runLiveness } from './scenarios/liveness.js';
+import { livenessMarkdown, livenessTables } from './scenarios/liveness-report.js';
 
-const USAGE = `usage: npm run bench -- [ingest] [outage] [options]   (no scenario: all)
+const USAGE = `usage: npm run bench -- [ingest] [outage] [connections] [liveness] [options]   (no scenario: all)
 
   --seconds S          ingest: each batch-load phase (default 60)
   --single-seconds S   ingest: each one-record phase (default 20)
@@ -23,10 +27,13 @@ const USAGE = `usage: npm run bench -- [ingest] [outage] [options]   (no scenari
   --outage-seconds S   outage: how long InfluxDB is down (default 30)
   --before S           outage: steady load before the outage (default 20)
   --after S            outage: load after InfluxDB is back (default 60)
+  --steps N,N,...      connections: device counts (default 2500,5000,10000,19500; cut to the open-files cap)
+  --ping-interval MS   connections, liveness: the hub's ping interval (default 5000)
+  --zombies PCT        liveness: percent zombies (default 5); --devices sets N (default 19000)
   --no-pin             do not pin processes to cores with taskset
 `;
 
-const SCENARIOS = ['ingest', 'outage'] as const;
+const SCENARIOS = ['ingest', 'outage', 'connections', 'liveness'] as const;
 type Scenario = (typeof SCENARIOS)[number];
 
 const INGEST_NOTES = [
@@ -55,12 +62,36 @@ const OUTAGE_NOTES = [
   'the time to empty. Loss is counted in InfluxDB after the spool drained.',
 ];
 
+const CONNECTIONS_NOTES = [
+  'How: for each step a fresh hub (built dist, own process, managed influxd, PULSEWIRE_PING_INTERVAL_MS as given) and then a',
+  'fresh bare `ws` server (bench/servers/bare-ws.ts: same loopback port setup and path, one ping sweep per interval, ACKs',
+  'each TELEMETRY, nothing else) each hold the same device-sim fleet (bench/lib/fleet-worker.ts, own process, ramp 2,000/s,',
+  'one message of 4 records per device per 10 s, no reconnects). RSS is VmRSS from /proc/PID/status: "idle" is the median',
+  'of 3 samples before any device connects, "held" the median of samples every 0.5 s after a settle period; KiB/conn =',
+  '(held - idle) / devices held, so it includes everything a device costs the process (socket, session, registry entry,',
+  'runtime, lmdb pages touched), not only the socket. No forced GC (not possible from outside): RSS includes garbage not',
+  'yet collected, for both processes alike. CPU % is utime+stime over the measuring window (two ping sweeps and the',
+  'telemetry), peak the highest 0.5 s bin. Loss is from device-sim\'s summary (sent = stored by ACK, none unACKed).',
+];
+
+const LIVENESS_NOTES = [
+  'How: one hub (built dist, managed influxd, PULSEWIRE_PING_INTERVAL_MS as given) and one device-sim fleet in its own',
+  'process with the `zombies` option (zombie sockets have autoPong off: they never answer a ping but keep TCP open and keep',
+  'sending TELEMETRY, which the hub does not count as a sign of life). A zombie\'s last sign of life is its connection, so',
+  'each time is measured from it: on the device side from the socket\'s open to its drop by the hub (20 ms polls), on the hub',
+  'side from the device\'s connectedAt to the first operator-API poll (`GET /v1/devices?online=false`, every 250 ms, all',
+  'pages) listing it offline with reason ping-timeout. Devices do not reconnect during the run. The hub\'s sweep (one timer',
+  'for all sockets) pings at each interval and drops sockets that did not answer the previous ping, so a zombie goes',
+  'between one and two intervals after its connection, plus the time a sweep takes.',
+];
+
 async function main(): Promise<void> {
   const { values, positionals } = parseArgs({
     allowPositionals: true,
     options: {
       seconds: { type: 'string' }, 'single-seconds': { type: 'string' }, devices: { type: 'string' }, batch: { type: 'string' },
       rate: { type: 'string' }, 'outage-seconds': { type: 'string' }, before: { type: 'string' }, after: { type: 'string' },
+      steps: { type: 'string' }, 'ping-interval': { type: 'string' }, zombies: { type: 'string' },
       'no-pin': { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
     },
   });
@@ -86,6 +117,20 @@ async function main(): Promise<void> {
       const file = writeResultJson('ingest', result);
       writeSection('ingest', ingestMarkdown(result, positionals.length > 0 ? command : `${command} (all scenarios)`, file, INGEST_NOTES));
       console.log(`\nwrote ${file} and the ingest section of BENCHMARKS.md`);
+    } else if (scenario === 'connections') {
+      const steps = values.steps?.split(',').map((x) => Number(x.trim()));
+      if (steps && steps.some((n) => !Number.isInteger(n) || n <= 0)) throw new Error(`--steps must be positive integers, got "${values.steps}"`);
+      const result = await runConnections({ ...defined({ pin: common.pin, log: common.log, steps, pingIntervalMs: num('ping-interval') }) });
+      for (const t of connectionsTables(result)) console.log(`\n${textTable(t)}`);
+      const file = writeResultJson('connections', result);
+      writeSection('connections', connectionsMarkdown(result, positionals.length > 0 ? command : `${command} (all scenarios)`, file, CONNECTIONS_NOTES));
+      console.log(`\nwrote ${file} and the connections section of BENCHMARKS.md`);
+    } else if (scenario === 'liveness') {
+      const result = await runLiveness({ ...defined({ pin: common.pin, log: common.log, devices: num('devices'), zombiesPct: num('zombies'), pingIntervalMs: num('ping-interval') }) });
+      for (const t of livenessTables(result)) console.log(`\n${textTable(t)}`);
+      const file = writeResultJson('liveness', result);
+      writeSection('liveness', livenessMarkdown(result, positionals.length > 0 ? command : `${command} (all scenarios)`, file, LIVENESS_NOTES));
+      console.log(`\nwrote ${file} and the liveness section of BENCHMARKS.md`);
     } else {
       const result = await runOutage({ ...common, ...defined({ readingsPerSecond: num('rate'), outageS: num('outage-seconds'), beforeS: num('before'), afterS: num('after') }) });
       for (const t of outageTables(result)) console.log(`\n${textTable(t)}`);

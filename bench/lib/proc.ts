@@ -72,3 +72,26 @@ export async function until(check: () => Promise<boolean> | boolean, timeoutMs: 
     await sleep(everyMs);
   }
 }
+
+/** VmRSS from /proc/PID/status, in bytes. */
+export function vmRssBytes(pid: number): number {
+  const line = readFileSync(`/proc/${pid}/status`, 'utf8').split('\n').find((l) => l.startsWith('VmRSS:'));
+  return Number(/(\d+)/.exec(line ?? '')?.[1] ?? NaN) * 1024;
+}
+
+/** The open-files limits of this process (children inherit them), from /proc/self/limits. */
+export function openFilesLimits(): { soft: number; hard: number } | undefined {
+  try {
+    const line = readFileSync('/proc/self/limits', 'utf8').split('\n').find((l) => l.startsWith('Max open files'));
+    const [, soft, hard] = line?.split(/\s{2,}/) ?? [];
+    const n = (v: string | undefined) => (v === undefined || v === 'unlimited' ? Infinity : Number(v));
+    return { soft: n(soft), hard: n(hard) };
+  } catch {
+    return undefined;
+  }
+}
+
+export function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted.length === 0 ? NaN : sorted[Math.floor(sorted.length / 2)]!;
+}

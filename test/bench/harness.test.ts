@@ -12,6 +12,8 @@ import { parseMetrics } from '../../bench/lib/hub-process.js';
 import { writeSection } from '../../bench/lib/report.js';
 import { runIngest } from '../../bench/scenarios/ingest.js';
 import { ingestMarkdown } from '../../bench/scenarios/ingest-report.js';
+import { runLiveness } from '../../bench/scenarios/liveness.js';
+import { livenessMarkdown } from '../../bench/scenarios/liveness-report.js';
 
 describe('bench harness', () => {
   it('runs the ingest scenario with tiny numbers: every figure present, nothing lost', async () => {
@@ -38,6 +40,21 @@ describe('bench harness', () => {
     expect(result.machine.cores).toBeGreaterThan(0);
     expect(ingestMarkdown(result, 'npm run bench -- ingest', 'bench/results/x.json', [])).toContain('| hub (spool, then InfluxDB) |');
   }, 120_000);
+
+  it('runs the liveness scenario with tiny numbers: every zombie timed on both sides', async () => {
+    const result = await runLiveness({
+      devices: 40, zombiesPct: 10, pingIntervalMs: 500, pin: false,
+      hubEntry: ['--import', 'tsx', 'src/main.ts'],
+    });
+    expect(result.zombies).toBe(4);
+    expect(result.deviceSide.count).toBe(4);
+    expect(result.hubSide.count).toBe(4);
+    // A zombie goes one to two sweeps after it connected (plus scheduling slack on a loaded test machine).
+    expect(result.deviceSide.min).toBeGreaterThanOrEqual(400);
+    expect(result.deviceSide.max).toBeLessThan(3000);
+    expect(result.falseOffline).toBe(0);
+    expect(livenessMarkdown(result, 'npm run bench -- liveness', 'bench/results/x.json', [])).toContain('| device side');
+  }, 60_000);
 
   it('replaces its own BENCHMARKS.md section and leaves the rest alone', () => {
     const dir = mkdtempSync(path.join(os.tmpdir(), 'pulsewire-bench-md-'));

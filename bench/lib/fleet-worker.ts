@@ -1,0 +1,76 @@
+/**
+ * device-sim's Fleet in its own process (pinned to the load core), for the
+ * scenarios that need real devices rather than the saturating driver: many
+ * mostly idle connections (`connections`) and zombies (`liveness`). The
+ * parent drives it over IPC (see ipc.ts). Besides the simulator's own
+ * summary it watches every zombie's socket from this side: when it opened and
+ * when the hub dropped it, to the millisecond (polled every 20 ms).
+ */
+import { ChaosRole } from '../../device-sim/chaos.js';
+import { Fleet, withDefaults, type Summary } from '../../device-sim/index.js';
+import { serve } from './ipc.js';
+
+export type FleetStartArgs = {
+  url: string;
+  devices: number;
+  prefix: string;
+  enrollmentKey?: string;
+  /** TELEMETRY messages per second per device. */
+  rate: number;
+  batch?: number;
+  /** Percent of devices that never answer pings. */
+  zombies?: number;
+  /** New connections per second. */
+  ramp: number;
+};
+
+export type ZombieTimes = { id: string; openedAt: number; closedAt: number | undefined };
+
+let fleet: Fleet | undefined;
+let watcher: NodeJS.Timeout | undefined;
+const zombieTimes = new Map<string, ZombieTimes>();
+
+function start(args: FleetStartArgs): { zombies: number } {
+  if (fleet) throw new Error('a fleet is already running');
+  const options = {
+    ...withDefaults({
+      url: args.url, devices: args.devices, prefix: args.prefix, enrollmentKey: args.enrollmentKey,
+      rate: args.rate, batch: args.batch ?? 4, zombies: args.zombies ?? 0, ramp: args.ramp, status: 'off',
+    }),
+    // No reconnect within a run: a dropped device stays dropped, so each zombie is timed once
+    // and a connection count is not refilled behind the bench's back.
+    timing: { baseMs: 3_600_000, capMs: 3_600_000, longWaitMs: 3_600_000 },
+    warn: () => {},
+  };
+  fleet = new Fleet(options).start();
+  zombieTimes.clear();
+  const zombies = fleet.devices.filter((d) => (d.roles & ChaosRole.ZOMBIE) !== 0);
+  watcher = setInterval(() => {
+    const now = Date.now();
+    for (const d of zombies) {
+      const t = zombieTimes.get(d.id);
+      if (!t) {
+        if (d.state === 'open') zombieTimes.set(d.id, { id: d.id, openedAt: now, closedAt: undefined });
+      } else if (t.closedAt === undefined && d.state !== 'open') {
+        t.closedAt = now;
+      }
+    }
+  }, 20);
+  return { zombies: zombies.length };
+}
+
+function snapshot() {
+  if (!fleet) throw new Error('no fleet');
+  return { ...fleet.snapshot(), zombiesClosed: [...zombieTimes.values()].filter((z) => z.closedAt !== undefined).length };
+}
+
+async function stop(): Promise<{ summary: Summary; zombies: ZombieTimes[] }> {
+  if (!fleet) throw new Error('no fleet');
+  clearInterval(watcher);
+  await fleet.stop();
+  const summary = fleet.summary();
+  fleet = undefined;
+  return { summary, zombies: [...zombieTimes.values()] };
+}
+
+serve({ start, snapshot, stop });
