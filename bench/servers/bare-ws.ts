@@ -8,42 +8,39 @@
  * auth, no registry, no per-device state, no storage.
  */
 import { decode, encode } from 'cbor-x';
-import { WebSocketServer, type WebSocket } from 'ws';
-import { SUBPROTOCOL } from '../../src/protocol/index.js';
+import type { WebSocket, WebSocketServer } from 'ws';
+import { listenLikeHub } from './listen-like-hub.js';
 import { serve } from '../lib/ipc.js';
 
 let server: WebSocketServer | undefined;
 let sweep: NodeJS.Timeout | undefined;
 const alive = new WeakMap<WebSocket, boolean>();
 
-function start(args: { pingIntervalMs: number }): Promise<{ port: number }> {
-  return new Promise((resolve) => {
-    server = new WebSocketServer({
-      host: '127.0.0.1', port: 0, path: '/v1/device', perMessageDeflate: false, maxPayload: 65_536,
-      handleProtocols: (protocols) => (protocols.has(SUBPROTOCOL) ? SUBPROTOCOL : false),
-    }, () => resolve({ port: (server!.address() as { port: number }).port }));
-    server.on('connection', (ws) => {
-      alive.set(ws, true);
-      ws.on('pong', () => alive.set(ws, true));
-      ws.on('error', () => {});
-      ws.on('message', (data: Buffer) => {
-        let msg: unknown;
-        try {
-          msg = decode(data);
-        } catch {
-          return;
-        }
-        if (Array.isArray(msg) && msg[0] === 1) ws.send(encode([2, msg[1]]));
-      });
-    });
-    sweep = setInterval(() => {
-      for (const ws of server?.clients ?? []) {
-        if (alive.get(ws) === false) { ws.terminate(); continue; }
-        alive.set(ws, false);
-        ws.ping();
+async function start(args: { pingIntervalMs: number }): Promise<{ port: number }> {
+  const listening = await listenLikeHub();
+  server = listening.server;
+  server.on('connection', (ws) => {
+    alive.set(ws, true);
+    ws.on('pong', () => alive.set(ws, true));
+    ws.on('error', () => {});
+    ws.on('message', (data: Buffer) => {
+      let msg: unknown;
+      try {
+        msg = decode(data);
+      } catch {
+        return;
       }
-    }, args.pingIntervalMs);
+      if (Array.isArray(msg) && msg[0] === 1) ws.send(encode([2, msg[1]]));
+    });
   });
+  sweep = setInterval(() => {
+    for (const ws of server?.clients ?? []) {
+      if (alive.get(ws) === false) { ws.terminate(); continue; }
+      alive.set(ws, false);
+      ws.ping();
+    }
+  }, args.pingIntervalMs);
+  return { port: listening.port };
 }
 
 serve({

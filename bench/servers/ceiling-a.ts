@@ -6,8 +6,8 @@
  * validation, no SenML resolution, no spool, no InfluxDB.
  */
 import { decode, encode } from 'cbor-x';
-import { WebSocketServer } from 'ws';
-import { SUBPROTOCOL } from '../../src/protocol/index.js';
+import type { WebSocketServer } from 'ws';
+import { listenLikeHub } from './listen-like-hub.js';
 import { serve } from '../lib/ipc.js';
 
 export type CeilingACounts = { messages: number; readings: number; undecodable: number };
@@ -15,28 +15,25 @@ export type CeilingACounts = { messages: number; readings: number; undecodable: 
 const counts: CeilingACounts = { messages: 0, readings: 0, undecodable: 0 };
 let server: WebSocketServer | undefined;
 
-function start(): Promise<{ port: number }> {
-  return new Promise((resolve) => {
-    server = new WebSocketServer({
-      host: '127.0.0.1', port: 0, path: '/v1/device', perMessageDeflate: false, maxPayload: 65_536,
-      handleProtocols: (protocols) => (protocols.has(SUBPROTOCOL) ? SUBPROTOCOL : false),
-    }, () => resolve({ port: (server!.address() as { port: number }).port }));
-    server.on('connection', (ws) => {
-      ws.on('message', (data: Buffer) => {
-        let msg: unknown;
-        try {
-          msg = decode(data);
-        } catch {
-          counts.undecodable++;
-          return;
-        }
-        if (!Array.isArray(msg) || msg[0] !== 1) return;
-        counts.messages++;
-        counts.readings += Array.isArray(msg[2]) ? msg[2].length : 0;
-        ws.send(encode([2, msg[1]]));
-      });
+async function start(): Promise<{ port: number }> {
+  const listening = await listenLikeHub();
+  server = listening.server;
+  server.on('connection', (ws) => {
+    ws.on('message', (data: Buffer) => {
+      let msg: unknown;
+      try {
+        msg = decode(data);
+      } catch {
+        counts.undecodable++;
+        return;
+      }
+      if (!Array.isArray(msg) || msg[0] !== 1) return;
+      counts.messages++;
+      counts.readings += Array.isArray(msg[2]) ? msg[2].length : 0;
+      ws.send(encode([2, msg[1]]));
     });
   });
+  return { port: listening.port };
 }
 
 serve({
