@@ -4,7 +4,9 @@
  * subscribe. Nobody registers ad-hoc callbacks on another module.
  */
 import { EventEmitter } from 'node:events';
+import type { CommandStatus, CommandView, JobView } from '../commands/types.js';
 import type { Reading } from '../protocol/messages.js';
+import type { JsonObject } from '../state/types.js';
 
 export type OfflineReason =
   | 'closed by device'
@@ -12,13 +14,23 @@ export type OfflineReason =
   | 'replaced'
   | 'kicked'
   | 'hub shutdown'
-  | 'error';
+  | 'error'
+  /** HTTP fallback (protocol section 8): no request for 2 x pingInterval. */
+  | 'poll-timeout';
 
 export type HubEvents = {
   'device.online': { deviceId: string; at: number; remoteAddress: string; method: string };
   'device.offline': { deviceId: string; at: number; reason: OfflineReason; detail?: string };
   /** Readings durably accepted (after the spool append committed; InfluxDB follows). */
   'telemetry.accepted': { deviceId: string; readings: Reading[] };
+  /** A command was created or changed status (`previous` is undefined on creation). */
+  'command.status': { command: CommandView; previous: CommandStatus | undefined };
+  /** A fleet job's counts or status changed. */
+  'job.progress': { job: JobView };
+  /** REPORTED merged into the reported state (the whole new document). */
+  'state.reported': { deviceId: string; reported: JsonObject; at: number };
+  /** An operator changed the desired state (the whole new document and its version). */
+  'state.desired': { deviceId: string; desired: JsonObject; version: number; at: number };
 };
 
 export class EventBus {
