@@ -8,12 +8,17 @@ import swagger from '@fastify/swagger';
 import Fastify, { LogController, type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
+import { commandRoutes } from './api/commands.js';
 import { deadLetterRoutes } from './api/dead-letters.js';
+import { deviceStateRoutes } from './api/device-state.js';
 import { deviceRoutes } from './api/devices.js';
 import { errorHandler } from './api/error-handler.js';
 import { healthRoutes } from './api/health.js';
 import { historyRoutes } from './api/history.js';
 import { bearerTokenCheck } from './api/operator-auth.js';
+import { CommandService } from './commands/command-service.js';
+import { CommandStore } from './commands/command-store.js';
+import { DeviceOutbox } from './commands/outbox.js';
 import type { Config } from './config/index.js';
 import { EventBus } from './events/bus.js';
 import { REMEMBERED_SEQS } from './gateway/accepted-seqs.js';
@@ -26,6 +31,8 @@ import { Spool } from './storage/spool.js';
 import { SpoolDrainer } from './storage/spool-drainer.js';
 import { BacklogPacer } from './storage/backlog-pacer.js';
 import { PointWriter } from './storage/writer.js';
+import { StateService } from './state/state-service.js';
+import { StateStore } from './state/state-store.js';
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -38,6 +45,9 @@ declare module 'fastify' {
     pacer: BacklogPacer;
     bus: EventBus;
     metrics: HubMetrics;
+    commands: CommandService;
+    deviceState: StateService;
+    outbox: DeviceOutbox;
   }
 }
 
@@ -89,6 +99,14 @@ export async function buildApp(config: Config, opts: BuildOptions): Promise<Fast
     deadLetters: () => spool.deadLetters.count,
     pacer: () => ({ waiting: pacer.waiting, pacedTotal: pacer.pacedTotal }),
   }));
+  // Commands and device state share one lmdb environment (their own: the registry's is busy with status writes).
+  const commandStore = CommandStore.open(path.join(config.dataDir, 'commands'));
+  const commands = new CommandService({ store: commandStore, bus, limits: config, points: spool, logger: app.log });
+  const deviceState = new StateService({ store: new StateStore(commandStore.root), bus, maxMessageBytes: config.maxMessageBytes, logger: app.log });
+  app.decorate('commands', commands);
+  app.decorate('deviceState', deviceState);
+  app.decorate('outbox', new DeviceOutbox({ bus, commands, state: deviceState, linkOf: (id) => app.gateway.runtimes.peek(id)?.session, logger: app.log }));
+  commands.start();
   app.setErrorHandler(errorHandler);
 
   // InfluxDB may still be starting (or down): the hub comes up anyway and /readyz tells.
@@ -121,6 +139,8 @@ export async function buildApp(config: Config, opts: BuildOptions): Promise<Fast
     await operator.register(deviceRoutes);
     await operator.register(historyRoutes);
     await operator.register(deadLetterRoutes);
+    await operator.register(commandRoutes);
+    await operator.register(deviceStateRoutes);
   });
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
 
@@ -134,6 +154,10 @@ export async function buildApp(config: Config, opts: BuildOptions): Promise<Fast
     const bound = config.shutdownTimeoutMs / 4;
     await drainer.stop(bound);
     await Promise.race([writer.close(), new Promise((r) => setTimeout(r, bound).unref())]);
+    app.outbox.close();
+    await commands.close();
+    await deviceState.close();
+    await commandStore.close();
     await spool.close();
     await registry.close();
   });

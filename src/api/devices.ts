@@ -109,6 +109,8 @@ export async function deviceRoutes(app: FastifyInstance): Promise<void> {
     if (!(await registry.remove(id))) throw new PulsewireError('PW_ERR_DEVICE_NOT_FOUND', id);
     const revoked = new PulsewireError('PW_ERR_REVOKED');
     gateway.kick(id, revoked.spec.close!, revoked.closeReason);
+    await app.commands.forgetDevice(id);
+    await app.deviceState.forgetDevice(id);
     request.log.info({ deviceId: id }, 'device removed');
     return reply.code(204).send();
   });

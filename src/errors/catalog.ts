@@ -55,6 +55,13 @@ export const ERRORS = {
   PW_ERR_DEVICE_NOT_FOUND: { message: 'no such device', http: 404 },
   PW_ERR_BAD_REQUEST: { message: 'bad request', http: 400 },
   PW_ERR_NOT_READY: { message: 'not ready', http: 503 },
+  PW_ERR_COMMAND_NOT_FOUND: { message: 'no such command for this device', http: 404 },
+  PW_ERR_COMMAND_QUEUE_FULL: { message: 'command queue of this device is full', http: 429 },
+  PW_ERR_COMMAND_NOT_QUEUED: { message: 'only a queued command can be cancelled', http: 409 },
+  PW_ERR_COMMAND_TOO_BIG: { message: 'command larger than the largest device message', http: 400 },
+  PW_ERR_STATE_TOO_BIG: { message: 'desired state larger than the largest device message', http: 400 },
+  PW_ERR_JOB_NOT_FOUND: { message: 'no such job', http: 404 },
+  PW_ERR_JOB_FINISHED: { message: 'job already finished', http: 409 },
 
   // Configuration: stops the hub at start.
   PW_ERR_CONFIG: { message: 'invalid configuration' },

@@ -13,6 +13,8 @@ export interface DeviceSessionHandle {
   readonly deviceId: string;
   readonly connectedAt: number;
   readonly remoteAddress: string;
+  /** Writes hub → device messages (COMMAND, DESIRED); true once written, false if the connection is gone. */
+  deliver(messages: import('../protocol/messages.js').HubMessage[]): Promise<boolean>;
   /** Ends the session from the hub side with a close code and reason. */
   end(closeCode: number, reason: string, offlineReason: import('../events/bus.js').OfflineReason): void;
 }

@@ -7,8 +7,8 @@
 import type { WebSocket, RawData } from 'ws';
 import { PulsewireError } from '../errors/catalog.js';
 import type { OfflineReason } from '../events/bus.js';
-import { decodeDeviceFrame, encodeAck } from '../protocol/codec.js';
-import type { DeviceMessage } from '../protocol/messages.js';
+import { decodeDeviceFrame, encodeAck, encodeHubMessage } from '../protocol/codec.js';
+import type { DeviceMessage, HubMessage, ReportedMessage, ResultMessage } from '../protocol/messages.js';
 import type { AckOutcome, DeviceRuntime, DeviceSessionHandle } from './device-runtime.js';
 import { frameFingerprint } from './accepted-seqs.js';
 import type { Pingable } from './liveness.js';
@@ -23,6 +23,9 @@ export interface SessionHost {
   frameRejected(code: string): void;
   received(type: DeviceMessage['type']): void;
   pong(session: DeviceSession): void;
+  /** RESULT and REPORTED go to the commands and state services. */
+  result(deviceId: string, message: ResultMessage): void;
+  reported(deviceId: string, message: ReportedMessage): void;
   /** The connection is gone; `reason` says why (the hub's reason when the hub ended it). */
   ended(session: DeviceSession, reason: OfflineReason, detail: string | undefined): void;
 }
@@ -75,6 +78,22 @@ export class DeviceSession implements DeviceSessionHandle, Pingable {
     this.#socket.close(closeCode, reason);
   }
 
+  deliver(messages: HubMessage[]): Promise<boolean> {
+    if (!this.isOpen || this.#endReason) return Promise.resolve(false);
+    this.#corkUntilNextTick();
+    return new Promise((resolve) => {
+      let left = messages.length;
+      let ok = true;
+      for (const message of messages) {
+        // ws calls back with an error for sends still queued when the socket closes.
+        this.#socket.send(encodeHubMessage(message), (err) => {
+          if (err) ok = false;
+          if (--left === 0) resolve(ok);
+        });
+      }
+    });
+  }
+
   /** Drops the TCP connection without a close handshake (shutdown stragglers). */
   terminate(): void {
     this.#socket.terminate();
@@ -111,9 +130,10 @@ export class DeviceSession implements DeviceSessionHandle, Pingable {
         void this.#host.intake.acceptBare(runtime, message.pack).then((outcome) => this.#afterBarePack(outcome));
         return;
       case 4:
+        this.#host.result(this.deviceId, message);
+        return;
       case 5:
-        // Commands and device state arrive with the commands issue; accepted and ignored until then.
-        this.#host.logger.debug({ deviceId: this.deviceId, type: message.type }, 'message type not handled yet');
+        this.#host.reported(this.deviceId, message);
         return;
     }
   }

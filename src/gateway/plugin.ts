@@ -69,6 +69,8 @@ async function gatewayPlugin(app: FastifyInstance, opts: GatewayOptions): Promis
     frameRejected: (code) => metrics.frameRejections.inc({ code }),
     received: (type) => messageCounters[type].inc(),
     pong: (session) => liveness.markAlive(session),
+    result: (deviceId, message) => app.commands.onResult(deviceId, message),
+    reported: (deviceId, message) => app.deviceState.onReported(deviceId, message.state),
     ended(session, reason, detail) {
       liveness.delete(session);
       metrics.disconnects.inc({ reason });

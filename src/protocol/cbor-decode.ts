@@ -22,6 +22,13 @@ const decoder = new Decoder({
 } as Options & { int64AsNumber: boolean });
 
 /**
+ * The same, but 64-bit integers come back as bigint: for command results and
+ * device state, where an integer beyond 2^53 must reach the operator exactly
+ * (docs/json-cbor.md). Telemetry keeps numbers: SenML values are doubles.
+ */
+const exactDecoder = new Decoder({ useRecords: false, mapsAsObjects: false, copyBuffers: true });
+
+/**
  * cbor-x refuses indefinite-length byte and text strings, which the protocol
  * requires decoders to accept. The scan has validated them (definite chunks
  * of the same type, valid UTF-8), so rewrite each as one definite string.
@@ -63,12 +70,12 @@ export function withDefiniteStrings(bytes: Uint8Array, spans: readonly StringSpa
 }
 
 /** One CBOR item from `bytes`, or the PulsewireError saying why not. */
-export function decodeCbor(bytes: Uint8Array, limits?: ScanLimits): { value: unknown } | PulsewireError {
+export function decodeCbor(bytes: Uint8Array, limits?: ScanLimits, opts: { exactIntegers?: boolean } = {}): { value: unknown } | PulsewireError {
   const scan = inspectCbor(bytes, limits);
   if (scan.error) return scan.error;
   const input = scan.indefiniteStrings.length > 0 ? withDefiniteStrings(bytes, scan.indefiniteStrings) : bytes;
   try {
-    return { value: decoder.decode(input) as unknown };
+    return { value: (opts.exactIntegers ? exactDecoder : decoder).decode(input) as unknown };
   } catch (cause) {
     // Should not happen after the scan; kept so a cbor-x surprise closes one connection, not the hub.
     return new PulsewireError('PW_ERR_CBOR_MALFORMED', 'undecodable CBOR', { cause });

@@ -131,7 +131,23 @@ function decodeBytes(bytes: Uint8Array, opts: DecodeOptions, maxDepth = MAX_CBOR
 /** One WebSocket binary frame from a device. */
 export function decodeDeviceFrame(bytes: Uint8Array, opts: DecodeOptions = {}): DeviceMessage | PulsewireError {
   const decoded = decodeBytes(bytes, opts);
-  return decoded instanceof PulsewireError ? decoded : parseDeviceMessage(decoded.value, true);
+  if (decoded instanceof PulsewireError) return decoded;
+  const message = parseDeviceMessage(decoded.value, true);
+  return message instanceof PulsewireError ? message : withExactIntegers(message, () => decodeCbor(bytes, undefined, { exactIntegers: true }));
+}
+
+/**
+ * RESULT payloads and REPORTED state go to operators as JSON, where an
+ * integer beyond 2^53 has an exact spelling; the validated message is
+ * decoded once more with 64-bit integers as bigint (these messages are rare,
+ * telemetry never pays for it).
+ */
+function withExactIntegers<M extends DeviceMessage>(message: M, decodeExact: () => { value: unknown } | PulsewireError): M {
+  if (message.type !== 4 && message.type !== 5) return message;
+  if (message.type === 4 && message.payload === undefined) return message;
+  const exact = decodeExact();
+  if (exact instanceof PulsewireError || !Array.isArray(exact.value)) return message;
+  return message.type === 4 ? { ...message, payload: exact.value[3] } : { ...message, state: exact.value[1] as CborMap };
 }
 
 /**
@@ -144,10 +160,14 @@ export function decodeDeviceBatch(bytes: Uint8Array, opts: DecodeOptions = {}): 
   if (decoded instanceof PulsewireError) return decoded;
   if (!Array.isArray(decoded.value)) return shape('body must be a CBOR array of messages');
   const messages: DeviceMessage[] = [];
+  let exactBatch: { value: unknown } | PulsewireError | undefined;
   for (const [i, item] of decoded.value.entries()) {
     const msg = parseDeviceMessage(item, false);
     if (msg instanceof PulsewireError) return new PulsewireError(msg.code, `message ${i}: ${msg.detail ?? msg.message}`);
-    messages.push(msg);
+    messages.push(withExactIntegers(msg, () => {
+      exactBatch ??= decodeCbor(bytes, { maxDepth: MAX_CBOR_DEPTH + 1 }, { exactIntegers: true });
+      return exactBatch instanceof PulsewireError || !Array.isArray(exactBatch.value) ? exactBatch : { value: exactBatch.value[i] };
+    }));
   }
   return messages;
 }

@@ -7,7 +7,7 @@ import type { IPoint } from 'influx';
 import { PulsewireError } from '../errors/catalog.js';
 import type { Reading, ReadingKind } from '../protocol/messages.js';
 
-export const MEASUREMENT = { TELEMETRY: 'telemetry', DEVICE_STATUS: 'device_status' } as const;
+export const MEASUREMENT = { TELEMETRY: 'telemetry', DEVICE_STATUS: 'device_status', COMMAND: 'command' } as const;
 export const TAG = { DEVICE: 'device', NAME: 'name', UNIT: 'unit' } as const;
 export const FIELD_BY_KIND = { value: 'value', text: 'text', flag: 'flag', data: 'data', sum: 'sum' } as const satisfies Record<ReadingKind, string>;
 export const STATUS_FIELD = { ONLINE: 'online', REASON: 'reason' } as const;
@@ -80,6 +80,16 @@ export function statusPoint(deviceId: string, online: boolean, reason: string, t
     measurement: MEASUREMENT.DEVICE_STATUS,
     tags: { [TAG.DEVICE]: deviceId },
     fields: { [STATUS_FIELD.ONLINE]: online, [STATUS_FIELD.REASON]: reason },
+    timestamp: timestampUs(timeUs),
+  };
+}
+
+/** A command's final outcome (protocol section 6 allows a `command` measurement): fleet statistics per name and status. */
+export function commandPoint(deviceId: string, name: string, status: string, latencyMs: number, timeUs: number): IPoint {
+  return {
+    measurement: MEASUREMENT.COMMAND,
+    tags: { [TAG.DEVICE]: deviceId, [TAG.NAME]: name, status },
+    fields: { latency_ms: latencyMs },
     timestamp: timestampUs(timeUs),
   };
 }

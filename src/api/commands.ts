@@ -1,0 +1,148 @@
+/**
+ * Operator routes for commands (protocol section 3, COMMAND/RESULT): create,
+ * read, list and cancel, with `?wait=SECONDS` long polling on create and read
+ * for scripts that want the outcome in one call. Arguments and results are in
+ * the JSON form of docs/json-cbor.md.
+ */
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { isFinal } from '../commands/command-service.js';
+import { COMMAND_STATUSES, type CommandStatus } from '../commands/types.js';
+import { PulsewireError } from '../errors/catalog.js';
+import { DEVICE_ID_PATTERN } from '../protocol/limits.js';
+import type { JsonValue } from '../state/types.js';
+
+/** Long polls are bounded so a forgotten script does not hold a request forever. */
+export const MAX_WAIT_SECONDS = 120;
+
+const errorView = {
+  type: 'object',
+  properties: { error: { type: 'object', properties: { code: { type: 'string' }, message: { type: 'string' } } } },
+} as const;
+
+export const commandView = {
+  type: 'object',
+  properties: {
+    id: { type: 'string' },
+    deviceId: { type: 'string' },
+    name: { type: 'string' },
+    args: {},
+    status: { type: 'string', enum: [...COMMAND_STATUSES] },
+    result: {},
+    createdAt: { type: 'string', format: 'date-time' },
+    sentAt: { type: 'string', format: 'date-time' },
+    completedAt: { type: 'string', format: 'date-time' },
+    ttlMs: { type: 'integer' },
+    timeoutMs: { type: 'integer' },
+    jobId: { type: 'string' },
+  },
+} as const;
+
+const deviceParams = {
+  type: 'object',
+  required: ['id'],
+  properties: { id: { type: 'string', pattern: DEVICE_ID_PATTERN.source } },
+} as const;
+
+const commandParams = {
+  type: 'object',
+  required: ['id', 'cid'],
+  properties: { id: { type: 'string', pattern: DEVICE_ID_PATTERN.source }, cid: { type: 'string', maxLength: 36 } },
+} as const;
+
+const waitQuery = {
+  type: 'object',
+  properties: { wait: { type: 'number', minimum: 0, maximum: MAX_WAIT_SECONDS } },
+  additionalProperties: false,
+} as const;
+
+/** What POST /v1/devices/:id/commands accepts (also the command part of a fleet job). */
+export const newCommandBody = {
+  type: 'object',
+  required: ['name'],
+  additionalProperties: false,
+  properties: {
+    name: { type: 'string', minLength: 1, maxLength: 128 },
+    args: {},
+    ttlMs: { type: 'integer', minimum: 1 },
+    timeoutMs: { type: 'integer', minimum: 100, maximum: 86_400_000 },
+  },
+} as const;
+
+export async function commandRoutes(app: FastifyInstance): Promise<void> {
+  const { commands, registry } = app;
+
+  const knownDevice = (request: FastifyRequest): string => {
+    const { id } = request.params as { id: string };
+    if (!registry.get(id)) throw new PulsewireError('PW_ERR_DEVICE_NOT_FOUND', id);
+    return id;
+  };
+
+  app.post('/v1/devices/:id/commands', {
+    schema: {
+      summary: 'Send a command to a device; queued durably while it is offline',
+      description: '202 with the command. With ?wait=SECONDS the answer waits until the command is final (200) or the wait ends (202).',
+      params: deviceParams,
+      querystring: waitQuery,
+      body: newCommandBody,
+      response: { 200: commandView, 202: commandView, 400: errorView, 404: errorView, 429: errorView },
+    },
+  }, async (request, reply) => {
+    const deviceId = knownDevice(request);
+    const body = request.body as { name: string; args?: JsonValue; ttlMs?: number; timeoutMs?: number };
+    const { wait = 0 } = request.query as { wait?: number };
+    const created = await commands.create(deviceId, body);
+    request.log.info({ deviceId, commandId: created.id, name: created.name }, 'command queued');
+    const view = wait > 0 ? (await commands.waitFinal(deviceId, created.id, wait * 1000)) ?? created : created;
+    return reply.code(isFinal(view.status) && wait > 0 ? 200 : 202).send(view);
+  });
+
+  app.get('/v1/devices/:id/commands/:cid', {
+    schema: {
+      summary: 'One command; with ?wait=SECONDS, answers when it is final or the wait ends',
+      params: commandParams,
+      querystring: waitQuery,
+      response: { 200: commandView, 404: errorView },
+    },
+  }, async (request) => {
+    const deviceId = knownDevice(request);
+    const { cid } = request.params as { cid: string };
+    const { wait = 0 } = request.query as { wait?: number };
+    const view = await commands.waitFinal(deviceId, cid, wait * 1000);
+    if (!view) throw new PulsewireError('PW_ERR_COMMAND_NOT_FOUND', `${deviceId}/${cid}`);
+    return view;
+  });
+
+  app.get('/v1/devices/:id/commands', {
+    schema: {
+      summary: "A device's commands in the order they were created",
+      params: deviceParams,
+      querystring: {
+        type: 'object',
+        properties: {
+          status: { type: 'string', enum: [...COMMAND_STATUSES] },
+          limit: { type: 'integer', minimum: 1, maximum: 1000, default: 100 },
+        },
+        additionalProperties: false,
+      },
+      response: { 200: { type: 'object', properties: { commands: { type: 'array', items: commandView } } }, 404: errorView },
+    },
+  }, async (request) => {
+    const deviceId = knownDevice(request);
+    const { status, limit } = request.query as { status?: CommandStatus; limit: number };
+    return { commands: commands.list(deviceId, status, limit) };
+  });
+
+  app.delete('/v1/devices/:id/commands/:cid', {
+    schema: {
+      summary: 'Cancel a queued command (409 once it was sent)',
+      params: commandParams,
+      response: { 200: commandView, 404: errorView, 409: errorView },
+    },
+  }, async (request) => {
+    const deviceId = knownDevice(request);
+    const { cid } = request.params as { cid: string };
+    const view = await commands.cancel(deviceId, cid);
+    request.log.info({ deviceId, commandId: cid }, 'command cancelled');
+    return view;
+  });
+}

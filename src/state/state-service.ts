@@ -1,0 +1,93 @@
+/**
+ * Device state (protocol section 3, REPORTED and DESIRED): REPORTED merges
+ * into the reported document, an operator's merge patch into the desired one
+ * (bumping its version), and both are exposed with their delta. Sending
+ * DESIRED to the device is the outbox's job: it listens for `state.desired`
+ * and asks `desiredFor` what to send.
+ */
+import { PulsewireError } from '../errors/catalog.js';
+import type { EventBus } from '../events/bus.js';
+import { encodeDesired } from '../protocol/encode.js';
+import { cborStateToJson, JsonCborError, jsonToCbor } from '../protocol/json-cbor.js';
+import type { CborMap, DesiredMessage } from '../protocol/messages.js';
+import { mergePatchObject, stateDelta } from './merge-patch.js';
+import type { StateStore } from './state-store.js';
+import type { DeviceStateView, JsonObject } from './types.js';
+
+type Logger = { warn(obj: object, msg: string): void };
+
+export class StateService {
+  readonly #store: StateStore;
+  readonly #bus: EventBus;
+  readonly #maxMessageBytes: number;
+  readonly #log: Logger;
+  readonly #now: () => number;
+
+  constructor(deps: { store: StateStore; bus: EventBus; maxMessageBytes: number; logger: Logger; now?: () => number }) {
+    this.#store = deps.store;
+    this.#bus = deps.bus;
+    this.#maxMessageBytes = deps.maxMessageBytes;
+    this.#log = deps.logger;
+    this.#now = deps.now ?? Date.now;
+  }
+
+  view(deviceId: string): DeviceStateView {
+    const record = this.#store.get(deviceId);
+    return {
+      deviceId,
+      reported: record.reported,
+      desired: record.desired,
+      version: record.version,
+      delta: stateDelta(record.desired, record.reported),
+      ...(record.reportedAt !== undefined ? { reportedAt: new Date(record.reportedAt).toISOString() } : {}),
+      ...(record.desiredAt !== undefined ? { desiredAt: new Date(record.desiredAt).toISOString() } : {}),
+    };
+  }
+
+  /** PATCH /v1/devices/:id/desired: RFC 7396 on the desired document; resolves once durable. */
+  async patchDesired(deviceId: string, patch: JsonObject): Promise<DeviceStateView> {
+    const current = this.#store.get(deviceId);
+    const desired = mergePatchObject(current.desired, patch);
+    const version = current.version + 1;
+    let frame: Uint8Array;
+    try {
+      frame = encodeDesired(version, jsonToCbor(desired) as Record<string, unknown>);
+    } catch (err) {
+      const why = err instanceof JsonCborError ? err.message : (err as Error).message;
+      throw new PulsewireError('PW_ERR_BAD_REQUEST', `desired state: ${why}`);
+    }
+    if (frame.length > this.#maxMessageBytes) {
+      throw new PulsewireError('PW_ERR_STATE_TOO_BIG', `${frame.length} bytes encoded, the limit is ${this.#maxMessageBytes} (PULSEWIRE_MAX_MESSAGE_BYTES)`);
+    }
+    const at = this.#now();
+    await this.#store.put(deviceId, { ...current, desired, version, desiredAt: at });
+    this.#bus.emit('state.desired', { deviceId, desired, version, at });
+    return this.view(deviceId);
+  }
+
+  /** REPORTED from the device: a merge patch on its reported document. */
+  onReported(deviceId: string, state: CborMap): void {
+    const current = this.#store.get(deviceId);
+    const reported = mergePatchObject(current.reported, cborStateToJson(state));
+    const at = this.#now();
+    this.#store.put(deviceId, { ...current, reported, reportedAt: at }).catch((err: unknown) => {
+      this.#log.warn({ err, deviceId }, 'reported state not stored');
+    });
+    this.#bus.emit('state.reported', { deviceId, reported, at });
+  }
+
+  /** The DESIRED message for a device, or undefined when no desired state was ever set. */
+  desiredFor(deviceId: string): DesiredMessage | undefined {
+    const record = this.#store.get(deviceId);
+    if (record.version === 0) return undefined;
+    return { type: 6, version: record.version, state: jsonToCbor(record.desired) as Record<string, unknown> };
+  }
+
+  async forgetDevice(deviceId: string): Promise<void> {
+    await this.#store.remove(deviceId);
+  }
+
+  async close(): Promise<void> {
+    await this.#store.flush();
+  }
+}

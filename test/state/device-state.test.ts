@@ -1,0 +1,124 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { encodeReported, encodeResult } from '../../src/protocol/encode.js';
+import type { CommandMessage, DesiredMessage } from '../../src/protocol/messages.js';
+import { TestDevice } from '../support/device-client.js';
+import { freshDatabase } from '../support/influx.js';
+import { startHub, type TestHub } from '../support/hub.js';
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+describe('desired and reported state', () => {
+  let hub: TestHub;
+  beforeAll(async () => { hub = await startHub(); });
+  afterAll(async () => { await hub?.close(); });
+
+  const connect = async (id: string) => {
+    const secret = (await hub.api('PUT', `/v1/devices/${id}`)).body.secret as string;
+    return TestDevice.connect(hub.deviceUrl, { id, secret });
+  };
+
+  it('starts empty at version 0 and sends no DESIRED to a device that has none', async () => {
+    const device = await connect('st-empty');
+    const state = await hub.api('GET', '/v1/devices/st-empty/state');
+    expect(state.body).toMatchObject({ deviceId: 'st-empty', reported: {}, desired: {}, version: 0, delta: {} });
+    await expect(device.next(300)).rejects.toThrow(/no hub message/);
+    await device.close();
+  });
+
+  it('merge-patches desired (null removes, objects merge), bumps the version and sends DESIRED at once', async () => {
+    const device = await connect('st-live');
+    const first = await hub.api('PATCH', '/v1/devices/st-live/desired', { interval: 30 });
+    expect(first.status).toBe(200);
+    expect(first.body).toMatchObject({ desired: { interval: 30 }, version: 1, delta: { interval: 30 } });
+    const sent = (await device.next()) as DesiredMessage;
+    expect(sent).toMatchObject({ type: 6, version: 1 });
+    // Protocol section 7's DESIRED vector, version 1 instead of 3.
+    expect(device.rawFrames.at(-1)).toBe('830601a168696e74657276616c181e');
+    const second = await hub.api('PATCH', '/v1/devices/st-live/desired', { led: { color: 'red', blink: true }, interval: null });
+    expect(second.body).toMatchObject({ desired: { led: { color: 'red', blink: true } }, version: 2 });
+    const third = await hub.api('PATCH', '/v1/devices/st-live/desired', { led: { blink: null } });
+    expect(third.body.desired).toEqual({ led: { color: 'red' } });
+    expect(((await device.next()) as DesiredMessage).version).toBe(2);
+    expect(((await device.next()) as DesiredMessage).version).toBe(3);
+    await device.close();
+  });
+
+  it('merges REPORTED into reported state and shows the delta against desired', async () => {
+    const secret = (await hub.api('PUT', '/v1/devices/st-rep')).body.secret as string;
+    expect((await hub.api('PATCH', '/v1/devices/st-rep/desired', { interval: 30, fw: '1.3.0' })).status).toBe(200);
+    const device = await TestDevice.connect(hub.deviceUrl, { id: 'st-rep', secret });
+    expect(((await device.next()) as DesiredMessage).version).toBe(1); // sent on connect
+    device.sendHex('8205a262667765312e322e3068696e74657276616c181e'); // the REPORTED vector {fw: "1.2.0", interval: 30}
+    device.send(encodeReported(new Map<string, unknown>([['uptime', 5], ['gone', 1]])));
+    device.send(encodeReported(new Map<string, unknown>([['gone', null]])));
+    let state: any;
+    for (let i = 0; i < 100; i++) {
+      state = (await hub.api('GET', '/v1/devices/st-rep/state')).body;
+      if (state.reported.uptime === 5 && !('gone' in state.reported)) break;
+      await sleep(20);
+    }
+    expect(state.reported).toEqual({ fw: '1.2.0', interval: 30, uptime: 5 });
+    expect(state.delta).toEqual({ fw: '1.3.0' });
+    expect(state.reportedAt).toBeDefined();
+    await device.close();
+  });
+
+  it('answers bad patches and unknown devices clearly', async () => {
+    expect((await hub.api('PATCH', '/v1/devices/nobody/desired', { a: 1 })).status).toBe(404);
+    expect((await hub.api('GET', '/v1/devices/nobody/state')).status).toBe(404);
+    await hub.api('PUT', '/v1/devices/st-bad');
+    const notObject = await hub.api('PATCH', '/v1/devices/st-bad/desired', [1, 2]);
+    expect(notObject.status).toBe(400);
+    const mergePatchType = await fetch(`${hub.baseUrl}/v1/devices/st-bad/desired`, {
+      method: 'PATCH',
+      headers: { authorization: 'Bearer test-operator-token-0123456789', 'content-type': 'application/merge-patch+json' },
+      body: JSON.stringify({ mode: 'eco' }),
+    });
+    expect(mergePatchType.status).toBe(200);
+    const big = await hub.api('PATCH', '/v1/devices/st-bad/desired', { blob: 'x'.repeat(70_000) });
+    expect(big.status).toBe(400);
+    expect(big.body.error.code).toBe('PW_ERR_STATE_TOO_BIG');
+    expect((await hub.api('GET', '/v1/devices/st-bad/state')).body.version).toBe(1);
+  });
+});
+
+describe('commands and state across a hub restart', () => {
+  it('keeps queued commands, their order, desired state and version, and reported state', async () => {
+    const dataDir = await mkdtemp(path.join(os.tmpdir(), 'pulsewire-restart-'));
+    const database = await freshDatabase('restart');
+    try {
+      let hub = await startHub({}, { dataDir, database });
+      const secret = (await hub.api('PUT', '/v1/devices/rs-1')).body.secret as string;
+      let device = await TestDevice.connect(hub.deviceUrl, { id: 'rs-1', secret });
+      device.send(encodeReported(new Map([['fw', '1.0']])));
+      await sleep(100);
+      await device.close();
+      const ids: string[] = [];
+      for (const name of ['first', 'second']) ids.push((await hub.api('POST', '/v1/devices/rs-1/commands', { name })).body.id);
+      const short = (await hub.api('POST', '/v1/devices/rs-1/commands', { name: 'short', ttlMs: 1500 })).body.id as string;
+      await hub.api('PATCH', '/v1/devices/rs-1/desired', { interval: 10 });
+      await hub.api('PATCH', '/v1/devices/rs-1/desired', { interval: 20 });
+      await hub.close();
+      await sleep(1600); // the short command's TTL runs out while the hub is down
+
+      hub = await startHub({}, { dataDir, database });
+      const state = (await hub.api('GET', '/v1/devices/rs-1/state')).body;
+      expect(state).toMatchObject({ desired: { interval: 20 }, version: 2, reported: { fw: '1.0' }, delta: { interval: 20 } });
+      expect((await hub.api('GET', `/v1/devices/rs-1/commands/${short}?wait=2`)).body.status).toBe('expired');
+      device = await TestDevice.connect(hub.deviceUrl, { id: 'rs-1', secret });
+      const desired = (await device.next()) as DesiredMessage;
+      expect(desired).toMatchObject({ type: 6, version: 2 });
+      const got = [(await device.next()) as CommandMessage, (await device.next()) as CommandMessage];
+      expect(got.map((c) => c.commandId)).toEqual(ids);
+      device.send(encodeResult(ids[0]!, 1));
+      expect((await hub.api('GET', `/v1/devices/rs-1/commands/${ids[0]}?wait=5`)).body.status).toBe('succeeded');
+      await device.close();
+      await hub.close();
+    } finally {
+      await rm(dataDir, { recursive: true, force: true });
+    }
+  });
+});
