@@ -13,11 +13,15 @@ import { deviceRoutes } from './api/devices.js';
 import { errorHandler } from './api/error-handler.js';
 import { healthRoutes } from './api/health.js';
 import { historyRoutes } from './api/history.js';
-import { bearerTokenCheck } from './api/operator-auth.js';
+import { loginRoutes } from './api/login.js';
+import { operatorAuth } from './api/operator-auth.js';
+import { OriginPolicy } from './api/origin-check.js';
+import { SessionKeys } from './api/session.js';
 import type { Config } from './config/index.js';
 import { EventBus } from './events/bus.js';
 import { REMEMBERED_SEQS } from './gateway/accepted-seqs.js';
 import gateway, { type GatewayOptions } from './gateway/plugin.js';
+import live from './live/plugin.js';
 import { HubMetrics } from './metrics/hub-metrics.js';
 import { SUBPROTOCOL } from './protocol/messages.js';
 import { DeviceRegistry } from './registry/device-registry.js';
@@ -45,6 +49,8 @@ export type BuildOptions = GatewayOptions & {
   /** The InfluxDB URL with its database path (main.ts resolves the managed default). */
   influxUrl: string;
   logger?: FastifyServerOptions['logger'];
+  /** Live-stream timing; tests shorten the stall bound. */
+  live?: { tickMs?: number; stallMs?: number };
 };
 
 export async function buildApp(config: Config, opts: BuildOptions): Promise<FastifyInstance> {
@@ -114,8 +120,13 @@ export async function buildApp(config: Config, opts: BuildOptions): Promise<Fast
   });
   await app.register(gateway, { ...(opts.nowUs ? { nowUs: opts.nowUs } : {}) });
 
-  const requireOperator = bearerTokenCheck(config.operatorToken);
+  const origins = new OriginPolicy(config.allowedOrigins, config.tls !== undefined);
+  const sessions = new SessionKeys(config.operatorToken);
+  const auth = operatorAuth({ token: config.operatorToken, sessions, origins });
+  const requireOperator = auth.requireOperator;
   await app.register(healthRoutes, { requireOperator });
+  await app.register(loginRoutes, { auth, sessions, origins, secure: config.tls !== undefined });
+  await app.register(live, { requireOperator, origins, ...opts.live });
   await app.register(async (operator) => {
     operator.addHook('onRequest', requireOperator);
     await operator.register(deviceRoutes);

@@ -51,10 +51,15 @@ export const ERRORS = {
   PW_ERR_INTERNAL: { message: 'hub internal error', close: 1011, http: 500 },
 
   // Operator API.
-  PW_ERR_OPERATOR_AUTH: { message: 'missing or wrong operator bearer token', http: 401 },
+  PW_ERR_OPERATOR_AUTH: { message: 'missing or wrong operator bearer token or session', http: 401 },
+  PW_ERR_ORIGIN: { message: 'request origin not allowed', http: 403 },
   PW_ERR_DEVICE_NOT_FOUND: { message: 'no such device', http: 404 },
   PW_ERR_BAD_REQUEST: { message: 'bad request', http: 400 },
   PW_ERR_NOT_READY: { message: 'not ready', http: 503 },
+
+  // Live stream for operators (docs/live-stream.md).
+  PW_ERR_LIVE_SUBSCRIBE: { message: 'invalid live-stream subscription', http: 400 },
+  PW_ERR_LIVE_TOO_SLOW: { message: 'live-stream consumer too slow', close: 1013 },
 
   // Configuration: stops the hub at start.
   PW_ERR_CONFIG: { message: 'invalid configuration' },

@@ -1,0 +1,112 @@
+/**
+ * One operator's stream, whatever carries it (WebSocket or SSE): its filter
+ * and its backpressure. Every tick the hub offers it the tick's events; it
+ * looks at how many bytes are still queued on its transport and either sends
+ * them, or keeps only the latest of each thing until the queue drains
+ * (conflation), or gives up on a consumer that stays behind (1013).
+ */
+import { ERRORS } from '../errors/catalog.js';
+import { Conflation } from './conflation.js';
+import { LiveFilter } from './filter.js';
+import { batchSize, eventsFrame, type LiveBatch } from './types.js';
+
+export interface LiveTransport {
+  /** `seq` is given for frames a client may resume from (SSE `id:`). */
+  send(text: string, seq?: number): void;
+  /** Bytes accepted by send() and not yet handed to the kernel. */
+  readonly bufferedAmount: number;
+  close(code: number, reason: string): void;
+}
+
+export type BackpressureLimits = {
+  conflateBytes: number;
+  maxBufferedBytes: number;
+  /** How long a connection may stay above conflateBytes before it counts as unable to keep up. */
+  stallMs: number;
+};
+
+export class LiveConnection {
+  readonly transport: LiveTransport;
+  readonly #limits: BackpressureLimits;
+  #filter = LiveFilter.ALL;
+  #pending: Conflation | undefined;
+  #pendingSeq = 0;
+  #behindSince: number | undefined;
+  #closed = false;
+  framesSent = 0;
+  conflatedFrames = 0;
+
+  constructor(transport: LiveTransport, limits: BackpressureLimits) {
+    this.transport = transport;
+    this.#limits = limits;
+  }
+
+  get filter(): LiveFilter {
+    return this.#filter;
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  get conflating(): boolean {
+    return this.#behindSince !== undefined;
+  }
+
+  /** A new filter comes with a snapshot, which supersedes anything held back. */
+  setFilter(filter: LiveFilter): void {
+    this.#filter = filter;
+    this.#pending = undefined;
+  }
+
+  send(text: string, seq?: number): void {
+    if (this.#closed) return;
+    this.framesSent++;
+    this.transport.send(text, seq);
+  }
+
+  /**
+   * Called once per tick for every connection; `batch` is undefined when
+   * nothing happened, so a connection that was behind still gets its
+   * conflated frame once its queue drains. `shared` is the unfiltered frame,
+   * serialized at most once per tick for all connections without a filter.
+   */
+  tick(now: number, seq: number, batch: LiveBatch | undefined, shared: () => string): void {
+    if (this.#closed) return;
+    const buffered = this.transport.bufferedAmount;
+    if (buffered > this.#limits.maxBufferedBytes) return this.#tooSlow(`${buffered} bytes queued`);
+    const mine = batch === undefined ? undefined : this.#filter.apply(batch);
+    const hasEvents = mine !== undefined && batchSize(mine) > 0;
+    if (buffered > this.#limits.conflateBytes) {
+      this.#behindSince ??= now;
+      if (hasEvents) {
+        this.#pending ??= new Conflation();
+        this.#pending.add(mine);
+        this.#pendingSeq = seq;
+      }
+      if (now - this.#behindSince > this.#limits.stallMs) this.#tooSlow(`behind for ${now - this.#behindSince} ms`);
+      return;
+    }
+    this.#behindSince = undefined;
+    if (this.#pending) {
+      if (hasEvents) this.#pending.add(mine);
+      const frame = eventsFrame(hasEvents ? seq : this.#pendingSeq, this.#pending.toBatch(), true);
+      this.#pending = undefined;
+      this.conflatedFrames++;
+      this.send(frame, hasEvents ? seq : this.#pendingSeq);
+    } else if (hasEvents) {
+      this.send(this.#filter.all ? shared() : eventsFrame(seq, mine, false), seq);
+    }
+  }
+
+  close(code: number, reason: string): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#pending = undefined;
+    this.transport.close(code, reason);
+  }
+
+  #tooSlow(why: string): void {
+    this.close(ERRORS.PW_ERR_LIVE_TOO_SLOW.close, `${ERRORS.PW_ERR_LIVE_TOO_SLOW.message}: ${why}`);
+  }
+}
