@@ -22,7 +22,7 @@ export class Conflation {
       const current = this.#readings.get(key);
       if (current !== undefined) {
         this.skipped++;
-        if (current.t >= reading.t) continue;
+        if (current.t > reading.t) continue;
         // Re-inserting moves the series to the end: the frame lists series in order of last change.
         this.#readings.delete(key);
       }

@@ -22,7 +22,8 @@ export class LatestValues {
     const key = seriesKey(reading.device, reading.name);
     const current = this.#bySeries.get(key);
     if (current !== undefined) {
-      if (reading.t <= current.t) return false;
+      // Equal times replace, as InfluxDB keeps the last write of a point.
+      if (reading.t < current.t) return false;
     } else if (this.#bySeries.size >= this.#maxSeries) {
       this.#dropped++;
       return true;
