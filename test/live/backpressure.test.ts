@@ -1,0 +1,123 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { encodeTelemetry } from '../../src/protocol/encode.js';
+import { TestDevice } from '../support/device-client.js';
+import { startHub, type TestHub } from '../support/hub.js';
+import { LiveClient, type Frame } from './live-client.js';
+
+const CONFLATE = 64 * 1024;
+const MAX_BUFFERED = 2 * 1024 * 1024;
+const STALL_MS = 3000;
+const SERIES = 400;
+const PER_MESSAGE = 100;
+// Long names make each reading ~200 bytes of JSON, so the kernel's socket buffers fill in a second or two.
+const name = (k: number) => `vibration/axis-x/${'p'.repeat(60)}/s${k}`;
+
+/** Sends TELEMETRY as fast as a 32-message window allows for `ms`; returns the ACK latencies. */
+async function pump(device: TestDevice, ms: number, onTick?: () => void, sentLog = new Map<number, number>()): Promise<number[]> {
+  const latencies: number[] = [];
+  const sentAt = new Map<number, number>();
+  const t0 = Date.now() / 1000;
+  let seq = 0;
+  const send = () => {
+    const records = Array.from({ length: PER_MESSAGE }, (_, j) => ({ n: name((seq * PER_MESSAGE + j) % SERIES), v: seq, t: t0 + seq / 1000 }));
+    sentAt.set(seq, performance.now());
+    sentLog.set(seq, performance.now());
+    device.send(encodeTelemetry(seq++, records));
+  };
+  for (let i = 0; i < 32; i++) send();
+  const end = Date.now() + ms;
+  while (sentAt.size > 0) {
+    const ack = await device.next();
+    if (ack.type !== 2) continue;
+    expect(ack.code ?? 0).toBe(0);
+    latencies.push(performance.now() - sentAt.get(ack.seq)!);
+    sentAt.delete(ack.seq);
+    onTick?.();
+    if (Date.now() < end) send();
+  }
+  return latencies;
+}
+
+const p99 = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length * 0.99)]!;
+
+describe('live stream backpressure', () => {
+  let hub: TestHub;
+  beforeAll(async () => {
+    hub = await startHub(
+      { PULSEWIRE_LIVE_CONFLATE_BYTES: String(CONFLATE), PULSEWIRE_LIVE_MAX_BUFFERED_BYTES: String(MAX_BUFFERED) },
+      { live: { stallMs: STALL_MS } },
+    );
+  });
+  afterAll(async () => { await hub?.close(); });
+
+  it('a stalled reader is conflated with bounded buffers, then closed with 1013, and slows nobody else', async () => {
+    const stalled = await LiveClient.connect(hub.baseUrl);
+    await stalled.next((f) => f.type === 'snapshot');
+    stalled.socket.pause();
+    const healthy = await LiveClient.connect(hub.baseUrl);
+    await healthy.next((f) => f.type === 'snapshot');
+    const delays: number[] = [];
+    const sentLog = new Map<number, number>();
+    healthy.socket.on('message', (data) => {
+      const frame = JSON.parse(data.toString()) as Frame;
+      if (frame.type !== 'events' || !frame.readings) return;
+      // A reading's value is the seq of the message that carried it: time from send to screen.
+      for (const r of frame.readings) delays.push(performance.now() - sentLog.get(r.v)!);
+    });
+
+    let peakBuffered = 0;
+    let sawConflating = false;
+    const sample = setInterval(() => {
+      const stats = hub.app.live.stats;
+      peakBuffered = Math.max(peakBuffered, stats.maxBufferedBytes);
+      sawConflating ||= stats.conflating > 0;
+    }, 20);
+    const device = await TestDevice.connect(hub.deviceUrl, { id: 'bp-1' });
+    const latencies = await pump(device, STALL_MS + 2000, undefined, sentLog);
+    clearInterval(sample);
+    for (let waited = 0; delays.length < latencies.length * PER_MESSAGE && waited < 2000; waited += 20) await new Promise((r) => setTimeout(r, 20));
+
+    expect(sawConflating).toBe(true);
+    // Without conflation it would hold everything sent since the stall: tens of megabytes here.
+    expect(peakBuffered).toBeLessThan(MAX_BUFFERED);
+    expect(hub.app.live.stats.connections).toBe(1);
+    expect(latencies.length).toBeGreaterThan(100);
+    expect(p99(latencies)).toBeLessThan(500);
+    expect(delays.length).toBe(latencies.length * PER_MESSAGE);
+    expect(p99(delays)).toBeLessThan(1000);
+
+    stalled.socket.resume();
+    const closed = await stalled.closed;
+    expect(closed.code).toBe(1013);
+    expect(closed.reason).toMatch(/too slow/);
+    await device.close();
+    await healthy.close();
+  }, 30_000);
+
+  it('a reader that pauses and resumes gets conflated frames: one reading per series, flagged', async () => {
+    const slow = await LiveClient.connect(hub.baseUrl);
+    await slow.next((f) => f.type === 'snapshot');
+    slow.socket.pause();
+    const device = await TestDevice.connect(hub.deviceUrl, { id: 'bp-2' });
+    let resumed = false;
+    await pump(device, 2500, () => {
+      if (!resumed && hub.app.live.stats.conflating > 0) {
+        resumed = true;
+        setTimeout(() => slow.socket.resume(), 500);
+      }
+    });
+    expect(resumed).toBe(true);
+    const conflated = await slow.next((f) => f.type === 'events' && f.conflated === true);
+    const keys = conflated.readings.map((r: Frame) => `${r.device}/${r.name}`);
+    expect(new Set(keys).size).toBe(keys.length);
+    expect(keys.length).toBeLessThanOrEqual(SERIES);
+    // Each series' value in a conflated frame is its newest: nothing newer came before it.
+    const before = slow.seen.filter((f) => f.type === 'events' && f.seq! < conflated.seq!).flatMap((f) => f.readings ?? []);
+    for (const r of conflated.readings) {
+      const older = before.filter((b: Frame) => b.name === r.name && b.device === r.device);
+      for (const b of older) expect(b.t).toBeLessThanOrEqual(r.t);
+    }
+    await device.close();
+    await slow.close();
+  }, 30_000);
+});
