@@ -12,29 +12,46 @@ const PER_MESSAGE = 100;
 // Long names make each reading ~200 bytes of JSON, so the kernel's socket buffers fill in a second or two.
 const name = (k: number) => `vibration/axis-x/${'p'.repeat(60)}/s${k}`;
 
-/** Sends TELEMETRY as fast as a 32-message window allows for `ms`; returns the ACK latencies. */
-async function pump(device: TestDevice, ms: number, onTick?: () => void, sentLog = new Map<number, number>()): Promise<number[]> {
+/**
+ * Sends TELEMETRY at `perSecond` messages (a 32-message window at most in
+ * flight) for `ms`; returns the ACK latencies. Paced, not saturating, so
+ * latency measures the hub's responsiveness rather than queueing in the window.
+ */
+async function pump(device: TestDevice, ms: number, opts: { perSecond?: number; onAck?: () => void; sentLog?: Map<number, number> } = {}): Promise<number[]> {
+  const perSecond = opts.perSecond ?? 200;
   const latencies: number[] = [];
-  const sentAt = new Map<number, number>();
+  const inFlight = new Map<number, number>();
   const t0 = Date.now() / 1000;
+  const start = performance.now();
   let seq = 0;
-  const send = () => {
+  let sending = true;
+  const acks = (async () => {
+    while (sending || inFlight.size > 0) {
+      // Only wait for an ACK that is owed, or the last wait would outlive the test.
+      if (inFlight.size === 0) {
+        await new Promise((r) => setTimeout(r, 2));
+        continue;
+      }
+      const ack = await device.next();
+      if (ack.type !== 2) continue;
+      expect(ack.code ?? 0).toBe(0);
+      latencies.push(performance.now() - inFlight.get(ack.seq)!);
+      inFlight.delete(ack.seq);
+      opts.onAck?.();
+    }
+  })();
+  while (performance.now() - start < ms) {
+    if (inFlight.size >= 32 || performance.now() < start + (seq * 1000) / perSecond) {
+      await new Promise((r) => setTimeout(r, 2));
+      continue;
+    }
     const records = Array.from({ length: PER_MESSAGE }, (_, j) => ({ n: name((seq * PER_MESSAGE + j) % SERIES), v: seq, t: t0 + seq / 1000 }));
-    sentAt.set(seq, performance.now());
-    sentLog.set(seq, performance.now());
+    inFlight.set(seq, performance.now());
+    opts.sentLog?.set(seq, performance.now());
     device.send(encodeTelemetry(seq++, records));
-  };
-  for (let i = 0; i < 32; i++) send();
-  const end = Date.now() + ms;
-  while (sentAt.size > 0) {
-    const ack = await device.next();
-    if (ack.type !== 2) continue;
-    expect(ack.code ?? 0).toBe(0);
-    latencies.push(performance.now() - sentAt.get(ack.seq)!);
-    sentAt.delete(ack.seq);
-    onTick?.();
-    if (Date.now() < end) send();
   }
+  sending = false;
+  await acks;
   return latencies;
 }
 
@@ -73,7 +90,7 @@ describe('live stream backpressure', () => {
       sawConflating ||= stats.conflating > 0;
     }, 20);
     const device = await TestDevice.connect(hub.deviceUrl, { id: 'bp-1' });
-    const latencies = await pump(device, STALL_MS + 2000, undefined, sentLog);
+    const latencies = await pump(device, STALL_MS + 2000, { sentLog });
     clearInterval(sample);
     for (let waited = 0; delays.length < latencies.length * PER_MESSAGE && waited < 2000; waited += 20) await new Promise((r) => setTimeout(r, 20));
 
@@ -81,10 +98,12 @@ describe('live stream backpressure', () => {
     // Without conflation it would hold everything sent since the stall: tens of megabytes here.
     expect(peakBuffered).toBeLessThan(MAX_BUFFERED);
     expect(hub.app.live.stats.connections).toBe(1);
-    expect(latencies.length).toBeGreaterThan(100);
-    expect(p99(latencies)).toBeLessThan(500);
+    expect(latencies.length).toBeGreaterThan(0.9 * 200 * (STALL_MS + 2000) / 1000);
+    // Loose bounds: hub and clients share this process and the machine; a hub held up by the stalled
+    // reader (buffering everything, or blocking on it) shows seconds here, and fewer ACKs than paced.
+    expect(p99(latencies)).toBeLessThan(1000);
     expect(delays.length).toBe(latencies.length * PER_MESSAGE);
-    expect(p99(delays)).toBeLessThan(1000);
+    expect(p99(delays)).toBeLessThan(1500);
 
     stalled.socket.resume();
     const closed = await stalled.closed;
@@ -100,12 +119,12 @@ describe('live stream backpressure', () => {
     slow.socket.pause();
     const device = await TestDevice.connect(hub.deviceUrl, { id: 'bp-2' });
     let resumed = false;
-    await pump(device, 2500, () => {
+    await pump(device, 2500, { onAck: () => {
       if (!resumed && hub.app.live.stats.conflating > 0) {
         resumed = true;
         setTimeout(() => slow.socket.resume(), 500);
       }
-    });
+    } });
     expect(resumed).toBe(true);
     const conflated = await slow.next((f) => f.type === 'events' && f.conflated === true);
     const keys = conflated.readings.map((r: Frame) => `${r.device}/${r.name}`);
