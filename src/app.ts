@@ -50,7 +50,7 @@ export type BuildOptions = GatewayOptions & {
   influxUrl: string;
   logger?: FastifyServerOptions['logger'];
   /** Live-stream timing; tests shorten the stall bound. */
-  live?: { tickMs?: number; stallMs?: number };
+  live?: { tickMs?: number; stallMs?: number; ringTicks?: number };
 };
 
 export async function buildApp(config: Config, opts: BuildOptions): Promise<FastifyInstance> {

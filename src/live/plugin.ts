@@ -28,6 +28,8 @@ export type LivePluginOptions = {
   tickMs?: number;
   /** How long a connection may stay behind before 1013 (default 30 s); tests shorten it. */
   stallMs?: number;
+  /** Ticks kept for SSE resume (default 600, a minute); tests shorten it. */
+  ringTicks?: number;
 };
 
 export const DEFAULT_TICK_MS = 100;
@@ -41,7 +43,7 @@ async function livePlugin(app: FastifyInstance, opts: LivePluginOptions): Promis
     maxBufferedBytes: config.liveMaxBufferedBytes,
     stallMs: opts.stallMs ?? DEFAULT_STALL_MS,
     // A minute of ticks for SSE resume, but never more than this many events held.
-    ringTicks: 600,
+    ringTicks: opts.ringTicks ?? 600,
     ringItems: 100_000,
     maxSeries: 200_000,
   });
