@@ -36,7 +36,7 @@ describe('operator credentials and origins', () => {
     const res = await login(hub, 'wrong-token-wrong-token');
     expect(res.status).toBe(401);
     expect(res.headers.get('set-cookie')).toBeNull();
-    expect((await res.json()).error.code).toBe('PW_ERR_OPERATOR_AUTH');
+    expect(((await res.json()) as any).error.code).toBe('PW_ERR_OPERATOR_AUTH');
   });
 
   it('a session cookie opens the live stream and reads operator endpoints', async () => {
@@ -53,7 +53,7 @@ describe('operator credentials and origins', () => {
     const put = (headers: Record<string, string>) => fetch(`${hub.baseUrl}/v1/devices/csrf-1`, { method: 'PUT', headers: { cookie, ...headers } });
     const missing = await put({});
     expect(missing.status).toBe(403);
-    expect((await missing.json()).error.code).toBe('PW_ERR_ORIGIN');
+    expect(((await missing.json()) as any).error.code).toBe('PW_ERR_ORIGIN');
     expect((await put({ origin: 'https://evil.example' })).status).toBe(403);
     expect((await put({ origin: ownOrigin })).status).toBe(201);
     // The bearer header is not sent by browsers on their own, so it needs no Origin.
@@ -70,7 +70,7 @@ describe('operator credentials and origins', () => {
   });
 
   it('refuses the upgrade with 401 without credentials, with a wrong token, a forged cookie or a token in the URL', async () => {
-    for (const headers of [{}, { authorization: 'Bearer wrong-token-wrong-token' }, { cookie: 'pulsewire_session=1.AAAAAAAAAAAAAAAAAAAAAA.AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA' }]) {
+    for (const headers of <Record<string, string>[]>[{}, { authorization: 'Bearer wrong-token-wrong-token' }, { cookie: 'pulsewire_session=1.AAAAAAAAAAAAAAAAAAAAAA.AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA' }]) {
       const r = await refusal(LiveClient.connect(hub.baseUrl, headers));
       expect(r.status).toBe(401);
       expect(JSON.parse(r.body).error.code).toBe('PW_ERR_OPERATOR_AUTH');
@@ -81,7 +81,7 @@ describe('operator credentials and origins', () => {
 
   it('refuses a foreign Origin with 403 before the upgrade, even with valid credentials', async () => {
     const cookie = await sessionCookie(hub);
-    for (const headers of [{ cookie, origin: 'https://evil.example' }, { authorization: `Bearer ${OPERATOR_TOKEN}`, origin: 'http://127.0.0.1:1' }]) {
+    for (const headers of <Record<string, string>[]>[{ cookie, origin: 'https://evil.example' }, { authorization: `Bearer ${OPERATOR_TOKEN}`, origin: 'http://127.0.0.1:1' }]) {
       const r = await refusal(LiveClient.connect(hub.baseUrl, headers));
       expect(r.status).toBe(403);
       expect(JSON.parse(r.body).error.code).toBe('PW_ERR_ORIGIN');
