@@ -1,0 +1,127 @@
+/**
+ * Scenario `dashboard` (issue 7): what the live stream costs and delivers.
+ * One hub (built dist, managed influxd) takes a fixed TELEMETRY load
+ * (10,000 readings/s by default) in three phases of equal length:
+ *   A. nobody watching;
+ *   B. 10 dashboards on /v1/live: device-to-dashboard latency, from each
+ *      reading's time (the device's clock at send, same host) to its arrival;
+ *   C. the same plus one dashboard that stopped reading after its snapshot.
+ * The hub cost of the stalled one is C against B: ACK rate and latency, and
+ * the hub's RSS. At the end the stalled dashboard reads again, which says
+ * whether it was conflated or closed. Fleet, dashboards and stalled reader
+ * are three processes (bench/scenarios/dashboard-worker.ts) on the load core.
+ */
+import { fileURLToPath } from 'node:url';
+import { Remote } from '../lib/ipc.js';
+import { BENCH_ENROLLMENT_KEY, BENCH_OPERATOR_TOKEN, startHubProcess } from '../lib/hub-process.js';
+import { describeMachine, machineLine, type Machine } from '../lib/machine.js';
+import { cpuSeconds, pin, placement, sleep, vmRssBytes, type Placement } from '../lib/proc.js';
+import { fmt, markdownTable, type Table } from '../lib/report.js';
+import type { Percentiles } from './dashboard-worker.js';
+
+export type DashboardOptions = { seconds: number; readingsPerSecond: number; batch: number; devices: number; dashboards: number; pin: boolean; log: (line: string) => void };
+export const DASHBOARD_DEFAULTS: DashboardOptions = { seconds: 20, readingsPerSecond: 10_000, batch: 10, devices: 100, dashboards: 10, pin: true, log: () => {} };
+
+type LoadResult = { scheduled: number; sent: number; acked: number; ack: Percentiles; unacked: number };
+type DashStats = { latency: Percentiles; frames: number; conflated: number; closed: ({ code: number; reason: string } | undefined)[] };
+export type PhaseResult = { phase: string; load: LoadResult; readingsPerSecondAcked: number; hubCpuPct: number; hubRssMiB: number; dashboards?: DashStats };
+
+export type DashboardResult = {
+  scenario: 'dashboard';
+  machine: Machine;
+  placement: Placement;
+  options: Omit<DashboardOptions, 'log'>;
+  phases: PhaseResult[];
+  stalledAfterResume: DashStats;
+};
+
+const WORKER = fileURLToPath(new URL('./dashboard-worker.ts', import.meta.url));
+
+export async function runDashboard(partial: Partial<DashboardOptions> = {}): Promise<DashboardResult> {
+  const opts = { ...DASHBOARD_DEFAULTS, ...partial };
+  const place = placement(opts.pin);
+  const hub = await startHubProcess();
+  const workers = [new Remote(WORKER), new Remote(WORKER), new Remote(WORKER)];
+  const [fleet, watchers, stalled] = workers as [Remote, Remote, Remote];
+  try {
+    pin(hub.pid, place.subject, place);
+    for (const w of workers) pin(w.pid, place.load, place);
+    const liveUrl = `${hub.baseUrl.replace(/^http/, 'ws')}/v1/live`;
+    await fleet.call('connectFleet', { url: hub.deviceUrl, count: opts.devices, enrollmentKey: BENCH_ENROLLMENT_KEY });
+    const load = () => fleet.call<LoadResult>('load', { seconds: opts.seconds, readingsPerSecond: opts.readingsPerSecond, batch: opts.batch });
+    const phase = async (name: string, dashboards?: () => Promise<DashStats>): Promise<PhaseResult> => {
+      opts.log(`dashboard: phase ${name} (${opts.seconds} s at ${fmt(opts.readingsPerSecond)} readings/s)`);
+      const cpu0 = cpuSeconds(hub.pid);
+      const t0 = performance.now();
+      const result = await load();
+      const wall = (performance.now() - t0) / 1000;
+      return {
+        phase: name,
+        load: result,
+        readingsPerSecondAcked: (result.acked * opts.batch) / opts.seconds,
+        hubCpuPct: (100 * (cpuSeconds(hub.pid) - cpu0)) / wall,
+        hubRssMiB: vmRssBytes(hub.pid) / 2 ** 20,
+        ...(dashboards ? { dashboards: await dashboards() } : {}),
+      };
+    };
+
+    opts.log('dashboard: warm-up');
+    await fleet.call('load', { seconds: 5, readingsPerSecond: opts.readingsPerSecond, batch: opts.batch });
+    const phases: PhaseResult[] = [];
+    phases.push(await phase('A: no dashboard'));
+    await watchers.call('openDashboards', { url: liveUrl, token: BENCH_OPERATOR_TOKEN, count: opts.dashboards, stall: false });
+    await sleep(1000);
+    await watchers.call('dashboardStats');
+    phases.push(await phase(`B: ${opts.dashboards} dashboards`, () => watchers.call<DashStats>('dashboardStats')));
+    await stalled.call('openDashboards', { url: liveUrl, token: BENCH_OPERATOR_TOKEN, count: 1, stall: true });
+    phases.push(await phase(`C: ${opts.dashboards} dashboards + 1 stalled`, () => watchers.call<DashStats>('dashboardStats')));
+    const stalledAfterResume = await stalled.call<DashStats>('resume', { waitMs: 3000 });
+    return { scenario: 'dashboard', machine: describeMachine(), placement: place, options: { ...opts, log: undefined } as unknown as DashboardResult['options'], phases, stalledAfterResume };
+  } finally {
+    for (const w of workers) await w.close();
+    await hub.stop();
+  }
+}
+
+export function dashboardTables(r: DashboardResult): Table[] {
+  const ms = (n: number | undefined) => (n === undefined || !Number.isFinite(n) ? '-' : fmt(n, 1));
+  const [, b, c] = r.phases;
+  const x = (num: number | undefined, den: number | undefined) => (num !== undefined && den ? `${(num / den).toFixed(2)} x` : '-');
+  const closed = r.stalledAfterResume.closed[0];
+  return [
+    {
+      title: `Live stream at ${fmt(r.options.readingsPerSecond)} readings/s (${r.options.devices} devices, ${r.options.batch} per message, ${r.options.seconds} s per phase)`,
+      head: ['phase', 'readings/s ACKed', 'ACK p50 ms', 'ACK p99 ms', 'unACKed', 'dashboard p50 ms', 'dashboard p99 ms', 'frames/s per dashboard', 'hub CPU', 'hub RSS MiB'],
+      rows: r.phases.map((p) => [
+        p.phase, fmt(p.readingsPerSecondAcked), ms(p.load.ack.p50), ms(p.load.ack.p99), p.load.unacked + (p.load.scheduled - p.load.sent),
+        ms(p.dashboards?.latency.p50), ms(p.dashboards?.latency.p99),
+        p.dashboards ? fmt(p.dashboards.frames / r.options.dashboards / r.options.seconds, 1) : '-',
+        `${fmt(p.hubCpuPct)}%`, fmt(p.hubRssMiB),
+      ]),
+    },
+    {
+      title: 'Cost of one stalled dashboard (phase C / phase B)',
+      head: ['readings/s ACKed', 'ACK p50', 'ACK p99', 'dashboard p99', 'hub RSS', 'stalled reader after resuming'],
+      rows: [[
+        x(c?.readingsPerSecondAcked, b?.readingsPerSecondAcked), x(c?.load.ack.p50, b?.load.ack.p50), x(c?.load.ack.p99, b?.load.ack.p99),
+        x(c?.dashboards?.latency.p99, b?.dashboards?.latency.p99), x(c?.hubRssMiB, b?.hubRssMiB),
+        `${r.stalledAfterResume.frames} frames, ${r.stalledAfterResume.conflated} conflated, ${closed ? `closed ${closed.code}` : 'still open'}`,
+      ]],
+    },
+  ];
+}
+
+export function dashboardMarkdown(r: DashboardResult, command: string, file: string): string {
+  return [
+    '## dashboard',
+    '',
+    `Machine: ${machineLine(r.machine)}.`,
+    `Placement: ${r.placement.note}. Reproduce: \`${command}\` (full result: \`${file}\`, not committed).`,
+    '',
+    ...dashboardTables(r).flatMap((t) => [`**${t.title}**`, '', markdownTable(t), '']),
+    'How: bench/scenarios/dashboard.ts. Latency is per reading, from its SenML time (set from the device clock when sent) to',
+    'its arrival at a dashboard process on the same host, so it includes the hub\'s spool commit and its 100 ms batching tick.',
+    'The stalled dashboard pauses its socket after the snapshot (default thresholds: conflate past 1 MiB queued, close with 1013',
+    'after 30 s behind or 16 MiB queued); "unACKed" counts messages never ACKed plus messages skipped because a window was full.',
+  ].join('\n');
+}
