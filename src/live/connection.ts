@@ -32,6 +32,8 @@ export class LiveConnection {
   #pending: Conflation | undefined;
   #pendingSeq = 0;
   #behindSince: number | undefined;
+  /** Bytes of the last snapshot still draining: a big fleet's snapshot must not count as falling behind. */
+  #snapshotAllowance = 0;
   #closed = false;
   framesSent = 0;
   conflatedFrames = 0;
@@ -59,6 +61,12 @@ export class LiveConnection {
     this.#pending = undefined;
   }
 
+  /** A snapshot may be larger than the byte bound on its own; the bound applies on top of it until it drained. */
+  sendSnapshot(text: string, seq: number): void {
+    this.#snapshotAllowance += text.length;
+    this.send(text, seq);
+  }
+
   send(text: string, seq?: number): void {
     if (this.#closed) return;
     this.framesSent++;
@@ -74,7 +82,8 @@ export class LiveConnection {
   tick(now: number, seq: number, batch: LiveBatch | undefined, shared: () => string): void {
     if (this.#closed) return;
     const buffered = this.transport.bufferedAmount;
-    if (buffered > this.#limits.maxBufferedBytes) return this.#tooSlow(`${buffered} bytes queued`);
+    if (buffered > this.#limits.maxBufferedBytes + this.#snapshotAllowance) return this.#tooSlow(`${buffered} bytes queued`);
+    if (buffered <= this.#limits.conflateBytes) this.#snapshotAllowance = 0;
     const mine = batch === undefined ? undefined : this.#filter.apply(batch);
     const hasEvents = mine !== undefined && batchSize(mine) > 0;
     if (buffered > this.#limits.conflateBytes) {

@@ -44,21 +44,25 @@ export function liveSseRoute(app: FastifyInstance, hub: LiveHub, guard: LiveGuar
       'x-accel-buffering': 'no',
     });
     raw.write(`retry: ${RECONNECT_MS}\n\n`);
+    // Nothing is written after end(): a write then would be emitted as an error nobody handles.
+    const open = () => !raw.writableEnded && !raw.destroyed;
+    raw.on('error', (err) => request.log.debug({ err: err.message }, 'live SSE response error'));
     const transport: LiveTransport = {
       send(text, seq) {
-        raw.write(seq === undefined ? `data: ${text}\n\n` : `id: ${seq}\ndata: ${text}\n\n`);
+        if (open()) raw.write(seq === undefined ? `data: ${text}\n\n` : `id: ${seq}\ndata: ${text}\n\n`);
       },
       get bufferedAmount() {
         return raw.writableLength;
       },
       close(code, reason) {
+        if (!open()) return;
         const error = code === ERRORS.PW_ERR_LIVE_TOO_SLOW.close ? 'PW_ERR_LIVE_TOO_SLOW' : 'PW_ERR_SHUTDOWN';
         raw.end(`data: ${JSON.stringify({ type: 'error', code: error, message: reason })}\n\n`);
         setTimeout(() => raw.destroy(), CLOSE_GRACE_MS).unref();
       },
     };
     const connection = hub.attach(transport, filter, lastEventId);
-    const keepalive = setInterval(() => raw.write(': keepalive\n\n'), KEEPALIVE_MS);
+    const keepalive = setInterval(() => { if (open()) raw.write(': keepalive\n\n'); }, KEEPALIVE_MS);
     keepalive.unref();
     raw.on('close', () => {
       clearInterval(keepalive);

@@ -112,7 +112,7 @@ export class LiveHub {
     const filter = connection.filter;
     const { devices, counts } = this.#status.select((id) => filter.device(id));
     const latest = this.#latest.select(filter);
-    connection.send(JSON.stringify({ type: 'snapshot', seq: this.#seq, counts, devices, latest }), this.#seq);
+    connection.sendSnapshot(JSON.stringify({ type: 'snapshot', seq: this.#seq, counts, devices, latest }), this.#seq);
   }
 
   /** Public so tests can drive ticks; normally the timer calls it. */

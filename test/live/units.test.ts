@@ -103,11 +103,23 @@ describe('LiveConnection backpressure', () => {
     expect(c.conflating).toBe(false);
   });
 
-  it('closes with 1013 past the byte bound, or when it stays behind too long', () => {
+  it('closes with 1013 past the byte bound (a draining snapshot aside), or when it stays behind too long', () => {
     const over = new FakeTransport();
     over.bufferedAmount = 1001;
     new LiveConnection(over, limits).tick(0, 1, undefined, () => '');
     expect(over.closedWith?.[0]).toBe(1013);
+
+    const big = new FakeTransport();
+    const fresh = new LiveConnection(big, limits);
+    fresh.sendSnapshot('x'.repeat(5000), 0);
+    big.bufferedAmount = 5500;
+    fresh.tick(0, 1, undefined, () => '');
+    expect(big.closedWith).toBeUndefined();
+    big.bufferedAmount = 50;
+    fresh.tick(100, 1, undefined, () => '');
+    big.bufferedAmount = 1500;
+    fresh.tick(200, 1, undefined, () => '');
+    expect(big.closedWith?.[0]).toBe(1013);
 
     const stalled = new FakeTransport();
     stalled.bufferedAmount = 200;
