@@ -94,6 +94,7 @@ export async function buildApp(config: Config, opts: BuildOptions): Promise<Fast
     drainer: () => drainer.stats,
     deadLetters: () => spool.deadLetters.count,
     pacer: () => ({ waiting: pacer.waiting, pacedTotal: pacer.pacedTotal }),
+    live: () => (app.hasDecorator('live') ? app.live.stats : undefined),
   }));
   app.setErrorHandler(errorHandler);
 

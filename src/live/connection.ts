@@ -35,6 +35,8 @@ export class LiveConnection {
   /** Bytes of the last snapshot still draining: a big fleet's snapshot must not count as falling behind. */
   #snapshotAllowance = 0;
   #closed = false;
+  /** Closed by the hub for falling behind (1013), as opposed to by the client or shutdown. */
+  tooSlow = false;
   framesSent = 0;
   conflatedFrames = 0;
 
@@ -116,6 +118,7 @@ export class LiveConnection {
   }
 
   #tooSlow(why: string): void {
+    this.tooSlow = true;
     this.close(ERRORS.PW_ERR_LIVE_TOO_SLOW.close, `${ERRORS.PW_ERR_LIVE_TOO_SLOW.message}: ${why}`);
   }
 }

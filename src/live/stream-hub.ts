@@ -23,7 +23,16 @@ export type LiveHubOptions = BackpressureLimits & {
   now?: () => number;
 };
 
-export type LiveStats = { connections: number; conflating: number; maxBufferedBytes: number; seq: number; series: number; devices: number };
+export type LiveStats = {
+  connections: number;
+  conflating: number;
+  maxBufferedBytes: number;
+  /** Connections closed with 1013 since start. */
+  closedTooSlow: number;
+  seq: number;
+  series: number;
+  devices: number;
+};
 
 export class LiveHub {
   readonly options: LiveHubOptions;
@@ -35,6 +44,7 @@ export class LiveHub {
   readonly #now: () => number;
   #batch = emptyBatch();
   #seq = 0;
+  #closedTooSlow = 0;
   #timer: NodeJS.Timeout | undefined;
 
   constructor(options: LiveHubOptions) {
@@ -131,7 +141,9 @@ export class LiveHub {
     const sharedFrame = () => (shared ??= eventsFrame(seq, batch!, false));
     for (const connection of this.#connections) {
       connection.tick(now, seq, batch, sharedFrame);
-      if (connection.closed) this.#connections.delete(connection);
+      if (!connection.closed) continue;
+      if (connection.tooSlow) this.#closedTooSlow++;
+      this.#connections.delete(connection);
     }
   }
 
@@ -142,6 +154,9 @@ export class LiveHub {
       if (c.conflating) conflating++;
       maxBufferedBytes = Math.max(maxBufferedBytes, c.transport.bufferedAmount);
     }
-    return { connections: this.#connections.size, conflating, maxBufferedBytes, seq: this.#seq, series: this.#latest.size, devices: this.#status.size };
+    return {
+      connections: this.#connections.size, conflating, maxBufferedBytes, closedTooSlow: this.#closedTooSlow,
+      seq: this.#seq, series: this.#latest.size, devices: this.#status.size,
+    };
   }
 }

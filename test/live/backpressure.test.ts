@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { encodeTelemetry } from '../../src/protocol/encode.js';
 import { TestDevice } from '../support/device-client.js';
 import { startHub, type TestHub } from '../support/hub.js';
-import { LiveClient, type Frame } from './live-client.js';
+import { LiveClient, SseClient, type Frame } from './live-client.js';
 
 const CONFLATE = 64 * 1024;
 const MAX_BUFFERED = 2 * 1024 * 1024;
@@ -111,6 +111,9 @@ describe('live stream backpressure', () => {
     const closed = await stalled.closed;
     expect(closed.code).toBe(1013);
     expect(closed.reason).toMatch(/too slow/);
+    const metrics = (await hub.api('GET', '/metrics')).body as string;
+    expect(metrics).toMatch(/^pulsewire_live_closed_too_slow_total 1$/m);
+    expect(metrics).toMatch(/^pulsewire_live_connections 1$/m);
     await device.close();
     await healthy.close();
   }, 30_000);
@@ -143,5 +146,23 @@ describe('live stream backpressure', () => {
     }
     await device.close();
     await slow.close();
+  }, 30_000);
+
+  it('an SSE reader that stops reading is held to the same bounds and ends with PW_ERR_LIVE_TOO_SLOW', async () => {
+    const sse = (await SseClient.open(hub.baseUrl)) as SseClient;
+    await sse.next((f) => f.type === 'snapshot');
+    sse.response.pause();
+    const closedBefore = hub.app.live.stats.closedTooSlow;
+    let peakBuffered = 0;
+    const sample = setInterval(() => { peakBuffered = Math.max(peakBuffered, hub.app.live.stats.maxBufferedBytes); }, 20);
+    const device = await TestDevice.connect(hub.deviceUrl, { id: 'bp-sse' });
+    await pump(device, 15_000, { stop: () => hub.app.live.stats.closedTooSlow > closedBefore });
+    clearInterval(sample);
+    expect(hub.app.live.stats.closedTooSlow).toBe(closedBefore + 1);
+    expect(peakBuffered).toBeLessThan(MAX_BUFFERED);
+    sse.response.resume();
+    const last = await sse.next((f) => f.type === 'error');
+    expect(last.code).toBe('PW_ERR_LIVE_TOO_SLOW');
+    await device.close();
   }, 30_000);
 });
