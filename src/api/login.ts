@@ -6,8 +6,7 @@
  */
 import type { FastifyInstance } from 'fastify';
 import { PulsewireError } from '../errors/catalog.js';
-import type { OperatorAuth } from './operator-auth.js';
-import type { OriginPolicy } from './origin-check.js';
+import type { OperatorAuth, OriginPolicy } from './operator-auth.js';
 import { clearedSessionCookie, readCookie, SESSION_COOKIE, sessionCookie, type SessionKeys } from './session.js';
 
 export type LoginRouteOptions = {

@@ -7,7 +7,7 @@
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
-import type { OriginPolicy } from '../api/origin-check.js';
+import type { OriginPolicy } from '../api/operator-auth.js';
 import { ERRORS } from '../errors/catalog.js';
 import { liveSseRoute } from './sse-transport.js';
 import { LiveHub } from './stream-hub.js';

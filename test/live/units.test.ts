@@ -1,10 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { SessionKeys, sessionCookie } from '../../src/api/session.js';
-import { Conflation } from '../../src/live/conflation.js';
-import { LiveConnection, type LiveTransport } from '../../src/live/connection.js';
-import { EventRing } from '../../src/live/event-ring.js';
+import { Conflation, LiveConnection, type LiveTransport } from '../../src/live/connection.js';
 import { LiveFilter, parseSubscribe } from '../../src/live/filter.js';
-import { LatestValues } from '../../src/live/latest-values.js';
+import { LatestValues } from '../../src/live/snapshot-state.js';
+import { EventRing } from '../../src/live/stream-hub.js';
 import { emptyBatch, type LiveBatch, type LiveReading } from '../../src/live/types.js';
 
 const reading = (device: string, name: string, t: number, v = t): LiveReading => ({ device, name, t, kind: 'value', v });
