@@ -125,7 +125,9 @@ export async function buildApp(config: Config, opts: BuildOptions): Promise<Fast
   const auth = operatorAuth({ token: config.operatorToken, sessions, origins });
   const requireOperator = auth.requireOperator;
   await app.register(healthRoutes, { requireOperator });
-  await app.register(loginRoutes, { auth, sessions, origins, secure: config.tls !== undefined });
+  await app.register(loginRoutes, {
+    auth, sessions, origins, secure: config.tls !== undefined, maxFailures: config.authMaxFailures, blockMs: config.authBlockMs,
+  });
   await app.register(live, { requireOperator, origins, ...opts.live });
   await app.register(async (operator) => {
     operator.addHook('onRequest', requireOperator);

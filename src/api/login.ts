@@ -6,6 +6,7 @@
  */
 import type { FastifyInstance } from 'fastify';
 import { PulsewireError } from '../errors/catalog.js';
+import { AuthFailureLimiter } from '../gateway/auth-limiter.js';
 import type { OperatorAuth, OriginPolicy } from './operator-auth.js';
 import { clearedSessionCookie, readCookie, SESSION_COOKIE, sessionCookie, type SessionKeys } from './session.js';
 
@@ -15,9 +16,14 @@ export type LoginRouteOptions = {
   origins: OriginPolicy;
   /** The hub serves TLS: the cookie gets `Secure`. */
   secure: boolean;
+  /** Failed logins per address before 429, and for how long (the device handshake's settings). */
+  maxFailures: number;
+  blockMs: number;
 };
 
 export async function loginRoutes(app: FastifyInstance, opts: LoginRouteOptions): Promise<void> {
+  // A login form is where a token gets guessed; the same per-address limit as device logins.
+  const limiter = new AuthFailureLimiter({ maxFailures: opts.maxFailures, blockMs: opts.blockMs });
   app.post('/v1/login', {
     schema: {
       summary: 'Trade the operator token for a session cookie (browsers)',
@@ -33,8 +39,14 @@ export async function loginRoutes(app: FastifyInstance, opts: LoginRouteOptions)
   }, async (request, reply) => {
     // A foreign page must not log the browser into its own session either (login CSRF).
     opts.origins.check(request);
+    const retryAfterMs = limiter.retryAfterMs(request.ip);
+    if (retryAfterMs > 0) {
+      reply.header('retry-after', String(Math.ceil(retryAfterMs / 1000)));
+      throw new PulsewireError('PW_ERR_AUTH_RATE_LIMITED');
+    }
     const { token } = request.body as { token: string };
     if (!opts.auth.isOperatorToken(token)) {
+      limiter.recordFailure(request.ip);
       request.log.info({ remoteAddress: request.ip }, 'operator login refused');
       throw new PulsewireError('PW_ERR_OPERATOR_AUTH');
     }

@@ -65,7 +65,7 @@ export const CONFIG_DOC = [
   ['PULSEWIRE_MAX_FUTURE_S', '300', 'how far ahead of the hub clock a reading may be'],
   ['PULSEWIRE_MAX_PAST_S', '2592000', 'how far behind the hub clock a reading may be (30 days)'],
   ['PULSEWIRE_MAX_NAMES_PER_DEVICE', '1000', 'distinct series names per device before ACK code 5'],
-  ['PULSEWIRE_AUTH_MAX_FAILURES', '10', 'failed device logins per address per minute before 429'],
+  ['PULSEWIRE_AUTH_MAX_FAILURES', '10', 'failed device or operator logins per address per minute before 429'],
   ['PULSEWIRE_AUTH_BLOCK_MS', '60000', 'how long an address stays refused after too many failures'],
   ['PULSEWIRE_SHUTDOWN_TIMEOUT_MS', '10000', 'bound on a graceful shutdown'],
   ['PULSEWIRE_WRITE_BATCH_POINTS', '5000', 'most points in one InfluxDB write request'],

@@ -93,6 +93,22 @@ describe('operator credentials and origins', () => {
   });
 });
 
+describe('login guessing', () => {
+  let hub: TestHub;
+  beforeAll(async () => {
+    hub = await startHub({ PULSEWIRE_AUTH_MAX_FAILURES: '3' });
+  });
+  afterAll(async () => { await hub?.close(); });
+
+  it('answers 429 with Retry-After once an address failed too often, even with the right token', async () => {
+    for (let i = 0; i < 3; i++) expect((await login(hub, `wrong-token-${i}-0123456789`)).status).toBe(401);
+    const blocked = await login(hub, OPERATOR_TOKEN);
+    expect(blocked.status).toBe(429);
+    expect(Number(blocked.headers.get('retry-after'))).toBeGreaterThan(0);
+    expect(blocked.headers.get('set-cookie')).toBeNull();
+  });
+});
+
 describe('PULSEWIRE_ALLOWED_ORIGINS', () => {
   let hub: TestHub;
   beforeAll(async () => {
