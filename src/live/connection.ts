@@ -34,6 +34,8 @@ export class LiveConnection {
   /** Bytes of the last snapshot still draining: a big fleet's snapshot must not count as falling behind. */
   #snapshotAllowance = 0;
   #closed = false;
+  /** A subscribe arrived while the connection was behind: its snapshot waits until the queue drains. */
+  snapshotDue = false;
   /** Closed by the hub for falling behind (1013), as opposed to by the client or shutdown. */
   tooSlow = false;
   framesSent = 0;
@@ -64,7 +66,8 @@ export class LiveConnection {
 
   /** A snapshot may be larger than the byte bound on its own; the bound applies on top of it until it drained. */
   sendSnapshot(text: string, seq: number): void {
-    this.#snapshotAllowance += text.length;
+    this.snapshotDue = false;
+    this.#snapshotAllowance = Math.max(this.#snapshotAllowance, text.length);
     this.send(text, seq);
   }
 

@@ -111,9 +111,14 @@ export class LiveHub {
     this.#connections.delete(connection);
   }
 
+  /**
+   * A connection that is behind gets its snapshot once its queue drains, so
+   * a client sending subscribe after subscribe queues one snapshot, not many.
+   */
   subscribe(connection: LiveConnection, filter: LiveFilter): void {
     connection.setFilter(filter);
-    this.sendSnapshot(connection);
+    if (connection.transport.bufferedAmount > this.options.conflateBytes) connection.snapshotDue = true;
+    else this.sendSnapshot(connection);
   }
 
   sendSnapshot(connection: LiveConnection): void {
@@ -138,6 +143,7 @@ export class LiveHub {
     let shared: string | undefined;
     const sharedFrame = () => (shared ??= eventsFrame(seq, batch!, false));
     for (const connection of this.#connections) {
+      if (connection.snapshotDue && connection.transport.bufferedAmount <= this.options.conflateBytes) this.sendSnapshot(connection);
       connection.tick(now, seq, batch, sharedFrame);
       if (!connection.closed) continue;
       if (connection.tooSlow) this.#closedTooSlow++;

@@ -3,7 +3,7 @@ import { SessionKeys, sessionCookie } from '../../src/api/session.js';
 import { Conflation, LiveConnection, type LiveTransport } from '../../src/live/connection.js';
 import { LiveFilter, parseSubscribe } from '../../src/live/filter.js';
 import { LatestValues } from '../../src/live/snapshot-state.js';
-import { EventRing } from '../../src/live/stream-hub.js';
+import { EventRing, LiveHub } from '../../src/live/stream-hub.js';
 import { emptyBatch, type LiveBatch, type LiveReading } from '../../src/live/types.js';
 
 const reading = (device: string, name: string, t: number, v = t): LiveReading => ({ device, name, t, kind: 'value', v });
@@ -128,6 +128,23 @@ describe('LiveConnection backpressure', () => {
     expect(stalled.closedWith).toBeUndefined();
     c.tick(600, 1, undefined, () => '');
     expect(stalled.closedWith).toEqual([1013, expect.stringMatching(/too slow: behind for 600 ms/)]);
+  });
+});
+
+describe('LiveHub subscribe', () => {
+  it('queues one snapshot, not one per subscribe, for a connection that is behind', () => {
+    const hub = new LiveHub({ tickMs: 100, conflateBytes: 100, maxBufferedBytes: 10_000, stallMs: 60_000, ringTicks: 10, ringItems: 100, maxSeries: 100 });
+    const t = new FakeTransport();
+    const c = hub.attach(t, LiveFilter.ALL);
+    expect(t.sent.map((f) => JSON.parse(f).type)).toEqual(['hello', 'snapshot']);
+    t.bufferedAmount = 5000;
+    for (let i = 0; i < 50; i++) hub.subscribe(c, LiveFilter.ALL);
+    hub.tick();
+    expect(t.sent).toHaveLength(2);
+    t.bufferedAmount = 0;
+    hub.tick();
+    hub.tick();
+    expect(t.sent.map((f) => JSON.parse(f).type)).toEqual(['hello', 'snapshot', 'snapshot']);
   });
 });
 
