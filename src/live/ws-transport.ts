@@ -16,6 +16,11 @@ import type { LiveHub } from './stream-hub.js';
 export const LIVE_PATH = '/v1/live';
 /** A consumer that stopped reading never answers our close frame; it is cut off after this. */
 export const CLOSE_GRACE_MS = 5000;
+/**
+ * A dashboard whose network vanished without a FIN would otherwise hold its
+ * socket forever on a quiet fleet; browsers answer pings on their own.
+ */
+const PING_INTERVAL_MS = 30_000;
 
 export function webSocketTransport(socket: WebSocket): LiveTransport {
   return {
@@ -50,8 +55,19 @@ export function liveWebSocketRoute(app: FastifyInstance, hub: LiveHub, guard: Li
           reject(err);
         }
       });
+      let alive = true;
+      socket.on('pong', () => { alive = true; });
+      const ping = setInterval(() => {
+        if (!alive) return socket.terminate();
+        alive = false;
+        socket.ping();
+      }, PING_INTERVAL_MS);
+      ping.unref();
       socket.on('error', (err) => request.log.debug({ err: err.message }, 'live socket error'));
-      socket.on('close', () => hub.detach(connection));
+      socket.on('close', () => {
+        clearInterval(ping);
+        hub.detach(connection);
+      });
     },
   });
 }
