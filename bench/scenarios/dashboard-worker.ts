@@ -118,4 +118,10 @@ async function resume(args: { waitMs: number }) {
   return dashboardStats();
 }
 
-serve({ connectFleet, load, openDashboards, dashboardStats, resume });
+/** Closes every dashboard of this process (the stalled one, before phase D). */
+async function closeAll() {
+  for (const d of dashboards) d.ws.terminate();
+  return dashboards.length;
+}
+
+serve({ connectFleet, load, openDashboards, dashboardStats, resume, closeAll });

@@ -58,10 +58,13 @@ export class LiveConnection {
     return this.#behindSince !== undefined;
   }
 
-  /** A new filter comes with a snapshot, which supersedes anything held back. */
+  /**
+   * What is held back stays: snapshots carry no commands, state or jobs, and
+   * held readings are never newer than the snapshot's, so sending them after
+   * it leaves the client where the snapshot put it.
+   */
   setFilter(filter: LiveFilter): void {
     this.#filter = filter;
-    this.#pending = undefined;
   }
 
   /** A snapshot may be larger than the byte bound on its own; the bound applies on top of it until it drained. */
@@ -103,7 +106,8 @@ export class LiveConnection {
     this.#behindSince = undefined;
     if (this.#pending) {
       if (hasEvents) this.#pending.add(mine);
-      const frame = eventsFrame(hasEvents ? seq : this.#pendingSeq, this.#pending.toBatch(), true);
+      // Filtered again: a subscribe since may have narrowed what this client wants.
+      const frame = eventsFrame(hasEvents ? seq : this.#pendingSeq, this.#filter.apply(this.#pending.toBatch()), true);
       this.#pending = undefined;
       this.conflatedFrames++;
       this.send(frame, hasEvents ? seq : this.#pendingSeq);
