@@ -68,20 +68,30 @@ describe('live stream backpressure', () => {
   afterAll(async () => { await hub?.close(); });
 
   it('a stalled reader is conflated with bounded buffers, then closed with 1013, and slows nobody else', async () => {
+    const healthy = await LiveClient.connect(hub.baseUrl);
+    await healthy.next((f) => f.type === 'snapshot');
+    // Time from send to screen per reading: its value is the seq of the message that carried it.
+    let phase = { device: 'bp-0', sentLog: new Map<number, number>(), delays: [] as number[] };
+    healthy.socket.on('message', (data) => {
+      const frame = JSON.parse(data.toString()) as Frame;
+      for (const r of frame.type === 'events' ? frame.readings ?? [] : []) {
+        if (r.device === phase.device) phase.delays.push(performance.now() - phase.sentLog.get(r.v)!);
+      }
+    });
+    const settle = async (count: number) => {
+      for (let waited = 0; phase.delays.length < count && waited < 2000; waited += 20) await new Promise((r) => setTimeout(r, 20));
+    };
+    // Baseline on this machine, right now: the same load with nobody stalled.
+    const first = await TestDevice.connect(hub.deviceUrl, { id: 'bp-0' });
+    const baseAcks = await pump(first, 2000, { sentLog: phase.sentLog });
+    await settle(baseAcks.length * PER_MESSAGE);
+    const baseDelays = phase.delays;
+    await first.close();
+
     const stalled = await LiveClient.connect(hub.baseUrl);
     await stalled.next((f) => f.type === 'snapshot');
     stalled.socket.pause();
-    const healthy = await LiveClient.connect(hub.baseUrl);
-    await healthy.next((f) => f.type === 'snapshot');
-    const delays: number[] = [];
-    const sentLog = new Map<number, number>();
-    healthy.socket.on('message', (data) => {
-      const frame = JSON.parse(data.toString()) as Frame;
-      if (frame.type !== 'events' || !frame.readings) return;
-      // A reading's value is the seq of the message that carried it: time from send to screen.
-      for (const r of frame.readings) delays.push(performance.now() - sentLog.get(r.v)!);
-    });
-
+    phase = { device: 'bp-1', sentLog: new Map(), delays: [] };
     let peakBuffered = 0;
     let sawConflating = false;
     const sample = setInterval(() => {
@@ -90,9 +100,9 @@ describe('live stream backpressure', () => {
       sawConflating ||= stats.conflating > 0;
     }, 20);
     const device = await TestDevice.connect(hub.deviceUrl, { id: 'bp-1' });
-    const latencies = await pump(device, STALL_MS + 2000, { sentLog });
+    const latencies = await pump(device, STALL_MS + 2000, { sentLog: phase.sentLog });
     clearInterval(sample);
-    for (let waited = 0; delays.length < latencies.length * PER_MESSAGE && waited < 2000; waited += 20) await new Promise((r) => setTimeout(r, 20));
+    await settle(latencies.length * PER_MESSAGE);
 
     expect(sawConflating).toBe(true);
     // Without conflation it would hold everything sent since the stall: tens of megabytes here.
@@ -100,12 +110,12 @@ describe('live stream backpressure', () => {
     // Closed once it stayed behind for STALL_MS (ticks go on without events, so this needs no more traffic).
     for (let waited = 0; hub.app.live.stats.connections > 1 && waited < STALL_MS + 3000; waited += 50) await new Promise((r) => setTimeout(r, 50));
     expect(hub.app.live.stats.connections).toBe(1);
-    expect(latencies.length).toBeGreaterThan(0.8 * 100 * (STALL_MS + 2000) / 1000);
-    // Loose bounds: hub and clients share this process and the machine; a hub held up by the stalled
-    // reader (buffering everything, or blocking on it) shows seconds here, and fewer ACKs than paced.
-    expect(p99(latencies)).toBeLessThan(1000);
-    expect(delays.length).toBe(latencies.length * PER_MESSAGE);
-    expect(p99(delays)).toBeLessThan(1500);
+    // Against the baseline, with slack for a shared machine: a hub held up by the stalled reader
+    // (buffering everything for it, or blocking on it) shows seconds here, and far fewer ACKs.
+    expect(latencies.length / (STALL_MS + 2000)).toBeGreaterThan((0.7 * baseAcks.length) / 2000);
+    expect(p99(latencies)).toBeLessThan(Math.max(1000, 3 * p99(baseAcks)));
+    expect(phase.delays.length).toBe(latencies.length * PER_MESSAGE);
+    expect(p99(phase.delays)).toBeLessThan(Math.max(1500, 3 * p99(baseDelays)));
 
     stalled.socket.resume();
     const closed = await stalled.closed;
