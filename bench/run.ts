@@ -16,7 +16,7 @@ import { runConnections } from './scenarios/connections.js';
 import { connectionsMarkdown, connectionsTables } from './scenarios/connections-report.js';
 import { runLiveness } from './scenarios/liveness.js';
 import { livenessMarkdown, livenessTables } from './scenarios/liveness-report.js';
-import { dashboardMarkdown, dashboardTables, runDashboard } from './scenarios/dashboard.js';
+import { DASHBOARD_NOTES, dashboardMarkdown, dashboardTables, runDashboard } from './scenarios/dashboard.js';
 
 const USAGE = `usage: npm run bench -- [ingest] [outage] [connections] [liveness] [dashboard] [options]   (no scenario: all)
 
@@ -131,7 +131,7 @@ async function main(): Promise<void> {
       const result = await runDashboard({ ...defined({ pin: common.pin, log: common.log, seconds: num('seconds'), readingsPerSecond: num('rate'), devices: num('devices') }) });
       for (const t of dashboardTables(result)) console.log(`\n${textTable(t)}`);
       const file = writeResultJson('dashboard', result);
-      writeSection('dashboard', dashboardMarkdown(result, positionals.length > 0 ? command : `${command} (all scenarios)`, file));
+      writeSection('dashboard', dashboardMarkdown(result, positionals.length > 0 ? command : `${command} (all scenarios)`, file, DASHBOARD_NOTES));
       console.log(`\nwrote ${file} and the dashboard section of BENCHMARKS.md`);
     } else if (scenario === 'liveness') {
       const result = await runLiveness({ ...defined({ pin: common.pin, log: common.log, devices: num('devices'), zombiesPct: num('zombies'), pingIntervalMs: num('ping-interval') }) });
