@@ -32,7 +32,7 @@ const USAGE = `usage: npm run bench -- [ingest] [outage] [connections] [liveness
   --ping-interval MS   connections, liveness: the hub's ping interval (default 5000)
   --zombies PCT        liveness: percent zombies (default 5); --devices sets N (default 19000)
   --no-pin             do not pin processes to cores with taskset
-  dashboard: --seconds S per phase (default 15), --rate R readings/s (default 10000), --devices N (default 100)
+  dashboard: --seconds S per phase (default 10; 3 rounds), --rate R readings/s (default 10000), --devices N (default 100)
 `;
 
 const SCENARIOS = ['ingest', 'outage', 'connections', 'liveness', 'dashboard'] as const;

@@ -118,10 +118,10 @@ async function resume(args: { waitMs: number }) {
   return dashboardStats();
 }
 
-/** Closes every dashboard of this process (the stalled one, before phase D). */
+/** Closes every dashboard of this process (the stalled one, after its round). */
 async function closeAll() {
   for (const d of dashboards) d.ws.terminate();
-  return dashboards.length;
+  return dashboards.splice(0).length;
 }
 
 serve({ connectFleet, load, openDashboards, dashboardStats, resume, closeAll });
