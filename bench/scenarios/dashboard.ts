@@ -164,7 +164,8 @@ export const DASHBOARD_NOTES = [
   'from the device clock when sent) to its arrival at a dashboard process on the same host, so it includes the hub\'s spool',
   'commit and its 100 ms batching tick. The stalled dashboard pauses its socket after the snapshot (default thresholds:',
   'conflate past 1 MiB queued, close with 1013 after 30 s behind or 16 MiB queued); "unACKed" counts messages never ACKed',
-  'plus messages skipped because a window was full.',
+  'plus messages skipped because a window was full. The machine is shared: a phase hit by a neighbour\'s burst shows ACK',
+  'p99 in seconds with the hub\'s CPU low (the hub is pinned to one core and waits for it); read the rounds, not one row.',
 ];
 
 export function dashboardMarkdown(r: DashboardResult, command: string, file: string, notes: string[] = DASHBOARD_NOTES): string {
