@@ -16,8 +16,9 @@ import { runConnections } from './scenarios/connections.js';
 import { connectionsMarkdown, connectionsTables } from './scenarios/connections-report.js';
 import { runLiveness } from './scenarios/liveness.js';
 import { livenessMarkdown, livenessTables } from './scenarios/liveness-report.js';
+import { DASHBOARD_NOTES, dashboardMarkdown, dashboardTables, runDashboard } from './scenarios/dashboard.js';
 
-const USAGE = `usage: npm run bench -- [ingest] [outage] [connections] [liveness] [options]   (no scenario: all)
+const USAGE = `usage: npm run bench -- [ingest] [outage] [connections] [liveness] [dashboard] [options]   (no scenario: all)
 
   --seconds S          ingest: each batch-load phase (default 60)
   --single-seconds S   ingest: each one-record phase (default 20)
@@ -31,9 +32,10 @@ const USAGE = `usage: npm run bench -- [ingest] [outage] [connections] [liveness
   --ping-interval MS   connections, liveness: the hub's ping interval (default 5000)
   --zombies PCT        liveness: percent zombies (default 5); --devices sets N (default 19000)
   --no-pin             do not pin processes to cores with taskset
+  dashboard: --seconds S per phase (default 10; 3 rounds), --rate R readings/s (default 10000), --devices N (default 100)
 `;
 
-const SCENARIOS = ['ingest', 'outage', 'connections', 'liveness'] as const;
+const SCENARIOS = ['ingest', 'outage', 'connections', 'liveness', 'dashboard'] as const;
 type Scenario = (typeof SCENARIOS)[number];
 
 const INGEST_NOTES = [
@@ -125,6 +127,12 @@ async function main(): Promise<void> {
       const file = writeResultJson('connections', result);
       writeSection('connections', connectionsMarkdown(result, positionals.length > 0 ? command : `${command} (all scenarios)`, file, CONNECTIONS_NOTES));
       console.log(`\nwrote ${file} and the connections section of BENCHMARKS.md`);
+    } else if (scenario === 'dashboard') {
+      const result = await runDashboard({ ...defined({ pin: common.pin, log: common.log, seconds: num('seconds'), readingsPerSecond: num('rate'), devices: num('devices') }) });
+      for (const t of dashboardTables(result)) console.log(`\n${textTable(t)}`);
+      const file = writeResultJson('dashboard', result);
+      writeSection('dashboard', dashboardMarkdown(result, positionals.length > 0 ? command : `${command} (all scenarios)`, file, DASHBOARD_NOTES));
+      console.log(`\nwrote ${file} and the dashboard section of BENCHMARKS.md`);
     } else if (scenario === 'liveness') {
       const result = await runLiveness({ ...defined({ pin: common.pin, log: common.log, devices: num('devices'), zombiesPct: num('zombies'), pingIntervalMs: num('ping-interval') }) });
       for (const t of livenessTables(result)) console.log(`\n${textTable(t)}`);

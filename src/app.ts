@@ -15,14 +15,17 @@ import { deviceRoutes } from './api/devices.js';
 import { errorHandler } from './api/error-handler.js';
 import { healthRoutes } from './api/health.js';
 import { historyRoutes } from './api/history.js';
-import { bearerTokenCheck } from './api/operator-auth.js';
 import { CommandService } from './commands/command-service.js';
 import { CommandStore } from './commands/command-store.js';
 import { DeviceOutbox } from './commands/outbox.js';
+import { loginRoutes } from './api/login.js';
+import { operatorAuth, OriginPolicy } from './api/operator-auth.js';
+import { SessionKeys } from './api/session.js';
 import type { Config } from './config/index.js';
 import { EventBus } from './events/bus.js';
 import { REMEMBERED_SEQS } from './gateway/accepted-seqs.js';
 import gateway, { type GatewayOptions } from './gateway/plugin.js';
+import live from './live/plugin.js';
 import { HubMetrics } from './metrics/hub-metrics.js';
 import { SUBPROTOCOL } from './protocol/messages.js';
 import { DeviceRegistry } from './registry/device-registry.js';
@@ -55,6 +58,8 @@ export type BuildOptions = GatewayOptions & {
   /** The InfluxDB URL with its database path (main.ts resolves the managed default). */
   influxUrl: string;
   logger?: FastifyServerOptions['logger'];
+  /** Live-stream timing; tests shorten the stall bound. */
+  live?: { tickMs?: number; stallMs?: number; ringTicks?: number };
 };
 
 export async function buildApp(config: Config, opts: BuildOptions): Promise<FastifyInstance> {
@@ -98,6 +103,7 @@ export async function buildApp(config: Config, opts: BuildOptions): Promise<Fast
     drainer: () => drainer.stats,
     deadLetters: () => spool.deadLetters.count,
     pacer: () => ({ waiting: pacer.waiting, pacedTotal: pacer.pacedTotal }),
+    live: () => (app.hasDecorator('live') ? app.live.stats : undefined),
   }));
   // Commands and device state share one lmdb environment (their own: the registry's is busy with status writes).
   const commandStore = CommandStore.open(path.join(config.dataDir, 'commands'));
@@ -132,8 +138,15 @@ export async function buildApp(config: Config, opts: BuildOptions): Promise<Fast
   });
   await app.register(gateway, { ...(opts.nowUs ? { nowUs: opts.nowUs } : {}) });
 
-  const requireOperator = bearerTokenCheck(config.operatorToken);
+  const origins = new OriginPolicy(config.allowedOrigins, config.tls !== undefined);
+  const sessions = new SessionKeys(config.operatorToken);
+  const auth = operatorAuth({ token: config.operatorToken, sessions, origins });
+  const requireOperator = auth.requireOperator;
   await app.register(healthRoutes, { requireOperator });
+  await app.register(loginRoutes, {
+    auth, sessions, origins, secure: config.tls !== undefined, maxFailures: config.authMaxFailures, blockMs: config.authBlockMs,
+  });
+  await app.register(live, { requireOperator, origins, ...opts.live });
   await app.register(async (operator) => {
     operator.addHook('onRequest', requireOperator);
     await operator.register(deviceRoutes);

@@ -47,6 +47,12 @@ export type Config = {
   readonly commandRetentionMs: number;
   readonly logLevel: string;
   readonly tls: TlsConfig | undefined;
+  /** Origins a browser may use operator endpoints from; undefined means only the hub's own origin. */
+  readonly allowedOrigins: readonly string[] | undefined;
+  /** Bytes queued on a live connection past which its stream conflates. */
+  readonly liveConflateBytes: number;
+  /** Bytes queued on a live connection past which it is closed with 1013. */
+  readonly liveMaxBufferedBytes: number;
 };
 
 export type { Env };
@@ -66,7 +72,7 @@ export const CONFIG_DOC = [
   ['PULSEWIRE_MAX_FUTURE_S', '300', 'how far ahead of the hub clock a reading may be'],
   ['PULSEWIRE_MAX_PAST_S', '2592000', 'how far behind the hub clock a reading may be (30 days)'],
   ['PULSEWIRE_MAX_NAMES_PER_DEVICE', '1000', 'distinct series names per device before ACK code 5'],
-  ['PULSEWIRE_AUTH_MAX_FAILURES', '10', 'failed device logins per address per minute before 429'],
+  ['PULSEWIRE_AUTH_MAX_FAILURES', '10', 'failed device or operator logins per address per minute before 429'],
   ['PULSEWIRE_AUTH_BLOCK_MS', '60000', 'how long an address stays refused after too many failures'],
   ['PULSEWIRE_SHUTDOWN_TIMEOUT_MS', '10000', 'bound on a graceful shutdown'],
   ['PULSEWIRE_WRITE_BATCH_POINTS', '5000', 'most points in one InfluxDB write request'],
@@ -79,6 +85,9 @@ export const CONFIG_DOC = [
   ['PULSEWIRE_TLS_CERT', 'unset', 'PEM certificate file: serve https/wss (with PULSEWIRE_TLS_KEY)'],
   ['PULSEWIRE_TLS_KEY', 'unset', 'PEM private key file for PULSEWIRE_TLS_CERT'],
   ['PULSEWIRE_TLS_CA', 'unset', 'PEM CA file: verify device client certificates (mTLS; CN = device id)'],
+  ['PULSEWIRE_ALLOWED_ORIGINS', "the hub's own", 'comma-separated origins (e.g. https://ops.example.com) browsers may use the live stream and cookie-authenticated operator endpoints from'],
+  ['PULSEWIRE_LIVE_CONFLATE_BYTES', '1048576', 'bytes queued on one live-stream connection past which it gets only the latest value per series (`conflated: true`)'],
+  ['PULSEWIRE_LIVE_MAX_BUFFERED_BYTES', '16777216', 'bytes queued on one live-stream connection past which it is closed with 1013; must exceed the conflate threshold'],
 ] as const;
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
@@ -115,8 +124,28 @@ export function loadConfig(env: Env = process.env): Config {
     commandRetentionMs: envInteger(env, 'PULSEWIRE_COMMAND_RETENTION_MS', { min: 60_000, max: 365 * 86_400_000 }) ?? 7 * 86_400_000,
     logLevel: envChoice(env, 'PULSEWIRE_LOG_LEVEL', LOG_LEVELS) ?? 'info',
     tls: loadTls(env),
+    allowedOrigins: loadOrigins(env),
+    liveConflateBytes: envInteger(env, 'PULSEWIRE_LIVE_CONFLATE_BYTES', { min: 1024, max: 1024 ** 3 }) ?? 1024 ** 2,
+    liveMaxBufferedBytes: envInteger(env, 'PULSEWIRE_LIVE_MAX_BUFFERED_BYTES', { min: 2048, max: 4 * 1024 ** 3 }) ?? 16 * 1024 ** 2,
   };
+  if (config.liveMaxBufferedBytes <= config.liveConflateBytes) {
+    throw configError('PULSEWIRE_LIVE_MAX_BUFFERED_BYTES', String(config.liveMaxBufferedBytes), `more than PULSEWIRE_LIVE_CONFLATE_BYTES (${config.liveConflateBytes})`);
+  }
   return Object.freeze(config);
+}
+
+function loadOrigins(env: Env): string[] | undefined {
+  const raw = envString(env, 'PULSEWIRE_ALLOWED_ORIGINS');
+  if (raw === undefined) return undefined;
+  return raw.split(',').map((item) => item.trim()).filter((item) => item !== '').map((item) => {
+    let url: URL | undefined;
+    try { url = new URL(item); } catch { /* reported below */ }
+    // An origin is scheme://host[:port] and nothing else; anything more would never match a browser's Origin header.
+    if (!url || !['http:', 'https:'].includes(url.protocol) || url.origin !== item.replace(/\/$/, '').toLowerCase()) {
+      throw configError('PULSEWIRE_ALLOWED_ORIGINS', item, 'comma-separated origins such as https://ops.example.com:8443 (scheme, host, port; no path)');
+    }
+    return url.origin;
+  });
 }
 
 function loadTls(env: Env): TlsConfig | undefined {

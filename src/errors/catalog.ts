@@ -51,7 +51,8 @@ export const ERRORS = {
   PW_ERR_INTERNAL: { message: 'hub internal error', close: 1011, http: 500 },
 
   // Operator API.
-  PW_ERR_OPERATOR_AUTH: { message: 'missing or wrong operator bearer token', http: 401 },
+  PW_ERR_OPERATOR_AUTH: { message: 'missing or wrong operator bearer token or session', http: 401 },
+  PW_ERR_ORIGIN: { message: 'request origin not allowed', http: 403 },
   PW_ERR_DEVICE_NOT_FOUND: { message: 'no such device', http: 404 },
   PW_ERR_BAD_REQUEST: { message: 'bad request', http: 400 },
   PW_ERR_NOT_READY: { message: 'not ready', http: 503 },
@@ -62,6 +63,10 @@ export const ERRORS = {
   PW_ERR_STATE_TOO_BIG: { message: 'desired state larger than the largest device message', http: 400 },
   PW_ERR_JOB_NOT_FOUND: { message: 'no such job', http: 404 },
   PW_ERR_JOB_FINISHED: { message: 'job already finished', http: 409 },
+
+  // Live stream for operators (docs/live-stream.md).
+  PW_ERR_LIVE_SUBSCRIBE: { message: 'invalid live-stream subscription', http: 400 },
+  PW_ERR_LIVE_TOO_SLOW: { message: 'live-stream consumer too slow', close: 1013 },
 
   // Configuration: stops the hub at start.
   PW_ERR_CONFIG: { message: 'invalid configuration' },

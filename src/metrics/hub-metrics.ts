@@ -17,6 +17,8 @@ export type MetricSources = {
   /** Dead letters stored now. */
   deadLetters: () => number;
   pacer: () => { waiting: number; pacedTotal: number };
+  /** The operator live stream (src/live), once its plugin is registered. */
+  live?: () => { connections: number; conflating: number; closedTooSlow: number } | undefined;
 };
 
 export class HubMetrics {
@@ -76,6 +78,13 @@ export class HubMetrics {
     new Gauge({
       name: 'pulsewire_acks_held', help: 'ACKs held back while InfluxDB delivery catches up with ingest', registers,
       collect() { this.set(sources.pacer().waiting); },
+    });
+    const live = () => sources.live?.() ?? { connections: 0, conflating: 0, closedTooSlow: 0 };
+    gauge('pulsewire_live_connections', 'Operator live-stream connections (WebSocket and SSE)', () => live().connections);
+    gauge('pulsewire_live_conflating', 'Live-stream connections behind PULSEWIRE_LIVE_CONFLATE_BYTES, getting only latest values', () => live().conflating);
+    new Counter({
+      name: 'pulsewire_live_closed_too_slow_total', help: 'Live-stream connections closed with 1013 for not keeping up', registers,
+      collect() { this.reset(); this.inc(live().closedTooSlow); },
     });
     new Counter({
       name: 'pulsewire_acks_paced_total', help: 'ACKs that were held back to let delivery catch up', registers,

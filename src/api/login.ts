@@ -1,0 +1,65 @@
+/**
+ * `POST /v1/login` and `POST /v1/logout`: the browser page trades the
+ * operator token for an HttpOnly, SameSite=Strict session cookie (see
+ * session.ts), so the token is typed once and never stored where page
+ * scripts or URLs could leak it.
+ */
+import type { FastifyInstance } from 'fastify';
+import { PulsewireError } from '../errors/catalog.js';
+import { AuthFailureLimiter } from '../gateway/auth-limiter.js';
+import type { OperatorAuth, OriginPolicy } from './operator-auth.js';
+import { clearedSessionCookie, readCookie, SESSION_COOKIE, sessionCookie, type SessionKeys } from './session.js';
+
+export type LoginRouteOptions = {
+  auth: OperatorAuth;
+  sessions: SessionKeys;
+  origins: OriginPolicy;
+  /** The hub serves TLS: the cookie gets `Secure`. */
+  secure: boolean;
+  /** Failed logins per address before 429, and for how long (the device handshake's settings). */
+  maxFailures: number;
+  blockMs: number;
+};
+
+export async function loginRoutes(app: FastifyInstance, opts: LoginRouteOptions): Promise<void> {
+  // A login form is where a token gets guessed; the same per-address limit as device logins.
+  const limiter = new AuthFailureLimiter({ maxFailures: opts.maxFailures, blockMs: opts.blockMs });
+  app.post('/v1/login', {
+    schema: {
+      summary: 'Trade the operator token for a session cookie (browsers)',
+      security: [],
+      body: {
+        type: 'object',
+        required: ['token'],
+        properties: { token: { type: 'string', minLength: 1, maxLength: 1024 } },
+        additionalProperties: false,
+      },
+      response: { 204: { type: 'null' } },
+    },
+  }, async (request, reply) => {
+    // A foreign page must not log the browser into its own session either (login CSRF).
+    opts.origins.check(request);
+    const retryAfterMs = limiter.retryAfterMs(request.ip);
+    if (retryAfterMs > 0) {
+      reply.header('retry-after', String(Math.ceil(retryAfterMs / 1000)));
+      throw new PulsewireError('PW_ERR_AUTH_RATE_LIMITED');
+    }
+    const { token } = request.body as { token: string };
+    if (!opts.auth.isOperatorToken(token)) {
+      limiter.recordFailure(request.ip);
+      request.log.info({ remoteAddress: request.ip }, 'operator login refused');
+      throw new PulsewireError('PW_ERR_OPERATOR_AUTH');
+    }
+    const session = opts.sessions.issue();
+    return reply.code(204).header('set-cookie', sessionCookie(session.value, session.maxAgeS, opts.secure)).send();
+  });
+
+  app.post('/v1/logout', {
+    schema: { summary: 'End the browser session and clear its cookie', security: [], response: { 204: { type: 'null' } } },
+  }, async (request, reply) => {
+    opts.origins.check(request);
+    const session = readCookie(request.headers.cookie, SESSION_COOKIE);
+    if (session !== undefined) opts.sessions.revoke(session);
+    return reply.code(204).header('set-cookie', clearedSessionCookie(opts.secure)).send();
+  });
+}

@@ -1,0 +1,75 @@
+/**
+ * Browser sessions for operators. A browser page cannot keep the operator
+ * token out of reach of scripts, so `POST /v1/login` trades it for a cookie
+ * that scripts cannot read (HttpOnly) and other sites cannot send
+ * (SameSite=Strict). The cookie is not the token: it is an expiry and a nonce
+ * signed with a key derived from the token, so it is worthless once expired,
+ * logged out, or the token is changed, and leaking it never leaks the token.
+ */
+import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+
+export const SESSION_COOKIE = 'pulsewire_session';
+export const SESSION_TTL_MS = 12 * 3600_000;
+/** Logged-out sessions remembered until they expire; past this many the oldest are forgotten. */
+const MAX_REVOKED = 10_000;
+
+export class SessionKeys {
+  readonly #key: Buffer;
+  readonly #now: () => number;
+  readonly #revoked = new Map<string, number>();
+
+  constructor(operatorToken: string, now: () => number = Date.now) {
+    this.#key = createHmac('sha256', operatorToken).update('pulsewire-session-v1').digest();
+    this.#now = now;
+  }
+
+  issue(ttlMs = SESSION_TTL_MS): { value: string; maxAgeS: number } {
+    const payload = `${this.#now() + ttlMs}.${randomBytes(16).toString('base64url')}`;
+    return { value: `${payload}.${this.#mac(payload)}`, maxAgeS: Math.floor(ttlMs / 1000) };
+  }
+
+  verify(value: string): boolean {
+    const parsed = this.#parse(value);
+    return parsed !== undefined && parsed.expiresAt > this.#now() && !this.#revoked.has(parsed.nonce);
+  }
+
+  /** Logout: a stateless cookie would stay valid until it expires unless this process remembers it. */
+  revoke(value: string): void {
+    const parsed = this.#parse(value);
+    if (!parsed) return;
+    const now = this.#now();
+    for (const [nonce, expiresAt] of this.#revoked) if (expiresAt <= now) this.#revoked.delete(nonce);
+    if (this.#revoked.size >= MAX_REVOKED) this.#revoked.delete(this.#revoked.keys().next().value!);
+    this.#revoked.set(parsed.nonce, parsed.expiresAt);
+  }
+
+  #parse(value: string): { expiresAt: number; nonce: string } | undefined {
+    const match = /^(\d{1,16})\.([A-Za-z0-9_-]{22})\.([A-Za-z0-9_-]{43})$/.exec(value);
+    if (!match) return undefined;
+    const expected = Buffer.from(this.#mac(`${match[1]}.${match[2]}`));
+    const given = Buffer.from(match[3]!);
+    if (given.length !== expected.length || !timingSafeEqual(given, expected)) return undefined;
+    return { expiresAt: Number(match[1]), nonce: match[2]! };
+  }
+
+  #mac(payload: string): string {
+    return createHmac('sha256', this.#key).update(payload).digest('base64url');
+  }
+}
+
+export function readCookie(header: string | undefined, name: string): string | undefined {
+  if (!header) return undefined;
+  for (const part of header.split(';')) {
+    const eq = part.indexOf('=');
+    if (eq > 0 && part.slice(0, eq).trim() === name) return part.slice(eq + 1).trim();
+  }
+  return undefined;
+}
+
+export function sessionCookie(value: string, maxAgeS: number, secure: boolean): string {
+  return `${SESSION_COOKIE}=${value}; HttpOnly; SameSite=Strict; Path=/; Max-Age=${maxAgeS}${secure ? '; Secure' : ''}`;
+}
+
+export function clearedSessionCookie(secure: boolean): string {
+  return `${SESSION_COOKIE}=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0${secure ? '; Secure' : ''}`;
+}

@@ -1,0 +1,207 @@
+/**
+ * The live stream's centre: subscribes to the bus once for all operators,
+ * keeps the snapshot state (device statuses, latest value per series), and
+ * every tick hands that tick's events to each connection. One timer and one
+ * conversion per event serve every dashboard, so ten dashboards cost little
+ * more than one, and the device path only pays a Map lookup per reading.
+ */
+import type { EventBus } from '../events/bus.js';
+import type { BackpressureLimits, LiveTransport } from './connection.js';
+import { LiveConnection } from './connection.js';
+import { LiveFilter } from './filter.js';
+import { batchSize, emptyBatch, eventsFrame, toLiveReading, type LiveBatch } from './types.js';
+import { LatestValues, StatusMap, type StatusSource } from './snapshot-state.js';
+
+export type LiveHubOptions = BackpressureLimits & {
+  tickMs: number;
+  /** Resume window for SSE: at most this many ticks, holding at most `ringItems` events. */
+  ringTicks: number;
+  ringItems: number;
+  maxSeries: number;
+  now?: () => number;
+};
+
+export type LiveStats = {
+  connections: number;
+  conflating: number;
+  maxBufferedBytes: number;
+  /** Connections closed with 1013 since start. */
+  closedTooSlow: number;
+  seq: number;
+  series: number;
+  devices: number;
+};
+
+export class LiveHub {
+  readonly options: LiveHubOptions;
+  readonly #latest: LatestValues;
+  readonly #status = new StatusMap();
+  readonly #ring: EventRing;
+  readonly #connections = new Set<LiveConnection>();
+  readonly #unsubscribe: (() => void)[] = [];
+  readonly #now: () => number;
+  #batch = emptyBatch();
+  #seq = 0;
+  #closedTooSlow = 0;
+  #timer: NodeJS.Timeout | undefined;
+
+  constructor(options: LiveHubOptions) {
+    this.options = options;
+    this.#latest = new LatestValues(options.maxSeries);
+    this.#ring = new EventRing(options.ringTicks, options.ringItems);
+    this.#now = options.now ?? Date.now;
+  }
+
+  start(bus: EventBus, statuses: StatusSource): void {
+    this.#status.load(statuses);
+    const batch = () => this.#batch;
+    this.#unsubscribe.push(
+      bus.on('telemetry.accepted', ({ deviceId, readings }) => {
+        const out = batch().readings;
+        for (const reading of readings) {
+          const live = toLiveReading(deviceId, reading);
+          // A late or resent reading is history, not news: the history API has it.
+          if (this.#latest.offer(live)) out.push(live);
+        }
+      }),
+      bus.on('device.online', (event) => { batch().status.push(this.#status.online(event)); }),
+      bus.on('device.offline', (event) => { batch().status.push(this.#status.offline(event)); }),
+      bus.on('command.status', ({ command }) => { batch().commands.push(command); }),
+      bus.on('job.progress', ({ job }) => { batch().jobs.push(job); }),
+      bus.on('state.reported', ({ deviceId, reported, at }) => { batch().state.push({ device: deviceId, kind: 'reported', state: reported, at }); }),
+      bus.on('state.desired', ({ deviceId, desired, version, at }) => {
+        batch().state.push({ device: deviceId, kind: 'desired', state: desired, version, at });
+      }),
+    );
+    this.#timer = setInterval(() => this.tick(), this.options.tickMs);
+    this.#timer.unref();
+  }
+
+  /** Stops listening and closes every connection (hub shutdown: 1001). */
+  stop(code: number, reason: string): void {
+    clearInterval(this.#timer);
+    for (const off of this.#unsubscribe.splice(0)) off();
+    for (const connection of this.#connections) connection.close(code, reason);
+    this.#connections.clear();
+  }
+
+  /**
+   * A new stream: hello, then a snapshot, or for an SSE client that says
+   * which event it saw last (`resumeAfter`), only the events after it when
+   * the ring still holds all of them.
+   */
+  attach(transport: LiveTransport, filter: LiveFilter, resumeAfter?: number): LiveConnection {
+    const connection = new LiveConnection(transport, this.options);
+    connection.setFilter(filter);
+    this.#connections.add(connection);
+    connection.send(JSON.stringify({ type: 'hello', version: 1, tickMs: this.options.tickMs }));
+    const missed = resumeAfter === undefined ? undefined : this.#ring.since(resumeAfter, this.#seq);
+    if (missed === undefined) {
+      this.sendSnapshot(connection);
+    } else {
+      for (const entry of missed) {
+        const mine = filter.apply(entry.batch);
+        if (batchSize(mine) > 0) connection.send(eventsFrame(entry.seq, mine, false), entry.seq);
+      }
+    }
+    return connection;
+  }
+
+  detach(connection: LiveConnection): void {
+    this.#connections.delete(connection);
+  }
+
+  /**
+   * A connection that is behind gets its snapshot once its queue drains, so
+   * a client sending subscribe after subscribe queues one snapshot, not many.
+   */
+  subscribe(connection: LiveConnection, filter: LiveFilter): void {
+    connection.setFilter(filter);
+    if (connection.transport.bufferedAmount > this.options.conflateBytes) connection.snapshotDue = true;
+    else this.sendSnapshot(connection);
+  }
+
+  sendSnapshot(connection: LiveConnection): void {
+    const filter = connection.filter;
+    const { devices, counts } = this.#status.select((id) => filter.device(id));
+    const latest = this.#latest.select(filter);
+    connection.sendSnapshot(JSON.stringify({ type: 'snapshot', seq: this.#seq, counts, devices, latest }), this.#seq);
+  }
+
+  /** Public so tests can drive ticks; normally the timer calls it. */
+  tick(): void {
+    let batch: LiveBatch | undefined;
+    if (batchSize(this.#batch) > 0) {
+      batch = this.#batch;
+      this.#batch = emptyBatch();
+      this.#seq++;
+      this.#ring.push(this.#seq, batch);
+    }
+    if (this.#connections.size === 0) return;
+    const seq = this.#seq;
+    const now = this.#now();
+    let shared: string | undefined;
+    const sharedFrame = () => (shared ??= eventsFrame(seq, batch!, false));
+    for (const connection of this.#connections) {
+      if (connection.snapshotDue && connection.transport.bufferedAmount <= this.options.conflateBytes) this.sendSnapshot(connection);
+      connection.tick(now, seq, batch, sharedFrame);
+      if (!connection.closed) continue;
+      if (connection.tooSlow) this.#closedTooSlow++;
+      this.#connections.delete(connection);
+    }
+  }
+
+  get stats(): LiveStats {
+    let conflating = 0;
+    let maxBufferedBytes = 0;
+    for (const c of this.#connections) {
+      if (c.conflating) conflating++;
+      maxBufferedBytes = Math.max(maxBufferedBytes, c.transport.bufferedAmount);
+    }
+    return {
+      connections: this.#connections.size, conflating, maxBufferedBytes, closedTooSlow: this.#closedTooSlow,
+      seq: this.#seq, series: this.#latest.size, devices: this.#status.size,
+    };
+  }
+}
+
+export type RingEntry = { seq: number; batch: LiveBatch };
+
+/**
+ * The recent ticks, kept so an SSE client that reconnects with Last-Event-ID
+ * gets what it missed instead of a whole snapshot. Bounded by ticks and by
+ * readings, whichever comes first: at 10,000 readings/s the reading bound is
+ * what holds memory down.
+ */
+export class EventRing {
+  readonly #entries: RingEntry[] = [];
+  readonly #maxTicks: number;
+  readonly #maxItems: number;
+  #items = 0;
+
+  constructor(maxTicks: number, maxItems: number) {
+    this.#maxTicks = maxTicks;
+    this.#maxItems = maxItems;
+  }
+
+  push(seq: number, batch: LiveBatch): void {
+    this.#entries.push({ seq, batch });
+    this.#items += batchSize(batch);
+    while (this.#entries.length > 1 && (this.#entries.length > this.#maxTicks || this.#items > this.#maxItems)) {
+      this.#items -= batchSize(this.#entries.shift()!.batch);
+    }
+  }
+
+  /**
+   * The entries after `seq`, or undefined when some of them are gone (the
+   * client must start again from a snapshot). `currentSeq` is the hub's
+   * latest seq: ticks with nothing in them have no entry but still count.
+   */
+  since(seq: number, currentSeq: number): RingEntry[] | undefined {
+    if (!Number.isSafeInteger(seq) || seq < 0 || seq > currentSeq) return undefined;
+    if (seq === currentSeq) return [];
+    const oldest = this.#entries[0];
+    if (oldest === undefined || oldest.seq > seq + 1) return undefined;
+    return this.#entries.filter((entry) => entry.seq > seq);
+  }
+}

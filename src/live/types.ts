@@ -1,0 +1,67 @@
+/**
+ * The JSON shapes of docs/live-stream.md, and the conversions from bus events
+ * to them. Conversions happen once per event on the hub side, not once per
+ * connection, so a hundred dashboards cost one conversion.
+ */
+import type { CommandView, JobView } from '../commands/types.js';
+import type { Reading, ReadingKind } from '../protocol/messages.js';
+import type { JsonObject } from '../state/types.js';
+
+export type LiveReading = {
+  device: string;
+  name: string;
+  unit?: string;
+  /** Reading time, epoch milliseconds (fractional for sub-millisecond times). */
+  t: number;
+  kind: ReadingKind;
+  v: number | string | boolean;
+};
+
+export type LiveDeviceStatus = { device: string; online: boolean; at: number; reason: string };
+
+export type LiveStateChange =
+  | { device: string; kind: 'reported'; state: JsonObject; at: number }
+  | { device: string; kind: 'desired'; state: JsonObject; version: number; at: number };
+
+/** Everything that happened in one tick, before any connection's filter. */
+export type LiveBatch = {
+  readings: LiveReading[];
+  status: LiveDeviceStatus[];
+  commands: CommandView[];
+  state: LiveStateChange[];
+  jobs: JobView[];
+};
+
+export const BATCH_KEYS = ['readings', 'status', 'commands', 'state', 'jobs'] as const;
+
+export function emptyBatch(): LiveBatch {
+  return { readings: [], status: [], commands: [], state: [], jobs: [] };
+}
+
+export function batchSize(batch: LiveBatch): number {
+  return batch.readings.length + batch.status.length + batch.commands.length + batch.state.length + batch.jobs.length;
+}
+
+export function toLiveReading(device: string, reading: Reading): LiveReading {
+  const v = reading.value instanceof Uint8Array ? Buffer.from(reading.value).toString('base64') : reading.value;
+  return {
+    device,
+    name: reading.name,
+    ...(reading.unit === undefined ? {} : { unit: reading.unit }),
+    t: reading.timeUs / 1000,
+    kind: reading.kind,
+    v,
+  };
+}
+
+export function seriesKey(device: string, name: string): string {
+  return `${device}\u0000${name}`;
+}
+
+/** The events frame: empty lists are left out, as the contract says. */
+export function eventsFrame(seq: number, batch: LiveBatch, conflated: boolean): string {
+  const frame: Record<string, unknown> = { type: 'events', seq };
+  for (const key of BATCH_KEYS) if (batch[key].length > 0) frame[key] = batch[key];
+  frame.conflated = conflated;
+  return JSON.stringify(frame);
+}

@@ -1,0 +1,91 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { TestDevice } from '../support/device-client.js';
+import { OPERATOR_TOKEN, startHub, type TestHub } from '../support/hub.js';
+import { SseClient, telemetry, type Frame, type Refusal } from './live-client.js';
+
+const RING_TICKS = 5;
+
+describe('live stream over Server-Sent Events', () => {
+  let hub: TestHub;
+  beforeAll(async () => {
+    hub = await startHub({}, { live: { ringTicks: RING_TICKS } });
+  });
+  afterAll(async () => { await hub?.close(); });
+
+  const open = async (query: string, headers: Record<string, string> = {}) => {
+    const client = await SseClient.open(hub.baseUrl, query, { authorization: `Bearer ${OPERATOR_TOKEN}`, ...headers });
+    if (!(client instanceof SseClient)) throw new Error(`refused: ${JSON.stringify(client)}`);
+    return client;
+  };
+  const readings = (f: Frame) => f.type === 'events' && f.readings !== undefined;
+
+  it('streams hello, a snapshot and events, each state frame with its seq as id, filtered by the query', async () => {
+    const sse = await open('?devices=sse-a*&names=temp');
+    expect(sse.response.headers['content-type']).toMatch(/^text\/event-stream/);
+    expect(await sse.next()).toEqual({ type: 'hello', version: 1, tickMs: 100 });
+    const snapshot = await sse.next();
+    expect(snapshot).toMatchObject({ type: 'snapshot', id: String(snapshot.seq) });
+    const a = await TestDevice.connect(hub.deviceUrl, { id: 'sse-a1' });
+    const b = await TestDevice.connect(hub.deviceUrl, { id: 'sse-b1' });
+    b.send(telemetry(1, { temp: 1 }));
+    a.send(telemetry(1, { temp: 2, hum: 3 }));
+    await Promise.all([a.next(), b.next()]);
+    const frame = await sse.next(readings);
+    expect(frame.id).toBe(String(frame.seq));
+    expect(frame.readings).toEqual([expect.objectContaining({ device: 'sse-a1', name: 'temp', v: 2 })]);
+    await Promise.all([a.close(), b.close()]);
+    sse.close();
+  });
+
+  it('resumes after Last-Event-ID with only the missed events, no snapshot', async () => {
+    const device = await TestDevice.connect(hub.deviceUrl, { id: 'sse-resume' });
+    const first = await open('?devices=sse-resume');
+    device.send(telemetry(1, { x: 1 }));
+    await device.next();
+    const seen = await first.next(readings);
+    first.close();
+    device.send(telemetry(2, { x: 2 }));
+    await device.next();
+    await new Promise((r) => setTimeout(r, 250));
+
+    const again = await open('?devices=sse-resume', { 'last-event-id': seen.id! });
+    expect(await again.next()).toMatchObject({ type: 'hello' });
+    const missed = await again.next();
+    expect(missed.type).toBe('events');
+    expect(Number(missed.id)).toBeGreaterThan(Number(seen.id));
+    expect(missed.readings).toEqual([expect.objectContaining({ device: 'sse-resume', name: 'x', v: 2 })]);
+    expect(again.seen.some((f) => f.type === 'snapshot')).toBe(false);
+    again.close();
+    await device.close();
+  });
+
+  it('sends a fresh snapshot when the Last-Event-ID is older than the ring or unknown', async () => {
+    const device = await TestDevice.connect(hub.deviceUrl, { id: 'sse-old' });
+    const watcher = await open('?devices=sse-old');
+    device.send(telemetry(1, { x: 1 }));
+    await device.next();
+    const old = await watcher.next(readings);
+    // More ticks with events than the ring keeps.
+    for (let seq = 2; seq < 2 + RING_TICKS + 3; seq++) {
+      device.send(telemetry(seq, { x: seq }));
+      await device.next();
+      await watcher.next(readings);
+    }
+    watcher.close();
+    for (const id of [old.id!, '999999999']) {
+      const again = await open('?devices=sse-old', { 'last-event-id': id });
+      await again.next();
+      const snapshot = await again.next();
+      expect(snapshot.type).toBe('snapshot');
+      expect(snapshot.latest).toEqual([expect.objectContaining({ device: 'sse-old', name: 'x', v: RING_TICKS + 4 })]);
+      again.close();
+    }
+    await device.close();
+  });
+
+  it('refuses a bad filter with 400 before streaming', async () => {
+    const refused = (await SseClient.open(hub.baseUrl, '?devices=a%20b', { authorization: `Bearer ${OPERATOR_TOKEN}` })) as Refusal;
+    expect(refused.status).toBe(400);
+    expect(JSON.parse(refused.body).error.code).toBe('PW_ERR_LIVE_SUBSCRIBE');
+  });
+});

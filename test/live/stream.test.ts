@@ -1,0 +1,175 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { TestDevice } from '../support/device-client.js';
+import { startHub, type TestHub } from '../support/hub.js';
+import { freshDatabase } from '../support/influx.js';
+import { LiveClient, telemetry, type Frame } from './live-client.js';
+
+describe('live stream over WebSocket', () => {
+  let hub: TestHub;
+  beforeAll(async () => {
+    hub = await startHub();
+  });
+  afterAll(async () => { await hub?.close(); });
+
+  it('greets with hello, then a snapshot of device statuses and latest values', async () => {
+    const device = await TestDevice.connect(hub.deviceUrl, { id: 'snap-1' });
+    const t = Math.floor(Date.now() / 1000);
+    device.send(telemetry(1, { temp: 21.5, hum: 40 }, t));
+    expect(await device.next()).toEqual({ type: 2, seq: 1 });
+
+    const live = await LiveClient.connect(hub.baseUrl);
+    expect(await live.next()).toEqual({ type: 'hello', version: 1, tickMs: 100 });
+    const snapshot = await live.next();
+    expect(snapshot.type).toBe('snapshot');
+    expect(snapshot.devices).toContainEqual(expect.objectContaining({ device: 'snap-1', online: true, reason: 'connected' }));
+    expect(snapshot.counts.online).toBeGreaterThanOrEqual(1);
+    expect(snapshot.latest).toContainEqual({ device: 'snap-1', name: 'temp', t: t * 1000, kind: 'value', v: 21.5 });
+    expect(snapshot.latest).toContainEqual(expect.objectContaining({ device: 'snap-1', name: 'hum', v: 40 }));
+
+    await device.close();
+    const offline = await live.next((f) => f.type === 'events' && f.status?.some((s: Frame) => s.device === 'snap-1' && !s.online));
+    expect(offline.status).toContainEqual(expect.objectContaining({ device: 'snap-1', online: false, reason: 'closed by device' }));
+    expect(offline.seq).toBeGreaterThan(snapshot.seq!);
+    await live.close();
+  });
+
+  it('batches many readings into a few frames, one per tick at most', async () => {
+    const live = await LiveClient.connect(hub.baseUrl);
+    await live.next((f) => f.type === 'snapshot');
+    live.send({ type: 'subscribe', devices: ['batch-1'] });
+    expect((await live.next((f) => f.type === 'snapshot')).latest).toEqual([]);
+    const device = await TestDevice.connect(hub.deviceUrl, { id: 'batch-1' });
+    const t0 = Date.now() / 1000;
+    for (let seq = 0; seq < 200; seq++) {
+      device.send(telemetry(seq, { n: seq }, t0 + seq / 1000));
+      if (seq % 32 === 31) for (let i = 0; i < 32; i++) await device.next();
+    }
+    for (let i = 0; i < 200 % 32; i++) await device.next();
+    const readings: Frame[] = [];
+    let frames = 0;
+    while (readings.length < 200) {
+      const frame = await live.next((f) => f.type === 'events' && f.readings !== undefined);
+      frames++;
+      readings.push(...frame.readings);
+    }
+    expect(readings.map((r) => r.v)).toEqual([...Array(200).keys()]);
+    expect(frames).toBeLessThan(40);
+    await device.close();
+    await live.close();
+  });
+
+  it('never lets a late reading replace a newer one, in events or the snapshot', async () => {
+    const live = await LiveClient.connect(hub.baseUrl);
+    await live.next((f) => f.type === 'snapshot');
+    live.send({ type: 'subscribe', devices: ['late-1'] });
+    await live.next((f) => f.type === 'snapshot');
+    const device = await TestDevice.connect(hub.deviceUrl, { id: 'late-1' });
+    const now = Math.floor(Date.now() / 1000);
+    device.send(telemetry(1, { temp: 30 }, now));
+    await device.next();
+    device.send(telemetry(2, { temp: 10 }, now - 60));
+    await device.next();
+    device.send(telemetry(3, { marker: 1 }, now));
+    await device.next();
+    const events: Frame[] = [];
+    while (!events.some((r) => r.name === 'marker')) events.push(...(await live.next((f) => f.type === 'events' && f.readings)).readings);
+    expect(events.filter((r) => r.name === 'temp').map((r) => r.v)).toEqual([30]);
+
+    live.send({ type: 'subscribe', devices: ['late-1'], names: ['temp'] });
+    const snapshot = await live.next((f) => f.type === 'snapshot');
+    expect(snapshot.latest).toEqual([{ device: 'late-1', name: 'temp', t: now * 1000, kind: 'value', v: 30 }]);
+    await device.close();
+    await live.close();
+  });
+
+  it('narrows the stream to the subscribed devices and names, prefixes included', async () => {
+    const live = await LiveClient.connect(hub.baseUrl);
+    await live.next((f) => f.type === 'snapshot');
+    live.send({ type: 'subscribe', devices: ['flt-a*', 'flt-exact'], names: ['te*'] });
+    const snapshot = await live.next((f) => f.type === 'snapshot');
+    expect(snapshot.devices).toEqual([]);
+    const devices = await Promise.all(['flt-a1', 'flt-b1', 'flt-exact'].map((id) => TestDevice.connect(hub.deviceUrl, { id })));
+    for (const [i, d] of devices.entries()) {
+      d.send(telemetry(1, { temp: i, hum: 50 }));
+      await d.next();
+    }
+    const seen = { readings: [] as Frame[], status: [] as Frame[] };
+    const deadline = Date.now() + 1500;
+    while (Date.now() < deadline) {
+      const frame = await live.next((f) => f.type === 'events', Math.max(1, deadline - Date.now())).catch(() => undefined);
+      if (!frame) break;
+      seen.readings.push(...(frame.readings ?? []));
+      seen.status.push(...(frame.status ?? []));
+    }
+    expect(new Set(seen.readings.map((r) => `${r.device}/${r.name}`))).toEqual(new Set(['flt-a1/temp', 'flt-exact/temp']));
+    expect(new Set(seen.status.map((s) => s.device))).toEqual(new Set(['flt-a1', 'flt-exact']));
+    await Promise.all(devices.map((d) => d.close()));
+    await live.close();
+  });
+
+  it('answers a bad subscribe with an error frame and keeps streaming', async () => {
+    const live = await LiveClient.connect(hub.baseUrl);
+    await live.next((f) => f.type === 'snapshot');
+    const notEvents = (f: Frame) => f.type !== 'events';
+    live.send({ type: 'subscribe', devices: 'not a list' });
+    expect(await live.next(notEvents)).toMatchObject({ type: 'error', code: 'PW_ERR_LIVE_SUBSCRIBE', message: expect.stringContaining('devices') });
+    live.send('{');
+    expect(await live.next(notEvents)).toMatchObject({ type: 'error', code: 'PW_ERR_LIVE_SUBSCRIBE' });
+    live.send({ type: 'subscribe' });
+    expect((await live.next(notEvents)).type).toBe('snapshot');
+    await live.close();
+  });
+
+  it('carries command, state and job events from the bus, filtered by device', async () => {
+    const live = await LiveClient.connect(hub.baseUrl);
+    await live.next((f) => f.type === 'snapshot');
+    live.send({ type: 'subscribe', devices: ['cmd-1'] });
+    await live.next((f) => f.type === 'snapshot');
+    const command = { id: 'c1', deviceId: 'cmd-1', name: 'reboot', args: null, status: 'sent' as const, createdAt: new Date().toISOString(), ttlMs: 1000, timeoutMs: 1000 };
+    hub.app.bus.emit('command.status', { command: { ...command, deviceId: 'other' }, previous: undefined });
+    hub.app.bus.emit('command.status', { command, previous: 'queued' });
+    hub.app.bus.emit('state.reported', { deviceId: 'cmd-1', reported: { fw: '1.2' }, at: 5 });
+    hub.app.bus.emit('state.desired', { deviceId: 'cmd-1', desired: { led: true }, version: 3, at: 6 });
+    const job = { id: 'j1', status: 'running' as const, command: { name: 'reboot', args: null }, selector: { prefix: 'cmd-' }, ratePerSecond: 1, abortThresholdPercent: 50, total: 1, counts: { sent: 1 }, createdAt: new Date().toISOString() };
+    hub.app.bus.emit('job.progress', { job });
+    const frame = await live.next((f) => f.type === 'events');
+    expect(frame.commands).toEqual([command]);
+    expect(frame.state).toEqual([
+      { device: 'cmd-1', kind: 'reported', state: { fw: '1.2' }, at: 5 },
+      { device: 'cmd-1', kind: 'desired', state: { led: true }, version: 3, at: 6 },
+    ]);
+    expect(frame.jobs).toEqual([job]);
+    expect(frame.readings).toBeUndefined();
+    expect(frame.conflated).toBe(false);
+    await live.close();
+  });
+});
+
+describe('live snapshot after a restart', () => {
+  const cleanup: (() => Promise<void>)[] = [];
+  afterAll(async () => { for (const step of cleanup.reverse()) await step(); });
+
+  it('lists devices known to the registry, offline with their last reason, before any of them reconnects', async () => {
+    const dataDir = await mkdtemp(path.join(os.tmpdir(), 'pulsewire-live-'));
+    cleanup.push(() => rm(dataDir, { recursive: true, force: true }));
+    const database = await freshDatabase('live');
+    const first = await startHub({}, { dataDir, database });
+    cleanup.push(() => first.close());
+    await first.api('PUT', '/v1/devices/reg-never');
+    const device = await TestDevice.connect(first.deviceUrl, { id: 'reg-gone' });
+    await device.close();
+    await first.close();
+
+    const second = await startHub({}, { dataDir, database });
+    cleanup.push(() => second.close());
+    const live = await LiveClient.connect(second.baseUrl);
+    const snapshot = await live.next((f) => f.type === 'snapshot');
+    expect(snapshot.counts).toEqual({ online: 0, offline: 2 });
+    expect(snapshot.devices).toContainEqual(expect.objectContaining({ device: 'reg-never', online: false, reason: 'never connected' }));
+    expect(snapshot.devices).toContainEqual(expect.objectContaining({ device: 'reg-gone', online: false, reason: 'closed by device' }));
+    await live.close();
+  });
+});

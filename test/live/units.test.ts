@@ -1,0 +1,170 @@
+import { describe, expect, it } from 'vitest';
+import { SessionKeys, sessionCookie } from '../../src/api/session.js';
+import { Conflation, LiveConnection, type LiveTransport } from '../../src/live/connection.js';
+import { LiveFilter, parseSubscribe } from '../../src/live/filter.js';
+import { LatestValues } from '../../src/live/snapshot-state.js';
+import { EventRing, LiveHub } from '../../src/live/stream-hub.js';
+import { emptyBatch, type LiveBatch, type LiveReading } from '../../src/live/types.js';
+
+const reading = (device: string, name: string, t: number, v = t): LiveReading => ({ device, name, t, kind: 'value', v });
+const batchOf = (...readings: LiveReading[]): LiveBatch => ({ ...emptyBatch(), readings });
+
+describe('LiveFilter', () => {
+  it('matches exact ids and prefixes; empty lists mean all', () => {
+    const filter = parseSubscribe('{"type":"subscribe","devices":["boiler-1","sensor-*"],"names":["hum*"]}');
+    expect(filter.reading('sensor-9', 'humidity')).toBe(true);
+    expect(filter.reading('boiler-1', 'hum')).toBe(true);
+    expect(filter.reading('boiler-12', 'hum')).toBe(false);
+    expect(filter.reading('sensor-9', 'temp')).toBe(false);
+    expect(parseSubscribe('{"type":"subscribe","devices":[]}').all).toBe(true);
+  });
+
+  it('refuses what is not a subscribe frame', () => {
+    for (const bad of ['[]', '{"type":"hello"}', '{"type":"subscribe","names":[1]}', '{"type":"subscribe","devices":["a*b"]}']) {
+      expect(() => parseSubscribe(bad)).toThrow(/invalid live-stream subscription/);
+    }
+  });
+});
+
+describe('LatestValues', () => {
+  it('keeps the newest by reading time, whatever the arrival order', () => {
+    const latest = new LatestValues(10);
+    expect(latest.offer(reading('d', 'x', 2000))).toBe(true);
+    expect(latest.offer(reading('d', 'x', 1000))).toBe(false);
+    expect(latest.offer(reading('d', 'x', 2000, 7))).toBe(true);
+    expect(latest.select(LiveFilter.ALL)).toEqual([reading('d', 'x', 2000, 7)]);
+  });
+
+  it('stops remembering new series past its bound but still lets them stream', () => {
+    const latest = new LatestValues(1);
+    latest.offer(reading('d', 'a', 1));
+    expect(latest.offer(reading('d', 'b', 1))).toBe(true);
+    expect(latest.size).toBe(1);
+    expect(latest.untracked).toBe(1);
+  });
+});
+
+describe('Conflation', () => {
+  it('keeps one reading per series, the newest, and the last view of everything else', () => {
+    const c = new Conflation();
+    c.add(batchOf(reading('d', 'x', 1), reading('d', 'y', 1), reading('d', 'x', 3)));
+    c.add({ ...batchOf(reading('d', 'x', 2)), status: [{ device: 'd', online: true, at: 1, reason: 'connected' }, { device: 'd', online: false, at: 2, reason: 'ping-timeout' }] });
+    const out = c.toBatch();
+    expect(out.readings).toEqual([reading('d', 'y', 1), reading('d', 'x', 3)]);
+    expect(out.status).toEqual([{ device: 'd', online: false, at: 2, reason: 'ping-timeout' }]);
+  });
+});
+
+describe('EventRing', () => {
+  it('replays what follows an id it still holds, and says so when it does not', () => {
+    const ring = new EventRing(3, 1000);
+    for (let seq = 1; seq <= 5; seq++) ring.push(seq, batchOf(reading('d', 'x', seq)));
+    expect(ring.since(3, 5)!.map((e) => e.seq)).toEqual([4, 5]);
+    expect(ring.since(2, 5)!.map((e) => e.seq)).toEqual([3, 4, 5]);
+    expect(ring.since(1, 5)).toBeUndefined();
+    expect(ring.since(5, 5)).toEqual([]);
+    expect(ring.since(6, 5)).toBeUndefined();
+  });
+
+  it('drops old ticks once it holds too many events', () => {
+    const ring = new EventRing(100, 3);
+    for (let seq = 1; seq <= 4; seq++) ring.push(seq, batchOf(reading('d', 'x', seq), reading('d', 'y', seq)));
+    expect(ring.since(3, 4)!.map((e) => e.seq)).toEqual([4]);
+    expect(ring.since(2, 4)).toBeUndefined();
+  });
+});
+
+class FakeTransport implements LiveTransport {
+  sent: string[] = [];
+  bufferedAmount = 0;
+  closedWith: [number, string] | undefined;
+  send(text: string) { this.sent.push(text); }
+  close(code: number, reason: string) { this.closedWith = [code, reason]; }
+}
+
+describe('LiveConnection backpressure', () => {
+  const limits = { conflateBytes: 100, maxBufferedBytes: 1000, stallMs: 500 };
+
+  it('sends each tick, conflates while the transport is behind, then says conflated', () => {
+    const t = new FakeTransport();
+    const c = new LiveConnection(t, limits);
+    const shared = () => 'shared';
+    c.tick(0, 1, batchOf(reading('d', 'x', 1)), shared);
+    expect(t.sent).toEqual(['shared']);
+    t.bufferedAmount = 500;
+    c.tick(100, 2, batchOf(reading('d', 'x', 2)), shared);
+    c.tick(200, 3, batchOf(reading('d', 'x', 3), reading('d', 'y', 3)), shared);
+    expect(t.sent).toHaveLength(1);
+    expect(c.conflating).toBe(true);
+    t.bufferedAmount = 0;
+    c.tick(300, 3, undefined, shared);
+    expect(JSON.parse(t.sent[1]!)).toEqual({ type: 'events', seq: 3, readings: [reading('d', 'x', 3), reading('d', 'y', 3)], conflated: true });
+    expect(c.conflating).toBe(false);
+  });
+
+  it('closes with 1013 past the byte bound (a draining snapshot aside), or when it stays behind too long', () => {
+    const over = new FakeTransport();
+    over.bufferedAmount = 1001;
+    new LiveConnection(over, limits).tick(0, 1, undefined, () => '');
+    expect(over.closedWith?.[0]).toBe(1013);
+
+    const big = new FakeTransport();
+    const fresh = new LiveConnection(big, limits);
+    fresh.sendSnapshot('x'.repeat(5000), 0);
+    big.bufferedAmount = 5500;
+    fresh.tick(0, 1, undefined, () => '');
+    expect(big.closedWith).toBeUndefined();
+    big.bufferedAmount = 50;
+    fresh.tick(100, 1, undefined, () => '');
+    big.bufferedAmount = 1500;
+    fresh.tick(200, 1, undefined, () => '');
+    expect(big.closedWith?.[0]).toBe(1013);
+
+    const stalled = new FakeTransport();
+    stalled.bufferedAmount = 200;
+    const c = new LiveConnection(stalled, limits);
+    c.tick(0, 1, batchOf(reading('d', 'x', 1)), () => '');
+    c.tick(400, 1, undefined, () => '');
+    expect(stalled.closedWith).toBeUndefined();
+    c.tick(600, 1, undefined, () => '');
+    expect(stalled.closedWith).toEqual([1013, expect.stringMatching(/too slow: behind for 600 ms/)]);
+  });
+});
+
+describe('LiveHub subscribe', () => {
+  it('queues one snapshot, not one per subscribe, for a connection that is behind', () => {
+    const hub = new LiveHub({ tickMs: 100, conflateBytes: 100, maxBufferedBytes: 10_000, stallMs: 60_000, ringTicks: 10, ringItems: 100, maxSeries: 100 });
+    const t = new FakeTransport();
+    const c = hub.attach(t, LiveFilter.ALL);
+    expect(t.sent.map((f) => JSON.parse(f).type)).toEqual(['hello', 'snapshot']);
+    t.bufferedAmount = 5000;
+    for (let i = 0; i < 50; i++) hub.subscribe(c, LiveFilter.ALL);
+    hub.tick();
+    expect(t.sent).toHaveLength(2);
+    t.bufferedAmount = 0;
+    hub.tick();
+    hub.tick();
+    expect(t.sent.map((f) => JSON.parse(f).type)).toEqual(['hello', 'snapshot', 'snapshot']);
+  });
+});
+
+describe('SessionKeys', () => {
+  it('accepts its own unexpired, unrevoked sessions only', () => {
+    let now = 1_000_000;
+    const keys = new SessionKeys('operator-token-0123456789', () => now);
+    const { value } = keys.issue(60_000);
+    expect(value).not.toContain('operator-token');
+    expect(keys.verify(value)).toBe(true);
+    expect(keys.verify(value.slice(0, -1) + (value.endsWith('A') ? 'B' : 'A'))).toBe(false);
+    expect(new SessionKeys('another-token-0123456789', () => now).verify(value)).toBe(false);
+    now += 60_001;
+    expect(keys.verify(value)).toBe(false);
+    now -= 60_001;
+    keys.revoke(value);
+    expect(keys.verify(value)).toBe(false);
+  });
+
+  it('marks the cookie Secure when the hub serves TLS', () => {
+    expect(sessionCookie('v', 60, true)).toBe('pulsewire_session=v; HttpOnly; SameSite=Strict; Path=/; Max-Age=60; Secure');
+  });
+});
