@@ -8,16 +8,11 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { isFinal } from '../commands/command-service.js';
 import { COMMAND_STATUSES, type CommandStatus } from '../commands/types.js';
 import { PulsewireError } from '../errors/catalog.js';
-import { DEVICE_ID_PATTERN } from '../protocol/limits.js';
+import { deviceIdParam, errorView, knownDevice } from './schemas.js';
 import type { JsonValue } from '../state/types.js';
 
 /** Long polls are bounded so a forgotten script does not hold a request forever. */
 export const MAX_WAIT_SECONDS = 120;
-
-const errorView = {
-  type: 'object',
-  properties: { error: { type: 'object', properties: { code: { type: 'string' }, message: { type: 'string' } } } },
-} as const;
 
 export const commandView = {
   type: 'object',
@@ -37,16 +32,10 @@ export const commandView = {
   },
 } as const;
 
-const deviceParams = {
-  type: 'object',
-  required: ['id'],
-  properties: { id: { type: 'string', pattern: DEVICE_ID_PATTERN.source } },
-} as const;
-
 const commandParams = {
   type: 'object',
   required: ['id', 'cid'],
-  properties: { id: { type: 'string', pattern: DEVICE_ID_PATTERN.source }, cid: { type: 'string', maxLength: 36 } },
+  properties: { id: deviceIdParam.properties.id, cid: { type: 'string', maxLength: 36 } },
 } as const;
 
 const waitQuery = {
@@ -71,23 +60,19 @@ export const newCommandBody = {
 export async function commandRoutes(app: FastifyInstance): Promise<void> {
   const { commands, registry } = app;
 
-  const knownDevice = (request: FastifyRequest): string => {
-    const { id } = request.params as { id: string };
-    if (!registry.get(id)) throw new PulsewireError('PW_ERR_DEVICE_NOT_FOUND', id);
-    return id;
-  };
+  const deviceOf = (request: FastifyRequest): string => knownDevice(registry, (request.params as { id: string }).id);
 
   app.post('/v1/devices/:id/commands', {
     schema: {
       summary: 'Send a command to a device; queued durably while it is offline',
       description: '202 with the command. With ?wait=SECONDS the answer waits until the command is final (200) or the wait ends (202).',
-      params: deviceParams,
+      params: deviceIdParam,
       querystring: waitQuery,
       body: newCommandBody,
       response: { 200: commandView, 202: commandView, 400: errorView, 404: errorView, 429: errorView },
     },
   }, async (request, reply) => {
-    const deviceId = knownDevice(request);
+    const deviceId = deviceOf(request);
     const body = request.body as { name: string; args?: JsonValue; ttlMs?: number; timeoutMs?: number };
     const { wait = 0 } = request.query as { wait?: number };
     const created = await commands.create(deviceId, body);
@@ -104,7 +89,7 @@ export async function commandRoutes(app: FastifyInstance): Promise<void> {
       response: { 200: commandView, 404: errorView },
     },
   }, async (request) => {
-    const deviceId = knownDevice(request);
+    const deviceId = deviceOf(request);
     const { cid } = request.params as { cid: string };
     const { wait = 0 } = request.query as { wait?: number };
     const view = await commands.waitFinal(deviceId, cid, wait * 1000);
@@ -115,7 +100,7 @@ export async function commandRoutes(app: FastifyInstance): Promise<void> {
   app.get('/v1/devices/:id/commands', {
     schema: {
       summary: "A device's commands in the order they were created",
-      params: deviceParams,
+      params: deviceIdParam,
       querystring: {
         type: 'object',
         properties: {
@@ -127,7 +112,7 @@ export async function commandRoutes(app: FastifyInstance): Promise<void> {
       response: { 200: { type: 'object', properties: { commands: { type: 'array', items: commandView } } }, 404: errorView },
     },
   }, async (request) => {
-    const deviceId = knownDevice(request);
+    const deviceId = deviceOf(request);
     const { status, limit } = request.query as { status?: CommandStatus; limit: number };
     return { commands: commands.list(deviceId, status, limit) };
   });
@@ -139,7 +124,7 @@ export async function commandRoutes(app: FastifyInstance): Promise<void> {
       response: { 200: commandView, 404: errorView, 409: errorView },
     },
   }, async (request) => {
-    const deviceId = knownDevice(request);
+    const deviceId = deviceOf(request);
     const { cid } = request.params as { cid: string };
     const view = await commands.cancel(deviceId, cid);
     request.log.info({ deviceId, commandId: cid }, 'command cancelled');

@@ -5,14 +5,8 @@
  * online, else when it connects.
  */
 import type { FastifyInstance } from 'fastify';
-import { PulsewireError } from '../errors/catalog.js';
-import { DEVICE_ID_PATTERN } from '../protocol/limits.js';
+import { deviceIdParam, errorView, knownDevice } from './schemas.js';
 import type { JsonObject } from '../state/types.js';
-
-const errorView = {
-  type: 'object',
-  properties: { error: { type: 'object', properties: { code: { type: 'string' }, message: { type: 'string' } } } },
-} as const;
 
 const stateView = {
   type: 'object',
@@ -27,35 +21,24 @@ const stateView = {
   },
 } as const;
 
-const deviceParams = {
-  type: 'object',
-  required: ['id'],
-  properties: { id: { type: 'string', pattern: DEVICE_ID_PATTERN.source } },
-} as const;
-
 export async function deviceStateRoutes(app: FastifyInstance): Promise<void> {
   const { deviceState, registry } = app;
   // RFC 7396's media type; plain application/json is accepted too.
   app.addContentTypeParser('application/merge-patch+json', { parseAs: 'string' }, app.getDefaultJsonParser('error', 'error'));
 
-  const knownDevice = (id: string): string => {
-    if (!registry.get(id)) throw new PulsewireError('PW_ERR_DEVICE_NOT_FOUND', id);
-    return id;
-  };
-
   app.get('/v1/devices/:id/state', {
-    schema: { summary: 'Reported and desired state, desired version, and their delta', params: deviceParams, response: { 200: stateView, 404: errorView } },
-  }, async (request) => deviceState.view(knownDevice((request.params as { id: string }).id)));
+    schema: { summary: 'Reported and desired state, desired version, and their delta', params: deviceIdParam, response: { 200: stateView, 404: errorView } },
+  }, async (request) => deviceState.view(knownDevice(registry, (request.params as { id: string }).id)));
 
   app.patch('/v1/devices/:id/desired', {
     schema: {
       summary: 'Change desired state with a JSON Merge Patch (null removes a key); sent to the device',
-      params: deviceParams,
+      params: deviceIdParam,
       body: { type: 'object', additionalProperties: true },
       response: { 200: stateView, 400: errorView, 404: errorView },
     },
   }, async (request) => {
-    const id = knownDevice((request.params as { id: string }).id);
+    const id = knownDevice(registry, (request.params as { id: string }).id);
     const view = await deviceState.patchDesired(id, request.body as JsonObject);
     request.log.info({ deviceId: id, version: view.version }, 'desired state changed');
     return view;

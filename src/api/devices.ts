@@ -6,14 +6,8 @@
  */
 import type { FastifyInstance } from 'fastify';
 import { PulsewireError } from '../errors/catalog.js';
-import { DEVICE_ID_PATTERN } from '../protocol/limits.js';
 import type { DeviceRecord } from '../registry/device-registry.js';
-
-const deviceIdParam = {
-  type: 'object',
-  required: ['id'],
-  properties: { id: { type: 'string', pattern: DEVICE_ID_PATTERN.source } },
-};
+import { deviceIdParam, errorView } from './schemas.js';
 
 const deviceView = {
   type: 'object',
@@ -28,11 +22,6 @@ const deviceView = {
     remoteAddress: { type: 'string', nullable: true },
     messagesIn: { type: 'integer' },
   },
-} as const;
-
-const errorView = {
-  type: 'object',
-  properties: { error: { type: 'object', properties: { code: { type: 'string' }, message: { type: 'string' } } } },
 } as const;
 
 export async function deviceRoutes(app: FastifyInstance): Promise<void> {

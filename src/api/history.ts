@@ -13,6 +13,7 @@ import type { FastifyInstance } from 'fastify';
 import { PulsewireError } from '../errors/catalog.js';
 import { DEVICE_ID_PATTERN } from '../protocol/limits.js';
 import { classifyInfluxError } from '../storage/influx-errors.js';
+import { knownDevice } from './schemas.js';
 import { FIELD_BY_KIND, MEASUREMENT, TAG } from '../storage/schema.js';
 
 export const AGGREGATES = ['mean', 'min', 'max', 'last', 'count'] as const;
@@ -90,7 +91,7 @@ export async function historyRoutes(app: FastifyInstance): Promise<void> {
   }, async (request) => {
     const { id } = request.params as { id: string };
     const q = request.query as Query;
-    if (!app.registry.get(id)) throw new PulsewireError('PW_ERR_DEVICE_NOT_FOUND', id);
+    knownDevice(app.registry, id);
     const to = q.to === undefined ? Date.now() : parseInstant('to', q.to);
     const from = q.from === undefined ? to - DEFAULT_RANGE_MS : parseInstant('from', q.from);
     if (from >= to) throw badRequest('from', 'must be before to');

@@ -10,23 +10,13 @@
  * approach as the device registry).
  */
 import { open, type Database, type RootDatabase } from 'lmdb';
-import type { CommandStatus } from './types.js';
-import type { JsonValue } from '../state/types.js';
+import type { CommandStatus, CommandView } from './types.js';
 
-export type CommandRecord = {
-  id: string;
-  deviceId: string;
-  name: string;
-  args: JsonValue;
-  status: CommandStatus;
-  result?: JsonValue;
-  /** Epoch milliseconds. */
+/** A command as stored: the API's view with times as epoch milliseconds. */
+export type CommandRecord = Omit<CommandView, 'createdAt' | 'sentAt' | 'completedAt'> & {
   createdAt: number;
   sentAt?: number;
   completedAt?: number;
-  ttlMs: number;
-  timeoutMs: number;
-  jobId?: string;
 };
 
 type Key = [deviceId: string, commandId: string];

@@ -3,18 +3,7 @@ import { encodeReported, encodeResult } from '../../src/protocol/encode.js';
 import type { CommandMessage, HubMessage } from '../../src/protocol/messages.js';
 import { TestDevice } from '../support/device-client.js';
 import { startHub, type TestHub } from '../support/hub.js';
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-async function until<T>(probe: () => Promise<T | undefined> | T | undefined, timeoutMs = 5000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await sleep(20);
-  }
-}
+import { sleep, until } from '../support/wait.js';
 
 async function nextCommand(device: TestDevice): Promise<CommandMessage> {
   const message: HubMessage = await device.next();

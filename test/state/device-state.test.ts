@@ -7,8 +7,7 @@ import type { CommandMessage, DesiredMessage } from '../../src/protocol/messages
 import { TestDevice } from '../support/device-client.js';
 import { freshDatabase } from '../support/influx.js';
 import { startHub, type TestHub } from '../support/hub.js';
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+import { sleep } from '../support/wait.js';
 
 describe('desired and reported state', () => {
   let hub: TestHub;
