@@ -21,7 +21,7 @@ import { BENCH_ENROLLMENT_KEY, startHubProcess } from '../lib/hub-process.js';
 import { Remote } from '../lib/ipc.js';
 import { describeMachine, type Machine } from '../lib/machine.js';
 import { cpuSeconds, median, openFilesLimits, pin, placement, sleep, until, vmRssBytes, type Placement } from '../lib/proc.js';
-import type { Target } from './ingest.js';
+import type { Target } from '../lib/report.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 export const FLEET_MODULE = path.join(here, '..', 'lib', 'fleet-worker.ts');

@@ -9,6 +9,7 @@
 import type { ConnectResult, RunArgs, RunResult } from '../lib/driver.js';
 import { BENCH_ENROLLMENT_KEY, countStored, MetricsSampler, startHubProcess, type HubProcess } from '../lib/hub-process.js';
 import { describeMachine, type Machine } from '../lib/machine.js';
+import type { Target } from '../lib/report.js';
 import { cpuSeconds, findChild, pin, placement, until, type Placement } from '../lib/proc.js';
 import { loadFigures, measureCeilingA, measureCeilingB, startDriver, type CeilingAResult, type CeilingBFigures, type LoadFigures } from './ceilings.js';
 
@@ -60,7 +61,7 @@ export type HubPhase = LoadFigures & {
   samples: MetricsSampler['samples'];
 };
 
-export type Target = { target: string; figure: string; met: boolean };
+export type { Target } from '../lib/report.js';
 
 export type IngestResult = {
   scenario: 'ingest';

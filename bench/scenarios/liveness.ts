@@ -17,7 +17,7 @@ import { BENCH_ENROLLMENT_KEY, BENCH_OPERATOR_TOKEN, startHubProcess } from '../
 import { describeMachine, type Machine } from '../lib/machine.js';
 import { openFilesLimits, pin, placement, sleep, type Placement } from '../lib/proc.js';
 import { FD_HEADROOM, startFleetWorker } from './connections.js';
-import type { Target } from './ingest.js';
+import type { Target } from '../lib/report.js';
 
 export type LivenessOptions = {
   devices: number;

@@ -17,7 +17,7 @@ import { BENCH_ENROLLMENT_KEY, countStored, MetricsSampler, startHubProcess } fr
 import { describeMachine, type Machine } from '../lib/machine.js';
 import { cpuSeconds, pin, placement, sleep, until, type Placement } from '../lib/proc.js';
 import { startDriver } from './ceilings.js';
-import type { Target } from './ingest.js';
+import type { Target } from '../lib/report.js';
 
 export type OutageOptions = {
   devices: number;
