@@ -21,6 +21,10 @@ export type HubOptions = {
   /** PULSEWIRE_INFLUX_URL; unset: the hub manages its own influxd. */
   influxUrl?: string;
   env?: Record<string, string>;
+  /** Reuse this data dir (kept at stop) instead of a fresh one (removed at stop): a restart of the same hub. */
+  dataDir?: string;
+  /** Listen on this port (a restart where devices reconnect to the same URL); default a free one. */
+  port?: number;
 };
 
 export type HubProcess = {
@@ -53,11 +57,13 @@ export function parseMetrics(text: string): Metrics {
 export const DEFAULT_HUB_ENTRY = ['dist/src/main.js'];
 
 export async function startHubProcess(options: HubOptions = {}): Promise<HubProcess> {
-  const dataDir = mkdtempSync(path.join(os.tmpdir(), 'pulsewire-bench-hub-'));
+  const ownDir = options.dataDir === undefined;
+  const dataDir = options.dataDir ?? mkdtempSync(path.join(os.tmpdir(), 'pulsewire-bench-hub-'));
+  const removeDir = () => { if (ownDir) rmSync(dataDir, { recursive: true, force: true }); };
   const env: NodeJS.ProcessEnv = {
     ...process.env,
     PULSEWIRE_HOST: '127.0.0.1',
-    PULSEWIRE_PORT: '0',
+    PULSEWIRE_PORT: String(options.port ?? 0),
     PULSEWIRE_DATA_DIR: dataDir,
     PULSEWIRE_ENROLLMENT_KEY: BENCH_ENROLLMENT_KEY,
     PULSEWIRE_OPERATOR_TOKEN: BENCH_OPERATOR_TOKEN,
@@ -77,7 +83,7 @@ export async function startHubProcess(options: HubOptions = {}): Promise<HubProc
   const influxLine = /InfluxDB:\s+(http:\/\/\S+)/.exec(banner)?.[1];
   if (!listening || !base || !influxLine) {
     child.kill('SIGKILL');
-    rmSync(dataDir, { recursive: true, force: true });
+    removeDir();
     throw new Error(`hub did not start; stdout:\n${banner}\nstderr:\n${stderr}`);
   }
   const baseUrl = base.replace('localhost', '127.0.0.1');
@@ -103,7 +109,7 @@ export async function startHubProcess(options: HubOptions = {}): Promise<HubProc
         await exited;
         clearTimeout(timer);
       }
-      rmSync(dataDir, { recursive: true, force: true });
+      removeDir();
     },
   };
 }
