@@ -16,11 +16,15 @@ export const INGEST_NOTES = [
   'load generator, not the measured process, was the limit (a ceiling figure marked ">=" is then a lower bound). Ceiling A answers each frame with the same ACK the hub',
   'sends (the driver waits for ACKs) but does no auth, validation, storage. Ceiling B is node-influx configured as the',
   'hub configures it, writing the same points (schema.ts readingPoints) in requests of 5,000 with 2 concurrent, into a',
-  'fresh influxd of the same version, for the same duration. The Node-RED peer of issue 4 is not measured yet (later work).',
+  'fresh influxd of the same version, for the same duration. The Node-RED peer is Node-RED 4 (`node-red/red.js`, own process,',
+  'pinned like the hub, settings and flow in a temp dir, loopback, no editor) with the flow of bench/servers/node-red-peer.ts',
+  'writing to its own fresh influxd; it answers each message with [2, seq] once decoded (not stored: it has no spool), so',
+  'the same closed-loop driver runs it. Its InfluxDB count is polled every second during the load and after it until it',
+  'has not grown for 10 s: "lost" is sent minus stored then, "stored after the load stopped" what arrived late.',
 ];
 
 export function ingestTables(r: IngestResult): Table[] {
-  const { ceilingA: a, ceilingB: b, hub } = r;
+  const { ceilingA: a, ceilingB: b, hub, peer: p } = r;
   const o = r.options;
   const share = (x: number) => `${Math.round(x * 100)}%`;
   // A ceiling whose driver ran out of core while the ceiling did not is a lower bound.
@@ -56,6 +60,14 @@ export function ingestTables(r: IngestResult): Table[] {
           `${fmt(p.scrapeMsMedianDuringLoad)} / ${fmt(p.scrapeMsMaxDuringLoad)}`,
         ];
       }),
+    },
+    {
+      title: `Node-RED peer (websocket in, cbor-x in a function node, node-red-contrib-influxdb batch out), same driver load: batches of ${o.batch}, ${o.devices} devices, ${o.peerSeconds} s`,
+      head: ['', 'readings/s received (answered)', 'points/s into InfluxDB', 'hub / peer', 'readings sent', 'stored', 'lost', 'stored after the load stopped', 'last stored after stop (s)', 'CPU-s / M stored', 'peer CPU', 'peak RSS (MiB)'],
+      rows: [[
+        'Node-RED peer', fmt(p.readingsReceivedPerSecond), fmt(p.pointsPerSecond), ratio(hub.batch.influxPointsPerSecond, p.pointsPerSecond), fmt(p.readingsSent), fmt(p.stored), fmt(p.lost),
+        fmt(p.delayedReadings), fmt(p.lastStoredAfterStopS, 1), fmt(p.cpuSecondsPerMillionStored, 2), share(p.subjectCpuShare), fmt(p.peakRssMiB),
+      ]],
     },
     targetsTable(r.targets),
   ];

@@ -18,7 +18,7 @@ import { livenessMarkdown } from '../../bench/scenarios/liveness-report.js';
 describe('bench harness', () => {
   it('runs the ingest scenario with tiny numbers: every figure present, nothing lost', async () => {
     const result = await runIngest({
-      devices: 20, seconds: 1, singleSeconds: 1, window: 4, pin: false, drainTimeoutS: 30,
+      devices: 20, seconds: 1, singleSeconds: 1, peerSeconds: 1, window: 4, pin: false, drainTimeoutS: 30,
       hubEntry: ['--import', 'tsx', 'src/main.ts'],
     });
     for (const phase of [result.ceilingA.batch, result.ceilingA.single, result.hub.batch, result.hub.single]) {
@@ -35,6 +35,9 @@ describe('bench harness', () => {
       expect(phase.lost).toBe(0);
       expect(phase.influxPointsPerSecond).toBeGreaterThan(0);
     }
+    // The Node-RED peer ran its flow end to end: what it answered reached its InfluxDB.
+    expect(result.peer.stored).toBeGreaterThan(0);
+    expect(result.peer.stored + result.peer.lost).toBe(result.peer.readingsSent);
     expect(result.targets.map((t) => t.target)).toContain('zero loss: sent = acknowledged = stored (both phases)');
     expect(result.targets.find((t) => t.target.startsWith('zero loss'))!.met).toBe(true);
     expect(result.machine.cores).toBeGreaterThan(0);
