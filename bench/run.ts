@@ -17,11 +17,16 @@ import { runConnections } from './scenarios/connections.js';
 import { CONNECTIONS_NOTES, connectionsMarkdown, connectionsTables } from './scenarios/connections-report.js';
 import { runLiveness } from './scenarios/liveness.js';
 import { LIVENESS_NOTES, livenessMarkdown, livenessTables } from './scenarios/liveness-report.js';
+import { runLatency } from './scenarios/latency.js';
+import { LATENCY_NOTES, latencyMarkdown, latencyTables } from './scenarios/latency-report.js';
+import { runStorm } from './scenarios/storm.js';
+import { STORM_NOTES, stormMarkdown, stormTables } from './scenarios/storm-report.js';
 
-const USAGE = `usage: npm run bench -- [ingest] [outage] [connections] [liveness] [options]   (no scenario: all)
+const USAGE = `usage: npm run bench -- [ingest] [latency] [connections] [liveness] [storm] [outage] [options]   (no scenario: all)
 
   --seconds S          ingest: each batch-load phase (default 60)
   --single-seconds S   ingest: each one-record phase (default 20)
+  --peer-seconds S     ingest: the Node-RED peer's load (default 30)
   --devices N          devices (default 1000)
   --batch N            records per message (default 10)
   --rate R             outage: offered readings per second (default 20000)
@@ -31,10 +36,12 @@ const USAGE = `usage: npm run bench -- [ingest] [outage] [connections] [liveness
   --steps N,N,...      connections: device counts (default 2500,5000,10000,19500; cut to the open-files cap)
   --ping-interval MS   connections, liveness: the hub's ping interval (default 5000)
   --zombies PCT        liveness: percent zombies (default 5); --devices sets N (default 19000)
+                       storm: --devices sets N (default 19000, cut to the open-files cap)
+  --step-seconds S     latency: each rate step (default 20)
   --no-pin             do not pin processes to cores with taskset
 `;
 
-const SCENARIOS = ['ingest', 'outage', 'connections', 'liveness'] as const;
+const SCENARIOS = ['ingest', 'latency', 'connections', 'liveness', 'storm', 'outage'] as const;
 type Scenario = (typeof SCENARIOS)[number];
 
 /** A scenario as the command line sees it: run it, then print and record what it measured. */
@@ -50,9 +57,9 @@ async function main(): Promise<void> {
   const { values, positionals } = parseArgs({
     allowPositionals: true,
     options: {
-      seconds: { type: 'string' }, 'single-seconds': { type: 'string' }, devices: { type: 'string' }, batch: { type: 'string' },
+      seconds: { type: 'string' }, 'single-seconds': { type: 'string' }, 'peer-seconds': { type: 'string' }, devices: { type: 'string' }, batch: { type: 'string' },
       rate: { type: 'string' }, 'outage-seconds': { type: 'string' }, before: { type: 'string' }, after: { type: 'string' },
-      steps: { type: 'string' }, 'ping-interval': { type: 'string' }, zombies: { type: 'string' },
+      steps: { type: 'string' }, 'step-seconds': { type: 'string' }, 'ping-interval': { type: 'string' }, zombies: { type: 'string' },
       'no-pin': { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
     },
   });
@@ -78,7 +85,7 @@ async function main(): Promise<void> {
 
   const definitions: Record<Scenario, Definition<{ targets: Target[] }>> = {
     ingest: define({
-      run: () => runIngest({ ...common, ...defined({ seconds: num('seconds'), singleSeconds: num('single-seconds') }) }),
+      run: () => runIngest({ ...common, ...defined({ seconds: num('seconds'), singleSeconds: num('single-seconds'), peerSeconds: num('peer-seconds') }) }),
       tables: ingestTables, markdown: ingestMarkdown, notes: INGEST_NOTES,
     }),
     outage: define({
@@ -92,6 +99,14 @@ async function main(): Promise<void> {
     liveness: define({
       run: () => runLiveness(defined({ pin, log, devices: num('devices'), zombiesPct: num('zombies'), pingIntervalMs: num('ping-interval') })),
       tables: livenessTables, markdown: livenessMarkdown, notes: LIVENESS_NOTES,
+    }),
+    latency: define({
+      run: () => runLatency({ ...common, ...defined({ stepSeconds: num('step-seconds') }) }),
+      tables: latencyTables, markdown: latencyMarkdown, notes: LATENCY_NOTES,
+    }),
+    storm: define({
+      run: () => runStorm(defined({ pin, log, devices: num('devices') })),
+      tables: stormTables, markdown: stormMarkdown, notes: STORM_NOTES,
     }),
   };
 
