@@ -70,6 +70,26 @@ function snapshot() {
   return { ...fleet.snapshot(), connects, sent, resent, at: Date.now(), zombiesClosed: [...zombieTimes.values()].filter((z) => z.closedAt !== undefined).length };
 }
 
+/**
+ * Connected count and connections made, every `everyMs` from now on, taken in this process (an IPC
+ * round trip per sample stalls when this process is busy reconnecting thousands of devices).
+ */
+let timeline: Array<{ at: number; connected: number; connects: number }> = [];
+let recorder: NodeJS.Timeout | undefined;
+function record(args: { everyMs: number }): void {
+  if (!fleet) throw new Error('no fleet');
+  const f = fleet;
+  timeline = [];
+  clearInterval(recorder);
+  const take = () => { timeline.push({ at: Date.now(), connected: f.snapshot().connected, connects: f.stats.connects }); };
+  take();
+  recorder = setInterval(take, args.everyMs);
+}
+function recorded(): typeof timeline {
+  clearInterval(recorder);
+  return timeline;
+}
+
 /** Changes the fleet's admission rate (connections per second) from its next tick on. */
 function setRamp(args: { ramp: number }): void {
   if (!fleetOptions) throw new Error('no fleet');
@@ -85,4 +105,4 @@ async function stop(): Promise<{ summary: Summary; zombies: ZombieTimes[] }> {
   return { summary, zombies: [...zombieTimes.values()] };
 }
 
-serve({ start, snapshot, setRamp, stop });
+serve({ start, snapshot, setRamp, record, recorded, stop });

@@ -10,7 +10,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { connectInflux } from '../../src/storage/influx-connection.js';
-import { until } from './proc.js';
+import { findChild, until } from './proc.js';
 
 export const BENCH_ENROLLMENT_KEY = 'bench-enrollment-key-0123456789';
 export const BENCH_OPERATOR_TOKEN = 'bench-operator-token-0123456789';
@@ -36,6 +36,8 @@ export type HubProcess = {
   readonly databaseUrl: string;
   readonly dataDir: string;
   metrics(): Promise<Metrics>;
+  /** Exit code or signal once the process ended (0: clean; 1: the hub's shutdown deadline; SIGKILL: ours). */
+  exitStatus(): string | undefined;
   stop(): Promise<void>;
 };
 
@@ -102,10 +104,20 @@ export async function startHubProcess(options: HubOptions = {}): Promise<HubProc
       const res = await fetch(`${baseUrl}/metrics`, { headers: { authorization: `Bearer ${BENCH_OPERATOR_TOKEN}` } });
       return parseMetrics(await res.text());
     },
+    exitStatus() {
+      return child.signalCode ?? (child.exitCode === null ? undefined : String(child.exitCode));
+    },
     async stop() {
       if (child.exitCode === null && child.signalCode === null) {
         child.kill('SIGTERM');
-        const timer = setTimeout(() => child.kill('SIGKILL'), 20_000);
+        // The hub bounds its own shutdown (PULSEWIRE_SHUTDOWN_TIMEOUT_MS, 10 s by default, then exit 1);
+        // SIGKILL only if its event loop cannot even run that deadline.
+        const timer = setTimeout(() => {
+          // Its managed influxd would outlive it (the hub's exit hook does not run on SIGKILL).
+          const influxd = findChild(child.pid!, 'influxd');
+          child.kill('SIGKILL');
+          if (influxd) process.kill(influxd, 'SIGKILL');
+        }, 30_000);
         await exited;
         clearTimeout(timer);
       }

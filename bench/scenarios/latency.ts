@@ -54,7 +54,7 @@ export type LatencyResult = {
   machine: Machine;
   placement: Placement;
   options: Omit<LatencyOptions, 'log' | 'hubEntry'>;
-  /** ACKed messages/s of the hub under the saturating probe: the maximum the steps are shares of. */
+  /** ACKed messages/s of the hub under the saturating probe (all its ACKs over the time until the last): the maximum the steps are shares of. */
   maxMessagesPerSecond: number;
   maxReadingsPerSecond: number;
   steps: LatencyStep[];
@@ -91,7 +91,11 @@ async function probeMaximum(hub: HubProcess, o: LatencyOptions, place: Placement
     await driver.call<ConnectResult>('connect', { url: hub.deviceUrl, devices: o.devices, prefix: 'probe-', enrollmentKey: BENCH_ENROLLMENT_KEY });
     const run = await driver.call<RunResult>('run', { mode: 'saturate', batch: o.batch, seconds: o.probeSeconds, names: 'p', window: o.window } satisfies RunArgs);
     await driver.call('close');
-    return run.ackedInWindow / run.seconds;
+    // Every ACK up to the last one (after the load stopped) over the time until it came: the hub holds
+    // ACKs while its spool backlog is above its mark and releases them in bursts, so ACKs counted only
+    // within a short load window can miss a whole burst.
+    const lastAckAt = run.timeline.at(-1)?.at ?? run.stoppedAt;
+    return (run.acks['0'] ?? 0) / ((lastAckAt - run.startedAt) / 1000);
   } finally {
     await driver.close();
   }

@@ -20,14 +20,14 @@ const s = (x: number | undefined) => (x === undefined ? 'never' : fmt(x, 1));
 
 export function stormTables(r: StormResult): Table[] {
   const row = (name: string, x: StormRun) => [
-    name, fmt(x.connectedBefore), s(x.downS), s(x.upS), s(x.back99S), s(x.backAllS), fmt(x.peakAcceptsPerSecond),
+    name, fmt(x.connectedBefore), `${s(x.downS)} (${x.exit ?? '?'})`, s(x.upS), s(x.back99S), s(x.backAllS), fmt(x.peakAcceptsPerSecond),
     fmt(Object.values(x.connectFailures).reduce((a, b) => a + b, 0)),
   ];
   const h = r.hub;
   return [
     {
       title: `Reconnect storm: ${fmt(r.devicesRun)} devices, server restarted; seconds from SIGTERM (or close 1001)`,
-      head: ['server', 'connected before', 'old process gone', 'new process up', '99% back', 'all back', 'peak accepts/s', 'failed connection attempts'],
+      head: ['server', 'connected before', 'old process gone (exit)', 'new process up', '99% back', 'all back', 'peak accepts/s', 'failed connection attempts'],
       rows: [
         row('hub', h),
         row('bare ws (baseline)', r.bare),
