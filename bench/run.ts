@@ -81,7 +81,8 @@ async function main(): Promise<void> {
   const common = defined({ devices: num('devices'), batch: num('batch'), pin, log });
   const steps = values.steps?.split(',').map((x) => Number(x.trim()));
   if (steps && steps.some((n) => !Number.isInteger(n) || n <= 0)) throw new Error(`--steps must be positive integers, got "${values.steps}"`);
-  const command = `npm run bench -- ${process.argv.slice(2).join(' ')}`.trim();
+  const args = process.argv.slice(2).join(' ');
+  const command = args ? `npm run bench -- ${args}` : 'npm run bench';
 
   const definitions: Record<Scenario, Definition<{ targets: Target[] }>> = {
     ingest: define({

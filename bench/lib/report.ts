@@ -46,6 +46,9 @@ export function targetsTable(targets: Target[], title = 'Targets (issue 4)'): Ta
 /** What every scenario result carries for its section's heading. */
 export type SectionFacts = { machine: Machine; placement: Placement };
 
+/** The fields every scenario's result starts with: which scenario, where, with what options, and its targets. */
+export type ResultHead<S extends string, O> = SectionFacts & { scenario: S; options: Omit<O, 'log' | 'hubEntry'>; targets: Target[] };
+
 /**
  * A scenario's BENCHMARKS.md section: heading, machine, placement, any lines
  * of its own (scale, caps), how to reproduce, its tables, its notes.

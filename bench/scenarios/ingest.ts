@@ -8,8 +8,8 @@
  */
 import type { ConnectResult, RunArgs, RunResult } from '../lib/driver.js';
 import { BENCH_ENROLLMENT_KEY, countStored, MetricsSampler, startHubProcess, type HubProcess } from '../lib/hub-process.js';
-import { describeMachine, type Machine } from '../lib/machine.js';
-import type { Target } from '../lib/report.js';
+import { describeMachine } from '../lib/machine.js';
+import type { ResultHead, Target } from '../lib/report.js';
 import { cpuSeconds, findChild, pin, placement, until, type Placement } from '../lib/proc.js';
 import { loadFigures, measureCeilingA, measureCeilingB, startDriver, type CeilingAResult, type CeilingBFigures, type LoadFigures } from './ceilings.js';
 import { measureNodeRedPeer, type PeerFigures } from './peer.js';
@@ -66,16 +66,11 @@ export type HubPhase = LoadFigures & {
 
 export type { Target } from '../lib/report.js';
 
-export type IngestResult = {
-  scenario: 'ingest';
-  machine: Machine;
-  placement: Placement;
-  options: Omit<IngestOptions, 'log' | 'hubEntry'>;
+export type IngestResult = ResultHead<'ingest', IngestOptions> & {
   ceilingA: CeilingAResult;
   ceilingB: CeilingBFigures;
   hub: { batch: HubPhase; single: HubPhase };
   peer: PeerFigures;
-  targets: Target[];
 };
 
 /** Linear interpolation of a sampled counter at time `at`. */

@@ -15,9 +15,9 @@ import { fileURLToPath } from 'node:url';
 import type { ConnectResult, LatencyFigures, RunArgs, RunResult } from '../lib/driver.js';
 import { BENCH_ENROLLMENT_KEY, startHubProcess, type HubProcess } from '../lib/hub-process.js';
 import { Remote } from '../lib/ipc.js';
-import { describeMachine, type Machine } from '../lib/machine.js';
+import { describeMachine } from '../lib/machine.js';
 import { pin, placement, until, type Placement } from '../lib/proc.js';
-import type { Target } from '../lib/report.js';
+import type { ResultHead, Target } from '../lib/report.js';
 import { startDriver } from './ceilings.js';
 
 const CEILING_A_MODULE = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'servers', 'ceiling-a.ts');
@@ -49,16 +49,11 @@ export type LatencyStep = {
   ceilingA: { ackedMessagesPerSecond: number; latencyMs: LatencyFigures; blocked: number };
 };
 
-export type LatencyResult = {
-  scenario: 'latency';
-  machine: Machine;
-  placement: Placement;
-  options: Omit<LatencyOptions, 'log' | 'hubEntry'>;
+export type LatencyResult = ResultHead<'latency', LatencyOptions> & {
   /** ACKed messages/s of the hub under the saturating probe (all its ACKs over the time until the last): the maximum the steps are shares of. */
   maxMessagesPerSecond: number;
   maxReadingsPerSecond: number;
   steps: LatencyStep[];
-  targets: Target[];
 };
 
 type Subject = { name: string; url: string; enrollmentKey?: string; pid: number; settle: () => Promise<void> };

@@ -23,9 +23,9 @@ import type { Summary } from '../../device-sim/index.js';
 import type { FleetStartArgs, ZombieTimes } from '../lib/fleet-worker.js';
 import { BENCH_ENROLLMENT_KEY, startHubProcess, type HubProcess } from '../lib/hub-process.js';
 import { Remote } from '../lib/ipc.js';
-import { describeMachine, type Machine } from '../lib/machine.js';
+import { describeMachine } from '../lib/machine.js';
 import { openFilesLimits, pin, placement, sleep, until, type Placement } from '../lib/proc.js';
-import type { Target } from '../lib/report.js';
+import type { ResultHead, Target } from '../lib/report.js';
 import { connectInflux } from '../../src/storage/influx-connection.js';
 import { BARE_WS_MODULE, FD_HEADROOM, startFleetWorker } from './connections.js';
 
@@ -76,16 +76,11 @@ export type StormRun = {
   timeline: Array<{ s: number; connected: number }>;
 };
 
-export type StormResult = {
-  scenario: 'storm';
-  machine: Machine;
-  placement: Placement;
-  options: Omit<StormOptions, 'log' | 'hubEntry'>;
+export type StormResult = ResultHead<'storm', StormOptions> & {
   devicesRun: number;
   capNote: string;
   hub: StormRun;
   bare: StormRun;
-  targets: Target[];
 };
 
 /** One server under test, restartable on the same port. */
