@@ -150,6 +150,12 @@ async function measureHub(o: IngestOptions, place: Placement): Promise<{ batch: 
   }
 }
 
+/** The most frequent Node-RED error line, with its count. */
+function topError(errors: Record<string, number>): string {
+  const [line, n] = Object.entries(errors).sort((a, b) => b[1] - a[1])[0] ?? ['no error logged', 0];
+  return n > 0 ? `${n} x "${line.slice(0, 100)}"` : line;
+}
+
 export function ingestTargets(a: CeilingAResult, b: CeilingBFigures, hub: { batch: HubPhase; single: HubPhase }, peer: PeerFigures): Target[] {
   const r = (x: number, y: number) => (y > 0 ? x / y : 0);
   const hubVsB = r(hub.batch.influxPointsPerSecond, b.pointsPerSecond);
@@ -162,7 +168,7 @@ export function ingestTargets(a: CeilingAResult, b: CeilingBFigures, hub: { batc
     { target: 'zero loss: sent = acknowledged = stored (both phases)', figure: `lost ${hub.batch.lost + hub.single.lost}, unACKed ${hub.batch.unacknowledged + hub.single.unacknowledged}, non-zero ACKs ${hub.batch.nonZeroAcks + hub.single.nonZeroAcks}`, met: lossFree(hub.batch) && lossFree(hub.single) },
     {
       target: 'ingest >= 5 x the Node-RED peer (points/s into InfluxDB)',
-      figure: `${r(hub.batch.influxPointsPerSecond, peer.pointsPerSecond).toFixed(2)} x (${Math.round(hub.batch.influxPointsPerSecond)} vs ${Math.round(peer.pointsPerSecond)} points/s; the peer lost ${peer.lost} of ${peer.readingsSent} readings and stored ${peer.delayedReadings} after the load stopped, the last ${peer.lastStoredAfterStopS.toFixed(1)} s after)`,
+      figure: `${r(hub.batch.influxPointsPerSecond, peer.pointsPerSecond).toFixed(2)} x (${Math.round(hub.batch.influxPointsPerSecond)} vs ${Math.round(peer.pointsPerSecond)} points/s; the peer lost ${peer.lost} of ${peer.readingsSent} readings (${topError(peer.errors)}) and stored ${peer.delayedReadings} after the load stopped, the last ${peer.lastStoredAfterStopS.toFixed(1)} s after)`,
       met: r(hub.batch.influxPointsPerSecond, peer.pointsPerSecond) >= 5,
     },
   ];

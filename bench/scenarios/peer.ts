@@ -40,6 +40,8 @@ export type PeerFigures = {
   subjectCpuShare: number;
   peakRssMiB: number;
   driverCpuShare: number;
+  /** Node-RED's error log lines during the run, by message: the write failures behind "lost". */
+  errors: Record<string, number>;
   /** Count of stored readings every second from load start (for the JSON). */
   timeline: Array<{ s: number; stored: number }>;
 };
@@ -108,6 +110,7 @@ export async function measureNodeRedPeer(o: { devices: number; batch: number; pe
       subjectCpuShare: cpuLoad / run.seconds,
       peakRssMiB: peakRss / 2 ** 20,
       driverCpuShare: run.cpuSeconds / run.seconds,
+      errors: peer.errors(),
       timeline,
     };
   } finally {

@@ -25,7 +25,14 @@ import { until } from '../lib/proc.js';
 
 const require = createRequire(import.meta.url);
 
-export type NodeRedPeer = { pid: number; url: string; influxDatabase: string; stop(): Promise<void> };
+export type NodeRedPeer = {
+  pid: number;
+  url: string;
+  influxDatabase: string;
+  /** Node-RED's `[error]` log lines so far, by message (digits folded), with counts: why writes failed. */
+  errors(): Record<string, number>;
+  stop(): Promise<void>;
+};
 
 /**
  * The function node's body. SenML in CBOR uses integer labels (RFC 8428
@@ -103,8 +110,21 @@ export async function startNodeRedPeer(influxUrl: string, database = 'nodered'):
   const redJs = require.resolve('node-red/red.js');
   const child: ChildProcess = spawn(process.execPath, [redJs, '--settings', path.join(dir, 'settings.js'), '--userDir', dir], { stdio: ['ignore', 'pipe', 'pipe'] });
   let log = '';
-  child.stdout!.on('data', (c) => { log = (log + c).slice(-20_000); });
-  child.stderr!.on('data', (c) => { log = (log + c).slice(-20_000); });
+  const errors: Record<string, number> = {};
+  let partial = '';
+  const onData = (c: Buffer) => {
+    log = (log + c).slice(-20_000);
+    const lines = (partial + c).split('\n');
+    partial = lines.pop() ?? '';
+    for (const line of lines) {
+      const at = line.indexOf('[error]');
+      if (at < 0) continue;
+      const key = line.slice(at + 8).replace(/\d+/g, 'N').slice(0, 160);
+      errors[key] = (errors[key] ?? 0) + 1;
+    }
+  };
+  child.stdout!.on('data', onData);
+  child.stderr!.on('data', onData);
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   const started = await until(() => /Started flows/.test(log) || child.exitCode !== null, 60_000, 100);
   if (!started || child.exitCode !== null || /Missing node types|Waiting for missing types/.test(log)) {
@@ -116,6 +136,7 @@ export async function startNodeRedPeer(influxUrl: string, database = 'nodered'):
     pid: child.pid!,
     url: `ws://127.0.0.1:${port}/v1/device`,
     influxDatabase: database,
+    errors: () => ({ ...errors }),
     async stop() {
       if (child.exitCode === null && child.signalCode === null) {
         child.kill('SIGTERM');
