@@ -37,7 +37,12 @@ export type RunArgs = {
   window?: number;
   /** How long to wait for outstanding ACKs after the load stops. */
   drainMs?: number;
+  /** Record each message's send-to-ACK time, from this many ms after the start on (the warm-up is left out). */
+  latencyAfterMs?: number;
 };
+
+/** Send-to-ACK times of the messages sent after the warm-up, ms. */
+export type LatencyFigures = { count: number; mean: number; p50: number; p90: number; p99: number; p999: number; max: number };
 
 /** One second of the run, by the driver's clock (epoch ms). */
 export type Tick = { at: number; sent: number; acked: number; nonZero: number };
@@ -62,9 +67,11 @@ export type RunResult = {
   /** The driver's own CPU seconds during the run; near `seconds` means the load generator was the limit. */
   cpuSeconds: number;
   timeline: Tick[];
+  latencyMs?: LatencyFigures;
 };
 
-type Device = { id: string; ws: WebSocket; seq: number; timeMs: number; inFlight: number };
+/** sentAt: performance.now() of each message in flight, by seq mod 64 (the window is at most 32). */
+type Device = { id: string; ws: WebSocket; seq: number; timeMs: number; inFlight: number; sentAt: Float64Array };
 
 const devices: Device[] = [];
 const randomValue = () => Math.random() * 100;
@@ -78,6 +85,9 @@ class Phase {
   acked = 0;
   nonZero = 0;
   blocked = 0;
+  /** performance.now() from which latencies count (Infinity: not recorded). */
+  latencyFrom = Infinity;
+  latencies: number[] = [];
   template: FrameTemplate;
   constructor(readonly args: RunArgs, readonly window: number) {
     this.template = new FrameTemplate(Array.from({ length: args.batch }, (_, i) => `${args.names}${i}`));
@@ -86,14 +96,17 @@ class Phase {
 
   send(d: Device): void {
     d.timeMs += 1;
+    d.sentAt[d.seq & 63] = performance.now();
     d.ws.send(this.template.frame(d.seq, d.timeMs / 1000, randomValue));
     d.seq = d.seq + 1 === SEQ_MODULUS ? FIRST_SEQ : d.seq + 1;
     d.inFlight++;
     this.sent++;
   }
 
-  onAck(d: Device, code: number): void {
+  onAck(d: Device, seq: number, code: number): void {
     d.inFlight--;
+    const sentAt = d.sentAt[seq & 63]!;
+    if (sentAt >= this.latencyFrom) this.latencies.push(performance.now() - sentAt);
     this.acks[code] = (this.acks[code] ?? 0) + 1;
     if (code === AckCode.ACCEPTED) this.acked++;
     else this.nonZero++;
@@ -104,7 +117,7 @@ class Phase {
 function onMessage(d: Device, data: Buffer): void {
   const msg = decodeHubFrame(new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
   if (msg instanceof Error || msg.type !== 2) return;
-  if (phase) phase.onAck(d, msg.code ?? AckCode.ACCEPTED);
+  if (phase) phase.onAck(d, msg.seq, msg.code ?? AckCode.ACCEPTED);
   else d.inFlight = Math.max(0, d.inFlight - 1);
 }
 
@@ -113,7 +126,7 @@ function open(url: string, id: string, enrollmentKey: string | undefined): Promi
   if (enrollmentKey) headers.authorization = `Basic ${Buffer.from(`${id}:${deriveEnrollmentSecret(enrollmentKey, id)}`).toString('base64')}`;
   const ws = new WebSocket(url, SUBPROTOCOL, { headers, perMessageDeflate: false, handshakeTimeout: 15_000 });
   ws.binaryType = 'nodebuffer';
-  const device: Device = { id, ws, seq: FIRST_SEQ, timeMs: Date.now() - 60_000, inFlight: 0 };
+  const device: Device = { id, ws, seq: FIRST_SEQ, timeMs: Date.now() - 60_000, inFlight: 0, sentAt: new Float64Array(64) };
   return new Promise((resolve, reject) => {
     ws.once('open', () => resolve(device));
     ws.once('error', reject);
@@ -136,6 +149,7 @@ async function connect(args: ConnectArgs): Promise<ConnectResult> {
 async function run(args: RunArgs): Promise<RunResult> {
   const window = Math.min(args.window ?? MAX_IN_FLIGHT, MAX_IN_FLIGHT);
   const p = new Phase(args, window);
+  if (args.latencyAfterMs !== undefined) p.latencyFrom = performance.now() + args.latencyAfterMs;
   phase = p;
   const cpuStart = process.cpuUsage();
   const startedAt = Date.now();
@@ -182,7 +196,15 @@ async function run(args: RunArgs): Promise<RunResult> {
     socketErrors,
     cpuSeconds: (cpu.user + cpu.system) / 1e6,
     timeline,
+    ...(args.latencyAfterMs !== undefined ? { latencyMs: latencyFigures(p.latencies) } : {}),
   };
+}
+
+function latencyFigures(values: number[]): LatencyFigures {
+  const s = Float64Array.from(values).sort();
+  const q = (p: number) => (s.length === 0 ? NaN : s[Math.min(s.length - 1, Math.ceil(p * s.length) - 1)]!);
+  const sum = values.reduce((a, b) => a + b, 0);
+  return { count: s.length, mean: s.length ? sum / s.length : NaN, p50: q(0.5), p90: q(0.9), p99: q(0.99), p999: q(0.999), max: s.length ? s[s.length - 1]! : NaN };
 }
 
 async function close(): Promise<{ closed: number }> {

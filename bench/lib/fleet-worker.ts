@@ -22,11 +22,15 @@ export type FleetStartArgs = {
   zombies?: number;
   /** New connections per second. */
   ramp: number;
+  /** Reconnect after a drop with the protocol's backoff (base 1 s, cap 60 s, full jitter); default off. */
+  reconnect?: boolean;
 };
 
 export type ZombieTimes = { id: string; openedAt: number; closedAt: number | undefined };
 
 let fleet: Fleet | undefined;
+/** The options object the running fleet reads its ramp from on every tick. */
+let fleetOptions: { ramp: number } | undefined;
 let watcher: NodeJS.Timeout | undefined;
 const zombieTimes = new Map<string, ZombieTimes>();
 
@@ -37,11 +41,12 @@ function start(args: FleetStartArgs): { zombies: number } {
       url: args.url, devices: args.devices, prefix: args.prefix, enrollmentKey: args.enrollmentKey,
       rate: args.rate, batch: args.batch ?? 4, zombies: args.zombies ?? 0, ramp: args.ramp, status: 'off',
     }),
-    // No reconnect within a run: a dropped device stays dropped, so each zombie is timed once
-    // and a connection count is not refilled behind the bench's back.
-    timing: { baseMs: 3_600_000, capMs: 3_600_000, longWaitMs: 3_600_000 },
+    // No reconnect within a run unless asked: a dropped device stays dropped, so each zombie is timed
+    // once and a connection count is not refilled behind the bench's back.
+    ...(args.reconnect ? {} : { timing: { baseMs: 3_600_000, capMs: 3_600_000, longWaitMs: 3_600_000 } }),
     warn: () => {},
   };
+  fleetOptions = options;
   fleet = new Fleet(options).start();
   zombieTimes.clear();
   const zombies = fleet.devices.filter((d) => (d.roles & ChaosRole.ZOMBIE) !== 0);
@@ -61,7 +66,34 @@ function start(args: FleetStartArgs): { zombies: number } {
 
 function snapshot() {
   if (!fleet) throw new Error('no fleet');
-  return { ...fleet.snapshot(), zombiesClosed: [...zombieTimes.values()].filter((z) => z.closedAt !== undefined).length };
+  const { connects, sent, resent } = fleet.stats;
+  return { ...fleet.snapshot(), connects, sent, resent, at: Date.now(), zombiesClosed: [...zombieTimes.values()].filter((z) => z.closedAt !== undefined).length };
+}
+
+/**
+ * Connected count and connections made, every `everyMs` from now on, taken in this process (an IPC
+ * round trip per sample stalls when this process is busy reconnecting thousands of devices).
+ */
+let timeline: Array<{ at: number; connected: number; connects: number }> = [];
+let recorder: NodeJS.Timeout | undefined;
+function record(args: { everyMs: number }): void {
+  if (!fleet) throw new Error('no fleet');
+  const f = fleet;
+  timeline = [];
+  clearInterval(recorder);
+  const take = () => { timeline.push({ at: Date.now(), connected: f.snapshot().connected, connects: f.stats.connects }); };
+  take();
+  recorder = setInterval(take, args.everyMs);
+}
+function recorded(): typeof timeline {
+  clearInterval(recorder);
+  return timeline;
+}
+
+/** Changes the fleet's admission rate (connections per second) from its next tick on. */
+function setRamp(args: { ramp: number }): void {
+  if (!fleetOptions) throw new Error('no fleet');
+  fleetOptions.ramp = args.ramp;
 }
 
 async function stop(): Promise<{ summary: Summary; zombies: ZombieTimes[] }> {
@@ -73,4 +105,4 @@ async function stop(): Promise<{ summary: Summary; zombies: ZombieTimes[] }> {
   return { summary, zombies: [...zombieTimes.values()] };
 }
 
-serve({ start, snapshot, stop });
+serve({ start, snapshot, setRamp, record, recorded, stop });

@@ -10,7 +10,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { connectInflux } from '../../src/storage/influx-connection.js';
-import { until } from './proc.js';
+import { findChild, until } from './proc.js';
 
 export const BENCH_ENROLLMENT_KEY = 'bench-enrollment-key-0123456789';
 export const BENCH_OPERATOR_TOKEN = 'bench-operator-token-0123456789';
@@ -21,6 +21,10 @@ export type HubOptions = {
   /** PULSEWIRE_INFLUX_URL; unset: the hub manages its own influxd. */
   influxUrl?: string;
   env?: Record<string, string>;
+  /** Reuse this data dir (kept at stop) instead of a fresh one (removed at stop): a restart of the same hub. */
+  dataDir?: string;
+  /** Listen on this port (a restart where devices reconnect to the same URL); default a free one. */
+  port?: number;
 };
 
 export type HubProcess = {
@@ -32,6 +36,8 @@ export type HubProcess = {
   readonly databaseUrl: string;
   readonly dataDir: string;
   metrics(): Promise<Metrics>;
+  /** Exit code or signal once the process ended (0: clean; 1: the hub's shutdown deadline; SIGKILL: ours). */
+  exitStatus(): string | undefined;
   stop(): Promise<void>;
 };
 
@@ -53,11 +59,13 @@ export function parseMetrics(text: string): Metrics {
 export const DEFAULT_HUB_ENTRY = ['dist/src/main.js'];
 
 export async function startHubProcess(options: HubOptions = {}): Promise<HubProcess> {
-  const dataDir = mkdtempSync(path.join(os.tmpdir(), 'pulsewire-bench-hub-'));
+  const ownDir = options.dataDir === undefined;
+  const dataDir = options.dataDir ?? mkdtempSync(path.join(os.tmpdir(), 'pulsewire-bench-hub-'));
+  const removeDir = () => { if (ownDir) rmSync(dataDir, { recursive: true, force: true }); };
   const env: NodeJS.ProcessEnv = {
     ...process.env,
     PULSEWIRE_HOST: '127.0.0.1',
-    PULSEWIRE_PORT: '0',
+    PULSEWIRE_PORT: String(options.port ?? 0),
     PULSEWIRE_DATA_DIR: dataDir,
     PULSEWIRE_ENROLLMENT_KEY: BENCH_ENROLLMENT_KEY,
     PULSEWIRE_OPERATOR_TOKEN: BENCH_OPERATOR_TOKEN,
@@ -77,7 +85,7 @@ export async function startHubProcess(options: HubOptions = {}): Promise<HubProc
   const influxLine = /InfluxDB:\s+(http:\/\/\S+)/.exec(banner)?.[1];
   if (!listening || !base || !influxLine) {
     child.kill('SIGKILL');
-    rmSync(dataDir, { recursive: true, force: true });
+    removeDir();
     throw new Error(`hub did not start; stdout:\n${banner}\nstderr:\n${stderr}`);
   }
   const baseUrl = base.replace('localhost', '127.0.0.1');
@@ -96,14 +104,24 @@ export async function startHubProcess(options: HubOptions = {}): Promise<HubProc
       const res = await fetch(`${baseUrl}/metrics`, { headers: { authorization: `Bearer ${BENCH_OPERATOR_TOKEN}` } });
       return parseMetrics(await res.text());
     },
+    exitStatus() {
+      return child.signalCode ?? (child.exitCode === null ? undefined : String(child.exitCode));
+    },
     async stop() {
       if (child.exitCode === null && child.signalCode === null) {
         child.kill('SIGTERM');
-        const timer = setTimeout(() => child.kill('SIGKILL'), 20_000);
+        // The hub bounds its own shutdown (PULSEWIRE_SHUTDOWN_TIMEOUT_MS, 10 s by default, then exit 1);
+        // SIGKILL only if its event loop cannot even run that deadline.
+        const timer = setTimeout(() => {
+          // Its managed influxd would outlive it (the hub's exit hook does not run on SIGKILL).
+          const influxd = findChild(child.pid!, 'influxd');
+          child.kill('SIGKILL');
+          if (influxd) process.kill(influxd, 'SIGKILL');
+        }, 30_000);
         await exited;
         clearTimeout(timer);
       }
-      rmSync(dataDir, { recursive: true, force: true });
+      removeDir();
     },
   };
 }

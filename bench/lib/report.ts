@@ -6,9 +6,13 @@
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { machineLine, type Machine } from './machine.js';
+import type { Placement } from './proc.js';
 
 export type Row = Array<string | number>;
 export type Table = { title: string; head: string[]; rows: Row[] };
+/** One target of an issue, with the figure measured for it. */
+export type Target = { target: string; figure: string; met: boolean };
 
 export const BENCH_DIR = path.dirname(path.dirname(fileURLToPath(import.meta.url)));
 const ROOT = path.dirname(BENCH_DIR);
@@ -32,6 +36,35 @@ export function textTable(t: Table): string {
 export function markdownTable(t: Table): string {
   const esc = (c: string | number) => String(c).replace(/\|/g, '\\|');
   return [`| ${t.head.map(esc).join(' | ')} |`, `|${t.head.map((_, i) => (i === 0 ? '---' : '---:')).join('|')}|`, ...t.rows.map((r) => `| ${r.map(esc).join(' | ')} |`)].join('\n');
+}
+
+/** The table every scenario ends with: each target, its figure, met or not. */
+export function targetsTable(targets: Target[], title = 'Targets (issue 4)'): Table {
+  return { title, head: ['target', 'figure', 'met'], rows: targets.map((t) => [t.target, t.figure, t.met ? 'met' : 'NOT met']) };
+}
+
+/** What every scenario result carries for its section's heading. */
+export type SectionFacts = { machine: Machine; placement: Placement };
+
+/** The fields every scenario's result starts with: which scenario, where, with what options, and its targets. */
+export type ResultHead<S extends string, O> = SectionFacts & { scenario: S; options: Omit<O, 'log' | 'hubEntry'>; targets: Target[] };
+
+/**
+ * A scenario's BENCHMARKS.md section: heading, machine, placement, any lines
+ * of its own (scale, caps), how to reproduce, its tables, its notes.
+ */
+export function sectionMarkdown(o: { scenario: string; facts: SectionFacts; lines?: string[]; command: string; jsonFile: string; tables: Table[]; notes: string[] }): string {
+  return [
+    `## ${o.scenario}`,
+    '',
+    `Machine: ${machineLine(o.facts.machine)}.`,
+    `Placement: ${o.facts.placement.note}.`,
+    ...(o.lines ?? []),
+    `Reproduce: \`${o.command}\` (full result: \`${o.jsonFile}\`, not committed).`,
+    '',
+    ...o.tables.flatMap((t) => [`**${t.title}**`, '', markdownTable(t), '']),
+    ...o.notes,
+  ].join('\n');
 }
 
 export function writeResultJson(scenario: string, result: unknown): string {
@@ -61,4 +94,27 @@ export function writeSection(scenario: string, markdown: string, file = path.joi
   const to = text.indexOf(end);
   const next = from >= 0 && to > from ? text.slice(0, from) + block + text.slice(to + end.length) : `${text.trimEnd()}\n\n${block}\n`;
   writeFileSync(file, next);
+}
+
+/**
+ * The section a run of the whole suite writes on top: one table of every
+ * target of every scenario from that one run, and how to reproduce it.
+ */
+export function summaryMarkdown(machine: Machine, finished: string, command: string, runs: Array<{ scenario: string; targets: Target[]; jsonFile: string }>): string {
+  const table: Table = {
+    title: 'Every target, one run of the whole suite',
+    head: ['scenario', 'target', 'figure', 'met'],
+    rows: runs.flatMap((r) => r.targets.map((t) => [r.scenario, t.target, t.figure, t.met ? 'met' : 'NOT met'])),
+  };
+  const met = runs.reduce((n, r) => n + r.targets.filter((t) => t.met).length, 0);
+  const total = runs.reduce((n, r) => n + r.targets.length, 0);
+  return [
+    '## Summary of the last full run',
+    '',
+    `Machine: ${machineLine(machine)}; finished ${finished}.`,
+    `Reproduce: \`${command}\` (every scenario, one after the other; results: ${runs.map((r) => `\`${r.jsonFile}\``).join(', ')}, not committed).`,
+    `${met} of ${total} targets met. The sections below are from this same run; the causes of the targets not met are under Findings.`,
+    '',
+    markdownTable(table),
+  ].join('\n');
 }

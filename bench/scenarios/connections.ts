@@ -19,9 +19,9 @@ import type { Summary } from '../../device-sim/index.js';
 import type { FleetStartArgs, ZombieTimes } from '../lib/fleet-worker.js';
 import { BENCH_ENROLLMENT_KEY, startHubProcess } from '../lib/hub-process.js';
 import { Remote } from '../lib/ipc.js';
-import { describeMachine, type Machine } from '../lib/machine.js';
+import { describeMachine } from '../lib/machine.js';
 import { cpuSeconds, median, openFilesLimits, pin, placement, sleep, until, vmRssBytes, type Placement } from '../lib/proc.js';
-import type { Target } from './ingest.js';
+import type { ResultHead, Target } from '../lib/report.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 export const FLEET_MODULE = path.join(here, '..', 'lib', 'fleet-worker.ts');
@@ -68,16 +68,11 @@ export type HoldFigures = {
 
 export type ConnectionsStep = { devices: number; hub: HoldFigures; bare: HoldFigures; ratio: number };
 
-export type ConnectionsResult = {
-  scenario: 'connections';
-  machine: Machine;
-  placement: Placement;
-  options: Omit<ConnectionsOptions, 'log' | 'hubEntry'>;
+export type ConnectionsResult = ResultHead<'connections', ConnectionsOptions> & {
   openFiles: { soft: number; hard: number } | undefined;
   cap: number;
   capReason: string;
   steps: ConnectionsStep[];
-  targets: Target[];
 };
 
 export function startFleetWorker(place: Placement): Remote {

@@ -1,10 +1,30 @@
 /** Tables and the BENCHMARKS.md section of the ingest scenario. */
-import { machineLine } from '../lib/machine.js';
-import { fmt, markdownTable, ratio, type Table } from '../lib/report.js';
+import { fmt, ratio, sectionMarkdown, type Table, targetsTable } from '../lib/report.js';
 import type { IngestResult } from './ingest.js';
 
+/** How the figures were taken: the section's closing paragraph. */
+export const INGEST_NOTES = [
+  'How: the hub is `node dist/src/main.js` as its own process with its managed influxd and a fresh data dir. The load is',
+  'bench/lib/driver.ts, a purpose-built closed-loop driver in its own process (device-sim refills windows only on its',
+  '100 ms tick and caps a device at 100 messages/s, so it cannot show a maximum): each device keeps 32 TELEMETRY',
+  'messages in flight and sends the next on each ACK; frames are the hub\'s own encoding, patched per message. An ACK',
+  'means "in the lmdb spool"; the hub then drains the spool into InfluxDB, so "readings/s ACKed" and "points/s into',
+  'InfluxDB" (points InfluxDB confirmed, from load start until the spool was empty) are both given; the second is the',
+  'rate the hub sustains end to end (while the ACK rate exceeds it, the spool grows: "spool full after" says how long the',
+  'default 1 GiB bound lasts at that growth, after which devices get ACK 4). CPU-s / M readings is the measured process\'s utime+stime (/proc) from load start',
+  'until its work was done (for the hub: spool drained), per million readings ACKed. "driver CPU" near 100% means the',
+  'load generator, not the measured process, was the limit (a ceiling figure marked ">=" is then a lower bound). Ceiling A answers each frame with the same ACK the hub',
+  'sends (the driver waits for ACKs) but does no auth, validation, storage. Ceiling B is node-influx configured as the',
+  'hub configures it, writing the same points (schema.ts readingPoints) in requests of 5,000 with 2 concurrent, into a',
+  'fresh influxd of the same version, for the same duration. The Node-RED peer is Node-RED 4 (`node-red/red.js`, own process,',
+  'pinned like the hub, settings and flow in a temp dir, loopback, no editor) with the flow of bench/servers/node-red-peer.ts',
+  'writing to its own fresh influxd; it answers each message with [2, seq] once decoded (not stored: it has no spool), so',
+  'the same closed-loop driver runs it. Its InfluxDB count is polled every second during the load and after it until it',
+  'has not grown for 10 s: "lost" is sent minus stored then, "stored after the load stopped" what arrived late.',
+];
+
 export function ingestTables(r: IngestResult): Table[] {
-  const { ceilingA: a, ceilingB: b, hub } = r;
+  const { ceilingA: a, ceilingB: b, hub, peer: p } = r;
   const o = r.options;
   const share = (x: number) => `${Math.round(x * 100)}%`;
   // A ceiling whose driver ran out of core while the ceiling did not is a lower bound.
@@ -42,22 +62,17 @@ export function ingestTables(r: IngestResult): Table[] {
       }),
     },
     {
-      title: 'Targets (issue 4)',
-      head: ['target', 'figure', 'met'],
-      rows: r.targets.map((t) => [t.target, t.figure, t.met ? 'met' : 'NOT met']),
+      title: `Node-RED peer (websocket in, cbor-x in a function node, node-red-contrib-influxdb batch out), same driver load: batches of ${o.batch}, ${o.devices} devices, ${o.peerSeconds} s`,
+      head: ['', 'readings/s received (answered)', 'points/s into InfluxDB', 'hub / peer', 'readings sent', 'stored', 'lost', 'stored after the load stopped', 'last stored after stop (s)', 'CPU-s / M stored', 'peer CPU', 'peak RSS (MiB)'],
+      rows: [[
+        'Node-RED peer', fmt(p.readingsReceivedPerSecond), fmt(p.pointsPerSecond), ratio(hub.batch.influxPointsPerSecond, p.pointsPerSecond), fmt(p.readingsSent), fmt(p.stored), fmt(p.lost),
+        fmt(p.delayedReadings), fmt(p.lastStoredAfterStopS, 1), fmt(p.cpuSecondsPerMillionStored, 2), share(p.subjectCpuShare), fmt(p.peakRssMiB),
+      ]],
     },
+    targetsTable(r.targets),
   ];
 }
 
 export function ingestMarkdown(r: IngestResult, command: string, jsonFile: string, notes: string[]): string {
-  return [
-    '## ingest',
-    '',
-    `Machine: ${machineLine(r.machine)}.`,
-    `Placement: ${r.placement.note}.`,
-    `Reproduce: \`${command}\` (full result: \`${jsonFile}\`, not committed).`,
-    '',
-    ...ingestTables(r).flatMap((t) => [`**${t.title}**`, '', markdownTable(t), '']),
-    ...notes,
-  ].join('\n');
+  return sectionMarkdown({ scenario: 'ingest', facts: r, command, jsonFile, tables: ingestTables(r), notes });
 }

@@ -1,16 +1,18 @@
 /**
- * Scenario `ingest` (issue 4, scenario 1, without the Node-RED peer yet):
- * the built hub as its own process with its managed influxd, driven by 1,000
- * devices sending batches of 10 records as fast as the hub ACKs them, then
- * one-record messages (the per-message cost); side by side with ceiling A
- * and ceiling B measured in the same run. Zero loss is checked: sent =
+ * Scenario `ingest` (issue 4, scenario 1): the built hub as its own process
+ * with its managed influxd, driven by 1,000 devices sending batches of 10
+ * records as fast as the hub ACKs them, then one-record messages (the
+ * per-message cost); side by side with ceiling A, ceiling B and the Node-RED
+ * peer (peer.ts), all measured in the same run. Zero loss is checked: sent =
  * acknowledged = stored, counted in InfluxDB once the spool has drained.
  */
 import type { ConnectResult, RunArgs, RunResult } from '../lib/driver.js';
 import { BENCH_ENROLLMENT_KEY, countStored, MetricsSampler, startHubProcess, type HubProcess } from '../lib/hub-process.js';
-import { describeMachine, type Machine } from '../lib/machine.js';
+import { describeMachine } from '../lib/machine.js';
+import type { ResultHead, Target } from '../lib/report.js';
 import { cpuSeconds, findChild, pin, placement, until, type Placement } from '../lib/proc.js';
 import { loadFigures, measureCeilingA, measureCeilingB, startDriver, type CeilingAResult, type CeilingBFigures, type LoadFigures } from './ceilings.js';
+import { measureNodeRedPeer, type PeerFigures } from './peer.js';
 
 /** The hub's default PULSEWIRE_SPOOL_MAX_BYTES (the bench does not change it). */
 const SPOOL_DEFAULT_MAX_BYTES = 2 ** 30;
@@ -22,6 +24,8 @@ export type IngestOptions = {
   seconds: number;
   /** Length of the one-record phases. */
   singleSeconds: number;
+  /** Length of the Node-RED peer's load (batches, as the hub's batch phase). */
+  peerSeconds: number;
   window: number;
   pin: boolean;
   /** How long to wait for the hub's spool to drain after a phase. */
@@ -32,7 +36,7 @@ export type IngestOptions = {
 };
 
 export const INGEST_DEFAULTS: IngestOptions = {
-  devices: 1000, batch: 10, seconds: 60, singleSeconds: 20, window: 32, pin: true, drainTimeoutS: 300, log: () => {},
+  devices: 1000, batch: 10, seconds: 60, singleSeconds: 20, peerSeconds: 30, window: 32, pin: true, drainTimeoutS: 300, log: () => {},
 };
 
 export type HubPhase = LoadFigures & {
@@ -60,17 +64,13 @@ export type HubPhase = LoadFigures & {
   samples: MetricsSampler['samples'];
 };
 
-export type Target = { target: string; figure: string; met: boolean };
+export type { Target } from '../lib/report.js';
 
-export type IngestResult = {
-  scenario: 'ingest';
-  machine: Machine;
-  placement: Placement;
-  options: Omit<IngestOptions, 'log' | 'hubEntry'>;
+export type IngestResult = ResultHead<'ingest', IngestOptions> & {
   ceilingA: CeilingAResult;
   ceilingB: CeilingBFigures;
   hub: { batch: HubPhase; single: HubPhase };
-  targets: Target[];
+  peer: PeerFigures;
 };
 
 /** Linear interpolation of a sampled counter at time `at`. */
@@ -150,7 +150,13 @@ async function measureHub(o: IngestOptions, place: Placement): Promise<{ batch: 
   }
 }
 
-export function ingestTargets(a: CeilingAResult, b: CeilingBFigures, hub: { batch: HubPhase; single: HubPhase }): Target[] {
+/** The most frequent Node-RED error line, with its count. */
+function topError(errors: Record<string, number>): string {
+  const [line, n] = Object.entries(errors).sort((a, b) => b[1] - a[1])[0] ?? ['no error logged', 0];
+  return n > 0 ? `${n} x "${line.slice(0, 100)}"` : line;
+}
+
+export function ingestTargets(a: CeilingAResult, b: CeilingBFigures, hub: { batch: HubPhase; single: HubPhase }, peer: PeerFigures): Target[] {
   const r = (x: number, y: number) => (y > 0 ? x / y : 0);
   const hubVsB = r(hub.batch.influxPointsPerSecond, b.pointsPerSecond);
   const singleVsA = r(hub.single.messagesPerSecond, a.single.messagesPerSecond);
@@ -160,7 +166,11 @@ export function ingestTargets(a: CeilingAResult, b: CeilingBFigures, hub: { batc
     { target: 'ACKed one-record messages >= 0.5 x ceiling A', figure: `${singleVsA.toFixed(2)} x (${Math.round(hub.single.messagesPerSecond)} vs ${Math.round(a.single.messagesPerSecond)} messages/s)`, met: singleVsA >= 0.5 },
     { target: 'ACKed one-record messages >= 20,000/s', figure: `${Math.round(hub.single.messagesPerSecond)}/s`, met: hub.single.messagesPerSecond >= 20_000 },
     { target: 'zero loss: sent = acknowledged = stored (both phases)', figure: `lost ${hub.batch.lost + hub.single.lost}, unACKed ${hub.batch.unacknowledged + hub.single.unacknowledged}, non-zero ACKs ${hub.batch.nonZeroAcks + hub.single.nonZeroAcks}`, met: lossFree(hub.batch) && lossFree(hub.single) },
-    { target: 'ingest >= 5 x the Node-RED peer', figure: 'not measured yet (peer is later work)', met: false },
+    {
+      target: 'ingest >= 5 x the Node-RED peer (points/s into InfluxDB)',
+      figure: `${r(hub.batch.influxPointsPerSecond, peer.pointsPerSecond).toFixed(2)} x (${Math.round(hub.batch.influxPointsPerSecond)} vs ${Math.round(peer.pointsPerSecond)} points/s; the peer lost ${peer.lost} of ${peer.readingsSent} readings (${topError(peer.errors)}) and stored ${peer.delayedReadings} after the load stopped, the last ${peer.lastStoredAfterStopS.toFixed(1)} s after)`,
+      met: r(hub.batch.influxPointsPerSecond, peer.pointsPerSecond) >= 5,
+    },
   ];
 }
 
@@ -175,6 +185,9 @@ export async function runIngest(options: Partial<IngestOptions> = {}): Promise<I
   const ceilingB = await measureCeilingB(o, place);
   o.log('  hub...');
   const hub = await measureHub(o, place);
+  o.log('  Node-RED peer...');
+  const peer = await measureNodeRedPeer(o, place);
+  o.log(`  Node-RED peer: ${Math.round(peer.pointsPerSecond)} points/s into InfluxDB, lost ${peer.lost}, delayed ${peer.delayedReadings}`);
   const { log: _log, hubEntry: _entry, ...recorded } = o;
-  return { scenario: 'ingest', machine, placement: place, options: recorded, ceilingA, ceilingB, hub, targets: ingestTargets(ceilingA, ceilingB, hub) };
+  return { scenario: 'ingest', machine, placement: place, options: recorded, ceilingA, ceilingB, hub, peer, targets: ingestTargets(ceilingA, ceilingB, hub, peer) };
 }

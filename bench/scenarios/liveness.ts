@@ -14,10 +14,10 @@
 import type { Summary } from '../../device-sim/index.js';
 import type { FleetStartArgs, ZombieTimes } from '../lib/fleet-worker.js';
 import { BENCH_ENROLLMENT_KEY, BENCH_OPERATOR_TOKEN, startHubProcess } from '../lib/hub-process.js';
-import { describeMachine, type Machine } from '../lib/machine.js';
-import { openFilesLimits, pin, placement, sleep, type Placement } from '../lib/proc.js';
+import { describeMachine } from '../lib/machine.js';
+import { openFilesLimits, pin, placement, sleep } from '../lib/proc.js';
 import { FD_HEADROOM, startFleetWorker } from './connections.js';
-import type { Target } from './ingest.js';
+import type { ResultHead, Target } from '../lib/report.js';
 
 export type LivenessOptions = {
   devices: number;
@@ -38,11 +38,7 @@ export const LIVENESS_DEFAULTS: LivenessOptions = {
 
 export type Distribution = { count: number; p50: number; p99: number; max: number; min: number; overBound: number };
 
-export type LivenessResult = {
-  scenario: 'liveness';
-  machine: Machine;
-  placement: Placement;
-  options: Omit<LivenessOptions, 'log' | 'hubEntry'>;
+export type LivenessResult = ResultHead<'liveness', LivenessOptions> & {
   devicesRun: number;
   capNote: string;
   zombies: number;
@@ -58,7 +54,6 @@ export type LivenessResult = {
   listedBeforeFirstSession: number;
   pollMsMedian: number;
   sim: { connects: number; sent: number; stored: number; connectFailures: Record<string, number>; disconnects: Record<string, number>; zombiesOpened: number };
-  targets: Target[];
 };
 
 function distribution(values: number[], bound: number): Distribution {

@@ -1,7 +1,17 @@
 /** Tables and the BENCHMARKS.md section of the outage scenario. */
-import { machineLine } from '../lib/machine.js';
-import { fmt, markdownTable, ratio, type Table } from '../lib/report.js';
+import { fmt, ratio, sectionMarkdown, type Table, targetsTable } from '../lib/report.js';
 import type { OutageResult } from './outage.js';
+
+/** How the figures were taken: the section's closing paragraph. */
+export const OUTAGE_NOTES = [
+  'How: the bench runs influxd itself (startManagedInfluxd) and points the hub (built dist, own process) at it with',
+  'PULSEWIRE_INFLUX_URL, since a managed influxd would be restarted by the hub at once. The outage is a clean stop of',
+  'that influxd; the recovery is a new influxd on the same data dir and HTTP port. The driver sends at a fixed',
+  'fleet-wide rate (window 32 per device) throughout. Spool depth and InfluxDB confirmations come from the hub\'s',
+  '/metrics, sampled every 250 ms; "normal" is points/s into InfluxDB over the second half of the steady phase, that',
+  'is the offered load. Catch-up includes the new load arriving meanwhile; net drain is the backlog at recovery over',
+  'the time to empty. Loss is counted in InfluxDB after the spool drained.',
+];
 
 export function outageTables(r: OutageResult): Table[] {
   const o = r.options;
@@ -28,14 +38,5 @@ export function outageTables(r: OutageResult): Table[] {
 }
 
 export function outageMarkdown(r: OutageResult, command: string, jsonFile: string, notes: string[]): string {
-  return [
-    '## outage',
-    '',
-    `Machine: ${machineLine(r.machine)}.`,
-    `Placement: ${r.placement.note}.`,
-    `Reproduce: \`${command}\` (full result: \`${jsonFile}\`, not committed).`,
-    '',
-    ...outageTables(r).flatMap((t) => [`**${t.title}**`, '', markdownTable(t), '']),
-    ...notes,
-  ].join('\n');
+  return sectionMarkdown({ scenario: 'outage', facts: r, command, jsonFile, tables: outageTables(r), notes });
 }

@@ -14,10 +14,10 @@ import path from 'node:path';
 import { startManagedInfluxd, type ManagedInfluxd } from '../../src/storage/managed-influxd.js';
 import type { ConnectResult, RunResult, Tick } from '../lib/driver.js';
 import { BENCH_ENROLLMENT_KEY, countStored, MetricsSampler, startHubProcess } from '../lib/hub-process.js';
-import { describeMachine, type Machine } from '../lib/machine.js';
-import { cpuSeconds, pin, placement, sleep, until, type Placement } from '../lib/proc.js';
+import { describeMachine } from '../lib/machine.js';
+import { cpuSeconds, pin, placement, sleep, until } from '../lib/proc.js';
 import { startDriver } from './ceilings.js';
-import type { Target } from './ingest.js';
+import type { ResultHead, Target } from '../lib/report.js';
 
 export type OutageOptions = {
   devices: number;
@@ -39,11 +39,7 @@ export const OUTAGE_DEFAULTS: OutageOptions = {
   devices: 1000, batch: 10, readingsPerSecond: 20_000, beforeS: 20, outageS: 30, afterS: 60, drainTimeoutS: 300, pin: true, log: () => {},
 };
 
-export type OutageResult = {
-  scenario: 'outage';
-  machine: Machine;
-  placement: Placement;
-  options: Omit<OutageOptions, 'log' | 'hubEntry'>;
+export type OutageResult = ResultHead<'outage', OutageOptions> & {
   /** Points/s InfluxDB confirmed before the outage (second half of the steady phase). */
   normalIngestPointsPerSecond: number;
   acks: {
@@ -65,7 +61,6 @@ export type OutageResult = {
   };
   loss: { readingsSent: number; readingsAcked: number; stored: number; lost: number; unacknowledged: number };
   hubCpuSeconds: number;
-  targets: Target[];
 };
 
 function rateBetween(timeline: Tick[], from: number, to: number, key: 'acked' | 'nonZero'): { count: number; perSecond: number } {

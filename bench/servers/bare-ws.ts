@@ -16,8 +16,8 @@ let server: WebSocketServer | undefined;
 let sweep: NodeJS.Timeout | undefined;
 const alive = new WeakMap<WebSocket, boolean>();
 
-async function start(args: { pingIntervalMs: number }): Promise<{ port: number }> {
-  const listening = await listenLikeHub();
+async function start(args: { pingIntervalMs: number; port?: number }): Promise<{ port: number }> {
+  const listening = await listenLikeHub(args.port);
   server = listening.server;
   server.on('connection', (ws) => {
     alive.set(ws, true);
@@ -46,9 +46,13 @@ async function start(args: { pingIntervalMs: number }): Promise<{ port: number }
 serve({
   start,
   clients: () => server?.clients.size ?? 0,
-  stop: () => new Promise<void>((resolve) => {
+  /** `closeCode` (e.g. 1001, as the hub on SIGTERM): close each device with it; default drop the sockets. */
+  stop: (args: { closeCode?: number } = {}) => new Promise<void>((resolve) => {
     clearInterval(sweep);
-    for (const ws of server?.clients ?? []) ws.terminate();
+    for (const ws of server?.clients ?? []) {
+      if (args.closeCode) ws.close(args.closeCode, 'server going away');
+      else ws.terminate();
+    }
     server?.close(() => resolve());
   }),
 });

@@ -6,6 +6,7 @@
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
+import type { Duplex } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
 import type { WebSocket } from 'ws';
 import { ERRORS, PulsewireError, type ErrorCode, type ErrorSpec } from '../errors/catalog.js';
@@ -137,6 +138,11 @@ async function gatewayPlugin(app: FastifyInstance, opts: GatewayOptions): Promis
 
   liveness.start();
   app.addHook('preClose', async () => {
+    // Devices told 1001 reconnect at once (full jitter from 0 s). An upgrade request that arrives
+    // while the hub closes got fastify's 503 but kept its socket, and server.close() then waited
+    // for those until the shutdown deadline (exit 1 after PULSEWIRE_SHUTDOWN_TIMEOUT_MS; the
+    // reconnect-storm bench showed it). From here on such a socket is dropped at once.
+    app.server.prependListener('upgrade', (_request, socket: Duplex) => socket.destroy());
     liveness.stop();
     await closeAllSessions(runtimes, config.shutdownTimeoutMs / 2);
     await status.flush();

@@ -14,11 +14,15 @@ import { runIngest } from '../../bench/scenarios/ingest.js';
 import { ingestMarkdown } from '../../bench/scenarios/ingest-report.js';
 import { runLiveness } from '../../bench/scenarios/liveness.js';
 import { livenessMarkdown } from '../../bench/scenarios/liveness-report.js';
+import { runLatency } from '../../bench/scenarios/latency.js';
+import { latencyMarkdown } from '../../bench/scenarios/latency-report.js';
+import { runStorm } from '../../bench/scenarios/storm.js';
+import { stormMarkdown } from '../../bench/scenarios/storm-report.js';
 
 describe('bench harness', () => {
   it('runs the ingest scenario with tiny numbers: every figure present, nothing lost', async () => {
     const result = await runIngest({
-      devices: 20, seconds: 1, singleSeconds: 1, window: 4, pin: false, drainTimeoutS: 30,
+      devices: 20, seconds: 1, singleSeconds: 1, peerSeconds: 1, window: 4, pin: false, drainTimeoutS: 30,
       hubEntry: ['--import', 'tsx', 'src/main.ts'],
     });
     for (const phase of [result.ceilingA.batch, result.ceilingA.single, result.hub.batch, result.hub.single]) {
@@ -35,6 +39,9 @@ describe('bench harness', () => {
       expect(phase.lost).toBe(0);
       expect(phase.influxPointsPerSecond).toBeGreaterThan(0);
     }
+    // The Node-RED peer ran its flow end to end: what it answered reached its InfluxDB.
+    expect(result.peer.stored).toBeGreaterThan(0);
+    expect(result.peer.stored + result.peer.lost).toBe(result.peer.readingsSent);
     expect(result.targets.map((t) => t.target)).toContain('zero loss: sent = acknowledged = stored (both phases)');
     expect(result.targets.find((t) => t.target.startsWith('zero loss'))!.met).toBe(true);
     expect(result.machine.cores).toBeGreaterThan(0);
@@ -55,6 +62,39 @@ describe('bench harness', () => {
     expect(result.falseOffline).toBe(0);
     expect(livenessMarkdown(result, 'npm run bench -- liveness', 'bench/results/x.json', [])).toContain('| device side');
   }, 60_000);
+
+  it('runs the latency scenario with tiny numbers: a maximum, then three rate steps timed on hub and ceiling A', async () => {
+    const result = await runLatency({
+      devices: 10, probeSeconds: 1, stepSeconds: 1.5, warmupSeconds: 0.5, pin: false,
+      hubEntry: ['--import', 'tsx', 'src/main.ts'],
+    });
+    expect(result.maxMessagesPerSecond).toBeGreaterThan(0);
+    expect(result.steps.map((s) => s.share)).toEqual([0.1, 0.5, 0.9]);
+    for (const step of result.steps) {
+      expect(step.hub.latencyMs.count).toBeGreaterThan(0);
+      expect(step.hub.latencyMs.p99).toBeGreaterThanOrEqual(step.hub.latencyMs.p50);
+      expect(step.ceilingA.latencyMs.count).toBeGreaterThan(0);
+      expect(step.hub.unacknowledged).toBe(0);
+    }
+    expect(result.targets).toHaveLength(1);
+    expect(latencyMarkdown(result, 'npm run bench -- latency', 'bench/results/x.json', [])).toContain('hub p99 / ceiling A p99');
+  }, 120_000);
+
+  it('runs the storm scenario with tiny numbers: the fleet comes back after a hub restart and nothing is lost', async () => {
+    const result = await runStorm({
+      devices: 30, steadyS: 1, timeoutS: 60, pin: false,
+      hubEntry: ['--import', 'tsx', 'src/main.ts'],
+    });
+    expect(result.hub.connectedBefore).toBe(30);
+    expect(result.hub.backAllS).toBeDefined();
+    expect(result.bare.backAllS).toBeDefined();
+    // The restart itself is quick (no waiting for the shutdown deadline).
+    expect(result.hub.downS).toBeLessThan(5);
+    expect(result.hub.lost).toBe(0);
+    expect(result.hub.stored).toBe(result.hub.sim.records);
+    expect(result.targets.every((t) => t.met)).toBe(true);
+    expect(stormMarkdown(result, 'npm run bench -- storm', 'bench/results/x.json', [])).toContain('| hub |');
+  }, 180_000);
 
   it('replaces its own BENCHMARKS.md section and leaves the rest alone', () => {
     const dir = mkdtempSync(path.join(os.tmpdir(), 'pulsewire-bench-md-'));

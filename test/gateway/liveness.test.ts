@@ -1,69 +1,145 @@
-import { describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { LivenessSweep, type Pingable } from '../../src/gateway/liveness.js';
+
+const INTERVAL = 1000;
 
 class FakeSocket implements Pingable {
   heldByHub = false;
-  pings = 0;
-  timedOut = false;
-  ping(): void { this.pings++; }
-  onPingTimeout(): void { this.timedOut = true; }
+  pings: number[] = [];
+  timedOutAt: number | undefined;
+  /** Answers each ping at once (a healthy device) unless dead. */
+  constructor(private readonly sweep: LivenessSweep<FakeSocket>, public dead = false) {}
+  ping(): void {
+    this.pings.push(Date.now());
+    if (!this.dead) this.sweep.markAlive(this);
+  }
+  onPingTimeout(): void { this.timedOutAt = Date.now(); }
 }
 
-describe('LivenessSweep', () => {
-  it('terminates a socket that did not answer the previous ping, and only that one', () => {
-    const sweep = new LivenessSweep<FakeSocket>(1000);
-    const healthy = new FakeSocket();
-    const zombie = new FakeSocket();
-    sweep.add(healthy);
-    sweep.add(zombie);
+/** Advances the fake clock 1 ms at a time until the socket is timed out (or `limit` ms passed). */
+function runUntilTimedOut(socket: FakeSocket, limit: number): number | undefined {
+  const start = Date.now();
+  while (socket.timedOutAt === undefined && Date.now() - start < limit) vi.advanceTimersByTime(1);
+  return socket.timedOutAt;
+}
 
-    sweep.sweep(); // both pinged
-    expect(healthy.pings).toBe(1);
-    expect(zombie.pings).toBe(1);
-    sweep.markAlive(healthy);
-
-    sweep.sweep(); // zombie missed its pong
-    expect(zombie.timedOut).toBe(true);
-    expect(healthy.timedOut).toBe(false);
-    expect(healthy.pings).toBe(2);
-    expect(sweep.size).toBe(1);
+describe('LivenessSweep (fake clock, the real timer)', () => {
+  let sweep: LivenessSweep<FakeSocket>;
+  beforeEach(() => {
+    vi.useFakeTimers({ now: 0 });
+    sweep = new LivenessSweep<FakeSocket>(INTERVAL, { now: () => Date.now() });
+    sweep.start();
+  });
+  afterEach(() => {
+    sweep.stop();
+    vi.useRealTimers();
   });
 
-  it('notices a socket that dies right after a pong within two sweeps', () => {
-    const sweep = new LivenessSweep<FakeSocket>(1000);
-    const socket = new FakeSocket();
-    sweep.add(socket);
-    sweep.sweep();
-    sweep.markAlive(socket); // last sign of life
-    sweep.sweep();
-    expect(socket.timedOut).toBe(false);
-    sweep.sweep();
-    expect(socket.timedOut).toBe(true);
+  it('sweeps every half interval', () => {
+    expect(sweep.sweepIntervalMs).toBe(INTERVAL / 2);
+  });
+
+  it('a zombie is terminated within two intervals of connecting, wherever the connection falls between sweeps', () => {
+    const worst: number[] = [];
+    // Connections at every 10 ms offset across three sweep periods.
+    for (let offset = 0; offset < 1500; offset += 10) {
+      vi.advanceTimersByTime(10);
+      const zombie = new FakeSocket(sweep, true);
+      const connectedAt = Date.now();
+      sweep.add(zombie);
+      const at = runUntilTimedOut(zombie, 3 * INTERVAL);
+      expect(at, `connected at ${connectedAt}`).toBeDefined();
+      const took = at! - connectedAt;
+      expect(took).toBeLessThanOrEqual(2 * INTERVAL);
+      // Never before its ping had a full interval to be answered.
+      expect(at! - zombie.pings[0]!).toBeGreaterThanOrEqual(INTERVAL);
+      worst.push(took);
+    }
+    // The bound actually reached: up to 1.5 intervals (half an interval until the first ping, one for the pong).
+    expect(Math.max(...worst)).toBeLessThanOrEqual(1.5 * INTERVAL);
+    expect(Math.max(...worst)).toBeGreaterThan(1.4 * INTERVAL);
+  });
+
+  it('a device that dies right after a pong is terminated within two intervals of that pong', () => {
+    for (let offset = 0; offset < 1000; offset += 50) {
+      vi.advanceTimersByTime(50);
+      const device = new FakeSocket(sweep);
+      sweep.add(device);
+      vi.advanceTimersByTime(3 * INTERVAL + offset);
+      const lastPong = device.pings.at(-1)!; // answered at once
+      device.dead = true;
+      const at = runUntilTimedOut(device, 3 * INTERVAL);
+      expect(at).toBeDefined();
+      expect(at! - lastPong).toBeLessThanOrEqual(2 * INTERVAL);
+      expect(at! - lastPong).toBeGreaterThanOrEqual(INTERVAL);
+    }
+  });
+
+  it('pings a healthy device once per interval and never times it out', () => {
+    const device = new FakeSocket(sweep);
+    sweep.add(device);
+    vi.advanceTimersByTime(20 * INTERVAL);
+    expect(device.timedOutAt).toBeUndefined();
+    expect(device.pings.length).toBeGreaterThanOrEqual(19);
+    expect(device.pings.length).toBeLessThanOrEqual(21);
+    const gaps = device.pings.slice(1).map((t, i) => t - device.pings[i]!);
+    expect(Math.min(...gaps)).toBe(INTERVAL);
   });
 
   it('does not time out a socket the hub itself stopped reading (backpressure), and judges it again after', () => {
-    const sweep = new LivenessSweep<FakeSocket>(1000);
-    const socket = new FakeSocket();
+    const socket = new FakeSocket(sweep, true);
     sweep.add(socket);
-    sweep.sweep(); // pinged
+    vi.advanceTimersByTime(INTERVAL / 2); // pinged, no pong
+    expect(socket.pings).toHaveLength(1);
     socket.heldByHub = true; // its pong cannot be read now
-    sweep.sweep();
-    sweep.sweep();
-    expect(socket.timedOut).toBe(false);
+    vi.advanceTimersByTime(5 * INTERVAL);
+    expect(socket.timedOutAt).toBeUndefined();
     socket.heldByHub = false;
-    sweep.sweep(); // pinged again
-    sweep.sweep(); // no pong: now it is the device's fault
-    expect(socket.timedOut).toBe(true);
+    const releasedAt = Date.now();
+    const at = runUntilTimedOut(socket, 3 * INTERVAL);
+    expect(socket.pings).toHaveLength(2); // pinged afresh once released
+    expect(at! - releasedAt).toBeLessThanOrEqual(2 * INTERVAL);
   });
 
   it('forgets removed sockets', () => {
-    const sweep = new LivenessSweep<FakeSocket>(1000);
-    const socket = new FakeSocket();
+    const socket = new FakeSocket(sweep, true);
     sweep.add(socket);
     sweep.delete(socket);
-    sweep.sweep();
-    sweep.sweep();
-    expect(socket.pings).toBe(0);
-    expect(socket.timedOut).toBe(false);
+    vi.advanceTimersByTime(5 * INTERVAL);
+    expect(socket.pings).toHaveLength(0);
+    expect(socket.timedOutAt).toBeUndefined();
+    expect(sweep.size).toBe(0);
+  });
+});
+
+describe('LivenessSweep with late sweeps (a busy core)', () => {
+  it('keeps the two-interval bound while each sweep starts up to 0.15 of an interval after it was due', () => {
+    // Node's setInterval schedules each run one period after the previous run started, so a busy
+    // event loop stretches the gaps between sweeps: here each gap is half an interval plus 0 to 0.15 interval.
+    let clock = 0;
+    const sweep = new LivenessSweep<FakeSocket>(INTERVAL, { now: () => clock });
+    let seed = 7;
+    const random = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+    const connected = new Map<FakeSocket, number>();
+    const timedOut = new Map<FakeSocket, number>();
+    class ClockSocket extends FakeSocket {
+      override ping(): void { this.pings.push(clock); }
+      override onPingTimeout(): void { timedOut.set(this, clock); }
+    }
+    for (let k = 0; k < 400; k++) {
+      const next = clock + sweep.sweepIntervalMs + random() * 0.15 * INTERVAL;
+      clock += random() * (next - clock); // a zombie connects somewhere before the next sweep
+      const z = new ClockSocket(sweep, true);
+      connected.set(z, clock);
+      sweep.add(z);
+      clock = next;
+      sweep.sweep();
+    }
+    for (let k = 0; k < 6; k++) { clock += sweep.sweepIntervalMs + 0.15 * INTERVAL; sweep.sweep(); }
+    expect(timedOut.size).toBe(connected.size);
+    const took = [...timedOut].map(([z, at]) => at - connected.get(z)!);
+    expect(Math.max(...took)).toBeLessThanOrEqual(2 * INTERVAL);
+    // And never before its ping was a full interval old (as measured on the clock).
+    for (const [z, at] of timedOut) expect(at - z.pings[0]!).toBeGreaterThanOrEqual(INTERVAL);
   });
 });

@@ -73,6 +73,36 @@ describe('takeover', () => {
 });
 
 describe('shutdown', () => {
+  it('finishes closing while devices told 1001 reconnect at once (a reconnect storm)', async () => {
+    hub = await startHub();
+    const h = hub;
+    const devices = await Promise.all([1, 2, 3, 4, 5].map((i) => TestDevice.connect(h.deviceUrl, { id: `storm-${i}` })));
+    let closing = false;
+    let attempts = 0;
+    // Each device reconnects the moment it is closed, again and again, while the hub closes.
+    const storms = devices.map(async (d, i) => {
+      await d.closed;
+      while (closing) {
+        attempts++;
+        const again = await TestDevice.connect(h.deviceUrl, { id: `storm-${i + 1}` }).catch(() => undefined);
+        if (again) await again.close();
+        await new Promise((r) => setTimeout(r, 5));
+      }
+    });
+    closing = true;
+    const started = Date.now();
+    const outcome = await Promise.race([
+      h.close().then(() => 'closed'),
+      new Promise((r) => setTimeout(r, 8000)).then(() => 'still closing after 8 s'),
+    ]);
+    closing = false;
+    hub = undefined;
+    await Promise.all(storms);
+    expect(outcome).toBe('closed');
+    expect(Date.now() - started).toBeLessThan(8000);
+    expect(attempts).toBeGreaterThan(0);
+  });
+
   it('closes every device with 1001, loses nothing acknowledged, and records hub shutdown', async () => {
     hub = await startHub();
     const devices = await Promise.all([1, 2, 3].map((i) => TestDevice.connect(hub!.deviceUrl, { id: `sd-${i}` })));

@@ -1,0 +1,161 @@
+/**
+ * Scenario `latency` (issue 4, scenario 4): send-to-ACK time at 10%, 50% and
+ * 90% of the hub's ingest maximum. The maximum is measured first in the same
+ * run, with a short saturating probe (the driver's closed loop, as in
+ * `ingest`); each step then offers a fixed fleet-wide rate (driver "rate"
+ * mode, every device keeping at most its window of 32 in flight) and records
+ * each message's time from send to its ACK after a warm-up. Ceiling A (bare
+ * ws + cbor-x, no storage) gets the same absolute rates from the same driver,
+ * so each percentile is also given as a ratio to what the socket path alone
+ * costs on this machine at that moment. Target: p99 < 50 ms at half the
+ * maximum.
+ */
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { ConnectResult, LatencyFigures, RunArgs, RunResult } from '../lib/driver.js';
+import { BENCH_ENROLLMENT_KEY, startHubProcess, type HubProcess } from '../lib/hub-process.js';
+import { Remote } from '../lib/ipc.js';
+import { describeMachine } from '../lib/machine.js';
+import { pin, placement, until, type Placement } from '../lib/proc.js';
+import type { ResultHead, Target } from '../lib/report.js';
+import { startDriver } from './ceilings.js';
+
+const CEILING_A_MODULE = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'servers', 'ceiling-a.ts');
+
+export type LatencyOptions = {
+  devices: number;
+  batch: number;
+  window: number;
+  /** Saturating probe that finds the maximum. */
+  probeSeconds: number;
+  /** Each rate step; the first warmupSeconds of it are not recorded. */
+  stepSeconds: number;
+  warmupSeconds: number;
+  /** Shares of the maximum to offer. */
+  shares: number[];
+  pin: boolean;
+  hubEntry?: string[];
+  log: (line: string) => void;
+};
+
+export const LATENCY_DEFAULTS: LatencyOptions = {
+  devices: 1000, batch: 10, window: 32, probeSeconds: 15, stepSeconds: 20, warmupSeconds: 3, shares: [0.1, 0.5, 0.9], pin: true, log: () => {},
+};
+
+export type LatencyStep = {
+  share: number;
+  offeredMessagesPerSecond: number;
+  hub: { ackedMessagesPerSecond: number; latencyMs: LatencyFigures; blocked: number; unacknowledged: number; nonZeroAcks: number };
+  ceilingA: { ackedMessagesPerSecond: number; latencyMs: LatencyFigures; blocked: number };
+};
+
+export type LatencyResult = ResultHead<'latency', LatencyOptions> & {
+  /** ACKed messages/s of the hub under the saturating probe (all its ACKs over the time until the last): the maximum the steps are shares of. */
+  maxMessagesPerSecond: number;
+  maxReadingsPerSecond: number;
+  steps: LatencyStep[];
+};
+
+type Subject = { name: string; url: string; enrollmentKey?: string; pid: number; settle: () => Promise<void> };
+
+async function atRates(subject: Subject, rates: number[], o: LatencyOptions, place: Placement): Promise<RunResult[]> {
+  const driver = startDriver(place);
+  try {
+    await driver.call<ConnectResult>('connect', { url: subject.url, devices: o.devices, prefix: `lat-${subject.name}-`, enrollmentKey: subject.enrollmentKey });
+    const out: RunResult[] = [];
+    for (const [i, rate] of rates.entries()) {
+      await subject.settle();
+      const args: RunArgs = {
+        mode: 'rate', batch: o.batch, seconds: o.stepSeconds, names: `l${i}x`, window: o.window,
+        messagesPerSecond: rate, latencyAfterMs: o.warmupSeconds * 1000, drainMs: 60_000,
+      };
+      const run = await driver.call<RunResult>('run', args);
+      o.log(`  ${subject.name} at ${Math.round(rate)} messages/s: p50 ${run.latencyMs!.p50.toFixed(1)} ms, p99 ${run.latencyMs!.p99.toFixed(1)} ms, p999 ${run.latencyMs!.p999.toFixed(1)} ms`);
+      out.push(run);
+    }
+    await driver.call('close');
+    return out;
+  } finally {
+    await driver.close();
+  }
+}
+
+async function probeMaximum(hub: HubProcess, o: LatencyOptions, place: Placement): Promise<number> {
+  const driver = startDriver(place);
+  try {
+    await driver.call<ConnectResult>('connect', { url: hub.deviceUrl, devices: o.devices, prefix: 'probe-', enrollmentKey: BENCH_ENROLLMENT_KEY });
+    const run = await driver.call<RunResult>('run', { mode: 'saturate', batch: o.batch, seconds: o.probeSeconds, names: 'p', window: o.window } satisfies RunArgs);
+    await driver.call('close');
+    // Every ACK up to the last one (after the load stopped) over the time until it came: the hub holds
+    // ACKs while its spool backlog is above its mark and releases them in bursts, so ACKs counted only
+    // within a short load window can miss a whole burst.
+    const lastAckAt = run.timeline.at(-1)?.at ?? run.stoppedAt;
+    return (run.acks['0'] ?? 0) / ((lastAckAt - run.startedAt) / 1000);
+  } finally {
+    await driver.close();
+  }
+}
+
+const nonZero = (run: RunResult) => Object.entries(run.acks).reduce((n, [code, c]) => n + (code === '0' ? 0 : c), 0);
+
+export async function runLatency(options: Partial<LatencyOptions> = {}): Promise<LatencyResult> {
+  const o: LatencyOptions = { ...LATENCY_DEFAULTS, ...options };
+  const place = placement(o.pin);
+  const machine = describeMachine();
+  o.log(`latency: ${o.devices} devices, batch ${o.batch}, probe ${o.probeSeconds} s, steps ${o.shares.map((s) => `${s * 100}%`).join(', ')} of the maximum, ${o.stepSeconds} s each; ${place.note}`);
+  const hub = await startHubProcess({ entry: o.hubEntry });
+  let maxMessagesPerSecond: number;
+  let hubRuns: RunResult[];
+  try {
+    pin(hub.pid, place.subject, place);
+    const settle = async () => {
+      await until(async () => (await hub.metrics()).get('pulsewire_spool_entries') === 0, 300_000, 200);
+    };
+    maxMessagesPerSecond = await probeMaximum(hub, o, place);
+    o.log(`  hub maximum (saturating probe): ${Math.round(maxMessagesPerSecond)} messages/s (${Math.round(maxMessagesPerSecond * o.batch)} readings/s)`);
+    const rates = o.shares.map((s) => s * maxMessagesPerSecond);
+    hubRuns = await atRates({ name: 'hub', url: hub.deviceUrl, enrollmentKey: BENCH_ENROLLMENT_KEY, pid: hub.pid, settle }, rates, o, place);
+  } finally {
+    await hub.stop();
+  }
+  const rates = o.shares.map((s) => s * maxMessagesPerSecond);
+  const server = new Remote(CEILING_A_MODULE);
+  let ceilingRuns: RunResult[];
+  try {
+    pin(server.pid, place.subject, place);
+    const { port } = await server.call<{ port: number }>('start');
+    ceilingRuns = await atRates({ name: 'ceilingA', url: `ws://127.0.0.1:${port}/v1/device`, pid: server.pid, settle: async () => {} }, rates, o, place);
+    await server.call('stop');
+  } finally {
+    await server.close();
+  }
+  const steps: LatencyStep[] = o.shares.map((share, i) => {
+    const h = hubRuns[i]!;
+    const c = ceilingRuns[i]!;
+    return {
+      share,
+      offeredMessagesPerSecond: rates[i]!,
+      hub: { ackedMessagesPerSecond: h.ackedInWindow / h.seconds, latencyMs: h.latencyMs!, blocked: h.blocked, unacknowledged: h.unacknowledged, nonZeroAcks: nonZero(h) },
+      ceilingA: { ackedMessagesPerSecond: c.ackedInWindow / c.seconds, latencyMs: c.latencyMs!, blocked: c.blocked },
+    };
+  });
+  const { log: _l, hubEntry: _h, ...recorded } = o;
+  const result: LatencyResult = {
+    scenario: 'latency', machine, placement: place, options: recorded,
+    maxMessagesPerSecond, maxReadingsPerSecond: maxMessagesPerSecond * o.batch, steps, targets: [],
+  };
+  result.targets = latencyTargets(result);
+  return result;
+}
+
+export function latencyTargets(r: LatencyResult): Target[] {
+  const half = r.steps.reduce<LatencyStep | undefined>((best, s) => (!best || Math.abs(s.share - 0.5) < Math.abs(best.share - 0.5) ? s : best), undefined);
+  if (!half) return [];
+  const p99 = half.hub.latencyMs.p99;
+  const kept = half.hub.ackedMessagesPerSecond / half.offeredMessagesPerSecond;
+  return [{
+    target: 'send-to-ACK p99 < 50 ms at half the ingest maximum',
+    figure: `p99 ${p99.toFixed(1)} ms at ${Math.round(half.share * 100)}% (${Math.round(half.offeredMessagesPerSecond)} messages/s offered, ${(kept * 100).toFixed(0)}% of it ACKed in time; ceiling A p99 ${half.ceilingA.latencyMs.p99.toFixed(1)} ms at the same rate)`,
+    met: p99 < 50 && half.hub.nonZeroAcks === 0 && kept > 0.95,
+  }];
+}

@@ -1,0 +1,48 @@
+/** Tables and the BENCHMARKS.md section of the reconnect-storm scenario. */
+import { fmt, ratio, sectionMarkdown, type Table, targetsTable } from '../lib/report.js';
+import type { StormResult, StormRun } from './storm.js';
+
+/** How the figures were taken: the section's closing paragraph. */
+export const STORM_NOTES = [
+  'How: device-sim (bench/lib/fleet-worker.ts, own process) connects the fleet at 2,000/s, each device sending one TELEMETRY',
+  'of 4 records per 10 s and reconnecting after a drop with the protocol\'s backoff (random(0, min(60, 1 x 2^attempt)) s);',
+  'once all are in and the load has run 10 s, its admission limit is lifted (so the backoff and the server set the pace)',
+  'and the server is restarted: the hub gets SIGTERM (it closes every device with 1001, drains what it can, stops its',
+  'managed influxd and exits), then a new hub process starts on the same port and data dir (what the old one did not',
+  'deliver is still in its spool). Times are from the SIGTERM; "back" is the connected count device-sim reports (every',
+  '100 ms) reaching 99% / all of the devices connected before. Peak accept rate: the most new connections in about 1 s.',
+  'The load goes on for 10 s after the fleet is back; then device-sim stops (waiting for its outstanding ACKs), the',
+  'spool drains, and the readings of the fleet are counted in InfluxDB. Baseline: the same fleet against a bare `ws`',
+  'server (bench/servers/bare-ws.ts) that closes with 1001 and is started again on the same port.',
+];
+
+const s = (x: number | undefined) => (x === undefined ? 'never' : fmt(x, 1));
+
+export function stormTables(r: StormResult): Table[] {
+  const row = (name: string, x: StormRun) => [
+    name, fmt(x.connectedBefore), `${s(x.downS)} (${x.exit ?? '?'})`, s(x.upS), s(x.back99S), s(x.backAllS), fmt(x.peakAcceptsPerSecond),
+    fmt(Object.values(x.connectFailures).reduce((a, b) => a + b, 0)),
+  ];
+  const h = r.hub;
+  return [
+    {
+      title: `Reconnect storm: ${fmt(r.devicesRun)} devices, server restarted; seconds from SIGTERM (or close 1001)`,
+      head: ['server', 'connected before', 'old process gone (exit)', 'new process up', '99% back', 'all back', 'peak accepts/s', 'failed connection attempts'],
+      rows: [
+        row('hub', h),
+        row('bare ws (baseline)', r.bare),
+        ['hub / bare', '', '', '', h.back99S && r.bare.back99S ? ratio(h.back99S, r.bare.back99S) : 'n/a', h.backAllS && r.bare.backAllS ? ratio(h.backAllS, r.bare.backAllS) : 'n/a', ratio(h.peakAcceptsPerSecond, r.bare.peakAcceptsPerSecond), ''],
+      ],
+    },
+    {
+      title: 'Hub: loss through the restart (device-sim counts, then InfluxDB after the spool drained)',
+      head: ['messages sent', 'resent after reconnect', 'ACKed (0 or 1)', 'unACKed', 'dropped', 'readings sent', 'readings in InfluxDB', 'lost'],
+      rows: [[fmt(h.sim.sent), fmt(h.sim.resent), fmt(h.sim.stored), fmt(h.sim.unacknowledged), fmt(h.sim.dropped), fmt(h.sim.records), fmt(h.stored ?? NaN), fmt(h.lost ?? NaN)]],
+    },
+    targetsTable(r.targets),
+  ];
+}
+
+export function stormMarkdown(r: StormResult, command: string, jsonFile: string, notes: string[]): string {
+  return sectionMarkdown({ scenario: 'storm', facts: r, lines: [`Scale: ${r.capNote}.`], command, jsonFile, tables: stormTables(r), notes });
+}
