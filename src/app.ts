@@ -8,6 +8,7 @@ import swagger from '@fastify/swagger';
 import Fastify, { LogController, type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
+import { dashboardPage } from './api/dashboard-page.js';
 import { deadLetterRoutes } from './api/dead-letters.js';
 import { deviceRoutes } from './api/devices.js';
 import { errorHandler } from './api/error-handler.js';
@@ -45,6 +46,8 @@ export type BuildOptions = GatewayOptions & {
   /** The InfluxDB URL with its database path (main.ts resolves the managed default). */
   influxUrl: string;
   logger?: FastifyServerOptions['logger'];
+  /** The built dashboard (default: dist/dashboard, see api/dashboard-page.ts). */
+  dashboardDir?: string;
 };
 
 export async function buildApp(config: Config, opts: BuildOptions): Promise<FastifyInstance> {
@@ -123,6 +126,8 @@ export async function buildApp(config: Config, opts: BuildOptions): Promise<Fast
     await operator.register(deadLetterRoutes);
   });
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+  // Static and public: the page asks for the login before it reads any data.
+  await app.register(dashboardPage, opts.dashboardDir ? { root: opts.dashboardDir } : {});
 
   drainer.start();
   // Runs after the gateway closed every device, so nothing is appended any more. Whatever
