@@ -7,6 +7,7 @@
 import { api, ApiError } from './api.js';
 import { SeriesChart, WINDOW_MS } from './charts.js';
 import { formatValue, h, renderNextFrame, timeAgo } from './frame.js';
+import { computeDelta } from './state-delta.js';
 import type { FleetChange, FleetStore } from './store.js';
 import type { CommandStatus, CommandView, DeviceStateView, DeviceView as DeviceRecordView, HistoryView, JsonObject, JsonValue, LiveReading, LiveStateChange } from './types.js';
 
@@ -16,26 +17,6 @@ const STATUS_RANK: Record<CommandStatus, number> = {
 const FINAL = new Set<CommandStatus>(['succeeded', 'failed', 'rejected', 'expired', 'timed-out', 'cancelled']);
 const NUMERIC_KINDS = new Set(['value', 'sum']);
 const KNOWN_COMMANDS = ['set_interval', 'set_led', 'reboot'];
-
-/** What desired asks that reported does not show yet (as the hub computes it, see src/state/types.ts). */
-export function computeDelta(desired: JsonObject, reported: JsonObject): JsonObject {
-  const delta: JsonObject = {};
-  for (const [key, value] of Object.entries(desired)) {
-    if (!jsonEqual(value, reported[key])) delta[key] = value;
-  }
-  return delta;
-}
-
-export function jsonEqual(a: JsonValue | undefined, b: JsonValue | undefined): boolean {
-  if (a === b) return true;
-  if (a === null || b === null || typeof a !== 'object' || typeof b !== 'object') return false;
-  if (Array.isArray(a) !== Array.isArray(b)) return false;
-  if (Array.isArray(a) && Array.isArray(b)) return a.length === b.length && a.every((item, i) => jsonEqual(item, b[i]));
-  const ao = a as JsonObject;
-  const bo = b as JsonObject;
-  const keys = Object.keys(ao);
-  return keys.length === Object.keys(bo).length && keys.every((key) => key in bo && jsonEqual(ao[key], bo[key]));
-}
 
 function pretty(value: unknown): string {
   return JSON.stringify(value, null, 2) ?? '';

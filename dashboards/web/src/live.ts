@@ -10,6 +10,7 @@
  * the login still holds, so an expired session shows the login screen
  * instead of retrying forever.
  */
+import { backoffMs, DEFAULT_BASE_DELAY_MS, DEFAULT_MAX_DELAY_MS, sseUrl } from './reconnect.js';
 import type { LiveFrame, Subscription } from './types.js';
 
 export type Transport = 'ws' | 'sse';
@@ -31,23 +32,6 @@ export type LiveClientOptions = {
   /** Consecutive WebSocket attempts that never opened before trying SSE. */
   wsFailuresBeforeSse?: number;
 };
-
-export const DEFAULT_BASE_DELAY_MS = 500;
-export const DEFAULT_MAX_DELAY_MS = 30_000;
-
-/** Exponential backoff with jitter: attempt 1 waits about base, then doubles up to max. */
-export function backoffMs(attempt: number, baseMs: number, maxMs: number, random = Math.random): number {
-  const ceiling = Math.min(maxMs, baseMs * 2 ** Math.max(0, attempt - 1));
-  return Math.round(ceiling * (0.5 + random() * 0.5));
-}
-
-export function sseUrl(sub: Subscription): string {
-  const params = new URLSearchParams();
-  if (sub.devices?.length) params.set('devices', sub.devices.join(','));
-  if (sub.names?.length) params.set('names', sub.names.join(','));
-  const query = params.toString();
-  return `/v1/live/sse${query ? `?${query}` : ''}`;
-}
 
 export function wsUrl(): string {
   const scheme = location.protocol === 'https:' ? 'wss:' : 'ws:';
