@@ -38,6 +38,7 @@ export class DeviceView {
   #details: DeviceRecordView | undefined;
   #unlisten: (() => void) | undefined;
   #snapshots = 0;
+  #lastSent: string | undefined;
   #closed = false;
   readonly #onResize = () => { for (const chart of this.#charts.values()) chart.resize(); };
 
@@ -237,6 +238,7 @@ export class DeviceView {
     const known = this.#commands.get(command.id);
     if (known && STATUS_RANK[command.status] < STATUS_RANK[known.status]) return;
     this.#commands.set(command.id, { ...known, ...command });
+    if (command.id === this.#lastSent) this.#commandNote.textContent = `Command ${command.name} ${command.status}`;
     renderNextFrame(this.#renderCommands);
   }
 
@@ -258,7 +260,7 @@ export class DeviceView {
       this.#commandNote.textContent = `Not sent: ${message(err)}`;
       return;
     }
-    this.#commandNote.textContent = `Command ${command.id} ${command.status}`;
+    this.#lastSent = command.id;
     this.#command(command);
     void this.#followCommand(command.id);
   }

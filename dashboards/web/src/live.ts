@@ -114,7 +114,11 @@ export class LiveClient {
     } catch {
       return;
     }
-    if (frame && typeof frame === 'object' && typeof frame.type === 'string') this.#opts.onFrame(frame);
+    if (!frame || typeof frame !== 'object' || typeof frame.type !== 'string') return;
+    // The backoff starts over only once the hub has shown it is healthy (a snapshot), so a
+    // hub that accepts and at once drops the connection still sees growing delays.
+    if (frame.type === 'snapshot') this.#attempt = 0;
+    this.#opts.onFrame(frame);
   }
 
   #connectWs(): void {
@@ -131,7 +135,6 @@ export class LiveClient {
     this.#ws = ws;
     ws.onopen = () => {
       opened = true;
-      this.#attempt = 0;
       this.#wsFailures = 0;
       this.#sseFailures = 0;
       this.#setState({ kind: 'open', transport: 'ws' });
@@ -157,7 +160,6 @@ export class LiveClient {
     this.#sse = sse;
     sse.onopen = () => {
       opened = true;
-      this.#attempt = 0;
       this.#sseFailures = 0;
       this.#setState({ kind: 'open', transport: 'sse' });
     };
