@@ -52,7 +52,8 @@ describe.skipIf(!chromiumAvailable())('dashboard end to end (real hub, device-si
     await page.getByTestId('fleet-view').waitFor();
     await expect.poll(() => page.locator('#conn').getAttribute('data-state')).toBe('open');
 
-    sim = spawn(process.execPath, [path.join(ROOT, 'node_modules/tsx/dist/cli.mjs'), path.join(ROOT, 'device-sim/cli.ts'),
+    // One process (tsx as a loader, not its CLI, which would fork a child that outlives kill -9).
+    sim = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'device-sim/cli.ts'),
       '--url', hub.deviceUrl, '--enrollment-key', ENROLLMENT_KEY, '--devices', '1', '--prefix', 'e2e-',
       '--profile', 'thermostat', '--rate', '4', '--batch', '1', '--status', 'off'], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
     sim.stdout!.on('data', (chunk) => (simOutput += chunk));
@@ -71,7 +72,8 @@ describe.skipIf(!chromiumAvailable())('dashboard end to end (real hub, device-si
     if (!hasLive || !sim) ctx.skip(true, 'needs the live stream');
     await page.locator(`[data-testid=device-list] .row[data-device="${DEVICE}"]`).click();
     await page.getByTestId('device-view').waitFor();
-    const chart = page.locator('.chart[data-series="temperature"]');
+    // device-sim names its series with a base name: "e2e-00001/temperature".
+    const chart = page.locator(`.chart[data-series="${DEVICE}/temperature"]`);
     await chart.locator('canvas').waitFor();
     const points = async () => Number(await chart.getAttribute('data-points'));
     const first = await points();

@@ -16,6 +16,7 @@ export class SeriesChart {
   readonly element: HTMLElement;
   readonly name: string;
   #unit: string | undefined;
+  readonly #label: string;
   /** Seconds since the epoch (uPlot's time unit) and values, sorted by time. */
   readonly #xs: number[] = [];
   readonly #ys: number[] = [];
@@ -25,11 +26,13 @@ export class SeriesChart {
   #plot: uPlot | undefined;
   readonly #draw = () => this.#drawNow();
 
-  constructor(name: string, unit: string | undefined, index: number) {
+  /** `name` is the full series name (SenML bn + n); `label` what to show (without the device's own base name). */
+  constructor(name: string, unit: string | undefined, index: number, label = name) {
     this.name = name;
+    this.#label = label;
     this.#unit = unit;
     this.#latest = h('b', { class: 'latest', 'data-testid': 'latest-value' }, '–');
-    this.#caption = h('span', { class: 'series-name' }, unit ? `${name} (${unit})` : name);
+    this.#caption = h('span', { class: 'series-name', title: name }, unit ? `${label} (${unit})` : label);
     this.#plotBox = h('div', { class: 'plot' });
     this.element = h('figure', { class: 'chart', 'data-series': name }, h('figcaption', {}, this.#caption, this.#latest), this.#plotBox);
     this.element.style.setProperty('--series-color', COLORS[index % COLORS.length]!);
@@ -60,7 +63,7 @@ export class SeriesChart {
   add(tMs: number, value: number, unit?: string): void {
     if (unit && !this.#unit) {
       this.#unit = unit;
-      this.#caption.textContent = `${this.name} (${unit})`;
+      this.#caption.textContent = `${this.#label} (${unit})`;
     }
     const x = tMs / 1000;
     let i = this.#xs.length;
@@ -114,7 +117,7 @@ export class SeriesChart {
         legend: { show: false },
         cursor: { drag: { x: true, y: false } },
         scales: { x: { time: true } },
-        series: [{}, { label: this.name, stroke: color, width: 1.5, fill: `${color}22`, points: { show: false } }],
+        series: [{}, { label: this.#label, stroke: color, width: 1.5, fill: `${color}22`, points: { show: false } }],
         axes: [{ stroke: '#777', grid: { stroke: '#eee' } }, { stroke: '#777', grid: { stroke: '#eee' }, size: 56 }],
       }, data, this.#plotBox);
     } else {

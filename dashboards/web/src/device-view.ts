@@ -39,6 +39,7 @@ export class DeviceView {
   #unlisten: (() => void) | undefined;
   #snapshots = 0;
   #lastSent: string | undefined;
+  #statusAt: number | undefined;
   #closed = false;
   readonly #onResize = () => { for (const chart of this.#charts.values()) chart.resize(); };
 
@@ -120,6 +121,7 @@ export class DeviceView {
     this.#unlisten = this.#store.listen((change) => this.#onChange(change));
     window.addEventListener('resize', this.#onResize);
     this.#fromStore();
+    this.#statusAt = this.#store.devices.get(this.id)?.at;
     void this.#loadDetails();
     void this.#loadState();
     void this.#loadCommands();
@@ -152,6 +154,11 @@ export class DeviceView {
     } else {
       for (const reading of change.readings) if (reading.device === this.id) this.#reading(reading, true);
     }
+    // Connected-at, last seen and message count come from the registry: re-read them when the status changes.
+    if (!change.snapshot && change.status && this.#statusAt !== this.#store.devices.get(this.id)?.at) {
+      this.#statusAt = this.#store.devices.get(this.id)?.at;
+      void this.#loadDetails();
+    }
     for (const command of change.commands) if (command.deviceId === this.id) this.#command(command);
     for (const state of change.state) if (state.device === this.id) this.#stateChange(state);
     renderNextFrame(this.#renderHead);
@@ -161,7 +168,7 @@ export class DeviceView {
     if (NUMERIC_KINDS.has(reading.kind) && typeof reading.v === 'number') {
       let chart = this.#charts.get(reading.name);
       if (!chart) {
-        chart = new SeriesChart(reading.name, reading.unit, this.#charts.size);
+        chart = new SeriesChart(reading.name, reading.unit, this.#charts.size, this.#label(reading.name));
         this.#charts.set(reading.name, chart);
         const ordered = [...this.#charts.keys()].sort();
         const next = ordered[ordered.indexOf(reading.name) + 1];
@@ -175,6 +182,11 @@ export class DeviceView {
       if (!previous || reading.t >= previous.t) this.#texts.set(reading.name, reading);
       renderNextFrame(this.#renderTexts);
     }
+  }
+
+  /** Devices often name series with their own id as SenML base name ("boiler-1/temp"): show "temp". */
+  #label(name: string): string {
+    return name.startsWith(`${this.id}/`) && name.length > this.id.length + 1 ? name.slice(this.id.length + 1) : name;
   }
 
   async #backfill(chart: SeriesChart): Promise<void> {
@@ -338,7 +350,7 @@ export class DeviceView {
   readonly #renderTexts = () => {
     const rows = [...this.#texts.values()].sort((a, b) => a.name.localeCompare(b.name));
     this.#textTable.replaceChildren(...rows.map((r) =>
-      h('tr', { 'data-series': r.name }, h('th', {}, r.name), h('td', {}, formatValue(r.v, r.unit)), h('td', { class: 'muted' }, timeAgo(r.t)))));
+      h('tr', { 'data-series': r.name }, h('th', { title: r.name }, this.#label(r.name)), h('td', {}, formatValue(r.v, r.unit)), h('td', { class: 'muted' }, timeAgo(r.t)))));
   };
 
   readonly #renderState = () => {
