@@ -107,7 +107,7 @@ export class DeviceView {
         h('div', { class: 'panel command-panel' },
           h('h3', {}, 'Commands'), commandForm,
           h('table', { class: 'commands' },
-            h('thead', {}, h('tr', {}, h('th', {}, 'name'), h('th', {}, 'args'), h('th', {}, 'status'), h('th', {}, 'result'), h('th', {}, 'created'))),
+            h('thead', {}, h('tr', {}, h('th', {}, 'name'), h('th', {}, 'args'), h('th', {}, 'status'), h('th', {}, 'result'), h('th', {}, 'created'), h('th', {}))),
             this.#commandRows))));
   }
 
@@ -372,6 +372,21 @@ export class DeviceView {
         h('td', { class: 'mono' }, JSON.stringify(c.args) ?? ''),
         h('td', {}, h('span', { class: `cmd-status s-${c.status}`, 'data-testid': 'command-status' }, c.status)),
         h('td', { class: 'mono' }, c.result === undefined ? '' : JSON.stringify(c.result)),
-        h('td', { class: 'muted' }, new Date(c.createdAt).toLocaleTimeString()))));
+        h('td', { class: 'muted' }, new Date(c.createdAt).toLocaleTimeString()),
+        h('td', {}, FINAL.has(c.status) ? undefined : this.#cancelButton(c)))));
   };
+
+  #cancelButton(command: CommandView): HTMLButtonElement {
+    const button = h('button', { type: 'button', class: 'link', 'data-testid': 'command-cancel' }, 'cancel');
+    button.addEventListener('click', () => {
+      button.disabled = true;
+      api<CommandView | undefined>('DELETE', `/v1/devices/${encodeURIComponent(this.id)}/commands/${encodeURIComponent(command.id)}`).then((view) => {
+        if (view && typeof view === 'object' && 'status' in view) this.#command(view);
+      }, (err: unknown) => {
+        this.#commandNote.textContent = `Not cancelled: ${message(err)}`;
+        button.disabled = false;
+      });
+    });
+    return button;
+  }
 }
