@@ -225,5 +225,14 @@ describe.skipIf(!chromiumAvailable())('dashboard page behaviour (scripted hub)',
     stream!.send(JSON.stringify({ type: 'events', seq: 7, status: [{ device: 'boiler-1', online: false, at: Date.now(), reason: 'ping-timeout' }] }));
     await expect.poll(() => page.getByTestId('device-reason').textContent()).toContain('ping-timeout');
     await screenshot(page, 'device-view-scripted');
+
+    // After a dropped stream the view re-reads history, state and commands (the stream does not replay them).
+    const historyCalls = () => calls.filter((c) => c.startsWith('GET /v1/devices/boiler-1/telemetry')).length;
+    const stateCalls = () => calls.filter((c) => c === 'GET /v1/devices/boiler-1/state').length;
+    const [historyBefore, stateBefore] = [historyCalls(), stateCalls()];
+    stream!.close({ code: 1012, reason: 'restart' });
+    await expect.poll(historyCalls, { timeout: 10_000 }).toBeGreaterThan(historyBefore);
+    await expect.poll(stateCalls).toBeGreaterThan(stateBefore);
+    expect(await chart.getAttribute('data-points')).toBe('32');
   });
 });

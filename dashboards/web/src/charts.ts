@@ -42,20 +42,26 @@ export class SeriesChart {
     return this.#xs.length;
   }
 
-  /** History points (older than anything live) go in front; overlapping buckets are skipped. */
-  backfill(points: { time: string; value: number }[]): void {
-    const firstLive = this.#xs[0] ?? Number.POSITIVE_INFINITY;
-    const xs: number[] = [];
-    const ys: number[] = [];
+  /**
+   * Merges history buckets (`everyMs` wide) in: a bucket goes in where no
+   * point is already within half a bucket of it, so history fills what came
+   * before the live points and any gap a disconnection left between them.
+   */
+  backfill(points: { time: string; value: number }[], everyMs = 1000): void {
+    const half = everyMs / 2000;
+    let added = false;
     for (const point of points) {
-      const x = Date.parse(point.time) / 1000;
-      if (x < firstLive && Number.isFinite(point.value)) {
-        xs.push(x);
-        ys.push(point.value);
-      }
+      const x = Date.parse(point.time) / 1000 + half;
+      if (!Number.isFinite(x) || !Number.isFinite(point.value)) continue;
+      const i = lowerBound(this.#xs, x);
+      const before = this.#xs[i - 1];
+      const after = this.#xs[i];
+      if ((before !== undefined && x - before < half) || (after !== undefined && after - x < half)) continue;
+      this.#xs.splice(i, 0, x);
+      this.#ys.splice(i, 0, point.value);
+      added = true;
     }
-    this.#xs.unshift(...xs);
-    this.#ys.unshift(...ys);
+    if (!added) return;
     this.#trim();
     renderNextFrame(this.#draw);
   }
@@ -124,4 +130,16 @@ export class SeriesChart {
       this.#plot.setData(data);
     }
   }
+}
+
+/** First index whose value is >= x (xs sorted ascending). */
+function lowerBound(xs: readonly number[], x: number): number {
+  let lo = 0;
+  let hi = xs.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (xs[mid]! < x) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
 }

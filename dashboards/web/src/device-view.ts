@@ -37,7 +37,6 @@ export class DeviceView {
   #state: { reported: JsonObject; desired: JsonObject; version: number } | undefined;
   #details: DeviceRecordView | undefined;
   #unlisten: (() => void) | undefined;
-  #snapshots = 0;
   #lastSent: string | undefined;
   #statusAt: number | undefined;
   #closed = false;
@@ -116,6 +115,14 @@ export class DeviceView {
     return { devices: [this.id] };
   }
 
+  /** After a reconnection: what happened meanwhile comes from the API (the stream only resumes). */
+  resync(): void {
+    for (const chart of this.#charts.values()) void this.#backfill(chart);
+    void this.#loadDetails();
+    void this.#loadState();
+    void this.#loadCommands();
+  }
+
   mount(parent: HTMLElement): void {
     parent.replaceChildren(this.element);
     this.#unlisten = this.#store.listen((change) => this.#onChange(change));
@@ -142,18 +149,7 @@ export class DeviceView {
   }
 
   #onChange(change: FleetChange): void {
-    if (change.snapshot) {
-      // First snapshot after (re)subscribing; later ones follow a reconnect: fill the gap from history.
-      this.#snapshots++;
-      for (const reading of change.readings) if (reading.device === this.id) this.#reading(reading, true);
-      if (this.#snapshots > 1) {
-        for (const chart of this.#charts.values()) void this.#backfill(chart);
-        void this.#loadState();
-        void this.#loadCommands();
-      }
-    } else {
-      for (const reading of change.readings) if (reading.device === this.id) this.#reading(reading, true);
-    }
+    for (const reading of change.readings) if (reading.device === this.id) this.#reading(reading, true);
     // Connected-at, last seen and message count come from the registry: re-read them when the status changes.
     if (!change.snapshot && change.status && this.#statusAt !== this.#store.devices.get(this.id)?.at) {
       this.#statusAt = this.#store.devices.get(this.id)?.at;
@@ -194,7 +190,8 @@ export class DeviceView {
     const query = new URLSearchParams({ name: chart.name, from: String(to - WINDOW_MS), to: String(to + 1000) });
     try {
       const history = await api<HistoryView>('GET', `/v1/devices/${encodeURIComponent(this.id)}/telemetry?${query}`);
-      if (!this.#closed) chart.backfill(history.points);
+      const everyMs = Number(/^(\d+)ms$/.exec(history.every)?.[1] ?? 1000);
+      if (!this.#closed) chart.backfill(history.points, everyMs);
     } catch (err) {
       console.warn(`history of ${chart.name}:`, message(err));
     }

@@ -45,6 +45,8 @@ function showConnection(state: ConnectionState): void {
   clearInterval(bannerClock);
   switch (state.kind) {
     case 'open':
+      // Back after a drop: the snapshot restores the fleet; the device view re-reads what the stream does not replay.
+      if (everOpen && view instanceof DeviceView) view.resync();
       everOpen = true;
       conn.textContent = state.transport === 'ws' ? 'live' : 'live (SSE)';
       conn.dataset.transport = state.transport;
