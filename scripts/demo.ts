@@ -69,7 +69,7 @@ function whereToLook(): string {
     `  InfluxDB:        ${influx}  database "pulsewire" (measurements telemetry, device_status)`,
     `  hub log:         ${hubLogPath}`,
     `  operator token:  ${token}`,
-    '  dashboard:       not built yet (issue 7)',
+    `  dashboard:       ${base}/   (log in with the operator token)`,
     '',
     'Zombies stop answering pings and go offline with reason ping-timeout within 20 s. Ctrl-C stops everything.',
     '',

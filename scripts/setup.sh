@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what this machine lacks to run or test Pulsewire, and nothing else:
-# Debian's influxdb package (influxd) and the npm dependencies (npm ci).
+# Debian's influxdb package (influxd), chromium (the dashboard's browser tests,
+# driven by playwright-core, which downloads no browser) and the npm dependencies (npm ci).
 # Safe to run again: each step checks first. Called by `npm start` and `npm test`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -36,6 +37,7 @@ need_command() { # command package
 
 need_command influxd influxdb
 need_command openssl openssl
+need_command chromium chromium
 
 # npm ci when node_modules is missing or older than the lock file.
 if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then

@@ -9,6 +9,7 @@ import Fastify, { LogController, type FastifyInstance, type FastifyServerOptions
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { commandRoutes } from './api/commands.js';
+import { dashboardPage } from './api/dashboard-page.js';
 import { deadLetterRoutes } from './api/dead-letters.js';
 import { deviceStateRoutes } from './api/device-state.js';
 import { deviceRoutes } from './api/devices.js';
@@ -60,6 +61,8 @@ export type BuildOptions = GatewayOptions & {
   logger?: FastifyServerOptions['logger'];
   /** Live-stream timing; tests shorten the stall bound. */
   live?: { tickMs?: number; stallMs?: number; ringTicks?: number };
+  /** The built dashboard (default: dist/dashboard, see api/dashboard-page.ts). */
+  dashboardDir?: string;
 };
 
 export async function buildApp(config: Config, opts: BuildOptions): Promise<FastifyInstance> {
@@ -156,6 +159,8 @@ export async function buildApp(config: Config, opts: BuildOptions): Promise<Fast
     await operator.register(deviceStateRoutes);
   });
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+  // Static and public: the page asks for the login before it reads any data.
+  await app.register(dashboardPage, opts.dashboardDir ? { root: opts.dashboardDir } : {});
 
   drainer.start();
   // Runs after the gateway closed every device, so nothing is appended any more. Whatever

@@ -64,6 +64,7 @@ async function main(): Promise<void> {
   const lines = [
     '',
     `  Pulsewire hub on ${address}`,
+    `  dashboard: ${address}/  (log in with the operator token)`,
     `  devices:   ${wsScheme}://${base.host}${DEVICE_PATH}  (subprotocol pulsewire.v1)`,
     `  API:       ${address}/v1/devices   OpenAPI: ${address}/openapi.json`,
     `  metrics:   ${address}/metrics      ready: ${address}/readyz`,

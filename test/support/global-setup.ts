@@ -9,6 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import type { TestProject } from 'vitest/node';
 import { startManagedInfluxd } from '../../src/storage/managed-influxd.js';
+import { ensureDashboardBuilt } from './dashboard-build.js';
 
 declare module 'vitest' {
   export interface ProvidedContext {
@@ -18,6 +19,8 @@ declare module 'vitest' {
 }
 
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
+  // The page the hub serves at / (test/dashboard/ opens it in a browser).
+  await ensureDashboardBuilt();
   const dataDir = await mkdtemp(path.join(os.tmpdir(), 'pulsewire-test-influxd-'));
   const influxd = await startManagedInfluxd({
     dataDir,

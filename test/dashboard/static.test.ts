@@ -1,0 +1,67 @@
+/**
+ * The hub serves the built page at `/` without a login, with caching and a
+ * content security policy that allow nothing from other origins, while every
+ * data route still wants the operator's credentials.
+ */
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startHub, type TestHub } from '../support/hub.js';
+
+describe('dashboard page served by the hub', () => {
+  let hub: TestHub;
+
+  beforeAll(async () => {
+    hub = await startHub();
+  });
+  afterAll(async () => {
+    await hub?.close();
+  });
+
+  it('serves index.html at / with no login, revalidated, with a same-origin CSP', async () => {
+    const res = await fetch(`${hub.baseUrl}/`);
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-type')).toMatch(/^text\/html/);
+    expect(res.headers.get('cache-control')).toBe('no-cache');
+    const csp = res.headers.get('content-security-policy') ?? '';
+    expect(csp).toContain("default-src 'self'");
+    expect(csp).toContain("connect-src 'self'");
+    expect(csp).toContain("frame-ancestors 'none'");
+    const html = await res.text();
+    // Everything is bundled: the page loads nothing from another origin.
+    expect(html).not.toMatch(/(src|href)="(https?:)?\/\//);
+    const script = /<script[^>]+src="([^"]+)"/.exec(html)?.[1];
+    expect(script).toMatch(/^\/assets\/.+\.js$/);
+    const asset = await fetch(`${hub.baseUrl}${script}`);
+    expect(asset.status).toBe(200);
+    expect(asset.headers.get('content-type')).toMatch(/javascript/);
+    expect(asset.headers.get('cache-control')).toContain('immutable');
+    const css = /<link[^>]+href="([^"]+\.css)"/.exec(html)?.[1];
+    expect((await fetch(`${hub.baseUrl}${css}`)).status).toBe(200);
+  });
+
+  it('keeps data behind the login and unknown paths as JSON 404s', async () => {
+    expect((await fetch(`${hub.baseUrl}/v1/devices`)).status).toBe(401);
+    const missing = await fetch(`${hub.baseUrl}/v1/nope`);
+    expect(missing.status).toBe(404);
+    expect(missing.headers.get('content-type')).toMatch(/json/);
+    expect((await fetch(`${hub.baseUrl}/assets/nope.js`)).status).toBe(404);
+    // The static routes stay out of the operator API's description.
+    const openapi = (await hub.api('GET', '/openapi.json')).body as { paths: Record<string, unknown> };
+    expect(Object.keys(openapi.paths).filter((p) => p === '/' || p.startsWith('/assets'))).toEqual([]);
+  });
+
+  it('says how to build the page when it is missing', async () => {
+    const empty = await mkdtemp(path.join(os.tmpdir(), 'pulsewire-no-dashboard-'));
+    const bare = await startHub({}, { dashboardDir: empty });
+    try {
+      const res = await fetch(`${bare.baseUrl}/`);
+      expect(res.status).toBe(503);
+      expect(await res.text()).toContain('npm run build');
+    } finally {
+      await bare.close();
+      await rm(empty, { recursive: true, force: true });
+    }
+  });
+});

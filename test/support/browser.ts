@@ -1,0 +1,37 @@
+/**
+ * A real headless Chromium for the dashboard tests: Debian's package
+ * (scripts/setup.sh installs it), driven by playwright-core, which downloads
+ * no browser of its own. Screenshots go to test-artifacts/dashboard/.
+ */
+import { existsSync, mkdirSync } from 'node:fs';
+import path from 'node:path';
+import { chromium, type Browser, type Page } from 'playwright-core';
+
+export const CHROMIUM_PATH = process.env.PULSEWIRE_CHROMIUM ?? '/usr/bin/chromium';
+export const ARTIFACTS_DIR = path.resolve(import.meta.dirname, '../../test-artifacts/dashboard');
+
+export function chromiumAvailable(): boolean {
+  return existsSync(CHROMIUM_PATH);
+}
+
+export async function launchBrowser(): Promise<Browser> {
+  return chromium.launch({
+    executablePath: CHROMIUM_PATH,
+    headless: true,
+    // The sandbox needs user namespaces, which containers and root sessions often lack.
+    args: ['--no-sandbox', '--disable-dev-shm-usage', '--disable-gpu'],
+  });
+}
+
+export async function screenshot(page: Page, name: string): Promise<string> {
+  mkdirSync(ARTIFACTS_DIR, { recursive: true });
+  const file = path.join(ARTIFACTS_DIR, `${name}.png`);
+  await page.screenshot({ path: file, fullPage: true });
+  return file;
+}
+
+/** Logs in through the page's own form, as an operator would. */
+export async function logIn(page: Page, token: string): Promise<void> {
+  await page.getByTestId('login-token').fill(token);
+  await page.getByTestId('login-submit').click();
+}
