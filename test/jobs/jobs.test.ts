@@ -2,6 +2,8 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CommandStore } from '../../src/commands/command-store.js';
+import { JobStore } from '../../src/jobs/job-store.js';
 import type { JobView } from '../../src/jobs/types.js';
 import { PROGRESS_EVERY_MS } from '../../src/jobs/job-service.js';
 import { encodeResult } from '../../src/protocol/encode.js';
@@ -204,6 +206,8 @@ describe('fleet jobs', () => {
     expect(big.status).toBe(400);
     expect(big.body.error.code).toBe('PW_ERR_COMMAND_TOO_BIG');
     expect((await hub.api('GET', '/v1/jobs?status=running')).status).toBe(400);
+    const openapi = await hub.api('GET', '/openapi.json');
+    expect(Object.keys(openapi.body.paths)).toEqual(expect.arrayContaining(['/v1/jobs', '/v1/jobs/{id}', '/v1/jobs/{id}/commands', '/v1/jobs/{id}/cancel']));
   });
 });
 
@@ -223,6 +227,13 @@ describe('fleet jobs across a hub restart', () => {
     const before = await jobWhen(first.api, created.body.id, (j) => j.dispatched >= 2);
     await first.close();
     expect(before.dispatched).toBeLessThan(ids.length);
+    // What a crash between the dispatching mark and the end of the command's creation leaves behind:
+    // resume-0 has its command but only the mark; resume-5 has the mark and no command.
+    const store = CommandStore.open(path.join(dataDir, 'commands'));
+    const jobStore = new JobStore(store.root);
+    await jobStore.putDispatch(created.body.id, { deviceId: 'resume-0', dispatching: true });
+    await jobStore.putDispatch(created.body.id, { deviceId: 'resume-5', dispatching: true });
+    await store.close();
 
     const second = await startHub({}, { dataDir, database });
     cleanup.push(() => second.close());
