@@ -74,6 +74,9 @@ export class JobService {
       this.#jobs.set(record.id, job);
       const served = this.#reload(job);
       if (isJobFinal(record.status)) continue;
+      // The hub may have stopped between a failure and the abort it called for.
+      this.#settle(job);
+      if (isJobFinal(record.status)) continue;
       this.#startRollout(job, served);
       resumed++;
     }
