@@ -17,6 +17,7 @@ import { deviceRoutes } from './api/devices.js';
 import { errorHandler } from './api/error-handler.js';
 import { healthRoutes } from './api/health.js';
 import { historyRoutes } from './api/history.js';
+import { jobRoutes } from './api/jobs.js';
 import { CommandService } from './commands/command-service.js';
 import { CommandStore } from './commands/command-store.js';
 import { DeviceOutbox } from './commands/outbox.js';
@@ -28,6 +29,8 @@ import { EventBus } from './events/bus.js';
 import { REMEMBERED_SEQS } from './gateway/accepted-seqs.js';
 import gateway, { type GatewayOptions } from './gateway/plugin.js';
 import live from './live/plugin.js';
+import { JobService } from './jobs/job-service.js';
+import { JobStore } from './jobs/job-store.js';
 import { HubMetrics } from './metrics/hub-metrics.js';
 import { SUBPROTOCOL } from './protocol/messages.js';
 import { DeviceRegistry } from './registry/device-registry.js';
@@ -53,6 +56,7 @@ declare module 'fastify' {
     commands: CommandService;
     deviceState: StateService;
     outbox: DeviceOutbox;
+    jobs: JobService;
   }
 }
 
@@ -117,6 +121,11 @@ export async function buildApp(config: Config, opts: BuildOptions): Promise<Fast
   app.decorate('deviceState', deviceState);
   app.decorate('outbox', new DeviceOutbox({ bus, commands, state: deviceState, linkOf: (id) => app.gateway.runtimes.peek(id)?.session, logger: app.log }));
   commands.start();
+  const jobs = new JobService({
+    store: new JobStore(commandStore.root), commands, registry, bus, logger: app.log, retentionMs: config.commandRetentionMs,
+    isOnline: (id) => app.gateway.runtimes.peek(id)?.session !== undefined,
+  });
+  app.decorate('jobs', jobs);
   app.setErrorHandler(errorHandler);
 
   // InfluxDB may still be starting (or down): the hub comes up anyway and /readyz tells.
@@ -158,12 +167,15 @@ export async function buildApp(config: Config, opts: BuildOptions): Promise<Fast
     await operator.register(deadLetterRoutes);
     await operator.register(commandRoutes);
     await operator.register(deviceStateRoutes);
+    await operator.register(jobRoutes);
   });
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
   // Static and public: the page asks for the login before it reads any data.
   await app.register(dashboardPage, opts.dashboardDir ? { root: opts.dashboardDir } : {});
 
   drainer.start();
+  // Resumes unfinished rollouts, which look at the gateway's sessions: so only once everything is registered.
+  jobs.start();
   // Runs after the gateway closed every device, so nothing is appended any more. Whatever
   // the drainer cannot deliver within its share of the shutdown bound stays spooled for the
   // next start; a write still retrying is abandoned (it is in the spool, so nothing is lost).
@@ -174,6 +186,7 @@ export async function buildApp(config: Config, opts: BuildOptions): Promise<Fast
     await drainer.stop(bound);
     await Promise.race([writer.close(), new Promise((r) => setTimeout(r, bound).unref())]);
     app.outbox.close();
+    await jobs.close();
     await commands.close();
     await deviceState.close();
     await commandStore.close();

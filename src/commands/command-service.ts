@@ -81,14 +81,20 @@ export class CommandService {
     this.#pruneTimer = setInterval(prune, 3600_000).unref();
   }
 
+  /** Throws what create() would for this request regardless of the device (a fleet job checks once, up front). */
+  check(request: NewCommand): void {
+    const { commandTtlMs } = this.#limits;
+    if (request.ttlMs !== undefined && request.ttlMs > commandTtlMs) {
+      throw new PulsewireError('PW_ERR_BAD_REQUEST', `ttlMs ${request.ttlMs} is above the limit ${commandTtlMs} (PULSEWIRE_COMMAND_TTL_MS)`);
+    }
+    this.#checkSize(request.name, request.args ?? null);
+  }
+
   async create(deviceId: string, request: NewCommand): Promise<CommandView> {
     const { commandQueueMax, commandTtlMs, commandTimeoutMs } = this.#limits;
+    this.check(request);
     const ttlMs = request.ttlMs ?? commandTtlMs;
-    if (ttlMs > commandTtlMs) {
-      throw new PulsewireError('PW_ERR_BAD_REQUEST', `ttlMs ${ttlMs} is above the limit ${commandTtlMs} (PULSEWIRE_COMMAND_TTL_MS)`);
-    }
     const args = request.args ?? null;
-    this.#checkSize(request.name, args);
     const waiting = this.#active.get(deviceId)?.size ?? 0;
     if (waiting >= commandQueueMax) {
       throw new PulsewireError('PW_ERR_COMMAND_QUEUE_FULL', `${deviceId} has ${waiting} unfinished commands, the limit is ${commandQueueMax} (PULSEWIRE_COMMAND_QUEUE_MAX)`);
@@ -135,7 +141,7 @@ export class CommandService {
     return out;
   }
 
-  async cancel(deviceId: string, commandId: string): Promise<CommandView> {
+  async cancel(deviceId: string, commandId: string, reason = 'cancelled by operator'): Promise<CommandView> {
     const record = this.#active.get(deviceId)?.get(commandId);
     if (!record) {
       const done = this.#store.get(deviceId, commandId);
@@ -145,7 +151,7 @@ export class CommandService {
     if (record.status !== 'queued' || this.#inFlight.has(commandId)) {
       throw new PulsewireError('PW_ERR_COMMAND_NOT_QUEUED', `${commandId} is ${this.#inFlight.has(commandId) ? 'being sent' : record.status}`);
     }
-    await this.#finish(record, 'cancelled', 'cancelled by operator');
+    await this.#finish(record, 'cancelled', reason);
     return toView(record);
   }
 

@@ -33,22 +33,3 @@ export type CommandView = {
   /** Set when the command was created by a fleet job. */
   jobId?: string;
 };
-
-export const JOB_STATUSES = ['running', 'completed', 'aborted', 'cancelled'] as const;
-export type JobStatus = (typeof JOB_STATUSES)[number];
-
-export type JobView = {
-  id: string;
-  status: JobStatus;
-  command: { name: string; args: JsonValue; ttlMs?: number; timeoutMs?: number };
-  selector: { ids?: string[]; prefix?: string; onlineOnly?: boolean };
-  ratePerSecond: number;
-  abortThresholdPercent: number;
-  /** Devices the job targets, fixed when it was created. */
-  total: number;
-  /** Commands created so far, by their current status. */
-  counts: Partial<Record<CommandStatus, number>>;
-  createdAt: string;
-  completedAt?: string;
-  reason?: string;
-};

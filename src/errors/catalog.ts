@@ -63,6 +63,7 @@ export const ERRORS = {
   PW_ERR_STATE_TOO_BIG: { message: 'desired state larger than the largest device message', http: 400 },
   PW_ERR_JOB_NOT_FOUND: { message: 'no such job', http: 404 },
   PW_ERR_JOB_FINISHED: { message: 'job already finished', http: 409 },
+  PW_ERR_JOB_NO_TARGETS: { message: 'the job target matches no device', http: 400 },
 
   // Live stream for operators (docs/live-stream.md).
   PW_ERR_LIVE_SUBSCRIBE: { message: 'invalid live-stream subscription', http: 400 },

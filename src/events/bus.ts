@@ -4,7 +4,8 @@
  * subscribe. Nobody registers ad-hoc callbacks on another module.
  */
 import { EventEmitter } from 'node:events';
-import type { CommandStatus, CommandView, JobView } from '../commands/types.js';
+import type { CommandStatus, CommandView } from '../commands/types.js';
+import type { JobView } from '../jobs/types.js';
 import type { Reading } from '../protocol/messages.js';
 import type { JsonObject } from '../state/types.js';
 

@@ -3,7 +3,8 @@
  * to them. Conversions happen once per event on the hub side, not once per
  * connection, so a hundred dashboards cost one conversion.
  */
-import type { CommandView, JobView } from '../commands/types.js';
+import type { CommandView } from '../commands/types.js';
+import type { JobView } from '../jobs/types.js';
 import type { Reading, ReadingKind } from '../protocol/messages.js';
 import type { JsonObject } from '../state/types.js';
 

@@ -161,7 +161,7 @@ describe('live stream over WebSocket', () => {
     hub.app.bus.emit('command.status', { command, previous: 'queued' });
     hub.app.bus.emit('state.reported', { deviceId: 'cmd-1', reported: { fw: '1.2' }, at: 5 });
     hub.app.bus.emit('state.desired', { deviceId: 'cmd-1', desired: { led: true }, version: 3, at: 6 });
-    const job = { id: 'j1', status: 'running' as const, command: { name: 'reboot', args: null }, selector: { prefix: 'cmd-' }, ratePerSecond: 1, abortThresholdPercent: 50, total: 1, counts: { sent: 1 }, createdAt: new Date().toISOString() };
+    const job = { id: 'j1', status: 'in-progress' as const, command: { name: 'reboot', args: null }, target: { prefix: 'cmd-' }, rolloutPerSecond: 1, abortThresholdPct: 50, abortMinFinished: 10, total: 1, dispatched: 1, skipped: 0, counts: { sent: 1 }, createdAt: new Date().toISOString() };
     hub.app.bus.emit('job.progress', { job });
     const frame = await live.next((f) => f.type === 'events');
     expect(frame.commands).toEqual([command]);

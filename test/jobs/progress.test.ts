@@ -1,0 +1,84 @@
+import { describe, expect, it } from 'vitest';
+import { JobProgress } from '../../src/jobs/progress.js';
+import { Rollout } from '../../src/jobs/rollout.js';
+
+describe('job progress', () => {
+  it('moves commands between status counts and knows when all are final', () => {
+    const p = new JobProgress();
+    p.apply(undefined, 'queued');
+    p.apply(undefined, 'queued');
+    p.apply('queued', 'sent');
+    expect(p.counts).toEqual({ queued: 1, sent: 1 });
+    expect(p.settled).toBe(false);
+    p.apply('sent', 'succeeded');
+    p.apply('queued', 'cancelled');
+    expect(p.counts).toEqual({ succeeded: 1, cancelled: 1 });
+    expect(p.dispatched).toBe(2);
+    expect(p.settled).toBe(true);
+  });
+
+  it('counts failed, rejected, timed-out and expired as failures, cancelled as neither', () => {
+    const p = new JobProgress();
+    for (const status of ['failed', 'rejected', 'timed-out', 'expired', 'succeeded', 'cancelled'] as const) p.apply(undefined, status);
+    expect(p.failures).toBe(4);
+    expect(p.finished).toBe(5);
+  });
+
+  it('aborts only above the threshold and only once enough commands finished', () => {
+    const p = new JobProgress();
+    const rule = { abortThresholdPct: 50, abortMinFinished: 4 };
+    p.apply(undefined, 'failed');
+    p.apply(undefined, 'failed');
+    p.apply(undefined, 'failed');
+    expect(p.abortReason(rule)).toBeUndefined(); // 3 finished < 4
+    p.apply(undefined, 'succeeded');
+    expect(p.abortReason(rule)).toMatch(/3 of 4 finished commands failed \(75%\), more than abortThresholdPct 50/);
+    p.apply(undefined, 'succeeded');
+    p.apply(undefined, 'succeeded');
+    expect(p.abortReason(rule)).toBeUndefined(); // exactly 50% is not more than 50%
+    expect(p.abortReason({ abortThresholdPct: 100, abortMinFinished: 1 })).toBeUndefined();
+  });
+});
+
+describe('rollout pacing', () => {
+  it('hands out each target not yet served, once, in order, and skips do not use a slot', async () => {
+    const handed: string[] = [];
+    const rollout = new Rollout({
+      targets: ['a', 'b', 'c', 'd', 'e'],
+      served: new Set(['b']),
+      perSecond: 1000,
+      step: async (id) => { handed.push(id); return id === 'c' ? 'skipped' : 'dispatched'; },
+    });
+    expect(await rollout.run()).toBe(true);
+    expect(handed).toEqual(['a', 'c', 'd', 'e']);
+  });
+
+  it('waits for the slot of each dispatch on the clock it is given', async () => {
+    let now = 0;
+    const times: number[] = [];
+    const rollout = new Rollout({
+      targets: ['a', 'b', 'c'],
+      served: new Set(),
+      perSecond: 100, // 10 ms apart
+      now: () => now,
+      step: async () => { times.push(now); now += 1; return 'dispatched'; },
+    });
+    // The fake clock only moves in steps; the real sleeps still happen, so the times are slot starts or later.
+    const done = rollout.run();
+    const ticker = setInterval(() => { now += 5; }, 1);
+    expect(await done).toBe(true);
+    clearInterval(ticker);
+    expect(times[1]! - times[0]!).toBeGreaterThanOrEqual(10);
+    expect(times[2]! - times[0]!).toBeGreaterThanOrEqual(20);
+  });
+
+  it('stops before the next dispatch when stopped', async () => {
+    const handed: string[] = [];
+    const rollout = new Rollout({ targets: ['a', 'b', 'c'], served: new Set(), perSecond: 0.5, step: async (id) => { handed.push(id); return 'dispatched'; } });
+    const done = rollout.run();
+    await new Promise((r) => setTimeout(r, 20));
+    rollout.stop();
+    expect(await done).toBe(false);
+    expect(handed).toEqual(['a']);
+  });
+});
