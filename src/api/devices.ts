@@ -97,12 +97,13 @@ export async function deviceRoutes(app: FastifyInstance): Promise<void> {
   }, async (request, reply) => {
     const { id } = request.params as { id: string };
     if (!(await registry.remove(id))) throw new PulsewireError('PW_ERR_DEVICE_NOT_FOUND', id);
+    // Announced before the kick: the close that follows then concerns a device nobody lists any more.
+    app.bus.emit('device.removed', { deviceId: id, at: Date.now() });
     const revoked = new PulsewireError('PW_ERR_REVOKED');
     gateway.kick(id, revoked.spec.close!, revoked.closeReason);
     await app.commands.forgetDevice(id);
     await app.deviceState.forgetDevice(id);
     request.log.info({ deviceId: id }, 'device removed');
-    app.bus.emit('device.removed', { deviceId: id, at: Date.now() });
     return reply.code(204).send();
   });
 }
