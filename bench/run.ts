@@ -43,8 +43,8 @@ const USAGE = `usage: npm run bench -- [ingest] [latency] [connections] [livenes
   --step-seconds S     latency: each rate step (default 20)
   --no-pin             do not pin processes to cores with taskset
   dashboard: --seconds S per phase (default 10; 3 rounds), --rate R readings/s (default 10000), --devices N (default 100)
-  commands: --devices N (default 10000), --rates R,R,... commands/s (default 100,1000), --seconds S per rate (default 20),
-            --result-delay MS the devices wait before their RESULT (default 0)
+  commands: --devices N (default 10000), --rates R,R,... commands/s (default 100,1000), --seconds S per phase (default 20),
+            --rounds N of hub and relay phases at every rate (default 3), --result-delay MS before each RESULT (default 0)
 `;
 
 const SCENARIOS = ['ingest', 'latency', 'connections', 'liveness', 'storm', 'outage', 'dashboard', 'commands'] as const;
@@ -66,7 +66,7 @@ async function main(): Promise<void> {
       seconds: { type: 'string' }, 'single-seconds': { type: 'string' }, 'peer-seconds': { type: 'string' }, devices: { type: 'string' }, batch: { type: 'string' },
       rate: { type: 'string' }, 'outage-seconds': { type: 'string' }, before: { type: 'string' }, after: { type: 'string' },
       steps: { type: 'string' }, 'step-seconds': { type: 'string' }, 'ping-interval': { type: 'string' }, zombies: { type: 'string' },
-      rates: { type: 'string' }, 'result-delay': { type: 'string' },
+      rates: { type: 'string' }, rounds: { type: 'string' }, 'result-delay': { type: 'string' },
       'no-pin': { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
     },
   });
@@ -125,7 +125,7 @@ async function main(): Promise<void> {
       tables: dashboardTables, markdown: dashboardMarkdown, notes: DASHBOARD_NOTES,
     }),
     commands: define({
-      run: () => runCommands(defined({ pin, log, devices: num('devices'), rates: positiveList('rates'), phaseSeconds: num('seconds'), resultDelayMs: num('result-delay') })),
+      run: () => runCommands(defined({ pin, log, devices: num('devices'), rates: positiveList('rates'), rounds: num('rounds'), phaseSeconds: num('seconds'), resultDelayMs: num('result-delay') })),
       tables: commandsTables, markdown: commandsMarkdown, notes: COMMANDS_NOTES,
     }),
   };

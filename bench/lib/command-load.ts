@@ -52,12 +52,20 @@ export type CommandLoadResult = {
   toSentMs: LatencyFigures;
   /** sentAt to completedAt as the server recorded them, ms. */
   sentToFinalMs: LatencyFigures;
+  /**
+   * The load's own health: how late each command was issued against its
+   * schedule (this process starved of CPU), and how long it waited for a
+   * socket of the pool. Either one large means the figures above are partly
+   * the load generator's, not the subject's.
+   */
+  issueLagMs: LatencyFigures;
+  poolWaitMs: LatencyFigures;
   cpuSeconds: number;
   maxSockets: number;
 };
 
-type Tally = Omit<CommandLoadResult, 'roundTripMs' | 'toSentMs' | 'sentToFinalMs' | 'cpuSeconds' | 'spanS' | 'completedInWindowPerSecond' | 'maxSockets' | 'offered'> & {
-  roundTrips: number[]; toSent: number[]; sentToFinal: number[]; inWindow: number; lastAnswerAt: number;
+type Tally = Pick<CommandLoadResult, 'issued' | 'finals' | 'notFinal' | 'httpErrors' | 'requestErrors' | 'unanswered'> & {
+  roundTrips: number[]; toSent: number[]; sentToFinal: number[]; issueLag: number[]; poolWait: number[]; inWindow: number; lastAnswerAt: number;
 };
 
 function issue(agent: Agent, a: CommandLoadArgs, tally: Tally, record: boolean, stopAt: number, done: () => void): void {
@@ -92,6 +100,7 @@ function issue(agent: Agent, a: CommandLoadArgs, tally: Tally, record: boolean, 
       done();
     });
   });
+  if (record) req.once('socket', () => tally.poolWait.push(performance.now() - startedAt));
   req.setTimeout((a.waitS + 30) * 1000, () => req.destroy(new Error('request timed out')));
   req.on('error', () => {
     tally.requestErrors++;
@@ -102,7 +111,7 @@ function issue(agent: Agent, a: CommandLoadArgs, tally: Tally, record: boolean, 
 
 async function run(a: CommandLoadArgs): Promise<CommandLoadResult> {
   const agent = new Agent({ keepAlive: true, maxSockets: a.maxSockets });
-  const tally: Tally = { issued: 0, finals: {}, notFinal: 0, httpErrors: {}, requestErrors: 0, unanswered: 0, roundTrips: [], toSent: [], sentToFinal: [], inWindow: 0, lastAnswerAt: 0 };
+  const tally: Tally = { issued: 0, finals: {}, notFinal: 0, httpErrors: {}, requestErrors: 0, unanswered: 0, roundTrips: [], toSent: [], sentToFinal: [], issueLag: [], poolWait: [], inWindow: 0, lastAnswerAt: 0 };
   let open = 0;
   const cpu0 = process.cpuUsage();
   const startedAt = Date.now();
@@ -115,9 +124,11 @@ async function run(a: CommandLoadArgs): Promise<CommandLoadResult> {
       const now = Date.now();
       const due = Math.min(offered, Math.floor((a.commandsPerSecond * (now - startedAt)) / 1000));
       while (tally.issued < due) {
+        const record = now >= recordFrom;
+        if (record) tally.issueLag.push(now - (startedAt + (tally.issued * 1000) / a.commandsPerSecond));
         tally.issued++;
         open++;
-        issue(agent, a, tally, now >= recordFrom, stopAt, () => { open--; });
+        issue(agent, a, tally, record, stopAt, () => { open--; });
       }
       if (now >= stopAt) {
         clearInterval(pacer);
@@ -131,7 +142,7 @@ async function run(a: CommandLoadArgs): Promise<CommandLoadResult> {
   tally.unanswered = open;
   agent.destroy();
   const cpu = process.cpuUsage(cpu0);
-  const { roundTrips, toSent, sentToFinal, inWindow, lastAnswerAt, ...counts } = tally;
+  const { roundTrips, toSent, sentToFinal, issueLag, poolWait, inWindow, lastAnswerAt, ...counts } = tally;
   return {
     ...counts,
     offered,
@@ -140,6 +151,8 @@ async function run(a: CommandLoadArgs): Promise<CommandLoadResult> {
     roundTripMs: latencyFigures(roundTrips),
     toSentMs: latencyFigures(toSent),
     sentToFinalMs: latencyFigures(sentToFinal),
+    issueLagMs: latencyFigures(issueLag),
+    poolWaitMs: latencyFigures(poolWait),
     cpuSeconds: (cpu.user + cpu.system) / 1e6,
     maxSockets: a.maxSockets,
   };
