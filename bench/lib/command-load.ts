@@ -40,8 +40,10 @@ export type CommandLoadResult = {
   httpErrors: Record<string, number>;
   /** Socket errors and timeouts of the request itself. */
   requestErrors: number;
-  /** No answer at all by the end of the drain. */
+  /** No answer at all by the end of the drain, though the request had a socket (it may have reached the server). */
   unanswered: number;
+  /** Still waiting for a socket of the pool at the end of the drain: never sent to the server, so not the server's loss. */
+  neverSent: number;
   /** From the first command issued to the last final answer, s. */
   spanS: number;
   /** Final answers per second over the load window only. */
@@ -64,11 +66,14 @@ export type CommandLoadResult = {
   maxSockets: number;
 };
 
-type Tally = Pick<CommandLoadResult, 'issued' | 'finals' | 'notFinal' | 'httpErrors' | 'requestErrors' | 'unanswered'> & {
+type Tally = Pick<CommandLoadResult, 'issued' | 'finals' | 'notFinal' | 'httpErrors' | 'requestErrors' | 'unanswered' | 'neverSent'> & {
   roundTrips: number[]; toSent: number[]; sentToFinal: number[]; issueLag: number[]; poolWait: number[]; inWindow: number; lastAnswerAt: number;
 };
 
-function issue(agent: Agent, a: CommandLoadArgs, tally: Tally, record: boolean, stopAt: number, done: () => void): void {
+/** A request not answered yet: whether the pool gave it a socket. */
+type Open = { hasSocket: boolean };
+
+function issue(agent: Agent, a: CommandLoadArgs, tally: Tally, record: boolean, stopAt: number, open: Open, done: () => void): void {
   const deviceId = a.deviceIds[Math.floor(Math.random() * a.deviceIds.length)]!;
   const body = JSON.stringify({ name: a.name, args: a.args });
   const startedAt = performance.now();
@@ -100,7 +105,10 @@ function issue(agent: Agent, a: CommandLoadArgs, tally: Tally, record: boolean, 
       done();
     });
   });
-  if (record) req.once('socket', () => tally.poolWait.push(performance.now() - startedAt));
+  req.once('socket', () => {
+    open.hasSocket = true;
+    if (record) tally.poolWait.push(performance.now() - startedAt);
+  });
   req.setTimeout((a.waitS + 30) * 1000, () => req.destroy(new Error('request timed out')));
   req.on('error', () => {
     tally.requestErrors++;
@@ -111,8 +119,8 @@ function issue(agent: Agent, a: CommandLoadArgs, tally: Tally, record: boolean, 
 
 async function run(a: CommandLoadArgs): Promise<CommandLoadResult> {
   const agent = new Agent({ keepAlive: true, maxSockets: a.maxSockets });
-  const tally: Tally = { issued: 0, finals: {}, notFinal: 0, httpErrors: {}, requestErrors: 0, unanswered: 0, roundTrips: [], toSent: [], sentToFinal: [], issueLag: [], poolWait: [], inWindow: 0, lastAnswerAt: 0 };
-  let open = 0;
+  const tally: Tally = { issued: 0, finals: {}, notFinal: 0, httpErrors: {}, requestErrors: 0, unanswered: 0, neverSent: 0, roundTrips: [], toSent: [], sentToFinal: [], issueLag: [], poolWait: [], inWindow: 0, lastAnswerAt: 0 };
+  const open = new Set<Open>();
   const cpu0 = process.cpuUsage();
   const startedAt = Date.now();
   const stopAt = startedAt + a.seconds * 1000;
@@ -127,8 +135,9 @@ async function run(a: CommandLoadArgs): Promise<CommandLoadResult> {
         const record = now >= recordFrom;
         if (record) tally.issueLag.push(now - (startedAt + (tally.issued * 1000) / a.commandsPerSecond));
         tally.issued++;
-        open++;
-        issue(agent, a, tally, record, stopAt, () => { open--; });
+        const request: Open = { hasSocket: false };
+        open.add(request);
+        issue(agent, a, tally, record, stopAt, request, () => open.delete(request));
       }
       if (now >= stopAt) {
         clearInterval(pacer);
@@ -138,8 +147,11 @@ async function run(a: CommandLoadArgs): Promise<CommandLoadResult> {
   });
   // Drain: every request ends by itself (answer, 202 at the wait, or its own timeout).
   const drainUntil = Date.now() + (a.waitS + 35) * 1000;
-  while (open > 0 && Date.now() < drainUntil) await new Promise((r) => setTimeout(r, 20));
-  tally.unanswered = open;
+  while (open.size > 0 && Date.now() < drainUntil) await new Promise((r) => setTimeout(r, 20));
+  for (const request of open) {
+    if (request.hasSocket) tally.unanswered++;
+    else tally.neverSent++;
+  }
   agent.destroy();
   const cpu = process.cpuUsage(cpu0);
   const { roundTrips, toSent, sentToFinal, issueLag, poolWait, inWindow, lastAnswerAt, ...counts } = tally;

@@ -19,7 +19,9 @@ export const COMMANDS_NOTES = [
   'Round trip = performance.now() from the call to the end of its answer; "to sent" = the answer\'s sentAt minus the wall',
   'clock at the call, "sent to final" = completedAt - sentAt (millisecond clocks of the same host). Commands issued in the',
   'first 2 s of a phase are counted but not in the percentiles. "Not succeeded" = issued - answers with status succeeded:',
-  'other final states, 202 (the wait ended), HTTP errors, socket errors and calls never answered. CPU % is the subject\'s',
+  'other final states, 202 (the wait ended), HTTP errors, socket errors (a request times out 60 s after it got its socket)',
+  'and calls never answered; calls still waiting for a pool socket when the drain (65 s) ends are "never sent", shown but',
+  'not counted as the subject\'s loss (the loss target is then not met either: the run could not offer the rate). CPU % is the subject\'s',
   'utime+stime over the phase (one core = 100 %), CPU ms per command that time over the commands issued; RSS from',
   '/proc/PID/status every 0.5 s. "Load lag" is how late the load process issued commands against its schedule and "pool',
   'wait" how long a request waited for a socket: when either is large, the load generator (starved of its core) is part of',
@@ -36,7 +38,7 @@ function phaseRow(name: string, p: PhaseFigures): Array<string | number> {
   const errors = Object.entries(l.httpErrors).map(([c, n]) => `HTTP ${c}: ${n}`);
   return [
     name, fmt(l.issued), fmt(l.finals.succeeded ?? 0), fmt(lostCommands(l)),
-    [...others, ...(l.notFinal ? [`202 ${l.notFinal}`] : []), ...errors, ...(l.requestErrors ? [`socket ${l.requestErrors}`] : []), ...(l.unanswered ? [`unanswered ${l.unanswered}`] : [])].join(', ') || '-',
+    [...others, ...(l.notFinal ? [`202 ${l.notFinal}`] : []), ...errors, ...(l.requestErrors ? [`socket ${l.requestErrors}`] : []), ...(l.unanswered ? [`unanswered ${l.unanswered}`] : []), ...(l.neverSent ? [`never sent ${l.neverSent}`] : [])].join(', ') || '-',
     `${sustained(p).toFixed(3)} x`, lat(l.roundTripMs), ms(l.roundTripMs.p999), `${ms(l.toSentMs.p50)} / ${ms(l.toSentMs.p99)}`, `${ms(l.sentToFinalMs.p50)} / ${ms(l.sentToFinalMs.p99)}`,
     fmt(p.cpuPercent), fmt(p.cpuMsPerCommand, 2), `${mib(p.rssMedianBytes)} (${mib(p.rssPeakBytes)})`, `${fmt(p.connectedAfter)} / ${fmt(p.disconnects)}`,
     `${ms(l.issueLagMs.p99)} / ${ms(l.poolWaitMs.p99)}`,
@@ -55,7 +57,7 @@ export function commandsTables(r: CommandsResult): Table[] {
   return [
     {
       title: `Command round trip with ${fmt(o.devices)} devices connected to each, ${o.phaseSeconds} s per phase, rounds in the order run, RESULT ${o.resultDelayMs} ms after the COMMAND; times in ms`,
-      head: ['round: subject, rate', 'issued', 'succeeded', 'not succeeded', 'of which', 'answered in window / offered', 'round trip p50 / p99 / max', 'p999', 'to sent p50 / p99', 'sent to final p50 / p99', 'CPU %', 'CPU ms per command', 'RSS MiB median (peak)', 'devices connected after / disconnects', 'load lag p99 / pool wait p99'],
+      head: ['round: subject, rate', 'issued', 'succeeded', 'not succeeded (of those sent)', 'why (and never sent)', 'answered in window / offered', 'round trip p50 / p99 / max', 'p999', 'to sent p50 / p99', 'sent to final p50 / p99', 'CPU %', 'CPU ms per command', 'RSS MiB median (peak)', 'devices connected after / disconnects', 'load lag p99 / pool wait p99'],
       rows: phases.map(({ name, p }) => phaseRow(`${p.round}: ${name} ${fmt(p.rate)}/s`, p)),
     },
     {
