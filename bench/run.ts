@@ -22,8 +22,10 @@ import { LATENCY_NOTES, latencyMarkdown, latencyTables } from './scenarios/laten
 import { runStorm } from './scenarios/storm.js';
 import { STORM_NOTES, stormMarkdown, stormTables } from './scenarios/storm-report.js';
 import { DASHBOARD_NOTES, dashboardMarkdown, dashboardTables, runDashboard } from './scenarios/dashboard.js';
+import { runCommands } from './scenarios/commands.js';
+import { COMMANDS_NOTES, commandsMarkdown, commandsTables } from './scenarios/commands-report.js';
 
-const USAGE = `usage: npm run bench -- [ingest] [latency] [connections] [liveness] [storm] [outage] [dashboard] [options]   (no scenario: all)
+const USAGE = `usage: npm run bench -- [ingest] [latency] [connections] [liveness] [storm] [outage] [dashboard] [commands] [options]   (no scenario: all)
 
   --seconds S          ingest: each batch-load phase (default 60)
   --single-seconds S   ingest: each one-record phase (default 20)
@@ -41,9 +43,11 @@ const USAGE = `usage: npm run bench -- [ingest] [latency] [connections] [livenes
   --step-seconds S     latency: each rate step (default 20)
   --no-pin             do not pin processes to cores with taskset
   dashboard: --seconds S per phase (default 10; 3 rounds), --rate R readings/s (default 10000), --devices N (default 100)
+  commands: --devices N (default 10000), --rates R,R,... commands/s (default 100,1000), --seconds S per phase (default 20),
+            --rounds N of hub and relay phases at every rate (default 3), --result-delay MS before each RESULT (default 0)
 `;
 
-const SCENARIOS = ['ingest', 'latency', 'connections', 'liveness', 'storm', 'outage', 'dashboard'] as const;
+const SCENARIOS = ['ingest', 'latency', 'connections', 'liveness', 'storm', 'outage', 'dashboard', 'commands'] as const;
 type Scenario = (typeof SCENARIOS)[number];
 
 /** A scenario as the command line sees it: run it, then print and record what it measured. */
@@ -62,6 +66,7 @@ async function main(): Promise<void> {
       seconds: { type: 'string' }, 'single-seconds': { type: 'string' }, 'peer-seconds': { type: 'string' }, devices: { type: 'string' }, batch: { type: 'string' },
       rate: { type: 'string' }, 'outage-seconds': { type: 'string' }, before: { type: 'string' }, after: { type: 'string' },
       steps: { type: 'string' }, 'step-seconds': { type: 'string' }, 'ping-interval': { type: 'string' }, zombies: { type: 'string' },
+      rates: { type: 'string' }, rounds: { type: 'string' }, 'result-delay': { type: 'string' },
       'no-pin': { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
     },
   });
@@ -81,8 +86,12 @@ async function main(): Promise<void> {
   const log = (line: string) => console.log(line);
   const pin = values['no-pin'] ? false : undefined;
   const common = defined({ devices: num('devices'), batch: num('batch'), pin, log });
-  const steps = values.steps?.split(',').map((x) => Number(x.trim()));
-  if (steps && steps.some((n) => !Number.isInteger(n) || n <= 0)) throw new Error(`--steps must be positive integers, got "${values.steps}"`);
+  const positiveList = (name: 'steps' | 'rates'): number[] | undefined => {
+    const list = values[name]?.split(',').map((x) => Number(x.trim()));
+    if (list && list.some((n) => !Number.isInteger(n) || n <= 0)) throw new Error(`--${name} must be positive integers, got "${values[name]}"`);
+    return list;
+  };
+  const steps = positiveList('steps');
   const args = process.argv.slice(2).join(' ');
   const command = args ? `npm run bench -- ${args}` : 'npm run bench';
 
@@ -114,6 +123,10 @@ async function main(): Promise<void> {
     dashboard: define({
       run: () => runDashboard(defined({ pin, log, seconds: num('seconds'), readingsPerSecond: num('rate'), devices: num('devices') })),
       tables: dashboardTables, markdown: dashboardMarkdown, notes: DASHBOARD_NOTES,
+    }),
+    commands: define({
+      run: () => runCommands(defined({ pin, log, devices: num('devices'), rates: positiveList('rates'), rounds: num('rounds'), phaseSeconds: num('seconds'), resultDelayMs: num('result-delay') })),
+      tables: commandsTables, markdown: commandsMarkdown, notes: COMMANDS_NOTES,
     }),
   };
 

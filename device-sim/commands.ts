@@ -13,6 +13,8 @@ export type Settings = { intervalS: number; led: boolean };
 /** set_interval bounds: 10 ms (load tests) to a day. */
 export const MIN_INTERVAL_S = 0.01;
 export const MAX_INTERVAL_S = 86_400;
+/** echo's delayMs stays below the hub's default command timeout (30 s). */
+export const MAX_ECHO_DELAY_MS = 25_000;
 
 export type CommandOutcome = {
   /** RESULT status to send now. */
@@ -22,6 +24,8 @@ export type CommandOutcome = {
   changed?: Partial<Settings>;
   /** reboot: close with 1000, pause, reconnect, then send RESULT 1. */
   reboot?: boolean;
+  /** echo: send the RESULT this many ms later instead of at once (firmware that works before it answers). */
+  delayMs?: number;
   /** For the summary: succeeded, rejected or received. */
   outcome: 'succeeded' | 'rejected' | 'received';
 };
@@ -50,6 +54,12 @@ export function handleCommand(name: string, args: unknown): CommandOutcome {
       const on = field(args, 'on');
       if (typeof on !== 'boolean') return rejected('on must be true or false');
       return { status: ResultStatus.SUCCEEDED, payload: { led: on }, changed: { led: on }, outcome: 'succeeded' };
+    }
+    case 'echo': {
+      // For measuring the command path itself (bench `commands`): no setting changes, no REPORTED.
+      const delayMs = field(args, 'delayMs') ?? 0;
+      if (typeof delayMs !== 'number' || !(delayMs >= 0 && delayMs <= MAX_ECHO_DELAY_MS)) return rejected(`delayMs must be a number from 0 to ${MAX_ECHO_DELAY_MS}`);
+      return { status: ResultStatus.SUCCEEDED, payload: args ?? null, delayMs, outcome: 'succeeded' };
     }
     case 'reboot':
       // Received now; the final RESULT 1 goes out after the device is back (sim-device.ts).

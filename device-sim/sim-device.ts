@@ -220,7 +220,10 @@ export class SimDevice {
   #onCommand(cmd: CommandMessage): void {
     const result = handleCommand(cmd.name, cmd.args);
     this.host.stats.command(cmd.name, result.outcome);
-    this.#send(encodeResult(cmd.commandId, result.status, result.payload));
+    const answer = encodeResult(cmd.commandId, result.status, result.payload);
+    // A timer only for a delayed echo: commands are rare next to the fleet's 100 ms tick, and a tick would round the delay up.
+    if (result.delayMs) setTimeout(() => this.#send(answer), result.delayMs);
+    else this.#send(answer);
     if (result.changed) {
       this.#settings = { ...this.#settings, ...result.changed };
       if (result.changed.intervalS !== undefined) this.#nextSendAt = Math.min(this.#nextSendAt, Date.now() + result.changed.intervalS * 1000);

@@ -19,6 +19,7 @@ import WebSocket from 'ws';
 import { AckCode, MAX_IN_FLIGHT, SEQ_MODULUS, SUBPROTOCOL, decodeHubFrame } from '../../src/protocol/index.js';
 import { deriveEnrollmentSecret } from '../../src/registry/secrets.js';
 import { checkTemplate, FIRST_SEQ, FrameTemplate } from './frames.js';
+import { latencyFigures, type LatencyFigures } from './latency-figures.js';
 import { serve } from './ipc.js';
 
 export type ConnectArgs = { url: string; devices: number; prefix: string; enrollmentKey?: string; concurrency?: number };
@@ -42,7 +43,7 @@ export type RunArgs = {
 };
 
 /** Send-to-ACK times of the messages sent after the warm-up, ms. */
-export type LatencyFigures = { count: number; mean: number; p50: number; p90: number; p99: number; p999: number; max: number };
+export type { LatencyFigures };
 
 /** One second of the run, by the driver's clock (epoch ms). */
 export type Tick = { at: number; sent: number; acked: number; nonZero: number };
@@ -198,13 +199,6 @@ async function run(args: RunArgs): Promise<RunResult> {
     timeline,
     ...(args.latencyAfterMs !== undefined ? { latencyMs: latencyFigures(p.latencies) } : {}),
   };
-}
-
-function latencyFigures(values: number[]): LatencyFigures {
-  const s = Float64Array.from(values).sort();
-  const q = (p: number) => (s.length === 0 ? NaN : s[Math.min(s.length - 1, Math.ceil(p * s.length) - 1)]!);
-  const sum = values.reduce((a, b) => a + b, 0);
-  return { count: s.length, mean: s.length ? sum / s.length : NaN, p50: q(0.5), p90: q(0.9), p99: q(0.99), p999: q(0.999), max: s.length ? s[s.length - 1]! : NaN };
 }
 
 async function close(): Promise<{ closed: number }> {

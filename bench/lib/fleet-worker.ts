@@ -2,7 +2,8 @@
  * device-sim's Fleet in its own process (pinned to the load core), for the
  * scenarios that need real devices rather than the saturating driver: many
  * mostly idle connections (`connections`) and zombies (`liveness`). The
- * parent drives it over IPC (see ipc.ts). Besides the simulator's own
+ * parent drives it over IPC (see ipc.ts); `commands` uses it as the fleet that
+ * answers COMMAND (device-sim's `echo`). Besides the simulator's own
  * summary it watches every zombie's socket from this side: when it opened and
  * when the hub dropped it, to the millisecond (polled every 20 ms).
  */
@@ -64,11 +65,19 @@ function start(args: FleetStartArgs): { zombies: number } {
   return { zombies: zombies.length };
 }
 
+const total = (tally: Record<string, number>) => Object.values(tally).reduce((n, v) => n + v, 0);
+
 function snapshot() {
   if (!fleet) throw new Error('no fleet');
-  const { connects, sent, resent } = fleet.stats;
-  return { ...fleet.snapshot(), connects, sent, resent, at: Date.now(), zombiesClosed: [...zombieTimes.values()].filter((z) => z.closedAt !== undefined).length };
+  const { connects, sent, resent, disconnects, connectFailures, commands } = fleet.stats;
+  return {
+    ...fleet.snapshot(), connects, sent, resent, at: Date.now(), zombiesClosed: [...zombieTimes.values()].filter((z) => z.closedAt !== undefined).length,
+    disconnects: total(disconnects), connectFailures: total(connectFailures), commandsAnswered: total(commands),
+  };
 }
+
+/** What snapshot() answers. */
+export type FleetSnapshot = ReturnType<typeof snapshot>;
 
 /**
  * Connected count and connections made, every `everyMs` from now on, taken in this process (an IPC

@@ -3,15 +3,61 @@
  * port, path /v1/device, the Pulsewire subprotocol, no compression, the
  * hub's default message limit. Baselines differ only in what they do per frame.
  */
-import { WebSocketServer } from 'ws';
+import { createServer, type RequestListener, type Server } from 'node:http';
+import { decode, encode } from 'cbor-x';
+import { WebSocketServer, type WebSocket } from 'ws';
 import { SUBPROTOCOL } from '../../src/protocol/index.js';
 
-/** `port` 0 (default): a free one; a given port lets a restarted baseline take the same URL. */
-export function listenLikeHub(port = 0): Promise<{ server: WebSocketServer; port: number }> {
+/**
+ * `port` 0 (default): a free one; a given port lets a restarted baseline take the same URL.
+ * With `http`, HTTP requests other than the upgrade go to it on the same port, as on the hub.
+ */
+export function listenLikeHub(port = 0, http?: RequestListener): Promise<{ server: WebSocketServer; port: number; httpServer?: Server }> {
+  const common = {
+    path: '/v1/device', perMessageDeflate: false, maxPayload: 65_536,
+    handleProtocols: (protocols: Set<string>) => (protocols.has(SUBPROTOCOL) ? SUBPROTOCOL : false),
+  };
   return new Promise((resolve) => {
-    const server: WebSocketServer = new WebSocketServer({
-      host: '127.0.0.1', port, path: '/v1/device', perMessageDeflate: false, maxPayload: 65_536,
-      handleProtocols: (protocols) => (protocols.has(SUBPROTOCOL) ? SUBPROTOCOL : false),
-    }, () => resolve({ server, port: (server.address() as { port: number }).port }));
+    if (!http) {
+      const server: WebSocketServer = new WebSocketServer({ ...common, host: '127.0.0.1', port }, () => resolve({ server, port: (server.address() as { port: number }).port }));
+      return;
+    }
+    const httpServer = createServer({ keepAliveTimeout: 72_000 }, http);
+    const server = new WebSocketServer({ ...common, server: httpServer });
+    httpServer.listen(port, '127.0.0.1', () => resolve({ server, port: (httpServer.address() as { port: number }).port, httpServer }));
   });
+}
+
+/**
+ * What every baseline does for the devices it holds, the cheapest way `ws`
+ * allows: one sweep pings every socket each interval (as the hub does;
+ * device-sim answers automatically), and each TELEMETRY frame gets the ACK
+ * device-sim waits for (`[2, seq]`). Other decoded device messages go to
+ * `onMessage`. Returns the sweep's timer.
+ */
+export function holdDevices(server: WebSocketServer, pingIntervalMs: number, onMessage?: (ws: WebSocket, msg: unknown[]) => void): NodeJS.Timeout {
+  const alive = new WeakMap<WebSocket, boolean>();
+  server.on('connection', (ws) => {
+    alive.set(ws, true);
+    ws.on('pong', () => alive.set(ws, true));
+    ws.on('error', () => {});
+    ws.on('message', (data: Buffer) => {
+      let msg: unknown;
+      try {
+        msg = decode(data);
+      } catch {
+        return;
+      }
+      if (!Array.isArray(msg)) return;
+      if (msg[0] === 1) ws.send(encode([2, msg[1]]));
+      else onMessage?.(ws, msg);
+    });
+  });
+  return setInterval(() => {
+    for (const ws of server.clients) {
+      if (alive.get(ws) === false) { ws.terminate(); continue; }
+      alive.set(ws, false);
+      ws.ping();
+    }
+  }, pingIntervalMs);
 }

@@ -1,6 +1,6 @@
 /**
- * Smoke test of the benchmark harness (bench/): the ingest scenario end to
- * end with tiny numbers (20 devices, about a second per phase), the hub run
+ * Smoke test of the benchmark harness (bench/): the scenarios end to
+ * end with tiny numbers (tens of devices, about a second per phase), the hub run
  * from its sources through tsx so no build is needed. Checks the result's
  * shape and zero loss, not performance; the suite itself is `npm run bench`.
  */
@@ -18,6 +18,8 @@ import { runLatency } from '../../bench/scenarios/latency.js';
 import { latencyMarkdown } from '../../bench/scenarios/latency-report.js';
 import { runStorm } from '../../bench/scenarios/storm.js';
 import { stormMarkdown } from '../../bench/scenarios/storm-report.js';
+import { runCommands } from '../../bench/scenarios/commands.js';
+import { commandsMarkdown } from '../../bench/scenarios/commands-report.js';
 
 describe('bench harness', () => {
   it('runs the ingest scenario with tiny numbers: every figure present, nothing lost', async () => {
@@ -95,6 +97,28 @@ describe('bench harness', () => {
     expect(result.targets.every((t) => t.met)).toBe(true);
     expect(stormMarkdown(result, 'npm run bench -- storm', 'bench/results/x.json', [])).toContain('| hub |');
   }, 180_000);
+
+  it('runs the commands scenario with tiny numbers: every command of both rates succeeds in one call on hub and relay', async () => {
+    const result = await runCommands({
+      devices: 30, rates: [10, 40], rounds: 1, phaseSeconds: 1.5, warmupS: 0.5, ramp: 200, resultDelayMs: 20, pin: false,
+      hubEntry: ['--import', 'tsx', 'src/main.ts'],
+    });
+    for (const subject of [result.hub, result.relay]) {
+      expect(subject.connected).toBe(30);
+      expect(subject.phases.map((p) => p.rate)).toEqual([10, 40]);
+      for (const phase of subject.phases) {
+        expect(phase.load.issued).toBe(phase.load.offered);
+        expect(phase.load.finals).toEqual({ succeeded: phase.load.issued });
+        expect(phase.answered).toBe(phase.load.issued);
+        expect(phase.disconnects).toBe(0);
+        // The devices wait 20 ms before their RESULT: no round trip can be shorter.
+        expect(phase.load.roundTripMs.p50).toBeGreaterThanOrEqual(20);
+        expect(phase.load.sentToFinalMs.count).toBeGreaterThan(0);
+      }
+    }
+    expect(result.targets.find((t) => t.target.startsWith('no command lost'))!.met).toBe(true);
+    expect(commandsMarkdown(result, 'npm run bench -- commands', 'bench/results/x.json', [])).toContain('| 1: hub 40/s |');
+  }, 120_000);
 
   it('replaces its own BENCHMARKS.md section and leaves the rest alone', () => {
     const dir = mkdtempSync(path.join(os.tmpdir(), 'pulsewire-bench-md-'));

@@ -86,6 +86,14 @@ describe('commands and DESIRED', () => {
     }
   });
 
+  it('echo succeeds with its arguments as the payload, after delayMs when given, and changes nothing', () => {
+    expect(handleCommand('echo', null)).toMatchObject({ status: 1, payload: null, delayMs: 0 });
+    const args = new Map<string, unknown>([['delayMs', 250], ['n', 7]]);
+    expect(handleCommand('echo', args)).toEqual({ status: 1, payload: args, delayMs: 250, outcome: 'succeeded' });
+    expect(handleCommand('echo', { delayMs: -1 })).toMatchObject({ status: 3 });
+    expect(handleCommand('echo', { delayMs: 'soon' })).toMatchObject({ status: 3 });
+  });
+
   it('reboot is acknowledged as received (0) and asks for a reconnect', () => {
     expect(handleCommand('reboot', null)).toMatchObject({ status: 0, reboot: true });
   });
