@@ -36,8 +36,9 @@ function sim(args: string[], opts: { killAfterMs?: number; env?: Record<string, 
         opts.killAfterMs = undefined;
       }
     });
-    // Never leave a simulator running if the test fails: at most 20 s, then SIGKILL.
-    const guard = setTimeout(() => child.kill('SIGKILL'), 20_000);
+    // Never leave a simulator running if the test fails: SIGKILL at the latest after 90 s
+    // (a loaded 2-core machine has taken over 20 s for five concurrent npx starts).
+    const guard = setTimeout(() => child.kill('SIGKILL'), 90_000);
     child.on('error', reject);
     child.on('close', (code) => {
       clearTimeout(guard);
@@ -54,7 +55,7 @@ describe('pulsewire-sim CLI', () => {
       expect(run.stdout).toContain(`--${spec.name}`);
       if (spec.default) expect(run.stdout).toContain(`(default: ${spec.default})`);
     }
-  });
+  }, 120_000);
 
   // Concurrent: each case is a process start, and they do not share anything.
   const badOptions: [string[], string][] = [
@@ -70,7 +71,7 @@ describe('pulsewire-sim CLI', () => {
       expect(run.code).toBe(2);
       expect(run.stderr).toContain(message);
       expect(run.stderr).toContain('--help');
-    });
+    }, 120_000);
   }
 
   it('SIGTERM stops a run: ACKs drained, closed with 1000, summary printed and written, exit 0', async () => {
@@ -91,5 +92,5 @@ describe('pulsewire-sim CLI', () => {
     } finally {
       await hub.close();
     }
-  });
+  }, 120_000);
 });
