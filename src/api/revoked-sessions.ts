@@ -1,7 +1,9 @@
 /**
  * Logged-out browser sessions kept in lmdb (key: the session's nonce, value:
- * when it would have expired), so a logout outlives a hub restart. Writes use
- * put/remove: lmdb's async transaction() does not resolve on some hosts.
+ * when it would have expired), so a logout outlives a hub restart. Writes are
+ * synchronous: an async put is not visible to reads until it commits, and the
+ * logged-out cookie must stop working on the very next request. Logouts are
+ * rare, so the cost of a sync commit does not matter.
  */
 import type { Database } from 'lmdb';
 import type { RevokedSessions } from './session.js';
@@ -18,18 +20,18 @@ export class LmdbRevokedSessions implements RevokedSessions {
   }
 
   add(nonce: string, expiresAt: number): void {
-    void this.#db.put(nonce, expiresAt);
+    this.#db.putSync(nonce, expiresAt);
   }
 
   prune(now: number, max: number): void {
     let kept = 0;
     for (const { key, value } of this.#db.getRange()) {
-      if (value <= now) void this.#db.remove(key);
+      if (value <= now) this.#db.removeSync(key);
       else kept++;
     }
     // Past the bound, forget those that expire first (they would be harmless soonest).
     if (kept <= max) return;
     const live = [...this.#db.getRange()].filter((e) => e.value > now).sort((a, b) => a.value - b.value);
-    for (const { key } of live.slice(0, kept - max)) void this.#db.remove(key);
+    for (const { key } of live.slice(0, kept - max)) this.#db.removeSync(key);
   }
 }
