@@ -25,7 +25,7 @@ describe('HTTP fallback: errors', () => {
       [batch(encodeCbor([9, 1])), 'PW_ERR_MESSAGE_TYPE', /message 0: unknown message type 9/],
       [batch(reading(1), encodeCbor([3, 'c-1', 'x', null])), 'PW_ERR_MESSAGE_DIRECTION', /message 1: .*sent by the hub/],
       // A bare SenML pack is WebSocket-only; in a batch it is not a message.
-      [batch(encodeCbor([new Map([[0, 'x'], [2, 1]])])), 'PW_ERR_MESSAGE_SHAPE', /message 0/],
+      [batch(encodeCbor([new Map<number, unknown>([[0, 'x'], [2, 1]])])), 'PW_ERR_MESSAGE_SHAPE', /message 0/],
     ];
     for (const [body, code, reason] of cases) {
       const answer = await device.post(body);
