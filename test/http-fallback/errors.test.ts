@@ -44,7 +44,7 @@ describe('HTTP fallback: errors', () => {
     const missing = await fetch(`${hub.baseUrl}/v1/device/messages`);
     expect(missing.status).toBe(401);
     expect(missing.headers.get('www-authenticate')).toBe('Basic realm="pulsewire"');
-    expect((await missing.json()).error).toMatchObject({ code: 'PW_ERR_DEVICE_AUTH', message: 'unknown device or wrong secret' });
+    expect(((await missing.json()) as any).error).toMatchObject({ code: 'PW_ERR_DEVICE_AUTH', message: 'unknown device or wrong secret' });
     for (let i = 0; i < 3; i++) expect((await wrong.post(batch(reading(1)))).status).toBe(401);
     const blocked = await new HttpDevice(hub.baseUrl, 'err-401b').poll();
     expect(blocked.status).toBe(429);
@@ -82,7 +82,7 @@ describe('HTTP fallback: size, media type and rate', () => {
     expect(json.json.error.message).toMatch(/application\/cbor/);
     const none = await fetch(device.url, { method: 'POST', headers: { authorization: basic('err-415') } });
     expect(none.status).toBe(415);
-    expect((await none.json()).error.code).toBe('PW_ERR_MEDIA_TYPE');
+    expect(((await none.json()) as any).error.code).toBe('PW_ERR_MEDIA_TYPE');
   });
 
   it('429 with Retry-After past the per-device request rate, other devices unaffected', async () => {
