@@ -195,6 +195,7 @@ export function helpText(): string {
     'SenML TELEMETRY at --rate, keeps up to 32 unacknowledged messages and resends them',
     'after a reconnect, answers COMMAND (set_interval, set_led, reboot) and DESIRED, and',
     'reconnects with full-jitter backoff (1 s base, 60 s cap) honouring the close codes.',
+    'With --transport http the same happens over the HTTP fallback: POST batches, a long poll.',
     'Ctrl-C or the end of --duration stops sending, waits up to 10 s for outstanding ACKs,',
     'closes every connection with 1000 and prints the summary. Exit codes: 0 done, 1 failed,',
     '2 bad option.',
