@@ -122,14 +122,14 @@ export function resolveOptions(raw: Record<string, string | boolean | undefined>
   if (transport !== 'ws' && transport !== 'http') throw new OptionError('transport', `must be ws or http, got "${transport}"`);
   // The HTTP fallback also takes the hub's ws:// device URL, so switching transports needs no new URL.
   const schemes = transport === 'http' ? ['ws:', 'wss:', 'http:', 'https:'] : ['ws:', 'wss:'];
-  const wanted = transport === 'http' ? 'a ws://, wss://, http:// or https://' : 'a ws:// or wss://';
+  const wanted = transport === 'http' ? 'ws://, wss://, http:// or https://' : 'ws:// or wss://';
   let parsedUrl: URL;
   try {
     parsedUrl = new URL(url);
   } catch {
-    throw new OptionError('url', `must be ${wanted} URL, got "${url}"`);
+    throw new OptionError('url', `must be a ${wanted} URL, got "${url}"`);
   }
-  if (!schemes.includes(parsedUrl.protocol)) throw new OptionError('url', `must be ${wanted} URL, got "${url}"`);
+  if (!schemes.includes(parsedUrl.protocol)) throw new OptionError('url', `must start with ${wanted}, got "${url}"`);
 
   const devices = number('devices', get('devices'), 1, MAX_DEVICES, true);
   const first = number('first', get('first'), 0, 1e9, true);

@@ -88,3 +88,18 @@ describe('HTTP fallback: presence', () => {
     expect((await device.poll()).status).toBe(401);
   });
 });
+
+describe('HTTP fallback: hub shutdown', () => {
+  it('answers open polls at once with [] and records hub shutdown', async () => {
+    const hub = await startHub();
+    const reasons: string[] = [];
+    hub.app.bus.on('device.offline', (e) => reasons.push(e.reason));
+    const polling = new HttpDevice(hub.baseUrl, 'pres-shutdown').poll(30);
+    await until(() => (hub.app.gateway.runtimes.onlineCount === 1 ? true : undefined));
+    const started = Date.now();
+    await hub.close();
+    expect((await polling).hex).toBe('80');
+    expect(Date.now() - started).toBeLessThan(10_000);
+    expect(reasons).toEqual(['hub shutdown']);
+  });
+});

@@ -13,6 +13,7 @@ import { errorHandler } from '../../api/error-handler.js';
 import { PulsewireError } from '../../errors/catalog.js';
 import { arrayElementSpans } from '../../protocol/cbor-items.js';
 import { decodeDeviceBatch, encodeHubBatch } from '../../protocol/codec.js';
+import { MAX_IN_FLIGHT } from '../../protocol/limits.js';
 import type { AckMessage, DeviceMessage, HubMessage } from '../../protocol/messages.js';
 import { frameFingerprint } from '../accepted-seqs.js';
 import { authenticateDevice } from '../auth.js';
@@ -128,9 +129,9 @@ export async function httpFallback(app: FastifyInstance): Promise<void> {
     const telemetryCount = messages.reduce((n, m) => n + (m.type === 1 ? 1 : 0), 0);
     const budget = budgets.get(runtime)!;
     if (telemetryCount > 0 && !budget.fitsWindow(telemetryCount)) {
-      if (telemetryCount > 32) throw new PulsewireError('PW_ERR_BATCH_TOO_BIG', `${telemetryCount} TELEMETRY messages; split them over several requests`);
+      if (telemetryCount > MAX_IN_FLIGHT) throw new PulsewireError('PW_ERR_BATCH_TOO_BIG', `${telemetryCount} TELEMETRY messages; split them over several requests`);
       void reply.header('retry-after', '1');
-      throw new PulsewireError('PW_ERR_RATE_LIMITED', `${budget.telemetryInFlight} TELEMETRY messages of this device are still being stored (window of 32)`);
+      throw new PulsewireError('PW_ERR_RATE_LIMITED', `${budget.telemetryInFlight} TELEMETRY messages of this device are still being stored (window of ${MAX_IN_FLIGHT})`);
     }
     budget.telemetryInFlight += telemetryCount;
     let acks: AckMessage[];
