@@ -35,13 +35,15 @@ const hub = spawn(process.execPath, ['dist/src/main.js'], {
     // Short pings so the demo's zombies visibly go offline within half a minute.
     PULSEWIRE_PING_INTERVAL_MS: process.env.PULSEWIRE_PING_INTERVAL_MS ?? '10000',
   },
-  stdio: ['ignore', 'pipe', 'pipe'],
+  // The IPC channel only tells the hub when the demo is gone (it then stops itself), so a
+  // demo killed outright does not leave a hub holding the port and the data dir.
+  stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
   // Its own process group: Ctrl-C reaches the demo, which stops the fleet first and then the hub.
   detached: true,
 });
 let banner = '';
-hub.stdout.on('data', (chunk: Buffer) => { banner += chunk; hubLog.write(chunk); });
-hub.stderr.on('data', (chunk: Buffer) => { hubLog.write(chunk); process.stderr.write(chunk); });
+hub.stdout!.on('data', (chunk: Buffer) => { banner += chunk; hubLog.write(chunk); });
+hub.stderr!.on('data', (chunk: Buffer) => { hubLog.write(chunk); process.stderr.write(chunk); });
 const hubExited = new Promise<number | null>((resolve) => hub.once('exit', (code) => resolve(code)));
 
 async function waitForHub(): Promise<void> {
@@ -64,9 +66,12 @@ function whereToLook(): string {
     `  devices online:  curl -s ${auth} '${base}/v1/devices?online=true&limit=5'`,
     `  one device:      curl -s ${auth} ${base}/v1/devices/sim-00001`,
     `  its history:     curl -s ${auth} '${base}/v1/devices/sim-00001/telemetry?name=sim-00001/temperature'`,
+    `  a command:       curl -s ${auth} -H 'content-type: application/json' -d '{"name":"set_led","args":{"on":true}}' '${base}/v1/devices/sim-00001/commands?wait=10'`,
+    `  desired state:   curl -s ${auth} -X PATCH -H 'content-type: application/merge-patch+json' -d '{"interval":5}' ${base}/v1/devices/sim-00001/desired`,
+    `  its state:       curl -s ${auth} ${base}/v1/devices/sim-00001/state`,
     `  metrics:         curl -s ${auth} ${base}/metrics | grep ^pulsewire_`,
     `  API reference:   ${base}/openapi.json      readiness: ${base}/readyz`,
-    `  InfluxDB:        ${influx}  database "pulsewire" (measurements telemetry, device_status)`,
+    `  InfluxDB:        ${influx}  database "pulsewire" (measurements telemetry, device_status, command)`,
     `  hub log:         ${hubLogPath}`,
     `  operator token:  ${token}`,
     `  dashboard:       ${base}/   (log in with the operator token)`,

@@ -12,6 +12,7 @@ import { commandRoutes } from './api/commands.js';
 import { dashboardPage } from './api/dashboard-page.js';
 import { deadLetterRoutes } from './api/dead-letters.js';
 import { deviceStateRoutes } from './api/device-state.js';
+import { LmdbRevokedSessions } from './api/revoked-sessions.js';
 import { deviceRoutes } from './api/devices.js';
 import { errorHandler } from './api/error-handler.js';
 import { healthRoutes } from './api/health.js';
@@ -144,7 +145,7 @@ export async function buildApp(config: Config, opts: BuildOptions): Promise<Fast
   await app.register(httpFallback);
 
   const origins = new OriginPolicy(config.allowedOrigins, config.tls !== undefined);
-  const sessions = new SessionKeys(config.operatorToken);
+  const sessions = new SessionKeys(config.operatorToken, { revoked: new LmdbRevokedSessions(commandStore.root.openDB({ name: 'revoked-sessions' })) });
   const auth = operatorAuth({ token: config.operatorToken, sessions, origins });
   const requireOperator = auth.requireOperator;
   await app.register(healthRoutes, { requireOperator });

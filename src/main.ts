@@ -52,8 +52,26 @@ async function main(): Promise<void> {
   };
   process.on('SIGTERM', () => void stop('SIGTERM'));
   process.on('SIGINT', () => void stop('SIGINT'));
+  // Started by a supervisor with an IPC channel (npm run demo, the bench): when it is
+  // gone, however it died, nobody will stop this hub, so it stops itself rather than
+  // hold the port and the data dir as an orphan.
+  if (process.channel) process.once('disconnect', () => void stop('supervisor gone'));
 
-  const address = await app.listen({ host: config.host, port: config.port });
+  let address: string;
+  try {
+    address = await app.listen({ host: config.host, port: config.port });
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    const why = code === 'EADDRINUSE' ? 'another process already listens there (set PULSEWIRE_PORT or PULSEWIRE_HOST)'
+      : code === 'EACCES' ? 'not allowed to listen there (ports below 1024 need privileges; set PULSEWIRE_PORT)'
+      : code === 'EADDRNOTAVAIL' ? 'no such address on this machine (PULSEWIRE_HOST)'
+      : String((err as Error).message);
+    app.log.error({ err, host: config.host, port: config.port }, 'cannot listen');
+    process.stderr.write(`pulsewire: cannot listen on ${config.host}:${config.port}: ${code ?? 'error'}: ${why}\n`);
+    await app.close().catch(() => undefined);
+    await managed?.stop().catch(() => undefined);
+    process.exit(4);
+  }
   const wsScheme = config.tls ? 'wss' : 'ws';
   const base = new URL(address);
   app.log.info({ address, influx: managed ? `managed influxd at ${managed.url}` : redact(influxUrl) }, 'Pulsewire hub listening');

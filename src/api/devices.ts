@@ -88,6 +88,7 @@ export async function deviceRoutes(app: FastifyInstance): Promise<void> {
     const { id } = request.params as { id: string };
     const { secret } = await registry.register(id);
     request.log.info({ deviceId: id }, 'device registered');
+    app.bus.emit('device.registered', { deviceId: id, at: Date.now() });
     return reply.code(201).send({ id, secret });
   });
 
@@ -101,6 +102,7 @@ export async function deviceRoutes(app: FastifyInstance): Promise<void> {
     await app.commands.forgetDevice(id);
     await app.deviceState.forgetDevice(id);
     request.log.info({ deviceId: id }, 'device removed');
+    app.bus.emit('device.removed', { deviceId: id, at: Date.now() });
     return reply.code(204).send();
   });
 }

@@ -13,14 +13,41 @@ export const SESSION_TTL_MS = 12 * 3600_000;
 /** Logged-out sessions remembered until they expire; past this many the oldest are forgotten. */
 const MAX_REVOKED = 10_000;
 
+/**
+ * Where logged-out sessions are remembered until they expire. The hub keeps
+ * them in lmdb, so a cookie taken from a logged-out browser stays dead across
+ * a restart; memory is enough for units.
+ */
+export interface RevokedSessions {
+  has(nonce: string): boolean;
+  add(nonce: string, expiresAt: number): void;
+  /** Forgets the expired ones, then the oldest while more than `max` remain. */
+  prune(now: number, max: number): void;
+}
+
+export class MemoryRevokedSessions implements RevokedSessions {
+  readonly #byNonce = new Map<string, number>();
+  has(nonce: string): boolean {
+    return this.#byNonce.has(nonce);
+  }
+  add(nonce: string, expiresAt: number): void {
+    this.#byNonce.set(nonce, expiresAt);
+  }
+  prune(now: number, max: number): void {
+    for (const [nonce, expiresAt] of this.#byNonce) if (expiresAt <= now) this.#byNonce.delete(nonce);
+    while (this.#byNonce.size > max) this.#byNonce.delete(this.#byNonce.keys().next().value!);
+  }
+}
+
 export class SessionKeys {
   readonly #key: Buffer;
   readonly #now: () => number;
-  readonly #revoked = new Map<string, number>();
+  readonly #revoked: RevokedSessions;
 
-  constructor(operatorToken: string, now: () => number = Date.now) {
+  constructor(operatorToken: string, options: { now?: () => number; revoked?: RevokedSessions } = {}) {
     this.#key = createHmac('sha256', operatorToken).update('pulsewire-session-v1').digest();
-    this.#now = now;
+    this.#now = options.now ?? Date.now;
+    this.#revoked = options.revoked ?? new MemoryRevokedSessions();
   }
 
   issue(ttlMs = SESSION_TTL_MS): { value: string; maxAgeS: number } {
@@ -33,14 +60,12 @@ export class SessionKeys {
     return parsed !== undefined && parsed.expiresAt > this.#now() && !this.#revoked.has(parsed.nonce);
   }
 
-  /** Logout: a stateless cookie would stay valid until it expires unless this process remembers it. */
+  /** Logout: a stateless cookie would stay valid until it expires unless the hub remembers it. */
   revoke(value: string): void {
     const parsed = this.#parse(value);
     if (!parsed) return;
-    const now = this.#now();
-    for (const [nonce, expiresAt] of this.#revoked) if (expiresAt <= now) this.#revoked.delete(nonce);
-    if (this.#revoked.size >= MAX_REVOKED) this.#revoked.delete(this.#revoked.keys().next().value!);
-    this.#revoked.set(parsed.nonce, parsed.expiresAt);
+    this.#revoked.prune(this.#now(), MAX_REVOKED - 1);
+    this.#revoked.add(parsed.nonce, parsed.expiresAt);
   }
 
   #parse(value: string): { expiresAt: number; nonce: string } | undefined {

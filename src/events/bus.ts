@@ -19,6 +19,10 @@ export type OfflineReason =
   | 'poll-timeout';
 
 export type HubEvents = {
+  /** An operator registered a device, or gave a known one a new secret. */
+  'device.registered': { deviceId: string; at: number };
+  /** An operator removed a device: its commands, state and live series are gone. */
+  'device.removed': { deviceId: string; at: number };
   'device.online': { deviceId: string; at: number; remoteAddress: string; method: string };
   'device.offline': { deviceId: string; at: number; reason: OfflineReason; detail?: string };
   /** Readings durably accepted (after the spool append committed; InfluxDB follows). */

@@ -93,8 +93,24 @@ export class StatusMap {
     return this.#set({ device: event.deviceId, online: true, at: event.at, reason: 'connected' });
   }
 
-  offline(event: HubEvents['device.offline']): LiveDeviceStatus {
+  /** Undefined for a device no longer known: a removed device's connection closes after its removal. */
+  offline(event: HubEvents['device.offline']): LiveDeviceStatus | undefined {
+    if (!this.#byDevice.has(event.deviceId)) return undefined;
     return this.#set({ device: event.deviceId, online: false, at: event.at, reason: event.reason });
+  }
+
+  /** Undefined when the device was known already (a new secret changes nothing a dashboard shows). */
+  registered(event: HubEvents['device.registered']): LiveDeviceStatus | undefined {
+    if (this.#byDevice.has(event.deviceId)) return undefined;
+    return this.#set({ device: event.deviceId, online: false, at: event.at, reason: 'never connected' });
+  }
+
+  removed(event: HubEvents['device.removed']): LiveDeviceStatus | undefined {
+    const previous = this.#byDevice.get(event.deviceId);
+    if (!previous) return undefined;
+    if (previous.online) this.#online--;
+    this.#byDevice.delete(event.deviceId);
+    return { device: event.deviceId, online: false, at: event.at, reason: 'removed', removed: true };
   }
 
   select(accept: (device: string) => boolean): { devices: LiveDeviceStatus[]; counts: { online: number; offline: number } } {

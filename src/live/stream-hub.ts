@@ -9,7 +9,7 @@ import type { EventBus } from '../events/bus.js';
 import type { BackpressureLimits, LiveTransport } from './connection.js';
 import { LiveConnection } from './connection.js';
 import { LiveFilter } from './filter.js';
-import { batchSize, emptyBatch, eventsFrame, toLiveReading, type LiveBatch } from './types.js';
+import { batchSize, emptyBatch, eventsFrame, toLiveReading, type LiveBatch, type LiveDeviceStatus } from './types.js';
 import { LatestValues, StatusMap, type StatusSource } from './snapshot-state.js';
 
 export type LiveHubOptions = BackpressureLimits & {
@@ -55,6 +55,7 @@ export class LiveHub {
   start(bus: EventBus, statuses: StatusSource): void {
     this.#status.load(statuses);
     const batch = () => this.#batch;
+    const pushStatus = (status: LiveDeviceStatus | undefined) => { if (status) batch().status.push(status); };
     this.#unsubscribe.push(
       bus.on('telemetry.accepted', ({ deviceId, readings }) => {
         const out = batch().readings;
@@ -65,7 +66,12 @@ export class LiveHub {
         }
       }),
       bus.on('device.online', (event) => { batch().status.push(this.#status.online(event)); }),
-      bus.on('device.offline', (event) => { batch().status.push(this.#status.offline(event)); }),
+      bus.on('device.offline', (event) => { pushStatus(this.#status.offline(event)); }),
+      bus.on('device.registered', (event) => { pushStatus(this.#status.registered(event)); }),
+      bus.on('device.removed', (event) => {
+        this.#latest.forgetDevice(event.deviceId);
+        pushStatus(this.#status.removed(event));
+      }),
       bus.on('command.status', ({ command }) => { batch().commands.push(command); }),
       bus.on('job.progress', ({ job }) => { batch().jobs.push(job); }),
       bus.on('state.reported', ({ deviceId, reported, at }) => { batch().state.push({ device: deviceId, kind: 'reported', state: reported, at }); }),

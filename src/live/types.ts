@@ -17,7 +17,8 @@ export type LiveReading = {
   v: number | string | boolean;
 };
 
-export type LiveDeviceStatus = { device: string; online: boolean; at: number; reason: string };
+/** `removed` is set once, on the event that says an operator removed the device. */
+export type LiveDeviceStatus = { device: string; online: boolean; at: number; reason: string; removed?: true };
 
 export type LiveStateChange =
   | { device: string; kind: 'reported'; state: JsonObject; at: number }

@@ -8,9 +8,10 @@ import { PulsewireError } from '../errors/catalog.js';
 import type { Reading, ReadingKind } from '../protocol/messages.js';
 
 export const MEASUREMENT = { TELEMETRY: 'telemetry', DEVICE_STATUS: 'device_status', COMMAND: 'command' } as const;
-export const TAG = { DEVICE: 'device', NAME: 'name', UNIT: 'unit' } as const;
+export const TAG = { DEVICE: 'device', NAME: 'name', UNIT: 'unit', STATUS: 'status' } as const;
 export const FIELD_BY_KIND = { value: 'value', text: 'text', flag: 'flag', data: 'data', sum: 'sum' } as const satisfies Record<ReadingKind, string>;
 export const STATUS_FIELD = { ONLINE: 'online', REASON: 'reason' } as const;
+export const COMMAND_FIELD = { LATENCY_MS: 'latency_ms' } as const;
 
 /** Points carry microsecond timestamps; every write must say so. */
 export const WRITE_PRECISION = 'u' as const;
@@ -88,8 +89,8 @@ export function statusPoint(deviceId: string, online: boolean, reason: string, t
 export function commandPoint(deviceId: string, name: string, status: string, latencyMs: number, timeUs: number): IPoint {
   return {
     measurement: MEASUREMENT.COMMAND,
-    tags: { [TAG.DEVICE]: deviceId, [TAG.NAME]: name, status },
-    fields: { latency_ms: latencyMs },
+    tags: { [TAG.DEVICE]: deviceId, [TAG.NAME]: name, [TAG.STATUS]: status },
+    fields: { [COMMAND_FIELD.LATENCY_MS]: latencyMs },
     timestamp: timestampUs(timeUs),
   };
 }

@@ -38,6 +38,7 @@ import {
   telemetry,
   type Refusal,
 } from './spec-client.js';
+import { sleep } from '../support/wait.js';
 
 // Section 7 vectors.
 const V_TELEMETRY =
@@ -66,7 +67,6 @@ const nextSeq = () => seqCounter++;
 let idCounter = 0;
 const newId = (prefix: string) => `${prefix}-${process.pid}-${++idCounter}`;
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 async function eventually<T>(fn: () => Promise<T | undefined | null | false>, timeoutMs = 3000, what = 'condition'): Promise<T> {
   const deadline = Date.now() + timeoutMs;

@@ -9,7 +9,7 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { FIELD_BY_KIND, MEASUREMENT, readingPoints, statusPoint, STATUS_FIELD, TAG, WRITE_PRECISION } from '../../src/storage/schema.js';
+import { COMMAND_FIELD, commandPoint, FIELD_BY_KIND, MEASUREMENT, readingPoints, statusPoint, STATUS_FIELD, TAG, WRITE_PRECISION } from '../../src/storage/schema.js';
 import { startHub, type TestHub } from '../support/hub.js';
 import { freshDatabase, type FreshDatabase } from '../support/influx.js';
 
@@ -26,6 +26,7 @@ const dashboards = DASHBOARDS.map((file) => ({ file, json: JSON.parse(readFileSy
 const SCHEMA: Record<string, { fields: Set<string>; tags: Set<string> }> = {
   [MEASUREMENT.TELEMETRY]: { fields: new Set(Object.values(FIELD_BY_KIND)), tags: new Set([TAG.DEVICE, TAG.NAME, TAG.UNIT]) },
   [MEASUREMENT.DEVICE_STATUS]: { fields: new Set(Object.values(STATUS_FIELD)), tags: new Set([TAG.DEVICE]) },
+  [MEASUREMENT.COMMAND]: { fields: new Set(Object.values(COMMAND_FIELD)), tags: new Set([TAG.DEVICE, TAG.NAME, TAG.STATUS]) },
 };
 
 function influxQueries(): { where: string; query: string }[] {
@@ -121,6 +122,8 @@ describe('Grafana dashboards', () => {
         ...readingPoints('dash-1', readings),
         statusPoint('dash-1', true, 'connected', nowUs - 90e6),
         statusPoint('dash-1', false, 'ping-timeout', nowUs - 10e6),
+        commandPoint('dash-1', 'reboot', 'succeeded', 42, nowUs - 20e6),
+        commandPoint('dash-1', 'reboot', 'timed-out', 30_000, nowUs - 15e6),
       ], { database: db.database, precision: WRITE_PRECISION });
       hub = await startHub();
     });
@@ -136,6 +139,9 @@ describe('Grafana dashboards', () => {
       }
       const offline = await db.query(expand('SELECT "device", "reason" FROM "device_status" WHERE "online" = false AND $timeFilter'));
       expect(offline).toMatchObject([{ device: 'dash-1', reason: 'ping-timeout' }]);
+      // The command panels see the outcomes by status, and the succeeded one's latency.
+      const outcomes = await db.query(expand('SELECT count("latency_ms") FROM "command" WHERE $timeFilter GROUP BY "status"'));
+      expect(outcomes.map((row) => [row.status, row.count]).sort()).toEqual([['succeeded', 1], ['timed-out', 1]]);
     });
 
     it('every Prometheus query names metrics the hub serves', async () => {

@@ -56,6 +56,18 @@ describe('fleet store', () => {
     expect(store.recentlyOffline(5).map((e) => [e.id, e.reason])).toEqual([['b', 'closed by device'], ['a', 'ping-timeout']]);
     expect(store.recentlyOffline(1).map((e) => e.id)).toEqual(['b']);
   });
+
+  it('drops a removed device with its series, and counts a newly registered one as offline', () => {
+    const store = new FleetStore();
+    store.applySnapshot(snapshot());
+    store.applyEvents({ type: 'events', seq: 2, status: [
+      { device: 'c', online: false, at: 40, reason: 'removed', removed: true },
+      { device: 'e', online: false, at: 41, reason: 'never connected' },
+    ] });
+    expect(store.sortedIds).toEqual(['a', 'b', 'e']);
+    expect([store.onlineCount, store.offlineCount]).toEqual([1, 2]);
+    expect(store.latest.has('c')).toBe(false);
+  });
 });
 
 describe('desired/reported delta', () => {

@@ -8,6 +8,7 @@ import { encodeAck, encodeCommand, encodeDesired, type ReportedMessage, type Res
 import { deriveEnrollmentSecret } from '../../src/registry/secrets.js';
 import { Fleet, withDefaults, type FleetOptions } from '../../device-sim/index.js';
 import { FakeHub } from './fake-hub.js';
+import { sleep, waitFor } from '../support/wait.js';
 
 const KEY = 'fake-hub-enrollment-key';
 let hub: FakeHub | undefined;
@@ -17,15 +18,6 @@ afterEach(async () => {
   await hub?.close();
   fleet = hub = undefined;
 });
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-async function waitFor(what: string, check: () => boolean, timeoutMs = 4_000): Promise<void> {
-  const until = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
-    await sleep(10);
-  }
-}
 
 function startDevice(h: FakeHub, overrides: Partial<FleetOptions> = {}): Fleet {
   const options: FleetOptions = {
@@ -44,7 +36,7 @@ describe('simulated device, protocol details', () => {
   it('authenticates with Basic and the derived secret, and reports its state at connect', async () => {
     hub = await FakeHub.start();
     fleet = startDevice(hub, { profile: 'thermostat', rate: 0.5 });
-    await waitFor('REPORTED', () => hub!.of(5).length === 1);
+    await waitFor(() => hub!.of(5).length === 1, { what: 'REPORTED' });
     const expected = Buffer.from(`fake-00001:${deriveEnrollmentSecret(KEY, 'fake-00001')}`).toString('base64');
     expect(hub.authorizations[0]).toBe(`Basic ${expected}`);
     expect(state(hub.of(5)[0]!)).toEqual({ fw: 'sim-1.0.0', profile: 'thermostat', interval: 2, led: false });
@@ -53,14 +45,14 @@ describe('simulated device, protocol details', () => {
   it('answers set_interval, set_led, unknown commands and DESIRED, reporting each change', async () => {
     hub = await FakeHub.start();
     fleet = startDevice(hub);
-    await waitFor('connect', () => hub!.of(5).length === 1);
+    await waitFor(() => hub!.of(5).length === 1, { what: 'connect' });
     const ws = hub.connections[0]!;
     ws.send(encodeCommand('c-1', 'set_interval', { seconds: 0.2 }));
     ws.send(encodeCommand('c-2', 'set_led', { on: true }));
     ws.send(encodeCommand('c-3', 'self_destruct', null));
     ws.send(encodeCommand('c-4', 'set_interval', { seconds: 'soon' }));
     ws.send(encodeDesired(7, { interval: 0.25, led: false, colour: 'red' }));
-    await waitFor('results and reports', () => results(hub!).length === 4 && hub!.of(5).length === 4);
+    await waitFor(() => results(hub!).length === 4 && hub!.of(5).length === 4, { what: 'results and reports' });
 
     expect(results(hub).map((r) => [r.commandId, r.status])).toEqual([['c-1', 1], ['c-2', 1], ['c-3', 3], ['c-4', 3]]);
     expect(hub.of(5).slice(1).map(state)).toEqual([{ interval: 0.2 }, { led: true }, { interval: 0.25, led: false }]);
@@ -74,11 +66,11 @@ describe('simulated device, protocol details', () => {
   it('reboot: RESULT 0, close 1000, reconnect after a pause, then RESULT 1', async () => {
     hub = await FakeHub.start();
     fleet = startDevice(hub);
-    await waitFor('connect', () => hub!.connections.length === 1);
+    await waitFor(() => hub!.connections.length === 1, { what: 'connect' });
     hub.connections[0]!.send(encodeCommand('r-1', 'reboot', null));
-    await waitFor('second connection', () => hub!.connections.length === 2);
+    await waitFor(() => hub!.connections.length === 2, { what: 'second connection' });
     expect(hub.closes[0]).toEqual({ conn: 0, code: 1000 });
-    await waitFor('final result', () => results(hub!).length === 2);
+    await waitFor(() => results(hub!).length === 2, { what: 'final result' });
     expect(results(hub).map((r) => [r.commandId, r.status])).toEqual([['r-1', 0], ['r-1', 1]]);
     expect(hub.received.find((r) => r.msg.type === 4 && r.msg.status === 1)!.conn).toBe(1);
   });
@@ -93,10 +85,10 @@ describe('simulated device, protocol details', () => {
       if (firstConnectionAcks || r.conn > 0) ws.send(encodeAck(seq));
     };
     fleet = startDevice(hub, { rate: 10, startSeq: 2 ** 32 - 2 });
-    await waitFor('seq 2 on first connection', () => hub!.of(1).some((r) => r.msg.type === 1 && r.msg.seq === 2));
+    await waitFor(() => hub!.of(1).some((r) => r.msg.type === 1 && r.msg.seq === 2), { what: 'seq 2 on first connection' });
     firstConnectionAcks = false;
     hub.connections[0]!.terminate();
-    await waitFor('reconnect', () => hub!.connections.length === 2 && hub!.of(1).some((r) => r.conn === 1));
+    await waitFor(() => hub!.connections.length === 2 && hub!.of(1).some((r) => r.conn === 1), { what: 'reconnect' });
     await fleet.stop();
 
     const bySeq = (seq: number) => hub!.of(1).filter((r) => r.msg.type === 1 && r.msg.seq === seq);
@@ -118,7 +110,7 @@ describe('simulated device, protocol details', () => {
   it('close 4000 (replaced): does not reconnect at once', async () => {
     hub = await FakeHub.start();
     fleet = startDevice(hub);
-    await waitFor('connect', () => hub!.connections.length === 1);
+    await waitFor(() => hub!.connections.length === 1, { what: 'connect' });
     hub.connections[0]!.close(4000, 'replaced');
     await sleep(800); // eight times the backoff cap used here
     expect(hub.connections).toHaveLength(1);
@@ -130,9 +122,9 @@ describe('simulated device, protocol details', () => {
   it('close 1007 after a malformed frame counts a firmware error and reconnects with backoff', async () => {
     hub = await FakeHub.start();
     fleet = startDevice(hub);
-    await waitFor('connect', () => hub!.connections.length === 1);
+    await waitFor(() => hub!.connections.length === 1, { what: 'connect' });
     hub.connections[0]!.close(1007, 'invalid message');
-    await waitFor('reconnect', () => hub!.connections.length === 2);
+    await waitFor(() => hub!.connections.length === 2, { what: 'reconnect' });
     expect(fleet.stats.firmwareErrors).toBe(1);
   });
 });

@@ -10,6 +10,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { ChaosRole } from '../../device-sim/chaos.js';
 import { Fleet, runFleet, withDefaults, type FleetOptions } from '../../device-sim/index.js';
 import { ENROLLMENT_KEY, startHub, type TestHub } from '../support/hub.js';
+import { sleep, waitFor } from '../support/wait.js';
 
 const fast = { baseMs: 50, capMs: 200, rebootPauseMs: 100, retryMs: 100 };
 let hub: TestHub | undefined;
@@ -17,15 +18,6 @@ afterEach(async () => {
   await hub?.close();
   hub = undefined;
 });
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-async function waitFor(what: string, check: () => boolean, timeoutMs = 5_000): Promise<void> {
-  const until = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
-    await sleep(20);
-  }
-}
 
 /** Readings the hub accepted, counted on its bus: a message stored twice would count twice. */
 function countAccepted(h: TestHub): { readings: number } {
@@ -66,7 +58,7 @@ describe('device-sim against a real hub', () => {
     expect(await storedPoints(hub, 'all-')).toBe(t.records);
     expect(summary.connections).toMatchObject({ connects: 20, connectedAtEnd: 20, disconnects: { 1000: 20 } });
     expect(online).toBe(20);
-    await waitFor('offline events', () => closedByDevice === 20);
+    await waitFor(() => closedByDevice === 20, { what: 'offline events' });
     expect(summary.latencyMs.count).toBe(t.sent);
     expect(summary.latencyMs.p50).toBeGreaterThan(0);
     expect(summary.latencyMs.p99).toBeGreaterThanOrEqual(summary.latencyMs.p50);
@@ -79,7 +71,7 @@ describe('device-sim against a real hub', () => {
     hub = await startHub();
     const accepted = countAccepted(hub);
     const fleet = new Fleet(options(hub, { devices: 8, prefix: 'drop-', rate: 20, batch: 2, profile: 'energy-meter' })).start();
-    await waitFor('all connected', () => fleet.snapshot().connected === 8);
+    await waitFor(() => fleet.snapshot().connected === 8, { what: 'all connected' });
     let dropped = 0;
     let kicked = 0;
     for (let round = 0; round < 6; round++) {
@@ -118,7 +110,7 @@ describe('device-sim against a real hub', () => {
     const zombies = fleet.devices.filter((d) => d.roles & ChaosRole.ZOMBIE).map((d) => d.id);
     expect(zombies).toHaveLength(4);
 
-    await waitFor('every zombie timed out', () => zombies.every((id) => timedOut.has(id)), 3_000);
+    await waitFor(() => zombies.every((id) => timedOut.has(id)), { what: 'every zombie timed out', timeoutMs: 3_000 });
     await sleep(2 * pingMs); // room for a healthy device to be (wrongly) timed out too
     await fleet.stop();
 

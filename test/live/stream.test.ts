@@ -36,6 +36,34 @@ describe('live stream over WebSocket', () => {
     await live.close();
   });
 
+  it('streams a device an operator registers, and one removed with its series, which later snapshots leave out', async () => {
+    const live = await LiveClient.connect(hub.baseUrl);
+    await live.next((f) => f.type === 'snapshot');
+    expect((await hub.api('PUT', '/v1/devices/reg-live')).status).toBe(201);
+    const registered = await live.next((f) => f.type === 'events' && f.status?.some((s: Frame) => s.device === 'reg-live'));
+    expect(registered.status).toContainEqual(expect.objectContaining({ device: 'reg-live', online: false, reason: 'never connected' }));
+
+    const device = await TestDevice.connect(hub.deviceUrl, { id: 'rm-live' });
+    device.send(telemetry(1, { temp: 20 }, Math.floor(Date.now() / 1000)));
+    expect(await device.next()).toEqual({ type: 2, seq: 1 });
+    expect((await hub.api('DELETE', '/v1/devices/rm-live')).status).toBe(204);
+    const removed = await live.next((f) => f.type === 'events' && f.status?.some((s: Frame) => s.device === 'rm-live' && s.removed));
+    // Its connect may share the tick; the removal is its last word.
+    expect(removed.status.filter((s: Frame) => s.device === 'rm-live').at(-1)).toEqual(expect.objectContaining({ online: false, reason: 'removed', removed: true }));
+
+    const later = await LiveClient.connect(hub.baseUrl);
+    const snapshot = await later.next((f) => f.type === 'snapshot');
+    expect(snapshot.devices.map((s: Frame) => s.device)).toContain('reg-live');
+    expect(snapshot.devices.map((s: Frame) => s.device)).not.toContain('rm-live');
+    expect(snapshot.latest.map((r: Frame) => r.device)).not.toContain('rm-live');
+    // The removed device's connection closes (1008) around its removal; that close is not news.
+    expect((await device.closed).code).toBe(1008);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(live.seen.some((f) => f.type === 'events' && f.status?.some((s: Frame) => s.device === 'rm-live' && !s.online && !s.removed))).toBe(false);
+    await live.close();
+    await later.close();
+  });
+
   it('batches many readings into a few frames, one per tick at most', async () => {
     const live = await LiveClient.connect(hub.baseUrl);
     await live.next((f) => f.type === 'snapshot');

@@ -151,12 +151,12 @@ describe('LiveHub subscribe', () => {
 describe('SessionKeys', () => {
   it('accepts its own unexpired, unrevoked sessions only', () => {
     let now = 1_000_000;
-    const keys = new SessionKeys('operator-token-0123456789', () => now);
+    const keys = new SessionKeys('operator-token-0123456789', { now: () => now });
     const { value } = keys.issue(60_000);
     expect(value).not.toContain('operator-token');
     expect(keys.verify(value)).toBe(true);
     expect(keys.verify(value.slice(0, -1) + (value.endsWith('A') ? 'B' : 'A'))).toBe(false);
-    expect(new SessionKeys('another-token-0123456789', () => now).verify(value)).toBe(false);
+    expect(new SessionKeys('another-token-0123456789', { now: () => now }).verify(value)).toBe(false);
     now += 60_001;
     expect(keys.verify(value)).toBe(false);
     now -= 60_001;

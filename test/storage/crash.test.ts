@@ -19,9 +19,9 @@ import { freshDatabase, type FreshDatabase } from '../support/influx.js';
 import { Streamer } from '../support/streamer.js';
 import { TestDevice } from '../support/device-client.js';
 import { Fleet, withDefaults } from '../../device-sim/index.js';
+import { sleep } from '../support/wait.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 let dataDir: string;
 let db: FreshDatabase;

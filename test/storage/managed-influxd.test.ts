@@ -4,6 +4,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connectInflux } from '../../src/storage/influx-connection.js';
 import { startManagedInfluxd, type ManagedInfluxd } from '../../src/storage/managed-influxd.js';
+import { waitFor } from '../support/wait.js';
 
 async function pingStatus(url: string): Promise<number | undefined> {
   try {
@@ -20,14 +21,6 @@ function alive(pid: number): boolean {
     return true;
   } catch {
     return false;
-  }
-}
-
-async function until(condition: () => Promise<boolean> | boolean, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error(`condition not met within ${timeoutMs} ms`);
-    await new Promise((resolve) => setTimeout(resolve, 100));
   }
 }
 
@@ -61,8 +54,8 @@ describe('startManagedInfluxd', () => {
 
     const firstPid = influxd.pid!;
     process.kill(firstPid, 'SIGKILL');
-    await until(() => influxd!.pid !== firstPid && influxd!.restarts === 1, 10_000);
-    await until(async () => (await pingStatus(influxd!.url)) === 204, 20_000);
+    await waitFor(() => influxd!.pid !== firstPid && influxd!.restarts === 1, { timeoutMs: 10_000, everyMs: 100 });
+    await waitFor(async () => (await pingStatus(influxd!.url)) === 204, { timeoutMs: 20_000, everyMs: 100 });
     expect(errors).toContain('managed influxd died unexpectedly; restarting');
     // The WAL is replayed on restart: an acknowledged write outlives a crash.
     const rows = await connection.influx.query<{ v: number }>('SELECT v FROM m');

@@ -11,8 +11,8 @@ import { connectInflux, type InfluxConnection } from '../../src/storage/influx-c
 import { startManagedInfluxd, type ManagedInfluxd } from '../../src/storage/managed-influxd.js';
 import { spoolDrained, startHub, type TestHub } from '../support/hub.js';
 import { Streamer } from '../support/streamer.js';
+import { sleep, waitFor } from '../support/wait.js';
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const DATABASE = 'outage';
 
 let influxDir: string;
@@ -27,14 +27,6 @@ async function storedValues(id: string): Promise<number[]> {
 
 async function influxUp(): Promise<boolean> {
   return influx.ping(500);
-}
-
-async function until(condition: () => Promise<boolean> | boolean, timeoutMs: number, what: string): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error(`${what}: not within ${timeoutMs} ms`);
-    await sleep(50);
-  }
 }
 
 /** Every message 0..n-1 acknowledged, the spool empty, and InfluxDB holding each value exactly once. */
@@ -78,7 +70,7 @@ describe('influxd outages during a steady stream', () => {
 
     process.kill(influxd.pid!, 'SIGKILL');
     const killedAt = Date.now();
-    await until(influxUp, 20_000, 'supervised influxd back');
+    await waitFor(influxUp, { timeoutMs: 20_000, what: 'supervised influxd back', everyMs: 50 });
     const acksDuringCrash = device.acks.filter((a) => a.at > killedAt + 50).length;
     expect(acksDuringCrash).toBeGreaterThan(0);
 
@@ -137,9 +129,9 @@ describe('a full spool while InfluxDB is down', () => {
       const device = new Streamer('spool-full', { absoluteFrom: Math.floor(Date.now() / 1000) - 10 });
       await device.connect(hub.deviceUrl);
       const restarted = restartInfluxdAfter(3000);
-      await until(async () => !(await influxUp()), 5000, 'influxd stopped');
+      await waitFor(async () => !(await influxUp()), { timeoutMs: 5000, what: 'influxd stopped', everyMs: 50 });
       device.start(5);
-      await until(() => device.acks.some((a) => a.code === 4), 5000, 'an ACK 4');
+      await waitFor(() => device.acks.some((a) => a.code === 4), { timeoutMs: 5000, what: 'an ACK 4', everyMs: 50 });
       device.stop();
       const refused = device.acks.find((a) => a.code === 4)!;
       expect(hub.app.spool.full).toBe(true);
@@ -150,7 +142,7 @@ describe('a full spool while InfluxDB is down', () => {
       expect(hub.app.spool.stats.bytes).toBeLessThanOrEqual(4096);
 
       await restarted;
-      await until(() => !hub.app.spool.full, 20_000, 'spool has room again');
+      await waitFor(() => !hub.app.spool.full, { timeoutMs: 20_000, what: 'spool has room again', everyMs: 50 });
       // The refused messages were kept by the device and are now accepted on resend.
       await expectExactlyOnce(hub, device);
       expect(device.acks.filter((a) => a.seq === refused.seq).map((a) => a.code)).toContain(0);

@@ -6,6 +6,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { PulsewireError } from '../../src/errors/catalog.js';
 import { Spool } from '../../src/storage/spool.js';
 import { SpoolDrainer, type EntryWriter } from '../../src/storage/spool-drainer.js';
+import { waitFor } from '../support/wait.js';
 
 const point = (device: string, i: number, value: number | string = i): IPoint => ({
   measurement: 'telemetry', tags: { device, name: 'n' }, fields: { value }, timestamp: String(1_764_000_000_000_000 + i),
@@ -23,14 +24,6 @@ afterEach(async () => {
   await spool.close();
   await rm(dir, { recursive: true, force: true });
 });
-
-async function until(condition: () => boolean, timeoutMs = 5000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await new Promise((r) => setTimeout(r, 5));
-  }
-}
 
 describe('Spool', () => {
   it('appends in order, hands out batches oldest first, and forgets what was removed', async () => {
@@ -88,7 +81,7 @@ describe('SpoolDrainer', () => {
     const drainer = new SpoolDrainer(spool, writer, { batchPoints: 3 });
     drainer.start();
     for (let i = 0; i < 20; i++) await spool.append('d', [point('d', i)]);
-    await until(() => spool.stats.entries === 0);
+    await waitFor(() => spool.stats.entries === 0);
     await drainer.stop(100);
     expect(written).toEqual(Array.from({ length: 20 }, (_, i) => point('d', i).timestamp));
     expect(drainer.stats.drainedPoints).toBe(20);
@@ -106,11 +99,11 @@ describe('SpoolDrainer', () => {
     const drainer = new SpoolDrainer(spool, writer, { batchPoints: 100, backoffBaseMs: 5, backoffCapMs: 20 });
     drainer.start();
     for (let i = 0; i < 5; i++) await spool.append('d', [point('d', i)]);
-    await until(() => drainer.stats.retries >= 3);
+    await waitFor(() => drainer.stats.retries >= 3);
     expect(spool.stats.entries).toBe(5);
     expect(drainer.stats.backingOff).toBe(true);
     down = false;
-    await until(() => spool.stats.entries === 0);
+    await waitFor(() => spool.stats.entries === 0);
     expect(stored).toEqual([0, 1, 2, 3, 4]);
     await drainer.stop(100);
   });
@@ -130,7 +123,7 @@ describe('SpoolDrainer', () => {
     await spool.append('d', [point('d', 2), point('d', 3, 'oops'), point('d', 4)]);
     await spool.append('d', [point('d', 5)]);
     drainer.start();
-    await until(() => spool.stats.entries === 0);
+    await waitFor(() => spool.stats.entries === 0);
     await drainer.stop(100);
     expect(stored.sort()).toEqual([1, 2, 4, 5]);
     const { deadLetters } = spool.deadLetters.page(10);

@@ -11,3 +11,15 @@ export async function until<T>(probe: () => Promise<T | undefined> | T | undefin
     await sleep(20);
   }
 }
+
+/** Polls `condition` until it holds; throws after `timeoutMs`, naming `what`. */
+export async function waitFor(
+  condition: () => Promise<boolean> | boolean,
+  { timeoutMs = 5000, what = 'condition', everyMs = 20 }: { timeoutMs?: number; what?: string; everyMs?: number } = {},
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await condition())) {
+    if (Date.now() > deadline) throw new Error(`${what}: not within ${timeoutMs} ms`);
+    await sleep(everyMs);
+  }
+}

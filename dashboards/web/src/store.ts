@@ -104,9 +104,16 @@ export class FleetStore {
     return top;
   }
 
-  /** True when the device is new. */
+  /** True when the fleet's membership changed (a device is new, or was removed). */
   #applyStatus(status: LiveDeviceStatus): boolean {
     const entry = this.devices.get(status.device);
+    if (status.removed) {
+      if (!entry) return false;
+      if (entry.online) this.#online--;
+      this.devices.delete(status.device);
+      this.latest.delete(status.device);
+      return true;
+    }
     if (!entry) {
       this.devices.set(status.device, { id: status.device, online: status.online, at: status.at, reason: status.reason });
       if (status.online) this.#online++;

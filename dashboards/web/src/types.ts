@@ -11,7 +11,7 @@ import type { JsonObject } from '../../../src/state/types.js';
 export type ReadingKind = 'value' | 'text' | 'flag' | 'data' | 'sum';
 
 export type LiveReading = { device: string; name: string; unit?: string; t: number; kind: ReadingKind; v: number | string | boolean };
-export type LiveDeviceStatus = { device: string; online: boolean; at: number; reason: string };
+export type LiveDeviceStatus = { device: string; online: boolean; at: number; reason: string; removed?: true };
 export type LiveStateChange =
   | { device: string; kind: 'reported'; state: JsonObject; at: number }
   | { device: string; kind: 'desired'; state: JsonObject; version: number; at: number };
