@@ -183,4 +183,12 @@ describe('HTTP fallback: messages', () => {
     expect(hub.app.gateway.runtimes.peek(id)?.session).toBeDefined();
     await ws.close();
   });
+
+  it('counts fallback requests in /metrics by method and status', async () => {
+    const metrics = await hub.api('GET', '/metrics');
+    expect(metrics.status).toBe(200);
+    expect(metrics.body).toMatch(/pulsewire_http_device_requests_total\{method="POST",status="200"\} [1-9]/);
+    expect(metrics.body).toMatch(/pulsewire_http_device_requests_total\{method="GET",status="200"\} [1-9]/);
+    expect(metrics.body).toMatch(/pulsewire_messages_in_total\{type="result"\} [1-9]/);
+  });
 });
