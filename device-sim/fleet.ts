@@ -36,6 +36,8 @@ export class Fleet implements DeviceHost {
   readonly stats = new Stats();
   readonly devices: SimDevice[] = [];
   readonly url: string;
+  readonly transport: 'ws' | 'http';
+  readonly pollWaitS: number;
   readonly timing: BackoffTiming;
   readonly random: () => number;
   readonly batch: number;
@@ -60,6 +62,8 @@ export class Fleet implements DeviceHost {
   constructor(options: FleetOptions) {
     this.#options = options;
     this.url = options.url;
+    this.transport = options.transport;
+    this.pollWaitS = options.pollWait;
     this.#hostname = new URL(options.url).hostname.replace(/^\[|\]$/g, '');
     this.timing = { ...DEFAULT_TIMING, ...options.timing };
     this.random = options.random ?? Math.random;

@@ -10,6 +10,10 @@ import { PROFILE_NAMES } from './profiles/index.js';
 
 export type SimOptions = {
   url: string;
+  /** ws: one WebSocket per device; http: the HTTP fallback (POST batches, long-poll GET). */
+  transport: 'ws' | 'http';
+  /** Long-poll wait of the http transport, seconds (protocol: at most 60). */
+  pollWait: number;
   devices: number;
   /** Number of the first device: ids are prefix + zero-padded (first .. first+devices-1). */
   first: number;
@@ -44,6 +48,8 @@ type Spec = { name: string; arg?: string; default: string; help: string };
 /** Every option, in --help order. `default` is shown verbatim. */
 export const OPTION_SPECS: readonly Spec[] = [
   { name: 'url', arg: 'URL', default: 'ws://127.0.0.1:8080/v1/device', help: 'hub device endpoint, ws:// or wss://' },
+  { name: 'transport', arg: 'NAME', default: 'ws', help: 'ws (a WebSocket per device) or http (the HTTP fallback: POST batches, long-poll GET; the URL may be ws:// or http://)' },
+  { name: 'poll-wait', arg: 'S', default: '20', help: 'http transport: seconds each long poll waits (1 to 60)' },
   { name: 'devices', arg: 'N', default: '10', help: 'number of simulated devices (1 to 200000)' },
   { name: 'first', arg: 'N', default: '1', help: 'number of the first device, to split one fleet over several processes' },
   { name: 'prefix', arg: 'TEXT', default: 'sim-', help: 'device id prefix; ids are prefix + zero-padded number (sim-00001)' },
@@ -112,13 +118,18 @@ export function resolveOptions(raw: Record<string, string | boolean | undefined>
     return typeof value === 'string' ? value : OPTION_SPECS.find((s) => s.name === name)!.default;
   };
   const url = get('url');
+  const transport = get('transport');
+  if (transport !== 'ws' && transport !== 'http') throw new OptionError('transport', `must be ws or http, got "${transport}"`);
+  // The HTTP fallback also takes the hub's ws:// device URL, so switching transports needs no new URL.
+  const schemes = transport === 'http' ? ['ws:', 'wss:', 'http:', 'https:'] : ['ws:', 'wss:'];
+  const wanted = transport === 'http' ? 'ws://, wss://, http:// or https://' : 'ws:// or wss://';
   let parsedUrl: URL;
   try {
     parsedUrl = new URL(url);
   } catch {
-    throw new OptionError('url', `must be a ws:// or wss:// URL, got "${url}"`);
+    throw new OptionError('url', `must be a ${wanted} URL, got "${url}"`);
   }
-  if (parsedUrl.protocol !== 'ws:' && parsedUrl.protocol !== 'wss:') throw new OptionError('url', `must start with ws:// or wss://, got "${url}"`);
+  if (!schemes.includes(parsedUrl.protocol)) throw new OptionError('url', `must start with ${wanted}, got "${url}"`);
 
   const devices = number('devices', get('devices'), 1, MAX_DEVICES, true);
   const first = number('first', get('first'), 0, 1e9, true);
@@ -143,6 +154,8 @@ export function resolveOptions(raw: Record<string, string | boolean | undefined>
 
   return {
     url,
+    transport,
+    pollWait: number('poll-wait', get('poll-wait'), 1, 60, false),
     devices,
     first,
     prefix,
@@ -182,6 +195,7 @@ export function helpText(): string {
     'SenML TELEMETRY at --rate, keeps up to 32 unacknowledged messages and resends them',
     'after a reconnect, answers COMMAND (set_interval, set_led, echo, reboot) and DESIRED, and',
     'reconnects with full-jitter backoff (1 s base, 60 s cap) honouring the close codes.',
+    'With --transport http the same happens over the HTTP fallback: POST batches, a long poll.',
     'Ctrl-C or the end of --duration stops sending, waits up to 10 s for outstanding ACKs,',
     'closes every connection with 1000 and prints the summary. Exit codes: 0 done, 1 failed,',
     '2 bad option.',

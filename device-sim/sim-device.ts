@@ -19,12 +19,16 @@ import { PulsewireError } from '../src/errors/catalog.js';
 import { afterEnding, type BackoffTiming, type Ending } from './backoff.js';
 import { ChaosRole, exponentialDelay, malformedFrame } from './chaos.js';
 import { applyDesired, handleCommand, reportedPatch, type Settings } from './commands.js';
+import { HttpChannel, httpEndpoint } from './http-channel.js';
 import { buildPack, type Profile } from './profiles/index.js';
 import type { Stats } from './stats.js';
 
 /** What every device shares: the fleet provides it once. */
 export interface DeviceHost {
   readonly url: string;
+  /** ws, or http: the HTTP fallback (http-channel.ts) with a long poll of pollWaitS. */
+  readonly transport: 'ws' | 'http';
+  readonly pollWaitS: number;
   readonly stats: Stats;
   readonly timing: BackoffTiming;
   readonly random: () => number;
@@ -110,7 +114,7 @@ export class SimDevice {
   connect(): void {
     this.state = 'connecting';
     this.#failure = undefined;
-    const ws = new WebSocket(this.host.url, SUBPROTOCOL, {
+    const ws = this.host.transport === 'http' ? this.#httpChannel() : new WebSocket(this.host.url, SUBPROTOCOL, {
       ...this.host.connectOptions(this),
       autoPong: (this.roles & ChaosRole.ZOMBIE) === 0,
       perMessageDeflate: false,
@@ -127,6 +131,18 @@ export class SimDevice {
       this.host.stats.connectFailure(http ? `http ${http[1]}` : (err.code ?? err.message.slice(0, 40)));
     });
     ws.on('close', (code) => this.#onClose(code));
+  }
+
+  /** HttpChannel has the members of WebSocket this class uses (on, send, close, terminate, readyState). */
+  #httpChannel(): WebSocket {
+    const options = this.host.connectOptions(this);
+    return new HttpChannel({
+      url: httpEndpoint(this.host.url),
+      headers: options.headers as Record<string, string>,
+      ca: options.ca,
+      localAddress: options.localAddress,
+      pollWaitS: this.host.pollWaitS,
+    }) as unknown as WebSocket;
   }
 
   /** Ends the connection for good (fleet shutdown). */

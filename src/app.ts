@@ -28,6 +28,7 @@ import type { Config } from './config/index.js';
 import { EventBus } from './events/bus.js';
 import { REMEMBERED_SEQS } from './gateway/accepted-seqs.js';
 import gateway, { type GatewayOptions } from './gateway/plugin.js';
+import { httpFallback } from './gateway/http/plugin.js';
 import live from './live/plugin.js';
 import { JobService } from './jobs/job-service.js';
 import { JobStore } from './jobs/job-store.js';
@@ -150,6 +151,7 @@ export async function buildApp(config: Config, opts: BuildOptions): Promise<Fast
     preClose: (done) => done(),
   });
   await app.register(gateway, { ...(opts.nowUs ? { nowUs: opts.nowUs } : {}) });
+  await app.register(httpFallback);
 
   const origins = new OriginPolicy(config.allowedOrigins, config.tls !== undefined);
   const sessions = new SessionKeys(config.operatorToken, { revoked: new LmdbRevokedSessions(commandStore.root.openDB({ name: 'revoked-sessions' })) });

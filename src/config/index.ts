@@ -53,6 +53,8 @@ export type Config = {
   readonly liveConflateBytes: number;
   /** Bytes queued on a live connection past which it is closed with 1013. */
   readonly liveMaxBufferedBytes: number;
+  /** HTTP fallback (protocol section 8): sustained requests per second per device before 429. */
+  readonly httpDeviceRatePerS: number;
 };
 
 export type { Env };
@@ -88,6 +90,7 @@ export const CONFIG_DOC = [
   ['PULSEWIRE_ALLOWED_ORIGINS', "the hub's own", 'comma-separated origins (e.g. https://ops.example.com) browsers may use the live stream and cookie-authenticated operator endpoints from'],
   ['PULSEWIRE_LIVE_CONFLATE_BYTES', '1048576', 'bytes queued on one live-stream connection past which it gets only the latest value per series (`conflated: true`)'],
   ['PULSEWIRE_LIVE_MAX_BUFFERED_BYTES', '16777216', 'bytes queued on one live-stream connection past which it is closed with 1013; must exceed the conflate threshold'],
+  ['PULSEWIRE_HTTP_DEVICE_RATE', '5', 'HTTP fallback: requests per second one device may make (bursts of max(10, 2 x rate) pass); more get 429 with Retry-After'],
 ] as const;
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
@@ -127,6 +130,7 @@ export function loadConfig(env: Env = process.env): Config {
     allowedOrigins: loadOrigins(env),
     liveConflateBytes: envInteger(env, 'PULSEWIRE_LIVE_CONFLATE_BYTES', { min: 1024, max: 1024 ** 3 }) ?? 1024 ** 2,
     liveMaxBufferedBytes: envInteger(env, 'PULSEWIRE_LIVE_MAX_BUFFERED_BYTES', { min: 2048, max: 4 * 1024 ** 3 }) ?? 16 * 1024 ** 2,
+    httpDeviceRatePerS: envInteger(env, 'PULSEWIRE_HTTP_DEVICE_RATE', { min: 1, max: 10_000 }) ?? 5,
   };
   if (config.liveMaxBufferedBytes <= config.liveConflateBytes) {
     throw configError('PULSEWIRE_LIVE_MAX_BUFFERED_BYTES', String(config.liveMaxBufferedBytes), `more than PULSEWIRE_LIVE_CONFLATE_BYTES (${config.liveConflateBytes})`);

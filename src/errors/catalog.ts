@@ -43,6 +43,10 @@ export const ERRORS = {
   PW_ERR_DEVICE_AUTH: { message: 'unknown device or wrong secret', http: 401 },
   PW_ERR_AUTH_RATE_LIMITED: { message: 'too many failed attempts from this address, retry later', http: 429 },
 
+  // HTTP fallback (protocol section 8; docs/http-fallback.md).
+  PW_ERR_MEDIA_TYPE: { message: 'send the messages as Content-Type: application/cbor', http: 415 },
+  PW_ERR_BATCH_TOO_BIG: { message: 'more TELEMETRY messages in one request than the 32 a device may have in flight', http: 413 },
+
   // Device sessions ended by the hub.
   PW_ERR_REPLACED: { message: 'replaced by a newer connection of the same device', close: 4000 },
   PW_ERR_REVOKED: { message: 'device removed or credentials revoked', close: 1008 },

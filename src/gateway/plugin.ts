@@ -33,6 +33,9 @@ declare module 'fastify' {
 export type Gateway = {
   readonly runtimes: DeviceRuntimes;
   readonly intake: TelemetryIntake;
+  /** Shared with the HTTP fallback (http/), so both transports count failures and report status alike. */
+  readonly authLimiter: AuthFailureLimiter;
+  readonly status: StatusRecorder;
   /** Closes a device's connection from the operator side (removal, revocation). */
   kick(deviceId: string, closeCode: number, reason: string): boolean;
 };
@@ -84,6 +87,8 @@ async function gatewayPlugin(app: FastifyInstance, opts: GatewayOptions): Promis
   app.decorate('gateway', {
     runtimes,
     intake,
+    authLimiter: limiter,
+    status,
     kick(deviceId, closeCode, reason) {
       const session = runtimes.peek(deviceId)?.session;
       session?.end(closeCode, reason, 'kicked');
@@ -153,7 +158,7 @@ function offersSubprotocol(header: string | undefined): boolean {
   return header !== undefined && header.split(',').some((p) => p.trim() === SUBPROTOCOL);
 }
 
-function peerCertificate(request: FastifyRequest): { authorized: boolean; subjectCN?: string } | undefined {
+export function peerCertificate(request: FastifyRequest): { authorized: boolean; subjectCN?: string } | undefined {
   const socket = request.raw.socket as Partial<TLSSocket>;
   if (typeof socket.getPeerCertificate !== 'function') return undefined;
   const cert = socket.getPeerCertificate();

@@ -1,0 +1,105 @@
+/**
+ * Presence of HTTP fallback devices (protocol section 8) on a real hub with a
+ * short ping interval: online while a request is open or one was made within
+ * 2 x pingInterval, then offline with `poll-timeout`, with the same events,
+ * registry status and device_status points as WebSocket devices.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { HubEvents } from '../../src/events/bus.js';
+import { TestDevice } from '../support/device-client.js';
+import { startHub, type TestHub } from '../support/hub.js';
+import { HttpDevice } from '../support/http-device.js';
+import { sleep, until } from '../support/wait.js';
+
+const PING_MS = 400;
+
+describe('HTTP fallback: presence', () => {
+  let hub: TestHub;
+  const events: { kind: 'online' | 'offline'; deviceId: string; reason?: string; at: number }[] = [];
+  beforeAll(async () => {
+    hub = await startHub({ PULSEWIRE_PING_INTERVAL_MS: String(PING_MS) });
+    hub.app.bus.on('device.online', (e: HubEvents['device.online']) => events.push({ kind: 'online', deviceId: e.deviceId, at: Date.now() }));
+    hub.app.bus.on('device.offline', (e: HubEvents['device.offline']) => events.push({ kind: 'offline', deviceId: e.deviceId, reason: e.reason, at: Date.now() }));
+  });
+  afterAll(async () => { await hub?.close(); });
+
+  const of = (id: string) => events.filter((e) => e.deviceId === id).map((e) => (e.kind === 'online' ? 'online' : `offline:${e.reason}`));
+  const view = async (id: string) => (await hub.api('GET', `/v1/devices/${id}`)).body;
+
+  it('one request: online at once, offline with poll-timeout after 2 x pingInterval, recorded everywhere', async () => {
+    const id = 'pres-once';
+    const device = new HttpDevice(hub.baseUrl, id);
+    const sentAt = Date.now();
+    expect((await device.poll()).status).toBe(200);
+    expect(of(id)).toEqual(['online']);
+    expect(await view(id)).toMatchObject({ online: true });
+    const offline = await until(() => events.find((e) => e.deviceId === id && e.kind === 'offline'), 5000);
+    expect(offline.reason).toBe('poll-timeout');
+    expect(offline.at - sentAt).toBeGreaterThanOrEqual(2 * PING_MS);
+    expect(await view(id)).toMatchObject({ online: false, offlineReason: 'poll-timeout' });
+    const rows = await until(async () => {
+      const r = await hub.db.query(`SELECT "online", "reason" FROM device_status WHERE device = '${id}' ORDER BY time ASC`);
+      return r.length === 2 ? r : undefined;
+    });
+    expect(rows.map((r) => [r.online, r.reason])).toEqual([[true, 'connected'], [false, 'poll-timeout']]);
+  });
+
+  it('stays online while a long poll is open longer than 2 x pingInterval, and while requests keep coming', async () => {
+    const id = 'pres-poll';
+    const device = new HttpDevice(hub.baseUrl, id);
+    const polling = device.poll(2); // 2 s = 5 x pingInterval
+    await sleep(1500);
+    expect(of(id)).toEqual(['online']);
+    expect(await view(id)).toMatchObject({ online: true });
+    expect((await polling).hex).toBe('80');
+    for (let i = 0; i < 4; i++) {
+      await sleep(PING_MS);
+      await device.poll();
+    }
+    expect(of(id)).toEqual(['online']);
+    await until(() => (of(id).length === 2 ? true : undefined), 5000);
+    expect(of(id)).toEqual(['online', 'offline:poll-timeout']);
+  });
+
+  it('a WebSocket takes over from HTTP without an offline event; its open poll is answered at once', async () => {
+    const id = 'pres-takeover';
+    const device = new HttpDevice(hub.baseUrl, id);
+    const polling = device.poll(30);
+    await until(() => (of(id).length === 1 ? true : undefined));
+    const ws = await TestDevice.connect(hub.deviceUrl, { id });
+    expect((await polling).hex).toBe('80');
+    await sleep(3 * PING_MS);
+    expect(of(id)).toEqual(['online', 'online']);
+    expect(await view(id)).toMatchObject({ online: true });
+    await ws.close();
+    await until(() => (of(id).length === 3 ? true : undefined));
+    expect(of(id)[2]).toBe('offline:closed by device');
+  });
+
+  it('removing the device ends its HTTP presence (kicked) and answers its poll', async () => {
+    const id = 'pres-kick';
+    const secret = (await hub.api('PUT', `/v1/devices/${id}`)).body.secret as string;
+    const device = new HttpDevice(hub.baseUrl, id, secret);
+    const polling = device.poll(30);
+    await until(() => (of(id).length === 1 ? true : undefined));
+    expect((await hub.api('DELETE', `/v1/devices/${id}`)).status).toBeLessThan(300);
+    expect((await polling).hex).toBe('80');
+    expect(of(id)).toEqual(['online', 'offline:kicked']);
+    expect((await device.poll()).status).toBe(401);
+  });
+});
+
+describe('HTTP fallback: hub shutdown', () => {
+  it('answers open polls at once with [] and records hub shutdown', async () => {
+    const hub = await startHub();
+    const reasons: string[] = [];
+    hub.app.bus.on('device.offline', (e) => reasons.push(e.reason));
+    const polling = new HttpDevice(hub.baseUrl, 'pres-shutdown').poll(30);
+    await until(() => (hub.app.gateway.runtimes.onlineCount === 1 ? true : undefined));
+    const started = Date.now();
+    await hub.close();
+    expect((await polling).hex).toBe('80');
+    expect(Date.now() - started).toBeLessThan(10_000);
+    expect(reasons).toEqual(['hub shutdown']);
+  });
+});
