@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { encodeTelemetry, senmlRecord } from '../../src/protocol/index.js';
 import { TestDevice } from '../support/device-client.js';
 import { startHub, type TestHub } from '../support/hub.js';
+import { waitFor } from '../support/wait.js';
 
 describe('ingest paced by delivery', () => {
   let hub: TestHub;
@@ -35,6 +36,8 @@ describe('ingest paced by delivery', () => {
     expect(peak).toBeLessThanOrEqual(100 + 3 * 32 * 10);
     expect(hub.app.pacer.pacedTotal).toBeGreaterThan(0);
     for (const device of devices) await device.close();
+    // An ACK means spooled; the last batches may still be on their way to InfluxDB.
+    await waitFor(() => hub.app.spool.backlogPoints === 0, { timeoutMs: 20_000, what: 'spool drained' });
     const rows = await hub.db.query(`SELECT count("value") FROM "telemetry" WHERE "device" =~ /^flood-/`);
     expect(Number(rows[0]?.['count'])).toBe(3 * perDevice * 10);
   });
