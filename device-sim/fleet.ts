@@ -28,6 +28,8 @@ export type FleetOptions = SimOptions & {
   chaosMeanMs?: Partial<{ flap: number; malformed: number }>;
   /** Where warnings go (default stderr). */
   warn?: (line: string) => void;
+  /** Once connected and dropped, a device stays down; a failed handshake is still retried with backoff. */
+  stayDownAfterDrop?: boolean;
 };
 
 export type Snapshot = { connected: number; connecting: number; waiting: number; inFlight: number };
@@ -46,6 +48,7 @@ export class Fleet implements DeviceHost {
   readonly fdCheck: FdCheck;
   sending = true;
   closing = false;
+  readonly stayDownAfterDrop: boolean;
   readonly #options: FleetOptions;
   readonly #hostname: string;
   readonly #roles: Uint8Array;
@@ -66,6 +69,7 @@ export class Fleet implements DeviceHost {
     this.pollWaitS = options.pollWait;
     this.#hostname = new URL(options.url).hostname.replace(/^\[|\]$/g, '');
     this.timing = { ...DEFAULT_TIMING, ...options.timing };
+    this.stayDownAfterDrop = options.stayDownAfterDrop ?? false;
     this.random = options.random ?? Math.random;
     this.batch = options.batch;
     this.clockSkewS = options.clockSkew;

@@ -40,6 +40,8 @@ export interface DeviceHost {
   readonly sending: boolean;
   /** Shutting down: never reconnect. */
   readonly closing: boolean;
+  /** A connection that opened and then ended is not made again (benches that time each drop once); failed handshakes still retry. */
+  readonly stayDownAfterDrop?: boolean;
   /** Connection options (credentials, TLS, source address) for this device. */
   connectOptions(device: SimDevice): ClientOptions;
   /** Ask for a connection slot; the fleet calls connect() when the ramp allows. */
@@ -191,7 +193,7 @@ export class SimDevice {
     const decision = afterEnding(ending, this.#attempt, stable, this.host.timing, this.host.random);
     if (decision.firmwareError) this.host.stats.firmwareErrors++;
     this.#attempt = decision.nextAttempt;
-    if (this.host.closing) {
+    if (this.host.closing || (wasOpen && this.host.stayDownAfterDrop)) {
       this.state = 'stopped';
       return;
     }

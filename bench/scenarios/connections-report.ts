@@ -23,10 +23,11 @@ export function connectionsTables(r: ConnectionsResult): Table[] {
   return [
     {
       title: `Idle devices held: ping every ${o.pingIntervalMs / 1000} s, ${o.rate} TELEMETRY/s per device; RSS after ${o.settleS} s settle (median over ${o.measureS} s), CPU over ${o.measureS} s`,
-      head: ['devices', 'hub held', 'hub RSS idle -> held (MiB)', 'hub KiB/conn', 'bare ws KiB/conn', 'hub / bare', 'hub CPU % (peak 0.5 s)', 'bare CPU % (peak 0.5 s)', 'sent / stored / lost / unACKed'],
+      head: ['devices', 'hub held', 'hub RSS idle -> held (MiB)', 'hub KiB/conn', 'bare ws KiB/conn', 'hub / bare', 'hub CPU % (peak 0.5 s)', 'bare CPU % (peak 0.5 s)', 'hub: connect s / failed handshakes (retried)', 'sent / stored / lost / unACKed'],
       rows: r.steps.map((s) => [
         fmt(s.devices), fmt(s.hub.connected), `${mib(s.hub.rssIdleBytes)} -> ${mib(s.hub.rssHeldBytes)}`, kib(s.hub.bytesPerConnection), kib(s.bare.bytesPerConnection),
         `${s.ratio.toFixed(2)} x`, `${fmt(s.hub.cpuPercent, 1)} (${fmt(s.hub.cpuPeakPercent, 0)})`, `${fmt(s.bare.cpuPercent, 1)} (${fmt(s.bare.cpuPeakPercent, 0)})`,
+        `${fmt(s.hub.connectSeconds, 1)} / ${fmt(s.hub.sim.failedConnects ?? 0)}`,
         `${fmt(s.hub.sim.sent)} / ${fmt(s.hub.sim.stored)} / ${fmt(s.hub.lost)} / ${fmt(s.hub.sim.unacknowledged)}`,
       ]),
     },

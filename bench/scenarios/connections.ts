@@ -62,7 +62,7 @@ export type HoldFigures = {
   cpuPercent: number;
   /** Highest CPU % in a 500 ms bin within measureS (a sweep shows up here). */
   cpuPeakPercent: number;
-  sim: { sent: number; stored: number; unacknowledged: number; dropped: number; disconnects: number; connectedAtEnd: number };
+  sim: { sent: number; stored: number; unacknowledged: number; dropped: number; disconnects: number; connectedAtEnd: number; failedConnects: number };
   lost: number;
 };
 
@@ -117,6 +117,8 @@ async function hold(server: Server, devices: number, o: ConnectionsOptions, plac
       sent: t.sent, stored: t.stored, unacknowledged: t.unacknowledged, dropped: t.dropped,
       disconnects: Object.entries(summary.connections.disconnects).filter(([k]) => k !== '1000').reduce((n, [, v]) => n + v, 0),
       connectedAtEnd: summary.connections.connectedAtEnd,
+      // Handshakes that failed and were retried with backoff (device-sim's ramp outran the hub's accepts).
+      failedConnects: Object.values(summary.connections.connectFailures).reduce((n, v) => n + v, 0),
     };
     const rssIdleBytes = median(idle);
     const rssHeldBytes = median(rss);

@@ -11,9 +11,16 @@
  */
 export const REMEMBERED_SEQS = 128;
 
+/** First capacity; it doubles up to REMEMBERED_SEQS as the device sends. */
+const INITIAL_CAPACITY = 8;
+const EMPTY_U32 = new Uint32Array(0);
+const EMPTY_I32 = new Int32Array(0);
+
 export class AcceptedSeqs {
-  readonly #seqs = new Uint32Array(REMEMBERED_SEQS);
-  readonly #fingerprints = new Int32Array(REMEMBERED_SEQS);
+  // Grown on demand: two full windows are 1 KiB off-heap per device, paid also by the many
+  // devices that send rarely or not at all (heap snapshot of 5,000 idle devices).
+  #seqs = EMPTY_U32;
+  #fingerprints = EMPTY_I32;
   #next = 0;
   #size = 0;
 
@@ -26,10 +33,22 @@ export class AcceptedSeqs {
   }
 
   add(seq: number, fingerprint: number): void {
+    if (this.#size === this.#seqs.length && this.#size < REMEMBERED_SEQS) this.#grow();
     this.#seqs[this.#next] = seq;
     this.#fingerprints[this.#next] = fingerprint;
     this.#next = (this.#next + 1) % REMEMBERED_SEQS;
     if (this.#size < REMEMBERED_SEQS) this.#size++;
+  }
+
+  /** Until the window is full nothing wraps, so slots 0..size-1 copy over as they are. */
+  #grow(): void {
+    const capacity = Math.min(REMEMBERED_SEQS, Math.max(INITIAL_CAPACITY, this.#seqs.length * 2));
+    const seqs = new Uint32Array(capacity);
+    const fingerprints = new Int32Array(capacity);
+    seqs.set(this.#seqs);
+    fingerprints.set(this.#fingerprints);
+    this.#seqs = seqs;
+    this.#fingerprints = fingerprints;
   }
 
   /** Oldest first: what a durable store needs to rebuild the window. */

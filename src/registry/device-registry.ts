@@ -73,6 +73,9 @@ export const HUB_RESTART_REASON = 'hub restart';
 /** An uncommitted write; `null` means removed. Wrapped so each write has its own identity. */
 type Pending = { record: DeviceRecord | null };
 
+/** How long a batched write waits for others to share its commit. */
+const BATCH_MS = 10;
+
 const PREFIX_SYNTAX = /^[A-Za-z0-9._-]{0,64}$/;
 
 export class DeviceRegistry {
@@ -80,6 +83,7 @@ export class DeviceRegistry {
   #db: Database<DeviceRecord, string>;
   #now: () => number;
   #pending = new Map<string, Pending>();
+  #batch: Promise<void> | undefined;
   #closed = false;
 
   private constructor(root: RootDatabase, db: Database<DeviceRecord, string>, now: () => number) {
@@ -107,6 +111,7 @@ export class DeviceRegistry {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    await this.#batch; // its writers resume first and issue their puts before the env closes
     await this.#root.close();
   }
 
@@ -182,7 +187,8 @@ export class DeviceRegistry {
       createdAt: this.#now(),
       status: { online: false, messagesIn: 0 },
     };
-    await this.#write(id, record);
+    // Batched: a fleet enrolling at once shares commits instead of paying one each.
+    await this.#write(id, record, { batched: true });
     return structuredClone(record);
   }
 
@@ -260,15 +266,35 @@ export class DeviceRegistry {
     return pending.record === null ? undefined : structuredClone(pending.record);
   }
 
-  async #write(id: string, record: DeviceRecord | null): Promise<void> {
+  /**
+   * A batched write waits up to BATCH_MS for others, so that every write of that
+   * window is issued in one event turn and lmdb commits them together (a commit
+   * per device cost 9% of the hub's CPU while a fleet enrolled). Reads see it
+   * at once through #pending. A newer write to the same id issued meanwhile
+   * carries this one's change (it read the overlay), so this one is skipped.
+   */
+  async #write(id: string, record: DeviceRecord | null, options: { batched?: boolean } = {}): Promise<void> {
     const entry: Pending = { record };
     this.#pending.set(id, entry);
     try {
+      if (options.batched) {
+        await this.#nextBatch();
+        if (this.#pending.get(id) !== entry) return;
+      }
       await (record === null ? this.#db.remove(id) : this.#db.put(id, record));
     } finally {
       // Only our own entry: a later write to the same id is still in flight.
       if (this.#pending.get(id) === entry) this.#pending.delete(id);
     }
+  }
+
+  /** Resolves, for every caller of this window at once, BATCH_MS after the first. */
+  #nextBatch(): Promise<void> {
+    this.#batch ??= new Promise((resolve) => setTimeout(() => {
+      this.#batch = undefined;
+      resolve();
+    }, BATCH_MS));
+    return this.#batch;
   }
 
   #markLeftOnlineOffline(): void {

@@ -63,17 +63,30 @@ function timestampUs(timeUs: number): string {
 }
 
 export function readingPoints(deviceId: string, readings: readonly Reading[]): IPoint[] {
-  return readings.map((reading) => {
-    const tags: Record<string, string> = { [TAG.DEVICE]: deviceId, [TAG.NAME]: reading.name };
+  // A loop and literal keys (TAG, FIELD_BY_KIND spelled out): this runs for every reading, and
+  // computed keys gave V8 a slow path and more garbage (profile of the hub at full ingest).
+  const points: IPoint[] = new Array(readings.length);
+  for (let i = 0; i < readings.length; i++) {
+    const reading = readings[i]!;
     // Line protocol has no empty tag value; an empty unit is no unit.
-    if (reading.unit) tags[TAG.UNIT] = reading.unit;
-    return {
-      measurement: MEASUREMENT.TELEMETRY,
-      tags,
-      fields: { [FIELD_BY_KIND[reading.kind]]: fieldValue(reading) },
-      timestamp: timestampUs(reading.timeUs),
-    };
-  });
+    const tags: Record<string, string> = reading.unit
+      ? { device: deviceId, name: reading.name, unit: reading.unit }
+      : { device: deviceId, name: reading.name };
+    points[i] = { measurement: MEASUREMENT.TELEMETRY, tags, fields: fieldOf(reading), timestamp: timestampUs(reading.timeUs) };
+  }
+  return points;
+}
+
+/** The reading's one field, named by its kind (FIELD_BY_KIND). */
+function fieldOf(reading: Reading): Record<string, number | string | boolean> {
+  const value = fieldValue(reading);
+  switch (reading.kind) {
+    case 'value': return { value };
+    case 'sum': return { sum: value };
+    case 'text': return { text: value };
+    case 'flag': return { flag: value };
+    case 'data': return { data: value };
+  }
 }
 
 export function statusPoint(deviceId: string, online: boolean, reason: string, timeUs: number): IPoint {

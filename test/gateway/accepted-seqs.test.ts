@@ -19,6 +19,15 @@ describe('AcceptedSeqs', () => {
     expect(seqs.has(0, frameFingerprint(Buffer.from('8301008101', 'hex')))).toBe(false);
   });
 
+  it('keeps every entry in order while its storage grows (a device that has sent little)', () => {
+    const seqs = new AcceptedSeqs();
+    expect(seqs.entries()).toEqual([]);
+    for (let i = 0; i < 37; i++) seqs.add(1000 + i, -1 - i);
+    expect(seqs.entries()).toEqual(Array.from({ length: 37 }, (_, i) => [1000 + i, -1 - i]));
+    for (let i = 0; i < 37; i++) expect(seqs.has(1000 + i, -1 - i)).toBe(true);
+    expect(seqs.has(1037, -38)).toBe(false);
+  });
+
   it('forgets the oldest beyond its window and keeps order', () => {
     const seqs = new AcceptedSeqs();
     for (let i = 0; i < REMEMBERED_SEQS + 10; i++) seqs.add(i, i);

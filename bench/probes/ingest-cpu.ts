@@ -1,0 +1,48 @@
+/**
+ * Probe (not a scenario; prints one JSON line, writes nothing): the hub's CPU
+ * per million readings under the closed-loop driver, from load start until
+ * the spool is empty (so the drain into InfluxDB counts too). CPU time of the
+ * hub process is steadier on a shared machine than its rate, which the
+ * backlog pacer ties to InfluxDB anyway. For A/B: alternate --root.
+ *
+ *   tsx bench/probes/ingest-cpu.ts [--root DIR] [--batch N] [--seconds S] [--devices N] [--cpu-prof DIR]
+ */
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import type { RunResult } from '../lib/driver.js';
+import { BENCH_ENROLLMENT_KEY, startHubProcess } from '../lib/hub-process.js';
+import { cpuSeconds, pin, placement, sleep, until } from '../lib/proc.js';
+import { startDriver } from '../scenarios/ceilings.js';
+
+const { values } = parseArgs({
+  options: { root: { type: 'string' }, batch: { type: 'string' }, seconds: { type: 'string' }, devices: { type: 'string' }, 'cpu-prof': { type: 'string' } },
+});
+const root = path.resolve(values.root ?? '.');
+const batch = Number(values.batch ?? 10);
+const prof = values['cpu-prof'] ? ['--cpu-prof', `--cpu-prof-dir=${values['cpu-prof']}`] : [];
+
+const place = placement(true);
+const hub = await startHubProcess({ entry: [...prof, path.join(root, 'dist/src/main.js')] });
+pin(hub.pid, place.subject, place);
+const driver = startDriver(place);
+try {
+  await driver.call('connect', { url: hub.deviceUrl, devices: Number(values.devices ?? 500), prefix: 'probe-', enrollmentKey: BENCH_ENROLLMENT_KEY });
+  await sleep(1000);
+  const cpu0 = cpuSeconds(hub.pid);
+  const t0 = Date.now();
+  const run = await driver.call<RunResult>('run', { mode: 'saturate', batch, seconds: Number(values.seconds ?? 15), names: 'p', window: 32 });
+  const loadCpu = cpuSeconds(hub.pid) - cpu0;
+  await until(async () => (await hub.metrics()).get('pulsewire_spool_entries') === 0, 120_000, 100);
+  const cpu = cpuSeconds(hub.pid) - cpu0;
+  console.log(JSON.stringify({
+    root, batch, readingsAckedPerSecond: Math.round(run.readingsAcked / run.seconds),
+    intoInfluxPerSecond: Math.round(run.readingsAcked / ((Date.now() - t0) / 1000)),
+    hubCpuSecondsPerMillionReadings: +(cpu / (run.readingsAcked / 1e6)).toFixed(2),
+    hubCpuPercentDuringLoad: Math.round((100 * loadCpu) / run.seconds), acks: run.acks,
+  }));
+  await driver.call('close');
+} finally {
+  await driver.close();
+  await hub.stop();
+}
+process.exit(0);
