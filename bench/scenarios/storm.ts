@@ -214,15 +214,18 @@ export async function runStorm(options: Partial<StormOptions> = {}): Promise<Sto
   return result;
 }
 
+/** Issue 4: "99% reconnected within the jitter window (about 60 s)", the protocol's backoff cap. */
+export const STORM_WINDOW_S = 60;
+
 export function stormTargets(r: StormResult): Target[] {
   const h = r.hub;
   const lossFree = h.lost === 0 && h.sim.unacknowledged === 0 && h.sim.dropped === 0 && h.sim.stored === h.sim.sent;
   const back = (x: number | undefined) => (x === undefined ? 'never' : `${x.toFixed(1)} s`);
   return [
     {
-      target: 'every device back after a hub restart (99% and all)',
+      target: `99% reconnected within the jitter window (${STORM_WINDOW_S} s) after a hub restart`,
       figure: `99% after ${back(h.back99S)}, all after ${back(h.backAllS)} (bare ws restarted the same way: ${back(r.bare.back99S)}, ${back(r.bare.backAllS)}); hub gone ${h.downS.toFixed(1)} s (exit ${h.exit}), up again ${h.upS.toFixed(1)} s after SIGTERM; peak ${Math.round(h.peakAcceptsPerSecond)} accepts/s (bare ${Math.round(r.bare.peakAcceptsPerSecond)})`,
-      met: h.backAllS !== undefined,
+      met: h.back99S !== undefined && h.back99S <= STORM_WINDOW_S,
     },
     {
       target: 'zero loss through the restart: every reading sent is ACKed and stored (counted in InfluxDB)',
