@@ -1,5 +1,3 @@
-import { mkdtemp, rm } from 'node:fs/promises';
-import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CommandStore } from '../../src/commands/command-store.js';
@@ -9,8 +7,7 @@ import { PROGRESS_EVERY_MS } from '../../src/jobs/job-service.js';
 import { encodeResult } from '../../src/protocol/encode.js';
 import { LiveClient } from '../live/live-client.js';
 import { TestDevice } from '../support/device-client.js';
-import { OPERATOR_TOKEN, startHub, type TestHub } from '../support/hub.js';
-import { freshDatabase } from '../support/influx.js';
+import { OPERATOR_TOKEN, restartableHub, startHub, type TestHub } from '../support/hub.js';
 import { sleep, until } from '../support/wait.js';
 
 type Api = TestHub['api'];
@@ -213,15 +210,13 @@ describe('fleet jobs', () => {
 });
 
 describe('fleet jobs across a hub restart', () => {
-  const cleanup: (() => Promise<void>)[] = [];
-  afterAll(async () => { for (const step of cleanup.reverse()) await step(); });
+  let hubs: Awaited<ReturnType<typeof restartableHub>> | undefined;
+  afterAll(async () => { await hubs?.close(); });
 
   it('resumes the rollout where it stopped, without a second command for any device, and keeps the counts', async () => {
-    const dataDir = await mkdtemp(path.join(os.tmpdir(), 'pulsewire-jobs-'));
-    cleanup.push(() => rm(dataDir, { recursive: true, force: true }));
-    const database = await freshDatabase('jobs');
-    const first = await startHub({}, { dataDir, database });
-    cleanup.push(() => first.close());
+    hubs = await restartableHub('jobs');
+    const { dataDir } = hubs;
+    const first = await hubs.start();
     const ids = Array.from({ length: 6 }, (_, i) => `resume-${i}`);
     const secrets = await register(first, ids);
     const created = await first.api('POST', '/v1/jobs', { command: { name: 'rotate-keys' }, target: { prefix: 'resume-' }, rolloutPerSecond: 4 });
@@ -236,8 +231,7 @@ describe('fleet jobs across a hub restart', () => {
     await jobStore.putDispatch(created.body.id, { deviceId: 'resume-5', dispatching: true });
     await store.close();
 
-    const second = await startHub({}, { dataDir, database });
-    cleanup.push(() => second.close());
+    const second = await hubs.start();
     const resumed = (await second.api('GET', `/v1/jobs/${created.body.id}`)).body as JobView;
     expect(resumed.status).toBe('in-progress');
     expect(resumed.dispatched).toBeGreaterThanOrEqual(before.dispatched);

@@ -1,9 +1,5 @@
-import { mkdtemp, rm } from 'node:fs/promises';
-import os from 'node:os';
-import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startHub, OPERATOR_TOKEN, type TestHub } from '../support/hub.js';
-import { freshDatabase } from '../support/influx.js';
+import { restartableHub, startHub, OPERATOR_TOKEN, type TestHub } from '../support/hub.js';
 import { LiveClient, SseClient, type Refusal } from './live-client.js';
 
 async function login(hub: TestHub, token: string, headers: Record<string, string> = {}) {
@@ -131,22 +127,18 @@ describe('PULSEWIRE_ALLOWED_ORIGINS', () => {
 });
 
 describe('logout across a restart', () => {
-  const cleanup: (() => Promise<void>)[] = [];
-  afterAll(async () => { for (const step of cleanup.reverse()) await step(); });
+  let hubs: Awaited<ReturnType<typeof restartableHub>> | undefined;
+  afterAll(async () => { await hubs?.close(); });
 
   it('a logged-out session stays dead after the hub restarts; another session lives on', async () => {
-    const dataDir = await mkdtemp(path.join(os.tmpdir(), 'pulsewire-logout-'));
-    cleanup.push(() => rm(dataDir, { recursive: true, force: true }));
-    const database = await freshDatabase('logout');
-    const first = await startHub({}, { dataDir, database });
-    cleanup.push(() => first.close());
+    hubs = await restartableHub('logout');
+    const first = await hubs.start();
     const loggedOut = await sessionCookie(first);
     const kept = await sessionCookie(first);
     expect((await fetch(`${first.baseUrl}/v1/logout`, { method: 'POST', headers: { cookie: loggedOut, origin: first.baseUrl } })).status).toBe(204);
     await first.close();
 
-    const second = await startHub({}, { dataDir, database });
-    cleanup.push(() => second.close());
+    const second = await hubs.start();
     expect((await fetch(`${second.baseUrl}/v1/devices`, { headers: { cookie: loggedOut } })).status).toBe(401);
     expect((await fetch(`${second.baseUrl}/v1/devices`, { headers: { cookie: kept } })).status).toBe(200);
   });

@@ -1,10 +1,6 @@
-import { mkdtemp, rm } from 'node:fs/promises';
-import os from 'node:os';
-import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TestDevice } from '../support/device-client.js';
-import { startHub, type TestHub } from '../support/hub.js';
-import { freshDatabase } from '../support/influx.js';
+import { restartableHub, startHub, type TestHub } from '../support/hub.js';
 import { LiveClient, telemetry, type Frame } from './live-client.js';
 
 describe('live stream over WebSocket', () => {
@@ -177,22 +173,18 @@ describe('live stream over WebSocket', () => {
 });
 
 describe('live snapshot after a restart', () => {
-  const cleanup: (() => Promise<void>)[] = [];
-  afterAll(async () => { for (const step of cleanup.reverse()) await step(); });
+  let hubs: Awaited<ReturnType<typeof restartableHub>> | undefined;
+  afterAll(async () => { await hubs?.close(); });
 
   it('lists devices known to the registry, offline with their last reason, before any of them reconnects', async () => {
-    const dataDir = await mkdtemp(path.join(os.tmpdir(), 'pulsewire-live-'));
-    cleanup.push(() => rm(dataDir, { recursive: true, force: true }));
-    const database = await freshDatabase('live');
-    const first = await startHub({}, { dataDir, database });
-    cleanup.push(() => first.close());
+    hubs = await restartableHub('live');
+    const first = await hubs.start();
     await first.api('PUT', '/v1/devices/reg-never');
     const device = await TestDevice.connect(first.deviceUrl, { id: 'reg-gone' });
     await device.close();
     await first.close();
 
-    const second = await startHub({}, { dataDir, database });
-    cleanup.push(() => second.close());
+    const second = await hubs.start();
     const live = await LiveClient.connect(second.baseUrl);
     const snapshot = await live.next((f) => f.type === 'snapshot');
     expect(snapshot.counts).toEqual({ online: 0, offline: 2 });

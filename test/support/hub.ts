@@ -101,3 +101,26 @@ export async function startHub(
     },
   };
 }
+
+/**
+ * One hub across restarts: every `start()` is a new hub process-equivalent on
+ * the same data dir and database. `close()` closes whichever are still open
+ * (closing twice is harmless) and removes the data dir.
+ */
+export async function restartableHub(name: string): Promise<{ dataDir: string; start(env?: Record<string, string>): Promise<TestHub>; close(): Promise<void> }> {
+  const dataDir = await mkdtemp(path.join(os.tmpdir(), `pulsewire-${name}-`));
+  const database = await freshDatabase(name);
+  const hubs: TestHub[] = [];
+  return {
+    dataDir,
+    async start(env = {}) {
+      const hub = await startHub(env, { dataDir, database });
+      hubs.push(hub);
+      return hub;
+    },
+    async close() {
+      for (const hub of hubs.reverse()) await hub.close();
+      await rm(dataDir, { recursive: true, force: true });
+    },
+  };
+}
