@@ -36,7 +36,8 @@ describe('HTTP fallback: presence', () => {
     const offline = await until(() => events.find((e) => e.deviceId === id && e.kind === 'offline'), 5000);
     expect(offline.reason).toBe('poll-timeout');
     expect(offline.at - sentAt).toBeGreaterThanOrEqual(2 * PING_MS);
-    expect(await view(id)).toMatchObject({ online: false, offlineReason: 'poll-timeout' });
+    // The registry's copy of a status change is written in a batch (every 10 ms), after the event.
+    expect(await until(async () => { const v = await view(id); return v.offlineReason === null ? undefined : v; }, 2000)).toMatchObject({ online: false, offlineReason: 'poll-timeout' });
     const rows = await until(async () => {
       const r = await hub.db.query(`SELECT "online", "reason" FROM device_status WHERE device = '${id}' ORDER BY time ASC`);
       return r.length === 2 ? r : undefined;

@@ -15,11 +15,14 @@ describe('ingest paced by delivery', () => {
     let peak = 0;
     const sampler = setInterval(() => { peak = Math.max(peak, hub.app.spool.backlogPoints); }, 1);
     const perDevice = 150;
+    // Absolute, distinct times (1 ms apart per device): relative times resolved at receipt could land two
+    // readings of one series on the same microsecond, which InfluxDB stores once.
+    const baseS = Math.floor(Date.now() / 1000) - 3600;
     await Promise.all(devices.map(async (device) => {
       let next = 0;
       let acked = 0;
       const send = () => {
-        const records = Array.from({ length: 10 }, (_, i) => senmlRecord({ n: `r${i}`, v: next * 10 + i, t: -(next * 10 + i) / 1e4 }));
+        const records = Array.from({ length: 10 }, (_, i) => senmlRecord({ n: `r${i}`, v: next * 10 + i, t: baseS + (next * 10 + i) / 1e3 }));
         device.send(encodeTelemetry(next++, records));
       };
       while (next < 32) send(); // a full window, as firmware would
