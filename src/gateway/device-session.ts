@@ -34,6 +34,8 @@ export class DeviceSession implements DeviceSessionHandle, Pingable {
   readonly deviceId: string;
   readonly connectedAt = Date.now();
   readonly remoteAddress: string;
+  /** Set by the gateway once accepted: see accept-order.ts. */
+  acceptOrder: number | undefined;
   readonly #socket: WebSocket;
   readonly #runtime: DeviceRuntime;
   readonly #host: SessionHost;

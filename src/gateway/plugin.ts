@@ -14,6 +14,7 @@ import type { WebSocket } from 'ws';
 import { ERRORS, PulsewireError, type ErrorCode, type ErrorSpec } from '../errors/catalog.js';
 import type { OfflineReason } from '../events/bus.js';
 import { DEVICE_PATH, SUBPROTOCOL } from '../protocol/messages.js';
+import { trackAcceptOrder } from './accept-order.js';
 import { authenticateDevice } from './auth.js';
 import { AuthFailureLimiter } from './auth-limiter.js';
 import { DeviceRuntimes } from './device-runtime.js';
@@ -50,6 +51,7 @@ export type GatewayOptions = {
 async function gatewayPlugin(app: FastifyInstance, opts: GatewayOptions): Promise<void> {
   const { config, registry, spool, bus, metrics } = app;
   const runtimes = new DeviceRuntimes((deviceId) => spool.accepted.load(deviceId));
+  const acceptOrder = trackAcceptOrder(app.server);
   const liveness = new LivenessSweep<DeviceSession>(config.pingIntervalMs);
   const limiter = new AuthFailureLimiter({ maxFailures: config.authMaxFailures, blockMs: config.authBlockMs });
   const status = new StatusRecorder({ registry, sink: spool, bus, logger: app.log });
@@ -130,9 +132,21 @@ async function gatewayPlugin(app: FastifyInstance, opts: GatewayOptions): Promis
     },
     handler: (socket: WebSocket, request: FastifyRequest) => {
       const device = request.device!;
+      const accepted = acceptOrder(request.raw.socket);
+      const current = runtimes.peek(device.id)?.session;
+      if (accepted !== undefined && current?.acceptOrder !== undefined && current.acceptOrder > accepted) {
+        // A handshake that waited here while its device gave up on it and connected again: it is
+        // the older connection, so it gets the 4000 and the live one stays (protocol 2).
+        const replaced = new PulsewireError('PW_ERR_REPLACED');
+        metrics.handshakeRefusals.inc({ reason: 'PW_ERR_REPLACED' });
+        request.log.info({ deviceId: device.id }, 'stale handshake closed; the device has a newer connection');
+        socket.close(replaced.spec.close!, replaced.closeReason);
+        return;
+      }
       releaseUpgradeObjects(socket, request);
       const runtime = runtimes.get(device.id);
       const session = new DeviceSession(socket, runtime, request.ip, host);
+      session.acceptOrder = accepted;
       const previous = runtimes.attach(session);
       if (previous) {
         // Protocol 2: the newer connection wins; the old one learns why with 4000.
