@@ -3,19 +3,16 @@
  * says clearly why it cannot listen and leaves no influxd behind, and a hub
  * started with an IPC channel stops itself when its parent goes away.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort } from '../../src/storage/influxd-config.js';
-import { OPERATOR_TOKEN } from '../support/hub.js';
+import { spawnHubProcess } from '../support/hub-process.js';
 import { sleep, waitFor } from '../support/wait.js';
-
-const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 
 /** Pids of processes whose command line mentions `text` (the managed influxd names its data dir in its config path). */
 function processesMentioning(text: string): number[] {
@@ -30,18 +27,7 @@ function processesMentioning(text: string): number[] {
 }
 
 function startHub(dataDir: string, port: number, ipc: boolean): { child: ChildProcess; stderr: () => string; exited: Promise<number | null> } {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
-    cwd: ROOT,
-    env: {
-      ...process.env,
-      PULSEWIRE_HOST: '127.0.0.1',
-      PULSEWIRE_PORT: String(port),
-      PULSEWIRE_DATA_DIR: dataDir,
-      PULSEWIRE_OPERATOR_TOKEN: OPERATOR_TOKEN,
-      PULSEWIRE_LOG_LEVEL: 'warn',
-    },
-    stdio: ipc ? ['ignore', 'ignore', 'pipe', 'ipc'] : ['ignore', 'ignore', 'pipe'],
-  });
+  const child = spawnHubProcess({ port, dataDir, stdio: ipc ? ['ignore', 'ignore', 'pipe', 'ipc'] : ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
   child.stderr!.on('data', (chunk: Buffer) => { stderr += chunk; });
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));

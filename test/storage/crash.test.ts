@@ -7,21 +7,19 @@
  * The stream uses relative times (resolved at receipt), so a reading stored
  * twice would show up as a second row with the same value.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort } from '../../src/storage/influxd-config.js';
-import { ENROLLMENT_KEY, OPERATOR_TOKEN, startHub } from '../support/hub.js';
+import { ENROLLMENT_KEY, startHub } from '../support/hub.js';
+import { spawnHubProcess } from '../support/hub-process.js';
 import { freshDatabase, type FreshDatabase } from '../support/influx.js';
 import { Streamer } from '../support/streamer.js';
 import { TestDevice } from '../support/device-client.js';
 import { Fleet, withDefaults } from '../../device-sim/index.js';
 import { sleep } from '../support/wait.js';
-
-const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 
 let dataDir: string;
 let db: FreshDatabase;
@@ -30,19 +28,8 @@ let hub: ChildProcess | undefined;
 
 /** The hub as an operator runs it (main.ts from sources via tsx), on a fixed port and data dir. */
 async function startHubProcess(): Promise<ChildProcess> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
-    cwd: ROOT,
-    env: {
-      ...process.env,
-      PULSEWIRE_HOST: '127.0.0.1',
-      PULSEWIRE_PORT: String(port),
-      PULSEWIRE_DATA_DIR: dataDir,
-      PULSEWIRE_INFLUX_URL: db.url,
-      PULSEWIRE_ENROLLMENT_KEY: ENROLLMENT_KEY,
-      PULSEWIRE_OPERATOR_TOKEN: OPERATOR_TOKEN,
-      PULSEWIRE_LOG_LEVEL: process.env.PULSEWIRE_TEST_LOG ?? 'warn',
-    },
-    stdio: ['ignore', 'ignore', 'inherit'],
+  const child = spawnHubProcess({
+    port, dataDir, env: { PULSEWIRE_INFLUX_URL: db.url, PULSEWIRE_ENROLLMENT_KEY: ENROLLMENT_KEY }, stdio: ['ignore', 'ignore', 'inherit'],
   });
   const deadline = Date.now() + 20_000;
   for (;;) {
