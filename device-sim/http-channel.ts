@@ -16,7 +16,8 @@
 import { EventEmitter } from 'node:events';
 import http from 'node:http';
 import https from 'node:https';
-import { arrayElementSpans } from '../src/protocol/cbor-items.js';
+import { arrayElementSpans } from '../src/protocol/cbor-scan.js';
+import { MAX_BATCH_DEPTH } from '../src/protocol/limits.js';
 import { encodeHead } from '../src/protocol/cbor-encode.js';
 
 export type HttpChannelOptions = {
@@ -139,9 +140,9 @@ export class HttpChannel extends EventEmitter {
     if (this.#queue.length > 0 && !this.#retryTimer) void this.#post();
   }
 
-  /** Each element of the answer array, as the bytes of one WebSocket frame. */
+  /** Each element of the answer array (one level deeper than a frame), as the bytes of one WebSocket frame. */
   #deliver(body: Buffer): void {
-    for (const { start, end } of arrayElementSpans(body) ?? []) {
+    for (const { start, end } of arrayElementSpans(body, { maxDepth: MAX_BATCH_DEPTH }) ?? []) {
       if (this.readyState !== OPEN) return;
       this.emit('message', body.subarray(start, end), true);
     }

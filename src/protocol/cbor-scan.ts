@@ -24,7 +24,8 @@ export type StringSpan = { start: number; end: number };
 
 export type ScanResult =
   | { error: PulsewireError }
-  | { error: null; indefiniteStrings: StringSpan[] };
+  /** `elements`: with `{ elements: true }`, the byte range of each element when the item is an array. */
+  | { error: null; indefiniteStrings: StringSpan[]; elements?: StringSpan[] };
 
 const INDEFINITE = -1;
 
@@ -62,8 +63,21 @@ export function scanCbor(bytes: Uint8Array, limits: ScanLimits = {}): PulsewireE
   return inspectCbor(bytes, limits).error;
 }
 
+/**
+ * Where each element of a top-level CBOR array sits in its bytes; undefined when
+ * `bytes` is not one well-formed array. The HTTP fallback (protocol section 8)
+ * carries several messages in one array, and a TELEMETRY resend is recognised
+ * by seq plus a fingerprint of the message's own bytes: the exact slice, not a
+ * re-encoding, gives an HTTP message the fingerprint of the same bytes sent as
+ * a WebSocket frame.
+ */
+export function arrayElementSpans(bytes: Uint8Array, limits: ScanLimits = {}): StringSpan[] | undefined {
+  const scan = inspectCbor(bytes, limits, { elements: true });
+  return scan.error ? undefined : scan.elements;
+}
+
 /** Like scanCbor, and also reports where indefinite-length strings are (cbor-x cannot decode them). */
-export function inspectCbor(bytes: Uint8Array, limits: ScanLimits = {}): ScanResult {
+export function inspectCbor(bytes: Uint8Array, limits: ScanLimits = {}, report: { elements?: boolean } = {}): ScanResult {
   const maxDepth = limits.maxDepth ?? MAX_CBOR_DEPTH;
   const maxItems = limits.maxItems ?? DEFAULT_MAX_CBOR_ITEMS;
   const len = bytes.length;
@@ -73,6 +87,9 @@ export function inspectCbor(bytes: Uint8Array, limits: ScanLimits = {}): ScanRes
   let items = 0;
   let depth = 0;
   let started = false;
+  // Starts of the top-level array's elements, and where that array's content ends.
+  const elementStarts: number[] | undefined = report.elements && (bytes[0] ?? 0) >> 5 === 4 ? [] : undefined;
+  let elementsEnd = len;
   const fail = (code: ErrorCode, why: string, at: number): ScanResult => ({
     error: new PulsewireError(code, `${why} at byte ${at}`),
   });
@@ -101,9 +118,11 @@ export function inspectCbor(bytes: Uint8Array, limits: ScanLimits = {}): ScanRes
       stack.pop();
       if (top.kind === 'chunks') spans.push({ start: top.start, end: pos });
       else depth--;
+      if (stack.length === 0) elementsEnd = at;
       continue;
     }
 
+    if (elementStarts !== undefined && stack.length === 1) elementStarts.push(at);
     started = true;
     const major = initial >> 5;
     const info = initial & 0x1f;
@@ -175,5 +194,7 @@ export function inspectCbor(bytes: Uint8Array, limits: ScanLimits = {}): ScanRes
   }
 
   if (pos !== len) return fail('PW_ERR_CBOR_MALFORMED', `${len - pos} trailing bytes after the data item`, pos);
-  return { error: null, indefiniteStrings: spans };
+  if (elementStarts === undefined) return { error: null, indefiniteStrings: spans };
+  const elements = elementStarts.map((start, i) => ({ start, end: elementStarts[i + 1] ?? elementsEnd }));
+  return { error: null, indefiniteStrings: spans, elements };
 }

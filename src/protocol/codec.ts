@@ -10,7 +10,7 @@
  */
 import { PulsewireError } from '../errors/catalog.js';
 import { decodeCbor } from './cbor-decode.js';
-import { MAX_CBOR_DEPTH, MAX_COMMAND_ID_LENGTH, SEQ_MODULUS } from './limits.js';
+import { MAX_BATCH_DEPTH, MAX_CBOR_DEPTH, MAX_COMMAND_ID_LENGTH, SEQ_MODULUS } from './limits.js';
 import type {
   CborMap, DeviceMessage, DesiredMessage, HubMessage, ReportedMessage, ResultMessage, TelemetryMessage,
 } from './messages.js';
@@ -156,7 +156,7 @@ function withExactIntegers<M extends DeviceMessage>(message: M, decodeExact: () 
  * message still gets the full 16 levels.
  */
 export function decodeDeviceBatch(bytes: Uint8Array, opts: DecodeOptions = {}): DeviceMessage[] | PulsewireError {
-  const decoded = decodeBytes(bytes, opts, MAX_CBOR_DEPTH + 1);
+  const decoded = decodeBytes(bytes, opts, MAX_BATCH_DEPTH);
   if (decoded instanceof PulsewireError) return decoded;
   if (!Array.isArray(decoded.value)) return shape('body must be a CBOR array of messages');
   const messages: DeviceMessage[] = [];
@@ -165,7 +165,7 @@ export function decodeDeviceBatch(bytes: Uint8Array, opts: DecodeOptions = {}): 
     const msg = parseDeviceMessage(item, false);
     if (msg instanceof PulsewireError) return new PulsewireError(msg.code, `message ${i}: ${msg.detail ?? msg.message}`);
     messages.push(withExactIntegers(msg, () => {
-      exactBatch ??= decodeCbor(bytes, { maxDepth: MAX_CBOR_DEPTH + 1 }, { exactIntegers: true });
+      exactBatch ??= decodeCbor(bytes, { maxDepth: MAX_BATCH_DEPTH }, { exactIntegers: true });
       return exactBatch instanceof PulsewireError || !Array.isArray(exactBatch.value) ? exactBatch : { value: exactBatch.value[i] };
     }));
   }

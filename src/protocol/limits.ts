@@ -20,6 +20,8 @@ export const MAX_IN_FLIGHT = 32;
  * top-level message array is depth 1, a TELEMETRY pack depth 2, its records 3.
  */
 export const MAX_CBOR_DEPTH = 16;
+/** An HTTP-fallback batch (protocol section 8) is an array of messages: one level deeper than a frame. */
+export const MAX_BATCH_DEPTH = MAX_CBOR_DEPTH + 1;
 /**
  * Data items per message. A 64 KiB frame holds at most 65,536 one-byte items,
  * so this only bites when the message limit is raised; it bounds decode work.

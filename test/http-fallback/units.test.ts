@@ -2,7 +2,7 @@
 import { describe, expect, it } from 'vitest';
 import { PresenceTracker, type Presence } from '../../src/gateway/http/presence.js';
 import { RequestBudget } from '../../src/gateway/http/request-budget.js';
-import { arrayElementSpans } from '../../src/protocol/cbor-items.js';
+import { arrayElementSpans } from '../../src/protocol/cbor-scan.js';
 
 const fakeLink = (name: string, timedOut: string[]): Presence & { name: string } => ({
   name, openRequests: 0, onIdleTimeout: () => timedOut.push(name),

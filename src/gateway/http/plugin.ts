@@ -11,9 +11,9 @@ import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from
 import type { ServerResponse } from 'node:http';
 import { errorHandler } from '../../api/error-handler.js';
 import { PulsewireError } from '../../errors/catalog.js';
-import { arrayElementSpans } from '../../protocol/cbor-items.js';
+import { arrayElementSpans } from '../../protocol/cbor-scan.js';
 import { decodeDeviceBatch, encodeHubBatch } from '../../protocol/codec.js';
-import { MAX_IN_FLIGHT } from '../../protocol/limits.js';
+import { MAX_BATCH_DEPTH, MAX_IN_FLIGHT } from '../../protocol/limits.js';
 import type { AckMessage, DeviceMessage, HubMessage } from '../../protocol/messages.js';
 import { frameFingerprint } from '../accepted-seqs.js';
 import { authenticateDevice } from '../auth.js';
@@ -183,7 +183,7 @@ export async function httpFallback(app: FastifyInstance): Promise<void> {
   /** Hands RESULT and REPORTED on at once, in order, and returns the ACK of each TELEMETRY (in order) as it is decided. */
   function handleMessages(runtime: DeviceRuntime, messages: DeviceMessage[], bytes: Uint8Array): Promise<AckMessage>[] {
     runtime.messagesIn += messages.length;
-    const spans = messages.some((m) => m.type === 1) ? arrayElementSpans(bytes)! : [];
+    const spans = messages.some((m) => m.type === 1) ? arrayElementSpans(bytes, { maxDepth: MAX_BATCH_DEPTH })! : [];
     const acks: Promise<AckMessage>[] = [];
     messages.forEach((message, i) => {
       if (message.type === 'bare-pack') return; // not decoded from a batch
