@@ -9,16 +9,15 @@ import fp from 'fastify-plugin';
 import { ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
-import type { TLSSocket } from 'node:tls';
 import type { WebSocket } from 'ws';
 import { ERRORS, PulsewireError, type ErrorCode, type ErrorSpec } from '../errors/catalog.js';
 import type { OfflineReason } from '../events/bus.js';
 import { DEVICE_PATH, SUBPROTOCOL } from '../protocol/messages.js';
 import { trackAcceptOrder } from './accept-order.js';
-import { authenticateDevice } from './auth.js';
 import { AuthFailureLimiter } from './auth-limiter.js';
 import { DeviceRuntimes } from './device-runtime.js';
 import { DeviceSession, type SessionHost } from './device-session.js';
+import { checkDeviceRequest } from './request-credentials.js';
 import { LivenessSweep } from './liveness.js';
 import { receiptClock } from './receipt-clock.js';
 import { StatusRecorder } from './status-recorder.js';
@@ -115,20 +114,9 @@ async function gatewayPlugin(app: FastifyInstance, opts: GatewayOptions): Promis
     // Runs before the upgrade, so every refusal is an ordinary HTTP status with a reason.
     preValidation: async (request, reply) => {
       if (!offersSubprotocol(request.headers['sec-websocket-protocol'])) return refuse(request, reply, 'PW_ERR_SUBPROTOCOL');
-      const retryAfterMs = limiter.retryAfterMs(request.ip);
-      if (retryAfterMs > 0) {
-        return refuse(request, reply, 'PW_ERR_AUTH_RATE_LIMITED', { 'retry-after': String(Math.ceil(retryAfterMs / 1000)) });
-      }
-      const result = await authenticateDevice(
-        { authorization: request.headers.authorization, certificate: peerCertificate(request) },
-        { registry, enrollmentKey: config.enrollmentKey },
-      );
-      if (!result.ok) {
-        // Only a presented credential counts as a guess; a client waiting for the 401 challenge does not.
-        if (request.headers.authorization) limiter.recordFailure(request.ip);
-        return refuse(request, reply, 'PW_ERR_DEVICE_AUTH', { 'www-authenticate': 'Basic realm="pulsewire"' });
-      }
-      request.device = { id: result.deviceId, method: result.method };
+      const checked = await checkDeviceRequest(request, limiter, { registry, enrollmentKey: config.enrollmentKey });
+      if ('error' in checked) return refuse(request, reply, checked.error.code, checked.headers);
+      request.device = { id: checked.deviceId, method: checked.method };
     },
     handler: (socket: WebSocket, request: FastifyRequest) => {
       const device = request.device!;
@@ -191,14 +179,6 @@ function offersSubprotocol(header: string | undefined): boolean {
   return header !== undefined && header.split(',').some((p) => p.trim() === SUBPROTOCOL);
 }
 
-export function peerCertificate(request: FastifyRequest): { authorized: boolean; subjectCN?: string } | undefined {
-  const socket = request.raw.socket as Partial<TLSSocket>;
-  if (typeof socket.getPeerCertificate !== 'function') return undefined;
-  const cert = socket.getPeerCertificate();
-  if (!cert || !cert.subject) return undefined;
-  const cn = cert.subject.CN;
-  return { authorized: socket.authorized === true, subjectCN: Array.isArray(cn) ? undefined : cn };
-}
 
 /** Shutdown: every device gets 1001 and a bounded time to answer the close handshake. */
 async function closeAllSessions(runtimes: DeviceRuntimes, boundMs: number): Promise<void> {

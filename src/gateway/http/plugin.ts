@@ -16,9 +16,8 @@ import { decodeDeviceBatch, encodeHubBatch } from '../../protocol/codec.js';
 import { MAX_BATCH_DEPTH, MAX_IN_FLIGHT } from '../../protocol/limits.js';
 import type { AckMessage, DeviceMessage, HubMessage } from '../../protocol/messages.js';
 import { frameFingerprint } from '../accepted-seqs.js';
-import { authenticateDevice } from '../auth.js';
 import type { DeviceRuntime } from '../device-runtime.js';
-import { peerCertificate } from '../plugin.js';
+import { checkDeviceRequest } from '../request-credentials.js';
 import { HttpLink, Pickup } from './http-link.js';
 import { PresenceTracker } from './presence.js';
 import { RequestBudget } from './request-budget.js';
@@ -83,18 +82,9 @@ export async function httpFallback(app: FastifyInstance): Promise<void> {
 
   // onRequest: credentials are checked before a byte of the body is read.
   app.addHook('onRequest', async (request, reply) => {
-    const retryAfterMs = authLimiter.retryAfterMs(request.ip);
-    if (retryAfterMs > 0) {
-      void reply.header('retry-after', String(Math.ceil(retryAfterMs / 1000)));
-      throw new PulsewireError('PW_ERR_AUTH_RATE_LIMITED');
-    }
-    const result = await authenticateDevice(
-      { authorization: request.headers.authorization, certificate: peerCertificate(request) },
-      { registry, enrollmentKey: config.enrollmentKey },
-    );
-    if (!result.ok) {
-      if (request.headers.authorization) authLimiter.recordFailure(request.ip);
-      void reply.header('www-authenticate', 'Basic realm="pulsewire"');
+    const result = await checkDeviceRequest(request, authLimiter, { registry, enrollmentKey: config.enrollmentKey });
+    if ('error' in result) {
+      void reply.headers(result.headers);
       throw result.error;
     }
     const runtime = runtimes.get(result.deviceId);
