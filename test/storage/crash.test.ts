@@ -114,8 +114,13 @@ describe('hub crash under a device-sim fleet', () => {
       drainMs: 10_000,
     }).start();
     while ((fleet.stats.acks[0] ?? 0) < 500) await sleep(5);
-    // Kill while messages are in flight, so the fleet has something to resend.
-    while (fleet.snapshot().inFlight < 3) await new Promise((r) => setImmediate(r));
+    // Kill while messages are in flight, so the fleet has something to resend. The hub is
+    // frozen first: a running hub could still ACK the in-flight messages between this check
+    // and the kill (CI saw `resent` 0 that way); a frozen one cannot.
+    hub.kill('SIGSTOP');
+    const frozenUntil = Date.now() + 10_000;
+    while (fleet.snapshot().inFlight < 3 && Date.now() < frozenUntil) await sleep(5);
+    expect(fleet.snapshot().inFlight).toBeGreaterThanOrEqual(3);
     await killHard(hub);
     await sleep(300);
     hub = await startHubProcess();
