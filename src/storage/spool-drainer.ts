@@ -1,5 +1,6 @@
 /**
- * Moves the spool into InfluxDB: reads the oldest entries in batches, writes
+ * Moves the spool into InfluxDB: reads the oldest entries in batches (rounds,
+ * two in flight so that InfluxDB always has the next request waiting), writes
  * them through the PointWriter (one write() per entry, so the writer
  * group-commits them into few requests and, on a 400, isolates each entry),
  * and removes what InfluxDB confirmed.
@@ -43,6 +44,12 @@ export type DrainerStats = {
 };
 
 type Round = 'ok' | 'unavailable';
+
+/** Rounds (reads of the spool handed to the writer) in flight at once. */
+const MAX_ROUNDS_IN_FLIGHT = 2;
+
+/** A record holds far fewer than 2^16 entries (spool.ts cuts records at 2,000 points), so this number is unique and exact. */
+const inFlightKey = (record: number, index: number): number => record * 65_536 + index;
 
 const sleep = (ms: number, signal: { wake?: () => void }): Promise<void> =>
   new Promise((resolve) => {
@@ -105,34 +112,53 @@ export class SpoolDrainer {
 
   async #run(): Promise<void> {
     let attempt = 0;
+    const rounds = new Set<Promise<Round>>();
     while (!this.#stopped) {
-      const batch = this.#spool.peek(this.#batchPoints);
-      if (batch.length === 0) {
+      // Keep up to two rounds in flight: the next one is read and serialised while
+      // InfluxDB works on the last, instead of the writer's slots idling between rounds.
+      const batch = rounds.size < MAX_ROUNDS_IN_FLIGHT ? this.#spool.peek(this.#batchPoints, this.#isInFlight) : [];
+      if (batch.length > 0) {
+        const round = this.#startRound(batch).finally(() => rounds.delete(round));
+        rounds.add(round);
+        continue;
+      }
+      if (rounds.size === 0) {
         if (this.#draining) return;
         await sleep(1000, this.#signal); // woken by the next append; the timer is a safety net
         continue;
       }
-      let round: Round;
-      try {
-        round = await this.#deliver(batch);
-      } catch (err) {
-        // A spool error (disk) must not end the loop: log, back off, try again.
-        this.#log.error({ err }, 'spool drain failed');
-        round = 'unavailable';
-      }
-      if (this.#stopped) return;
-      if (round === 'ok') {
+      if ((await Promise.race(rounds)) === 'ok') {
         if (this.#backingOff) this.#log.info({ retries: attempt }, 'InfluxDB reachable again; draining the spool');
         this.#backingOff = false;
         attempt = 0;
         continue;
       }
-      if (this.#draining) return;
+      // Unavailable: let the other round settle too, then back off and start again from the oldest entry.
+      await Promise.allSettled(rounds);
+      if (this.#stopped || this.#draining) return;
       if (!this.#backingOff) this.#log.warn({ spooled: this.#spool.stats.entries }, 'InfluxDB unavailable; readings stay in the spool, retrying with backoff');
       this.#backingOff = true;
       this.#retries++;
       const delay = Math.random() * Math.min(this.#capMs, this.#baseMs * 2 ** Math.min(attempt++, 20));
       await sleep(delay, this.#signal);
+    }
+  }
+
+  /** Entries handed to a round and not settled, as one number each (see inFlightKey). */
+  readonly #inFlight = new Set<number>();
+  readonly #isInFlight = (record: number, index: number): boolean => this.#inFlight.has(inFlightKey(record, index));
+
+  async #startRound(batch: SpoolEntry[]): Promise<Round> {
+    const keys = batch.map((entry) => inFlightKey(entry.record, entry.index));
+    for (const key of keys) this.#inFlight.add(key);
+    try {
+      return await this.#deliver(batch);
+    } catch (err) {
+      // A spool error (disk) must not end the loop: log, back off, try again.
+      this.#log.error({ err }, 'spool drain failed');
+      return 'unavailable';
+    } finally {
+      for (const key of keys) this.#inFlight.delete(key);
     }
   }
 

@@ -74,7 +74,96 @@ describe('Spool', () => {
   });
 });
 
+describe('Spool group commit', () => {
+  it('commits the appends of one event turn as one record, and frees it only when all its entries are gone', async () => {
+    await Promise.all([1, 2, 3].map((i) => spool.append('d', [point('d', i)], { seq: i, fingerprint: i })));
+    await spool.append('d', [point('d', 4)]);
+    const entries = spool.peek(100);
+    expect(entries.map((e) => [e.record, e.index])).toEqual([[1, 0], [1, 1], [1, 2], [2, 0]]);
+    expect(spool.accepted.load('d')).toEqual([[1, 1], [2, 2], [3, 3]]);
+    const bytesBefore = spool.stats.bytes;
+    await spool.remove(entries.slice(0, 2));
+    // The record still holds entry 3: nothing freed on disk, but the removed two are not handed out again.
+    expect(spool.stats).toMatchObject({ entries: 2, points: 2, bytes: bytesBefore });
+    expect(spool.peek(100).map((e) => e.points[0]!.fields!['value'])).toEqual([3, 4]);
+    await spool.remove(spool.peek(1));
+    expect(spool.stats.bytes).toBeLessThan(bytesBefore);
+    await spool.remove(spool.peek(100));
+    expect(spool.stats).toMatchObject({ entries: 0, points: 0, bytes: 0 });
+  });
+
+  it('hands out the same entries whether a record is kept in memory after its commit or read back from disk', async () => {
+    await spool.close();
+    spool = Spool.open(dir, { maxBytes: 1 << 20, windowSize: 4, cachedPoints: 3 });
+    // The first turn's record (3 points) fits the cache; the second's does not and is read back from disk.
+    await Promise.all([1, 2, 3].map((i) => spool.append('a', [point('a', i)])));
+    await Promise.all([4, 5].map((i) => spool.append('b', [point('b', i, `v${i}`)])));
+    const entries = spool.peek(100);
+    expect(entries.map((e) => [e.deviceId, e.record, e.index, e.points[0]!.fields!['value']])).toEqual([
+      ['a', 1, 0, 1], ['a', 1, 1, 2], ['a', 1, 2, 3], ['b', 2, 0, 'v4'], ['b', 2, 1, 'v5'],
+    ]);
+    expect(entries[3]!.points[0]).toEqual(point('b', 4, 'v4'));
+    await spool.remove(entries);
+    expect(spool.stats).toMatchObject({ entries: 0, points: 0, bytes: 0 });
+  });
+
+  it('cuts a record at 2,000 points even within one turn', async () => {
+    const many = Array.from({ length: 1500 }, (_, i) => point('d', i));
+    await Promise.all([spool.append('a', many), spool.append('b', many), spool.append('c', [point('c', 1)])]);
+    expect(spool.peek(10_000).map((e) => [e.deviceId, e.record])).toEqual([['a', 1], ['b', 1], ['c', 2]]);
+  });
+
+  it('counts bytes as the records on disk take them, across a reopen', async () => {
+    await Promise.all([1, 2].map((i) => spool.append('d', [point('d', i, 'é'.repeat(i))])));
+    await spool.append('d', [point('d', 3)]);
+    const counted = spool.stats.bytes;
+    await spool.close();
+    spool = open();
+    expect(spool.stats).toMatchObject({ entries: 3, points: 3, bytes: counted });
+  });
+
+  it('reads records written before group commit, one message each', async () => {
+    await spool.close();
+    const { open: openEnv } = await import('lmdb');
+    const env = openEnv({ path: dir });
+    const legacy = env.openDB<string, number>({ name: 'entries', encoding: 'string' });
+    await legacy.put(1, JSON.stringify({ d: 'old', p: [point('old', 1)], at: 1_764_000_000_000 }));
+    await legacy.put(2, JSON.stringify({ d: 'old', p: [point('old', 2), point('old', 3)], at: 1_764_000_000_001 }));
+    await env.close();
+    spool = open();
+    expect(spool.stats).toMatchObject({ entries: 2, points: 3 });
+    await spool.append('new', [point('new', 4)]);
+    const entries = spool.peek(100);
+    expect(entries.map((e) => [e.deviceId, e.record, e.points.length])).toEqual([['old', 1, 1], ['old', 2, 2], ['new', 3, 1]]);
+    await spool.remove(entries);
+    expect(spool.stats).toMatchObject({ entries: 0, points: 0, bytes: 0 });
+  });
+});
+
 describe('SpoolDrainer', () => {
+  it('keeps two rounds in flight, never hands an entry out twice, and removes each round as it is confirmed', async () => {
+    const held: { values: unknown[]; release: () => void }[] = [];
+    const writer: EntryWriter = {
+      write: (points) => new Promise<void>((release) => held.push({ values: points.map((p) => p.fields!['value']), release })),
+    };
+    for (let i = 0; i < 6; i++) await spool.append('d', [point('d', i)]);
+    const drainer = new SpoolDrainer(spool, writer, { batchPoints: 2 });
+    drainer.start();
+    await waitFor(() => held.length === 4);
+    await new Promise((r) => setTimeout(r, 50));
+    // Rounds 1 and 2 are out (entries 0..3); a third waits for a free place.
+    expect(held.map((h) => h.values[0])).toEqual([0, 1, 2, 3]);
+    held[2]!.release();
+    held[3]!.release();
+    await waitFor(() => held.length === 6);
+    expect(held.map((h) => h.values[0])).toEqual([0, 1, 2, 3, 4, 5]);
+    expect(spool.stats.entries).toBe(4);
+    for (const h of held) h.release();
+    await waitFor(() => spool.stats.entries === 0);
+    await drainer.stop(100);
+    expect(drainer.stats.drainedPoints).toBe(6);
+  });
+
   it('writes entries in order and removes them once confirmed', async () => {
     const written: string[] = [];
     const writer: EntryWriter = { write: async (points) => { written.push(...points.map((p) => p.timestamp as string)); } };
