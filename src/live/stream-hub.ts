@@ -9,7 +9,7 @@ import type { EventBus } from '../events/bus.js';
 import type { BackpressureLimits, LiveTransport } from './connection.js';
 import { LiveConnection } from './connection.js';
 import { LiveFilter } from './filter.js';
-import { batchSize, emptyBatch, eventsFrame, toLiveReading, type LiveBatch, type LiveDeviceStatus } from './types.js';
+import { batchSize, emptyBatch, eventsFrame, toLiveReading, type LiveBatch, type LiveDeviceStatus, type LiveReading } from './types.js';
 import { LatestValues, StatusMap, type StatusSource } from './snapshot-state.js';
 
 export type LiveHubOptions = BackpressureLimits & {
@@ -111,6 +111,17 @@ export class LiveHub {
       }
     }
     return connection;
+  }
+
+  /**
+   * Stored readings from before this start (InfluxDB), so a snapshot after a
+   * restart still has every series' latest value. Not news, so not streamed;
+   * a live reading that came first and is newer keeps its place.
+   */
+  seed(readings: Iterable<LiveReading>): number {
+    let kept = 0;
+    for (const reading of readings) if (this.#latest.offer(reading)) kept++;
+    return kept;
   }
 
   detach(connection: LiveConnection): void {
