@@ -19,6 +19,8 @@ export type LiveHubOptions = BackpressureLimits & {
   ringItems: number;
   maxSeries: number;
   now?: () => number;
+  /** Identifies this run of the hub in event ids (default: the start time in ms); tests fix it. */
+  boot?: number;
 };
 
 export type LiveStats = {
@@ -34,6 +36,13 @@ export type LiveStats = {
 
 export class LiveHub {
   readonly options: LiveHubOptions;
+  /**
+   * Which run of the hub a seq belongs to: seq starts again at 0 on every
+   * start, so an SSE client resuming with an id from before a restart must
+   * not be taken for one a few ticks behind (it would skip what it missed and
+   * get no snapshot). Event ids are `<boot>.<seq>`.
+   */
+  readonly boot: number;
   readonly #latest: LatestValues;
   readonly #status = new StatusMap();
   readonly #ring: EventRing;
@@ -50,6 +59,19 @@ export class LiveHub {
     this.#latest = new LatestValues(options.maxSeries);
     this.#ring = new EventRing(options.ringTicks, options.ringItems);
     this.#now = options.now ?? Date.now;
+    this.boot = options.boot ?? Date.now();
+  }
+
+  /** The SSE event id of `seq` in this run of the hub. */
+  eventId(seq: number): string {
+    return `${this.boot}.${seq}`;
+  }
+
+  /** The seq an event id names, when it is from this run of the hub; undefined for another run's id or garbage. */
+  resumeSeq(eventId: string | undefined): number | undefined {
+    const match = /^(\d{1,15})\.(\d{1,15})$/.exec(eventId ?? '');
+    if (!match || Number(match[1]) !== this.boot) return undefined;
+    return Number(match[2]);
   }
 
   start(bus: EventBus, statuses: StatusSource): void {
