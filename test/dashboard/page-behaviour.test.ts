@@ -8,7 +8,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Browser, BrowserContext, Page, Route, WebSocketRoute } from 'playwright-core';
-import { chromiumAvailable, launchBrowser, logIn, screenshot } from '../support/browser.js';
+import { launchBrowser, logIn, screenshot } from '../support/browser.js';
 import { startHub, type TestHub } from '../support/hub.js';
 
 type Handler = (route: Route, url: URL, body: unknown) => Promise<void> | void;
@@ -35,7 +35,7 @@ function snapshot(seq: number, devices: { device: string; online: boolean; at: n
 }
 const ok: Handler = (route) => route.fulfill({ json: { devices: [], nextCursor: null } });
 
-describe.skipIf(!chromiumAvailable())('dashboard page behaviour (scripted hub)', () => {
+describe('dashboard page behaviour (scripted hub)', () => {
   let hub: TestHub;
   let browser: Browser;
   const contexts: BrowserContext[] = [];
