@@ -127,10 +127,12 @@ export class LiveHub {
     if (missed === undefined) {
       this.sendSnapshot(connection);
     } else {
+      const frames: { text: string; seq: number }[] = [];
       for (const entry of missed) {
         const mine = filter.apply(entry.batch);
-        if (batchSize(mine) > 0) connection.send(eventsFrame(entry.seq, mine, false), entry.seq);
+        if (batchSize(mine) > 0) frames.push({ text: eventsFrame(entry.seq, mine, false), seq: entry.seq });
       }
+      connection.sendReplay(frames);
     }
     return connection;
   }
