@@ -95,7 +95,8 @@ async function seedLatest(app: FastifyInstance, hub: LiveHub, isClosing: () => b
         sinceMs: Date.now() - app.config.maxPastSeconds * 1000,
         maxSeries: SEED_MAX_SERIES,
       });
-      const kept = hub.seed(readings);
+      // InfluxDB keeps a removed device's readings; the snapshot leaves removed devices out.
+      const kept = hub.seed(readings.filter((reading) => app.registry.get(reading.device) !== undefined));
       app.log.info({ series: kept }, 'live snapshot seeded from InfluxDB');
       return true;
     } catch (err) {

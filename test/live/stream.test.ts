@@ -207,6 +207,11 @@ describe('live snapshot after a restart', () => {
     device.send(encodeTelemetry(2, [{ n: 'temp', v: 99, u: 'Cel', t: t - 30 }]));
     expect(await device.next()).toEqual({ type: 2, seq: 2 });
     await device.close();
+    // A removed device's readings stay in InfluxDB, but it is in no snapshot, after a restart either.
+    const gone = await TestDevice.connect(first.deviceUrl, { id: 'seed-gone' });
+    gone.send(encodeTelemetry(1, [{ n: 'temp', v: 1, t }]));
+    expect(await gone.next()).toEqual({ type: 2, seq: 1 });
+    expect((await first.api('DELETE', '/v1/devices/seed-gone')).status).toBe(204);
     await first.close();
 
     const second = await hubs.start();
@@ -215,6 +220,7 @@ describe('live snapshot after a restart', () => {
     const snapshot = await live.next((f) => f.type === 'snapshot');
     const mine = snapshot.latest.filter((r: Frame) => r.device === 'seed-1');
     expect(mine).toHaveLength(4);
+    expect(snapshot.latest.filter((r: Frame) => r.device === 'seed-gone')).toEqual([]);
     expect(mine).toEqual(expect.arrayContaining([
       { device: 'seed-1', name: 'temp', unit: 'Cel', t: t * 1000, kind: 'value', v: 21.5 },
       { device: 'seed-1', name: 'energy', unit: 'Wh', t: t * 1000, kind: 'sum', v: 1234.5 },
