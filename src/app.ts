@@ -16,6 +16,7 @@ import { LmdbRevokedSessions } from './api/revoked-sessions.js';
 import { deviceRoutes } from './api/devices.js';
 import { errorHandler } from './api/error-handler.js';
 import { healthRoutes } from './api/health.js';
+import { seriesRoutes } from './api/series.js';
 import { historyRoutes } from './api/history.js';
 import { jobRoutes } from './api/jobs.js';
 import { CommandService } from './commands/command-service.js';
@@ -166,6 +167,7 @@ export async function buildApp(config: Config, opts: BuildOptions): Promise<Fast
     operator.addHook('onRequest', requireOperator);
     await operator.register(deviceRoutes);
     await operator.register(historyRoutes);
+    await operator.register(seriesRoutes);
     await operator.register(deadLetterRoutes);
     await operator.register(commandRoutes);
     await operator.register(deviceStateRoutes);

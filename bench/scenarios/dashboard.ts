@@ -162,7 +162,7 @@ export function dashboardTables(r: DashboardResult): Table[] {
 export const DASHBOARD_NOTES = [
   'How: bench/scenarios/dashboard.ts, phases in the order shown on one hub; a new stalled dashboard in each C. Latency is per reading, from its SenML time (set',
   'from the device clock when sent) to its arrival at a dashboard process on the same host, so it includes the hub\'s spool',
-  'commit and its 100 ms batching tick. The stalled dashboard pauses its socket after the snapshot (default thresholds:',
+  'commit and its 100 ms batching tick. The stalled dashboard pauses its socket as soon as it opens, so it reads nothing, not even the snapshot (default thresholds:',
   'conflate past 1 MiB queued, close with 1013 after 30 s behind or 16 MiB queued); "unACKed" counts messages never ACKed',
   'plus messages skipped because a window was full. The machine is shared: a phase hit by a neighbour\'s burst shows ACK',
   'p99 in seconds with the hub\'s CPU low (the hub is pinned to one core and waits for it); read the rounds, not one row.',

@@ -18,6 +18,9 @@ import { FIELD_BY_KIND, MEASUREMENT, TAG } from '../storage/schema.js';
 
 export const AGGREGATES = ['mean', 'min', 'max', 'last', 'count'] as const;
 type Aggregate = (typeof AGGREGATES)[number];
+/** The numeric fields a series can have (protocol section 6): a SenML `v` is `value`, an `s` is `sum`. */
+export const NUMERIC_FIELDS = ['value', 'sum'] as const;
+type NumericField = (typeof NUMERIC_FIELDS)[number];
 
 /** A default resolution aims at about this many buckets. */
 export const TARGET_POINTS = 1000;
@@ -54,7 +57,7 @@ export function defaultEvery(rangeMs: number): number {
   return NICE_MS.find((width) => width >= wanted) ?? Math.ceil(wanted / 86_400_000) * 86_400_000;
 }
 
-type Query = { name: string; from?: string; to?: string; every?: string; agg: Aggregate };
+type Query = { name: string; from?: string; to?: string; every?: string; agg: Aggregate; field: NumericField };
 
 export async function historyRoutes(app: FastifyInstance): Promise<void> {
   app.get('/v1/devices/:id/telemetry', {
@@ -70,6 +73,7 @@ export async function historyRoutes(app: FastifyInstance): Promise<void> {
           to: { type: 'string', maxLength: 40, description: 'ISO 8601 or epoch ms, exclusive; default: now' },
           every: { type: 'string', maxLength: 12, description: `bucket width such as 30s or 5m; default: about ${TARGET_POINTS} buckets over the range` },
           agg: { type: 'string', enum: [...AGGREGATES], default: 'mean' },
+          field: { type: 'string', enum: [...NUMERIC_FIELDS], default: 'value', description: 'which field: value (SenML v) or sum (SenML s)' },
         },
         additionalProperties: false,
       },
@@ -80,6 +84,7 @@ export async function historyRoutes(app: FastifyInstance): Promise<void> {
             deviceId: { type: 'string' },
             name: { type: 'string' },
             agg: { type: 'string' },
+            field: { type: 'string' },
             every: { type: 'string' },
             from: { type: 'string', format: 'date-time' },
             to: { type: 'string', format: 'date-time' },
@@ -102,9 +107,9 @@ export async function historyRoutes(app: FastifyInstance): Promise<void> {
     }
     const fromIso = new Date(from).toISOString();
     const toIso = new Date(to).toISOString();
-    // agg is one of AGGREGATES (schema enum) and everyMs a number: neither is user text.
+    // agg and field are from fixed lists (schema enums) and everyMs a number: none is user text.
     const influxql =
-      `SELECT ${q.agg}("${FIELD_BY_KIND.value}") AS "value" FROM "${MEASUREMENT.TELEMETRY}" ` +
+      `SELECT ${q.agg}("${FIELD_BY_KIND[q.field]}") AS "value" FROM "${MEASUREMENT.TELEMETRY}" ` +
       `WHERE "${TAG.DEVICE}" = $device AND "${TAG.NAME}" = $name AND time >= $from AND time < $to ` +
       `GROUP BY time(${everyMs}ms) fill(none)`;
     let rows: { time: Date; value: number }[];
@@ -121,6 +126,7 @@ export async function historyRoutes(app: FastifyInstance): Promise<void> {
       deviceId: id,
       name: q.name,
       agg: q.agg,
+      field: q.field,
       every: `${everyMs}ms`,
       from: fromIso,
       to: toIso,

@@ -22,6 +22,8 @@ export type BackpressureLimits = {
   maxBufferedBytes: number;
   /** How long a connection may stay above conflateBytes before it counts as unable to keep up. */
   stallMs: number;
+  /** Most series a conflated frame holds (the hub's series bound); unbounded when unset. */
+  maxSeries?: number;
 };
 
 export class LiveConnection {
@@ -74,6 +76,18 @@ export class LiveConnection {
     this.send(text, seq);
   }
 
+  /**
+   * What an SSE resume replays instead of a snapshot gets the same allowance:
+   * a minute of a busy fleet's events can exceed a low byte bound, and a
+   * client that resumes is no slower than one that got a snapshot.
+   */
+  sendReplay(frames: readonly { text: string; seq: number }[]): void {
+    let bytes = 0;
+    for (const frame of frames) bytes += frame.text.length;
+    this.#snapshotAllowance = Math.max(this.#snapshotAllowance, bytes);
+    for (const frame of frames) this.send(frame.text, frame.seq);
+  }
+
   send(text: string, seq?: number): void {
     if (this.#closed) return;
     this.framesSent++;
@@ -96,7 +110,7 @@ export class LiveConnection {
     if (buffered > this.#limits.conflateBytes) {
       this.#behindSince ??= now;
       if (hasEvents) {
-        this.#pending ??= new Conflation();
+        this.#pending ??= new Conflation(this.#limits.maxSeries);
         this.#pending.add(mine);
         this.#pendingSeq = seq;
       }
@@ -138,6 +152,14 @@ export class LiveConnection {
  */
 export class Conflation {
   readonly #readings = new Map<string, LiveReading>();
+  readonly #maxSeries: number;
+  /** Readings of series past the bound, left out (they are stored; the history API has them). */
+  droppedSeries = 0;
+
+  /** `maxSeries` holds a stalled consumer's cost to the hub's own series bound, however many names a fleet invents. */
+  constructor(maxSeries = Number.POSITIVE_INFINITY) {
+    this.#maxSeries = maxSeries;
+  }
   readonly #status = new Map<string, LiveBatch['status'][number]>();
   readonly #commands = new Map<string, LiveBatch['commands'][number]>();
   readonly #state = new Map<string, LiveBatch['state'][number]>();
@@ -151,6 +173,9 @@ export class Conflation {
         if (current.t > reading.t) continue;
         // Re-inserting moves the series to the end: the frame lists series in order of last change.
         this.#readings.delete(key);
+      } else if (this.#readings.size >= this.#maxSeries) {
+        this.droppedSeries++;
+        continue;
       }
       this.#readings.set(key, reading);
     }

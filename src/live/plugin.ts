@@ -9,6 +9,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
 import type { OriginPolicy } from '../api/operator-auth.js';
 import { ERRORS } from '../errors/catalog.js';
+import { queryLatest } from '../storage/latest-readings.js';
 import { liveSseRoute } from './sse-transport.js';
 import { LiveHub } from './stream-hub.js';
 import { liveWebSocketRoute } from './ws-transport.js';
@@ -16,6 +17,8 @@ import { liveWebSocketRoute } from './ws-transport.js';
 declare module 'fastify' {
   interface FastifyInstance {
     live: LiveHub;
+    /** Resolves once the snapshot's latest values were seeded from InfluxDB (true) or seeding gave up (false). */
+    liveSeeded: Promise<boolean>;
   }
 }
 
@@ -33,6 +36,9 @@ export type LivePluginOptions = {
 };
 
 export const DEFAULT_TICK_MS = 100;
+/** How long seeding keeps retrying an InfluxDB that is down or still starting; then the snapshot fills from live readings only. */
+const SEED_RETRY_MS = 60_000;
+const SEED_MAX_SERIES = 200_000;
 export const DEFAULT_STALL_MS = 30_000;
 
 async function livePlugin(app: FastifyInstance, opts: LivePluginOptions): Promise<void> {
@@ -45,13 +51,17 @@ async function livePlugin(app: FastifyInstance, opts: LivePluginOptions): Promis
     // A minute of ticks for SSE resume, but never more than this many events held.
     ringTicks: opts.ringTicks ?? 600,
     ringItems: 100_000,
-    maxSeries: 200_000,
+    maxSeries: SEED_MAX_SERIES,
   });
   hub.start(bus, {
     list: (page) => registry.list(page),
     isOnline: (id) => gateway.runtimes.peek(id)?.session !== undefined,
   });
   app.decorate('live', hub);
+  let closing = false;
+  // Not awaited: the hub must come up (and /readyz tell) while InfluxDB is down.
+  const seeded = seedLatest(app, hub, () => closing);
+  app.decorate('liveSeeded', seeded);
 
   const guard: LiveGuard = async (request, reply) => {
     try {
@@ -67,8 +77,37 @@ async function livePlugin(app: FastifyInstance, opts: LivePluginOptions): Promis
   liveSseRoute(app, hub, guard);
 
   app.addHook('preClose', async () => {
+    closing = true;
     hub.stop(ERRORS.PW_ERR_SHUTDOWN.close, ERRORS.PW_ERR_SHUTDOWN.message);
   });
+}
+
+/**
+ * The in-memory latest values die with the process; InfluxDB has them. Retried
+ * with backoff for a bounded time (the database may still be being created),
+ * logged once when it gives up, never thrown: the live stream works without it.
+ */
+async function seedLatest(app: FastifyInstance, hub: LiveHub, isClosing: () => boolean): Promise<boolean> {
+  const started = Date.now();
+  for (let attempt = 0; !isClosing(); attempt++) {
+    try {
+      const readings = await queryLatest(app.storage.influx, app.storage.database, {
+        sinceMs: Date.now() - app.config.maxPastSeconds * 1000,
+        maxSeries: SEED_MAX_SERIES,
+      });
+      // InfluxDB keeps a removed device's readings; the snapshot leaves removed devices out.
+      const kept = hub.seed(readings.filter((reading) => app.registry.get(reading.device) !== undefined));
+      app.log.info({ series: kept }, 'live snapshot seeded from InfluxDB');
+      return true;
+    } catch (err) {
+      if (Date.now() - started > SEED_RETRY_MS) {
+        app.log.warn({ err: (err as Error).message }, 'live snapshot not seeded from InfluxDB; latest values come from new readings only');
+        return false;
+      }
+      await new Promise((r) => setTimeout(r, Math.min(5000, 250 * 2 ** attempt)).unref());
+    }
+  }
+  return false;
 }
 
 export default fp(livePlugin, { name: 'pulsewire-live', dependencies: ['@fastify/websocket', 'pulsewire-gateway'] });

@@ -1,6 +1,6 @@
 /**
  * `GET /v1/live/sse`: the same stream as Server-Sent Events, for networks
- * that block WebSocket. Frames that carry state have an `id:` (their seq), so
+ * that block WebSocket. Frames that carry state have an `id:` (`<boot>.<seq>`), so
  * a reconnecting EventSource sends `Last-Event-ID` and gets only what it
  * missed while the hub's ring still holds it, else a fresh snapshot. The
  * filter is in the query, since an SSE client cannot send frames.
@@ -35,7 +35,9 @@ export function liveSseRoute(app: FastifyInstance, hub: LiveHub, guard: LiveGuar
     const q = request.query as { devices?: string; names?: string };
     // Parsed before the stream starts, so a bad filter is still an ordinary 400.
     const filter = new LiveFilter(parsePatterns('devices', q.devices), parsePatterns('names', q.names));
-    const lastEventId = /^\d{1,15}$/.test(String(request.headers['last-event-id'] ?? '')) ? Number(request.headers['last-event-id']) : undefined;
+    // An id from before a hub restart (another boot) or in no known form gets a fresh snapshot.
+    const header = request.headers['last-event-id'];
+    const lastEventId = hub.resumeSeq(typeof header === 'string' ? header : undefined);
     reply.hijack();
     const raw = reply.raw;
     raw.writeHead(200, {
@@ -49,7 +51,7 @@ export function liveSseRoute(app: FastifyInstance, hub: LiveHub, guard: LiveGuar
     raw.on('error', (err) => request.log.debug({ err: err.message }, 'live SSE response error'));
     const transport: LiveTransport = {
       send(text, seq) {
-        if (open()) raw.write(seq === undefined ? `data: ${text}\n\n` : `id: ${seq}\ndata: ${text}\n\n`);
+        if (open()) raw.write(seq === undefined ? `data: ${text}\n\n` : `id: ${hub.eventId(seq)}\ndata: ${text}\n\n`);
       },
       get bufferedAmount() {
         return raw.writableLength;

@@ -9,7 +9,7 @@ import type { EventBus } from '../events/bus.js';
 import type { BackpressureLimits, LiveTransport } from './connection.js';
 import { LiveConnection } from './connection.js';
 import { LiveFilter } from './filter.js';
-import { batchSize, emptyBatch, eventsFrame, toLiveReading, type LiveBatch, type LiveDeviceStatus } from './types.js';
+import { batchSize, emptyBatch, eventsFrame, toLiveReading, type LiveBatch, type LiveDeviceStatus, type LiveReading } from './types.js';
 import { LatestValues, StatusMap, type StatusSource } from './snapshot-state.js';
 
 export type LiveHubOptions = BackpressureLimits & {
@@ -19,6 +19,8 @@ export type LiveHubOptions = BackpressureLimits & {
   ringItems: number;
   maxSeries: number;
   now?: () => number;
+  /** Identifies this run of the hub in event ids (default: the start time in ms); tests fix it. */
+  boot?: number;
 };
 
 export type LiveStats = {
@@ -34,6 +36,13 @@ export type LiveStats = {
 
 export class LiveHub {
   readonly options: LiveHubOptions;
+  /**
+   * Which run of the hub a seq belongs to: seq starts again at 0 on every
+   * start, so an SSE client resuming with an id from before a restart must
+   * not be taken for one a few ticks behind (it would skip what it missed and
+   * get no snapshot). Event ids are `<boot>.<seq>`.
+   */
+  readonly boot: number;
   readonly #latest: LatestValues;
   readonly #status = new StatusMap();
   readonly #ring: EventRing;
@@ -50,6 +59,19 @@ export class LiveHub {
     this.#latest = new LatestValues(options.maxSeries);
     this.#ring = new EventRing(options.ringTicks, options.ringItems);
     this.#now = options.now ?? Date.now;
+    this.boot = options.boot ?? Date.now();
+  }
+
+  /** The SSE event id of `seq` in this run of the hub. */
+  eventId(seq: number): string {
+    return `${this.boot}.${seq}`;
+  }
+
+  /** The seq an event id names, when it is from this run of the hub; undefined for another run's id or garbage. */
+  resumeSeq(eventId: string | undefined): number | undefined {
+    const match = /^(\d{1,15})\.(\d{1,15})$/.exec(eventId ?? '');
+    if (!match || Number(match[1]) !== this.boot) return undefined;
+    return Number(match[2]);
   }
 
   start(bus: EventBus, statuses: StatusSource): void {
@@ -105,12 +127,25 @@ export class LiveHub {
     if (missed === undefined) {
       this.sendSnapshot(connection);
     } else {
+      const frames: { text: string; seq: number }[] = [];
       for (const entry of missed) {
         const mine = filter.apply(entry.batch);
-        if (batchSize(mine) > 0) connection.send(eventsFrame(entry.seq, mine, false), entry.seq);
+        if (batchSize(mine) > 0) frames.push({ text: eventsFrame(entry.seq, mine, false), seq: entry.seq });
       }
+      connection.sendReplay(frames);
     }
     return connection;
+  }
+
+  /**
+   * Stored readings from before this start (InfluxDB), so a snapshot after a
+   * restart still has every series' latest value. Not news, so not streamed;
+   * a live reading that came first and is newer keeps its place.
+   */
+  seed(readings: Iterable<LiveReading>): number {
+    let kept = 0;
+    for (const reading of readings) if (this.#latest.offer(reading)) kept++;
+    return kept;
   }
 
   detach(connection: LiveConnection): void {

@@ -16,6 +16,8 @@ describe('GET /v1/devices/:id/telemetry', () => {
     hub = await startHub();
     const device = await TestDevice.connect(hub.deviceUrl, { id: 'hist-1' });
     const records = Array.from({ length: 60 }, (_, k) => new Map<number, unknown>([[0, 'temp'], [2, k], [6, T0_MS / 1000 + k * 10]]));
+    // A counter (SenML `s`, stored in the `sum` field) beside it: 0, 2, 4, ... at the same times.
+    records.push(...Array.from({ length: 60 }, (_, k) => new Map<number, unknown>([[0, 'energy'], [5, 2 * k], [1, 'Wh'], [6, T0_MS / 1000 + k * 10]])));
     device.send(cbor.encode([1, 1, records]));
     expect(await device.next()).toEqual({ type: 2, seq: 1 });
     await device.close();
@@ -37,6 +39,38 @@ describe('GET /v1/devices/:id/telemetry', () => {
     expect(await pick('max')).toBe(11);
     expect(await pick('last')).toBe(11);
     expect(await pick('count')).toBe(6);
+  });
+
+  it('reads the sum field of a counter series with field=sum, and only the value field without it', async () => {
+    const sums = await history(`name=energy&${RANGE}&every=1m&field=sum&agg=max`);
+    expect(sums.status).toBe(200);
+    expect(sums.body).toMatchObject({ field: 'sum', agg: 'max' });
+    expect(sums.body.points).toHaveLength(10);
+    expect(sums.body.points[0]).toEqual({ time: new Date(T0_MS).toISOString(), value: 10 });
+    expect(sums.body.points[9].value).toBe(118);
+    // The default field is value, which a counter does not have.
+    const values = await history(`name=energy&${RANGE}&every=1m`);
+    expect(values.body).toMatchObject({ field: 'value', points: [] });
+    const bad = await history(`name=energy&${RANGE}&field=text`);
+    expect(bad.status).toBe(400);
+    expect(bad.body.error.message).toMatch(/field/);
+  });
+
+  it('lists the series a device stored with kind, unit and newest reading (GET /v1/devices/:id/series)', async () => {
+    const res = await hub.api('GET', '/v1/devices/hist-1/series');
+    expect(res.status).toBe(200);
+    expect(res.body).toEqual({
+      deviceId: 'hist-1',
+      series: [
+        { name: 'energy', kind: 'sum', unit: 'Wh', time: new Date(T0_MS + 590_000).toISOString(), value: 118 },
+        { name: 'temp', kind: 'value', time: new Date(T0_MS + 590_000).toISOString(), value: 59 },
+      ],
+    });
+    // since narrows to series with a reading at or after it; both are older than a minute ago.
+    expect((await hub.api('GET', `/v1/devices/hist-1/series?since=${Date.now() - 60_000}`)).body.series).toEqual([]);
+    expect((await hub.api('GET', '/v1/devices/hist-1/series?since=soon')).status).toBe(400);
+    expect((await hub.api('GET', '/v1/devices/never-seen/series')).status).toBe(404);
+    expect((await hub.api('GET', '/v1/devices/hist-1/series', undefined, 'wrong-token-wrong-token')).status).toBe(401);
   });
 
   it('chooses a resolution from the range when every is not given', async () => {
@@ -87,7 +121,8 @@ describe('GET /v1/devices/:id/telemetry', () => {
   it('is in the OpenAPI document and needs the operator token', async () => {
     const openapi = (await (await fetch(`${hub.baseUrl}/openapi.json`)).json()) as { paths: Record<string, { get?: { parameters?: { name: string }[] } }> };
     const route = openapi.paths['/v1/devices/{id}/telemetry'];
-    expect(route?.get?.parameters?.map((p) => p.name)).toEqual(expect.arrayContaining(['id', 'name', 'from', 'to', 'every', 'agg']));
+    expect(route?.get?.parameters?.map((p) => p.name)).toEqual(expect.arrayContaining(['id', 'name', 'from', 'to', 'every', 'agg', 'field']));
+    expect(openapi.paths['/v1/devices/{id}/series']?.get?.parameters?.map((p) => p.name)).toEqual(expect.arrayContaining(['id', 'since']));
     expect(openapi.paths['/v1/dead-letters']).toBeDefined();
     expect((await hub.api('GET', '/v1/devices/hist-1/telemetry?name=temp', undefined, 'wrong-token-wrong-token')).status).toBe(401);
   });

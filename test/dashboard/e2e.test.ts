@@ -6,32 +6,35 @@
  * the device go offline with its reason; then the same page over SSE when
  * WebSocket is blocked. Screenshots go to test-artifacts/dashboard/.
  *
- * Parts that need backend routes this hub does not have yet (the live stream
- * and login, the commands and state API) are skipped with a message saying so.
+ * The cases run in order on one page and one device-sim process; nothing is
+ * skipped: a missing Chromium or route fails (scripts/setup.sh installs
+ * Chromium), and a case after a failed start fails saying so.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
-import { chromiumAvailable, launchBrowser, logIn, screenshot } from '../support/browser.js';
+import { launchBrowser, logIn, screenshot } from '../support/browser.js';
 import { ENROLLMENT_KEY, OPERATOR_TOKEN, startHub, type TestHub } from '../support/hub.js';
 
 const ROOT = path.resolve(import.meta.dirname, '../..');
 const DEVICE = 'e2e-00001';
 
-describe.skipIf(!chromiumAvailable())('dashboard end to end (real hub, device-sim, Chromium)', () => {
+describe('dashboard end to end (real hub, device-sim, Chromium)', () => {
   let hub: TestHub;
   let browser: Browser;
   let context: BrowserContext;
   let page: Page;
   let sim: ChildProcess | undefined;
   let simOutput = '';
-  const has = (method: 'GET' | 'POST' | 'PATCH', url: string) => hub.app.hasRoute({ method, url });
-  let hasLive = false;
+  /** The device-sim process the first case starts; the later cases need it. */
+  const started = (): ChildProcess => {
+    if (!sim) throw new Error('device-sim was not started: the first case failed');
+    return sim;
+  };
 
   beforeAll(async () => {
     hub = await startHub({ PULSEWIRE_PING_INTERVAL_MS: '1000' });
-    hasLive = has('GET', '/v1/live') && has('POST', '/v1/login');
     browser = await launchBrowser();
     context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
     page = await context.newPage();
@@ -43,8 +46,7 @@ describe.skipIf(!chromiumAvailable())('dashboard end to end (real hub, device-si
     await hub?.close();
   });
 
-  it('logs in and sees a simulated device come online', async (ctx) => {
-    if (!hasLive) ctx.skip(true, 'this hub has no /v1/live and /v1/login yet (branch live)');
+  it('logs in and sees a simulated device come online', async () => {
     await page.goto(hub.baseUrl);
     await page.getByTestId('login-form').waitFor();
     await screenshot(page, 'e2e-1-login');
@@ -68,8 +70,8 @@ describe.skipIf(!chromiumAvailable())('dashboard end to end (real hub, device-si
     await screenshot(page, 'e2e-2-fleet-online');
   }, 60_000);
 
-  it('shows the live value of its series changing', async (ctx) => {
-    if (!hasLive || !sim) ctx.skip(true, 'needs the live stream');
+  it('shows the live value of its series changing', async () => {
+    started();
     await page.locator(`[data-testid=device-list] .row[data-device="${DEVICE}"]`).click();
     await page.getByTestId('device-view').waitFor();
     // device-sim names its series with a base name: "e2e-00001/temperature".
@@ -84,9 +86,8 @@ describe.skipIf(!chromiumAvailable())('dashboard end to end (real hub, device-si
     await screenshot(page, 'e2e-3-device-live');
   }, 30_000);
 
-  it('sends a command and sees it succeed', async (ctx) => {
-    if (!hasLive || !sim) ctx.skip(true, 'needs the live stream');
-    if (!has('POST', '/v1/devices/:id/commands')) ctx.skip(true, 'this hub has no commands API yet (POST /v1/devices/:id/commands)');
+  it('sends a command and sees it succeed', async () => {
+    started();
     await page.getByTestId('command-name').fill('set_led');
     await page.getByTestId('command-args').fill('{"on": true}');
     await page.getByTestId('command-send').click();
@@ -96,9 +97,8 @@ describe.skipIf(!chromiumAvailable())('dashboard end to end (real hub, device-si
     await screenshot(page, 'e2e-4-command-succeeded');
   }, 30_000);
 
-  it('patches the desired state and sees the device report it', async (ctx) => {
-    if (!hasLive || !sim) ctx.skip(true, 'needs the live stream');
-    if (!has('PATCH', '/v1/devices/:id/desired')) ctx.skip(true, 'this hub has no desired-state API yet (PATCH /v1/devices/:id/desired)');
+  it('patches the desired state and sees the device report it', async () => {
+    started();
     await page.getByTestId('patch-text').fill('{"interval": 0.5}');
     await page.getByTestId('patch-send').click();
     await expect.poll(() => page.getByTestId('desired').textContent(), { timeout: 10_000 }).toContain('"interval": 0.5');
@@ -106,9 +106,8 @@ describe.skipIf(!chromiumAvailable())('dashboard end to end (real hub, device-si
     await expect.poll(() => page.getByTestId('delta').textContent()).toBe('{}');
   }, 30_000);
 
-  it('sees the device go offline with its reason when its process is killed', async (ctx) => {
-    if (!hasLive || !sim) ctx.skip(true, 'needs the live stream');
-    sim!.kill('SIGKILL');
+  it('sees the device go offline with its reason when its process is killed', async () => {
+    started().kill('SIGKILL');
     await expect.poll(() => page.getByTestId('device-status').textContent(), { timeout: 15_000 }).toBe('offline');
     const reason = await page.getByTestId('device-reason').textContent();
     expect(reason).toMatch(/^offline: (closed by device|ping-timeout|error)/);
@@ -121,8 +120,7 @@ describe.skipIf(!chromiumAvailable())('dashboard end to end (real hub, device-si
     await screenshot(page, 'e2e-6-fleet-offline');
   }, 30_000);
 
-  it('falls back to SSE when WebSocket is blocked, with the same data', async (ctx) => {
-    if (!hasLive) ctx.skip(true, 'this hub has no /v1/live/sse yet (branch live)');
+  it('falls back to SSE when WebSocket is blocked, with the same data', async () => {
     const blocked = await browser.newContext({ viewport: { width: 1280, height: 900 } });
     try {
       // A network that refuses WebSocket upgrades: every attempt closes before it opens.
@@ -143,10 +141,9 @@ describe.skipIf(!chromiumAvailable())('dashboard end to end (real hub, device-si
       await expect.poll(() => sse.locator('#conn').getAttribute('data-transport'), { timeout: 15_000 }).toBe('sse');
       await expect.poll(() => sse.locator('#conn').textContent()).toBe('live (SSE)');
       expect(await sse.evaluate<number>('window.wsAttempts')).toBe(2);
-      if (sim) {
-        const row = sse.locator(`[data-testid=device-list] .row[data-device="${DEVICE}"]`);
-        await expect.poll(() => row.getAttribute('data-online')).toBe('false');
-      }
+      started();
+      const row = sse.locator(`[data-testid=device-list] .row[data-device="${DEVICE}"]`);
+      await expect.poll(() => row.getAttribute('data-online')).toBe('false');
       await screenshot(sse, 'e2e-7-sse-fallback');
     } finally {
       await blocked.close();

@@ -155,6 +155,11 @@ describe('Grafana dashboards', () => {
         expect(names.length, where).toBeGreaterThan(0);
         for (const name of names) expect(served.has(name), `${where}: ${name}`).toBe(true);
       }
+      // Hub health shows every live-stream metric the hub serves, so a new one cannot be left off.
+      const health = queries.filter((q) => q.where.startsWith('hub-health.json')).map((q) => q.expr).join('\n');
+      const live = [...served].filter((name) => name.startsWith('pulsewire_live_'));
+      expect(live.length).toBeGreaterThanOrEqual(3);
+      for (const name of live) expect(health, `hub-health.json shows ${name}`).toMatch(new RegExp(`\\b${name}\\b`));
     });
   });
 });

@@ -8,7 +8,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Browser, BrowserContext, Page, Route, WebSocketRoute } from 'playwright-core';
-import { chromiumAvailable, launchBrowser, logIn, screenshot } from '../support/browser.js';
+import { launchBrowser, logIn, screenshot } from '../support/browser.js';
 import { startHub, type TestHub } from '../support/hub.js';
 
 type Handler = (route: Route, url: URL, body: unknown) => Promise<void> | void;
@@ -35,7 +35,7 @@ function snapshot(seq: number, devices: { device: string; online: boolean; at: n
 }
 const ok: Handler = (route) => route.fulfill({ json: { devices: [], nextCursor: null } });
 
-describe.skipIf(!chromiumAvailable())('dashboard page behaviour (scripted hub)', () => {
+describe('dashboard page behaviour (scripted hub)', () => {
   let hub: TestHub;
   let browser: Browser;
   const contexts: BrowserContext[] = [];
@@ -191,7 +191,7 @@ describe.skipIf(!chromiumAvailable())('dashboard page behaviour (scripted hub)',
     const chart = page.locator('.chart[data-series="temp"]');
     await expect.poll(() => chart.getAttribute('data-points')).toBe('31');
     expect(await chart.locator('canvas').count()).toBe(1);
-    expect(calls).toContainEqual(expect.stringMatching(/^GET \/v1\/devices\/boiler-1\/telemetry\?name=temp&from=\d+&to=\d+$/));
+    expect(calls).toContainEqual(expect.stringMatching(/^GET \/v1\/devices\/boiler-1\/telemetry\?name=temp&field=value&from=\d+&to=\d+$/));
     stream!.send(JSON.stringify({ type: 'events', seq: 3, readings: [{ device: 'boiler-1', name: 'temp', unit: 'Cel', t: now, kind: 'value', v: 23.5 }] }));
     await expect.poll(() => chart.getByTestId('latest-value').textContent()).toBe('23.50 Cel');
     expect(await chart.getAttribute('data-points')).toBe('32');
@@ -234,5 +234,46 @@ describe.skipIf(!chromiumAvailable())('dashboard page behaviour (scripted hub)',
     await expect.poll(historyCalls, { timeout: 10_000 }).toBeGreaterThan(historyBefore);
     await expect.poll(stateCalls).toBeGreaterThan(stateBefore);
     expect(await chart.getAttribute('data-points')).toBe('32');
+  });
+
+  it('device view of a device that sent nothing since the hub started: charts from the series list, counters backfilled from the sum field', async () => {
+    const page = await newPage();
+    const now = Date.now();
+    const history = Array.from({ length: 30 }, (_, i) => ({ time: new Date(now - (60 - i) * 10_000).toISOString(), value: 1000 + i }));
+    const calls = await mockApi(page, {
+      'GET /v1/devices': ok,
+      'GET /v1/devices/meter-1': (route) => route.fulfill({ json: { id: 'meter-1', provisioning: 'enrollment', createdAt: new Date(now).toISOString(), online: false, offlineReason: 'ping-timeout', messagesIn: 7 } }),
+      'GET /v1/devices/meter-1/series': (route) => route.fulfill({ json: { deviceId: 'meter-1', series: [
+        { name: 'energy', kind: 'sum', unit: 'Wh', time: new Date(now - 1000).toISOString(), value: 1030 },
+        { name: 'mode', kind: 'text', time: new Date(now - 1000).toISOString(), value: 'eco' },
+        { name: 'temp', kind: 'value', unit: 'Cel', time: new Date(now - 1000).toISOString(), value: 20 },
+      ] } }),
+      // History answers only for the field the series has, as InfluxDB does.
+      'GET /v1/devices/meter-1/telemetry': (route, url) => {
+        const field = url.searchParams.get('field') ?? 'value';
+        const has = (url.searchParams.get('name') === 'energy' && field === 'sum') || (url.searchParams.get('name') === 'temp' && field === 'value');
+        return route.fulfill({ json: { deviceId: 'meter-1', name: url.searchParams.get('name'), agg: 'mean', field, every: '1000ms', from: '', to: '', points: has ? history : [] } });
+      },
+      'GET /v1/devices/meter-1/state': (route) => route.fulfill({ json: { deviceId: 'meter-1', reported: {}, desired: {}, version: 0, delta: {} } }),
+      'GET /v1/devices/meter-1/commands': (route) => route.fulfill({ json: { commands: [] } }),
+    });
+    await page.routeWebSocket('**/v1/live', (ws) => {
+      ws.send(hello);
+      // A hub just restarted and not seeded: the device is known, no latest values.
+      ws.send(snapshot(1, [{ device: 'meter-1', online: false, at: now - 5000, reason: 'ping-timeout' }]));
+      ws.onMessage(() => ws.send(snapshot(2, [{ device: 'meter-1', online: false, at: now - 5000, reason: 'ping-timeout' }])));
+    });
+    await page.goto(`${hub.baseUrl}/#/device/meter-1`);
+    await page.getByTestId('device-view').waitFor();
+    const energy = page.locator('.chart[data-series="energy"]');
+    const temp = page.locator('.chart[data-series="temp"]');
+    await expect.poll(() => energy.getAttribute('data-points')).toBe('31');
+    await expect.poll(() => temp.getAttribute('data-points')).toBe('31');
+    expect(await energy.getByTestId('latest-value').textContent()).toBe('1030 Wh');
+    expect(await page.locator('table.texts').textContent()).toContain('eco');
+    expect(await page.getByText('Waiting for readings').isVisible()).toBe(false);
+    expect(calls).toContainEqual(expect.stringMatching(/^GET \/v1\/devices\/meter-1\/telemetry\?name=energy&field=sum&from=\d+&to=\d+$/));
+    expect(calls).toContainEqual(expect.stringMatching(/^GET \/v1\/devices\/meter-1\/telemetry\?name=temp&field=value&from=/));
+    await screenshot(page, 'device-view-series-list');
   });
 });

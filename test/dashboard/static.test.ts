@@ -3,11 +3,14 @@
  * content security policy that allow nothing from other origins, while every
  * data route still wants the operator's credentials.
  */
+import { readdirSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startHub, type TestHub } from '../support/hub.js';
+
+const DIST = path.resolve(import.meta.dirname, '../../dist/dashboard');
 
 describe('dashboard page served by the hub', () => {
   let hub: TestHub;
@@ -39,6 +42,25 @@ describe('dashboard page served by the hub', () => {
     expect(asset.headers.get('cache-control')).toContain('immutable');
     const css = /<link[^>]+href="([^"]+\.css)"/.exec(html)?.[1];
     expect((await fetch(`${hub.baseUrl}${css}`)).status).toBe(200);
+  });
+
+  it('bundles everything: no built JS or CSS file names another origin to load from (no CDN)', async () => {
+    const assets = readdirSync(path.join(DIST, 'assets')).filter((file) => /\.(js|css)$/.test(file));
+    expect(assets.some((file) => file.endsWith('.js'))).toBe(true);
+    expect(assets.some((file) => file.endsWith('.css'))).toBe(true);
+    // XML namespace names look like URLs but are identifiers, never fetched.
+    const namespaces = /^https?:\/\/www\.w3\.org\/(1999\/xhtml|2000\/svg|1998\/Math\/MathML|1999\/xlink|XML\/1998\/namespace|2000\/xmlns\/)$/;
+    for (const file of assets) {
+      // Fetched from the hub: what the browser gets, not only what is on disk.
+      const res = await fetch(`${hub.baseUrl}/assets/${file}`);
+      expect(res.status, file).toBe(200);
+      const text = await res.text();
+      const absolute = [...text.matchAll(/\b(?:https?|wss?):\/\/[^\s"'`)\\]+/g)].map((m) => m[0]).filter((url) => !namespaces.test(url));
+      expect(absolute, file).toEqual([]);
+      // Protocol-relative ("//cdn.example.com/x.js") in a string or a CSS url().
+      expect(text, file).not.toMatch(/["'`(]\s*\/\/[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+/);
+      if (file.endsWith('.css')) expect(text, file).not.toMatch(/@import/);
+    }
   });
 
   it('keeps data behind the login and unknown paths as JSON 404s', async () => {

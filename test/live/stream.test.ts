@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TestDevice } from '../support/device-client.js';
 import { restartableHub, startHub, type TestHub } from '../support/hub.js';
+import { encodeTelemetry } from '../../src/protocol/encode.js';
 import { LiveClient, telemetry, type Frame } from './live-client.js';
 
 describe('live stream over WebSocket', () => {
@@ -190,6 +191,45 @@ describe('live snapshot after a restart', () => {
     expect(snapshot.counts).toEqual({ online: 0, offline: 2 });
     expect(snapshot.devices).toContainEqual(expect.objectContaining({ device: 'reg-never', online: false, reason: 'never connected' }));
     expect(snapshot.devices).toContainEqual(expect.objectContaining({ device: 'reg-gone', online: false, reason: 'closed by device' }));
+    await live.close();
+  });
+
+  it('keeps every series\' latest value, by reading time, across a restart: seeded from InfluxDB, not streamed', async () => {
+    hubs ??= await restartableHub('live');
+    const first = await hubs.start();
+    const device = await TestDevice.connect(first.deviceUrl, { id: 'seed-1' });
+    const t = Math.floor(Date.now() / 1000) - 60;
+    device.send(encodeTelemetry(1, [
+      { n: 'temp', v: 21.5, u: 'Cel', t }, { n: 'energy', s: 1234.5, u: 'Wh', t }, { n: 'mode', vs: 'eco', t }, { n: 'door', vb: true, t },
+    ]));
+    expect(await device.next()).toEqual({ type: 2, seq: 1 });
+    // An older reading sent after the newer one: history, not the latest value, after a restart too.
+    device.send(encodeTelemetry(2, [{ n: 'temp', v: 99, u: 'Cel', t: t - 30 }]));
+    expect(await device.next()).toEqual({ type: 2, seq: 2 });
+    await device.close();
+    // A removed device's readings stay in InfluxDB, but it is in no snapshot, after a restart either.
+    const gone = await TestDevice.connect(first.deviceUrl, { id: 'seed-gone' });
+    gone.send(encodeTelemetry(1, [{ n: 'temp', v: 1, t }]));
+    expect(await gone.next()).toEqual({ type: 2, seq: 1 });
+    expect((await first.api('DELETE', '/v1/devices/seed-gone')).status).toBe(204);
+    await first.close();
+
+    const second = await hubs.start();
+    expect(await second.app.liveSeeded).toBe(true);
+    const live = await LiveClient.connect(second.baseUrl);
+    const snapshot = await live.next((f) => f.type === 'snapshot');
+    const mine = snapshot.latest.filter((r: Frame) => r.device === 'seed-1');
+    expect(mine).toHaveLength(4);
+    expect(snapshot.latest.filter((r: Frame) => r.device === 'seed-gone')).toEqual([]);
+    expect(mine).toEqual(expect.arrayContaining([
+      { device: 'seed-1', name: 'temp', unit: 'Cel', t: t * 1000, kind: 'value', v: 21.5 },
+      { device: 'seed-1', name: 'energy', unit: 'Wh', t: t * 1000, kind: 'sum', v: 1234.5 },
+      { device: 'seed-1', name: 'mode', t: t * 1000, kind: 'text', v: 'eco' },
+      { device: 'seed-1', name: 'door', t: t * 1000, kind: 'flag', v: true },
+    ]));
+    // Seeding is not news: no events frame repeats the stored readings.
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(live.seen.some((f) => f.type === 'events' && f.readings?.some((r: Frame) => r.device === 'seed-1'))).toBe(false);
     await live.close();
   });
 });

@@ -4,6 +4,7 @@ import { Conflation, LiveConnection, type LiveTransport } from '../../src/live/c
 import { LiveFilter, parseSubscribe } from '../../src/live/filter.js';
 import { LatestValues } from '../../src/live/snapshot-state.js';
 import { EventRing, LiveHub } from '../../src/live/stream-hub.js';
+import { EventBus } from '../../src/events/bus.js';
 import { emptyBatch, type LiveBatch, type LiveReading } from '../../src/live/types.js';
 
 const reading = (device: string, name: string, t: number, v = t): LiveReading => ({ device, name, t, kind: 'value', v });
@@ -52,6 +53,14 @@ describe('Conflation', () => {
     const out = c.toBatch();
     expect(out.readings).toEqual([reading('d', 'y', 1), reading('d', 'x', 3)]);
     expect(out.status).toEqual([{ device: 'd', online: false, at: 2, reason: 'ping-timeout' }]);
+  });
+
+  it('holds at most maxSeries series: known ones keep updating, new ones past the bound are left out', () => {
+    const c = new Conflation(2);
+    c.add(batchOf(reading('d', 'a', 1), reading('d', 'b', 1), reading('d', 'c', 1)));
+    c.add(batchOf(reading('d', 'a', 2), reading('e', 'z', 2)));
+    expect(c.toBatch().readings).toEqual([reading('d', 'b', 1), reading('d', 'a', 2)]);
+    expect(c.droppedSeries).toBe(2);
   });
 });
 
@@ -128,6 +137,52 @@ describe('LiveConnection backpressure', () => {
     expect(stalled.closedWith).toBeUndefined();
     c.tick(600, 1, undefined, () => '');
     expect(stalled.closedWith).toEqual([1013, expect.stringMatching(/too slow: behind for 600 ms/)]);
+  });
+});
+
+describe('LiveConnection conflation bound', () => {
+  it('a stalled connection\'s conflated frame holds no more series than the hub tracks', () => {
+    const t = new FakeTransport();
+    const c = new LiveConnection(t, { conflateBytes: 100, maxBufferedBytes: 1_000_000, stallMs: 60_000, maxSeries: 3 });
+    t.bufferedAmount = 500;
+    for (let i = 0; i < 100; i++) c.tick(i, i + 1, batchOf(reading('d', `s${i}`, i)), () => '');
+    t.bufferedAmount = 0;
+    c.tick(200, 100, undefined, () => '');
+    expect(JSON.parse(t.sent[0]!).readings.map((r: LiveReading) => r.name)).toEqual(['s0', 's1', 's2']);
+  });
+});
+
+/** A transport whose client reads nothing: every byte sent stays queued. */
+class UnreadTransport extends FakeTransport {
+  override send(text: string) { super.send(text); this.bufferedAmount += text.length; }
+}
+
+describe('LiveHub SSE resume', () => {
+  it('replays the missed events under the snapshot allowance, so a low byte bound does not 1013 a resuming client', () => {
+    const hub = new LiveHub({ tickMs: 100, conflateBytes: 100, maxBufferedBytes: 1000, stallMs: 60_000, ringTicks: 100, ringItems: 10_000, maxSeries: 100 });
+    const bus = new EventBus();
+    hub.start(bus, { list: () => ({ devices: [] }), isOnline: () => false });
+    try {
+      for (let k = 1; k <= 40; k++) {
+        bus.emit('telemetry.accepted', { deviceId: 'd', readings: [{ name: `series-with-a-long-name-${k}`, kind: 'value', value: k, timeUs: k * 1000 }] });
+        hub.tick();
+      }
+      const t = new UnreadTransport();
+      const c = hub.attach(t, LiveFilter.ALL, 1);
+      expect(t.sent.map((f) => JSON.parse(f).type)).toEqual(['hello', ...Array(39).fill('events')]);
+      expect(t.bufferedAmount).toBeGreaterThan(3000);
+      hub.tick();
+      expect(t.closedWith).toBeUndefined();
+      expect(c.closed).toBe(false);
+      // Once drained, the bound is the configured one again.
+      t.bufferedAmount = 0;
+      hub.tick();
+      t.bufferedAmount = 1500;
+      hub.tick();
+      expect(t.closedWith?.[0]).toBe(1013);
+    } finally {
+      hub.stop(1001, 'test over');
+    }
   });
 });
 

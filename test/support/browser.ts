@@ -10,11 +10,14 @@ import { chromium, type Browser, type Page } from 'playwright-core';
 export const CHROMIUM_PATH = process.env.PULSEWIRE_CHROMIUM ?? '/usr/bin/chromium';
 export const ARTIFACTS_DIR = path.resolve(import.meta.dirname, '../../test-artifacts/dashboard');
 
-export function chromiumAvailable(): boolean {
-  return existsSync(CHROMIUM_PATH);
-}
-
+/**
+ * Fails, never skips, when Chromium is missing: scripts/setup.sh installs it,
+ * so a browser test that passed as skipped would only hide a broken setup.
+ */
 export async function launchBrowser(): Promise<Browser> {
+  if (!existsSync(CHROMIUM_PATH)) {
+    throw new Error(`no Chromium at ${CHROMIUM_PATH}: run scripts/setup.sh (it installs Debian's chromium) or set PULSEWIRE_CHROMIUM`);
+  }
   return chromium.launch({
     executablePath: CHROMIUM_PATH,
     headless: true,

@@ -15,6 +15,8 @@ const COLORS = ['#2f7ed8', '#d9534f', '#3c9d4e', '#e69a28', '#8e5ecf', '#1ba3a3'
 export class SeriesChart {
   readonly element: HTMLElement;
   readonly name: string;
+  /** The stored field the history API reads: `value` (SenML v) or `sum` (SenML s). */
+  readonly kind: 'value' | 'sum';
   #unit: string | undefined;
   readonly #label: string;
   /** Seconds since the epoch (uPlot's time unit) and values, sorted by time. */
@@ -27,8 +29,9 @@ export class SeriesChart {
   readonly #draw = () => this.#drawNow();
 
   /** `name` is the full series name (SenML bn + n); `label` what to show (without the device's own base name). */
-  constructor(name: string, unit: string | undefined, index: number, label = name) {
+  constructor(name: string, kind: 'value' | 'sum', unit: string | undefined, index: number, label = name) {
     this.name = name;
+    this.kind = kind;
     this.#label = label;
     this.#unit = unit;
     this.#latest = h('b', { class: 'latest', 'data-testid': 'latest-value' }, '–');

@@ -9,13 +9,12 @@ import { SeriesChart, WINDOW_MS } from './charts.js';
 import { formatValue, h, renderNextFrame, timeAgo } from './frame.js';
 import { computeDelta } from './state-delta.js';
 import type { FleetChange, FleetStore } from './store.js';
-import type { CommandStatus, CommandView, DeviceStateView, DeviceView as DeviceRecordView, HistoryView, JsonObject, JsonValue, LiveReading, LiveStateChange } from './types.js';
+import type { CommandStatus, CommandView, DeviceStateView, DeviceView as DeviceRecordView, HistoryView, JsonObject, SeriesListView, JsonValue, LiveReading, LiveStateChange } from './types.js';
 
 const STATUS_RANK: Record<CommandStatus, number> = {
   queued: 0, sent: 1, received: 2, succeeded: 3, failed: 3, rejected: 3, expired: 3, 'timed-out': 3, cancelled: 3,
 };
 const FINAL = new Set<CommandStatus>(['succeeded', 'failed', 'rejected', 'expired', 'timed-out', 'cancelled']);
-const NUMERIC_KINDS = new Set(['value', 'sum']);
 const KNOWN_COMMANDS = ['set_interval', 'set_led', 'reboot'];
 
 function pretty(value: unknown): string {
@@ -118,6 +117,7 @@ export class DeviceView {
   /** After a reconnection: what happened meanwhile comes from the API (the stream only resumes). */
   resync(): void {
     for (const chart of this.#charts.values()) void this.#backfill(chart);
+    void this.#loadSeries();
     void this.#loadDetails();
     void this.#loadState();
     void this.#loadCommands();
@@ -129,6 +129,7 @@ export class DeviceView {
     window.addEventListener('resize', this.#onResize);
     this.#fromStore();
     this.#statusAt = this.#store.devices.get(this.id)?.at;
+    void this.#loadSeries();
     void this.#loadDetails();
     void this.#loadState();
     void this.#loadCommands();
@@ -160,11 +161,28 @@ export class DeviceView {
     renderNextFrame(this.#renderHead);
   }
 
+  /**
+   * The device's stored series: a device that has not sent since the hub or
+   * the page started has no reading in the snapshot or the stream, yet its
+   * charts and their history should be there.
+   */
+  async #loadSeries(): Promise<void> {
+    try {
+      const list = await api<SeriesListView>('GET', `/v1/devices/${encodeURIComponent(this.id)}/series`);
+      if (this.#closed) return;
+      for (const s of list.series) {
+        this.#reading({ device: this.id, name: s.name, ...(s.unit ? { unit: s.unit } : {}), t: Date.parse(s.time), kind: s.kind, v: s.value }, false);
+      }
+    } catch (err) {
+      console.warn('series list:', message(err));
+    }
+  }
+
   #reading(reading: LiveReading, live: boolean): void {
-    if (NUMERIC_KINDS.has(reading.kind) && typeof reading.v === 'number') {
+    if ((reading.kind === 'value' || reading.kind === 'sum') && typeof reading.v === 'number') {
       let chart = this.#charts.get(reading.name);
       if (!chart) {
-        chart = new SeriesChart(reading.name, reading.unit, this.#charts.size, this.#label(reading.name));
+        chart = new SeriesChart(reading.name, reading.kind, reading.unit, this.#charts.size, this.#label(reading.name));
         this.#charts.set(reading.name, chart);
         const ordered = [...this.#charts.keys()].sort();
         const next = ordered[ordered.indexOf(reading.name) + 1];
@@ -187,7 +205,7 @@ export class DeviceView {
 
   async #backfill(chart: SeriesChart): Promise<void> {
     const to = Date.now();
-    const query = new URLSearchParams({ name: chart.name, from: String(to - WINDOW_MS), to: String(to + 1000) });
+    const query = new URLSearchParams({ name: chart.name, field: chart.kind, from: String(to - WINDOW_MS), to: String(to + 1000) });
     try {
       const history = await api<HistoryView>('GET', `/v1/devices/${encodeURIComponent(this.id)}/telemetry?${query}`);
       const everyMs = Number(/^(\d+)ms$/.exec(history.every)?.[1] ?? 1000);

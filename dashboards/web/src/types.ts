@@ -53,4 +53,6 @@ export type DeviceView = {
 };
 
 /** GET /v1/devices/:id/telemetry (src/api/history.ts). */
-export type HistoryView = { deviceId: string; name: string; agg: string; every: string; from: string; to: string; points: { time: string; value: number }[] };
+export type HistoryView = { deviceId: string; name: string; agg: string; field?: string; every: string; from: string; to: string; points: { time: string; value: number }[] };
+/** GET /v1/devices/:id/series: what the device has stored, so charts exist before any live reading. */
+export type SeriesListView = { deviceId: string; series: { name: string; kind: ReadingKind; unit?: string; time: string; value: number | string | boolean }[] };
