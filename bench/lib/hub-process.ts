@@ -6,7 +6,7 @@
  * InfluxDB is; /metrics (operator token) says the rest.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { appendFileSync, mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { connectInflux } from '../../src/storage/influx-connection.js';
@@ -69,7 +69,8 @@ export async function startHubProcess(options: HubOptions = {}): Promise<HubProc
     PULSEWIRE_DATA_DIR: dataDir,
     PULSEWIRE_ENROLLMENT_KEY: BENCH_ENROLLMENT_KEY,
     PULSEWIRE_OPERATOR_TOKEN: BENCH_OPERATOR_TOKEN,
-    PULSEWIRE_LOG_LEVEL: 'error',
+    // PULSEWIRE_BENCH_HUB_LOG_LEVEL / PULSEWIRE_BENCH_HUB_LOG (a file the hub's log is appended to): to look into a run.
+    PULSEWIRE_LOG_LEVEL: process.env.PULSEWIRE_BENCH_HUB_LOG_LEVEL ?? 'error',
     ...(options.influxUrl ? { PULSEWIRE_INFLUX_URL: options.influxUrl } : {}),
     ...options.env,
   };
@@ -77,7 +78,12 @@ export async function startHubProcess(options: HubOptions = {}): Promise<HubProc
   const child = spawn(process.execPath, options.entry ?? DEFAULT_HUB_ENTRY, { env, stdio: ['ignore', 'pipe', 'pipe'] });
   let banner = '';
   let stderr = '';
-  child.stdout!.on('data', (chunk) => { banner += chunk; });
+  const logFile = process.env.PULSEWIRE_BENCH_HUB_LOG;
+  // Only the banner is needed from stdout; keeping every log line would grow without bound.
+  child.stdout!.on('data', (chunk) => {
+    if (banner.length < 64 * 1024) banner += chunk;
+    if (logFile) appendFileSync(logFile, chunk);
+  });
   child.stderr!.on('data', (chunk) => { stderr = (stderr + chunk).slice(-4000); });
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   const listening = await until(() => /InfluxDB:\s+\S+/.test(banner) || child.exitCode !== null, 60_000, 50);

@@ -68,6 +68,8 @@ export type StormRun = {
   peakAcceptsPerSecond: number;
   /** Connection attempts that failed during the storm (refused port, timeouts, HTTP errors), by reason. */
   connectFailures: Record<string, number>;
+  /** Closes of open connections seen by device-sim over the whole run, by close code (1006: dropped without a close frame). */
+  disconnects: Record<string, number>;
   sim: { sent: number; resent: number; stored: number; unacknowledged: number; dropped: number; records: number; acks: Record<string, number> };
   /** Readings in InfluxDB (hub only). */
   stored?: number;
@@ -125,6 +127,7 @@ async function storm(server: Restartable, o: StormOptions, devices: number, plac
       back99S: seconds(firstAt(target99)), backAllS: seconds(firstAt(before.connected)),
       peakAcceptsPerSecond: peak,
       connectFailures: summary.connections.connectFailures,
+      disconnects: summary.connections.disconnects,
       sim: { sent: t.sent, resent: t.resent, stored: t.stored, unacknowledged: t.unacknowledged, dropped: t.dropped, records: t.records, acks: t.acknowledged },
       timeline: snaps.filter((s, i) => s.at >= t0 && i % 2 === 0).map((s) => ({ s: (s.at - t0) / 1000, connected: s.connected })),
     };
