@@ -2,6 +2,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { float64 } from '../../src/protocol/cbor-encode.js';
 import { encodeReported, encodeResult } from '../../src/protocol/encode.js';
 import type { CommandMessage, DesiredMessage } from '../../src/protocol/messages.js';
 import { TestDevice } from '../support/device-client.js';
@@ -62,6 +63,29 @@ describe('desired and reported state', () => {
     expect(state.reported).toEqual({ fw: '1.2.0', interval: 30, uptime: 5 });
     expect(state.delta).toEqual({ fw: '1.3.0' });
     expect(state.reportedAt).toBeDefined();
+    await device.close();
+  });
+
+  it('keeps CBOR values whole in desired state and compares them as the device sees them', async () => {
+    const device = await connect('st-cbor');
+    const patched = await hub.api('PATCH', '/v1/devices/st-cbor/desired', { gain: { $float: 30 }, key: { $bytes: '-_8' }, mode: { $float: 'NaN' } });
+    expect(patched.status).toBe(200);
+    await device.next();
+    expect(device.rawFrames.at(-1)).toContain('646761696efb403e000000000000'); // gain: float64 30.0 on the wire
+    // The device applies it and reports what it has: a float 30.0, the bytes, NaN.
+    device.send(encodeReported(new Map<string, unknown>([['gain', float64(30)], ['key', new Uint8Array([0xfb, 0xff])], ['mode', Number.NaN]])));
+    let state: any;
+    for (let i = 0; i < 100; i++) {
+      state = (await hub.api('GET', '/v1/devices/st-cbor/state')).body;
+      if ('gain' in state.reported) break;
+      await sleep(20);
+    }
+    expect(state.reported).toEqual({ gain: 30, key: { $bytes: '+/8=' }, mode: { $float: 'NaN' } });
+    expect(state.delta).toEqual({});
+    // An object patch replaces a CBOR value; it does not merge into its spelling.
+    const replaced = await hub.api('PATCH', '/v1/devices/st-cbor/desired', { mode: { eco: true } });
+    expect(replaced.body.desired.mode).toEqual({ eco: true });
+    expect(replaced.body.delta).toEqual({ mode: { eco: true } });
     await device.close();
   });
 
