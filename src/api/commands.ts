@@ -65,11 +65,12 @@ export async function commandRoutes(app: FastifyInstance): Promise<void> {
   app.post('/v1/devices/:id/commands', {
     schema: {
       summary: 'Send a command to a device; queued durably while it is offline',
-      description: '202 with the command. With ?wait=SECONDS the answer waits until the command is final (200) or the wait ends (202).',
+      description: '202 with the command. With ?wait=SECONDS the answer waits until the command is final (200) or the wait ends (202). '
+        + '409 PW_ERR_COMMAND_TTL_TOO_LONG when ttlMs is above PULSEWIRE_COMMAND_TTL_MS; 429 PW_ERR_COMMAND_QUEUE_FULL when the device has PULSEWIRE_COMMAND_QUEUE_MAX unfinished commands.',
       params: deviceIdParam,
       querystring: waitQuery,
       body: newCommandBody,
-      response: { 200: commandView, 202: commandView, 400: errorView, 404: errorView, 429: errorView },
+      response: { 200: commandView, 202: commandView, 400: errorView, 404: errorView, 409: errorView, 429: errorView },
     },
   }, async (request, reply) => {
     const deviceId = deviceOf(request);

@@ -85,7 +85,7 @@ export class CommandService {
   check(request: NewCommand): void {
     const { commandTtlMs } = this.#limits;
     if (request.ttlMs !== undefined && request.ttlMs > commandTtlMs) {
-      throw new PulsewireError('PW_ERR_BAD_REQUEST', `ttlMs ${request.ttlMs} is above the limit ${commandTtlMs} (PULSEWIRE_COMMAND_TTL_MS)`);
+      throw new PulsewireError('PW_ERR_COMMAND_TTL_TOO_LONG', `ttlMs ${request.ttlMs} is above the limit ${commandTtlMs} (PULSEWIRE_COMMAND_TTL_MS)`);
     }
     this.#checkSize(request.name, request.args ?? null);
   }

@@ -62,6 +62,7 @@ export const ERRORS = {
   PW_ERR_NOT_READY: { message: 'not ready', http: 503 },
   PW_ERR_COMMAND_NOT_FOUND: { message: 'no such command for this device', http: 404 },
   PW_ERR_COMMAND_QUEUE_FULL: { message: 'command queue of this device is full', http: 429 },
+  PW_ERR_COMMAND_TTL_TOO_LONG: { message: 'ttlMs longer than commands may wait', http: 409 },
   PW_ERR_COMMAND_NOT_QUEUED: { message: 'only a queued command can be cancelled', http: 409 },
   PW_ERR_COMMAND_TOO_BIG: { message: 'command larger than the largest device message', http: 400 },
   PW_ERR_STATE_TOO_BIG: { message: 'desired state larger than the largest device message', http: 400 },

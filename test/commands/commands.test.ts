@@ -145,12 +145,16 @@ describe('commands', () => {
     expect(unsafe.status).toBe(400);
     expect(unsafe.body.error.message).toMatch(/\$bigint/);
     const longTtl = await hub.api('POST', '/v1/devices/cmd-bad/commands', { name: 'x', ttlMs: 7_200_000 });
-    expect(longTtl.status).toBe(400);
-    expect(longTtl.body.error.message).toMatch(/PULSEWIRE_COMMAND_TTL_MS/);
+    expect(longTtl.status).toBe(409);
+    expect(longTtl.body.error.code).toBe('PW_ERR_COMMAND_TTL_TOO_LONG');
+    expect(longTtl.body.error.message).toMatch(/ttlMs 7200000 is above the limit 3600000 \(PULSEWIRE_COMMAND_TTL_MS\)/);
     for (let i = 0; i < 5; i++) expect((await hub.api('POST', '/v1/devices/cmd-full/commands', { name: `n${i}` })).status).toBe(202);
     const full = await hub.api('POST', '/v1/devices/cmd-full/commands', { name: 'one-too-many' });
     expect(full.status).toBe(429);
-    expect(full.body.error.message).toMatch(/PULSEWIRE_COMMAND_QUEUE_MAX/);
+    expect(full.body.error.code).toBe('PW_ERR_COMMAND_QUEUE_FULL');
+    expect(full.body.error.message).toMatch(/cmd-full has 5 unfinished commands, the limit is 5 \(PULSEWIRE_COMMAND_QUEUE_MAX\)/);
+    const openapi = (await hub.api('GET', '/openapi.json')).body;
+    expect(Object.keys(openapi.paths['/v1/devices/{id}/commands'].post.responses)).toEqual(expect.arrayContaining(['409', '429']));
   });
 
   it('ignores a RESULT for an unknown command and a second final RESULT, keeping the connection', async () => {
