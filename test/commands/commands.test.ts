@@ -111,7 +111,7 @@ describe('commands', () => {
     await device.close();
   });
 
-  it('?wait on POST returns the final state in one call, or the current one when the wait ends', async () => {
+  it('?wait on POST and GET returns the final state in one call (200), or the current one when the wait ends (202)', async () => {
     const device = await connect('cmd-wait');
     const answering = (async () => {
       const c = await nextCommand(device);
@@ -126,6 +126,15 @@ describe('commands', () => {
     const pending = await hub.api('POST', '/v1/devices/cmd-wait/commands?wait=0.3', { name: 'ignored' });
     expect(pending.status).toBe(202);
     expect(pending.body.status).toBe('sent');
+    // GET the same way: 202 when the wait ends before a final state, 200 for a plain read and once final.
+    const stillPending = await hub.api('GET', `/v1/devices/cmd-wait/commands/${pending.body.id}?wait=0.3`);
+    expect(stillPending.status).toBe(202);
+    expect(stillPending.body.status).toBe('sent');
+    expect((await hub.api('GET', `/v1/devices/cmd-wait/commands/${pending.body.id}`)).status).toBe(200);
+    device.send(encodeResult(pending.body.id, 1));
+    const finalRead = await hub.api('GET', `/v1/devices/cmd-wait/commands/${pending.body.id}?wait=5`);
+    expect(finalRead.status).toBe(200);
+    expect(finalRead.body.status).toBe('succeeded');
     await device.close();
   });
 
