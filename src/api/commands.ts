@@ -70,7 +70,7 @@ export async function commandRoutes(app: FastifyInstance): Promise<void> {
       params: deviceIdParam,
       querystring: waitQuery,
       body: newCommandBody,
-      response: { 200: commandView, 202: commandView, 400: errorView, 404: errorView, 409: errorView, 429: errorView },
+      response: { 200: commandView, 202: commandView, 400: errorView, 404: errorView, 409: errorView, 413: errorView, 429: errorView },
     },
   }, async (request, reply) => {
     const deviceId = deviceOf(request);

@@ -59,6 +59,7 @@ export const ERRORS = {
   PW_ERR_ORIGIN: { message: 'request origin not allowed', http: 403 },
   PW_ERR_DEVICE_NOT_FOUND: { message: 'no such device', http: 404 },
   PW_ERR_BAD_REQUEST: { message: 'bad request', http: 400 },
+  PW_ERR_BODY_TOO_BIG: { message: 'request body larger than the operator API accepts', http: 413 },
   PW_ERR_NOT_READY: { message: 'not ready', http: 503 },
   PW_ERR_COMMAND_NOT_FOUND: { message: 'no such command for this device', http: 404 },
   PW_ERR_COMMAND_QUEUE_FULL: { message: 'command queue of this device is full', http: 429 },
