@@ -48,7 +48,8 @@ export class StateService {
   async patchDesired(deviceId: string, patch: JsonObject): Promise<DeviceStateView> {
     const current = this.#store.get(deviceId);
     const desired = mergePatchObject(current.desired, patch);
-    const version = current.version + 1;
+    // Above any version this id had before a removal too: firmware ignores a lower one.
+    const version = this.#store.lastVersion(deviceId) + 1;
     let frame: Uint8Array;
     try {
       frame = encodeDesired(version, jsonStateToCbor(desired));
