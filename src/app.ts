@@ -72,9 +72,17 @@ export type BuildOptions = GatewayOptions & {
   dashboardDir?: string;
 };
 
+/**
+ * Largest JSON body of the operator API (fastify's default, said here so the
+ * docs can name it): a job listing 10,000 ids or the largest command fits.
+ * Over it: 413 PW_ERR_BODY_TOO_BIG. Device bodies have their own limit.
+ */
+export const OPERATOR_BODY_LIMIT_BYTES = 1024 * 1024;
+
 export async function buildApp(config: Config, opts: BuildOptions): Promise<FastifyInstance> {
   const app = Fastify({
     logger: opts.logger ?? { level: config.logLevel },
+    bodyLimit: OPERATOR_BODY_LIMIT_BYTES,
     // One log line per device connection is enough; per-request lines would drown them.
     logController: new LogController({ disableRequestLogging: true }),
     ...(config.tls ? { https: tlsOptions(config.tls) } : {}),

@@ -65,11 +65,12 @@ export async function commandRoutes(app: FastifyInstance): Promise<void> {
   app.post('/v1/devices/:id/commands', {
     schema: {
       summary: 'Send a command to a device; queued durably while it is offline',
-      description: '202 with the command. With ?wait=SECONDS the answer waits until the command is final (200) or the wait ends (202).',
+      description: '202 with the command. With ?wait=SECONDS the answer waits until the command is final (200) or the wait ends (202). '
+        + '409 PW_ERR_COMMAND_TTL_TOO_LONG when ttlMs is above PULSEWIRE_COMMAND_TTL_MS; 429 PW_ERR_COMMAND_QUEUE_FULL when the device has PULSEWIRE_COMMAND_QUEUE_MAX unfinished commands.',
       params: deviceIdParam,
       querystring: waitQuery,
       body: newCommandBody,
-      response: { 200: commandView, 202: commandView, 400: errorView, 404: errorView, 429: errorView },
+      response: { 200: commandView, 202: commandView, 400: errorView, 404: errorView, 409: errorView, 413: errorView, 429: errorView },
     },
   }, async (request, reply) => {
     const deviceId = deviceOf(request);
@@ -84,17 +85,18 @@ export async function commandRoutes(app: FastifyInstance): Promise<void> {
   app.get('/v1/devices/:id/commands/:cid', {
     schema: {
       summary: 'One command; with ?wait=SECONDS, answers when it is final or the wait ends',
+      description: '200 with the command. With ?wait=SECONDS (above 0) as on POST: 200 once it is final, 202 when the wait ends first.',
       params: commandParams,
       querystring: waitQuery,
-      response: { 200: commandView, 404: errorView },
+      response: { 200: commandView, 202: commandView, 404: errorView },
     },
-  }, async (request) => {
+  }, async (request, reply) => {
     const deviceId = deviceOf(request);
     const { cid } = request.params as { cid: string };
     const { wait = 0 } = request.query as { wait?: number };
     const view = await commands.waitFinal(deviceId, cid, wait * 1000);
     if (!view) throw new PulsewireError('PW_ERR_COMMAND_NOT_FOUND', `${deviceId}/${cid}`);
-    return view;
+    return reply.code(wait > 0 && !isFinal(view.status) ? 202 : 200).send(view);
   });
 
   app.get('/v1/devices/:id/commands', {

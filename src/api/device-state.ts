@@ -35,7 +35,7 @@ export async function deviceStateRoutes(app: FastifyInstance): Promise<void> {
       summary: 'Change desired state with a JSON Merge Patch (null removes a key); sent to the device',
       params: deviceIdParam,
       body: { type: 'object', additionalProperties: true },
-      response: { 200: stateView, 400: errorView, 404: errorView },
+      response: { 200: stateView, 400: errorView, 404: errorView, 413: errorView },
     },
   }, async (request) => {
     const id = knownDevice(registry, (request.params as { id: string }).id);

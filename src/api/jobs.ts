@@ -69,7 +69,7 @@ export async function jobRoutes(app: FastifyInstance): Promise<void> {
       summary: 'Roll one command out to many devices at a bounded rate',
       description: '201 with the job and a Location header; the rollout continues in the background (docs/jobs.md).',
       body: newJobBody,
-      response: { 201: jobView, 400: errorView, 404: errorView },
+      response: { 201: jobView, 400: errorView, 404: errorView, 409: errorView, 413: errorView },
     },
   }, async (request, reply) => {
     const job = await jobs.create(request.body as NewJob);

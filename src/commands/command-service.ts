@@ -8,7 +8,11 @@
  *
  * Delivery is at most once: a command whose connection dropped after it was
  * written is not sent again (a "reboot" must not run twice); it times out.
- * A command whose write failed goes back to the queue in its place.
+ * A command whose write failed goes back to the queue in its place. The hub
+ * itself may die between writing a frame and committing "sent", so a
+ * "sending" mark is committed before the write; a command found with one at
+ * start-up counts as sent at that time (it times out unless its RESULT
+ * comes), never as queued.
  */
 import { randomBytes } from 'node:crypto';
 import { PulsewireError } from '../errors/catalog.js';
@@ -67,13 +71,22 @@ export class CommandService {
   /** Reloads unfinished commands and re-arms their clocks; what ran out while the hub was down ends now. */
   start(): void {
     let restored = 0;
+    let maybeSent = 0;
     for (const record of this.#store.all()) {
       if (isFinal(record.status)) continue;
+      if (record.status === 'queued' && record.sendingAt !== undefined) {
+        // The previous hub stopped while writing it: the device may have it, so it must not go out again.
+        record.status = 'sent';
+        record.sentAt = record.sendingAt;
+        this.#track(this.#store.put(record));
+        maybeSent++;
+      }
       this.#activeOf(record.deviceId).set(record.id, record);
       this.#arm(record);
       restored++;
     }
     if (restored > 0) this.#log.info({ commands: restored }, 'unfinished commands restored');
+    if (maybeSent > 0) this.#log.warn({ commands: maybeSent }, 'commands being sent when the hub stopped count as sent (at most once); they time out unless the device answers');
     const prune = () => {
       this.#track(this.#store.prune(this.#now() - this.#limits.commandRetentionMs, isFinal));
     };
@@ -85,7 +98,7 @@ export class CommandService {
   check(request: NewCommand): void {
     const { commandTtlMs } = this.#limits;
     if (request.ttlMs !== undefined && request.ttlMs > commandTtlMs) {
-      throw new PulsewireError('PW_ERR_BAD_REQUEST', `ttlMs ${request.ttlMs} is above the limit ${commandTtlMs} (PULSEWIRE_COMMAND_TTL_MS)`);
+      throw new PulsewireError('PW_ERR_COMMAND_TTL_TOO_LONG', `ttlMs ${request.ttlMs} is above the limit ${commandTtlMs} (PULSEWIRE_COMMAND_TTL_MS)`);
     }
     this.#checkSize(request.name, request.args ?? null);
   }
@@ -179,23 +192,46 @@ export class CommandService {
     });
   }
 
-  /** The queued commands of a device, in order, that are not already being written (the outbox takes them). */
-  takeQueued(deviceId: string): CommandRecord[] {
-    const out: CommandRecord[] = [];
+  /**
+   * The queued commands of a device, in order, that are not already being
+   * written (the outbox takes them). Resolves once their "sending" mark is
+   * committed, so the outbox writes nothing a crash could make it write twice.
+   */
+  async takeQueued(deviceId: string): Promise<CommandRecord[]> {
+    const taken: CommandRecord[] = [];
     for (const record of this.#active.get(deviceId)?.values() ?? []) {
       if (record.status !== 'queued' || this.#inFlight.has(record.id)) continue;
       this.#inFlight.add(record.id);
-      out.push(record);
+      taken.push(record);
     }
-    return out;
+    if (taken.length === 0) return taken;
+    const sendingAt = this.#now();
+    try {
+      await Promise.all(taken.map((record) => this.#store.put(Object.assign(record, { sendingAt }))));
+    } catch (err) {
+      this.#log.warn({ err, deviceId }, 'sending mark not stored; commands stay queued');
+      this.#unmark(taken);
+      return [];
+    }
+    // Cancelled meanwhile (device removed): those stay unsent.
+    return taken.filter((record) => record.status === 'queued');
   }
 
-  /** The outbox wrote these to the device (or could not: they go back to the queue). */
+  /** The outbox wrote these to the device (or could not: they go back to the queue, unmarked). */
   delivered(records: readonly CommandRecord[], written: boolean): void {
+    if (!written) return this.#unmark(records);
     for (const record of records) {
       this.#inFlight.delete(record.id);
-      if (!written || record.status !== 'queued') continue;
-      this.#transition(record, 'sent', { sentAt: this.#now() });
+      if (record.status === 'queued') this.#transition(record, 'sent', { sentAt: this.#now() });
+    }
+  }
+
+  #unmark(records: readonly CommandRecord[]): void {
+    for (const record of records) {
+      this.#inFlight.delete(record.id);
+      if (record.status !== 'queued' || record.sendingAt === undefined) continue;
+      delete record.sendingAt;
+      this.#track(this.#store.put(record));
     }
   }
 

@@ -15,6 +15,8 @@ import type { CommandStatus, CommandView } from './types.js';
 /** A command as stored: the API's view with times as epoch milliseconds. */
 export type CommandRecord = Omit<CommandView, 'createdAt' | 'sentAt' | 'completedAt'> & {
   createdAt: number;
+  /** Committed before the COMMAND frame is written: after a crash, the command may have reached the device. */
+  sendingAt?: number;
   sentAt?: number;
   completedAt?: number;
 };

@@ -77,13 +77,15 @@ export class DeviceOutbox {
   }
 
   async #round(deviceId: string): Promise<void> {
+    if (!this.#linkOf(deviceId)) return;
+    // Resolves once each command's "sending" mark is durable (at most once across a hub crash).
+    const commands = await this.#commands.takeQueued(deviceId);
     const link = this.#linkOf(deviceId);
-    if (!link) return;
+    if (!link) return this.#commands.delivered(commands, false);
     const messages: HubMessage[] = [];
     const desired = this.#state.desiredFor(deviceId);
     const desiredNeeded = desired !== undefined && desired.version > (this.#desiredSent.get(link) ?? 0);
     if (desiredNeeded) messages.push(desired);
-    const commands = this.#commands.takeQueued(deviceId);
     for (const c of commands) messages.push({ type: 3, commandId: c.id, name: c.name, args: jsonToCbor(c.args) });
     if (messages.length === 0) return;
     const written = await link.deliver(messages);

@@ -13,9 +13,13 @@
  * Everything else maps as you would expect: null, booleans, text, arrays,
  * objects with text keys; a JSON number is an integer when it is a safe
  * integer and a float64 otherwise. No CBOR tags are ever produced.
+ *
+ * A state document (REPORTED, DESIRED) is always a map: its own keys are
+ * state keys, never a tagged spelling; the values in it may be.
  */
-import { float64 } from './cbor-encode.js';
-import type { JsonValue } from '../state/types.js';
+import { decodeCbor } from './cbor-decode.js';
+import { encodeCbor, float64 } from './cbor-encode.js';
+import type { JsonObject, JsonValue } from '../state/types.js';
 
 const TAGGED_KEYS = new Set(['$bytes', '$bigint', '$float', '$map']);
 const INT64_MIN = -(2n ** 63n);
@@ -28,6 +32,13 @@ export class JsonCborError extends Error {
   }
 }
 
+/** True for the tagged spelling of one CBOR value: an object whose only key is `$bytes`, `$bigint`, `$float` or `$map`. */
+export function isTaggedJson(value: JsonValue | undefined): value is JsonObject {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return false;
+  const keys = Object.keys(value);
+  return keys.length === 1 && TAGGED_KEYS.has(keys[0]!);
+}
+
 /** API JSON → a value the hub's CBOR encoder sends as the documented CBOR. Throws JsonCborError. */
 export function jsonToCbor(value: JsonValue, path = ''): unknown {
   if (value === null || typeof value === 'boolean' || typeof value === 'string') return value;
@@ -38,10 +49,21 @@ export function jsonToCbor(value: JsonValue, path = ''): unknown {
     return value;
   }
   if (Array.isArray(value)) return value.map((item, i) => jsonToCbor(item, `${path}[${i}]`));
-  const keys = Object.keys(value);
-  if (keys.length === 1 && TAGGED_KEYS.has(keys[0]!)) return taggedToCbor(keys[0]!, value[keys[0]!]!, path);
+  if (isTaggedJson(value)) {
+    const tag = Object.keys(value)[0]!;
+    return taggedToCbor(tag, value[tag]!, path);
+  }
+  return objectToCbor(value, path);
+}
+
+/** A state document (DESIRED) → its CBOR map: the document's own keys are never read as a tagged spelling. */
+export function jsonStateToCbor(state: JsonObject): Record<string, unknown> {
+  return objectToCbor(state, '');
+}
+
+function objectToCbor(value: JsonObject, path: string): Record<string, unknown> {
   const out: Record<string, unknown> = {};
-  for (const key of keys) out[key] = jsonToCbor(value[key]!, path ? `${path}.${key}` : key);
+  for (const [key, item] of Object.entries(value)) out[key] = jsonToCbor(item, path ? `${path}.${key}` : key);
   return out;
 }
 
@@ -89,27 +111,46 @@ export function cborToJson(value: unknown): JsonValue {
   }
   if (value instanceof Uint8Array) return { $bytes: Buffer.from(value.buffer, value.byteOffset, value.byteLength).toString('base64') };
   if (Array.isArray(value)) return value.map(cborToJson);
-  const entries: [unknown, unknown][] = value instanceof Map ? [...value.entries()] : Object.entries(value as object);
+  const entries = entriesOf(value as object);
   const textKeys = entries.every(([k]) => typeof k === 'string');
-  const looksTagged = entries.length === 1 && TAGGED_KEYS.has(entries[0]![0] as string);
-  if (!textKeys || looksTagged) return { $map: entries.map(([k, v]) => [cborToJson(k), cborToJson(v)]) };
+  if (!textKeys || looksTagged(entries)) return { $map: entries.map(([k, v]) => [cborToJson(k), cborToJson(v)]) };
   const out: { [key: string]: JsonValue } = {};
   for (const [k, v] of entries) out[k as string] = cborToJson(v);
   return out;
 }
 
+const entriesOf = (map: object): [unknown, unknown][] => (map instanceof Map ? [...map.entries()] : Object.entries(map));
+const looksTagged = (entries: [unknown, unknown][]): boolean => entries.length === 1 && TAGGED_KEYS.has(entries[0]![0] as string);
+
 /**
  * A device's state map (REPORTED) as a JSON object for merge patching: text
  * keys stay, integer keys become their decimal text (state documents are
- * JSON Merge Patch documents, whose keys are text). Values map as cborToJson.
+ * JSON Merge Patch documents, whose keys are text), in nested maps too.
+ * Other values map as cborToJson; so does a nested map that would read as a
+ * tagged spelling (`{"$float": 1}` from a device is `{"$map": [["$float", 1]]}`).
  */
-export function cborStateToJson(state: Map<unknown, unknown>): { [key: string]: JsonValue } {
-  const out: { [key: string]: JsonValue } = {};
-  for (const [k, v] of state) {
-    const key = typeof k === 'string' ? k : String(k);
-    out[key] = v instanceof Map && [...v.keys()].every((x) => typeof x === 'string' || typeof x === 'number')
-      ? cborStateToJson(v)
-      : cborToJson(v);
-  }
+export function cborStateToJson(state: Map<unknown, unknown>): JsonObject {
+  const out: JsonObject = {};
+  for (const [k, v] of state) out[String(k)] = stateValueToJson(v);
   return out;
+}
+
+function stateValueToJson(value: unknown): JsonValue {
+  if (!(value instanceof Map)) return cborToJson(value);
+  const entries = entriesOf(value);
+  if (looksTagged(entries) || !entries.every(([k]) => typeof k === 'string' || typeof k === 'number')) return cborToJson(value);
+  return cborStateToJson(value);
+}
+
+/**
+ * A state value as the hub reads it back when the device reports exactly
+ * what it was sent: JSON → CBOR → JSON, one spelling per value the device can
+ * tell apart (`{"$float": 30}` reads back as 30, base64url `$bytes` as base64,
+ * a small `$bigint` as a number, `$map` integer keys as text). Throws
+ * JsonCborError for a value the hub would refuse to send.
+ */
+export function readBack(value: JsonValue): JsonValue {
+  const decoded = decodeCbor(encodeCbor(jsonToCbor(value)), undefined, { exactIntegers: true });
+  if (decoded instanceof Error) throw new JsonCborError('', decoded.message);
+  return stateValueToJson(decoded.value);
 }

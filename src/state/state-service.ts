@@ -8,7 +8,7 @@
 import { PulsewireError } from '../errors/catalog.js';
 import type { EventBus } from '../events/bus.js';
 import { encodeDesired } from '../protocol/encode.js';
-import { cborStateToJson, JsonCborError, jsonToCbor } from '../protocol/json-cbor.js';
+import { cborStateToJson, JsonCborError, jsonStateToCbor } from '../protocol/json-cbor.js';
 import type { CborMap, DesiredMessage } from '../protocol/messages.js';
 import { mergePatchObject, stateDelta } from './merge-patch.js';
 import type { StateStore } from './state-store.js';
@@ -48,10 +48,11 @@ export class StateService {
   async patchDesired(deviceId: string, patch: JsonObject): Promise<DeviceStateView> {
     const current = this.#store.get(deviceId);
     const desired = mergePatchObject(current.desired, patch);
-    const version = current.version + 1;
+    // Above any version this id had before a removal too: firmware ignores a lower one.
+    const version = this.#store.lastVersion(deviceId) + 1;
     let frame: Uint8Array;
     try {
-      frame = encodeDesired(version, jsonToCbor(desired) as Record<string, unknown>);
+      frame = encodeDesired(version, jsonStateToCbor(desired));
     } catch (err) {
       const why = err instanceof JsonCborError ? err.message : (err as Error).message;
       throw new PulsewireError('PW_ERR_BAD_REQUEST', `desired state: ${why}`);
@@ -80,7 +81,7 @@ export class StateService {
   desiredFor(deviceId: string): DesiredMessage | undefined {
     const record = this.#store.get(deviceId);
     if (record.version === 0) return undefined;
-    return { type: 6, version: record.version, state: jsonToCbor(record.desired) as Record<string, unknown> };
+    return { type: 6, version: record.version, state: jsonStateToCbor(record.desired) };
   }
 
   async forgetDevice(deviceId: string): Promise<void> {

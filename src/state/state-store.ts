@@ -4,6 +4,11 @@
  * environment, keyed by device id. Documents are small and read on every
  * connect, so the store keeps each one it has loaded in memory; that copy is
  * the truth and lmdb's async put only has to make it durable.
+ *
+ * Firmware keeps the last desired version it applied and ignores lower ones,
+ * so a device id's versions never go backwards: removing a device leaves its
+ * last version in `desired-versions`, and a re-provisioned device continues
+ * above it (lastVersion).
  */
 import type { Database, RootDatabase } from 'lmdb';
 import type { JsonObject } from './types.js';
@@ -20,11 +25,15 @@ export const EMPTY_STATE: Readonly<StateRecord> = Object.freeze({ reported: {}, 
 
 export class StateStore {
   readonly #db: Database<StateRecord, string>;
+  /** Highest desired version of each removed device id. */
+  readonly #removedVersions: Database<number, string>;
   readonly #cache = new Map<string, StateRecord>();
+  readonly #removedCache = new Map<string, number>();
   readonly #writes = new Set<Promise<unknown>>();
 
   constructor(root: RootDatabase) {
     this.#db = root.openDB<StateRecord, string>({ name: 'state' });
+    this.#removedVersions = root.openDB<number, string>({ name: 'desired-versions' });
   }
 
   get(deviceId: string): StateRecord {
@@ -39,14 +48,31 @@ export class StateStore {
   /** Replaces the device's record; resolves once committed. */
   put(deviceId: string, record: StateRecord): Promise<void> {
     this.#cache.set(deviceId, record);
-    const write = this.#db.put(deviceId, record).then(() => undefined).finally(() => this.#writes.delete(write));
-    this.#writes.add(write);
-    return write;
+    return this.#track(this.#db.put(deviceId, record));
   }
 
+  /** The highest desired version this device id ever had, removals included (0: none). */
+  lastVersion(deviceId: string): number {
+    return Math.max(this.get(deviceId).version, this.#removedVersion(deviceId));
+  }
+
+  /** Forgets the device's documents; its last version stays (issued first: both go in one commit). */
   remove(deviceId: string): Promise<void> {
+    const last = this.lastVersion(deviceId);
     this.#cache.delete(deviceId);
-    const write = this.#db.remove(deviceId).then(() => undefined).finally(() => this.#writes.delete(write));
+    const marked = last > this.#removedVersion(deviceId) ? this.#track(this.#removedVersions.put(deviceId, last)) : undefined;
+    if (marked) this.#removedCache.set(deviceId, last);
+    return Promise.all([marked, this.#track(this.#db.remove(deviceId))]).then(() => undefined);
+  }
+
+  #removedVersion(deviceId: string): number {
+    let version = this.#removedCache.get(deviceId);
+    if (version === undefined) this.#removedCache.set(deviceId, (version = this.#removedVersions.get(deviceId) ?? 0));
+    return version;
+  }
+
+  #track(work: Promise<unknown>): Promise<void> {
+    const write = work.then(() => undefined).finally(() => this.#writes.delete(write));
     this.#writes.add(write);
     return write;
   }

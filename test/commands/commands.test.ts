@@ -111,7 +111,7 @@ describe('commands', () => {
     await device.close();
   });
 
-  it('?wait on POST returns the final state in one call, or the current one when the wait ends', async () => {
+  it('?wait on POST and GET returns the final state in one call (200), or the current one when the wait ends (202)', async () => {
     const device = await connect('cmd-wait');
     const answering = (async () => {
       const c = await nextCommand(device);
@@ -126,6 +126,15 @@ describe('commands', () => {
     const pending = await hub.api('POST', '/v1/devices/cmd-wait/commands?wait=0.3', { name: 'ignored' });
     expect(pending.status).toBe(202);
     expect(pending.body.status).toBe('sent');
+    // GET the same way: 202 when the wait ends before a final state, 200 for a plain read and once final.
+    const stillPending = await hub.api('GET', `/v1/devices/cmd-wait/commands/${pending.body.id}?wait=0.3`);
+    expect(stillPending.status).toBe(202);
+    expect(stillPending.body.status).toBe('sent');
+    expect((await hub.api('GET', `/v1/devices/cmd-wait/commands/${pending.body.id}`)).status).toBe(200);
+    device.send(encodeResult(pending.body.id, 1));
+    const finalRead = await hub.api('GET', `/v1/devices/cmd-wait/commands/${pending.body.id}?wait=5`);
+    expect(finalRead.status).toBe(200);
+    expect(finalRead.body.status).toBe('succeeded');
     await device.close();
   });
 
@@ -145,12 +154,16 @@ describe('commands', () => {
     expect(unsafe.status).toBe(400);
     expect(unsafe.body.error.message).toMatch(/\$bigint/);
     const longTtl = await hub.api('POST', '/v1/devices/cmd-bad/commands', { name: 'x', ttlMs: 7_200_000 });
-    expect(longTtl.status).toBe(400);
-    expect(longTtl.body.error.message).toMatch(/PULSEWIRE_COMMAND_TTL_MS/);
+    expect(longTtl.status).toBe(409);
+    expect(longTtl.body.error.code).toBe('PW_ERR_COMMAND_TTL_TOO_LONG');
+    expect(longTtl.body.error.message).toMatch(/ttlMs 7200000 is above the limit 3600000 \(PULSEWIRE_COMMAND_TTL_MS\)/);
     for (let i = 0; i < 5; i++) expect((await hub.api('POST', '/v1/devices/cmd-full/commands', { name: `n${i}` })).status).toBe(202);
     const full = await hub.api('POST', '/v1/devices/cmd-full/commands', { name: 'one-too-many' });
     expect(full.status).toBe(429);
-    expect(full.body.error.message).toMatch(/PULSEWIRE_COMMAND_QUEUE_MAX/);
+    expect(full.body.error.code).toBe('PW_ERR_COMMAND_QUEUE_FULL');
+    expect(full.body.error.message).toMatch(/cmd-full has 5 unfinished commands, the limit is 5 \(PULSEWIRE_COMMAND_QUEUE_MAX\)/);
+    const openapi = (await hub.api('GET', '/openapi.json')).body;
+    expect(Object.keys(openapi.paths['/v1/devices/{id}/commands'].post.responses)).toEqual(expect.arrayContaining(['409', '429']));
   });
 
   it('ignores a RESULT for an unknown command and a second final RESULT, keeping the connection', async () => {

@@ -203,6 +203,9 @@ describe('fleet jobs', () => {
     const big = await post({ command: { name: 'x', args: 'y'.repeat(70_000) }, target: { ids: ['bad-1'] } });
     expect(big.status).toBe(400);
     expect(big.body.error.code).toBe('PW_ERR_COMMAND_TOO_BIG');
+    const longTtl = await post({ command: { name: 'x', ttlMs: 7_200_000 }, target: { ids: ['bad-1'] } });
+    expect(longTtl.status).toBe(409);
+    expect(longTtl.body.error.code).toBe('PW_ERR_COMMAND_TTL_TOO_LONG');
     expect((await hub.api('GET', '/v1/jobs?status=running')).status).toBe(400);
     const openapi = await hub.api('GET', '/openapi.json');
     expect(Object.keys(openapi.body.paths)).toEqual(expect.arrayContaining(['/v1/jobs', '/v1/jobs/{id}', '/v1/jobs/{id}/commands', '/v1/jobs/{id}/cancel']));

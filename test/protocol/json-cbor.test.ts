@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { encodeCbor, Float64 } from '../../src/protocol/cbor-encode.js';
 import { decodeCbor } from '../../src/protocol/cbor-decode.js';
-import { cborStateToJson, cborToJson, JsonCborError, jsonToCbor } from '../../src/protocol/json-cbor.js';
+import { cborStateToJson, cborToJson, JsonCborError, jsonStateToCbor, jsonToCbor, readBack } from '../../src/protocol/json-cbor.js';
 
 const hex = (value: unknown) => Buffer.from(encodeCbor(value)).toString('hex');
 const roundTrip = (json: any) => {
@@ -41,5 +41,21 @@ describe('JSON <-> CBOR mapping (docs/json-cbor.md)', () => {
   it('turns a device state map into a text-keyed JSON object', () => {
     const state = new Map<unknown, unknown>([['fw', '1.2.0'], [7, new Map([['a', 1]])], ['raw', new Uint8Array([255])]]);
     expect(cborStateToJson(state)).toEqual({ fw: '1.2.0', '7': { a: 1 }, raw: { $bytes: '/w==' } });
+  });
+  it('keeps a nested device map that looks like a tagged spelling a map', () => {
+    const state = new Map<unknown, unknown>([['cfg', new Map([['$float', 1]])], ['$bytes', 2]]);
+    expect(cborStateToJson(state)).toEqual({ cfg: { $map: [['$float', 1]] }, $bytes: 2 });
+  });
+  it('sends the keys of a state document as keys, even a lone $-key', () => {
+    expect(hex(jsonStateToCbor({ $float: 1 }))).toBe('a16624666c6f617401');
+    expect(hex(jsonStateToCbor({ gain: { $float: 1 } }))).toBe('a1646761696efb3ff0000000000000');
+  });
+  it('reads a value back as the hub would see the device report it', () => {
+    expect(readBack({ $float: 30 })).toBe(30);
+    expect(readBack({ $bytes: '-_8' })).toEqual({ $bytes: '+/8=' });
+    expect(readBack({ $bigint: '5' })).toBe(5);
+    expect(readBack({ $bigint: '18446744073709551615' })).toEqual({ $bigint: '18446744073709551615' });
+    expect(readBack({ $map: [[7, { $float: 1.5 }]] })).toEqual({ '7': 1.5 });
+    expect(readBack({ a: [{ $float: 'Infinity' }] })).toEqual({ a: [{ $float: 'Infinity' }] });
   });
 });

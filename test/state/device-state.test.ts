@@ -2,11 +2,12 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { float64 } from '../../src/protocol/cbor-encode.js';
 import { encodeReported, encodeResult } from '../../src/protocol/encode.js';
 import type { CommandMessage, DesiredMessage } from '../../src/protocol/messages.js';
 import { TestDevice } from '../support/device-client.js';
 import { freshDatabase } from '../support/influx.js';
-import { startHub, type TestHub } from '../support/hub.js';
+import { restartableHub, startHub, type TestHub } from '../support/hub.js';
 import { sleep } from '../support/wait.js';
 
 describe('desired and reported state', () => {
@@ -65,6 +66,29 @@ describe('desired and reported state', () => {
     await device.close();
   });
 
+  it('keeps CBOR values whole in desired state and compares them as the device sees them', async () => {
+    const device = await connect('st-cbor');
+    const patched = await hub.api('PATCH', '/v1/devices/st-cbor/desired', { gain: { $float: 30 }, key: { $bytes: '-_8' }, mode: { $float: 'NaN' } });
+    expect(patched.status).toBe(200);
+    await device.next();
+    expect(device.rawFrames.at(-1)).toContain('646761696efb403e000000000000'); // gain: float64 30.0 on the wire
+    // The device applies it and reports what it has: a float 30.0, the bytes, NaN.
+    device.send(encodeReported(new Map<string, unknown>([['gain', float64(30)], ['key', new Uint8Array([0xfb, 0xff])], ['mode', Number.NaN]])));
+    let state: any;
+    for (let i = 0; i < 100; i++) {
+      state = (await hub.api('GET', '/v1/devices/st-cbor/state')).body;
+      if ('gain' in state.reported) break;
+      await sleep(20);
+    }
+    expect(state.reported).toEqual({ gain: 30, key: { $bytes: '+/8=' }, mode: { $float: 'NaN' } });
+    expect(state.delta).toEqual({});
+    // An object patch replaces a CBOR value; it does not merge into its spelling.
+    const replaced = await hub.api('PATCH', '/v1/devices/st-cbor/desired', { mode: { eco: true } });
+    expect(replaced.body.desired.mode).toEqual({ eco: true });
+    expect(replaced.body.delta).toEqual({ mode: { eco: true } });
+    await device.close();
+  });
+
   it('answers bad patches and unknown devices clearly', async () => {
     expect((await hub.api('PATCH', '/v1/devices/nobody/desired', { a: 1 })).status).toBe(404);
     expect((await hub.api('GET', '/v1/devices/nobody/state')).status).toBe(404);
@@ -118,6 +142,40 @@ describe('commands and state across a hub restart', () => {
       await hub.close();
     } finally {
       await rm(dataDir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('desired version of a device id across removal and restart', () => {
+  it('never goes backwards: a device removed and provisioned again continues above its last version', async () => {
+    const hubs = await restartableHub('desired-version');
+    try {
+      let hub = await hubs.start();
+      await hub.api('PUT', '/v1/devices/dv-1');
+      for (const interval of [10, 20, 30]) await hub.api('PATCH', '/v1/devices/dv-1/desired', { interval });
+      expect((await hub.api('GET', '/v1/devices/dv-1/state')).body.version).toBe(3);
+      expect((await hub.api('DELETE', '/v1/devices/dv-1')).status).toBe(204);
+      await hub.close();
+
+      hub = await hubs.start();
+      const secret = (await hub.api('PUT', '/v1/devices/dv-1')).body.secret as string;
+      // A fresh device: nothing desired, so nothing is sent; the next change is version 4, not 1.
+      expect((await hub.api('GET', '/v1/devices/dv-1/state')).body).toMatchObject({ desired: {}, version: 0 });
+      expect((await hub.api('PATCH', '/v1/devices/dv-1/desired', { interval: 5 })).body).toMatchObject({ desired: { interval: 5 }, version: 4 });
+      const device = await TestDevice.connect(hub.deviceUrl, { id: 'dv-1', secret });
+      expect((await device.next()) as DesiredMessage).toMatchObject({ type: 6, version: 4 });
+      await device.close();
+
+      // Removed again without a restart: the mark moves up with it.
+      await hub.api('PATCH', '/v1/devices/dv-1/desired', { interval: 6 });
+      expect((await hub.api('DELETE', '/v1/devices/dv-1')).status).toBe(204);
+      await hub.api('PUT', '/v1/devices/dv-1');
+      expect((await hub.api('PATCH', '/v1/devices/dv-1/desired', { interval: 7 })).body.version).toBe(6);
+      // Other ids are not affected.
+      await hub.api('PUT', '/v1/devices/dv-2');
+      expect((await hub.api('PATCH', '/v1/devices/dv-2/desired', { interval: 1 })).body.version).toBe(1);
+    } finally {
+      await hubs.close();
     }
   });
 });

@@ -9,7 +9,7 @@
  */
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { ServerResponse } from 'node:http';
-import { errorHandler } from '../../api/error-handler.js';
+import { bodyLimitDetail, errorHandler } from '../../api/error-handler.js';
 import { PulsewireError } from '../../errors/catalog.js';
 import { arrayElementSpans } from '../../protocol/cbor-scan.js';
 import { decodeDeviceBatch, encodeHubBatch } from '../../protocol/codec.js';
@@ -75,7 +75,7 @@ export async function httpFallback(app: FastifyInstance): Promise<void> {
   // Only CBOR is parsed in this scope; anything else is fastify's 415, mapped below.
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('application/cbor', { parseAs: 'buffer', bodyLimit: config.maxMessageBytes }, (_request, body, done) => done(null, body));
-  app.setErrorHandler((error: FastifyError, request, reply) => errorHandler(deviceError(error, config.maxMessageBytes), request, reply));
+  app.setErrorHandler((error: FastifyError, request, reply) => errorHandler(deviceError(error, request), request, reply));
   app.addHook('onResponse', async (request, reply) => {
     metrics.httpDeviceRequests.inc({ method: request.method, status: String(reply.statusCode) });
   });
@@ -227,12 +227,13 @@ function responseWritten(res: ServerResponse): Promise<boolean> {
 }
 
 /** fastify's own refusals in this scope, as catalog errors a firmware developer can look up. */
-function deviceError(error: FastifyError, maxBytes: number): Error {
+function deviceError(error: FastifyError, request: FastifyRequest): Error {
   switch (error.code) {
     case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
       return new PulsewireError('PW_ERR_MEDIA_TYPE', `got ${error.message.replace(/^Unsupported Media Type:?\s*/i, '') || 'none'}`);
     case 'FST_ERR_CTP_BODY_TOO_LARGE':
-      return new PulsewireError('PW_ERR_FRAME_TOO_BIG', `the body may hold at most ${maxBytes} bytes (PULSEWIRE_MAX_MESSAGE_BYTES)`);
+      // The device's name for it (protocol: a message over the limit); the operator API says PW_ERR_BODY_TOO_BIG.
+      return new PulsewireError('PW_ERR_FRAME_TOO_BIG', bodyLimitDetail(request, 'PULSEWIRE_MAX_MESSAGE_BYTES'));
     default:
       return error;
   }
