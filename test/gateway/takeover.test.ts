@@ -154,7 +154,7 @@ describe('a newer connection of a device', () => {
     await older.close();
   });
 
-  it('waiting for its sign of life gives way to a newer one (the newest waiting connection wins)', async () => {
+  it('waiting for its sign of life loses to a newer one that answers first (the first to show life wins)', async () => {
     hub = await startHub();
     const older = await TestDevice.connect(hub.deviceUrl, { id: 'twin-e' });
     const first = await TestDevice.connect(hub.deviceUrl, { id: 'twin-e', autoPong: false });
