@@ -44,6 +44,8 @@ export class DeviceSession implements DeviceSessionHandle, Pingable {
   #corked = false;
   /** Set when the hub decides to end the session, so `close` reports the hub's reason. */
   #endReason: { reason: OfflineReason; detail: string | undefined } | undefined;
+  /** Set while the connection waits to take its device over (takeover.ts): called at its first sign of life. */
+  #onFirstLife: (() => void) | undefined;
 
   constructor(socket: WebSocket, runtime: DeviceRuntime, remoteAddress: string, host: SessionHost) {
     this.deviceId = runtime.deviceId;
@@ -52,7 +54,11 @@ export class DeviceSession implements DeviceSessionHandle, Pingable {
     this.#runtime = runtime;
     this.#host = host;
     socket.on('message', (data, isBinary) => this.#onMessage(data, isBinary));
-    socket.on('pong', () => host.pong(this));
+    socket.on('pong', () => {
+      this.#alive();
+      host.pong(this);
+    });
+    socket.on('ping', () => { this.#alive(); });
     socket.on('close', (code, reason) => this.#onClose(code, reason.toString()));
     socket.on('error', (err) => {
       // ws reports protocol violations (e.g. maxPayload) here and closes with the right code itself.
@@ -67,6 +73,16 @@ export class DeviceSession implements DeviceSessionHandle, Pingable {
   }
 
   ping(): void {
+    this.#socket.ping();
+  }
+
+  /**
+   * Pings at once and calls `onAlive` at the first pong or frame (a ping too).
+   * It runs before that frame is processed, so the frame is handled after the
+   * takeover it caused, in order; nothing is buffered.
+   */
+  awaitSignOfLife(onAlive: () => void): void {
+    this.#onFirstLife = onAlive;
     this.#socket.ping();
   }
 
@@ -114,8 +130,20 @@ export class DeviceSession implements DeviceSessionHandle, Pingable {
     else this.#socket.once('close', listener);
   }
 
+  /** False while the connection still waits to take over (it was dropped, or is closing). */
+  #alive(): boolean {
+    const onAlive = this.#onFirstLife;
+    if (!onAlive) return true;
+    // A connection the hub is closing, or that sent its close frame, is no sign of a device to switch to.
+    if (this.#endReason || !this.isOpen) return false;
+    this.#onFirstLife = undefined;
+    onAlive();
+    return true;
+  }
+
   #onMessage(data: RawData, isBinary: boolean): void {
     if (this.#endReason) return; // closing: frames still in the pipe are not processed
+    if (!this.#alive()) return; // dropped before it took over: its frames belong to no session
     const runtime = this.#runtime;
     runtime.messagesIn++;
     runtime.lastSeen = Date.now();

@@ -21,6 +21,7 @@ import { checkDeviceRequest } from './request-credentials.js';
 import { LivenessSweep } from './liveness.js';
 import { receiptClock } from './receipt-clock.js';
 import { StatusRecorder } from './status-recorder.js';
+import { confirmBoundMs, Takeovers } from './takeover.js';
 import { TelemetryIntake } from './telemetry-intake.js';
 
 declare module 'fastify' {
@@ -54,6 +55,14 @@ async function gatewayPlugin(app: FastifyInstance, opts: GatewayOptions): Promis
   const liveness = new LivenessSweep<DeviceSession>(config.pingIntervalMs);
   const limiter = new AuthFailureLimiter({ maxFailures: config.authMaxFailures, blockMs: config.authBlockMs });
   const status = new StatusRecorder({ registry, sink: spool, bus, logger: app.log });
+  const takeovers = new Takeovers<DeviceSession>({
+    boundMs: confirmBoundMs(config.pingIntervalMs),
+    settled(session, outcome, detail) {
+      metrics.takeovers.inc({ outcome });
+      if (outcome === 'confirmed') return; // 'device online' (tookOver) follows
+      app.log.info({ deviceId: session.deviceId, remoteAddress: session.remoteAddress, outcome, detail }, 'replacement not confirmed: newer connection dropped');
+    },
+  });
   const intake = new TelemetryIntake({
     limits: config,
     sink: spool,
@@ -79,6 +88,8 @@ async function gatewayPlugin(app: FastifyInstance, opts: GatewayOptions): Promis
     result: (deviceId, message) => app.commands.onResult(deviceId, message),
     reported: (deviceId, message) => app.deviceState.onReported(deviceId, message.state),
     ended(session, reason, detail) {
+      // A connection that never took over: the device's status did not change.
+      if (takeovers.closed(session, detail ?? reason)) return;
       liveness.delete(session);
       metrics.disconnects.inc({ reason });
       if (reason === 'ping-timeout') metrics.pingTimeouts.inc();
@@ -95,7 +106,9 @@ async function gatewayPlugin(app: FastifyInstance, opts: GatewayOptions): Promis
     kick(deviceId, closeCode, reason) {
       const session = runtimes.peek(deviceId)?.session;
       session?.end(closeCode, reason, 'kicked');
-      return session !== undefined;
+      // A connection waiting to take over must not do so after its device was removed or revoked.
+      const waiting = takeovers.end(deviceId, closeCode, reason, 'kicked');
+      return session !== undefined || waiting > 0;
     },
   } satisfies Gateway);
 
@@ -135,16 +148,23 @@ async function gatewayPlugin(app: FastifyInstance, opts: GatewayOptions): Promis
       const runtime = runtimes.get(device.id);
       const session = new DeviceSession(socket, runtime, request.ip, host);
       session.acceptOrder = accepted;
-      const previous = runtimes.attach(session);
-      if (previous) {
-        // Protocol 2: the newer connection wins; the old one learns why with 4000.
-        const replaced = new PulsewireError('PW_ERR_REPLACED');
-        previous.end(replaced.spec.close!, replaced.closeReason, 'replaced');
-      }
-      liveness.add(session);
-      status.online(runtime, session, device.method, previous !== undefined);
+      // The newer connection wins only once it has shown life (takeover.ts); with none live it is attached now.
+      if (current) takeovers.hold(session, () => attach(session, device.method));
+      else attach(session, device.method);
     },
   });
+
+  function attach(session: DeviceSession, method: string): void {
+    takeovers.supersede(session.deviceId);
+    const previous = runtimes.attach(session);
+    if (previous) {
+      // Protocol 2: the newer connection wins; the old one learns why with 4000.
+      const replaced = new PulsewireError('PW_ERR_REPLACED');
+      previous.end(replaced.spec.close!, replaced.closeReason, 'replaced');
+    }
+    liveness.add(session);
+    status.online(runtimes.get(session.deviceId), session, method, previous !== undefined);
+  }
 
   liveness.start();
   app.addHook('preClose', async () => {
@@ -154,7 +174,8 @@ async function gatewayPlugin(app: FastifyInstance, opts: GatewayOptions): Promis
     // reconnect-storm bench showed it). From here on such a socket is dropped at once.
     app.server.prependListener('upgrade', (_request, socket: Duplex) => socket.destroy());
     liveness.stop();
-    await closeAllSessions(runtimes, config.shutdownTimeoutMs / 2);
+    const waiting = takeovers.endAll(1001, ERRORS.PW_ERR_SHUTDOWN.message);
+    await closeAllSessions(runtimes, waiting, config.shutdownTimeoutMs / 2);
     await status.flush();
   });
 }
@@ -180,14 +201,17 @@ function offersSubprotocol(header: string | undefined): boolean {
 }
 
 
-/** Shutdown: every device gets 1001 and a bounded time to answer the close handshake. */
-async function closeAllSessions(runtimes: DeviceRuntimes, boundMs: number): Promise<void> {
-  const sessions = [...runtimes.sessions()] as DeviceSession[];
+/**
+ * Shutdown: every device gets 1001 and a bounded time to answer the close
+ * handshake; `waiting` (connections that had not taken over yet) got their
+ * 1001 already and are waited for alike.
+ */
+async function closeAllSessions(runtimes: DeviceRuntimes, waiting: DeviceSession[], boundMs: number): Promise<void> {
+  const live = [...runtimes.sessions()] as DeviceSession[];
   const reason: OfflineReason = 'hub shutdown';
-  const closed = sessions.map((s) => new Promise<void>((resolve) => {
-    s.onClosed(resolve);
-    s.end(1001, ERRORS.PW_ERR_SHUTDOWN.message, reason);
-  }));
+  for (const s of live) s.end(1001, ERRORS.PW_ERR_SHUTDOWN.message, reason);
+  const sessions = [...live, ...waiting];
+  const closed = sessions.map((s) => new Promise<void>((resolve) => s.onClosed(resolve)));
   let timer: NodeJS.Timeout | undefined;
   await Promise.race([Promise.all(closed), new Promise((r) => { timer = setTimeout(r, boundMs); })]);
   clearTimeout(timer);

@@ -30,6 +30,7 @@ export class HubMetrics {
   readonly handshakeRefusals: Counter<'reason'>;
   readonly pingTimeouts: Counter;
   readonly disconnects: Counter<'reason'>;
+  readonly takeovers: Counter<'outcome'>;
   readonly httpDeviceRequests: Counter<'method' | 'status'>;
 
   constructor(sources: MetricSources) {
@@ -42,6 +43,7 @@ export class HubMetrics {
     this.handshakeRefusals = new Counter({ name: 'pulsewire_handshake_refusals_total', help: 'Device upgrades refused, by reason', labelNames: ['reason'], registers });
     this.pingTimeouts = new Counter({ name: 'pulsewire_ping_timeouts_total', help: 'Devices terminated for not answering a ping', registers });
     this.disconnects = new Counter({ name: 'pulsewire_disconnects_total', help: 'Device sessions ended, by reason', labelNames: ['reason'], registers });
+    this.takeovers = new Counter({ name: 'pulsewire_takeovers_total', help: 'Newer connections of a connected device, by outcome: confirmed (took over at its first pong or frame) or why not', labelNames: ['outcome'], registers });
     this.httpDeviceRequests = new Counter({ name: 'pulsewire_http_device_requests_total', help: 'HTTP fallback requests of devices (protocol section 8), by method and status', labelNames: ['method', 'status'], registers });
     new Gauge({
       name: 'pulsewire_devices_online', help: 'Devices with an open connection', registers,

@@ -20,6 +20,8 @@ export type ConnectOptions = {
   tls?: { ca?: Buffer; cert?: Buffer; key?: Buffer };
   /** Answer the hub's pings (default true); false makes a zombie. */
   autoPong?: boolean;
+  /** Hears the hub's pings from the first byte on (a listener added after open can miss one sent with the 101). */
+  onPing?: () => void;
 };
 
 export function enrollmentSecret(deviceId: string, key = ENROLLMENT_KEY): string {
@@ -60,6 +62,7 @@ export class TestDevice {
       autoPong: opts.autoPong ?? true,
       ...(opts.tls ?? {}),
     });
+    if (opts.onPing) socket.on('ping', opts.onPing);
     return new Promise((resolve, reject) => {
       socket.once('unexpected-response', (_req: ClientRequest, res: IncomingMessage) => {
         let body = '';
