@@ -24,6 +24,7 @@ import type { ResultMessage } from '../protocol/messages.js';
 import { commandPoint } from '../storage/schema.js';
 import type { JsonValue } from '../state/types.js';
 import type { CommandRecord, CommandStore } from './command-store.js';
+import { atDeadline, type Deadline } from './deadline.js';
 import { FINAL_COMMAND_STATUSES, type CommandStatus, type CommandView } from './types.js';
 
 export type CommandLimits = {
@@ -54,7 +55,7 @@ export class CommandService {
   readonly #active = new Map<string, Map<string, CommandRecord>>();
   /** Commands handed to a connection whose write has not completed yet. */
   readonly #inFlight = new Set<string>();
-  readonly #timers = new Map<string, NodeJS.Timeout>();
+  readonly #timers = new Map<string, Deadline>();
   readonly #waiters = new Map<string, Set<(view: CommandView) => void>>();
   readonly #pending = new Set<Promise<unknown>>();
   #pruneTimer: NodeJS.Timeout | undefined;
@@ -261,7 +262,7 @@ export class CommandService {
 
   async close(): Promise<void> {
     clearInterval(this.#pruneTimer);
-    for (const timer of this.#timers.values()) clearTimeout(timer);
+    for (const timer of this.#timers.values()) timer.cancel();
     this.#timers.clear();
     for (const [id, waiters] of this.#waiters) {
       for (const done of [...waiters]) done(this.#findAnywhere(id)!);
@@ -295,20 +296,22 @@ export class CommandService {
     return `c${this.#pointClock().toString(36).padStart(11, '0')}${randomBytes(3).toString('hex')}`;
   }
 
-  /** TTL while queued, timeout once sent: one timer per unfinished command. */
-  #arm(record: CommandRecord, delayMs?: number): void {
-    clearTimeout(this.#timers.get(record.id));
+  /**
+   * TTL while queued, timeout once sent: one timer per unfinished command,
+   * on the service's clock. A TTL may be 30 days, beyond what one setTimeout
+   * can wait (deadline.ts).
+   */
+  #arm(record: CommandRecord, retryInMs?: number): void {
+    this.#timers.get(record.id)?.cancel();
     const sent = record.status === 'sent' || record.status === 'received';
-    const deadline = sent ? record.sentAt! + record.timeoutMs : record.createdAt + record.ttlMs;
-    const timer = setTimeout(() => {
+    const deadline = retryInMs !== undefined ? this.#now() + retryInMs : sent ? record.sentAt! + record.timeoutMs : record.createdAt + record.ttlMs;
+    this.#timers.set(record.id, atDeadline(deadline, () => {
       this.#timers.delete(record.id);
       if (isFinal(record.status)) return;
       // Being written right now: the write decides (sent, or back to queued and expired then).
       if (!sent && this.#inFlight.has(record.id)) return this.#arm(record, 50);
       void this.#finish(record, sent ? 'timed-out' : 'expired', sent ? `no final RESULT within ${record.timeoutMs} ms` : `not sent within ttlMs ${record.ttlMs}`);
-    }, delayMs ?? Math.max(0, deadline - this.#now()));
-    timer.unref();
-    this.#timers.set(record.id, timer);
+    }, this.#now));
   }
 
   #transition(record: CommandRecord, status: CommandStatus, changes: Partial<CommandRecord>): void {
@@ -324,7 +327,7 @@ export class CommandService {
     const previous = record.status;
     const completedAt = this.#now();
     Object.assign(record, { status, completedAt }, result === undefined ? {} : { result });
-    clearTimeout(this.#timers.get(record.id));
+    this.#timers.get(record.id)?.cancel();
     this.#timers.delete(record.id);
     const write = this.#store.put(record);
     this.#track(write);
