@@ -40,6 +40,9 @@ type PointSink = { append(deviceId: string, points: ReturnType<typeof commandPoi
 
 export type NewCommand = { name: string; args?: JsonValue; ttlMs?: number; timeoutMs?: number; jobId?: string };
 
+/** Length of every id #newId makes: `c`, 11 base-36 digits of the µs clock, 6 hex digits (docs/protocol.md). */
+export const COMMAND_ID_LENGTH = 18;
+
 const RESULT_STATUS: Record<number, CommandStatus> = { 0: 'received', 1: 'succeeded', 2: 'failed', 3: 'rejected' };
 export const isFinal = (status: CommandStatus): boolean => FINAL_COMMAND_STATUSES.has(status);
 
@@ -97,16 +100,22 @@ export class CommandService {
 
   /** Throws what create() would for this request regardless of the device (a fleet job checks once, up front). */
   check(request: NewCommand): void {
+    // Every id has the same length, so any id of that length gives the frame's exact size.
+    this.#check(request, 'c'.repeat(COMMAND_ID_LENGTH));
+  }
+
+  #check(request: NewCommand, commandId: string): void {
     const { commandTtlMs } = this.#limits;
     if (request.ttlMs !== undefined && request.ttlMs > commandTtlMs) {
       throw new PulsewireError('PW_ERR_COMMAND_TTL_TOO_LONG', `ttlMs ${request.ttlMs} is above the limit ${commandTtlMs} (PULSEWIRE_COMMAND_TTL_MS)`);
     }
-    this.#checkSize(request.name, request.args ?? null);
+    this.#checkSize(commandId, request.name, request.args ?? null);
   }
 
   async create(deviceId: string, request: NewCommand): Promise<CommandView> {
     const { commandQueueMax, commandTtlMs, commandTimeoutMs } = this.#limits;
-    this.check(request);
+    const id = this.#newId();
+    this.#check(request, id);
     const ttlMs = request.ttlMs ?? commandTtlMs;
     const args = request.args ?? null;
     const waiting = this.#active.get(deviceId)?.size ?? 0;
@@ -114,7 +123,7 @@ export class CommandService {
       throw new PulsewireError('PW_ERR_COMMAND_QUEUE_FULL', `${deviceId} has ${waiting} unfinished commands, the limit is ${commandQueueMax} (PULSEWIRE_COMMAND_QUEUE_MAX)`);
     }
     const record: CommandRecord = {
-      id: this.#newId(),
+      id,
       deviceId,
       name: request.name,
       args,
@@ -278,10 +287,11 @@ export class CommandService {
     return undefined;
   }
 
-  #checkSize(name: string, args: JsonValue): void {
+  /** The COMMAND frame as it will go out, with its id, must fit PULSEWIRE_MAX_MESSAGE_BYTES. */
+  #checkSize(commandId: string, name: string, args: JsonValue): void {
     let frame: Uint8Array;
     try {
-      frame = encodeCommand('c'.repeat(16), name, jsonToCbor(args));
+      frame = encodeCommand(commandId, name, jsonToCbor(args));
     } catch (err) {
       if (err instanceof JsonCborError) throw new PulsewireError('PW_ERR_BAD_REQUEST', `args.${err.message}`);
       throw new PulsewireError('PW_ERR_BAD_REQUEST', `args: ${(err as Error).message}`);
@@ -293,7 +303,10 @@ export class CommandService {
 
   /** Sortable by creation (time in base 36, fixed width) and unique across restarts and hubs. */
   #newId(): string {
-    return `c${this.#pointClock().toString(36).padStart(11, '0')}${randomBytes(3).toString('hex')}`;
+    const id = `c${this.#pointClock().toString(36).padStart(11, '0')}${randomBytes(3).toString('hex')}`;
+    // 36^11 µs is about the year 4240; past that the size check above would be 1 byte short.
+    if (id.length !== COMMAND_ID_LENGTH) throw new Error(`command id ${id} is not ${COMMAND_ID_LENGTH} characters`);
+    return id;
   }
 
   /**
