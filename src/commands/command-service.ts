@@ -7,8 +7,9 @@
  * reports back what was written.
  *
  * Delivery is at most once: a command whose connection dropped after it was
- * written is not sent again (a "reboot" must not run twice); it times out.
- * A command whose write failed goes back to the queue in its place. The hub
+ * written, or may have been written, is not sent again (a "reboot" must not
+ * run twice); it times out. Only a command whose frame certainly never left
+ * goes back to the queue in its place (the outcome is per frame). The hub
  * itself may die between writing a frame and committing "sent", so a
  * "sending" mark is committed before the write; a command found with one at
  * start-up counts as sent at that time (it times out unless its RESULT
@@ -227,10 +228,15 @@ export class CommandService {
     return taken.filter((record) => record.status === 'queued');
   }
 
-  /** The outbox wrote these to the device (or could not: they go back to the queue, unmarked). */
-  delivered(records: readonly CommandRecord[], written: boolean): void {
-    if (!written) return this.#unmark(records);
-    for (const record of records) {
+  /**
+   * What the outbox's write did with each of `records` (`written[i]` for
+   * records[i]): true, it was or may have been written, so it is sent; false,
+   * it certainly was not, so it goes back to the queue in its place, unmarked.
+   */
+  delivered(records: readonly CommandRecord[], written: readonly boolean[]): void {
+    this.#unmark(records.filter((_, i) => written[i] !== true));
+    for (const [i, record] of records.entries()) {
+      if (written[i] !== true) continue;
       this.#inFlight.delete(record.id);
       if (record.status === 'queued') this.#transition(record, 'sent', { sentAt: this.#now() });
     }
