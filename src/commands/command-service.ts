@@ -13,7 +13,8 @@
  * itself may die between writing a frame and committing "sent", so a
  * "sending" mark is committed before the write; a command found with one at
  * start-up counts as sent at that time (it times out unless its RESULT
- * comes), never as queued.
+ * comes), never as queued. A final status is shown, emitted and answered
+ * only once committed (#finish), so a crash takes back none an operator saw.
  */
 import { randomBytes } from 'node:crypto';
 import { PulsewireError } from '../errors/catalog.js';
@@ -61,6 +62,12 @@ export class CommandService {
   readonly #inFlight = new Set<string>();
   readonly #timers = new Map<string, Deadline>();
   readonly #waiters = new Map<string, Set<(view: CommandView) => void>>();
+  /**
+   * Commands whose final status is being committed, with the view reads show
+   * until it is: an operator sees a final status (read, ?wait, event) only
+   * once a crash can no longer take it back.
+   */
+  readonly #finishing = new Map<string, CommandView>();
   readonly #pending = new Set<Promise<unknown>>();
   #pruneTimer: NodeJS.Timeout | undefined;
 
@@ -148,6 +155,8 @@ export class CommandService {
   }
 
   get(deviceId: string, commandId: string): CommandView | undefined {
+    const shown = this.#finishing.get(commandId);
+    if (shown?.deviceId === deviceId) return shown;
     const record = this.#active.get(deviceId)?.get(commandId) ?? this.#store.get(deviceId, commandId);
     return record ? toView(record) : undefined;
   }
@@ -157,9 +166,10 @@ export class CommandService {
     const active = this.#active.get(deviceId);
     const out: CommandView[] = [];
     for (const stored of all) {
-      const record = active?.get(stored.id) ?? stored;
-      if (status !== undefined && record.status !== status) continue;
-      out.push(toView(record));
+      const record = active?.get(stored.id);
+      const view = this.#finishing.get(stored.id) ?? toView(record ?? stored);
+      if (status !== undefined && view.status !== status) continue;
+      out.push(view);
       if (out.length >= limit) break;
     }
     return out;
@@ -272,17 +282,18 @@ export class CommandService {
       if (record.status === 'sent') this.#transition(record, 'received', payload === undefined ? {} : { result: payload });
       return;
     }
-    void this.#finish(record, status, payload);
+    this.#track(this.#finish(record, status, payload));
   }
 
   async close(): Promise<void> {
     clearInterval(this.#pruneTimer);
     for (const timer of this.#timers.values()) timer.cancel();
     this.#timers.clear();
+    // Final statuses being committed answer their own waiters; the rest get the command as it is.
+    await Promise.allSettled([...this.#pending]);
     for (const [id, waiters] of this.#waiters) {
       for (const done of [...waiters]) done(this.#findAnywhere(id)!);
     }
-    await Promise.allSettled([...this.#pending]);
   }
 
   #findAnywhere(commandId: string): CommandView | undefined {
@@ -329,7 +340,7 @@ export class CommandService {
       if (isFinal(record.status)) return;
       // Being written right now: the write decides (sent, or back to queued and expired then).
       if (!sent && this.#inFlight.has(record.id)) return this.#arm(record, 50);
-      void this.#finish(record, sent ? 'timed-out' : 'expired', sent ? `no final RESULT within ${record.timeoutMs} ms` : `not sent within ttlMs ${record.ttlMs}`);
+      this.#track(this.#finish(record, sent ? 'timed-out' : 'expired', sent ? `no final RESULT within ${record.timeoutMs} ms` : `not sent within ttlMs ${record.ttlMs}`));
     }, this.#now));
   }
 
@@ -341,20 +352,32 @@ export class CommandService {
     this.#emit(record, previous);
   }
 
+  /**
+   * Ends the command at once for the hub (no second final status, no send,
+   * no timer), but shows, emits and answers waiters only after the commit:
+   * a hub killed in between loses a final status nobody saw. The `command`
+   * point follows the commit too, so InfluxDB never counts a status that a
+   * restart takes back. Resolves after all that; never rejects.
+   */
   async #finish(record: CommandRecord, status: CommandStatus, result: JsonValue | undefined): Promise<void> {
     if (isFinal(record.status)) return;
     const previous = record.status;
+    this.#finishing.set(record.id, toView(record));
     const completedAt = this.#now();
     Object.assign(record, { status, completedAt }, result === undefined ? {} : { result });
     this.#timers.get(record.id)?.cancel();
     this.#timers.delete(record.id);
-    const write = this.#store.put(record);
-    this.#track(write);
     this.#forgetActive(record);
+    try {
+      await this.#store.put(record);
+    } catch (err) {
+      // Nothing better to do than show it: holding it back would leave the command unfinished for good.
+      this.#log.warn({ err, deviceId: record.deviceId, commandId: record.id, status }, 'final command status not stored; a restart would bring the command back unfinished');
+    }
+    this.#finishing.delete(record.id);
     const latencyMs = completedAt - (record.sentAt ?? record.createdAt);
     this.#track(this.#points.append(record.deviceId, [commandPoint(record.deviceId, record.name, status, latencyMs, this.#pointClock())]));
     this.#emit(record, previous);
-    await write.catch(() => undefined);
   }
 
   #emit(record: CommandRecord, previous: CommandStatus | undefined): void {
