@@ -83,6 +83,9 @@ export async function buildApp(config: Config, opts: BuildOptions): Promise<Fast
   const app = Fastify({
     logger: opts.logger ?? { level: config.logLevel },
     bodyLimit: OPERATOR_BODY_LIMIT_BYTES,
+    // fastify's default (removeAdditional: true) silently drops a field a schema does not declare,
+    // so a misspelt `ttlms` meant the default TTL. Refused instead: 400 naming the field (error-handler.ts).
+    ajv: { customOptions: { removeAdditional: false } },
     // One log line per device connection is enough; per-request lines would drown them.
     logController: new LogController({ disableRequestLogging: true }),
     ...(config.tls ? { https: tlsOptions(config.tls) } : {}),

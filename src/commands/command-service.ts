@@ -7,12 +7,14 @@
  * reports back what was written.
  *
  * Delivery is at most once: a command whose connection dropped after it was
- * written is not sent again (a "reboot" must not run twice); it times out.
- * A command whose write failed goes back to the queue in its place. The hub
+ * written, or may have been written, is not sent again (a "reboot" must not
+ * run twice); it times out. Only a command whose frame certainly never left
+ * goes back to the queue in its place (the outcome is per frame). The hub
  * itself may die between writing a frame and committing "sent", so a
  * "sending" mark is committed before the write; a command found with one at
  * start-up counts as sent at that time (it times out unless its RESULT
- * comes), never as queued.
+ * comes), never as queued. A final status is shown, emitted and answered
+ * only once committed (#finish), so a crash takes back none an operator saw.
  */
 import { randomBytes } from 'node:crypto';
 import { PulsewireError } from '../errors/catalog.js';
@@ -24,6 +26,7 @@ import type { ResultMessage } from '../protocol/messages.js';
 import { commandPoint } from '../storage/schema.js';
 import type { JsonValue } from '../state/types.js';
 import type { CommandRecord, CommandStore } from './command-store.js';
+import { atDeadline, type Deadline } from './deadline.js';
 import { FINAL_COMMAND_STATUSES, type CommandStatus, type CommandView } from './types.js';
 
 export type CommandLimits = {
@@ -38,6 +41,9 @@ type Logger = { info(obj: object, msg: string): void; warn(obj: object, msg: str
 type PointSink = { append(deviceId: string, points: ReturnType<typeof commandPoint>[]): Promise<void> };
 
 export type NewCommand = { name: string; args?: JsonValue; ttlMs?: number; timeoutMs?: number; jobId?: string };
+
+/** Length of every id #newId makes: `c`, 11 base-36 digits of the µs clock, 6 hex digits (docs/protocol.md). */
+export const COMMAND_ID_LENGTH = 18;
 
 const RESULT_STATUS: Record<number, CommandStatus> = { 0: 'received', 1: 'succeeded', 2: 'failed', 3: 'rejected' };
 export const isFinal = (status: CommandStatus): boolean => FINAL_COMMAND_STATUSES.has(status);
@@ -54,8 +60,14 @@ export class CommandService {
   readonly #active = new Map<string, Map<string, CommandRecord>>();
   /** Commands handed to a connection whose write has not completed yet. */
   readonly #inFlight = new Set<string>();
-  readonly #timers = new Map<string, NodeJS.Timeout>();
+  readonly #timers = new Map<string, Deadline>();
   readonly #waiters = new Map<string, Set<(view: CommandView) => void>>();
+  /**
+   * Commands whose final status is being committed, with the view reads show
+   * until it is: an operator sees a final status (read, ?wait, event) only
+   * once a crash can no longer take it back.
+   */
+  readonly #finishing = new Map<string, CommandView>();
   readonly #pending = new Set<Promise<unknown>>();
   #pruneTimer: NodeJS.Timeout | undefined;
 
@@ -96,16 +108,22 @@ export class CommandService {
 
   /** Throws what create() would for this request regardless of the device (a fleet job checks once, up front). */
   check(request: NewCommand): void {
+    // Every id has the same length, so any id of that length gives the frame's exact size.
+    this.#check(request, 'c'.repeat(COMMAND_ID_LENGTH));
+  }
+
+  #check(request: NewCommand, commandId: string): void {
     const { commandTtlMs } = this.#limits;
     if (request.ttlMs !== undefined && request.ttlMs > commandTtlMs) {
       throw new PulsewireError('PW_ERR_COMMAND_TTL_TOO_LONG', `ttlMs ${request.ttlMs} is above the limit ${commandTtlMs} (PULSEWIRE_COMMAND_TTL_MS)`);
     }
-    this.#checkSize(request.name, request.args ?? null);
+    this.#checkSize(commandId, request.name, request.args ?? null);
   }
 
   async create(deviceId: string, request: NewCommand): Promise<CommandView> {
     const { commandQueueMax, commandTtlMs, commandTimeoutMs } = this.#limits;
-    this.check(request);
+    const id = this.#newId();
+    this.#check(request, id);
     const ttlMs = request.ttlMs ?? commandTtlMs;
     const args = request.args ?? null;
     const waiting = this.#active.get(deviceId)?.size ?? 0;
@@ -113,7 +131,7 @@ export class CommandService {
       throw new PulsewireError('PW_ERR_COMMAND_QUEUE_FULL', `${deviceId} has ${waiting} unfinished commands, the limit is ${commandQueueMax} (PULSEWIRE_COMMAND_QUEUE_MAX)`);
     }
     const record: CommandRecord = {
-      id: this.#newId(),
+      id,
       deviceId,
       name: request.name,
       args,
@@ -137,6 +155,8 @@ export class CommandService {
   }
 
   get(deviceId: string, commandId: string): CommandView | undefined {
+    const shown = this.#finishing.get(commandId);
+    if (shown?.deviceId === deviceId) return shown;
     const record = this.#active.get(deviceId)?.get(commandId) ?? this.#store.get(deviceId, commandId);
     return record ? toView(record) : undefined;
   }
@@ -146,9 +166,10 @@ export class CommandService {
     const active = this.#active.get(deviceId);
     const out: CommandView[] = [];
     for (const stored of all) {
-      const record = active?.get(stored.id) ?? stored;
-      if (status !== undefined && record.status !== status) continue;
-      out.push(toView(record));
+      const record = active?.get(stored.id);
+      const view = this.#finishing.get(stored.id) ?? toView(record ?? stored);
+      if (status !== undefined && view.status !== status) continue;
+      out.push(view);
       if (out.length >= limit) break;
     }
     return out;
@@ -217,10 +238,15 @@ export class CommandService {
     return taken.filter((record) => record.status === 'queued');
   }
 
-  /** The outbox wrote these to the device (or could not: they go back to the queue, unmarked). */
-  delivered(records: readonly CommandRecord[], written: boolean): void {
-    if (!written) return this.#unmark(records);
-    for (const record of records) {
+  /**
+   * What the outbox's write did with each of `records` (`written[i]` for
+   * records[i]): true, it was or may have been written, so it is sent; false,
+   * it certainly was not, so it goes back to the queue in its place, unmarked.
+   */
+  delivered(records: readonly CommandRecord[], written: readonly boolean[]): void {
+    this.#unmark(records.filter((_, i) => written[i] !== true));
+    for (const [i, record] of records.entries()) {
+      if (written[i] !== true) continue;
       this.#inFlight.delete(record.id);
       if (record.status === 'queued') this.#transition(record, 'sent', { sentAt: this.#now() });
     }
@@ -256,17 +282,18 @@ export class CommandService {
       if (record.status === 'sent') this.#transition(record, 'received', payload === undefined ? {} : { result: payload });
       return;
     }
-    void this.#finish(record, status, payload);
+    this.#track(this.#finish(record, status, payload));
   }
 
   async close(): Promise<void> {
     clearInterval(this.#pruneTimer);
-    for (const timer of this.#timers.values()) clearTimeout(timer);
+    for (const timer of this.#timers.values()) timer.cancel();
     this.#timers.clear();
+    // Final statuses being committed answer their own waiters; the rest get the command as it is.
+    await Promise.allSettled([...this.#pending]);
     for (const [id, waiters] of this.#waiters) {
       for (const done of [...waiters]) done(this.#findAnywhere(id)!);
     }
-    await Promise.allSettled([...this.#pending]);
   }
 
   #findAnywhere(commandId: string): CommandView | undefined {
@@ -277,10 +304,11 @@ export class CommandService {
     return undefined;
   }
 
-  #checkSize(name: string, args: JsonValue): void {
+  /** The COMMAND frame as it will go out, with its id, must fit PULSEWIRE_MAX_MESSAGE_BYTES. */
+  #checkSize(commandId: string, name: string, args: JsonValue): void {
     let frame: Uint8Array;
     try {
-      frame = encodeCommand('c'.repeat(16), name, jsonToCbor(args));
+      frame = encodeCommand(commandId, name, jsonToCbor(args));
     } catch (err) {
       if (err instanceof JsonCborError) throw new PulsewireError('PW_ERR_BAD_REQUEST', `args.${err.message}`);
       throw new PulsewireError('PW_ERR_BAD_REQUEST', `args: ${(err as Error).message}`);
@@ -292,23 +320,28 @@ export class CommandService {
 
   /** Sortable by creation (time in base 36, fixed width) and unique across restarts and hubs. */
   #newId(): string {
-    return `c${this.#pointClock().toString(36).padStart(11, '0')}${randomBytes(3).toString('hex')}`;
+    const id = `c${this.#pointClock().toString(36).padStart(11, '0')}${randomBytes(3).toString('hex')}`;
+    // 36^11 µs is about the year 4240; past that the size check above would be 1 byte short.
+    if (id.length !== COMMAND_ID_LENGTH) throw new Error(`command id ${id} is not ${COMMAND_ID_LENGTH} characters`);
+    return id;
   }
 
-  /** TTL while queued, timeout once sent: one timer per unfinished command. */
-  #arm(record: CommandRecord, delayMs?: number): void {
-    clearTimeout(this.#timers.get(record.id));
+  /**
+   * TTL while queued, timeout once sent: one timer per unfinished command,
+   * on the service's clock. A TTL may be 30 days, beyond what one setTimeout
+   * can wait (deadline.ts).
+   */
+  #arm(record: CommandRecord, retryInMs?: number): void {
+    this.#timers.get(record.id)?.cancel();
     const sent = record.status === 'sent' || record.status === 'received';
-    const deadline = sent ? record.sentAt! + record.timeoutMs : record.createdAt + record.ttlMs;
-    const timer = setTimeout(() => {
+    const deadline = retryInMs !== undefined ? this.#now() + retryInMs : sent ? record.sentAt! + record.timeoutMs : record.createdAt + record.ttlMs;
+    this.#timers.set(record.id, atDeadline(deadline, () => {
       this.#timers.delete(record.id);
       if (isFinal(record.status)) return;
       // Being written right now: the write decides (sent, or back to queued and expired then).
       if (!sent && this.#inFlight.has(record.id)) return this.#arm(record, 50);
-      void this.#finish(record, sent ? 'timed-out' : 'expired', sent ? `no final RESULT within ${record.timeoutMs} ms` : `not sent within ttlMs ${record.ttlMs}`);
-    }, delayMs ?? Math.max(0, deadline - this.#now()));
-    timer.unref();
-    this.#timers.set(record.id, timer);
+      this.#track(this.#finish(record, sent ? 'timed-out' : 'expired', sent ? `no final RESULT within ${record.timeoutMs} ms` : `not sent within ttlMs ${record.ttlMs}`));
+    }, this.#now));
   }
 
   #transition(record: CommandRecord, status: CommandStatus, changes: Partial<CommandRecord>): void {
@@ -319,20 +352,32 @@ export class CommandService {
     this.#emit(record, previous);
   }
 
+  /**
+   * Ends the command at once for the hub (no second final status, no send,
+   * no timer), but shows, emits and answers waiters only after the commit:
+   * a hub killed in between loses a final status nobody saw. The `command`
+   * point follows the commit too, so InfluxDB never counts a status that a
+   * restart takes back. Resolves after all that; never rejects.
+   */
   async #finish(record: CommandRecord, status: CommandStatus, result: JsonValue | undefined): Promise<void> {
     if (isFinal(record.status)) return;
     const previous = record.status;
+    this.#finishing.set(record.id, toView(record));
     const completedAt = this.#now();
     Object.assign(record, { status, completedAt }, result === undefined ? {} : { result });
-    clearTimeout(this.#timers.get(record.id));
+    this.#timers.get(record.id)?.cancel();
     this.#timers.delete(record.id);
-    const write = this.#store.put(record);
-    this.#track(write);
     this.#forgetActive(record);
+    try {
+      await this.#store.put(record);
+    } catch (err) {
+      // Nothing better to do than show it: holding it back would leave the command unfinished for good.
+      this.#log.warn({ err, deviceId: record.deviceId, commandId: record.id, status }, 'final command status not stored; a restart would bring the command back unfinished');
+    }
+    this.#finishing.delete(record.id);
     const latencyMs = completedAt - (record.sentAt ?? record.createdAt);
     this.#track(this.#points.append(record.deviceId, [commandPoint(record.deviceId, record.name, status, latencyMs, this.#pointClock())]));
     this.#emit(record, previous);
-    await write.catch(() => undefined);
   }
 
   #emit(record: CommandRecord, previous: CommandStatus | undefined): void {

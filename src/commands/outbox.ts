@@ -8,8 +8,12 @@
  *
  * A link is whatever currently carries hub → device messages: a WebSocket
  * session, or an HTTP long-poll (protocol section 8). `deliver` resolves
- * true once the messages were written, false if they could not be (the
- * connection went away, or an HTTP device has no request open).
+ * with one outcome per message: true once it was written or may have been
+ * (at most once: such a command is sent, and never goes out again), false
+ * only when it certainly was not (the connection went away first, or an
+ * HTTP device has no request open); only those go back to the queue. One
+ * outcome per message, not per batch, so a frame that fails after the
+ * first ones were written does not send those twice.
  */
 import type { EventBus } from '../events/bus.js';
 import { jsonToCbor } from '../protocol/json-cbor.js';
@@ -18,8 +22,10 @@ import type { StateService } from '../state/state-service.js';
 import type { CommandService } from './command-service.js';
 
 export interface DeviceLink {
-  deliver(messages: HubMessage[]): Promise<boolean>;
+  deliver(messages: HubMessage[]): Promise<boolean[]>;
 }
+
+const none = (count: number): boolean[] => new Array<boolean>(count).fill(false);
 
 type Logger = { warn(obj: object, msg: string): void };
 
@@ -81,15 +87,22 @@ export class DeviceOutbox {
     // Resolves once each command's "sending" mark is durable (at most once across a hub crash).
     const commands = await this.#commands.takeQueued(deviceId);
     const link = this.#linkOf(deviceId);
-    if (!link) return this.#commands.delivered(commands, false);
+    if (!link) return this.#commands.delivered(commands, none(commands.length));
     const messages: HubMessage[] = [];
     const desired = this.#state.desiredFor(deviceId);
     const desiredNeeded = desired !== undefined && desired.version > (this.#desiredSent.get(link) ?? 0);
     if (desiredNeeded) messages.push(desired);
     for (const c of commands) messages.push({ type: 3, commandId: c.id, name: c.name, args: jsonToCbor(c.args) });
     if (messages.length === 0) return;
-    const written = await link.deliver(messages);
-    if (written && desiredNeeded) this.#desiredSent.set(link, desired.version);
-    this.#commands.delivered(commands, written);
+    let written: boolean[];
+    try {
+      written = await link.deliver(messages);
+    } catch (err) {
+      // Thrown before anything was handed over (an encoding error): nothing went out.
+      this.#log.warn({ err, deviceId }, 'messages for the device not written');
+      written = none(messages.length);
+    }
+    if (desiredNeeded && written[0]) this.#desiredSent.set(link, desired.version);
+    this.#commands.delivered(commands, desiredNeeded ? written.slice(1) : written);
   }
 }

@@ -80,7 +80,7 @@ export const CONFIG_DOC = [
   ['PULSEWIRE_WRITE_BATCH_POINTS', '5000', 'most points in one InfluxDB write request'],
   ['PULSEWIRE_SPOOL_MAX_BYTES', '1073741824', 'bound of the on-disk spool (1 GiB); when full, TELEMETRY gets ACK 4 until it drains below 90%'],
   ['PULSEWIRE_COMMAND_QUEUE_MAX', '100', 'most commands waiting for one device (queued or sent, not final); more get HTTP 429'],
-  ['PULSEWIRE_COMMAND_TTL_MS', '3600000', 'default and largest ttlMs of a command: one not sent within it expires (1 hour)'],
+  ['PULSEWIRE_COMMAND_TTL_MS', '3600000', 'default and largest ttlMs of a command: one not sent within it expires (1 hour; at most 30 days)'],
   ['PULSEWIRE_COMMAND_TIMEOUT_MS', '30000', 'default timeoutMs: a sent command with no final RESULT within it is timed-out'],
   ['PULSEWIRE_COMMAND_RETENTION_MS', '604800000', 'how long finished commands stay readable in the API (7 days)'],
   ['PULSEWIRE_LOG_LEVEL', 'info', 'fatal, error, warn, info, debug, trace or silent'],

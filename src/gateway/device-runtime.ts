@@ -15,8 +15,8 @@ export interface DeviceSessionHandle {
   readonly remoteAddress: string;
   /** Rank of the connection in the hub's accept order (WebSocket sessions only): the older of two loses. */
   readonly acceptOrder?: number | undefined;
-  /** Writes hub → device messages (COMMAND, DESIRED); true once written, false if the connection is gone. */
-  deliver(messages: import('../protocol/messages.js').HubMessage[]): Promise<boolean>;
+  /** Writes hub → device messages (COMMAND, DESIRED); per message, true once it may have reached the device, false if it certainly did not (see DeviceLink). */
+  deliver(messages: import('../protocol/messages.js').HubMessage[]): Promise<boolean[]>;
   /** Ends the session from the hub side with a close code and reason. */
   end(closeCode: number, reason: string, offlineReason: import('../events/bus.js').OfflineReason): void;
 }

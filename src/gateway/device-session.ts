@@ -96,20 +96,28 @@ export class DeviceSession implements DeviceSessionHandle, Pingable {
     this.#socket.close(closeCode, reason);
   }
 
-  deliver(messages: HubMessage[]): Promise<boolean> {
-    if (!this.isOpen || this.#endReason) return Promise.resolve(false);
+  /**
+   * Per message: false when it was never handed to the socket (the session
+   * is closing or gone), else true once ws called back. True also when the
+   * callback reports an error: the frames of one tick go out corked, in one
+   * writev, and a writev that fails part-way fails every callback of it
+   * while its first frames may have reached the device. At most once
+   * counts those as sent (they time out unless answered), never as unsent.
+   */
+  deliver(messages: HubMessage[]): Promise<boolean[]> {
+    if (!this.isOpen || this.#endReason) return Promise.resolve(messages.map(() => false));
+    // All encoded first: an encoding error then means nothing was handed over.
+    const frames = messages.map((message) => encodeHubMessage(message));
     this.#corkUntilNextTick();
-    return new Promise((resolve) => {
-      let left = messages.length;
-      let ok = true;
-      for (const message of messages) {
-        // ws calls back with an error for sends still queued when the socket closes.
-        this.#socket.send(encodeHubMessage(message), (err) => {
-          if (err) ok = false;
-          if (--left === 0) resolve(ok);
+    return Promise.all(frames.map((frame) => {
+      if (!this.isOpen) return false;
+      return new Promise<boolean>((resolve) => {
+        this.#socket.send(frame, (err) => {
+          if (err) this.#host.logger.debug({ deviceId: this.deviceId, err: err.message }, 'hub message write failed after it was handed to the socket; counted as sent');
+          resolve(true);
         });
-      }
-    });
+      });
+    }));
   }
 
   /** Drops the TCP connection without a close handshake (shutdown stragglers). */

@@ -66,15 +66,21 @@ export class StateService {
     return this.view(deviceId);
   }
 
-  /** REPORTED from the device: a merge patch on its reported document. */
-  onReported(deviceId: string, state: CborMap): void {
+  /**
+   * REPORTED from the device: a merge patch on its reported document.
+   * `state.reported` goes out once the document is committed, so operators
+   * never see a state that was not saved; if the commit fails there is no
+   * event, only a warning (the device is not told: REPORTED has no answer).
+   * Resolves when that is decided; never rejects.
+   */
+  onReported(deviceId: string, state: CborMap): Promise<void> {
     const current = this.#store.get(deviceId);
     const reported = mergePatchObject(current.reported, cborStateToJson(state));
     const at = this.#now();
-    this.#store.put(deviceId, { ...current, reported, reportedAt: at }).catch((err: unknown) => {
-      this.#log.warn({ err, deviceId }, 'reported state not stored');
-    });
-    this.#bus.emit('state.reported', { deviceId, reported, at });
+    return this.#store.put(deviceId, { ...current, reported, reportedAt: at }).then(
+      () => this.#bus.emit('state.reported', { deviceId, reported, at }),
+      (err: unknown) => this.#log.warn({ err, deviceId }, 'reported state not stored; no state.reported event'),
+    );
   }
 
   /** The DESIRED message for a device, or undefined when no desired state was ever set. */

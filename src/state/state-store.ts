@@ -45,10 +45,18 @@ export class StateStore {
     return record;
   }
 
-  /** Replaces the device's record; resolves once committed. */
+  /**
+   * Replaces the device's record; resolves once committed. Reads see the new
+   * record at once; if the commit fails they go back to what lmdb holds
+   * (unless a later put replaced the record meanwhile), so the cache never
+   * keeps a document that was not saved.
+   */
   put(deviceId: string, record: StateRecord): Promise<void> {
     this.#cache.set(deviceId, record);
-    return this.#track(this.#db.put(deviceId, record));
+    return this.#track(this.#db.put(deviceId, record).catch((err: unknown) => {
+      if (this.#cache.get(deviceId) === record) this.#cache.delete(deviceId);
+      throw err;
+    }));
   }
 
   /** The highest desired version this device id ever had, removals included (0: none). */

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { encodeReported, encodeResult } from '../../src/protocol/encode.js';
+import { COMMAND_ID_LENGTH } from '../../src/commands/command-service.js';
+import { encodeCommand, encodeReported, encodeResult } from '../../src/protocol/encode.js';
 import type { CommandMessage, HubMessage } from '../../src/protocol/messages.js';
 import { TestDevice } from '../support/device-client.js';
 import { startHub, type TestHub } from '../support/hub.js';
@@ -15,7 +16,7 @@ describe('commands', () => {
   let hub: TestHub;
   beforeAll(async () => {
     hub = await startHub({ PULSEWIRE_COMMAND_QUEUE_MAX: '5' });
-    for (const id of ['cmd-online', 'cmd-offline', 'cmd-ttl', 'cmd-timeout', 'cmd-cancel', 'cmd-wait', 'cmd-full', 'cmd-twice', 'cmd-bad']) {
+    for (const id of ['cmd-online', 'cmd-offline', 'cmd-ttl', 'cmd-timeout', 'cmd-cancel', 'cmd-wait', 'cmd-full', 'cmd-twice', 'cmd-bad', 'cmd-edge']) {
       expect((await hub.api('PUT', `/v1/devices/${id}`)).status).toBe(201);
     }
   });
@@ -164,6 +165,26 @@ describe('commands', () => {
     expect(full.body.error.message).toMatch(/cmd-full has 5 unfinished commands, the limit is 5 \(PULSEWIRE_COMMAND_QUEUE_MAX\)/);
     const openapi = (await hub.api('GET', '/openapi.json')).body;
     expect(Object.keys(openapi.paths['/v1/devices/{id}/commands'].post.responses)).toEqual(expect.arrayContaining(['409', '429']));
+  });
+
+  it('accepts a command whose frame, with its real id, is exactly PULSEWIRE_MAX_MESSAGE_BYTES, and refuses one byte more', async () => {
+    const limit = hub.config.maxMessageBytes;
+    const frameBytes = (args: string) => encodeCommand('c'.repeat(COMMAND_ID_LENGTH), 'fill', args).length;
+    let n = limit;
+    while (frameBytes('x'.repeat(n)) > limit) n--;
+    expect(frameBytes('x'.repeat(n))).toBe(limit); // no CBOR length-header step at this size
+    const device = await connect('cmd-edge');
+    const fits = await hub.api('POST', '/v1/devices/cmd-edge/commands', { name: 'fill', args: 'x'.repeat(n) });
+    expect(fits.status).toBe(202);
+    expect(fits.body.id).toHaveLength(COMMAND_ID_LENGTH);
+    const command = await nextCommand(device);
+    expect(command.commandId).toBe(fits.body.id);
+    expect(device.rawFrames.at(-1)!.length / 2).toBe(limit);
+    const over = await hub.api('POST', '/v1/devices/cmd-edge/commands', { name: 'fill', args: 'x'.repeat(n + 1) });
+    expect(over.status).toBe(400);
+    expect(over.body.error.code).toBe('PW_ERR_COMMAND_TOO_BIG');
+    expect(over.body.error.message).toContain(`${limit + 1} bytes encoded, the limit is ${limit}`);
+    await device.close();
   });
 
   it('ignores a RESULT for an unknown command and a second final RESULT, keeping the connection', async () => {

@@ -1,7 +1,9 @@
 /**
  * At most once across a hub crash: a hub that dies after writing a COMMAND
  * frame but before committing "sent" must not send it again after a restart
- * (a "reboot" or "open valve" twice is the harm).
+ * (a "reboot" or "open valve" twice is the harm). And within one batch: when
+ * a later frame of a write fails, the frames written before it are sent,
+ * not queued again (the last describe).
  *
  * The crash is made at that exact point with the real lmdb store and the
  * command side wired as app.ts wires it: the device's link takes the frame
@@ -29,13 +31,19 @@ const limits: CommandLimits = {
 const quiet = { info() {}, warn() {} };
 const DEVICE = 'valve-1';
 
-/** The device's connection as the outbox sees it: records every message; `written` is what deliver() answers ('never': it does not). */
+/**
+ * The device's connection as the outbox sees it: records every message;
+ * `written` is what deliver() answers for each message of a write (a
+ * function of its index in the write), 'never': it does not answer.
+ */
 class Link implements DeviceLink {
   readonly messages: HubMessage[] = [];
-  constructor(readonly written: boolean | 'never') {}
-  deliver(messages: HubMessage[]): Promise<boolean> {
+  constructor(readonly written: boolean | 'never' | ((index: number, message: HubMessage) => boolean)) {}
+  deliver(messages: HubMessage[]): Promise<boolean[]> {
     this.messages.push(...messages);
-    return this.written === 'never' ? new Promise(() => {}) : Promise.resolve(this.written);
+    const { written } = this;
+    if (written === 'never') return new Promise(() => {});
+    return Promise.resolve(messages.map((m, i) => (typeof written === 'function' ? written(i, m) : written)));
   }
   get commands(): CommandMessage[] {
     return this.messages.filter((m): m is CommandMessage => m.type === 3);
@@ -53,6 +61,7 @@ function hubOn(dir: string) {
   commands.start();
   return {
     commands,
+    state,
     connect(next: Link): void {
       link = next;
       bus.emit('device.online', { deviceId: DEVICE, at: Date.now(), remoteAddress: '127.0.0.1', method: 'secret' });
@@ -126,5 +135,58 @@ describe('a hub crash while a command is being sent', () => {
     after.connect(reconnected);
     await until(() => (after.commands.get(DEVICE, command.id)!.status === 'sent' ? true : undefined));
     expect(reconnected.commands.map((c) => c.commandId)).toEqual([command.id]);
+  });
+});
+
+describe('a write of several frames that fails part-way', () => {
+  const stops: (() => Promise<void>)[] = [];
+  const dirs: string[] = [];
+  afterEach(async () => {
+    for (const stop of stops.splice(0).reverse()) await stop().catch(() => undefined);
+    for (const dir of dirs.splice(0)) await rm(dir, { recursive: true, force: true });
+  });
+
+  it('marks the frames written before the failure sent, never sends them again, and sends the rest once, in order', async () => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'pulsewire-partial-'));
+    dirs.push(dir);
+    const hub = hubOn(dir);
+    stops.push(() => hub.stop());
+    const ids: string[] = [];
+    for (const name of ['open_valve', 'set_rate', 'close_valve']) ids.push((await hub.commands.create(DEVICE, { name })).id);
+    // The first frame went out, then the connection failed: the other two never left.
+    const failing = new Link((index) => index === 0);
+    hub.connect(failing);
+    await until(() => (hub.commands.get(DEVICE, ids[0]!)!.status === 'sent' ? true : undefined));
+    expect(failing.commands.map((c) => c.commandId)).toEqual(ids);
+    await until(() => (hub.commands.list(DEVICE, 'queued', 10).length === 2 ? true : undefined));
+
+    const next = new Link(true);
+    hub.connect(next);
+    await until(() => (hub.commands.list(DEVICE, 'sent', 10).length === 3 ? true : undefined));
+    expect(next.commands.map((c) => c.commandId)).toEqual([ids[1], ids[2]]);
+    // The device answers the first command from its first connection: matched by id, not connection.
+    hub.commands.onResult(DEVICE, { type: 4, commandId: ids[0]!, status: 1 });
+    expect((await hub.commands.waitFinal(DEVICE, ids[0]!, 5000))!.status).toBe('succeeded');
+    const all = [...failing.commands, ...next.commands].map((c) => c.commandId);
+    expect(all.filter((id) => id === ids[0])).toHaveLength(1);
+  });
+
+  it('counts the DESIRED frame of the write on its own: a failed one goes out again, the written command does not', async () => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'pulsewire-partial-'));
+    dirs.push(dir);
+    const hub = hubOn(dir);
+    stops.push(() => hub.stop());
+    await hub.state.patchDesired(DEVICE, { interval: 30 });
+    const command = await hub.commands.create(DEVICE, { name: 'reboot' });
+    // Only the COMMAND frame made it.
+    const link = new Link((_index, message) => message.type === 3);
+    hub.connect(link);
+    await until(() => (hub.commands.get(DEVICE, command.id)!.status === 'sent' ? true : undefined));
+    expect(link.messages.map((m) => m.type)).toEqual([6, 3]);
+    // The next round on the same link repeats DESIRED (same version: the device never got it), not the command.
+    hub.connect(link);
+    await until(() => (link.messages.length === 3 ? true : undefined));
+    expect(link.messages.map((m) => m.type)).toEqual([6, 3, 6]);
+    expect(link.messages[2]).toMatchObject({ type: 6, version: 1 });
   });
 });

@@ -7,10 +7,11 @@
  *
  * Messages only go out inside a response, so `deliver` hands them to the
  * request currently waiting for them (a long poll, or a POST collecting what
- * waits) and resolves once that response was written: true when Node wrote
- * the whole response to the socket ('finish'), false when the client went
- * away first. With no request waiting, `deliver` answers false and the
- * outbox keeps the commands queued for the next request.
+ * waits) and resolves once that response was written: true (for every
+ * message) when Node wrote the whole response to the socket ('finish'),
+ * false when the client went away first. With no request waiting, `deliver`
+ * answers false and the outbox keeps the commands queued for the next
+ * request.
  */
 import type { OfflineReason } from '../../events/bus.js';
 import type { HubMessage } from '../../protocol/messages.js';
@@ -90,11 +91,12 @@ export class HttpLink implements DeviceSessionHandle, Presence {
     return this.#receiver?.isPoll === true;
   }
 
-  deliver(messages: HubMessage[]): Promise<boolean> {
+  /** One response carries them all, so one outcome for all: a cut-off CBOR body cannot be decoded by the device. */
+  deliver(messages: HubMessage[]): Promise<boolean[]> {
     const receiver = this.#receiver;
-    if (!receiver || this.#ended) return Promise.resolve(false);
+    if (!receiver || this.#ended) return Promise.resolve(messages.map(() => false));
     this.#receiver = undefined;
-    return receiver.pickup.take(messages);
+    return receiver.pickup.take(messages).then((written) => messages.map(() => written));
   }
 
   /** Kick, takeover by a WebSocket, shutdown: an open poll is answered, the device goes offline with `offlineReason`. */

@@ -1,0 +1,96 @@
+/**
+ * A final status is shown only once it is durable: the `command.status`
+ * event, a `?wait` answer (waitFinal) and a plain read see "succeeded" (or
+ * expired, cancelled...) only after lmdb committed it. A hub killed right
+ * after a RESULT then loses only what no operator saw (docs/protocol.md,
+ * "Across a hub restart"). Real lmdb; "durable" is checked by reading the
+ * database directly, past the store's overlay of uncommitted records.
+ */
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { CommandService, isFinal, type CommandLimits } from '../../src/commands/command-service.js';
+import { CommandStore, type CommandRecord } from '../../src/commands/command-store.js';
+import type { CommandStatus } from '../../src/commands/types.js';
+import { EventBus } from '../../src/events/bus.js';
+
+const limits: CommandLimits = {
+  commandQueueMax: 100, commandTtlMs: 3_600_000, commandTimeoutMs: 30_000, commandRetentionMs: 86_400_000, maxMessageBytes: 65_536,
+};
+const DEVICE = 'pump-1';
+
+describe('final command statuses are shown after their commit', () => {
+  const cleanup: (() => Promise<unknown>)[] = [];
+  afterEach(async () => { for (const step of cleanup.splice(0).reverse()) await step(); });
+
+  async function setUp() {
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'pulsewire-final-'));
+    cleanup.push(() => rm(dir, { recursive: true, force: true }));
+    const store = CommandStore.open(dir);
+    const bus = new EventBus();
+    const points: string[] = [];
+    const commands = new CommandService({
+      store, bus, limits, logger: { info() {}, warn() {} },
+      points: { append: async (_device, [point]) => { points.push(String(point!.tags!.status)); } },
+    });
+    cleanup.push(async () => { await commands.close(); await store.close(); });
+    commands.start();
+    // What a restarted hub would read: committed records only.
+    const committed = store.root.openDB<CommandRecord, [string, string]>({ name: 'commands' });
+    const durable = (id: string): CommandStatus | undefined => committed.get([DEVICE, id])?.status;
+    /** For each final event: the status lmdb held at that moment. */
+    const atEvent: { status: CommandStatus; durable: CommandStatus | undefined }[] = [];
+    bus.on('command.status', ({ command }) => {
+      if (isFinal(command.status)) atEvent.push({ status: command.status, durable: durable(command.id) });
+    });
+    return { commands, durable, atEvent, points };
+  }
+
+  /** A command the device has: created, taken by the outbox, written. */
+  async function sentCommand(commands: CommandService) {
+    const created = await commands.create(DEVICE, { name: 'prime' });
+    const taken = await commands.takeQueued(DEVICE);
+    commands.delivered(taken, [true]);
+    return created.id;
+  }
+
+  it('a final RESULT: reads, waiters and the event see it only once committed', async () => {
+    const { commands, durable, atEvent, points } = await setUp();
+    const id = await sentCommand(commands);
+    const waited = commands.waitFinal(DEVICE, id, 5000).then((view) => ({ view, durable: durable(id) }));
+    commands.onResult(DEVICE, { type: 4, commandId: id, status: 1, payload: 'primed' });
+    // Same turn: the commit has not happened, so nothing shows the final status yet.
+    expect(commands.get(DEVICE, id)!.status).toBe('sent');
+    expect(commands.list(DEVICE, undefined, 10).map((c) => c.status)).toEqual(['sent']);
+    expect(atEvent).toEqual([]);
+    expect(points).toEqual([]);
+    const { view, durable: durableAtAnswer } = await waited;
+    expect(view).toMatchObject({ status: 'succeeded', result: 'primed' });
+    expect(durableAtAnswer).toBe('succeeded');
+    expect(atEvent).toEqual([{ status: 'succeeded', durable: 'succeeded' }]);
+    expect(commands.get(DEVICE, id)!.status).toBe('succeeded');
+    expect(points).toEqual(['succeeded']);
+  });
+
+  it('a second final RESULT in the commit window is ignored: one final status, one event', async () => {
+    const { commands, atEvent } = await setUp();
+    const id = await sentCommand(commands);
+    commands.onResult(DEVICE, { type: 4, commandId: id, status: 1 });
+    commands.onResult(DEVICE, { type: 4, commandId: id, status: 2, payload: 'late' });
+    expect((await commands.waitFinal(DEVICE, id, 5000))!.status).toBe('succeeded');
+    expect(atEvent).toEqual([{ status: 'succeeded', durable: 'succeeded' }]);
+  });
+
+  it('expiry and cancellation are durable before they are shown too', async () => {
+    const { commands, durable, atEvent } = await setUp();
+    const expiring = await commands.create(DEVICE, { name: 'soon', ttlMs: 50 });
+    const final = await commands.waitFinal(DEVICE, expiring.id, 5000);
+    expect(final!.status).toBe('expired');
+    const queued = await commands.create(DEVICE, { name: 'never' });
+    const cancelled = await commands.cancel(DEVICE, queued.id);
+    expect(cancelled.status).toBe('cancelled');
+    expect(durable(queued.id)).toBe('cancelled');
+    expect(atEvent).toEqual([{ status: 'expired', durable: 'expired' }, { status: 'cancelled', durable: 'cancelled' }]);
+  });
+});
