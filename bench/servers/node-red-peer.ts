@@ -12,16 +12,11 @@
  * hand-written CBOR). The ACK goes back as soon as the message is decoded,
  * before the write: it lets the bench's closed-loop driver run unchanged,
  * but it means "received", not "stored" (Node-RED has no spool), so the
- * figures that count are what reaches InfluxDB and when. Settings and flow
- * live in a temp dir; loopback only, a free port, no editor, no admin API.
+ * figures that count are what reaches InfluxDB and when. Node-RED runs as
+ * bench/lib/node-red-process.ts starts it (temp dir, loopback, no editor).
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import net from 'node:net';
-import os from 'node:os';
-import path from 'node:path';
-import { until } from '../lib/proc.js';
+import { startNodeRed } from '../lib/node-red-process.js';
 
 const require = createRequire(import.meta.url);
 
@@ -72,79 +67,21 @@ function flow(influx: { host: string; port: number; database: string }): unknown
   ];
 }
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as net.AddressInfo;
-      s.close(() => resolve(port));
-    });
-  });
-}
-
 /** Starts Node-RED with the peer flow, writing to `influxUrl` (an influxd root URL) database `database` (created here). */
 export async function startNodeRedPeer(influxUrl: string, database = 'nodered'): Promise<NodeRedPeer> {
   const created = await fetch(`${influxUrl}/query`, { method: 'POST', body: new URLSearchParams({ q: `CREATE DATABASE "${database}"` }) });
   if (!created.ok) throw new Error(`CREATE DATABASE: ${created.status} ${await created.text()}`);
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'pulsewire-bench-node-red-'));
-  const port = await freePort();
   const influx = new URL(influxUrl);
-  writeFileSync(path.join(dir, 'flows.json'), JSON.stringify(flow({ host: influx.hostname, port: Number(influx.port), database }), null, 2));
-  writeFileSync(path.join(dir, 'settings.js'), `module.exports = {
-  uiHost: '127.0.0.1',
-  uiPort: ${port},
-  userDir: ${JSON.stringify(dir)},
-  flowFile: 'flows.json',
-  credentialSecret: false,
-  httpAdminRoot: false,
-  disableEditor: true,
-  diagnostics: { enabled: false, ui: false },
-  telemetry: { enabled: false },
-  externalModules: { autoInstall: false, palette: { allowInstall: false }, modules: { allowInstall: false } },
-  functionExternalModules: false,
-  functionGlobalContext: { cbor: require(${JSON.stringify(require.resolve('cbor-x'))}) },
-  logging: { console: { level: 'info', metrics: false, audit: false } },
-};
-`);
-  const redJs = require.resolve('node-red/red.js');
-  const child: ChildProcess = spawn(process.execPath, [redJs, '--settings', path.join(dir, 'settings.js'), '--userDir', dir], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let log = '';
-  const errors: Record<string, number> = {};
-  let partial = '';
-  const onData = (c: Buffer) => {
-    log = (log + c).slice(-20_000);
-    const lines = (partial + c).split('\n');
-    partial = lines.pop() ?? '';
-    for (const line of lines) {
-      const at = line.indexOf('[error]');
-      if (at < 0) continue;
-      const key = line.slice(at + 8).replace(/\d+/g, 'N').slice(0, 160);
-      errors[key] = (errors[key] ?? 0) + 1;
-    }
-  };
-  child.stdout!.on('data', onData);
-  child.stderr!.on('data', onData);
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  const started = await until(() => /Started flows/.test(log) || child.exitCode !== null, 60_000, 100);
-  if (!started || child.exitCode !== null || /Missing node types|Waiting for missing types/.test(log)) {
-    child.kill('SIGKILL');
-    rmSync(dir, { recursive: true, force: true });
-    throw new Error(`Node-RED did not start the peer flow:\n${log}`);
-  }
+  const red = await startNodeRed({
+    flow: flow({ host: influx.hostname, port: Number(influx.port), database }),
+    dirPrefix: 'pulsewire-bench-node-red-',
+    extraSettings: `functionGlobalContext: { cbor: require(${JSON.stringify(require.resolve('cbor-x'))}) },`,
+  });
   return {
-    pid: child.pid!,
-    url: `ws://127.0.0.1:${port}/v1/device`,
+    pid: red.pid,
+    url: `ws://127.0.0.1:${red.port}/v1/device`,
     influxDatabase: database,
-    errors: () => ({ ...errors }),
-    async stop() {
-      if (child.exitCode === null && child.signalCode === null) {
-        child.kill('SIGTERM');
-        const timer = setTimeout(() => child.kill('SIGKILL'), 15_000);
-        await exited;
-        clearTimeout(timer);
-      }
-      rmSync(dir, { recursive: true, force: true });
-    },
+    errors: red.errors,
+    stop: red.stop,
   };
 }
