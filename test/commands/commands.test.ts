@@ -1,16 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { COMMAND_ID_LENGTH } from '../../src/commands/command-service.js';
 import { encodeCommand, encodeReported, encodeResult } from '../../src/protocol/encode.js';
-import type { CommandMessage, HubMessage } from '../../src/protocol/messages.js';
+import { nextCommand } from '../support/commands.js';
 import { TestDevice } from '../support/device-client.js';
 import { startHub, type TestHub } from '../support/hub.js';
 import { sleep, until } from '../support/wait.js';
-
-async function nextCommand(device: TestDevice): Promise<CommandMessage> {
-  const message: HubMessage = await device.next();
-  expect(message.type).toBe(3);
-  return message as CommandMessage;
-}
 
 describe('commands', () => {
   let hub: TestHub;

@@ -13,7 +13,8 @@ import { isFinal } from '../../src/commands/command-service.js';
 import type { CommandStatus, CommandView } from '../../src/commands/types.js';
 import type { EventBus, HubEvents } from '../../src/events/bus.js';
 import { encodeReported, encodeResult } from '../../src/protocol/encode.js';
-import type { CommandMessage, DesiredMessage, HubMessage } from '../../src/protocol/messages.js';
+import type { DesiredMessage } from '../../src/protocol/messages.js';
+import { nextCommand } from '../support/commands.js';
 import { TestDevice } from '../support/device-client.js';
 import { restartableHub, startHub, type TestHub } from '../support/hub.js';
 import { sleep, waitFor } from '../support/wait.js';
@@ -40,12 +41,6 @@ function watchCommands(bus: EventBus, deviceId: string) {
       return events.find((e) => isFinal(e.command.status))!.command;
     },
   };
-}
-
-async function nextCommand(device: TestDevice): Promise<CommandMessage> {
-  const message: HubMessage = await device.next();
-  expect(message.type).toBe(3);
-  return message as CommandMessage;
 }
 
 describe('command and state events on the bus', () => {
