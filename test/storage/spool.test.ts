@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { PulsewireError } from '../../src/errors/catalog.js';
-import { Spool } from '../../src/storage/spool.js';
+import { Spool, type SpoolEntry } from '../../src/storage/spool.js';
 import { SpoolDrainer, type EntryWriter } from '../../src/storage/spool-drainer.js';
 import { waitFor } from '../support/wait.js';
 
@@ -105,6 +105,36 @@ describe('Spool group commit', () => {
     expect(entries[3]!.points[0]).toEqual(point('b', 4, 'v4'));
     await spool.remove(entries);
     expect(spool.stats).toMatchObject({ entries: 0, points: 0, bytes: 0 });
+  });
+
+  it('hands out each entry once when its record is readable before its commit is reported', async () => {
+    // lmdb makes a commit readable before its put promises resolve (overlappingSync: the flush comes
+    // after); under load that gap outlasted a whole InfluxDB write. Holding back the window-slot puts,
+    // which the record's commit waits for too, opens the gap on purpose.
+    let release!: () => void;
+    const held = new Promise<void>((resolve) => { release = resolve; });
+    const record = spool.accepted.record.bind(spool.accepted);
+    spool.accepted.record = (deviceId, seq, fingerprint) => {
+      const put = record(deviceId, seq, fingerprint);
+      return held.then(() => put);
+    };
+    const { open: openEnv } = await import('lmdb');
+    const env = openEnv({ path: dir });
+    const onDisk = env.openDB<string, number>({ name: 'entries', encoding: 'string' });
+    const committed = Promise.all([1, 2].map((i) => spool.append('d', [point('d', i)], { seq: i, fingerprint: i })));
+    await waitFor(() => onDisk.getKeysCount() === 1, { what: 'record readable on disk' });
+    // What a drainer round does in the gap: take what peek offers, deliver it, remove it.
+    const early = spool.peek(1);
+    await spool.remove(early);
+    release();
+    await committed;
+    const later = spool.peek(100);
+    const value = (e: SpoolEntry) => e.points[0]!.fields!['value'];
+    expect([...early, ...later].map(value)).toEqual([1, 2]);
+    expect(spool.stats).toMatchObject({ entries: later.length, points: later.length });
+    await spool.remove(later);
+    expect(spool.stats).toMatchObject({ entries: 0, points: 0, bytes: 0 });
+    await env.close();
   });
 
   it('cuts a record at 2,000 points even within one turn', async () => {
