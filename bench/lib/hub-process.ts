@@ -9,6 +9,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { appendFileSync, mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import WebSocket from 'ws';
 import { connectInflux } from '../../src/storage/influx-connection.js';
 import { findChild, until } from './proc.js';
 
@@ -25,6 +26,8 @@ export type HubOptions = {
   dataDir?: string;
   /** Listen on this port (a restart where devices reconnect to the same URL); default a free one. */
   port?: number;
+  /** Open the inspector on a free loopback port, so collectGarbage() can run a full GC from outside. */
+  inspector?: boolean;
 };
 
 export type HubProcess = {
@@ -36,6 +39,8 @@ export type HubProcess = {
   readonly databaseUrl: string;
   readonly dataDir: string;
   metrics(): Promise<Metrics>;
+  /** A full garbage collection in the hub, through its inspector (needs `inspector: true`). */
+  collectGarbage(): Promise<void>;
   /** Exit code or signal once the process ended (0: clean; 1: the hub's shutdown deadline; SIGKILL: ours). */
   exitStatus(): string | undefined;
   stop(): Promise<void>;
@@ -75,7 +80,9 @@ export async function startHubProcess(options: HubOptions = {}): Promise<HubProc
     ...options.env,
   };
   if (!options.influxUrl) delete env.PULSEWIRE_INFLUX_URL;
-  const child = spawn(process.execPath, options.entry ?? DEFAULT_HUB_ENTRY, { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const entry = [...(options.inspector ? ['--inspect=127.0.0.1:0'] : []), ...(options.entry ?? DEFAULT_HUB_ENTRY)];
+  const child = spawn(process.execPath, entry, { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  let inspectorUrl: string | undefined;
   let banner = '';
   let stderr = '';
   const logFile = process.env.PULSEWIRE_BENCH_HUB_LOG;
@@ -84,7 +91,10 @@ export async function startHubProcess(options: HubOptions = {}): Promise<HubProc
     if (banner.length < 64 * 1024) banner += chunk;
     if (logFile) appendFileSync(logFile, chunk);
   });
-  child.stderr!.on('data', (chunk) => { stderr = (stderr + chunk).slice(-4000); });
+  child.stderr!.on('data', (chunk) => {
+    stderr = (stderr + chunk).slice(-4000);
+    inspectorUrl ??= /Debugger listening on (ws:\/\/\S+)/.exec(stderr)?.[1];
+  });
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   const listening = await until(() => /InfluxDB:\s+\S+/.test(banner) || child.exitCode !== null, 60_000, 50);
   const base = /Pulsewire hub on (http:\/\/\S+)/.exec(banner)?.[1];
@@ -110,6 +120,10 @@ export async function startHubProcess(options: HubOptions = {}): Promise<HubProc
       const res = await fetch(`${baseUrl}/metrics`, { headers: { authorization: `Bearer ${BENCH_OPERATOR_TOKEN}` } });
       return parseMetrics(await res.text());
     },
+    async collectGarbage() {
+      if (!inspectorUrl) throw new Error('the hub was not started with inspector: true (or its inspector URL was not seen)');
+      await collectGarbageThrough(inspectorUrl);
+    },
     exitStatus() {
       return child.signalCode ?? (child.exitCode === null ? undefined : String(child.exitCode));
     },
@@ -130,6 +144,21 @@ export async function startHubProcess(options: HubOptions = {}): Promise<HubProc
       removeDir();
     },
   };
+}
+
+/** Sends HeapProfiler.collectGarbage (a full, compacting GC) over a Node inspector WebSocket and waits for its answer. */
+async function collectGarbageThrough(url: string): Promise<void> {
+  const socket = new WebSocket(url);
+  try {
+    await new Promise<void>((resolve, reject) => {
+      socket.once('open', () => socket.send(JSON.stringify({ id: 1, method: 'HeapProfiler.collectGarbage' })));
+      socket.on('message', (data) => { if ((JSON.parse(String(data)) as { id?: number }).id === 1) resolve(); });
+      socket.once('error', reject);
+      socket.once('close', () => reject(new Error('inspector closed before the GC finished')));
+    });
+  } finally {
+    socket.close();
+  }
 }
 
 /** Readings stored in InfluxDB under names `${prefix}N` (one prefix per bench phase). */

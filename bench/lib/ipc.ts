@@ -33,9 +33,10 @@ export class Remote {
   #pending = new Map<number, { resolve: (v: any) => void; reject: (e: Error) => void }>();
   #exited: Promise<void>;
 
-  constructor(modulePath: string, env: NodeJS.ProcessEnv = {}) {
+  /** `nodeFlags`: more Node options for the child (e.g. --expose-gc). */
+  constructor(modulePath: string, env: NodeJS.ProcessEnv = {}, nodeFlags: string[] = []) {
     this.child = fork(modulePath, [], {
-      execArgv: ['--import', 'tsx'],
+      execArgv: ['--import', 'tsx', ...nodeFlags],
       env: { ...process.env, ...env },
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     });

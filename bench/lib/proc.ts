@@ -79,6 +79,20 @@ export function vmRssBytes(pid: number): number {
   return Number(/(\d+)/.exec(line ?? '')?.[1] ?? NaN) * 1024;
 }
 
+export type MemoryStatus = { rss: number; anon: number; file: number; shmem: number };
+
+/**
+ * VmRSS and its parts from /proc/PID/status, in bytes: anonymous memory (the
+ * JS heap, malloc: sockets, buffers, native objects), file-backed pages
+ * (code, and lmdb's memory map: pages of its files the process touched,
+ * which the kernel can drop and read back) and shared memory.
+ */
+export function memoryStatus(pid: number): MemoryStatus {
+  const lines = readFileSync(`/proc/${pid}/status`, 'utf8').split('\n');
+  const kib = (key: string) => Number(/(\d+)/.exec(lines.find((l) => l.startsWith(`${key}:`)) ?? '')?.[1] ?? NaN) * 1024;
+  return { rss: kib('VmRSS'), anon: kib('RssAnon'), file: kib('RssFile'), shmem: kib('RssShmem') };
+}
+
 /** The open-files limits of this process (children inherit them), from /proc/self/limits. */
 export function openFilesLimits(): { soft: number; hard: number } | undefined {
   try {

@@ -14,7 +14,11 @@ export const CONNECTIONS_NOTES = [
   'of 3 samples before any device connects, "held" the median of samples every 0.5 s after a settle period; KiB/conn =',
   '(held - idle) / devices held, so it includes everything a device costs the process (socket, session, registry entry,',
   'runtime, lmdb pages touched), not only the socket. No forced GC (not possible from outside): RSS includes garbage not',
-  'yet collected, for both processes alike. CPU % is utime+stime over the measuring window (two ping sweeps and the',
+  'yet collected, for both processes alike. The split: RssAnon and RssFile from /proc/PID/status, the JS heap and external',
+  'memory from the process itself (the hub\'s /metrics, the bare server\'s process.memoryUsage()), 3 samples each, idle and',
+  'held, after the CPU window; "after full GC": the same once more right after HeapProfiler.collectGarbage (the hub\'s inspector',
+  'on a loopback port, the bare server\'s own inspector session) and 1 s, idle and held, so the difference is what the',
+  'connections keep alive. CPU % is utime+stime over the measuring window (two ping sweeps and the',
   'telemetry), peak the highest 0.5 s bin. Loss is from device-sim\'s summary (sent = stored by ACK, none unACKed).',
 ];
 
@@ -30,6 +34,14 @@ export function connectionsTables(r: ConnectionsResult): Table[] {
         `${fmt(s.hub.connectSeconds, 1)} / ${fmt(s.hub.sim.failedConnects ?? 0)}`,
         `${fmt(s.hub.sim.sent)} / ${fmt(s.hub.sim.stored)} / ${fmt(s.hub.lost)} / ${fmt(s.hub.sim.unacknowledged)}`,
       ]),
+    },
+    {
+      title: 'Where each connection\'s RSS goes (KiB per connection, held - idle): anonymous = JS heap (reserved) + external (Buffers) + other native (libuv, sockets, malloc); file-backed = lmdb\'s map and code; then the same after a full GC (inspector) of the idle and the holding process',
+      head: ['devices', 'process', 'RSS', 'anonymous', 'file-backed', 'heap used (reserved)', 'external', 'other native', 'after full GC: RSS', 'anonymous', 'heap used (reserved)'],
+      rows: r.steps.filter((s) => s.hub.split && s.hub.afterGc).flatMap((s) => ([['hub', s.hub], ['bare ws', s.bare]] as const).map(([name, f]) => [
+        fmt(s.devices), name, kib(f.bytesPerConnection), kib(f.split.anon), kib(f.split.file), `${kib(f.split.heapUsed)} (${kib(f.split.heapTotal)})`, kib(f.split.external), kib(f.split.otherNative),
+        kib(f.afterGc.bytesPerConnection), kib(f.afterGc.split.anon), `${kib(f.afterGc.split.heapUsed)} (${kib(f.afterGc.split.heapTotal)})`,
+      ])),
     },
     targetsTable(r.targets),
   ];

@@ -20,7 +20,7 @@ import type { FleetStartArgs, ZombieTimes } from '../lib/fleet-worker.js';
 import { BENCH_ENROLLMENT_KEY, startHubProcess } from '../lib/hub-process.js';
 import { Remote } from '../lib/ipc.js';
 import { describeMachine } from '../lib/machine.js';
-import { cpuSeconds, median, openFilesLimits, pin, placement, sleep, until, vmRssBytes, type Placement } from '../lib/proc.js';
+import { cpuSeconds, median, memoryStatus, openFilesLimits, pin, placement, sleep, until, vmRssBytes, type Placement } from '../lib/proc.js';
 import type { ResultHead, Target } from '../lib/report.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -58,6 +58,10 @@ export type HoldFigures = {
   rssIdleBytes: number;
   rssHeldBytes: number;
   bytesPerConnection: number;
+  /** Where bytesPerConnection goes: each part's (held - idle) / connections held. */
+  split: MemorySplit;
+  /** The same right after a full GC of the process (idle and held alike): what the connections keep alive, garbage not counted. */
+  afterGc: { bytesPerConnection: number; split: MemorySplit };
   /** Mean CPU % of one core over measureS (ping sweeps plus the 0.1 msg/s/device). */
   cpuPercent: number;
   /** Highest CPU % in a 500 ms bin within measureS (a sweep shows up here). */
@@ -65,6 +69,18 @@ export type HoldFigures = {
   sim: { sent: number; stored: number; unacknowledged: number; dropped: number; disconnects: number; connectedAtEnd: number; failedConnects: number };
   lost: number;
 };
+
+/** What the process reports of its JS memory (process.memoryUsage() names). */
+export type JsMemory = { heapUsed: number; heapTotal: number; external: number };
+
+/**
+ * Per connection, bytes: RSS as anonymous (JS heap, malloc) and file-backed
+ * pages (lmdb's map, code); of the anonymous part, V8's heap (in use,
+ * garbage not yet collected included; and as reserved), `external`
+ * (Buffers and other memory V8 objects hold outside the heap) and the rest
+ * (native: libuv handles, socket buffers, allocator slack).
+ */
+export type MemorySplit = { anon: number; file: number; heapUsed: number; heapTotal: number; external: number; otherNative: number };
 
 export type ConnectionsStep = { devices: number; hub: HoldFigures; bare: HoldFigures; ratio: number };
 
@@ -81,12 +97,48 @@ export function startFleetWorker(place: Placement): Remote {
   return worker;
 }
 
-type Server = { pid: number; url: string; stop(): Promise<void> };
+type Server = { pid: number; url: string; jsMemory(): Promise<JsMemory>; collectGarbage(): Promise<void>; stop(): Promise<void> };
+
+type MemorySample = { rss: number; anon: number; file: number } & JsMemory;
+
+/** Median of 3 samples 0.5 s apart of /proc and the process's own memory report. */
+async function sampleMemory(server: Server): Promise<MemorySample> {
+  const samples: MemorySample[] = [];
+  for (let i = 0; i < 3; i++) {
+    if (i > 0) await sleep(500);
+    const { rss, anon, file } = memoryStatus(server.pid);
+    samples.push({ rss, anon, file, ...(await server.jsMemory()) });
+  }
+  const mid = (k: keyof MemorySample) => median(samples.map((s) => s[k]));
+  return { rss: mid('rss'), anon: mid('anon'), file: mid('file'), heapUsed: mid('heapUsed'), heapTotal: mid('heapTotal'), external: mid('external') };
+}
+
+function splitPerConnection(idle: MemorySample, held: MemorySample, connections: number): MemorySplit {
+  const per = (k: keyof MemorySample) => (held[k] - idle[k]) / Math.max(1, connections);
+  const anon = per('anon');
+  return { anon, file: per('file'), heapUsed: per('heapUsed'), heapTotal: per('heapTotal'), external: per('external'), otherNative: anon - per('heapTotal') - per('external') };
+}
+
+/** A full GC, a second for V8 to hand freed pages back, then sampleMemory. */
+async function sampleAfterGc(server: Server): Promise<MemorySample> {
+  await server.collectGarbage();
+  await sleep(1000);
+  return sampleMemory(server);
+}
+
+/** The hub's JS memory from its /metrics (prom-client's default Node metrics). */
+async function hubJsMemory(metrics: () => Promise<Map<string, number>>): Promise<JsMemory> {
+  const m = await metrics();
+  const get = (name: string) => m.get(`pulsewire_nodejs_${name}`) ?? NaN;
+  return { heapUsed: get('heap_size_used_bytes'), heapTotal: get('heap_size_total_bytes'), external: get('external_memory_bytes') };
+}
 
 async function hold(server: Server, devices: number, o: ConnectionsOptions, place: Placement, prefix: string): Promise<HoldFigures> {
   await sleep(2000);
   const idle: number[] = [];
   for (let i = 0; i < 3; i++) { idle.push(vmRssBytes(server.pid)); await sleep(500); }
+  const idleMemory = await sampleMemory(server);
+  const idleAfterGc = await sampleAfterGc(server);
   const worker = startFleetWorker(place);
   try {
     const started = Date.now();
@@ -111,6 +163,9 @@ async function hold(server: Server, devices: number, o: ConnectionsOptions, plac
       rss.push(vmRssBytes(server.pid));
     }
     const cpuPercent = ((cpuSeconds(server.pid) - cpu0) / ((Date.now() - t0) / 1000)) * 100;
+    // After the CPU window, so scraping the hub's metrics does not count in it.
+    const heldMemory = await sampleMemory(server);
+    const heldAfterGc = await sampleAfterGc(server);
     const { summary } = await worker.call<{ summary: Summary; zombies: ZombieTimes[] }>('stop');
     const t = summary.telemetry;
     const sim = {
@@ -125,6 +180,8 @@ async function hold(server: Server, devices: number, o: ConnectionsOptions, plac
     return {
       devices, connected, connectSeconds, rssIdleBytes, rssHeldBytes,
       bytesPerConnection: (rssHeldBytes - rssIdleBytes) / Math.max(1, connected),
+      split: splitPerConnection(idleMemory, heldMemory, connected),
+      afterGc: { bytesPerConnection: (heldAfterGc.rss - idleAfterGc.rss) / Math.max(1, connected), split: splitPerConnection(idleAfterGc, heldAfterGc, connected) },
       cpuPercent, cpuPeakPercent: Math.max(...bins), sim, lost: t.sent - t.stored,
     };
   } finally {
@@ -145,27 +202,27 @@ export async function runConnections(options: Partial<ConnectionsOptions> = {}):
   o.log(`connections: steps ${steps.join(', ')} (cap ${cap}: ${capReason}); ping ${o.pingIntervalMs} ms, ${o.rate} msg/s/device; ${place.note}`);
   const out: ConnectionsStep[] = [];
   for (const n of steps) {
-    const hub = await startHubProcess({ entry: o.hubEntry, env: { PULSEWIRE_PING_INTERVAL_MS: String(o.pingIntervalMs) } });
+    const hub = await startHubProcess({ entry: o.hubEntry, inspector: true, env: { PULSEWIRE_PING_INTERVAL_MS: String(o.pingIntervalMs) } });
     let hubFigures: HoldFigures;
     try {
       pin(hub.pid, place.subject, place);
-      hubFigures = await hold({ pid: hub.pid, url: hub.deviceUrl, stop: () => hub.stop() }, n, o, place, `c${n}-`);
+      hubFigures = await hold({ pid: hub.pid, url: hub.deviceUrl, jsMemory: () => hubJsMemory(() => hub.metrics()), collectGarbage: () => hub.collectGarbage(), stop: () => hub.stop() }, n, o, place, `c${n}-`);
     } finally {
       await hub.stop();
     }
-    const bareProc = new Remote(BARE_WS_MODULE);
+    const bareProc = new Remote(BARE_WS_MODULE, {}, ['--expose-gc']);
     let bare: HoldFigures;
     try {
       pin(bareProc.pid, place.subject, place);
       const { port } = await bareProc.call<{ port: number }>('start', { pingIntervalMs: o.pingIntervalMs });
-      bare = await hold({ pid: bareProc.pid, url: `ws://127.0.0.1:${port}/v1/device`, stop: async () => {} }, n, o, place, `b${n}-`);
+      bare = await hold({ pid: bareProc.pid, url: `ws://127.0.0.1:${port}/v1/device`, jsMemory: () => bareProc.call<JsMemory>('memory'), collectGarbage: () => bareProc.call('collectGarbage'), stop: async () => {} }, n, o, place, `b${n}-`);
       await bareProc.call('stop');
     } finally {
       await bareProc.close();
     }
     const step = { devices: n, hub: hubFigures, bare, ratio: hubFigures.bytesPerConnection / bare.bytesPerConnection };
     out.push(step);
-    o.log(`  ${n}: hub ${hubFigures.connected} held, ${(hubFigures.bytesPerConnection / 1024).toFixed(1)} KiB/conn, CPU ${hubFigures.cpuPercent.toFixed(1)} % (peak ${hubFigures.cpuPeakPercent.toFixed(0)} %), lost ${hubFigures.lost}; bare ${(bare.bytesPerConnection / 1024).toFixed(1)} KiB/conn, CPU ${bare.cpuPercent.toFixed(1)} %`);
+    o.log(`  ${n}: hub ${hubFigures.connected} held, ${(hubFigures.bytesPerConnection / 1024).toFixed(1)} KiB/conn (${(hubFigures.afterGc.bytesPerConnection / 1024).toFixed(1)} after a full GC), CPU ${hubFigures.cpuPercent.toFixed(1)} % (peak ${hubFigures.cpuPeakPercent.toFixed(0)} %), lost ${hubFigures.lost}; bare ${(bare.bytesPerConnection / 1024).toFixed(1)} KiB/conn (${(bare.afterGc.bytesPerConnection / 1024).toFixed(1)} after GC), CPU ${bare.cpuPercent.toFixed(1)} %`);
   }
   const result: ConnectionsResult = {
     scenario: 'connections', machine, placement: place, options: (({ log: _l, hubEntry: _h, ...rest }) => rest)(o),

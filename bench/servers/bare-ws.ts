@@ -22,6 +22,13 @@ async function start(args: { pingIntervalMs: number; port?: number }): Promise<{
 serve({
   start,
   clients: () => server?.clients.size ?? 0,
+  /** The JS side of its RSS (the connections scenario splits each connection's cost). */
+  memory: () => process.memoryUsage(),
+  /** A full GC (the process must run with --expose-gc), as the hub gets one through its inspector. */
+  collectGarbage: () => {
+    if (!globalThis.gc) throw new Error('bare-ws was not started with --expose-gc');
+    globalThis.gc();
+  },
   /** `closeCode` (e.g. 1001, as the hub on SIGTERM): close each device with it; default drop the sockets. */
   stop: (args: { closeCode?: number } = {}) => new Promise<void>((resolve) => {
     clearInterval(sweep);

@@ -18,6 +18,8 @@ import { runLatency } from '../../bench/scenarios/latency.js';
 import { latencyMarkdown } from '../../bench/scenarios/latency-report.js';
 import { runStorm, stormTargets, STORM_WINDOW_S } from '../../bench/scenarios/storm.js';
 import { stormMarkdown } from '../../bench/scenarios/storm-report.js';
+import { runConnections } from '../../bench/scenarios/connections.js';
+import { connectionsMarkdown } from '../../bench/scenarios/connections-report.js';
 import { runCommands } from '../../bench/scenarios/commands.js';
 import { commandsMarkdown } from '../../bench/scenarios/commands-report.js';
 
@@ -64,6 +66,23 @@ describe('bench harness', () => {
     expect(result.falseOffline).toBe(0);
     expect(livenessMarkdown(result, 'npm run bench -- liveness', 'bench/results/x.json', [])).toContain('| device side');
   }, 60_000);
+
+  it('runs the connections scenario with tiny numbers: hub and bare server hold the fleet, each connection\'s RSS split', async () => {
+    const result = await runConnections({
+      steps: [60], pingIntervalMs: 1000, settleS: 1, measureS: 1, pin: false,
+      hubEntry: ['--import', 'tsx', 'src/main.ts'],
+    });
+    const step = result.steps[0]!;
+    expect(step.hub.connected).toBe(60);
+    expect(step.bare.connected).toBe(60);
+    expect(step.hub.lost).toBe(0);
+    for (const split of [step.hub.split, step.bare.split, step.hub.afterGc.split, step.bare.afterGc.split]) {
+      for (const value of Object.values(split)) expect(Number.isFinite(value)).toBe(true);
+      // The parts add up: anonymous = heap reserved + external + the rest.
+      expect(split.heapTotal + split.external + split.otherNative).toBeCloseTo(split.anon, 6);
+    }
+    expect(connectionsMarkdown(result, 'npm run bench -- connections', 'bench/results/x.json', [])).toContain('| after full GC: RSS |');
+  }, 120_000);
 
   it('runs the latency scenario with tiny numbers: a maximum, then three rate steps timed on hub and ceiling A', async () => {
     const result = await runLatency({
