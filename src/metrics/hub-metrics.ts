@@ -1,8 +1,9 @@
 /**
  * The hub's Prometheus metrics. The per-message counts (messages, readings,
- * ACKs) are tallied as plain numbers (`tally*`) and handed to their
- * prom-client counters at scrape time: prom-client hashes the label set and
- * returns an object on every inc(), per message that was measurable garbage.
+ * ACKs: countMessage, countReadings, countAck) are tallied as plain numbers
+ * and handed to their prom-client counters at scrape time: prom-client
+ * hashes the label set and returns an object on every inc(), which per
+ * message was measurable garbage and CPU.
  * Values that other modules already keep (connections, writer statistics)
  * are read at scrape time through `collect`, so the hot path does no extra
  * bookkeeping for them.
