@@ -6,42 +6,60 @@
  * backlog pacer ties to InfluxDB anyway. For A/B: alternate --root.
  *
  *   tsx bench/probes/ingest-cpu.ts [--root DIR] [--batch N] [--seconds S] [--devices N] [--cpu-prof DIR]
+ *     [--heap-prof DIR [--heap-prof-interval BYTES]]
+ *
+ * --heap-prof: an allocation profile of the hub over the load window (V8's
+ * sampling heap profiler through the hub's inspector, collected objects
+ * included, see bench/lib/heap-sampler.ts), written to DIR as a .heapprofile;
+ * read it with bench/probes/heap-profile-top.mjs. Its sampling costs the hub
+ * CPU, so the CPU figure of such a run is not comparable.
  */
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import type { RunResult } from '../lib/driver.js';
+import { freePort, HeapSampler } from '../lib/heap-sampler.js';
 import { BENCH_ENROLLMENT_KEY, startHubProcess } from '../lib/hub-process.js';
 import { cpuSeconds, pin, placement, sleep, until } from '../lib/proc.js';
 import { startDriver } from '../scenarios/ceilings.js';
 
 const { values } = parseArgs({
-  options: { root: { type: 'string' }, batch: { type: 'string' }, seconds: { type: 'string' }, devices: { type: 'string' }, 'cpu-prof': { type: 'string' } },
+  options: { root: { type: 'string' }, batch: { type: 'string' }, seconds: { type: 'string' }, devices: { type: 'string' }, 'cpu-prof': { type: 'string' },
+    'heap-prof': { type: 'string' }, 'heap-prof-interval': { type: 'string' } },
 });
 const root = path.resolve(values.root ?? '.');
 const batch = Number(values.batch ?? 10);
 const prof = values['cpu-prof'] ? ['--cpu-prof', `--cpu-prof-dir=${values['cpu-prof']}`] : [];
+const inspectPort = values['heap-prof'] ? await freePort() : undefined;
+if (inspectPort !== undefined) prof.push(`--inspect=127.0.0.1:${inspectPort}`);
 
 const place = placement(true);
 const hub = await startHubProcess({ entry: [...prof, path.join(root, 'dist/src/main.js')] });
 pin(hub.pid, place.subject, place);
 const driver = startDriver(place);
+let sampler: HeapSampler | undefined;
 try {
   await driver.call('connect', { url: hub.deviceUrl, devices: Number(values.devices ?? 500), prefix: 'probe-', enrollmentKey: BENCH_ENROLLMENT_KEY });
   await sleep(1000);
+  sampler = inspectPort === undefined ? undefined : await HeapSampler.connect(inspectPort);
+  await sampler?.start(values['heap-prof-interval'] ? Number(values['heap-prof-interval']) : undefined);
   const cpu0 = cpuSeconds(hub.pid);
   const t0 = Date.now();
   const run = await driver.call<RunResult>('run', { mode: 'saturate', batch, seconds: Number(values.seconds ?? 15), names: 'p', window: 32 });
   const loadCpu = cpuSeconds(hub.pid) - cpu0;
   await until(async () => (await hub.metrics()).get('pulsewire_spool_entries') === 0, 120_000, 100);
   const cpu = cpuSeconds(hub.pid) - cpu0;
+  const heapProfile = sampler ? await sampler.stopTo(values['heap-prof']!, hub.pid) : undefined;
   console.log(JSON.stringify({
     root, batch, readingsAckedPerSecond: Math.round(run.readingsAcked / run.seconds),
     intoInfluxPerSecond: Math.round(run.readingsAcked / ((Date.now() - t0) / 1000)),
     hubCpuSecondsPerMillionReadings: +(cpu / (run.readingsAcked / 1e6)).toFixed(2),
     hubCpuPercentDuringLoad: Math.round((100 * loadCpu) / run.seconds), acks: run.acks,
+    ...(heapProfile ? { heapProfile } : {}),
   }));
   await driver.call('close');
 } finally {
+  // A node process with an inspector client attached waits for it to go before it exits.
+  sampler?.close();
   await driver.close();
   await hub.stop();
 }

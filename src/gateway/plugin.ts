@@ -69,21 +69,15 @@ async function gatewayPlugin(app: FastifyInstance, opts: GatewayOptions): Promis
     bus,
     nowUs: opts.nowUs ?? receiptClock(),
     pace: () => app.pacer.admit(),
-    observer: { ack: (code) => metrics.acks.inc({ code: String(code) }), readings: (n) => metrics.readingsIn.inc(n) },
+    observer: { ack: (code) => metrics.countAck(code), readings: (n) => metrics.countReadings(n) },
   });
 
-  // Label children resolved once: the hot path should not hash label sets per message.
-  const messageCounters = {
-    1: metrics.messagesIn.labels('telemetry'),
-    4: metrics.messagesIn.labels('result'),
-    5: metrics.messagesIn.labels('reported'),
-    'bare-pack': metrics.messagesIn.labels('bare-pack'),
-  };
+  const messageTypeLabels = { 1: 'telemetry', 4: 'result', 5: 'reported', 'bare-pack': 'bare-pack' } as const;
   const host: SessionHost = {
     intake,
     logger: app.log,
     frameRejected: (code) => metrics.frameRejections.inc({ code }),
-    received: (type) => messageCounters[type].inc(),
+    received: (type) => metrics.countMessage(messageTypeLabels[type]),
     pong: (session) => liveness.markAlive(session),
     result: (deviceId, message) => app.commands.onResult(deviceId, message),
     reported: (deviceId, message) => app.deviceState.onReported(deviceId, message.state),

@@ -42,6 +42,10 @@ export type IntakeDeps = {
   readonly pace?: () => Promise<void> | undefined;
 };
 
+/** The two outcomes of nearly every message, shared: an outcome is only read, never changed. */
+const STORED: AckOutcome = Object.freeze({ code: 0 });
+const DUPLICATE: AckOutcome = Object.freeze({ code: 1 });
+
 export class TelemetryIntake {
   readonly #deps: IntakeDeps;
 
@@ -54,11 +58,11 @@ export class TelemetryIntake {
    * frame's bytes, so only a true resend of an accepted message counts as a duplicate.
    */
   async accept(runtime: DeviceRuntime, seq: number, pack: unknown, fingerprint: number): Promise<AckOutcome> {
-    if (runtime.accepted.has(seq, fingerprint)) return this.#observed({ code: 1 });
+    if (runtime.accepted.has(seq, fingerprint)) return this.#observed(DUPLICATE);
     const inProgress = runtime.pending.get(seq);
     if (inProgress?.fingerprint === fingerprint) {
       const first = await inProgress.outcome;
-      return this.#observed(first.code === 0 ? { code: 1 } : first);
+      return this.#observed(first.code === 0 ? DUPLICATE : first);
     }
     const outcome = this.#store(runtime, pack, { seq, fingerprint });
     const entry = { fingerprint, outcome };
@@ -101,7 +105,7 @@ export class TelemetryIntake {
     // Stored already; only the ACK waits, and the device's window turns that into backpressure.
     const paced = this.#deps.pace?.();
     if (paced) await paced;
-    return { code: 0 };
+    return STORED;
   }
 
   /** ACK code 5 when this pack would push the device past its distinct-name budget. */

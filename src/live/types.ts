@@ -46,14 +46,11 @@ export function batchSize(batch: LiveBatch): number {
 
 export function toLiveReading(device: string, reading: Reading): LiveReading {
   const v = reading.value instanceof Uint8Array ? Buffer.from(reading.value).toString('base64') : reading.value;
-  return {
-    device,
-    name: reading.name,
-    ...(reading.unit === undefined ? {} : { unit: reading.unit }),
-    t: reading.timeUs / 1000,
-    kind: reading.kind,
-    v,
-  };
+  const t = reading.timeUs / 1000;
+  // Two literals, not a spread of a temporary: this runs for every reading the hub accepts.
+  return reading.unit === undefined
+    ? { device, name: reading.name, t, kind: reading.kind, v }
+    : { device, name: reading.name, unit: reading.unit, t, kind: reading.kind, v };
 }
 
 export function seriesKey(device: string, name: string): string {

@@ -1,8 +1,12 @@
 /**
- * The hub's Prometheus metrics. Counters on the hot path are plain prom-client
- * counters; values that other modules already keep (connections, writer
- * statistics) are read at scrape time through `collect`, so the hot path
- * does no extra bookkeeping for them.
+ * The hub's Prometheus metrics. The per-message counts (messages, readings,
+ * ACKs: countMessage, countReadings, countAck) are tallied as plain numbers
+ * and handed to their prom-client counters at scrape time: prom-client
+ * hashes the label set and returns an object on every inc(), which per
+ * message was measurable garbage and CPU.
+ * Values that other modules already keep (connections, writer statistics)
+ * are read at scrape time through `collect`, so the hot path does no extra
+ * bookkeeping for them.
  */
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import type { SpoolStats } from '../storage/spool.js';
@@ -21,6 +25,24 @@ export type MetricSources = {
   live?: () => { connections: number; conflating: number; closedTooSlow: number } | undefined;
 };
 
+/** Counts by label value since the last scrape; the counter adds them in its collect(). */
+class Tally<K> {
+  readonly #counts = new Map<K, number>();
+
+  add(key: K, n: number): void {
+    this.#counts.set(key, (this.#counts.get(key) ?? 0) + n);
+  }
+
+  /** Hands each non-zero count over and zeroes it (keys stay: the set of labels is small). */
+  flush(into: (key: K, n: number) => void): void {
+    for (const [key, n] of this.#counts) {
+      if (n === 0) continue;
+      this.#counts.set(key, 0);
+      into(key, n);
+    }
+  }
+}
+
 export class HubMetrics {
   readonly registry = new Registry();
   readonly messagesIn: Counter<'type'>;
@@ -32,13 +54,28 @@ export class HubMetrics {
   readonly disconnects: Counter<'reason'>;
   readonly takeovers: Counter<'outcome'>;
   readonly httpDeviceRequests: Counter<'method' | 'status'>;
+  readonly #messagesIn = new Tally<string>();
+  readonly #readingsIn = new Tally<undefined>();
+  readonly #acks = new Tally<number>();
 
   constructor(sources: MetricSources) {
     const registers = [this.registry];
     collectDefaultMetrics({ register: this.registry, prefix: 'pulsewire_' });
-    this.messagesIn = new Counter({ name: 'pulsewire_messages_in_total', help: 'Device messages received, by type', labelNames: ['type'], registers });
-    this.readingsIn = new Counter({ name: 'pulsewire_readings_in_total', help: 'SenML records durably accepted', registers });
-    this.acks = new Counter({ name: 'pulsewire_acks_total', help: 'ACKs sent, by ACK code', labelNames: ['code'], registers });
+    const messagesIn = this.#messagesIn;
+    const readingsIn = this.#readingsIn;
+    const acks = this.#acks;
+    this.messagesIn = new Counter({
+      name: 'pulsewire_messages_in_total', help: 'Device messages received, by type', labelNames: ['type'], registers,
+      collect() { messagesIn.flush((type, n) => this.inc({ type }, n)); },
+    });
+    this.readingsIn = new Counter({
+      name: 'pulsewire_readings_in_total', help: 'SenML records durably accepted', registers,
+      collect() { readingsIn.flush((_, n) => this.inc(n)); },
+    });
+    this.acks = new Counter({
+      name: 'pulsewire_acks_total', help: 'ACKs sent, by ACK code', labelNames: ['code'], registers,
+      collect() { acks.flush((code, n) => this.inc({ code: String(code) }, n)); },
+    });
     this.frameRejections = new Counter({ name: 'pulsewire_frames_rejected_total', help: 'Device frames that closed the connection, by error code', labelNames: ['code'], registers });
     this.handshakeRefusals = new Counter({ name: 'pulsewire_handshake_refusals_total', help: 'Device upgrades refused, by reason', labelNames: ['reason'], registers });
     this.pingTimeouts = new Counter({ name: 'pulsewire_ping_timeouts_total', help: 'Devices terminated for not answering a ping', registers });
@@ -94,5 +131,20 @@ export class HubMetrics {
       name: 'pulsewire_acks_paced_total', help: 'ACKs that were held back to let delivery catch up', registers,
       collect() { this.reset(); this.inc(sources.pacer().pacedTotal); },
     });
+  }
+
+  /** A device message of this type (label value) received; counted at the next scrape. */
+  countMessage(type: string): void {
+    this.#messagesIn.add(type, 1);
+  }
+
+  /** Readings durably accepted; counted at the next scrape. */
+  countReadings(n: number): void {
+    this.#readingsIn.add(undefined, n);
+  }
+
+  /** An ACK sent with this code; counted at the next scrape. */
+  countAck(code: number): void {
+    this.#acks.add(code, 1);
   }
 }

@@ -56,6 +56,10 @@ class Output {
   }
 }
 
+/** Scratch for the big-endian bytes of 8-byte heads and floats (the encoder is synchronous, so one serves every call). */
+const scratch = new DataView(new ArrayBuffer(8));
+const scratchBytes = new Uint8Array(scratch.buffer);
+
 /** Writes a head (major type + argument) in its shortest form. */
 function writeHead(out: Output, major: number, arg: number | bigint): void {
   if (typeof arg === 'bigint' && arg <= BigInt(Number.MAX_SAFE_INTEGER)) arg = Number(arg);
@@ -63,15 +67,13 @@ function writeHead(out: Output, major: number, arg: number | bigint): void {
   if (typeof arg === 'number' && arg < 24) return out.byte(m | arg);
   if (typeof arg === 'number' && arg < 0x100) return (out.byte(m | 24), out.byte(arg));
   if (typeof arg === 'number' && arg < 0x10000) return (out.byte(m | 25), out.byte(arg >> 8), out.byte(arg & 0xff));
-  const view = new DataView(new ArrayBuffer(8));
   if (typeof arg === 'number' && arg < 2 ** 32) {
-    view.setUint32(0, arg);
-    out.byte(m | 26);
-    return out.bytes(new Uint8Array(view.buffer, 0, 4));
+    // Every ACK has a 4-byte seq here once seqs pass 2^16: no DataView per frame.
+    return (out.byte(m | 26), out.byte(arg >>> 24), out.byte((arg >>> 16) & 0xff), out.byte((arg >>> 8) & 0xff), out.byte(arg & 0xff));
   }
-  view.setBigUint64(0, BigInt(arg));
+  scratch.setBigUint64(0, BigInt(arg));
   out.byte(m | 27);
-  out.bytes(new Uint8Array(view.buffer));
+  out.bytes(scratchBytes);
 }
 
 /** The bytes of a head alone; used to rewrite indefinite-length strings. */
@@ -82,10 +84,9 @@ export function encodeHead(major: number, arg: number): Uint8Array {
 }
 
 function writeFloat64(out: Output, value: number): void {
-  const view = new DataView(new ArrayBuffer(8));
-  view.setFloat64(0, value);
+  scratch.setFloat64(0, value);
   out.byte(0xfb);
-  out.bytes(new Uint8Array(view.buffer));
+  out.bytes(scratchBytes);
 }
 
 function isPlainObject(value: object): value is Record<string, unknown> {
@@ -156,9 +157,21 @@ function writeItem(out: Output, value: unknown, depth: number): void {
   throw new TypeError(`CBOR encode: cannot encode ${value.constructor?.name ?? 'this object'}`);
 }
 
+/**
+ * The top-level output, reused: an ACK per TELEMETRY message made a fresh
+ * 128-byte buffer each (allocation profile of the hub at full ingest). Map
+ * keys still get their own Output (writeMap), so nothing nests in this one.
+ */
+const topLevel = new Output();
+
 /** Encodes one value as one tag-free CBOR data item; throws on values outside the mapping above. */
 export function encodeCbor(value: unknown): Uint8Array {
-  const out = new Output();
-  writeItem(out, value, 1);
-  return out.result();
+  topLevel.len = 0;
+  try {
+    writeItem(topLevel, value, 1);
+    return topLevel.result();
+  } finally {
+    // A large message would keep its grown buffer for good; start small again.
+    if (topLevel.buf.length > 4096) topLevel.buf = new Uint8Array(128);
+  }
 }

@@ -125,6 +125,8 @@ function decodeBytes(bytes: Uint8Array, opts: DecodeOptions, maxDepth = MAX_CBOR
   if (opts.maxBytes !== undefined && bytes.length > opts.maxBytes) {
     return new PulsewireError('PW_ERR_FRAME_TOO_BIG', `${bytes.length} bytes, at most ${opts.maxBytes}`);
   }
+  // The defaults need no limits object per frame.
+  if (maxDepth === MAX_CBOR_DEPTH && opts.maxItems === undefined) return decodeCbor(bytes);
   return decodeCbor(bytes, { maxDepth, ...(opts.maxItems !== undefined ? { maxItems: opts.maxItems } : {}) });
 }
 

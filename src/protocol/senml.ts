@@ -81,11 +81,16 @@ const VALUE_FIELDS = ['v', 'vs', 'vb', 'vd', 's'] as const;
 function readFields(record: unknown, fields: Fields): Fields {
   fields.clear();
   if (record instanceof Map) {
-    for (const [key, value] of record) addField(fields, key, value);
+    // forEach, not for-of: no [key, value] array per label, and no closure (fields is `this`).
+    record.forEach(addMapField, fields);
   } else if (typeof record === 'object' && record !== null && !Array.isArray(record) && !(record instanceof Uint8Array)) {
     for (const [key, value] of Object.entries(record)) addField(fields, key, value);
   } else throw new Malformed('record must be a map');
   return fields;
+}
+
+function addMapField(this: Fields, value: unknown, key: unknown): void {
+  addField(this, key, value);
 }
 
 function addField(fields: Fields, key: unknown, value: unknown): void {
@@ -205,19 +210,22 @@ function resolveRecord(fields: Fields, base: Base): { reading: Reading; seconds:
   return { reading: unit === undefined ? { name, timeUs: 0, kind, value } : { name, unit, timeUs: 0, kind, value }, seconds };
 }
 
+const malformed = (detail: string) => new PulsewireError('PW_ERR_PACK_MALFORMED', detail);
+
+/** Resolution is synchronous, so one Fields serves every pack in turn. */
+const packFields = new Fields();
+
 /** Resolves and validates a SenML pack; `nowUs` is the hub's clock at receipt. */
 export function resolvePack(pack: unknown, opts: ResolveOptions): { readings: Reading[] } | PulsewireError {
   const maxRecords = opts.maxRecords ?? DEFAULT_MAX_RECORDS;
   const earliestUs = opts.nowUs - (opts.maxPastSeconds ?? DEFAULT_MAX_PAST_SECONDS) * 1e6;
   const latestUs = opts.nowUs + (opts.maxFutureSeconds ?? DEFAULT_MAX_FUTURE_SECONDS) * 1e6;
-  const malformed = (detail: string) => new PulsewireError('PW_ERR_PACK_MALFORMED', detail);
-
   if (!Array.isArray(pack)) return malformed('pack must be an array of records');
   if (pack.length === 0) return malformed('pack is empty');
   if (pack.length > maxRecords) return malformed(`pack has ${pack.length} records, at most ${maxRecords} allowed`);
 
   const base: Base = { name: '', time: 0, unit: undefined, value: 0, sum: 0 };
-  const fields = new Fields();
+  const fields = packFields;
   const readings: Reading[] = [];
   let timeError: PulsewireError | undefined;
   for (let i = 0; i < pack.length; i++) {

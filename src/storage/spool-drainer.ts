@@ -22,8 +22,23 @@ import { isPulsewireError } from '../errors/catalog.js';
 import { silentLogger, type StorageLogger } from './logger.js';
 import type { Spool, SpoolEntry } from './spool.js';
 
+/**
+ * What the drainer writes through (PointWriter): every group settles on its
+ * own; the result holds undefined for each group stored and the error of
+ * each other one, in order.
+ */
 export interface EntryWriter {
-  write(points: IPoint[]): Promise<void>;
+  writeEach(groups: readonly IPoint[][]): Promise<(Error | undefined)[]>;
+}
+
+/** An EntryWriter from a write of one group (tests, adapters): each group written on its own, all at once. */
+export function writeEachOf(write: (points: IPoint[]) => Promise<void>): EntryWriter {
+  return {
+    async writeEach(groups) {
+      const results = await Promise.allSettled(groups.map((points) => write(points)));
+      return results.map((result) => (result.status === 'fulfilled' ? undefined : (result.reason as Error)));
+    },
+  };
 }
 
 export type DrainerOptions = {
@@ -163,17 +178,18 @@ export class SpoolDrainer {
   }
 
   async #deliver(batch: SpoolEntry[]): Promise<Round> {
-    // One write per entry in one tick: the writer group-commits them and isolates a 400 per entry.
-    const results = await Promise.allSettled(batch.map((entry) => this.#writer.write(entry.points)));
+    // One group per entry in one call: the writer group-commits them and isolates a 400 per entry.
+    const errors = await this.#writer.writeEach(batch.map((entry) => entry.points));
     if (this.#stopped) return 'ok';
     const confirmed: SpoolEntry[] = [];
     const rejected: [SpoolEntry, string][] = [];
     let unavailable = false;
-    results.forEach((result, i) => {
-      if (result.status === 'fulfilled') confirmed.push(batch[i]!);
-      else if (isPulsewireError(result.reason, 'PW_ERR_STORAGE_REJECTED')) rejected.push([batch[i]!, result.reason.detail ?? result.reason.message]);
+    for (let i = 0; i < batch.length; i++) {
+      const error = errors[i];
+      if (error === undefined) confirmed.push(batch[i]!);
+      else if (isPulsewireError(error, 'PW_ERR_STORAGE_REJECTED')) rejected.push([batch[i]!, error.detail ?? error.message]);
       else unavailable = true;
-    });
+    }
     await this.#spool.remove(confirmed);
     this.#drainedPoints += confirmed.reduce((n, e) => n + e.points.length, 0);
     for (const [entry, reason] of rejected) {
@@ -185,15 +201,15 @@ export class SpoolDrainer {
   /** Finds the points of a refused entry that InfluxDB refuses on their own, and dead-letters them. */
   async #isolate(entry: SpoolEntry, entryReason: string): Promise<Round> {
     if (entry.points.length === 1) return this.#settleRejected(entry, entry.points, entryReason);
-    const results = await Promise.allSettled(entry.points.map((point) => this.#writer.write([point])));
+    const errors = await this.#writer.writeEach(entry.points.map((point) => [point]));
     if (this.#stopped) return 'ok';
     const bad: IPoint[] = [];
     let reason = '';
-    for (const [i, result] of results.entries()) {
-      if (result.status === 'fulfilled') continue;
-      if (!isPulsewireError(result.reason, 'PW_ERR_STORAGE_REJECTED')) return 'unavailable';
+    for (const [i, error] of errors.entries()) {
+      if (error === undefined) continue;
+      if (!isPulsewireError(error, 'PW_ERR_STORAGE_REJECTED')) return 'unavailable';
       bad.push(entry.points[i]!);
-      reason ||= result.reason.detail ?? result.reason.message;
+      reason ||= error.detail ?? error.message;
     }
     return this.#settleRejected(entry, bad, reason || entryReason);
   }

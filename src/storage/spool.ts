@@ -165,7 +165,8 @@ export class Spool {
   append(deviceId: string, points: IPoint[], mark?: { seq: number; fingerprint: number }): Promise<void> {
     if (this.#closed) return Promise.reject(new PulsewireError('PW_ERR_STORAGE_UNAVAILABLE', 'spool is closed'));
     // JSON keeps every number, string and boolean exactly, and its size is what we count.
-    const part = JSON.stringify({ d: deviceId, p: points } satisfies StoredMessage);
+    const message: StoredMessage = { d: deviceId, p: points };
+    const part = JSON.stringify(message);
     // A record's bytes: its frame `{"at":..,"m":[` + `]}`, counted with its first part, and each part with its separator.
     const at = this.#pending?.at ?? this.#now();
     const head = this.#pending?.head ?? `{"at":${at},"m":[`;
@@ -178,7 +179,7 @@ export class Spool {
     this.#bytes += bytes;
     const pending = this.#pending ?? this.#startRecord(at, head);
     pending.parts.push(part);
-    pending.messages.push({ d: deviceId, p: points });
+    pending.messages.push(message);
     pending.points += points.length;
     pending.bytes += bytes;
     if (mark) pending.marks.push({ deviceId, seq: mark.seq, fingerprint: mark.fingerprint });

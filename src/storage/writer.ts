@@ -1,7 +1,7 @@
 /**
  * Group commit of points into InfluxDB. Callers (the spool drainer, one
- * write() per spooled message) await write(), which resolves once InfluxDB
- * confirmed the request that carried their points. Requests are formed from whatever is queued
+ * group per spooled message) await write() or writeEach(), which settle once
+ * InfluxDB confirmed (or refused) the requests that carried their points. Requests are formed from whatever is queued
  * when a slot frees up, so a trickle goes out at once and a flood becomes a
  * few large requests.
  */
@@ -25,11 +25,36 @@ export type PointWriterOptions = {
   logger?: StorageLogger;
 };
 
+/** One caller's points; its outcome goes to slot `index` of its call's Settlement. */
 type Group = {
   points: IPoint[];
-  resolve: () => void;
-  reject: (err: PulsewireError) => void;
+  settlement: Settlement;
+  index: number;
 };
+
+/**
+ * The groups of one writeEach() call: one promise for all of them, not a
+ * promise and two callbacks per group (per spooled message, that was a good
+ * part of the drainer's garbage in an allocation profile at full ingest).
+ */
+class Settlement {
+  readonly errors: (PulsewireError | undefined)[];
+  readonly done: Promise<(PulsewireError | undefined)[]>;
+  #left: number;
+  #resolve!: (errors: (PulsewireError | undefined)[]) => void;
+
+  constructor(groups: number) {
+    this.errors = new Array<PulsewireError | undefined>(groups).fill(undefined);
+    this.#left = groups;
+    this.done = new Promise((resolve) => { this.#resolve = resolve; });
+    if (groups === 0) this.#resolve(this.errors);
+  }
+
+  settle(index: number, error: PulsewireError | undefined): void {
+    this.errors[index] = error;
+    if (--this.#left === 0) this.#resolve(this.errors);
+  }
+}
 
 type Outcome = { ok: true } | { ok: false; error: PulsewireError };
 
@@ -46,7 +71,7 @@ export class PointWriter {
   #retryForMs: number;
   #log: StorageLogger;
   #queue: Group[] = [];
-  #unsettled = new Set<Promise<void>>();
+  #unsettled = new Set<Promise<unknown>>();
   #pumpScheduled = false;
   #closed = false;
   #stats = new WriterStatsRecorder();
@@ -71,21 +96,34 @@ export class PointWriter {
   }
 
   /** Resolves once InfluxDB confirmed these points; rejects with PW_ERR_STORAGE_UNAVAILABLE or PW_ERR_STORAGE_REJECTED. */
-  write(points: IPoint[]): Promise<void> {
-    if (this.#closed) return Promise.reject(new PulsewireError('PW_ERR_STORAGE_UNAVAILABLE', 'writer is closed'));
-    if (points.length === 0) return Promise.resolve();
-    const settled = new Promise<void>((resolve, reject) => {
-      this.#queue.push({ points, resolve, reject });
-    });
-    this.#stats.queued(points.length);
-    const tracked = settled.then(
-      () => undefined,
-      () => undefined,
-    );
-    this.#unsettled.add(tracked);
-    void tracked.then(() => this.#unsettled.delete(tracked));
+  async write(points: IPoint[]): Promise<void> {
+    const [error] = await this.writeEach([points]);
+    if (error) throw error;
+  }
+
+  /**
+   * Several callers' groups at once, each settled on its own (a group is
+   * never split across requests, and on a 400 each group alone finds out):
+   * resolves when all have settled, with undefined for each confirmed group
+   * and the PW_ERR_STORAGE_UNAVAILABLE / PW_ERR_STORAGE_REJECTED error of
+   * each other one, in the order given.
+   */
+  writeEach(groups: readonly IPoint[][]): Promise<(PulsewireError | undefined)[]> {
+    const settlement = new Settlement(groups.length);
+    for (let index = 0; index < groups.length; index++) {
+      const points = groups[index]!;
+      if (this.#closed) settlement.settle(index, new PulsewireError('PW_ERR_STORAGE_UNAVAILABLE', 'writer is closed'));
+      else if (points.length === 0) settlement.settle(index, undefined);
+      else {
+        this.#queue.push({ points, settlement, index });
+        this.#stats.queued(points.length);
+      }
+    }
+    const { done } = settlement;
+    this.#unsettled.add(done);
+    void done.then(() => this.#unsettled.delete(done));
     this.#schedulePump();
-    return settled;
+    return done;
   }
 
   /** Resolves when every write() made before this call has settled (either way). */
@@ -158,10 +196,10 @@ export class PointWriter {
   #settle(group: Group, outcome: Outcome): void {
     if (outcome.ok) {
       this.#stats.settledOk(group.points.length);
-      group.resolve();
+      group.settlement.settle(group.index, undefined);
     } else {
       this.#stats.settledFailed(group.points.length, outcome.error.code === 'PW_ERR_STORAGE_REJECTED');
-      group.reject(outcome.error);
+      group.settlement.settle(group.index, outcome.error);
     }
   }
 

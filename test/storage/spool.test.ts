@@ -5,7 +5,7 @@ import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { PulsewireError } from '../../src/errors/catalog.js';
 import { Spool, type SpoolEntry } from '../../src/storage/spool.js';
-import { SpoolDrainer, type EntryWriter } from '../../src/storage/spool-drainer.js';
+import { SpoolDrainer, writeEachOf, type EntryWriter } from '../../src/storage/spool-drainer.js';
 import { waitFor } from '../support/wait.js';
 
 const point = (device: string, i: number, value: number | string = i): IPoint => ({
@@ -173,9 +173,9 @@ describe('Spool group commit', () => {
 describe('SpoolDrainer', () => {
   it('keeps two rounds in flight, never hands an entry out twice, and removes each round as it is confirmed', async () => {
     const held: { values: unknown[]; release: () => void }[] = [];
-    const writer: EntryWriter = {
-      write: (points) => new Promise<void>((release) => held.push({ values: points.map((p) => p.fields!['value']), release })),
-    };
+    const writer: EntryWriter = writeEachOf(
+      (points) => new Promise<void>((release) => held.push({ values: points.map((p) => p.fields!['value']), release })),
+    );
     for (let i = 0; i < 6; i++) await spool.append('d', [point('d', i)]);
     const drainer = new SpoolDrainer(spool, writer, { batchPoints: 2 });
     drainer.start();
@@ -196,7 +196,7 @@ describe('SpoolDrainer', () => {
 
   it('writes entries in order and removes them once confirmed', async () => {
     const written: string[] = [];
-    const writer: EntryWriter = { write: async (points) => { written.push(...points.map((p) => p.timestamp as string)); } };
+    const writer: EntryWriter = writeEachOf(async (points) => { written.push(...points.map((p) => p.timestamp as string)); });
     const drainer = new SpoolDrainer(spool, writer, { batchPoints: 3 });
     drainer.start();
     for (let i = 0; i < 20; i++) await spool.append('d', [point('d', i)]);
@@ -209,12 +209,10 @@ describe('SpoolDrainer', () => {
   it('backs off while storage is unavailable, keeps everything, and delivers once it is back', async () => {
     let down = true;
     const stored: unknown[] = [];
-    const writer: EntryWriter = {
-      write: async (points) => {
-        if (down) throw new PulsewireError('PW_ERR_STORAGE_UNAVAILABLE', 'ECONNREFUSED');
-        stored.push(...points.map((p) => p.fields!['value']));
-      },
-    };
+    const writer: EntryWriter = writeEachOf(async (points) => {
+      if (down) throw new PulsewireError('PW_ERR_STORAGE_UNAVAILABLE', 'ECONNREFUSED');
+      stored.push(...points.map((p) => p.fields!['value']));
+    });
     const drainer = new SpoolDrainer(spool, writer, { batchPoints: 100, backoffBaseMs: 5, backoffCapMs: 20 });
     drainer.start();
     for (let i = 0; i < 5; i++) await spool.append('d', [point('d', i)]);
@@ -229,14 +227,12 @@ describe('SpoolDrainer', () => {
 
   it('moves only the refused points of an entry to the dead letters, and lets the rest through', async () => {
     const stored: unknown[] = [];
-    const writer: EntryWriter = {
-      write: async (points) => {
-        if (points.some((p) => typeof p.fields!['value'] === 'string')) {
-          throw new PulsewireError('PW_ERR_STORAGE_REJECTED', 'partial write: field type conflict');
-        }
-        stored.push(...points.map((p) => p.fields!['value']));
-      },
-    };
+    const writer: EntryWriter = writeEachOf(async (points) => {
+      if (points.some((p) => typeof p.fields!['value'] === 'string')) {
+        throw new PulsewireError('PW_ERR_STORAGE_REJECTED', 'partial write: field type conflict');
+      }
+      stored.push(...points.map((p) => p.fields!['value']));
+    });
     const drainer = new SpoolDrainer(spool, writer, { batchPoints: 100 });
     await spool.append('d', [point('d', 1)]);
     await spool.append('d', [point('d', 2), point('d', 3, 'oops'), point('d', 4)]);
