@@ -47,11 +47,19 @@ try {
   await driver.call('connect', { url: hub.deviceUrl, devices: Number(values.devices ?? 1000), prefix: 'stall-', enrollmentKey: BENCH_ENROLLMENT_KEY });
   await sleep(1000);
   const before = await loopView(hub.baseUrl);
+  const pacedBefore = (await hub.metrics()).get('pulsewire_acks_paced_total') ?? 0;
+  // The spool's backlog over the window: the pacer holds ACKs above its high-water mark.
+  let spoolPeak = 0;
+  const sampler = setInterval(() => {
+    void hub.metrics().then((m) => { spoolPeak = Math.max(spoolPeak, m.get('pulsewire_spool_readings') ?? 0); }, () => {});
+  }, 250);
   const cpu0 = cpuSeconds(hub.pid);
   const run = await driver.call<RunResult>('run', {
     mode: 'rate', batch, seconds, names: 'p', window: 32, messagesPerSecond: rate, latencyAfterMs: 3000, drainMs: 60_000,
   });
+  clearInterval(sampler);
   const after = await loopView(hub.baseUrl);
+  const paced = ((await hub.metrics()).get('pulsewire_acks_paced_total') ?? 0) - pacedBefore;
   const cpu = cpuSeconds(hub.pid) - cpu0;
   const gcSeconds = Object.fromEntries(Object.entries(after.gc).map(([k, v]) => [k, +(v - (before.gc[k] ?? 0)).toFixed(3)]));
   const gcTotal = Object.values(gcSeconds).reduce((a, b) => a + b, 0);
@@ -59,6 +67,7 @@ try {
     root, rate, seconds, batch, env,
     ackedPerSecond: Math.round((run.acks['0'] ?? 0) / run.seconds), unacknowledged: run.unacknowledged, blocked: run.blocked,
     latencyMs: run.latencyMs,
+    acksPaced: paced, spoolPeakReadings: spoolPeak,
     hubCpuPercent: Math.round((100 * cpu) / run.seconds),
     gcSeconds, gcShareOfHubCpu: +(gcTotal / cpu).toFixed(3),
     eventLoopLagAtEnd: { p99Ms: (after.lagP99 ?? NaN) * 1000, maxMs: (after.lagMax ?? NaN) * 1000 },
