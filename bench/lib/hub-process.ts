@@ -9,8 +9,8 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { appendFileSync, mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import WebSocket from 'ws';
 import { connectInflux } from '../../src/storage/influx-connection.js';
+import { collectGarbage } from './inspector.js';
 import { findChild, until } from './proc.js';
 
 export const BENCH_ENROLLMENT_KEY = 'bench-enrollment-key-0123456789';
@@ -26,7 +26,7 @@ export type HubOptions = {
   dataDir?: string;
   /** Listen on this port (a restart where devices reconnect to the same URL); default a free one. */
   port?: number;
-  /** Open the inspector on a free loopback port, so collectGarbage() can run a full GC from outside. */
+  /** Open the inspector on a free loopback port (inspectorUrl, collectGarbage()). */
   inspector?: boolean;
 };
 
@@ -39,6 +39,8 @@ export type HubProcess = {
   readonly databaseUrl: string;
   readonly dataDir: string;
   metrics(): Promise<Metrics>;
+  /** The inspector's ws:// URL (with `inspector: true`; see inspector.ts). */
+  readonly inspectorUrl: string | undefined;
   /** A full garbage collection in the hub, through its inspector (needs `inspector: true`). */
   collectGarbage(): Promise<void>;
   /** Exit code or signal once the process ended (0: clean; 1: the hub's shutdown deadline; SIGKILL: ours). */
@@ -120,9 +122,12 @@ export async function startHubProcess(options: HubOptions = {}): Promise<HubProc
       const res = await fetch(`${baseUrl}/metrics`, { headers: { authorization: `Bearer ${BENCH_OPERATOR_TOKEN}` } });
       return parseMetrics(await res.text());
     },
+    get inspectorUrl() {
+      return inspectorUrl;
+    },
     async collectGarbage() {
       if (!inspectorUrl) throw new Error('the hub was not started with inspector: true (or its inspector URL was not seen)');
-      await collectGarbageThrough(inspectorUrl);
+      await collectGarbage(inspectorUrl);
     },
     exitStatus() {
       return child.signalCode ?? (child.exitCode === null ? undefined : String(child.exitCode));
@@ -144,21 +149,6 @@ export async function startHubProcess(options: HubOptions = {}): Promise<HubProc
       removeDir();
     },
   };
-}
-
-/** Sends HeapProfiler.collectGarbage (a full, compacting GC) over a Node inspector WebSocket and waits for its answer. */
-async function collectGarbageThrough(url: string): Promise<void> {
-  const socket = new WebSocket(url);
-  try {
-    await new Promise<void>((resolve, reject) => {
-      socket.once('open', () => socket.send(JSON.stringify({ id: 1, method: 'HeapProfiler.collectGarbage' })));
-      socket.on('message', (data) => { if ((JSON.parse(String(data)) as { id?: number }).id === 1) resolve(); });
-      socket.once('error', reject);
-      socket.once('close', () => reject(new Error('inspector closed before the GC finished')));
-    });
-  } finally {
-    socket.close();
-  }
 }
 
 /** Readings stored in InfluxDB under names `${prefix}N` (one prefix per bench phase). */

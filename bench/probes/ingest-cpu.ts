@@ -17,7 +17,7 @@
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import type { RunResult } from '../lib/driver.js';
-import { freePort, HeapSampler } from '../lib/heap-sampler.js';
+import { HeapSampler } from '../lib/heap-sampler.js';
 import { BENCH_ENROLLMENT_KEY, startHubProcess } from '../lib/hub-process.js';
 import { cpuSeconds, pin, placement, sleep, until } from '../lib/proc.js';
 import { startDriver } from '../scenarios/ceilings.js';
@@ -29,18 +29,16 @@ const { values } = parseArgs({
 const root = path.resolve(values.root ?? '.');
 const batch = Number(values.batch ?? 10);
 const prof = values['cpu-prof'] ? ['--cpu-prof', `--cpu-prof-dir=${values['cpu-prof']}`] : [];
-const inspectPort = values['heap-prof'] ? await freePort() : undefined;
-if (inspectPort !== undefined) prof.push(`--inspect=127.0.0.1:${inspectPort}`);
 
 const place = placement(true);
-const hub = await startHubProcess({ entry: [...prof, path.join(root, 'dist/src/main.js')] });
+const hub = await startHubProcess({ entry: [...prof, path.join(root, 'dist/src/main.js')], inspector: values['heap-prof'] !== undefined });
 pin(hub.pid, place.subject, place);
 const driver = startDriver(place);
 let sampler: HeapSampler | undefined;
 try {
   await driver.call('connect', { url: hub.deviceUrl, devices: Number(values.devices ?? 500), prefix: 'probe-', enrollmentKey: BENCH_ENROLLMENT_KEY });
   await sleep(1000);
-  sampler = inspectPort === undefined ? undefined : await HeapSampler.connect(inspectPort);
+  sampler = hub.inspectorUrl === undefined ? undefined : await HeapSampler.connect(hub.inspectorUrl);
   await sampler?.start(values['heap-prof-interval'] ? Number(values['heap-prof-interval']) : undefined);
   const cpu0 = cpuSeconds(hub.pid);
   const t0 = Date.now();
