@@ -96,7 +96,10 @@ export async function buildApp(config: Config, opts: BuildOptions): Promise<Fast
   const storage = connectInflux(opts.influxUrl);
   const writer = new PointWriter(storage.influx, { database: storage.database, maxBatchPoints: config.writeBatchPoints, logger: app.log });
   // TELEMETRY is ACKed once in the spool; the drainer moves it into InfluxDB (see storage/spool.ts).
-  const spool = Spool.open(path.join(config.dataDir, 'spool'), { maxBytes: config.spoolMaxBytes, windowSize: REMEMBERED_SEQS, logger: app.log });
+  const spool = Spool.open(path.join(config.dataDir, 'spool'), {
+    maxBytes: config.spoolMaxBytes, windowSize: REMEMBERED_SEQS, logger: app.log,
+    onCommitTimed: (ms) => app.metrics.spoolCommits.observe(ms / 1000),
+  });
   const drainer = new SpoolDrainer(spool, writer, { batchPoints: 2 * config.writeBatchPoints, logger: app.log });
   const pacer = new BacklogPacer(
     { get backlogPoints() { return spool.backlogPoints; }, get deliveryFailing() { return drainer.stats.backingOff; } },

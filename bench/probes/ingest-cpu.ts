@@ -5,7 +5,7 @@
  * hub process is steadier on a shared machine than its rate, which the
  * backlog pacer ties to InfluxDB anyway. For A/B: alternate --root.
  *
- *   tsx bench/probes/ingest-cpu.ts [--root DIR] [--batch N] [--seconds S] [--devices N] [--cpu-prof DIR]
+ *   tsx bench/probes/ingest-cpu.ts [--root DIR] [--batch N] [--seconds S] [--devices N] [--cpu-prof DIR] [--env K=V,...]
  *     [--heap-prof DIR [--heap-prof-interval BYTES]]
  *
  * --heap-prof: an allocation profile of the hub over the load window (V8's
@@ -23,7 +23,7 @@ import { cpuSeconds, pin, placement, sleep, until } from '../lib/proc.js';
 import { startDriver } from '../scenarios/ceilings.js';
 
 const { values } = parseArgs({
-  options: { root: { type: 'string' }, batch: { type: 'string' }, seconds: { type: 'string' }, devices: { type: 'string' }, 'cpu-prof': { type: 'string' },
+  options: { root: { type: 'string' }, env: { type: 'string' }, batch: { type: 'string' }, seconds: { type: 'string' }, devices: { type: 'string' }, 'cpu-prof': { type: 'string' },
     'heap-prof': { type: 'string' }, 'heap-prof-interval': { type: 'string' } },
 });
 const root = path.resolve(values.root ?? '.');
@@ -31,7 +31,8 @@ const batch = Number(values.batch ?? 10);
 const prof = values['cpu-prof'] ? ['--cpu-prof', `--cpu-prof-dir=${values['cpu-prof']}`] : [];
 
 const place = placement(true);
-const hub = await startHubProcess({ entry: [...prof, path.join(root, 'dist/src/main.js')], inspector: values['heap-prof'] !== undefined });
+const env = Object.fromEntries((values.env ?? '').split(',').filter(Boolean).map((kv) => kv.split('=') as [string, string]));
+const hub = await startHubProcess({ entry: [...prof, path.join(root, 'dist/src/main.js')], env, inspector: values['heap-prof'] !== undefined });
 pin(hub.pid, place.subject, place);
 const driver = startDriver(place);
 let sampler: HeapSampler | undefined;

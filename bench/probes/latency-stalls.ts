@@ -16,6 +16,7 @@ import type { RunResult } from '../lib/driver.js';
 import { BENCH_ENROLLMENT_KEY, BENCH_OPERATOR_TOKEN, startHubProcess, type Metrics } from '../lib/hub-process.js';
 import { cpuSeconds, pin, placement, sleep, until } from '../lib/proc.js';
 import { startDriver } from '../scenarios/ceilings.js';
+import { countAbove, histogramDelta, quantileBound, readHistogram, type HistogramCounts } from '../lib/prom-histogram.js';
 
 const { values } = parseArgs({
   options: {
@@ -31,12 +32,13 @@ const prof = values['cpu-prof'] ? ['--cpu-prof', `--cpu-prof-dir=${values['cpu-p
 const env = Object.fromEntries((values.env ?? '').split(',').filter(Boolean).map((kv) => kv.split('=') as [string, string]));
 
 /** Sums of the GC histogram by kind (seconds) and the event-loop delay gauges, from /metrics text. */
-async function loopView(baseUrl: string): Promise<{ gc: Record<string, number>; lagP99: number | undefined; lagMax: number | undefined }> {
+async function loopView(baseUrl: string): Promise<{ gc: Record<string, number>; lagP99: number | undefined; lagMax: number | undefined; commits: HistogramCounts }> {
   const text = await (await fetch(`${baseUrl}/metrics`, { headers: { authorization: `Bearer ${BENCH_OPERATOR_TOKEN}` } })).text();
+  const commits = readHistogram(text, 'pulsewire_spool_commit_seconds');
   const gc: Record<string, number> = {};
   for (const m of text.matchAll(/^pulsewire_nodejs_gc_duration_seconds_sum\{[^}]*kind="(\w+)"[^}]*\} (\S+)$/gm)) gc[m[1]!] = Number(m[2]);
   const gauge = (name: string) => { const m = new RegExp(`^${name} (\\S+)$`, 'm').exec(text); return m ? Number(m[1]) : undefined; };
-  return { gc, lagP99: gauge('pulsewire_nodejs_eventloop_lag_p99_seconds'), lagMax: gauge('pulsewire_nodejs_eventloop_lag_max_seconds') };
+  return { gc, lagP99: gauge('pulsewire_nodejs_eventloop_lag_p99_seconds'), lagMax: gauge('pulsewire_nodejs_eventloop_lag_max_seconds'), commits };
 }
 
 const place = placement(true);
@@ -50,9 +52,14 @@ try {
   const pacedBefore = (await hub.metrics()).get('pulsewire_acks_paced_total') ?? 0;
   // The spool's backlog over the window: the pacer holds ACKs above its high-water mark.
   let spoolPeak = 0;
+  // prom-client's event-loop delay gauges cover the time since the previous scrape: one value per second of the window.
+  const lagMaxPerSecond: number[] = [];
   const sampler = setInterval(() => {
-    void hub.metrics().then((m) => { spoolPeak = Math.max(spoolPeak, m.get('pulsewire_spool_readings') ?? 0); }, () => {});
-  }, 250);
+    void hub.metrics().then((m) => {
+      spoolPeak = Math.max(spoolPeak, m.get('pulsewire_spool_readings') ?? 0);
+      lagMaxPerSecond.push((m.get('pulsewire_nodejs_eventloop_lag_max_seconds') ?? NaN) * 1000);
+    }, () => {});
+  }, 1000); // each scrape costs the hub's loop (prom-client's process metrics read /proc): once a second
   const cpu0 = cpuSeconds(hub.pid);
   const run = await driver.call<RunResult>('run', {
     mode: 'rate', batch, seconds, names: 'p', window: 32, messagesPerSecond: rate, latencyAfterMs: 3000, drainMs: 60_000,
@@ -63,6 +70,8 @@ try {
   const cpu = cpuSeconds(hub.pid) - cpu0;
   const gcSeconds = Object.fromEntries(Object.entries(after.gc).map(([k, v]) => [k, +(v - (before.gc[k] ?? 0)).toFixed(3)]));
   const gcTotal = Object.values(gcSeconds).reduce((a, b) => a + b, 0);
+  const commits = histogramDelta(before.commits, after.commits);
+  const ms = (s: number | undefined) => (s === undefined ? undefined : s * 1000);
   console.log(JSON.stringify({
     root, rate, seconds, batch, env,
     ackedPerSecond: Math.round((run.acks['0'] ?? 0) / run.seconds), unacknowledged: run.unacknowledged, blocked: run.blocked,
@@ -70,6 +79,16 @@ try {
     acksPaced: paced, spoolPeakReadings: spoolPeak,
     hubCpuPercent: Math.round((100 * cpu) / run.seconds),
     gcSeconds, gcShareOfHubCpu: +(gcTotal / cpu).toFixed(3),
+    // What the disk adds to every ACK: lmdb's commit of a spool record, sync included (bucket bounds).
+    spoolCommitsMs: {
+      count: commits.at(-1)?.count ?? 0, p50AtMost: ms(quantileBound(commits, 0.5)), p99AtMost: ms(quantileBound(commits, 0.99)),
+      over50: countAbove(commits, 0.05), over100: countAbove(commits, 0.1),
+    },
+    // The longest event-loop delay in each second of the window (timer lateness: the busy stretches ACKs wait behind).
+    eventLoopLagMaxPerSecondMs: (() => {
+      const v = lagMaxPerSecond.filter(Number.isFinite).sort((a, b) => a - b);
+      return { seconds: v.length, median: v[Math.floor(v.length / 2)], p90: v[Math.floor(v.length * 0.9)], max: v.at(-1) };
+    })(),
     eventLoopLagAtEnd: { p99Ms: (after.lagP99 ?? NaN) * 1000, maxMs: (after.lagMax ?? NaN) * 1000 },
   }, null, 1));
   await until(async () => ((await hub.metrics()) as Metrics).get('pulsewire_spool_entries') === 0, 120_000, 100);

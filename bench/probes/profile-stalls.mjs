@@ -6,7 +6,10 @@
  * profile, and within them: self time by function and inclusive time by
  * source file (each file counted once per sample), largest first.
  *
- *   node bench/probes/profile-stalls.mjs FILE.cpuprofile [--min-ms 15] [--top 15]
+ * With --longest N it also prints the N longest stretches one by one, each
+ * with its largest self times: what one 200 ms stall is made of.
+ *
+ *   node bench/probes/profile-stalls.mjs FILE.cpuprofile [--min-ms 15] [--top 15] [--longest 0]
  */
 import { readFileSync } from 'node:fs';
 
@@ -15,6 +18,7 @@ const file = args.find((a) => !a.startsWith('--'));
 const opt = (name, dflt) => { const i = args.indexOf(`--${name}`); return i >= 0 ? Number(args[i + 1]) : dflt; };
 const minMs = opt('min-ms', 15);
 const top = opt('top', 15);
+const longest = opt('longest', 0);
 if (!file) { console.error('usage: profile-stalls.mjs FILE.cpuprofile [--min-ms 15] [--top 15]'); process.exit(2); }
 
 const profile = JSON.parse(readFileSync(file, 'utf8'));
@@ -69,3 +73,13 @@ console.log('\nself time within them:');
 console.log(sorted(self).join('\n'));
 console.log('\ninclusive by file within them:');
 console.log(sorted(inclusive).join('\n'));
+
+if (longest > 0) {
+  console.log(`\nthe ${longest} longest stretches:`);
+  for (const s of [...long].sort((a, b) => b.ms - a.ms).slice(0, longest)) {
+    const within = new Map();
+    for (const [node, ms] of s.samples) within.set(label(node), (within.get(label(node)) ?? 0) + ms);
+    const parts = [...within].sort((a, b) => b[1] - a[1]).slice(0, 6).map(([k, ms]) => `${k} ${ms.toFixed(0)} ms`);
+    console.log(`${s.ms.toFixed(0).padStart(5)} ms: ${parts.join('; ')}`);
+  }
+}

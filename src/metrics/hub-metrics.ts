@@ -8,7 +8,7 @@
  * are read at scrape time through `collect`, so the hot path does no extra
  * bookkeeping for them.
  */
-import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { SpoolStats } from '../storage/spool.js';
 import type { WriterStats } from '../storage/writer-stats.js';
 
@@ -54,6 +54,8 @@ export class HubMetrics {
   readonly disconnects: Counter<'reason'>;
   readonly takeovers: Counter<'outcome'>;
   readonly httpDeviceRequests: Counter<'method' | 'status'>;
+  /** Per spool record (one per event turn with TELEMETRY), not per message. */
+  readonly spoolCommits: Histogram;
   readonly #messagesIn = new Tally<string>();
   readonly #readingsIn = new Tally<undefined>();
   readonly #acks = new Tally<number>();
@@ -82,6 +84,12 @@ export class HubMetrics {
     this.disconnects = new Counter({ name: 'pulsewire_disconnects_total', help: 'Device sessions ended, by reason', labelNames: ['reason'], registers });
     this.takeovers = new Counter({ name: 'pulsewire_takeovers_total', help: 'Newer connections of a connected device, by outcome: confirmed (took over at its first pong or frame) or why not', labelNames: ['outcome'], registers });
     this.httpDeviceRequests = new Counter({ name: 'pulsewire_http_device_requests_total', help: 'HTTP fallback requests of devices (protocol section 8), by method and status', labelNames: ['method', 'status'], registers });
+    this.spoolCommits = new Histogram({
+      name: 'pulsewire_spool_commit_seconds',
+      help: 'Time from writing a spool record until its commit was reported durable (disk sync and event-loop wait included); every ACK 0 of TELEMETRY waits for its record',
+      buckets: [0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2],
+      registers,
+    });
     new Gauge({
       name: 'pulsewire_devices_online', help: 'Devices with an open connection', registers,
       collect() { this.set(sources.onlineDevices()); },

@@ -57,6 +57,13 @@ export type SpoolOptions = {
   now?: () => number;
   /** Points of just-committed records kept as objects for the drainer (default MAX_CACHED_POINTS). */
   cachedPoints?: number;
+  /**
+   * Told how long each record's commit took, from the put until lmdb's
+   * callback ran (its write thread, the disk's sync, and the wait for this
+   * event loop): what every ACK of the record waited for the spool (metric
+   * pulsewire_spool_commit_seconds).
+   */
+  onCommitTimed?: (ms: number) => void;
 };
 
 /** Once full, appends stay refused until the spool drains below this share of the bound (no flapping). */
@@ -111,6 +118,7 @@ export class Spool {
   readonly #cachedPoints: number;
   readonly #log: StorageLogger;
   readonly #now: () => number;
+  readonly #onCommitTimed: ((ms: number) => void) | undefined;
   readonly #committedListeners = new Set<() => void>();
   readonly #removedListeners = new Set<() => void>();
   /** Records held as objects (peeked, or committed by this process while few), until fully removed; by key. */
@@ -139,6 +147,7 @@ export class Spool {
     this.#cachedPoints = options.cachedPoints ?? MAX_CACHED_POINTS;
     this.#log = options.logger ?? silentLogger;
     this.#now = options.now ?? Date.now;
+    this.#onCommitTimed = options.onCommitTimed;
     let last = 0;
     // One scan at start: the counters a restart needs (a 1 GiB spool is a few hundred ms).
     for (const { key, value } of this.#entries.getRange({})) {
@@ -206,6 +215,7 @@ export class Spool {
     const value = `${pending.head}${pending.parts.join(',')}]}`;
     const key = this.#nextKey++;
     this.#committing.add(key);
+    const started = performance.now();
     let writes: Promise<unknown>;
     try {
       const puts = [this.#entries.put(key, value)];
@@ -217,6 +227,7 @@ export class Spool {
     writes.then(
       () => {
         this.#committing.delete(key);
+        this.#onCommitTimed?.(performance.now() - started);
         if (this.#openPoints + pending.points <= this.#cachedPoints) this.#addOpen(key, pending.at, pending.messages, pending.bytes);
         pending.settle();
         this.#committedListeners.forEach((listener) => listener());

@@ -109,6 +109,10 @@ describe('operator API', () => {
     for (const name of ['pulsewire_devices_online', 'pulsewire_messages_in_total', 'pulsewire_acks_total', 'pulsewire_write_batches_total', 'pulsewire_ping_timeouts_total']) {
       expect(metrics.body).toContain(name);
     }
+    // Devices connected above, so status points (at least) went through the spool: its commits are timed.
+    const commits = /^pulsewire_spool_commit_seconds_count (\d+)$/m.exec(metrics.body as string);
+    expect(Number(commits?.[1])).toBeGreaterThan(0);
+    expect(metrics.body).toMatch(/^pulsewire_spool_commit_seconds_bucket\{le="0.05"\} \d+$/m);
     const openapi = (await (await fetch(`${hub.baseUrl}/openapi.json`)).json()) as { openapi: string; paths: Record<string, unknown> };
     expect(openapi.openapi).toMatch(/^3\./);
     expect(Object.keys(openapi.paths)).toEqual(expect.arrayContaining(['/v1/devices', '/v1/devices/{id}']));
