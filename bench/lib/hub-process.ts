@@ -39,6 +39,8 @@ export type HubProcess = {
   readonly databaseUrl: string;
   readonly dataDir: string;
   metrics(): Promise<Metrics>;
+  /** /metrics as the hub wrote it (histogram buckets by label; see prom-histogram.ts). */
+  metricsText(): Promise<string>;
   /** The inspector's ws:// URL (with `inspector: true`; see inspector.ts). */
   readonly inspectorUrl: string | undefined;
   /** A full garbage collection in the hub, through its inspector (needs `inspector: true`). */
@@ -111,6 +113,8 @@ export async function startHubProcess(options: HubOptions = {}): Promise<HubProc
   const databaseUrl = options.influxUrl ?? `${influxLine}/pulsewire`;
   const ready = await until(() => fetch(`${baseUrl}/readyz`).then((r) => r.ok, () => false), 30_000);
   if (!ready) throw new Error(`hub at ${baseUrl} not ready within 30 s; stderr:\n${stderr}`);
+  const metricsText = async (): Promise<string> =>
+    (await fetch(`${baseUrl}/metrics`, { headers: { authorization: `Bearer ${BENCH_OPERATOR_TOKEN}` } })).text();
   return {
     child,
     pid: child.pid!,
@@ -119,9 +123,9 @@ export async function startHubProcess(options: HubOptions = {}): Promise<HubProc
     databaseUrl,
     dataDir,
     async metrics() {
-      const res = await fetch(`${baseUrl}/metrics`, { headers: { authorization: `Bearer ${BENCH_OPERATOR_TOKEN}` } });
-      return parseMetrics(await res.text());
+      return parseMetrics(await metricsText());
     },
+    metricsText,
     get inspectorUrl() {
       return inspectorUrl;
     },

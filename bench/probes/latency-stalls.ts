@@ -13,7 +13,7 @@
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import type { RunResult } from '../lib/driver.js';
-import { BENCH_ENROLLMENT_KEY, BENCH_OPERATOR_TOKEN, startHubProcess, type Metrics } from '../lib/hub-process.js';
+import { BENCH_ENROLLMENT_KEY, startHubProcess, type HubProcess, type Metrics } from '../lib/hub-process.js';
 import { cpuSeconds, pin, placement, sleep, until } from '../lib/proc.js';
 import { startDriver } from '../scenarios/ceilings.js';
 import { countAbove, histogramDelta, quantileBound, readHistogram, type HistogramCounts } from '../lib/prom-histogram.js';
@@ -32,8 +32,8 @@ const prof = values['cpu-prof'] ? ['--cpu-prof', `--cpu-prof-dir=${values['cpu-p
 const env = Object.fromEntries((values.env ?? '').split(',').filter(Boolean).map((kv) => kv.split('=') as [string, string]));
 
 /** Sums of the GC histogram by kind (seconds) and the event-loop delay gauges, from /metrics text. */
-async function loopView(baseUrl: string): Promise<{ gc: Record<string, number>; lagP99: number | undefined; lagMax: number | undefined; commits: HistogramCounts }> {
-  const text = await (await fetch(`${baseUrl}/metrics`, { headers: { authorization: `Bearer ${BENCH_OPERATOR_TOKEN}` } })).text();
+async function loopView(hub: HubProcess): Promise<{ gc: Record<string, number>; lagP99: number | undefined; lagMax: number | undefined; commits: HistogramCounts }> {
+  const text = await hub.metricsText();
   const commits = readHistogram(text, 'pulsewire_spool_commit_seconds');
   const gc: Record<string, number> = {};
   for (const m of text.matchAll(/^pulsewire_nodejs_gc_duration_seconds_sum\{[^}]*kind="(\w+)"[^}]*\} (\S+)$/gm)) gc[m[1]!] = Number(m[2]);
@@ -48,7 +48,7 @@ const driver = startDriver(place);
 try {
   await driver.call('connect', { url: hub.deviceUrl, devices: Number(values.devices ?? 1000), prefix: 'stall-', enrollmentKey: BENCH_ENROLLMENT_KEY });
   await sleep(1000);
-  const before = await loopView(hub.baseUrl);
+  const before = await loopView(hub);
   const pacedBefore = (await hub.metrics()).get('pulsewire_acks_paced_total') ?? 0;
   // The spool's backlog over the window: the pacer holds ACKs above its high-water mark.
   let spoolPeak = 0;
@@ -65,7 +65,7 @@ try {
     mode: 'rate', batch, seconds, names: 'p', window: 32, messagesPerSecond: rate, latencyAfterMs: 3000, drainMs: 60_000,
   });
   clearInterval(sampler);
-  const after = await loopView(hub.baseUrl);
+  const after = await loopView(hub);
   const paced = ((await hub.metrics()).get('pulsewire_acks_paced_total') ?? 0) - pacedBefore;
   const cpu = cpuSeconds(hub.pid) - cpu0;
   const gcSeconds = Object.fromEntries(Object.entries(after.gc).map(([k, v]) => [k, +(v - (before.gc[k] ?? 0)).toFixed(3)]));

@@ -13,7 +13,10 @@ export const LATENCY_NOTES = [
   'latency is performance.now() from its send to its ACK in the driver, for messages sent after the warm-up; an ACK means',
   '"in the hub\'s spool", and the hub holds ACKs while the spool backlog outruns InfluxDB, so that wait is part of it. Ceiling',
   'A (bare ws + cbor-x, same driver, same absolute rates) is the floor of the socket path on this machine in this run. The',
-  'spool is empty before each hub step.',
+  'spool is empty before each hub step. CPU is each process\'s user + system time (/proc) over the step and its drain, per ACK',
+  'it got; the saturating probe\'s is the same measure at the maximum. Spool commits are pulsewire_spool_commit_seconds (one',
+  'per event turn with TELEMETRY, from the put until the callback ran: lmdb\'s write thread, the disk sync and the wait for',
+  'the event loop), as the bucket bound 99% of them fell under.',
 ];
 
 const ms = (x: number) => fmt(x, 1);
@@ -28,6 +31,15 @@ export function latencyTables(r: LatencyResult): Table[] {
       rows: r.steps.map((s) => [
         `${Math.round(s.share * 100)}%`, fmt(s.offeredMessagesPerSecond), fmt(s.hub.ackedMessagesPerSecond),
         ...cols(s.hub.latencyMs), ...cols(s.ceilingA.latencyMs), ratio(s.hub.latencyMs.p99, s.ceilingA.latencyMs.p99), `${fmt(s.hub.blocked)} / ${fmt(s.ceilingA.blocked)}`,
+      ]),
+    },
+    {
+      title: `What each step cost: CPU of the process (its one core) and per ACKed message; the saturating probe: hub CPU ${fmt(r.maxCpu.percent, 0)}%, ${fmt(r.maxCpu.microsPerMessage, 0)} µs per message`,
+      head: ['share of max', 'hub CPU', 'hub µs per message', 'vs the probe\'s', 'ceiling A CPU', 'ceiling A µs per message', 'hub / ceiling A per message', 'spool commits', 'commit p99 at most', 'commits over 50 ms'],
+      rows: r.steps.map((s) => [
+        `${Math.round(s.share * 100)}%`, `${fmt(s.hub.cpu.percent, 0)}%`, fmt(s.hub.cpu.microsPerMessage, 0), ratio(s.hub.cpu.microsPerMessage, r.maxCpu.microsPerMessage),
+        `${fmt(s.ceilingA.cpu.percent, 0)}%`, fmt(s.ceilingA.cpu.microsPerMessage, 0), ratio(s.hub.cpu.microsPerMessage, s.ceilingA.cpu.microsPerMessage),
+        fmt(s.hub.spoolCommits.count), s.hub.spoolCommits.p99AtMostMs === undefined ? '-' : `${fmt(s.hub.spoolCommits.p99AtMostMs, 0)} ms`, fmt(s.hub.spoolCommits.over50Ms),
       ]),
     },
     targetsTable(r.targets),

@@ -16,10 +16,12 @@ import type { ConnectResult, LatencyFigures, RunArgs, RunResult } from '../lib/d
 import { BENCH_ENROLLMENT_KEY, startHubProcess, type HubProcess } from '../lib/hub-process.js';
 import { Remote } from '../lib/ipc.js';
 import { describeMachine } from '../lib/machine.js';
-import { pin, placement, until, type Placement } from '../lib/proc.js';
+import { cpuSeconds, pin, placement, until, type Placement } from '../lib/proc.js';
+import { countAbove, histogramDelta, quantileBound, readHistogram, type HistogramCounts } from '../lib/prom-histogram.js';
 import type { ResultHead, Target } from '../lib/report.js';
 import { startDriver } from './ceilings.js';
 
+const COMMITS = 'pulsewire_spool_commit_seconds';
 const CEILING_A_MODULE = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'servers', 'ceiling-a.ts');
 
 export type LatencyOptions = {
@@ -42,36 +44,56 @@ export const LATENCY_DEFAULTS: LatencyOptions = {
   devices: 1000, batch: 10, window: 32, probeSeconds: 15, stepSeconds: 20, warmupSeconds: 3, shares: [0.1, 0.5, 0.9], pin: true, log: () => {},
 };
 
+/** What a subject's process spent over a step: its share of a core, and CPU time per ACKed message. */
+export type StepCpu = { percent: number; microsPerMessage: number };
+
 export type LatencyStep = {
   share: number;
   offeredMessagesPerSecond: number;
-  hub: { ackedMessagesPerSecond: number; latencyMs: LatencyFigures; blocked: number; unacknowledged: number; nonZeroAcks: number };
-  ceilingA: { ackedMessagesPerSecond: number; latencyMs: LatencyFigures; blocked: number };
+  hub: {
+    ackedMessagesPerSecond: number; latencyMs: LatencyFigures; blocked: number; unacknowledged: number; nonZeroAcks: number; cpu: StepCpu;
+    /** Spool commits (one per event turn with TELEMETRY) over the step, and the bucket bound under which 99% of them took. */
+    spoolCommits: { count: number; p99AtMostMs: number | undefined; over50Ms: number };
+  };
+  ceilingA: { ackedMessagesPerSecond: number; latencyMs: LatencyFigures; blocked: number; cpu: StepCpu };
 };
 
 export type LatencyResult = ResultHead<'latency', LatencyOptions> & {
   /** ACKed messages/s of the hub under the saturating probe (all its ACKs over the time until the last): the maximum the steps are shares of. */
   maxMessagesPerSecond: number;
   maxReadingsPerSecond: number;
+  /** The hub's CPU under the saturating probe, to compare each step's CPU per message with. */
+  maxCpu: StepCpu;
   steps: LatencyStep[];
 };
 
-type Subject = { name: string; url: string; enrollmentKey?: string; pid: number; settle: () => Promise<void> };
+type Subject = { name: string; url: string; enrollmentKey?: string; pid: number; settle: () => Promise<void>; metricsText?: () => Promise<string> };
 
-async function atRates(subject: Subject, rates: number[], o: LatencyOptions, place: Placement): Promise<RunResult[]> {
+type StepRun = { run: RunResult; cpu: StepCpu; commits: HistogramCounts };
+
+const cpuOver = (cpuSeconds: number, wallSeconds: number, acked: number): StepCpu =>
+  ({ percent: (100 * cpuSeconds) / wallSeconds, microsPerMessage: acked > 0 ? (1e6 * cpuSeconds) / acked : NaN });
+
+async function atRates(subject: Subject, rates: number[], o: LatencyOptions, place: Placement): Promise<StepRun[]> {
   const driver = startDriver(place);
   try {
     await driver.call<ConnectResult>('connect', { url: subject.url, devices: o.devices, prefix: `lat-${subject.name}-`, enrollmentKey: subject.enrollmentKey });
-    const out: RunResult[] = [];
+    const out: StepRun[] = [];
     for (const [i, rate] of rates.entries()) {
       await subject.settle();
+      const commitsBefore = subject.metricsText ? readHistogram(await subject.metricsText(), COMMITS) : [];
+      const cpu0 = cpuSeconds(subject.pid);
+      const wall0 = performance.now();
       const args: RunArgs = {
         mode: 'rate', batch: o.batch, seconds: o.stepSeconds, names: `l${i}x`, window: o.window,
         messagesPerSecond: rate, latencyAfterMs: o.warmupSeconds * 1000, drainMs: 60_000,
       };
       const run = await driver.call<RunResult>('run', args);
-      o.log(`  ${subject.name} at ${Math.round(rate)} messages/s: p50 ${run.latencyMs!.p50.toFixed(1)} ms, p99 ${run.latencyMs!.p99.toFixed(1)} ms, p999 ${run.latencyMs!.p999.toFixed(1)} ms`);
-      out.push(run);
+      // Over the whole call (load and its drain), against every ACK it got.
+      const cpu = cpuOver(cpuSeconds(subject.pid) - cpu0, (performance.now() - wall0) / 1000, run.acks['0'] ?? 0);
+      const commits = subject.metricsText ? histogramDelta(commitsBefore, readHistogram(await subject.metricsText(), COMMITS)) : [];
+      o.log(`  ${subject.name} at ${Math.round(rate)} messages/s: p50 ${run.latencyMs!.p50.toFixed(1)} ms, p99 ${run.latencyMs!.p99.toFixed(1)} ms, p999 ${run.latencyMs!.p999.toFixed(1)} ms; CPU ${cpu.percent.toFixed(0)}%, ${cpu.microsPerMessage.toFixed(0)} µs per message`);
+      out.push({ run, cpu, commits });
     }
     await driver.call('close');
     return out;
@@ -80,17 +102,20 @@ async function atRates(subject: Subject, rates: number[], o: LatencyOptions, pla
   }
 }
 
-async function probeMaximum(hub: HubProcess, o: LatencyOptions, place: Placement): Promise<number> {
+async function probeMaximum(hub: HubProcess, o: LatencyOptions, place: Placement): Promise<{ messagesPerSecond: number; cpu: StepCpu }> {
   const driver = startDriver(place);
   try {
     await driver.call<ConnectResult>('connect', { url: hub.deviceUrl, devices: o.devices, prefix: 'probe-', enrollmentKey: BENCH_ENROLLMENT_KEY });
+    const cpu0 = cpuSeconds(hub.pid);
+    const wall0 = performance.now();
     const run = await driver.call<RunResult>('run', { mode: 'saturate', batch: o.batch, seconds: o.probeSeconds, names: 'p', window: o.window } satisfies RunArgs);
     await driver.call('close');
     // Every ACK up to the last one (after the load stopped) over the time until it came: the hub holds
     // ACKs while its spool backlog is above its mark and releases them in bursts, so ACKs counted only
     // within a short load window can miss a whole burst.
+    const cpu = cpuOver(cpuSeconds(hub.pid) - cpu0, (performance.now() - wall0) / 1000, run.acks['0'] ?? 0);
     const lastAckAt = run.timeline.at(-1)?.at ?? run.stoppedAt;
-    return (run.acks['0'] ?? 0) / ((lastAckAt - run.startedAt) / 1000);
+    return { messagesPerSecond: (run.acks['0'] ?? 0) / ((lastAckAt - run.startedAt) / 1000), cpu };
   } finally {
     await driver.close();
   }
@@ -105,22 +130,23 @@ export async function runLatency(options: Partial<LatencyOptions> = {}): Promise
   o.log(`latency: ${o.devices} devices, batch ${o.batch}, probe ${o.probeSeconds} s, steps ${o.shares.map((s) => `${s * 100}%`).join(', ')} of the maximum, ${o.stepSeconds} s each; ${place.note}`);
   const hub = await startHubProcess({ entry: o.hubEntry });
   let maxMessagesPerSecond: number;
-  let hubRuns: RunResult[];
+  let maxCpu: StepCpu;
+  let hubRuns: StepRun[];
   try {
     pin(hub.pid, place.subject, place);
     const settle = async () => {
       await until(async () => (await hub.metrics()).get('pulsewire_spool_entries') === 0, 300_000, 200);
     };
-    maxMessagesPerSecond = await probeMaximum(hub, o, place);
-    o.log(`  hub maximum (saturating probe): ${Math.round(maxMessagesPerSecond)} messages/s (${Math.round(maxMessagesPerSecond * o.batch)} readings/s)`);
+    ({ messagesPerSecond: maxMessagesPerSecond, cpu: maxCpu } = await probeMaximum(hub, o, place));
+    o.log(`  hub maximum (saturating probe): ${Math.round(maxMessagesPerSecond)} messages/s (${Math.round(maxMessagesPerSecond * o.batch)} readings/s); CPU ${maxCpu.percent.toFixed(0)}%, ${maxCpu.microsPerMessage.toFixed(0)} µs per message`);
     const rates = o.shares.map((s) => s * maxMessagesPerSecond);
-    hubRuns = await atRates({ name: 'hub', url: hub.deviceUrl, enrollmentKey: BENCH_ENROLLMENT_KEY, pid: hub.pid, settle }, rates, o, place);
+    hubRuns = await atRates({ name: 'hub', url: hub.deviceUrl, enrollmentKey: BENCH_ENROLLMENT_KEY, pid: hub.pid, settle, metricsText: hub.metricsText }, rates, o, place);
   } finally {
     await hub.stop();
   }
   const rates = o.shares.map((s) => s * maxMessagesPerSecond);
   const server = new Remote(CEILING_A_MODULE);
-  let ceilingRuns: RunResult[];
+  let ceilingRuns: StepRun[];
   try {
     pin(server.pid, place.subject, place);
     const { port } = await server.call<{ port: number }>('start');
@@ -130,19 +156,23 @@ export async function runLatency(options: Partial<LatencyOptions> = {}): Promise
     await server.close();
   }
   const steps: LatencyStep[] = o.shares.map((share, i) => {
-    const h = hubRuns[i]!;
-    const c = ceilingRuns[i]!;
+    const { run: h, cpu: hubCpu, commits } = hubRuns[i]!;
+    const { run: c, cpu: ceilingCpu } = ceilingRuns[i]!;
+    const p99 = quantileBound(commits, 0.99);
     return {
       share,
       offeredMessagesPerSecond: rates[i]!,
-      hub: { ackedMessagesPerSecond: h.ackedInWindow / h.seconds, latencyMs: h.latencyMs!, blocked: h.blocked, unacknowledged: h.unacknowledged, nonZeroAcks: nonZero(h) },
-      ceilingA: { ackedMessagesPerSecond: c.ackedInWindow / c.seconds, latencyMs: c.latencyMs!, blocked: c.blocked },
+      hub: {
+        ackedMessagesPerSecond: h.ackedInWindow / h.seconds, latencyMs: h.latencyMs!, blocked: h.blocked, unacknowledged: h.unacknowledged, nonZeroAcks: nonZero(h), cpu: hubCpu,
+        spoolCommits: { count: commits.at(-1)?.count ?? 0, p99AtMostMs: p99 === undefined ? undefined : p99 * 1000, over50Ms: countAbove(commits, 0.05) },
+      },
+      ceilingA: { ackedMessagesPerSecond: c.ackedInWindow / c.seconds, latencyMs: c.latencyMs!, blocked: c.blocked, cpu: ceilingCpu },
     };
   });
   const { log: _l, hubEntry: _h, ...recorded } = o;
   const result: LatencyResult = {
     scenario: 'latency', machine, placement: place, options: recorded,
-    maxMessagesPerSecond, maxReadingsPerSecond: maxMessagesPerSecond * o.batch, steps, targets: [],
+    maxMessagesPerSecond, maxReadingsPerSecond: maxMessagesPerSecond * o.batch, maxCpu, steps, targets: [],
   };
   result.targets = latencyTargets(result);
   return result;
@@ -155,7 +185,7 @@ export function latencyTargets(r: LatencyResult): Target[] {
   const kept = half.hub.ackedMessagesPerSecond / half.offeredMessagesPerSecond;
   return [{
     target: 'send-to-ACK p99 < 50 ms at half the ingest maximum',
-    figure: `p99 ${p99.toFixed(1)} ms at ${Math.round(half.share * 100)}% (${Math.round(half.offeredMessagesPerSecond)} messages/s offered, ${(kept * 100).toFixed(0)}% of it ACKed in time; ceiling A p99 ${half.ceilingA.latencyMs.p99.toFixed(1)} ms at the same rate)`,
+    figure: `p99 ${p99.toFixed(1)} ms at ${Math.round(half.share * 100)}% (${Math.round(half.offeredMessagesPerSecond)} messages/s offered, ${(kept * 100).toFixed(0)}% of it ACKed in time; hub CPU ${half.hub.cpu.percent.toFixed(0)}% of its core; ceiling A p99 ${half.ceilingA.latencyMs.p99.toFixed(1)} ms at the same rate)`,
     met: p99 < 50 && half.hub.nonZeroAcks === 0 && kept > 0.95,
   }];
 }
