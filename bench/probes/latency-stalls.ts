@@ -79,7 +79,7 @@ try {
     acksPaced: paced, spoolPeakReadings: spoolPeak,
     hubCpuPercent: Math.round((100 * cpu) / run.seconds),
     gcSeconds, gcShareOfHubCpu: +(gcTotal / cpu).toFixed(3),
-    // What the disk adds to every ACK: lmdb's commit of a spool record, sync included (bucket bounds).
+    // What each ACK waited for its spool record: lmdb's write thread, the disk sync and the event loop's turn (bucket bounds).
     spoolCommitsMs: {
       count: commits.at(-1)?.count ?? 0, p50AtMost: ms(quantileBound(commits, 0.5)), p99AtMost: ms(quantileBound(commits, 0.99)),
       over50: countAbove(commits, 0.05), over100: countAbove(commits, 0.1),
