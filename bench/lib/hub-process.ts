@@ -67,6 +67,14 @@ export function parseMetrics(text: string): Metrics {
 
 export const DEFAULT_HUB_ENTRY = ['dist/src/main.js'];
 
+/** A probe's `--env K=V,K2=V2` as the hub's extra environment. */
+export function parseEnvList(text: string | undefined): Record<string, string> {
+  return Object.fromEntries((text ?? '').split(',').filter(Boolean).map((kv) => {
+    const eq = kv.indexOf('=');
+    return eq < 0 ? [kv, ''] : [kv.slice(0, eq), kv.slice(eq + 1)];
+  }));
+}
+
 export async function startHubProcess(options: HubOptions = {}): Promise<HubProcess> {
   const ownDir = options.dataDir === undefined;
   const dataDir = options.dataDir ?? mkdtempSync(path.join(os.tmpdir(), 'pulsewire-bench-hub-'));

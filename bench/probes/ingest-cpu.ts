@@ -18,7 +18,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import type { RunResult } from '../lib/driver.js';
 import { HeapSampler } from '../lib/heap-sampler.js';
-import { BENCH_ENROLLMENT_KEY, startHubProcess } from '../lib/hub-process.js';
+import { BENCH_ENROLLMENT_KEY, parseEnvList, startHubProcess } from '../lib/hub-process.js';
 import { cpuSeconds, pin, placement, sleep, until } from '../lib/proc.js';
 import { startDriver } from '../scenarios/ceilings.js';
 
@@ -31,7 +31,7 @@ const batch = Number(values.batch ?? 10);
 const prof = values['cpu-prof'] ? ['--cpu-prof', `--cpu-prof-dir=${values['cpu-prof']}`] : [];
 
 const place = placement(true);
-const env = Object.fromEntries((values.env ?? '').split(',').filter(Boolean).map((kv) => kv.split('=') as [string, string]));
+const env = parseEnvList(values.env);
 const hub = await startHubProcess({ entry: [...prof, path.join(root, 'dist/src/main.js')], env, inspector: values['heap-prof'] !== undefined });
 pin(hub.pid, place.subject, place);
 const driver = startDriver(place);

@@ -13,7 +13,7 @@
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import type { RunResult } from '../lib/driver.js';
-import { BENCH_ENROLLMENT_KEY, startHubProcess, type HubProcess, type Metrics } from '../lib/hub-process.js';
+import { BENCH_ENROLLMENT_KEY, parseEnvList, startHubProcess, type HubProcess, type Metrics } from '../lib/hub-process.js';
 import { cpuSeconds, pin, placement, sleep, until } from '../lib/proc.js';
 import { startDriver } from '../scenarios/ceilings.js';
 import { countAbove, histogramDelta, quantileBound, readHistogram, type HistogramCounts } from '../lib/prom-histogram.js';
@@ -29,7 +29,7 @@ const rate = Number(values.rate ?? 3500);
 const seconds = Number(values.seconds ?? 20);
 const batch = Number(values.batch ?? 10);
 const prof = values['cpu-prof'] ? ['--cpu-prof', `--cpu-prof-dir=${values['cpu-prof']}`] : [];
-const env = Object.fromEntries((values.env ?? '').split(',').filter(Boolean).map((kv) => kv.split('=') as [string, string]));
+const env = parseEnvList(values.env);
 
 /** Sums of the GC histogram by kind (seconds) and the event-loop delay gauges, from /metrics text. */
 async function loopView(hub: HubProcess): Promise<{ gc: Record<string, number>; lagP99: number | undefined; lagMax: number | undefined; commits: HistogramCounts }> {
