@@ -12,7 +12,7 @@ import { commandRoutes } from './api/commands.js';
 import { dashboardPage } from './api/dashboard-page.js';
 import { deadLetterRoutes } from './api/dead-letters.js';
 import { deviceStateRoutes } from './api/device-state.js';
-import { LmdbRevokedSessions } from './api/revoked-sessions.js';
+import { BucketRevokedSessions } from './api/revoked-sessions.js';
 import { deviceRoutes } from './api/devices.js';
 import { errorHandler } from './api/error-handler.js';
 import { healthRoutes } from './api/health.js';
@@ -21,6 +21,7 @@ import { historyRoutes } from './api/history.js';
 import { jobRoutes } from './api/jobs.js';
 import { CommandService } from './commands/command-service.js';
 import { CommandStore } from './commands/command-store.js';
+import { CommandDeadlines } from './commands/deadlines.js';
 import { DeviceOutbox } from './commands/outbox.js';
 import { loginRoutes } from './api/login.js';
 import { operatorAuth, OriginPolicy } from './api/operator-auth.js';
@@ -33,9 +34,16 @@ import { httpFallback } from './gateway/http/plugin.js';
 import live from './live/plugin.js';
 import { JobService } from './jobs/job-service.js';
 import { JobStore } from './jobs/job-store.js';
+import { JobRunner } from './jobs/job-runner.js';
 import { HubMetrics } from './metrics/hub-metrics.js';
 import { SUBPROTOCOL } from './protocol/messages.js';
-import { DeviceRegistry } from './registry/device-registry.js';
+import { DeviceRegistry, HUB_RESTART_REASON } from './registry/device-registry.js';
+import { Leases } from './cluster/leases.js';
+import { NodeDirectory } from './cluster/node-directory.js';
+import { DevicePresence } from './presence/device-presence.js';
+import { OnlineDevices } from './presence/online-devices.js';
+import { openLmdbStores } from './stores/open-lmdb-stores.js';
+import type { Stores } from './stores/stores.js';
 import { connectInflux, type InfluxConnection } from './storage/influx-connection.js';
 import { Spool } from './storage/spool.js';
 import { SpoolDrainer } from './storage/spool-drainer.js';
@@ -59,6 +67,11 @@ declare module 'fastify' {
     deviceState: StateService;
     outbox: DeviceOutbox;
     jobs: JobService;
+    stores: Stores;
+    presence: DevicePresence;
+    online: OnlineDevices;
+    nodes: NodeDirectory;
+    leases: Leases;
   }
 }
 
@@ -70,6 +83,8 @@ export type BuildOptions = GatewayOptions & {
   live?: { tickMs?: number; stallMs?: number; ringTicks?: number };
   /** The built dashboard (default: dist/dashboard, see api/dashboard-page.ts). */
   dashboardDir?: string;
+  /** The shared stores (cluster mode: JetStream, opened by main.ts); default: lmdb under the data dir. */
+  stores?: Stores;
 };
 
 /**
@@ -92,7 +107,17 @@ export async function buildApp(config: Config, opts: BuildOptions): Promise<Fast
   }) as unknown as FastifyInstance;
 
   mkdirSync(config.dataDir, { recursive: true });
-  const registry = await DeviceRegistry.open(path.join(config.dataDir, 'state'));
+  const stores = opts.stores ?? (await openLmdbStores(config.dataDir));
+  const { nodeId } = config;
+  const nodes = new NodeDirectory({ bucket: stores.nodes, nodeId, leaseMs: config.nodeLeaseMs, logger: app.log });
+  const leases = new Leases({ bucket: stores.leases, nodeId, leaseMs: config.nodeLeaseMs, logger: app.log });
+  const registry = new DeviceRegistry(stores);
+  const presence = new DevicePresence(stores.deviceStatus, nodeId);
+  const online = new OnlineDevices({ local: () => app.gateway.runtimes, nodes, presence });
+  // Nothing is connected to a process that is only starting: what an earlier run of this node (with
+  // one process: of the hub) left online was left by a crash. Marked before anything listens.
+  const leftOnline = await presence.releaseAllOf((node) => stores.backend === 'lmdb' || node === nodeId, HUB_RESTART_REASON, Date.now());
+  if (leftOnline.length > 0) app.log.info({ devices: leftOnline.length }, 'devices left online by the previous run marked offline (hub restart)');
   const storage = connectInflux(opts.influxUrl);
   const writer = new PointWriter(storage.influx, { database: storage.database, maxBatchPoints: config.writeBatchPoints, logger: app.log });
   // TELEMETRY is ACKed once in the spool; the drainer moves it into InfluxDB (see storage/spool.ts).
@@ -113,6 +138,11 @@ export async function buildApp(config: Config, opts: BuildOptions): Promise<Fast
   const bus = new EventBus();
   app.decorate('config', config);
   app.decorate('registry', registry);
+  app.decorate('stores', stores);
+  app.decorate('presence', presence);
+  app.decorate('online', online);
+  app.decorate('nodes', nodes);
+  app.decorate('leases', leases);
   app.decorate('storage', storage);
   app.decorate('writer', writer);
   app.decorate('spool', spool);
@@ -129,18 +159,19 @@ export async function buildApp(config: Config, opts: BuildOptions): Promise<Fast
     pacer: () => ({ waiting: pacer.waiting, pacedTotal: pacer.pacedTotal }),
     live: () => (app.hasDecorator('live') ? app.live.stats : undefined),
   }));
-  // Commands and device state share one lmdb environment (their own: the registry's is busy with status writes).
-  const commandStore = CommandStore.open(path.join(config.dataDir, 'commands'));
-  const commands = new CommandService({ store: commandStore, bus, limits: config, points: spool, logger: app.log });
-  const deviceState = new StateService({ store: new StateStore(commandStore.root), bus, maxMessageBytes: config.maxMessageBytes, logger: app.log });
+  const commands = new CommandService({ store: new CommandStore(stores.commands), bus, limits: config, points: spool, logger: app.log, nodeId });
+  await commands.recoverOwnMarks();
+  const deadlines = new CommandDeadlines({ service: commands, bus, logger: app.log, isNodeAlive: (node) => nodes.isAlive(node) });
+  const deviceState = new StateService({ store: new StateStore(stores), bus, maxMessageBytes: config.maxMessageBytes, logger: app.log });
   app.decorate('commands', commands);
   app.decorate('deviceState', deviceState);
   app.decorate('outbox', new DeviceOutbox({ bus, commands, state: deviceState, linkOf: (id) => app.gateway.runtimes.peek(id)?.session, logger: app.log }));
-  commands.start();
-  const jobs = new JobService({
-    store: new JobStore(commandStore.root), commands, registry, bus, logger: app.log, retentionMs: config.commandRetentionMs,
-    isOnline: (id) => app.gateway.runtimes.peek(id)?.session !== undefined,
+  const jobStore = new JobStore(stores);
+  const jobRunner = new JobRunner({
+    store: jobStore, commands, registry, bus, logger: app.log, retentionMs: config.commandRetentionMs,
+    isOnline: (id) => online.isOnlineNow(id),
   });
+  const jobs = new JobService({ store: jobStore, commands, registry, bus, logger: app.log, runner: jobRunner });
   app.decorate('jobs', jobs);
   app.setErrorHandler(errorHandler);
 
@@ -169,7 +200,7 @@ export async function buildApp(config: Config, opts: BuildOptions): Promise<Fast
   await app.register(httpFallback);
 
   const origins = new OriginPolicy(config.allowedOrigins, config.tls !== undefined);
-  const sessions = new SessionKeys(config.operatorToken, { revoked: new LmdbRevokedSessions(commandStore.root.openDB({ name: 'revoked-sessions' })) });
+  const sessions = new SessionKeys(config.operatorToken, { revoked: new BucketRevokedSessions(stores.revokedSessions) });
   const auth = operatorAuth({ token: config.operatorToken, sessions, origins });
   const requireOperator = auth.requireOperator;
   await app.register(healthRoutes, { requireOperator });
@@ -192,8 +223,11 @@ export async function buildApp(config: Config, opts: BuildOptions): Promise<Fast
   await app.register(dashboardPage, opts.dashboardDir ? { root: opts.dashboardDir } : {});
 
   drainer.start();
-  // Resumes unfinished rollouts, which look at the gateway's sessions: so only once everything is registered.
-  jobs.start();
+  // Work done once per cluster (with one process: here, at once): command deadlines and pruning, job rollouts.
+  // Rollouts look at the gateway's sessions, so only once everything is registered.
+  await nodes.start();
+  await leases.hold('command-deadlines', deadlines);
+  await leases.hold('jobs', jobRunner);
   // Runs after the gateway closed every device, so nothing is appended any more. Whatever
   // the drainer cannot deliver within its share of the shutdown bound stays spooled for the
   // next start; a write still retrying is abandoned (it is in the spool, so nothing is lost).
@@ -204,12 +238,13 @@ export async function buildApp(config: Config, opts: BuildOptions): Promise<Fast
     await drainer.stop(bound);
     await Promise.race([writer.close(), new Promise((r) => setTimeout(r, bound).unref())]);
     app.outbox.close();
-    await jobs.close();
+    await jobRunner.close();
+    await leases.close();
+    await nodes.stop();
     await commands.close();
     await deviceState.close();
-    await commandStore.close();
     await spool.close();
-    await registry.close();
+    await stores.close();
   });
   return app;
 }

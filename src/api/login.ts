@@ -59,7 +59,7 @@ export async function loginRoutes(app: FastifyInstance, opts: LoginRouteOptions)
   }, async (request, reply) => {
     opts.origins.check(request);
     const session = readCookie(request.headers.cookie, SESSION_COOKIE);
-    if (session !== undefined) opts.sessions.revoke(session);
+    if (session !== undefined) await opts.sessions.revoke(session);
     return reply.code(204).header('set-cookie', clearedSessionCookie(opts.secure)).send();
   });
 }

@@ -41,7 +41,7 @@ export function operatorAuth(opts: OperatorAuthOptions): OperatorAuth {
       const match = /^Bearer\s+(\S+)\s*$/i.exec(request.headers.authorization ?? '');
       if (match && isOperatorToken(match[1]!)) return;
       const session = readCookie(request.headers.cookie, SESSION_COOKIE);
-      if (!match && session !== undefined && opts.sessions.verify(session)) {
+      if (!match && session !== undefined && (await opts.sessions.verify(session))) {
         if (!SAFE_METHODS.has(request.method)) opts.origins.check(request, true);
         return;
       }

@@ -49,12 +49,12 @@ export type GatewayOptions = {
 };
 
 async function gatewayPlugin(app: FastifyInstance, opts: GatewayOptions): Promise<void> {
-  const { config, registry, spool, bus, metrics } = app;
+  const { config, registry, spool, bus, metrics, presence } = app;
   const runtimes = new DeviceRuntimes((deviceId) => spool.accepted.load(deviceId));
   const acceptOrder = trackAcceptOrder(app.server);
   const liveness = new LivenessSweep<DeviceSession>(config.pingIntervalMs);
   const limiter = new AuthFailureLimiter({ maxFailures: config.authMaxFailures, blockMs: config.authBlockMs });
-  const status = new StatusRecorder({ registry, sink: spool, bus, logger: app.log });
+  const status = new StatusRecorder({ presence, sink: spool, bus, logger: app.log });
   const takeovers = new Takeovers<DeviceSession>({
     boundMs: confirmBoundMs(config.pingIntervalMs),
     settled(session, outcome, detail) {
@@ -88,7 +88,7 @@ async function gatewayPlugin(app: FastifyInstance, opts: GatewayOptions): Promis
       metrics.disconnects.inc({ reason });
       if (reason === 'ping-timeout') metrics.pingTimeouts.inc();
       // A replaced session's successor already reported the device online.
-      if (runtimes.detach(session)) status.offline(runtimes.get(session.deviceId), reason, detail);
+      if (runtimes.detach(session)) status.offline(runtimes.get(session.deviceId), session, reason, detail);
     },
   };
 

@@ -74,8 +74,8 @@ export class LiveHub {
     return Number(match[2]);
   }
 
-  start(bus: EventBus, statuses: StatusSource): void {
-    this.#status.load(statuses);
+  /** Listens to the bus, then reads every device's status once (resolves when read). */
+  start(bus: EventBus, statuses: StatusSource): Promise<void> {
     const batch = () => this.#batch;
     const pushStatus = (status: LiveDeviceStatus | undefined) => { if (status) batch().status.push(status); };
     this.#unsubscribe.push(
@@ -103,6 +103,7 @@ export class LiveHub {
     );
     this.#timer = setInterval(() => this.tick(), this.options.tickMs);
     this.#timer.unref();
+    return this.#status.load(statuses);
   }
 
   /** Stops listening and closes every connection (hub shutdown: 1001). */
