@@ -19,9 +19,6 @@ import { healthRoutes } from './api/health.js';
 import { seriesRoutes } from './api/series.js';
 import { historyRoutes } from './api/history.js';
 import { jobRoutes } from './api/jobs.js';
-import { CommandService } from './commands/command-service.js';
-import { CommandStore } from './commands/command-store.js';
-import { CommandDeadlines } from './commands/deadlines.js';
 import { DeviceOutbox } from './commands/outbox.js';
 import { loginRoutes } from './api/login.js';
 import { operatorAuth, OriginPolicy } from './api/operator-auth.js';
@@ -32,30 +29,21 @@ import { REMEMBERED_SEQS } from './gateway/accepted-seqs.js';
 import gateway, { type GatewayOptions } from './gateway/plugin.js';
 import { httpFallback } from './gateway/http/plugin.js';
 import live from './live/plugin.js';
-import { JobService } from './jobs/job-service.js';
-import { JobStore } from './jobs/job-store.js';
-import { JobRunner } from './jobs/job-runner.js';
 import { HubMetrics } from './metrics/hub-metrics.js';
 import { SUBPROTOCOL } from './protocol/messages.js';
-import { DeviceRegistry, HUB_RESTART_REASON } from './registry/device-registry.js';
-import { Leases } from './cluster/leases.js';
-import { NodeDirectory } from './cluster/node-directory.js';
-import { DevicePresence } from './presence/device-presence.js';
-import { OnlineDevices } from './presence/online-devices.js';
 import { openLmdbStores } from './stores/open-lmdb-stores.js';
 import type { Stores } from './stores/stores.js';
+import { openServices, type Services } from './services.js';
 import { connectInflux, type InfluxConnection } from './storage/influx-connection.js';
 import { Spool } from './storage/spool.js';
 import { SpoolDrainer } from './storage/spool-drainer.js';
 import { BacklogPacer } from './storage/backlog-pacer.js';
 import { PointWriter } from './storage/writer.js';
-import { StateService } from './state/state-service.js';
-import { StateStore } from './state/state-store.js';
 
 declare module 'fastify' {
   interface FastifyInstance {
     config: Config;
-    registry: DeviceRegistry;
+    registry: Services['registry'];
     storage: InfluxConnection;
     writer: PointWriter;
     spool: Spool;
@@ -63,15 +51,14 @@ declare module 'fastify' {
     pacer: BacklogPacer;
     bus: EventBus;
     metrics: HubMetrics;
-    commands: CommandService;
-    deviceState: StateService;
+    commands: Services['commands'];
+    deviceState: Services['deviceState'];
     outbox: DeviceOutbox;
-    jobs: JobService;
+    jobs: Services['jobs'];
     stores: Stores;
-    presence: DevicePresence;
-    online: OnlineDevices;
-    nodes: NodeDirectory;
-    leases: Leases;
+    services: Services;
+    presence: Services['presence'];
+    online: Services['online'];
   }
 }
 
@@ -108,16 +95,6 @@ export async function buildApp(config: Config, opts: BuildOptions): Promise<Fast
 
   mkdirSync(config.dataDir, { recursive: true });
   const stores = opts.stores ?? (await openLmdbStores(config.dataDir));
-  const { nodeId } = config;
-  const nodes = new NodeDirectory({ bucket: stores.nodes, nodeId, leaseMs: config.nodeLeaseMs, logger: app.log });
-  const leases = new Leases({ bucket: stores.leases, nodeId, leaseMs: config.nodeLeaseMs, logger: app.log });
-  const registry = new DeviceRegistry(stores);
-  const presence = new DevicePresence(stores.deviceStatus, nodeId);
-  const online = new OnlineDevices({ local: () => app.gateway.runtimes, nodes, presence });
-  // Nothing is connected to a process that is only starting: what an earlier run of this node (with
-  // one process: of the hub) left online was left by a crash. Marked before anything listens.
-  const leftOnline = await presence.releaseAllOf((node) => stores.backend === 'lmdb' || node === nodeId, HUB_RESTART_REASON, Date.now());
-  if (leftOnline.length > 0) app.log.info({ devices: leftOnline.length }, 'devices left online by the previous run marked offline (hub restart)');
   const storage = connectInflux(opts.influxUrl);
   const writer = new PointWriter(storage.influx, { database: storage.database, maxBatchPoints: config.writeBatchPoints, logger: app.log });
   // TELEMETRY is ACKed once in the spool; the drainer moves it into InfluxDB (see storage/spool.ts).
@@ -137,12 +114,7 @@ export async function buildApp(config: Config, opts: BuildOptions): Promise<Fast
   pacerPoll.unref();
   const bus = new EventBus();
   app.decorate('config', config);
-  app.decorate('registry', registry);
   app.decorate('stores', stores);
-  app.decorate('presence', presence);
-  app.decorate('online', online);
-  app.decorate('nodes', nodes);
-  app.decorate('leases', leases);
   app.decorate('storage', storage);
   app.decorate('writer', writer);
   app.decorate('spool', spool);
@@ -159,20 +131,19 @@ export async function buildApp(config: Config, opts: BuildOptions): Promise<Fast
     pacer: () => ({ waiting: pacer.waiting, pacedTotal: pacer.pacedTotal }),
     live: () => (app.hasDecorator('live') ? app.live.stats : undefined),
   }));
-  const commands = new CommandService({ store: new CommandStore(stores.commands), bus, limits: config, points: spool, logger: app.log, nodeId });
-  await commands.recoverOwnMarks();
-  const deadlines = new CommandDeadlines({ service: commands, bus, logger: app.log, isNodeAlive: (node) => nodes.isAlive(node) });
-  const deviceState = new StateService({ store: new StateStore(stores), bus, maxMessageBytes: config.maxMessageBytes, logger: app.log });
+  const services = await openServices({
+    stores, bus, nodeId: config.nodeId, nodeLeaseMs: config.nodeLeaseMs, limits: config, points: spool, logger: app.log,
+    local: () => app.gateway.runtimes,
+  });
+  const { registry, commands, deviceState } = services;
+  app.decorate('services', services);
+  app.decorate('registry', registry);
+  app.decorate('presence', services.presence);
+  app.decorate('online', services.online);
   app.decorate('commands', commands);
   app.decorate('deviceState', deviceState);
   app.decorate('outbox', new DeviceOutbox({ bus, commands, state: deviceState, linkOf: (id) => app.gateway.runtimes.peek(id)?.session, logger: app.log }));
-  const jobStore = new JobStore(stores);
-  const jobRunner = new JobRunner({
-    store: jobStore, commands, registry, bus, logger: app.log, retentionMs: config.commandRetentionMs,
-    isOnline: (id) => online.isOnlineNow(id),
-  });
-  const jobs = new JobService({ store: jobStore, commands, registry, bus, logger: app.log, runner: jobRunner });
-  app.decorate('jobs', jobs);
+  app.decorate('jobs', services.jobs);
   app.setErrorHandler(errorHandler);
 
   // InfluxDB may still be starting (or down): the hub comes up anyway and /readyz tells.
@@ -225,9 +196,7 @@ export async function buildApp(config: Config, opts: BuildOptions): Promise<Fast
   drainer.start();
   // Work done once per cluster (with one process: here, at once): command deadlines and pruning, job rollouts.
   // Rollouts look at the gateway's sessions, so only once everything is registered.
-  await nodes.start();
-  await leases.hold('command-deadlines', deadlines);
-  await leases.hold('jobs', jobRunner);
+  await services.start();
   // Runs after the gateway closed every device, so nothing is appended any more. Whatever
   // the drainer cannot deliver within its share of the shutdown bound stays spooled for the
   // next start; a write still retrying is abandoned (it is in the spool, so nothing is lost).
@@ -238,11 +207,7 @@ export async function buildApp(config: Config, opts: BuildOptions): Promise<Fast
     await drainer.stop(bound);
     await Promise.race([writer.close(), new Promise((r) => setTimeout(r, bound).unref())]);
     app.outbox.close();
-    await jobRunner.close();
-    await leases.close();
-    await nodes.stop();
-    await commands.close();
-    await deviceState.close();
+    await services.close();
     await spool.close();
     await stores.close();
   });

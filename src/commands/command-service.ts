@@ -154,9 +154,10 @@ export class CommandService {
   }
 
   async get(deviceId: string, commandId: string): Promise<CommandView | undefined> {
+    const record = await this.#store.get(deviceId, commandId);
+    // Looked at after the read: a final status may have started committing meanwhile.
     const shown = this.#finishing.get(commandId);
     if (shown?.deviceId === deviceId) return shown;
-    const record = await this.#store.get(deviceId, commandId);
     return record ? toView(record) : undefined;
   }
 
@@ -307,12 +308,12 @@ export class CommandService {
     try {
       done = await this.#store.transition(deviceId, commandId, (current) => {
         if (!allowed(current)) return undefined;
-        shown ??= toView(current);
-        this.#finishing.set(commandId, shown);
+        // Another final status of this command racing ours shows the same previous view; the first keeps it.
+        if (shown === undefined && !this.#finishing.has(commandId)) this.#finishing.set(commandId, (shown = toView(current)));
         return { ...prepare(current), status, completedAt: this.#now(), ...(result === undefined ? {} : { result }) };
       });
     } finally {
-      if (this.#finishing.get(commandId) === shown) this.#finishing.delete(commandId);
+      if (shown !== undefined && this.#finishing.get(commandId) === shown) this.#finishing.delete(commandId);
     }
     if (!done) return undefined;
     const { after } = done;
@@ -384,7 +385,7 @@ export class CommandService {
 
   /** One event per status the command went through: a RESULT for a queued command passes "sent" first. */
   #emitWithSent({ before, after }: Transition): void {
-    if (before.status === 'queued' && after.status !== 'sent') {
+    if (before.status === 'queued' && after.status !== 'sent' && after.sentAt !== undefined) {
       this.#emit({ ...after, status: 'sent' }, 'queued');
       this.#emit(after, 'sent');
     } else {

@@ -156,7 +156,11 @@ export class DeviceRegistry {
       const existing = await this.#devices.get(id);
       if (existing) return existing.value.revoked ? undefined : existing.value;
       const identity: DeviceIdentity = { id, provisioning, createdAt: this.#now() };
-      if ((await this.#devices.create(id, identity)) !== undefined) return { ...identity };
+      if ((await this.#devices.create(id, identity)) !== undefined) {
+        // A device deleted earlier left its last status (for its epoch): a new one starts fresh.
+        await this.#resetStatus(id, NEVER_CONNECTED, { ifPresent: true });
+        return { ...identity };
+      }
       // Another connection (here or on another node) enrolled it first: read theirs.
     }
   }

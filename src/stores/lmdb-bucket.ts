@@ -38,9 +38,9 @@ export class LmdbBucket<V> implements Bucket<V> {
     return this.#read(key);
   }
 
-  /** Synchronous read, for the few callers that must not wait (see users). */
-  getNow(key: BucketKey): Entry<V> | undefined {
-    return this.#read(key);
+  /** What lmdb has committed, past the overlay: what a process started now would read (crash tests). */
+  committed(key: BucketKey): V | undefined {
+    return this.#db.get(toLmdbKey(key));
   }
 
   async create(key: BucketKey, value: V): Promise<number | undefined> {
