@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { JobProgress } from '../../src/jobs/progress.js';
 import { Rollout } from '../../src/jobs/rollout.js';
+import { waitFor } from '../support/wait.js';
 
 describe('job progress', () => {
   it('moves commands between status counts and knows when all are final', () => {
@@ -74,9 +75,10 @@ describe('rollout pacing', () => {
 
   it('stops before the next dispatch when stopped', async () => {
     const handed: string[] = [];
-    const rollout = new Rollout({ targets: ['a', 'b', 'c'], served: new Set(), perSecond: 0.5, step: async (id) => { handed.push(id); return 'dispatched'; } });
+    // A slot every 1000 s: 'b' is never due while the test runs, however slow the machine.
+    const rollout = new Rollout({ targets: ['a', 'b', 'c'], served: new Set(), perSecond: 0.001, step: async (id) => { handed.push(id); return 'dispatched'; } });
     const done = rollout.run();
-    await new Promise((r) => setTimeout(r, 20));
+    await waitFor(() => handed.length === 1, { what: 'the first dispatch' });
     rollout.stop();
     expect(await done).toBe(false);
     expect(handed).toEqual(['a']);
