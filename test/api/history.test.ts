@@ -129,3 +129,36 @@ describe('GET /v1/devices/:id/telemetry', () => {
     expect((await hub.api('GET', '/v1/devices/hist-1/telemetry?name=temp', undefined, 'wrong-token-wrong-token')).status).toBe(401);
   });
 });
+
+describe('history across a shard boundary, hub clock pinned', () => {
+  // InfluxDB 1.x starts a 7-day shard group at Monday 00:00 UTC. Readings from Sunday 23:55 to
+  // Monday 00:04:50, one every 10 s valued 0..59, with the hub's clock just after them: on any
+  // day the run is, the series lies across two shards, and every bound below is absolute.
+  const MONDAY_MS = Date.parse('2025-11-24T00:00:00Z');
+  const START_MS = MONDAY_MS - 300_000;
+  let hub: TestHub;
+  beforeAll(async () => {
+    hub = await startHub({}, { nowUs: () => (MONDAY_MS + 600_000) * 1000 });
+    const device = await TestDevice.connect(hub.deviceUrl, { id: 'hist-shards' });
+    const records = Array.from({ length: 60 }, (_, k) => new Map<number, unknown>([[0, 'temp'], [2, k], [6, START_MS / 1000 + k * 10]]));
+    device.send(cbor.encode([1, 1, records]));
+    expect(await device.next()).toEqual({ type: 2, seq: 1 });
+    await device.close();
+    await hub.db.query('SHOW MEASUREMENTS'); // waits for the spool to drain into InfluxDB
+  });
+  afterAll(async () => { await hub?.close(); });
+
+  it('aggregates the buckets on both sides of Monday 00:00 UTC, and lists the newest reading', async () => {
+    const range = `from=${new Date(START_MS).toISOString()}&to=${new Date(MONDAY_MS + 300_000).toISOString()}`;
+    const res = await hub.api('GET', `/v1/devices/hist-shards/telemetry?name=temp&${range}&every=1m&agg=count`);
+    expect(res.status).toBe(200);
+    expect(res.body.points).toEqual(Array.from({ length: 10 }, (_, m) => ({ time: new Date(START_MS + m * 60_000).toISOString(), value: 6 })));
+    const mean = await hub.api('GET', `/v1/devices/hist-shards/telemetry?name=temp&${range}&every=5m`);
+    expect(mean.body.points).toEqual([
+      { time: new Date(START_MS).toISOString(), value: 14.5 }, // Sunday: 0..29
+      { time: new Date(MONDAY_MS).toISOString(), value: 44.5 }, // Monday: 30..59
+    ]);
+    const series = await hub.api('GET', `/v1/devices/hist-shards/series?since=${START_MS}`);
+    expect(series.body.series).toEqual([{ name: 'temp', kind: 'value', time: new Date(START_MS + 590_000).toISOString(), value: 59 }]);
+  });
+});
