@@ -39,7 +39,7 @@ describe('connectInflux against influxd', () => {
     const database = `conn_${randomBytes(4).toString('hex')}`;
     const connection = connectInflux(`${inject('influxUrl')}/${database}`);
     expect(connection.database).toBe(database);
-    expect(await connection.ping(2000)).toBe(true);
+    expect(await connection.ping(10_000)).toBe(true);
     await connection.ensureDatabase();
     await connection.ensureDatabase();
     expect(await connection.influx.getDatabaseNames()).toContain(database);
