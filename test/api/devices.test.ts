@@ -130,7 +130,7 @@ describe('without InfluxDB', () => {
       const device = await TestDevice.connect(hub.deviceUrl, { id: 'no-storage-1' });
       device.sendHex('830101' + '81a2006178020f'); // [1, 1, [{n: "x", v: 15}]]
       // Issue 5: an InfluxDB outage no longer stalls devices; the reading waits in the spool.
-      expect(await device.next(5_000)).toEqual({ type: 2, seq: 1 });
+      expect(await device.next(20_000)).toEqual({ type: 2, seq: 1 });
       // The message and the device's online status point (status points are spooled in batches, within 10 ms).
       await expect.poll(() => hub.app.spool.stats, { timeout: 10_000 }).toMatchObject({ entries: 2, points: 2 });
       await device.close();
