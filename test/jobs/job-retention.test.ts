@@ -30,7 +30,8 @@ describe('job retention', () => {
     cleanup.push(() => registry.close());
     await registry.register('keep-1');
     await registry.register('keep-2');
-    let now = Date.now();
+    // Pinned (a Saturday noon, UTC): retention is counted on this clock alone, never the wall's.
+    let now = Date.UTC(2025, 10, 22, 12);
     const clock = () => now;
 
     const open = () => {

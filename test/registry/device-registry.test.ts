@@ -111,7 +111,7 @@ describe('remove', () => {
     expect(revived.revoked).toBeUndefined();
     expect(secretMatches(secret, revived.secretDigest)).toBe(true);
     expect(revived.provisioning).toBe(how);
-    expect(await registry.ensureProvisioned('fleet-1', how)).toBeDefined();
+    expect(await registry.ensureProvisioned('fleet-1', how)).toMatchObject({ id: 'fleet-1', provisioning: how });
     expect(await registry.remove('fleet-1')).toBe(true);
     expect(await registry.ensureProvisioned('fleet-1', how)).toBeUndefined();
   });
