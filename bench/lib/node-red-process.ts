@@ -1,7 +1,8 @@
 /**
  * Node-RED 4 (the node-red package) as its own process, the way a user runs
  * it: `red.js` with a settings file and a flow file in a fresh temp dir.
- * Loopback only, a free port, no editor, no admin API, no palette installs.
+ * Loopback only, port 0 (the port it got is read from its log), no editor,
+ * no admin API, no palette installs.
  * The bench's Node-RED peer and the test of docs/node-red-flow.json both
  * start it here.
  */
@@ -10,7 +11,6 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
-import { freePort } from '../../src/storage/influxd-config.js';
 import { until } from './proc.js';
 
 const require = createRequire(import.meta.url);
@@ -39,10 +39,11 @@ export type NodeRedProcess = {
   stop(): Promise<void>;
 };
 
-function settingsSource(dir: string, port: number, extra: string): string {
+// Port 0: a port found free and handed over could be taken by another process before Node-RED binds it.
+function settingsSource(dir: string, extra: string): string {
   return `module.exports = {
   uiHost: '127.0.0.1',
-  uiPort: ${port},
+  uiPort: 0,
   userDir: ${JSON.stringify(dir)},
   flowFile: 'flows.json',
   credentialSecret: false,
@@ -61,9 +62,8 @@ function settingsSource(dir: string, port: number, extra: string): string {
 /** Starts Node-RED with `flow`; resolves once it logged "Started flows", rejects with its log if it did not, or lacks a node type. */
 export async function startNodeRed(opts: NodeRedOptions): Promise<NodeRedProcess> {
   const dir = mkdtempSync(path.join(os.tmpdir(), opts.dirPrefix));
-  const port = await freePort();
   writeFileSync(path.join(dir, 'flows.json'), JSON.stringify(opts.flow, null, 2));
-  writeFileSync(path.join(dir, 'settings.js'), settingsSource(dir, port, opts.extraSettings ?? ''));
+  writeFileSync(path.join(dir, 'settings.js'), settingsSource(dir, opts.extraSettings ?? ''));
   const redJs = require.resolve('node-red/red.js');
   const child: ChildProcess = spawn(process.execPath, [redJs, '--settings', path.join(dir, 'settings.js'), '--userDir', dir], {
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -86,8 +86,11 @@ export async function startNodeRed(opts: NodeRedOptions): Promise<NodeRedProcess
   child.stdout!.on('data', onData);
   child.stderr!.on('data', onData);
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  const started = await until(() => /Started flows/.test(log) || child.exitCode !== null, opts.startTimeoutMs ?? 60_000, 100);
-  if (!started || child.exitCode !== null || /Missing node types|Waiting for missing types/.test(log)) {
+  // "Server now running at http://127.0.0.1:PORT" once it listens, with the port it got.
+  const listening = () => /Server now running at https?:\/\/[^\s:]+:(\d+)/.exec(log);
+  const started = await until(() => (/Started flows/.test(log) && listening() !== null) || child.exitCode !== null, opts.startTimeoutMs ?? 60_000, 100);
+  const port = Number(listening()?.[1] ?? 0);
+  if (!started || child.exitCode !== null || !port || /Missing node types|Waiting for missing types/.test(log)) {
     child.kill('SIGKILL');
     await exited;
     rmSync(dir, { recursive: true, force: true });

@@ -80,10 +80,12 @@ describe('GET /v1/devices/:id/telemetry', () => {
     expect(defaultEvery(24 * 3600_000)).toBe(300_000);
     expect(defaultEvery(365 * 86_400_000)).toBe(12 * 3600_000);
     expect(defaultEvery(100 * 365 * 86_400_000)).toBe(37 * 86_400_000); // beyond a week: whole days
-    // The default range is the last 24 h.
+    // The default range is the 24 h before the hub's now, which holds all 60 readings (an hour old);
+    // 5-minute buckets are aligned to the epoch, so which of them hold readings follows from T0.
     const recent = await history('name=temp');
     expect(recent.body.every).toBe('300000ms');
-    expect(recent.body.points.length).toBeGreaterThan(0);
+    const buckets = [...new Set(Array.from({ length: 60 }, (_, k) => Math.floor((T0_MS + k * 10_000) / 300_000) * 300_000))];
+    expect(recent.body.points.map((p: { time: string }) => Date.parse(p.time))).toEqual(buckets);
   });
 
   it('answers 400 naming the parameter for bad ranges and resolutions, 404 for unknown devices', async () => {
@@ -123,7 +125,40 @@ describe('GET /v1/devices/:id/telemetry', () => {
     const route = openapi.paths['/v1/devices/{id}/telemetry'];
     expect(route?.get?.parameters?.map((p) => p.name)).toEqual(expect.arrayContaining(['id', 'name', 'from', 'to', 'every', 'agg', 'field']));
     expect(openapi.paths['/v1/devices/{id}/series']?.get?.parameters?.map((p) => p.name)).toEqual(expect.arrayContaining(['id', 'since']));
-    expect(openapi.paths['/v1/dead-letters']).toBeDefined();
+    expect(openapi.paths['/v1/dead-letters']?.get?.parameters?.map((p) => p.name)).toEqual(expect.arrayContaining(['limit', 'cursor']));
     expect((await hub.api('GET', '/v1/devices/hist-1/telemetry?name=temp', undefined, 'wrong-token-wrong-token')).status).toBe(401);
+  });
+});
+
+describe('history across a shard boundary, hub clock pinned', () => {
+  // InfluxDB 1.x starts a 7-day shard group at Monday 00:00 UTC. Readings from Sunday 23:55 to
+  // Monday 00:04:50, one every 10 s valued 0..59, with the hub's clock just after them: on any
+  // day the run is, the series lies across two shards, and every bound below is absolute.
+  const MONDAY_MS = Date.parse('2025-11-24T00:00:00Z');
+  const START_MS = MONDAY_MS - 300_000;
+  let hub: TestHub;
+  beforeAll(async () => {
+    hub = await startHub({}, { nowUs: () => (MONDAY_MS + 600_000) * 1000 });
+    const device = await TestDevice.connect(hub.deviceUrl, { id: 'hist-shards' });
+    const records = Array.from({ length: 60 }, (_, k) => new Map<number, unknown>([[0, 'temp'], [2, k], [6, START_MS / 1000 + k * 10]]));
+    device.send(cbor.encode([1, 1, records]));
+    expect(await device.next()).toEqual({ type: 2, seq: 1 });
+    await device.close();
+    await hub.db.query('SHOW MEASUREMENTS'); // waits for the spool to drain into InfluxDB
+  });
+  afterAll(async () => { await hub?.close(); });
+
+  it('aggregates the buckets on both sides of Monday 00:00 UTC, and lists the newest reading', async () => {
+    const range = `from=${new Date(START_MS).toISOString()}&to=${new Date(MONDAY_MS + 300_000).toISOString()}`;
+    const res = await hub.api('GET', `/v1/devices/hist-shards/telemetry?name=temp&${range}&every=1m&agg=count`);
+    expect(res.status).toBe(200);
+    expect(res.body.points).toEqual(Array.from({ length: 10 }, (_, m) => ({ time: new Date(START_MS + m * 60_000).toISOString(), value: 6 })));
+    const mean = await hub.api('GET', `/v1/devices/hist-shards/telemetry?name=temp&${range}&every=5m`);
+    expect(mean.body.points).toEqual([
+      { time: new Date(START_MS).toISOString(), value: 14.5 }, // Sunday: 0..29
+      { time: new Date(MONDAY_MS).toISOString(), value: 44.5 }, // Monday: 30..59
+    ]);
+    const series = await hub.api('GET', `/v1/devices/hist-shards/series?since=${START_MS}`);
+    expect(series.body.series).toEqual([{ name: 'temp', kind: 'value', time: new Date(START_MS + 590_000).toISOString(), value: 59 }]);
   });
 });

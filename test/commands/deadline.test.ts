@@ -96,7 +96,8 @@ describe('a command with a TTL above 24.8 days (real lmdb, fake clock)', () => {
   it('stays queued for an offline device until its TTL, then expires', async () => {
     const handle = await LMDB.open();
     cleanup.push(() => handle.close());
-    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'setInterval', 'clearInterval', 'Date'] });
+    // A fixed start (a Saturday noon, UTC), not the wall clock: the 30 days run over a month's end.
+    vi.useFakeTimers({ now: Date.UTC(2025, 10, 22, 12), toFake: ['setTimeout', 'clearTimeout', 'setInterval', 'clearInterval', 'Date'] });
     const hub = await startServices(handle.stores, { limits: { commandTtlMs: 30 * DAY_MS, commandRetentionMs: 7 * DAY_MS } });
     cleanup.push(() => hub.stop());
     const { commands } = hub;
@@ -110,6 +111,7 @@ describe('a command with a TTL above 24.8 days (real lmdb, fake clock)', () => {
     await vi.advanceTimersByTimeAsync(DAY_MS - 1000);
     const final = await ended;
     expect(final).toMatchObject({ id: created.id, status: 'expired', result: `not sent within ttlMs ${30 * DAY_MS}` });
-    expect(Date.parse(final.completedAt!) - Date.parse(final.createdAt)).toBe(30 * DAY_MS);
+    expect(final.createdAt).toBe('2025-11-22T12:00:00.000Z');
+    expect(final.completedAt).toBe('2025-12-22T12:00:00.000Z');
   });
 });

@@ -49,7 +49,7 @@ describe('final command statuses are shown after their commit', () => {
   it('a final RESULT: reads, waiters and the event see it only once committed', async () => {
     const { commands, durable, atEvent, points } = await setUp();
     const id = await sentCommand(commands);
-    const waited = commands.waitFinal(DEVICE, id, 5000).then((view) => ({ view, durable: durable(id) }));
+    const waited = commands.waitFinal(DEVICE, id, 20_000).then((view) => ({ view, durable: durable(id) }));
     commands.onResult(DEVICE, { type: 4, commandId: id, status: 1, payload: 'primed' });
     // Same turn: the commit has not happened, so nothing shows the final status yet.
     expect((await commands.get(DEVICE, id))!.status).toBe('sent');
@@ -69,14 +69,14 @@ describe('final command statuses are shown after their commit', () => {
     const id = await sentCommand(commands);
     commands.onResult(DEVICE, { type: 4, commandId: id, status: 1 });
     commands.onResult(DEVICE, { type: 4, commandId: id, status: 2, payload: 'late' });
-    expect((await commands.waitFinal(DEVICE, id, 5000))!.status).toBe('succeeded');
+    expect((await commands.waitFinal(DEVICE, id, 20_000))!.status).toBe('succeeded');
     expect(atEvent).toEqual([{ status: 'succeeded', durable: 'succeeded' }]);
   });
 
   it('expiry and cancellation are durable before they are shown too', async () => {
     const { commands, durable, atEvent } = await setUp();
     const expiring = await commands.create(DEVICE, { name: 'soon', ttlMs: 50 });
-    const final = await commands.waitFinal(DEVICE, expiring.id, 5000);
+    const final = await commands.waitFinal(DEVICE, expiring.id, 20_000);
     expect(final!.status).toBe('expired');
     const queued = await commands.create(DEVICE, { name: 'never' });
     const cancelled = await commands.cancel(DEVICE, queued.id);

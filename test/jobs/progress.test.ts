@@ -1,6 +1,7 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { JobProgress } from '../../src/jobs/progress.js';
 import { Rollout } from '../../src/jobs/rollout.js';
+import { waitFor } from '../support/wait.js';
 
 describe('job progress', () => {
   it('moves commands between status counts and knows when all are final', () => {
@@ -53,30 +54,39 @@ describe('rollout pacing', () => {
     expect(handed).toEqual(['a', 'c', 'd', 'e']);
   });
 
-  it('waits for the slot of each dispatch on the clock it is given', async () => {
-    let now = 0;
-    const times: number[] = [];
-    const rollout = new Rollout({
-      targets: ['a', 'b', 'c'],
-      served: new Set(),
-      perSecond: 100, // 10 ms apart
-      now: () => now,
-      step: async () => { times.push(now); now += 1; return 'dispatched'; },
-    });
-    // The fake clock only moves in steps; the real sleeps still happen, so the times are slot starts or later.
-    const done = rollout.run();
-    const ticker = setInterval(() => { now += 5; }, 1);
-    expect(await done).toBe(true);
-    clearInterval(ticker);
-    expect(times[1]! - times[0]!).toBeGreaterThanOrEqual(10);
-    expect(times[2]! - times[0]!).toBeGreaterThanOrEqual(20);
+  it('waits for the slot of each dispatch on the clock it is given, slots counted from the start', async () => {
+    // Timers and clock both fake and pinned: the times are exact, however busy the machine.
+    // (A real-time ticker moving a fake clock fell behind the real sleeps on a loaded machine.)
+    vi.useFakeTimers({ now: 0, toFake: ['setTimeout', 'clearTimeout', 'Date'] });
+    try {
+      const times: number[] = [];
+      const rollout = new Rollout({
+        targets: ['a', 'b', 'c'],
+        served: new Set(),
+        perSecond: 100, // 10 ms apart
+        now: () => Date.now(),
+        // The first step takes 7 ms: the next slot is still 10 ms after the start, not after the step.
+        step: async (id) => {
+          times.push(Date.now());
+          if (id === 'a') await new Promise((resolve) => setTimeout(resolve, 7));
+          return 'dispatched';
+        },
+      });
+      const done = rollout.run();
+      await vi.advanceTimersByTimeAsync(100);
+      expect(await done).toBe(true);
+      expect(times).toEqual([0, 10, 20]);
+    } finally {
+      vi.useRealTimers();
+    }
   });
 
   it('stops before the next dispatch when stopped', async () => {
     const handed: string[] = [];
-    const rollout = new Rollout({ targets: ['a', 'b', 'c'], served: new Set(), perSecond: 0.5, step: async (id) => { handed.push(id); return 'dispatched'; } });
+    // A slot every 1000 s: 'b' is never due while the test runs, however slow the machine.
+    const rollout = new Rollout({ targets: ['a', 'b', 'c'], served: new Set(), perSecond: 0.001, step: async (id) => { handed.push(id); return 'dispatched'; } });
     const done = rollout.run();
-    await new Promise((r) => setTimeout(r, 20));
+    await waitFor(() => handed.length === 1, { what: 'the first dispatch' });
     rollout.stop();
     expect(await done).toBe(false);
     expect(handed).toEqual(['a']);

@@ -161,7 +161,7 @@ describe('LiveHub SSE resume', () => {
   it('replays the missed events under the snapshot allowance, so a low byte bound does not 1013 a resuming client', () => {
     const hub = new LiveHub({ tickMs: 100, conflateBytes: 100, maxBufferedBytes: 1000, stallMs: 60_000, ringTicks: 100, ringItems: 10_000, maxSeries: 100 });
     const bus = new EventBus();
-    hub.start(bus, { list: () => ({ devices: [] }), isOnline: () => false });
+    void hub.start(bus, { list: async () => ({ devices: [] }), isOnline: () => false });
     try {
       for (let k = 1; k <= 40; k++) {
         bus.emit('telemetry.accepted', { deviceId: 'd', readings: [{ name: `series-with-a-long-name-${k}`, kind: 'value', value: k, timeUs: k * 1000 }] });

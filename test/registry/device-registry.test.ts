@@ -131,7 +131,7 @@ describe('remove', () => {
     expect(revived.provisioning).toBe(how);
     expect(revived.status).toMatchObject({ online: false, messagesIn: 0 });
     expect(revived.status.offlineReason).toBeUndefined();
-    expect((await registry.ensureProvisioned('fleet-1', how))?.id).toBe('fleet-1');
+    expect(await registry.ensureProvisioned('fleet-1', how)).toMatchObject({ id: 'fleet-1', provisioning: how });
     expect(await registry.remove('fleet-1')).toBe(true);
     expect(await registry.ensureProvisioned('fleet-1', how)).toBeUndefined();
   });

@@ -8,7 +8,7 @@ import type { CommandMessage, DesiredMessage } from '../../src/protocol/messages
 import { TestDevice } from '../support/device-client.js';
 import { freshDatabase } from '../support/influx.js';
 import { restartableHub, startHub, type TestHub } from '../support/hub.js';
-import { sleep } from '../support/wait.js';
+import { sleep, until } from '../support/wait.js';
 
 describe('desired and reported state', () => {
   let hub: TestHub;
@@ -47,6 +47,7 @@ describe('desired and reported state', () => {
   });
 
   it('merges REPORTED into reported state and shows the delta against desired', async () => {
+    const startedMs = Date.now();
     const secret = (await hub.api('PUT', '/v1/devices/st-rep')).body.secret as string;
     expect((await hub.api('PATCH', '/v1/devices/st-rep/desired', { interval: 30, fw: '1.3.0' })).status).toBe(200);
     const device = await TestDevice.connect(hub.deviceUrl, { id: 'st-rep', secret });
@@ -54,15 +55,14 @@ describe('desired and reported state', () => {
     device.sendHex('8205a262667765312e322e3068696e74657276616c181e'); // the REPORTED vector {fw: "1.2.0", interval: 30}
     device.send(encodeReported(new Map<string, unknown>([['uptime', 5], ['gone', 1]])));
     device.send(encodeReported(new Map<string, unknown>([['gone', null]])));
-    let state: any;
-    for (let i = 0; i < 100; i++) {
-      state = (await hub.api('GET', '/v1/devices/st-rep/state')).body;
-      if (state.reported.uptime === 5 && !('gone' in state.reported)) break;
-      await sleep(20);
-    }
+    const state = await until(async () => {
+      const body = (await hub.api('GET', '/v1/devices/st-rep/state')).body;
+      return body.reported.uptime === 5 && !('gone' in body.reported) ? body : undefined;
+    }, 20_000);
     expect(state.reported).toEqual({ fw: '1.2.0', interval: 30, uptime: 5 });
     expect(state.delta).toEqual({ fw: '1.3.0' });
-    expect(state.reportedAt).toBeDefined();
+    expect(Date.parse(state.reportedAt)).toBeGreaterThanOrEqual(startedMs);
+    expect(Date.parse(state.reportedAt)).toBeLessThanOrEqual(Date.now());
     await device.close();
   });
 
@@ -74,12 +74,10 @@ describe('desired and reported state', () => {
     expect(device.rawFrames.at(-1)).toContain('646761696efb403e000000000000'); // gain: float64 30.0 on the wire
     // The device applies it and reports what it has: a float 30.0, the bytes, NaN.
     device.send(encodeReported(new Map<string, unknown>([['gain', float64(30)], ['key', new Uint8Array([0xfb, 0xff])], ['mode', Number.NaN]])));
-    let state: any;
-    for (let i = 0; i < 100; i++) {
-      state = (await hub.api('GET', '/v1/devices/st-cbor/state')).body;
-      if ('gain' in state.reported) break;
-      await sleep(20);
-    }
+    const state = await until(async () => {
+      const body = (await hub.api('GET', '/v1/devices/st-cbor/state')).body;
+      return 'gain' in body.reported ? body : undefined;
+    }, 20_000);
     expect(state.reported).toEqual({ gain: 30, key: { $bytes: '+/8=' }, mode: { $float: 'NaN' } });
     expect(state.delta).toEqual({});
     // An object patch replaces a CBOR value; it does not merge into its spelling.
@@ -117,7 +115,7 @@ describe('commands and state across a hub restart', () => {
       const secret = (await hub.api('PUT', '/v1/devices/rs-1')).body.secret as string;
       let device = await TestDevice.connect(hub.deviceUrl, { id: 'rs-1', secret });
       device.send(encodeReported(new Map([['fw', '1.0']])));
-      await sleep(100);
+      await until(async () => ((await hub.api('GET', '/v1/devices/rs-1/state')).body.reported.fw === '1.0' ? true : undefined), 20_000);
       await device.close();
       const ids: string[] = [];
       for (const name of ['first', 'second']) ids.push((await hub.api('POST', '/v1/devices/rs-1/commands', { name })).body.id);
@@ -125,19 +123,19 @@ describe('commands and state across a hub restart', () => {
       await hub.api('PATCH', '/v1/devices/rs-1/desired', { interval: 10 });
       await hub.api('PATCH', '/v1/devices/rs-1/desired', { interval: 20 });
       await hub.close();
-      await sleep(1600); // the short command's TTL runs out while the hub is down
+      await sleep(1600); // the short command's TTL (from before the close) runs out while the hub is down: a lower bound
 
       hub = await startHub({}, { dataDir, database });
       const state = (await hub.api('GET', '/v1/devices/rs-1/state')).body;
       expect(state).toMatchObject({ desired: { interval: 20 }, version: 2, reported: { fw: '1.0' }, delta: { interval: 20 } });
-      expect((await hub.api('GET', `/v1/devices/rs-1/commands/${short}?wait=2`)).body.status).toBe('expired');
+      expect((await hub.api('GET', `/v1/devices/rs-1/commands/${short}?wait=20`)).body.status).toBe('expired');
       device = await TestDevice.connect(hub.deviceUrl, { id: 'rs-1', secret });
       const desired = (await device.next()) as DesiredMessage;
       expect(desired).toMatchObject({ type: 6, version: 2 });
       const got = [(await device.next()) as CommandMessage, (await device.next()) as CommandMessage];
       expect(got.map((c) => c.commandId)).toEqual(ids);
       device.send(encodeResult(ids[0]!, 1));
-      expect((await hub.api('GET', `/v1/devices/rs-1/commands/${ids[0]}?wait=5`)).body.status).toBe('succeeded');
+      expect((await hub.api('GET', `/v1/devices/rs-1/commands/${ids[0]}?wait=20`)).body.status).toBe('succeeded');
       await device.close();
       await hub.close();
     } finally {

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { describe, expect, inject, it } from 'vitest';
 import { connectInflux, parseInfluxUrl } from '../../src/storage/influx-connection.js';
-import { freePort } from '../../src/storage/influxd-config.js';
+import { unreachable } from '../support/ports.js';
 
 describe('parseInfluxUrl', () => {
   it('takes the database from the path and credentials from userinfo', () => {
@@ -39,7 +39,7 @@ describe('connectInflux against influxd', () => {
     const database = `conn_${randomBytes(4).toString('hex')}`;
     const connection = connectInflux(`${inject('influxUrl')}/${database}`);
     expect(connection.database).toBe(database);
-    expect(await connection.ping(2000)).toBe(true);
+    expect(await connection.ping(10_000)).toBe(true);
     await connection.ensureDatabase();
     await connection.ensureDatabase();
     expect(await connection.influx.getDatabaseNames()).toContain(database);
@@ -47,9 +47,13 @@ describe('connectInflux against influxd', () => {
   });
 
   it('reports a closed port as not ready, and ensureDatabase as storage unavailable', async () => {
-    const port = await freePort();
-    const connection = connectInflux(`http://127.0.0.1:${port}/db`);
-    expect(await connection.ping(500)).toBe(false);
-    await expect(connection.ensureDatabase()).rejects.toMatchObject({ code: 'PW_ERR_STORAGE_UNAVAILABLE' });
+    const nowhere = await unreachable();
+    try {
+      const connection = connectInflux(nowhere.url('/db'));
+      expect(await connection.ping(500)).toBe(false);
+      await expect(connection.ensureDatabase()).rejects.toMatchObject({ code: 'PW_ERR_STORAGE_UNAVAILABLE', detail: expect.stringMatching(/ECONNREFUSED/) });
+    } finally {
+      await nowhere.release();
+    }
   });
 });

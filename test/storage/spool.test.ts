@@ -225,6 +225,19 @@ describe('SpoolDrainer', () => {
     await drainer.stop(100);
   });
 
+  it('stop(bound) returns while a write never settles, and leaves its entries in the spool', async () => {
+    // A hung InfluxDB at shutdown: without the bound, stop() would wait for ever (the test's timeout).
+    let writing = false;
+    const writer: EntryWriter = writeEachOf(() => { writing = true; return new Promise<void>(() => {}); });
+    await spool.append('d', [point('d', 1)]);
+    const drainer = new SpoolDrainer(spool, writer, { batchPoints: 10 });
+    drainer.start();
+    await waitFor(() => writing, { what: 'the write that hangs' });
+    await drainer.stop(50);
+    expect(spool.stats).toMatchObject({ entries: 1, points: 1 });
+    expect(drainer.stats.drainedPoints).toBe(0);
+  });
+
   it('moves only the refused points of an entry to the dead letters, and lets the rest through', async () => {
     const stored: unknown[] = [];
     const writer: EntryWriter = writeEachOf(async (points) => {
