@@ -136,6 +136,19 @@ describe('HTTP fallback: commands by long poll', () => {
     }
   });
 
+  it('a second long poll of the same device releases the first with [] at once; the other one stays the way down', async () => {
+    const device = httpDevice();
+    expect((await device.post([])).status).toBe(200);
+    // Which of two concurrent requests the hub sees first is not the test's to decide: whichever
+    // it released must answer [], and the one still open must be the one that gets the command.
+    const polls = [device.poll(WAIT_S), device.poll(WAIT_S)];
+    const [released, answer] = await Promise.race(polls.map((p, i) => p.then((a) => [i, a] as const)));
+    expect(hex(answer.body)).toBe('80');
+    const cid = await createCommand(device.deviceId, { name: 'ping' });
+    const holder = await polls[1 - released]!;
+    expect(holder.elements.map(hex)).toEqual([hex(encodeDeterministic([COMMAND, cid, 'ping', null]))]);
+  });
+
   it('a POST answers a waiting command after its ACKs, and never sends it twice', async () => {
     const device = httpDevice();
     expect((await device.post([])).status).toBe(200);
@@ -219,6 +232,16 @@ describe('HTTP fallback: refusals', () => {
     const big = await device.post([reported(new Map([['k', 'v'.repeat(64 * 1024)]]))]);
     expect(big.status).toBe(413);
     expect(await hub.api('GET', `/v1/devices/${device.deviceId}/state`).then((r) => r.body.reported)).toEqual({});
+  });
+
+  it('413 for more than 32 TELEMETRY messages in one body (the in-flight window), nothing stored', async () => {
+    const device = httpDevice();
+    const answer = await device.post(Array.from({ length: 33 }, (_, i) => telemetry(i, [rec({ n: 'x', v: i, t: -i })])));
+    expect(answer.status).toBe(413);
+    expect(answer.error?.code).toBe('PW_ERR_BATCH_TOO_BIG');
+    expect(await telemetryRows(device.deviceId)).toHaveLength(0);
+    const fits = await device.post(Array.from({ length: 32 }, (_, i) => telemetry(i, [rec({ n: 'x', v: i, t: -i })])));
+    expect(fits.messages).toEqual(Array.from({ length: 32 }, (_, seq) => ({ type: ACK, seq, code: 0 })));
   });
 
   it('400 for a wait that is not a whole number from 0 to 60', async () => {
