@@ -3,8 +3,9 @@
  * TCP socket: the hub accepts the offered extension in its 101, inflates a
  * compressed TELEMETRY frame (RSV1 set), and sends a large COMMAND
  * compressed (RSV1 set, fewer bytes, inflating to the exact COMMAND
- * encoding). With the default (false) the same offer is declined and the
- * same COMMAND goes out plain.
+ * encoding), and holds PULSEWIRE_MAX_MESSAGE_BYTES against the inflated
+ * size (a compressed bomb closes with 1009). With the default (false) the
+ * same offer is declined and the same COMMAND goes out plain.
  *
  * The client asks for no context takeover in both directions, so every
  * compressed message stands alone (RFC 7692 7.1.1).
@@ -72,6 +73,21 @@ describe('permessage-deflate', () => {
       expect({ fin: frame.fin, rsv1: frame.rsv1, opcode: frame.opcode }).toEqual({ fin: true, rsv1: true, opcode: 2 });
       expect(frame.payload.length).toBeLessThan(expected.length / 4);
       expect(inflateMessage(frame.payload).equals(expected)).toBe(true);
+    } finally {
+      ws.close();
+    }
+  });
+
+  it('measures PULSEWIRE_MAX_MESSAGE_BYTES on the inflated message: a small frame that inflates past it closes with 1009', async () => {
+    const ws = await connectRaw(deflating, 'deflate-3', await register(deflating, 'deflate-3'));
+    try {
+      const inflated = encodeTelemetry(1, [senmlRecord({ n: 'bomb', vs: 'a'.repeat(70_000), t: Math.floor(Date.now() / 1000) })]);
+      expect(inflated.length).toBeGreaterThan(deflating.config.maxMessageBytes);
+      const compressed = deflateMessage(inflated);
+      expect(compressed.length).toBeLessThan(1024);
+      ws.sendBinary(compressed, true);
+      const close = await ws.nextFrame((f) => f.opcode === 0x8);
+      expect(close.payload.readUInt16BE(0)).toBe(1009);
     } finally {
       ws.close();
     }

@@ -87,11 +87,12 @@ describe('operator side over TLS', () => {
     } finally {
       await live.close();
     }
-    const foreign = await WssLive.connect(hub.baseUrl, pki.ca, { cookie, origin: 'https://evil.example' }).then(
-      () => { throw new Error('a foreign origin was let in'); }, (refused: Refused) => refused,
-    );
-    expect(foreign.status).toBe(403);
-    expect(JSON.parse(foreign.body).error.code).toBe('PW_ERR_ORIGIN');
+    for (const wrong of ['https://evil.example', origin.replace(/^https:/, 'http:')]) {
+      const refused = await WssLive.connect(hub.baseUrl, pki.ca, { cookie, origin: wrong }).then(
+        () => { throw new Error(`origin ${wrong} was let in`); }, (r: Refused) => r,
+      );
+      expect([wrong, refused.status, JSON.parse(refused.body).error.code]).toEqual([wrong, 403, 'PW_ERR_ORIGIN']);
+    }
   });
 
   it('the cookie opens the SSE stream over https', async () => {

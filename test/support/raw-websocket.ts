@@ -86,18 +86,18 @@ export class RawWebSocket {
   }
 
   /** The next data frame (ping/pong/close are kept in `frames` but skipped here). */
-  async nextDataFrame(timeoutMs = 10_000): Promise<WireFrame> {
+  nextDataFrame(timeoutMs = 10_000): Promise<WireFrame> {
+    return this.nextFrame((f) => f.opcode < 0x8, timeoutMs);
+  }
+
+  /** The first received frame that matches, taken out of `frames`. */
+  async nextFrame(match: (frame: WireFrame) => boolean, timeoutMs = 10_000): Promise<WireFrame> {
     const deadline = Date.now() + timeoutMs;
-    let seen = 0;
     for (;;) {
-      const frame = this.frames.slice(seen).find((f) => f.opcode < 0x8);
-      if (frame) {
-        this.frames.splice(this.frames.indexOf(frame), 1);
-        return frame;
-      }
-      seen = this.frames.length;
+      const index = this.frames.findIndex(match);
+      if (index >= 0) return this.frames.splice(index, 1)[0]!;
       const left = deadline - Date.now();
-      if (left <= 0) throw new Error(`no data frame within ${timeoutMs} ms`);
+      if (left <= 0) throw new Error(`no matching frame within ${timeoutMs} ms`);
       await new Promise<void>((resolve) => {
         const timer = setTimeout(resolve, left);
         this.#wake = () => { clearTimeout(timer); this.#wake = undefined; resolve(); };
