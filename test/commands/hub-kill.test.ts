@@ -23,8 +23,20 @@ import { encodeResult } from '../../src/protocol/encode.js';
 import { nextCommand } from '../support/commands.js';
 import { TestDevice } from '../support/device-client.js';
 import { startHubChild, type HubChild } from '../support/hub-child.js';
+import { OPERATOR_TOKEN } from '../support/hub.js';
 import { freshDatabase, type FreshDatabase } from '../support/influx.js';
 import { waitFor } from '../support/wait.js';
+
+/** The operator API of a hub process, with the bearer token. */
+async function api(hub: HubChild, method: string, route: string, body?: unknown): Promise<{ status: number; body: any }> {
+  const res = await fetch(`${hub.baseUrl}${route}`, {
+    method,
+    headers: { authorization: `Bearer ${OPERATOR_TOKEN}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const text = await res.text();
+  return { status: res.status, body: text ? JSON.parse(text) : undefined };
+}
 
 describe('commands across kill -9 of the hub process', () => {
   let dataDir: string;
@@ -41,7 +53,7 @@ describe('commands across kill -9 of the hub process', () => {
     db = await freshDatabase('hub_kill');
   });
   afterAll(async () => {
-    for (const hub of hubs) await hub.stop();
+    for (const hub of hubs) await hub.kill('SIGTERM');
     await db?.drop();
     await rm(dataDir, { recursive: true, force: true });
   });
@@ -50,16 +62,16 @@ describe('commands across kill -9 of the hub process', () => {
     const before = await start();
     const secrets: Record<string, string> = {};
     for (const id of ['kill-offline', 'kill-online', 'kill-barrier']) {
-      const res = await before.api('PUT', `/v1/devices/${id}`);
+      const res = await api(before, 'PUT', `/v1/devices/${id}`);
       expect(res.status).toBe(201);
       secrets[id] = res.body.secret;
     }
     const post = async (hub: HubChild, deviceId: string, body: object): Promise<string> => {
-      const res = await hub.api('POST', `/v1/devices/${deviceId}/commands`, body);
+      const res = await api(hub, 'POST', `/v1/devices/${deviceId}/commands`, body);
       expect(res.status).toBe(202);
       return res.body.id as string;
     };
-    const view = async (hub: HubChild, deviceId: string, id: string) => (await hub.api('GET', `/v1/devices/${deviceId}/commands/${id}`)).body;
+    const view = async (hub: HubChild, deviceId: string, id: string) => (await api(hub, 'GET', `/v1/devices/${deviceId}/commands/${id}`)).body;
     const reaches = (hub: HubChild, deviceId: string, id: string, status: string) =>
       waitFor(async () => (await view(hub, deviceId, id)).status === status, { timeoutMs: 15_000, what: `${id} ${status}` });
 
@@ -79,16 +91,16 @@ describe('commands across kill -9 of the hub process', () => {
     const silentBefore = await view(before, 'kill-online', silent);
 
     await post(before, 'kill-barrier', { name: 'barrier' });
-    await before.kill9();
+    expect(await before.kill()).toBeNull();
     expect(before.child.signalCode).toBe('SIGKILL');
     expect((await online.closed).code).toBe(1006); // no close frame: the process died
 
     const after = await start();
-    expect((await after.api('GET', '/v1/devices/kill-offline/commands')).body.commands.map((c: { id: string; status: string }) => [c.id, c.status]))
+    expect((await api(after, 'GET', '/v1/devices/kill-offline/commands')).body.commands.map((c: { id: string; status: string }) => [c.id, c.status]))
       .toEqual([[queued[0], 'queued'], [queued[1], 'queued']]);
     expect(await view(after, 'kill-online', silent)).toEqual(silentBefore);
     expect((await view(after, 'kill-online', working)).status).toBe('received');
-    const timedOut = (await after.api('GET', `/v1/devices/kill-online/commands/${short}?wait=60`)).body;
+    const timedOut = (await api(after, 'GET', `/v1/devices/kill-online/commands/${short}?wait=60`)).body;
     expect(timedOut).toMatchObject({ status: 'timed-out', result: 'no final RESULT within 5000 ms' });
 
     // The offline device gets its queue once, in order: the next frame after the two is a new command.
@@ -107,8 +119,8 @@ describe('commands across kill -9 of the hub process', () => {
     // RESULTs are matched by device and command id, across connections and hub processes.
     again.send(encodeResult(silent, 1, 'done'));
     again.send(encodeResult(working, 2, 'gave up'));
-    expect((await after.api('GET', `/v1/devices/kill-online/commands/${silent}?wait=30`)).body).toMatchObject({ status: 'succeeded', result: 'done' });
-    expect((await after.api('GET', `/v1/devices/kill-online/commands/${working}?wait=30`)).body).toMatchObject({ status: 'failed', result: 'gave up' });
+    expect((await api(after, 'GET', `/v1/devices/kill-online/commands/${silent}?wait=30`)).body).toMatchObject({ status: 'succeeded', result: 'done' });
+    expect((await api(after, 'GET', `/v1/devices/kill-online/commands/${working}?wait=30`)).body).toMatchObject({ status: 'failed', result: 'gave up' });
 
     await offline.close();
     await again.close();
