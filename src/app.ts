@@ -21,6 +21,7 @@ import { historyRoutes } from './api/history.js';
 import { jobRoutes } from './api/jobs.js';
 import { CommandService } from './commands/command-service.js';
 import { CommandStore } from './commands/command-store.js';
+import type { Scheduler } from './commands/deadline.js';
 import { DeviceOutbox } from './commands/outbox.js';
 import { loginRoutes } from './api/login.js';
 import { operatorAuth, OriginPolicy } from './api/operator-auth.js';
@@ -70,6 +71,8 @@ export type BuildOptions = GatewayOptions & {
   live?: { tickMs?: number; stallMs?: number; ringTicks?: number };
   /** The built dashboard (default: dist/dashboard, see api/dashboard-page.ts). */
   dashboardDir?: string;
+  /** The command service's clock (epoch ms) and the scheduler of its hourly prune; tests move and run them. */
+  commands?: { now?: () => number; pruneScheduler?: Scheduler };
 };
 
 /**
@@ -131,7 +134,7 @@ export async function buildApp(config: Config, opts: BuildOptions): Promise<Fast
   }));
   // Commands and device state share one lmdb environment (their own: the registry's is busy with status writes).
   const commandStore = CommandStore.open(path.join(config.dataDir, 'commands'));
-  const commands = new CommandService({ store: commandStore, bus, limits: config, points: spool, logger: app.log });
+  const commands = new CommandService({ store: commandStore, bus, limits: config, points: spool, logger: app.log, ...opts.commands });
   const deviceState = new StateService({ store: new StateStore(commandStore.root), bus, maxMessageBytes: config.maxMessageBytes, logger: app.log });
   app.decorate('commands', commands);
   app.decorate('deviceState', deviceState);

@@ -26,7 +26,7 @@ import type { ResultMessage } from '../protocol/messages.js';
 import { commandPoint } from '../storage/schema.js';
 import type { JsonValue } from '../state/types.js';
 import type { CommandRecord, CommandStore } from './command-store.js';
-import { atDeadline, type Deadline } from './deadline.js';
+import { atDeadline, type Deadline, type Scheduler } from './deadline.js';
 import { FINAL_COMMAND_STATUSES, type CommandStatus, type CommandView } from './types.js';
 
 export type CommandLimits = {
@@ -41,6 +41,9 @@ type Logger = { info(obj: object, msg: string): void; warn(obj: object, msg: str
 type PointSink = { append(deviceId: string, points: ReturnType<typeof commandPoint>[]): Promise<void> };
 
 export type NewCommand = { name: string; args?: JsonValue; ttlMs?: number; timeoutMs?: number; jobId?: string };
+
+/** Finished commands older than the retention are deleted at start and then this often (docs/protocol.md). */
+export const PRUNE_EVERY_MS = 3_600_000;
 
 /** Length of every id #newId makes: `c`, 11 base-36 digits of the µs clock, 6 hex digits (docs/protocol.md). */
 export const COMMAND_ID_LENGTH = 18;
@@ -69,15 +72,21 @@ export class CommandService {
    */
   readonly #finishing = new Map<string, CommandView>();
   readonly #pending = new Set<Promise<unknown>>();
+  /** Runs the periodic prune; a test passes its own to run it at will instead of waiting an hour. */
+  readonly #pruneScheduler: Scheduler;
   #pruneTimer: NodeJS.Timeout | undefined;
+  #closed = false;
 
-  constructor(deps: { store: CommandStore; bus: EventBus; limits: CommandLimits; points: PointSink; logger: Logger; now?: () => number }) {
+  constructor(deps: {
+    store: CommandStore; bus: EventBus; limits: CommandLimits; points: PointSink; logger: Logger; now?: () => number; pruneScheduler?: Scheduler;
+  }) {
     this.#store = deps.store;
     this.#bus = deps.bus;
     this.#limits = deps.limits;
     this.#points = deps.points;
     this.#log = deps.logger;
     this.#now = deps.now ?? Date.now;
+    this.#pruneScheduler = deps.pruneScheduler ?? globalThis;
   }
 
   /** Reloads unfinished commands and re-arms their clocks; what ran out while the hub was down ends now. */
@@ -102,8 +111,16 @@ export class CommandService {
     const prune = () => {
       this.#track(this.#store.prune(this.#now() - this.#limits.commandRetentionMs, isFinal));
     };
+    const scheduleNext = () => {
+      this.#pruneTimer = this.#pruneScheduler.setTimeout(() => {
+        if (this.#closed) return;
+        prune();
+        scheduleNext();
+      }, PRUNE_EVERY_MS);
+      this.#pruneTimer.unref?.();
+    };
     prune();
-    this.#pruneTimer = setInterval(prune, 3600_000).unref();
+    scheduleNext();
   }
 
   /** Throws what create() would for this request regardless of the device (a fleet job checks once, up front). */
@@ -286,7 +303,8 @@ export class CommandService {
   }
 
   async close(): Promise<void> {
-    clearInterval(this.#pruneTimer);
+    this.#closed = true;
+    this.#pruneScheduler.clearTimeout(this.#pruneTimer);
     for (const timer of this.#timers.values()) timer.cancel();
     this.#timers.clear();
     // Final statuses being committed answer their own waiters; the rest get the command as it is.
