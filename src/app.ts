@@ -19,6 +19,7 @@ import { healthRoutes } from './api/health.js';
 import { seriesRoutes } from './api/series.js';
 import { historyRoutes } from './api/history.js';
 import { jobRoutes } from './api/jobs.js';
+import type { Scheduler } from './commands/deadline.js';
 import { DeviceOutbox } from './commands/outbox.js';
 import { loginRoutes } from './api/login.js';
 import { operatorAuth, OriginPolicy } from './api/operator-auth.js';
@@ -72,6 +73,8 @@ export type BuildOptions = GatewayOptions & {
   dashboardDir?: string;
   /** The shared stores (cluster mode: JetStream, opened by main.ts); default: lmdb under the data dir. */
   stores?: Stores;
+  /** The command service's clock (epoch ms) and the scheduler of its hourly prune; tests move and run them. */
+  commands?: { now?: () => number; pruneScheduler?: Scheduler };
 };
 
 /**
@@ -133,7 +136,7 @@ export async function buildApp(config: Config, opts: BuildOptions): Promise<Fast
   }));
   const services = await openServices({
     stores, bus, nodeId: config.nodeId, nodeLeaseMs: config.nodeLeaseMs, limits: config, points: spool, logger: app.log,
-    local: () => app.gateway.runtimes,
+    local: () => app.gateway.runtimes, ...(opts.commands ? { commandClock: opts.commands } : {}),
   });
   const { registry, commands, deviceState } = services;
   app.decorate('services', services);

@@ -16,6 +16,7 @@ import { NodeDirectory } from './cluster/node-directory.js';
 import { CommandService, type CommandLimits } from './commands/command-service.js';
 import { CommandStore } from './commands/command-store.js';
 import { CommandDeadlines } from './commands/deadlines.js';
+import type { Scheduler } from './commands/deadline.js';
 import type { EventBus } from './events/bus.js';
 import { JobRunner } from './jobs/job-runner.js';
 import { JobService } from './jobs/job-service.js';
@@ -42,6 +43,8 @@ export type ServiceOptions = {
   /** This node's connections (the gateway's runtimes), read lazily. */
   local: () => LocalSessions;
   now?: () => number;
+  /** The command side's own clock and the scheduler of its hourly prune (tests move and run them). */
+  commandClock?: { now?: () => number; pruneScheduler?: Scheduler };
 };
 
 export type Services = {
@@ -75,9 +78,14 @@ export async function openServices(opts: ServiceOptions): Promise<Services> {
   const leftOnline = await presence.releaseAllOf((node) => stores.backend === 'lmdb' || node === nodeId, HUB_RESTART_REASON, Date.now());
   if (leftOnline.length > 0) logger.info({ devices: leftOnline.length }, 'devices left online by the previous run marked offline (hub restart)');
 
-  const commands = new CommandService({ store: new CommandStore(stores.commands), bus, limits: opts.limits, points: opts.points, logger, nodeId, ...clock });
+  const commandNow = opts.commandClock?.now ?? now;
+  const commandClock = commandNow ? { now: commandNow } : {};
+  const commands = new CommandService({ store: new CommandStore(stores.commands), bus, limits: opts.limits, points: opts.points, logger, nodeId, ...commandClock });
   await commands.recoverOwnMarks();
-  const deadlines = new CommandDeadlines({ service: commands, bus, logger, isNodeAlive: (node) => nodes.isAlive(node), ...clock });
+  const deadlines = new CommandDeadlines({
+    service: commands, bus, logger, isNodeAlive: (node) => nodes.isAlive(node), ...commandClock,
+    ...(opts.commandClock?.pruneScheduler ? { pruneScheduler: opts.commandClock.pruneScheduler } : {}),
+  });
   const deviceState = new StateService({ store: new StateStore(stores), bus, maxMessageBytes: opts.limits.maxMessageBytes, logger, ...clock });
   const jobStore = new JobStore(stores);
   const jobRunner = new JobRunner({

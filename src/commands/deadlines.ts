@@ -14,11 +14,12 @@ import type { EventBus } from '../events/bus.js';
 import type { LeaseTask } from '../cluster/leases.js';
 import type { CommandRecord } from './command-store.js';
 import { isFinal, type CommandService } from './command-service.js';
-import { atDeadline, type Deadline } from './deadline.js';
+import { atDeadline, type Deadline, type Scheduler } from './deadline.js';
 
 type Logger = { info(obj: object, msg: string): void; warn(obj: object, msg: string): void };
 
-const PRUNE_EVERY_MS = 3600_000;
+/** Finished commands older than the retention are deleted when the lease is taken and then this often (docs/protocol.md). */
+export const PRUNE_EVERY_MS = 3_600_000;
 /** A command being written by a live node is looked at again this soon (the write decides its fate). */
 const SENDING_RECHECK_MS = 50;
 
@@ -29,11 +30,17 @@ export class CommandDeadlines implements LeaseTask {
   readonly #now: () => number;
   readonly #isNodeAlive: (node: string | undefined) => boolean;
   readonly #timers = new Map<string, Deadline>();
+  readonly #pruneScheduler: Scheduler;
   #unsubscribe: (() => void) | undefined;
   #pruneTimer: NodeJS.Timeout | undefined;
   #active = false;
 
-  constructor(deps: { service: CommandService; bus: EventBus; logger: Logger; now?: () => number; isNodeAlive: (node: string | undefined) => boolean }) {
+  constructor(deps: {
+    service: CommandService; bus: EventBus; logger: Logger; now?: () => number; isNodeAlive: (node: string | undefined) => boolean;
+    /** Where the hourly prune is scheduled (tests run it by hand). */
+    pruneScheduler?: Scheduler;
+  }) {
+    this.#pruneScheduler = deps.pruneScheduler ?? globalThis;
     this.#service = deps.service;
     this.#bus = deps.bus;
     this.#log = deps.logger;
@@ -59,20 +66,24 @@ export class CommandDeadlines implements LeaseTask {
     }
     if (restored > 0) this.#log.info({ commands: restored }, 'deadlines of unfinished commands armed');
     if (maybeSent > 0) this.#log.warn({ commands: maybeSent }, 'commands being sent when their hub stopped count as sent (at most once); they time out unless the device answers');
-    const prune = () => {
-      const { commandRetentionMs } = this.#service.limits;
-      void this.#service.store.prune(this.#now() - commandRetentionMs, isFinal).then((n) => {
-        if (n > 0) this.#log.info({ commands: n, retentionMs: commandRetentionMs }, 'finished commands pruned');
-      }, (err: unknown) => this.#log.warn({ err }, 'finished commands not pruned'));
-    };
-    prune();
-    this.#pruneTimer = setInterval(prune, PRUNE_EVERY_MS).unref();
+    this.#prune();
+  }
+
+  /** Deletes finished commands past the retention, then schedules the next prune. */
+  #prune(): void {
+    if (!this.#active) return;
+    const { commandRetentionMs } = this.#service.limits;
+    void this.#service.store.prune(this.#now() - commandRetentionMs, isFinal).then((n) => {
+      if (n > 0) this.#log.info({ commands: n, retentionMs: commandRetentionMs }, 'finished commands pruned');
+    }, (err: unknown) => this.#log.warn({ err }, 'finished commands not pruned'));
+    this.#pruneTimer = this.#pruneScheduler.setTimeout(() => this.#prune(), PRUNE_EVERY_MS);
+    this.#pruneTimer.unref?.();
   }
 
   lost(): void {
     this.#active = false;
     this.#unsubscribe?.();
-    clearInterval(this.#pruneTimer);
+    this.#pruneScheduler.clearTimeout(this.#pruneTimer);
     for (const timer of this.#timers.values()) timer.cancel();
     this.#timers.clear();
   }

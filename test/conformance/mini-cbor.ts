@@ -107,6 +107,26 @@ export function encode(value: CborValue): Buffer {
   return Buffer.from(out);
 }
 
+/**
+ * The deterministic form docs/protocol.md says the hub sends ("What the hub
+ * sends"): shortest integer heads, definite lengths, map keys sorted by their
+ * encoded bytes (RFC 8949 section 4.2.1), every non-integral number a
+ * float64. Maps and plain objects are sorted recursively; a `Raw` is taken
+ * as is. What a COMMAND or DESIRED frame must be, byte for byte.
+ */
+export function encodeDeterministic(value: CborValue): Buffer {
+  if (value instanceof Raw) return Buffer.from(value.bytes);
+  if (Array.isArray(value)) return Buffer.concat([Buffer.from(head(4, value.length)), ...value.map(encodeDeterministic)]);
+  const isPlainObject = typeof value === 'object' && value !== null && !(value instanceof Uint8Array) && !(value instanceof Tagged) && !(value instanceof Simple);
+  if (value instanceof Map || isPlainObject) {
+    const entries: [unknown, unknown][] = value instanceof Map ? [...value] : Object.entries(value as Record<string, unknown>);
+    const encoded = entries.map(([k, v]) => [encodeDeterministic(k), encodeDeterministic(v)] as const);
+    encoded.sort(([a], [b]) => Buffer.compare(a, b));
+    return Buffer.concat([Buffer.from(head(5, encoded.length)), ...encoded.flat()]);
+  }
+  return encode(value);
+}
+
 /** A half-precision float; throws unless `n` is exactly representable. */
 export function float16(n: number): Raw {
   const bits = toHalfBits(n);
@@ -314,6 +334,28 @@ export function decode(bytes: Uint8Array): unknown {
   const value = r.item();
   if (r.pos !== r.buf.length) throw new CborError(`${r.buf.length - r.pos} trailing bytes`);
   return value;
+}
+
+/**
+ * The encoded bytes of each element of a CBOR array (definite or indefinite
+ * length), in order: an HTTP fallback answer is an array whose elements must
+ * each be byte for byte a WebSocket frame. Throws unless `bytes` is exactly
+ * one array.
+ */
+export function arrayElements(bytes: Uint8Array): Buffer[] {
+  const r = new Reader(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
+  const ib = r.byte();
+  if (ib >> 5 !== 4) throw new CborError(`not an array (initial byte 0x${ib.toString(16)})`);
+  const count = r.argument(ib & 0x1f);
+  if (typeof count === 'bigint') throw new CborError('array too long');
+  const elements: Buffer[] = [];
+  for (let i = 0; count === null || i < count; i++) {
+    const start = r.pos;
+    if (r.item(count === null) === BREAK) break;
+    elements.push(Buffer.from(r.buf.subarray(start, r.pos)));
+  }
+  if (r.pos !== r.buf.length) throw new CborError(`${r.buf.length - r.pos} trailing bytes`);
+  return elements;
 }
 
 export function hex(bytes: Uint8Array): string {

