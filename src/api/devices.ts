@@ -44,7 +44,8 @@ export async function deviceRoutes(app: FastifyInstance): Promise<void> {
       lastSeen: iso(Math.max(local?.lastSeen ?? 0, s.lastSeen ?? 0) || undefined),
       offlineReason: isOnline ? null : s.offlineReason ?? null,
       remoteAddress: session?.remoteAddress ?? s.remoteAddress ?? null,
-      messagesIn: local?.messagesInBefore !== undefined ? local.messagesInTotal : s.messagesIn,
+      // Until this node's claim is written, the stored count is the one the claim carries on.
+      messagesIn: local ? (local.messagesInBefore ?? s.messagesIn) + local.messagesIn : s.messagesIn,
     };
   };
 

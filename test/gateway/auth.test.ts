@@ -168,7 +168,7 @@ describe('authenticateDevice', () => {
     const badCn = await authenticateDevice({ certificate: { authorized: true, subjectCN: 'cam 7.example.com/x' } }, { registry });
     const noCn = await authenticateDevice({ certificate: { authorized: true } }, { registry });
     expect([unverified.ok, badCn.ok, noCn.ok]).toEqual([false, false, false]);
-    expect(registry.get('cam-7')).toBeUndefined();
+    expect(await registry.get('cam-7')).toBeUndefined();
     const fallback = await authenticateDevice(
       { certificate: { authorized: false, subjectCN: 'cam-7' }, authorization: basic(`sensor-1:${secret}`) },
       { registry },

@@ -204,19 +204,19 @@ describe('LiveHub subscribe', () => {
 });
 
 describe('SessionKeys', () => {
-  it('accepts its own unexpired, unrevoked sessions only', () => {
+  it('accepts its own unexpired, unrevoked sessions only', async () => {
     let now = 1_000_000;
     const keys = new SessionKeys('operator-token-0123456789', { now: () => now });
     const { value } = keys.issue(60_000);
     expect(value).not.toContain('operator-token');
-    expect(keys.verify(value)).toBe(true);
-    expect(keys.verify(value.slice(0, -1) + (value.endsWith('A') ? 'B' : 'A'))).toBe(false);
-    expect(new SessionKeys('another-token-0123456789', { now: () => now }).verify(value)).toBe(false);
+    expect(await keys.verify(value)).toBe(true);
+    expect(await keys.verify(value.slice(0, -1) + (value.endsWith('A') ? 'B' : 'A'))).toBe(false);
+    expect(await new SessionKeys('another-token-0123456789', { now: () => now }).verify(value)).toBe(false);
     now += 60_001;
-    expect(keys.verify(value)).toBe(false);
+    expect(await keys.verify(value)).toBe(false);
     now -= 60_001;
-    keys.revoke(value);
-    expect(keys.verify(value)).toBe(false);
+    await keys.revoke(value);
+    expect(await keys.verify(value)).toBe(false);
   });
 
   it('marks the cookie Secure when the hub serves TLS', () => {
