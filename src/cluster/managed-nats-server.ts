@@ -29,6 +29,8 @@ export type ManagedNatsServerOptions = {
   stopTimeoutMs?: number;
 };
 
+export type RestartOptions = { signal?: NodeJS.Signals; whileDown?: () => Promise<void> };
+
 export interface ManagedNatsServer {
   /** nats://127.0.0.1:PORT, the same after restart(). */
   readonly url: string;
@@ -36,8 +38,12 @@ export interface ManagedNatsServer {
   readonly pid: number | undefined;
   /** JetStream's store directory, kept by restart() and stop(). */
   readonly storeDir: string;
-  /** Stops the server (SIGTERM, or `signal`, e.g. SIGKILL for a crash) and starts it again on the same port and store. */
-  restart(options?: { signal?: NodeJS.Signals }): Promise<void>;
+  /**
+   * Stops the server (SIGTERM, or `signal`, e.g. SIGKILL for a crash), runs
+   * `whileDown` (a test's look at its clients during the outage), and starts
+   * it again on the same port and store.
+   */
+  restart(options?: RestartOptions): Promise<void>;
   stop(options?: { signal?: NodeJS.Signals }): Promise<void>;
 }
 
@@ -174,8 +180,9 @@ class NatsServerProcess implements ManagedNatsServer {
     clearTimeout(timer);
   }
 
-  async restart({ signal = 'SIGTERM' }: { signal?: NodeJS.Signals } = {}): Promise<void> {
+  async restart({ signal = 'SIGTERM', whileDown }: RestartOptions = {}): Promise<void> {
     await this.#terminate(signal);
+    await whileDown?.();
     // Same port and store: clients reconnect to the URL they have and find their streams.
     await this.launch(30_000);
     this.#log.info({ url: this.url, pid: this.pid }, 'managed nats-server restarted');
