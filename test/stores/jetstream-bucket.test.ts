@@ -31,6 +31,22 @@ async function pageAll(bucket: JetStreamBucket<Device>, prefix: string, size: nu
   }
 }
 
+/**
+ * Retries `write` while NATS is unavailable, as a node would after an outage: a
+ * request the client issued while it was still reconnecting fails at its
+ * timeout even when the connection is back sooner (and here did not land).
+ */
+async function whenAvailable<T>(write: () => Promise<T>): Promise<T> {
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    try {
+      return await write();
+    } catch (err) {
+      if ((err as { code?: string }).code !== 'PW_ERR_NATS_UNAVAILABLE' || Date.now() > deadline) throw err;
+    }
+  }
+}
+
 /** Runs `write` for 0..count-1, `width` at a time (one connection, two cores: no need for more). */
 async function inBatches(count: number, write: (i: number) => Promise<unknown>, width = 100): Promise<void> {
   for (let start = 0; start < count; start += width) {
@@ -134,7 +150,7 @@ describe.each(['SIGTERM', 'SIGKILL'] as const)('JetStream bucket across a nats-s
     await waitFor(async () => (await plain.get('dev.1').catch(() => undefined))?.revision === before[0], { timeoutMs: 30_000, what: 'data after the restart' });
     await waitFor(() => !mirror.stale, { timeoutMs: 30_000, what: 'mirror caught up after the restart' });
     // Writes of another node after the restart reach both watches and the mirror.
-    const after = await Promise.all(writers.map((writer) => writer.put('dev.2', { name: 'after', round: 2 })));
+    const after = await Promise.all(writers.map((writer) => whenAvailable(() => writer.put('dev.2', { name: 'after', round: 2 }))));
     for (const [i, revision] of after.entries()) {
       await waitFor(() => seen[i]!.some((c) => c.key === 'dev.2' && c.revision === revision), { timeoutMs: 30_000, what: `watch ${i} resumed` });
     }
