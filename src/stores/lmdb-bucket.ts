@@ -68,16 +68,31 @@ export class LmdbBucket<V> implements Bucket<V> {
     yield* this.entriesNow(options);
   }
 
-  /** Entries in key order, read synchronously: uncommitted writes merged into lmdb's committed range. */
+  /**
+   * Entries in key order, read synchronously: uncommitted writes merged into
+   * lmdb's committed range. lmdb does not keep compareKeys' order when a
+   * sub-database holds both kinds of key: ordered-binary writes a pair as
+   * `a\0b`, so [a, b] sorts right after the string a, among the strings.
+   * Strings and pairs are therefore listed in two passes, each skipping the
+   * other kind; within one kind lmdb's order is compareKeys' order.
+   */
   *entriesNow(options: EntriesOptions = {}): Generator<Entry<V>> {
-    const pending = [...this.#overlay.values()].filter((p) => keyMatches(p.key, options)).sort((a, b) => compareKeys(a.key, b.key));
+    if (options.group === undefined) yield* this.#entriesOfKind('string', options);
+    if (options.prefix === undefined) yield* this.#entriesOfKind('pair', options);
+  }
+
+  *#entriesOfKind(kind: 'string' | 'pair', options: EntriesOptions): Generator<Entry<V>> {
+    const range = rangeOf(kind, options);
+    if (!range) return;
+    const ofKind = (key: BucketKey): boolean => (typeof key === 'string') === (kind === 'string');
+    const pending = [...this.#overlay.values()].filter((p) => ofKind(p.key) && keyMatches(p.key, options)).sort((a, b) => compareKeys(a.key, b.key));
     let next = 0;
-    for (const { key, value } of this.#db.getRange(rangeOf(options))) {
+    for (const { key, value } of this.#db.getRange(range)) {
       const k = key as BucketKey;
-      if (options.group !== undefined && (typeof k === 'string' || k[0] !== options.group)) break;
-      if (options.prefix !== undefined) {
-        if (typeof k !== 'string' || !k.startsWith(options.prefix)) break; // sorted: nothing later matches
-      }
+      if (!ofKind(k)) continue;
+      // Within one kind the range is sorted: once past the group or prefix, nothing later matches.
+      if (options.group !== undefined && k[0] !== options.group) break;
+      if (options.prefix !== undefined && !(k as string).startsWith(options.prefix)) break;
       if (!keyMatches(k, options)) continue;
       // Uncommitted keys that sort before this one come first.
       for (; next < pending.length && compareKeys(pending[next]!.key, k) < 0; next++) {
@@ -159,15 +174,22 @@ function toLmdbKey(key: BucketKey): LmdbKey {
   return typeof key === 'string' ? key : [key[0], key[1]];
 }
 
-function rangeOf(options: EntriesOptions): { start?: LmdbKey; end?: LmdbKey; exclusiveStart?: boolean } {
+type Range = { start?: LmdbKey; end?: LmdbKey; exclusiveStart?: boolean };
+
+/** The lmdb range holding the keys of one kind that `options` can match; undefined when none can. */
+function rangeOf(kind: 'string' | 'pair', options: EntriesOptions): Range | undefined {
+  const after = options.after;
+  if (kind === 'string') {
+    if (after !== undefined && typeof after !== 'string') return undefined; // every string sorts before every pair
+    const prefix = options.prefix;
+    if (after !== undefined && (prefix === undefined || after >= prefix)) return { start: after, exclusiveStart: true };
+    return prefix !== undefined ? { start: prefix } : {};
+  }
+  const afterPair = after !== undefined && typeof after !== 'string' ? toLmdbKey(after) : undefined;
   if (options.group !== undefined) {
-    const after = options.after;
-    if (after !== undefined && typeof after !== 'string' && after[0] === options.group) return { start: [after[0], after[1]], end: [options.group, '\uffff'], exclusiveStart: true };
+    if (afterPair && afterPair[0] === options.group) return { start: afterPair, end: [options.group, '\uffff'], exclusiveStart: true };
+    if (afterPair && afterPair[0] > options.group) return undefined;
     return { start: [options.group, ''], end: [options.group, '\uffff'] };
   }
-  const after = options.after;
-  const prefix = options.prefix;
-  if (after !== undefined && (prefix === undefined || compareKeys(after, prefix) >= 0)) return { start: toLmdbKey(after), exclusiveStart: true };
-  if (prefix !== undefined) return { start: prefix };
-  return {};
+  return afterPair ? { start: afterPair, exclusiveStart: true } : {};
 }
