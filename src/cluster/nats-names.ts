@@ -16,19 +16,21 @@ import type { BucketKey } from '../stores/bucket.js';
 /** What every bucket and subject of one deployment starts with; tests use their own. */
 export const DEFAULT_NAMESPACE = 'pulsewire';
 
-/** The shared stores, one JetStream key-value bucket each. */
+/** The shared stores (stores/stores.ts), one JetStream key-value bucket each. */
 export const STORE_BUCKETS = {
   devices: 'devices',
   deviceStatus: 'device-status',
-  presence: 'presence',
-  nodes: 'nodes',
   commands: 'commands',
-  desiredState: 'desired-state',
-  reportedState: 'reported-state',
+  desired: 'desired-state',
+  reported: 'reported-state',
+  desiredVersions: 'desired-versions',
   jobs: 'jobs',
+  jobTargets: 'job-targets',
+  jobDispatch: 'job-dispatch',
   revokedSessions: 'revoked-sessions',
-  duplicateWindows: 'duplicate-windows',
   leases: 'leases',
+  nodes: 'nodes',
+  windows: 'duplicate-windows',
 } as const;
 
 export type StoreName = keyof typeof STORE_BUCKETS;

@@ -11,7 +11,7 @@ import { encodeDesired } from '../protocol/encode.js';
 import { cborStateToJson, JsonCborError, jsonStateToCbor } from '../protocol/json-cbor.js';
 import type { CborMap, DesiredMessage } from '../protocol/messages.js';
 import { mergePatchObject, stateDelta } from './merge-patch.js';
-import type { StateStore } from './state-store.js';
+import type { DesiredRecord, ReportedRecord, StateStore } from './state-store.js';
 import type { DeviceStateView, JsonObject } from './types.js';
 
 type Logger = { warn(obj: object, msg: string): void };
@@ -35,18 +35,10 @@ export class StateService {
 
   async view(deviceId: string): Promise<DeviceStateView> {
     const [desired, reported] = await Promise.all([this.#store.desired(deviceId), this.#store.reported(deviceId)]);
-    return {
-      deviceId,
-      reported: reported.reported,
-      desired: desired.desired,
-      version: desired.version,
-      delta: stateDelta(desired.desired, reported.reported),
-      ...(reported.reportedAt !== undefined ? { reportedAt: new Date(reported.reportedAt).toISOString() } : {}),
-      ...(desired.desiredAt !== undefined ? { desiredAt: new Date(desired.desiredAt).toISOString() } : {}),
-    };
+    return viewOf(deviceId, desired, reported);
   }
 
-  /** PATCH /v1/devices/:id/desired: RFC 7396 on the desired document; resolves once durable. */
+  /** PATCH /v1/devices/:id/desired: RFC 7396 on the desired document; resolves once durable, with the version it got. */
   async patchDesired(deviceId: string, patch: JsonObject): Promise<DeviceStateView> {
     const at = this.#now();
     const stored = await this.#store.updateDesired(deviceId, (current, lastVersion) => {
@@ -57,7 +49,7 @@ export class StateService {
       return { desired, version, desiredAt: at };
     });
     this.#bus.emit('state.desired', { deviceId, desired: stored.desired, version: stored.version, at });
-    return this.view(deviceId);
+    return viewOf(deviceId, stored, await this.#store.reported(deviceId));
   }
 
   /**
@@ -110,4 +102,16 @@ export class StateService {
       throw new PulsewireError('PW_ERR_STATE_TOO_BIG', `${frame.length} bytes encoded, the limit is ${this.#maxMessageBytes} (PULSEWIRE_MAX_MESSAGE_BYTES)`);
     }
   }
+}
+
+function viewOf(deviceId: string, desired: DesiredRecord, reported: ReportedRecord): DeviceStateView {
+  return {
+    deviceId,
+    reported: reported.reported,
+    desired: desired.desired,
+    version: desired.version,
+    delta: stateDelta(desired.desired, reported.reported),
+    ...(reported.reportedAt !== undefined ? { reportedAt: new Date(reported.reportedAt).toISOString() } : {}),
+    ...(desired.desiredAt !== undefined ? { desiredAt: new Date(desired.desiredAt).toISOString() } : {}),
+  };
 }

@@ -21,7 +21,7 @@
  * (stores/kv-feed.ts), and `stale` is false again once it has caught up.
  */
 import type { NatsConnection } from '@nats-io/transport-node';
-import { jetstream, JetStreamApiCodes, JetStreamApiError } from '@nats-io/jetstream';
+import { jetstream, jetstreamManager, JetStreamApiCodes, JetStreamApiError } from '@nats-io/jetstream';
 import { Kvm, type KV, type KvEntry, type KvWatchEntry } from '@nats-io/kv';
 import { decodeKey, encodeKey, KEY_FILTERS } from '../cluster/nats-names.js';
 import { PulsewireError } from '../errors/catalog.js';
@@ -48,6 +48,8 @@ export type OpenJetStreamBucketOptions = JetStreamBucketOptions & {
 };
 
 const DEFAULT_MAX_VALUE_SIZE = 1024 * 1024;
+/** Reads in flight while listing a bucket without a mirror. */
+const LIST_READS_AT_ONCE = 256;
 
 /**
  * Opens (creating if absent) the bucket `name` and resolves once its watch
@@ -78,10 +80,12 @@ export class JetStreamBucket<V> implements Bucket<V> {
   readonly #listeners = new Set<(change: Change<V>) => void>();
   readonly #writes = new Set<Promise<unknown>>();
   readonly #log: StorageLogger;
+  readonly #nc: NatsConnection;
 
   constructor(name: string, kv: KV, nc: NatsConnection, options: JetStreamBucketOptions = {}) {
     this.name = name;
     this.#kv = kv;
+    this.#nc = nc;
     this.#log = options.logger ?? silentLogger;
     if (options.mirror) this.#mirror = new KeyMirror<V>();
     if (options.mirror || options.watch !== false) {
@@ -143,24 +147,26 @@ export class JetStreamBucket<V> implements Bucket<V> {
       yield* this.#mirror.entries(options);
       return;
     }
-    // Read the last value of every key under the narrowest subject filter, then sort.
+    // The keys under the narrowest subject filter, from the stream's own subject list, then the
+    // last value of each. (The KV client's history() and keys() count the messages pending when
+    // they start and can wait forever for one that a concurrent write replaced meanwhile.)
     const filter = options.group !== undefined ? KEY_FILTERS.group(options.group)
       : options.prefix !== undefined ? KEY_FILTERS.strings
       : options.after !== undefined && typeof options.after !== 'string' ? KEY_FILTERS.pairs
       : KEY_FILTERS.all;
-    const latest = new Map<string, KvWatchEntry>();
-    // With history 1 each key has one message; keeping the last also serves a bucket made with more.
+    let kvKeys: string[];
     try {
-      for await (const entry of await this.#kv.history({ key: filter })) latest.set(entry.key, entry);
+      const jsm = await jetstreamManager(this.#nc);
+      const info = await jsm.streams.info(`KV_${this.name}`, { subjects_filter: `$KV.${this.name}.${filter}` });
+      kvKeys = Object.keys(info.state.subjects ?? {}).map((subject) => subject.slice(`$KV.${this.name}.`.length));
     } catch (err) {
       throw this.#unavailable(err);
     }
-    const found: Entry<V>[] = [];
-    for (const entry of latest.values()) {
-      const item = toEntry<V>(decodeKey(entry.key), entry);
-      if (item && keyMatches(item.key, options)) found.push(item);
+    const wanted = kvKeys.map((kvKey) => decodeKey(kvKey)).filter((key) => keyMatches(key, options)).sort(compareKeys);
+    for (let i = 0; i < wanted.length; i += LIST_READS_AT_ONCE) {
+      const read = await Promise.all(wanted.slice(i, i + LIST_READS_AT_ONCE).map((key) => this.#read(key)));
+      for (const entry of read) if (entry) yield entry; // deleted since, or a delete marker
     }
-    yield* found.sort((a, b) => compareKeys(a.key, b.key));
   }
 
   watch(listener: (change: Change<V>) => void): () => void {

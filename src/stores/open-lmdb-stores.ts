@@ -16,23 +16,21 @@ import { migrateLmdbLayout } from './migrate-lmdb.js';
 import { flushAll, type Stores } from './stores.js';
 
 export async function openLmdbStores(dataDir: string): Promise<Stores> {
-  const stateEnv = open({ path: path.join(dataDir, 'state') });
-  const commandsEnv = open({ path: path.join(dataDir, 'commands') });
-  migrateLmdbLayout(stateEnv, commandsEnv);
-  const bucket = <V>(env: RootDatabase, name: string) =>
-    new LmdbBucket<V>(name, env.openDB<V, string | [string, string]>({ name }) as unknown as Database<V, string | [string, string]>);
+  const stateEnv = openEnvironment(path.join(dataDir, 'state'));
+  const commandsEnv = openEnvironment(path.join(dataDir, 'commands'));
+  migrateLmdbLayout(stateEnv.root, commandsEnv.root);
   const stores: Stores = {
     backend: 'lmdb',
-    devices: bucket(stateEnv, 'devices'),
-    deviceStatus: bucket(stateEnv, 'device-status'),
-    commands: bucket(commandsEnv, 'commands'),
-    desired: bucket(commandsEnv, 'desired'),
-    reported: bucket(commandsEnv, 'reported'),
-    desiredVersions: bucket(commandsEnv, 'desired-versions'),
-    jobs: bucket(commandsEnv, 'jobs'),
-    jobTargets: bucket(commandsEnv, 'job-targets'),
-    jobDispatch: bucket(commandsEnv, 'jobDispatch'),
-    revokedSessions: bucket(commandsEnv, 'revoked-sessions'),
+    devices: stateEnv.bucket('devices'),
+    deviceStatus: stateEnv.bucket('device-status'),
+    commands: commandsEnv.bucket('commands'),
+    desired: commandsEnv.bucket('desired'),
+    reported: commandsEnv.bucket('reported'),
+    desiredVersions: commandsEnv.bucket('desired-versions'),
+    jobs: commandsEnv.bucket('jobs'),
+    jobTargets: commandsEnv.bucket('job-targets'),
+    jobDispatch: commandsEnv.bucket('jobDispatch'),
+    revokedSessions: commandsEnv.bucket('revoked-sessions'),
     leases: undefined,
     nodes: undefined,
     windows: undefined,
@@ -42,4 +40,14 @@ export async function openLmdbStores(dataDir: string): Promise<Stores> {
     },
   };
   return stores;
+}
+
+/** One lmdb environment at `dir`, handing out its sub-databases as buckets (the stores above; the bucket contract suite). */
+export function openEnvironment(dir: string): { root: RootDatabase; bucket<V>(name: string): LmdbBucket<V>; close(): Promise<void> } {
+  const root = open({ path: dir, maxDbs: 64 });
+  return {
+    root,
+    bucket: <V>(name: string) => new LmdbBucket<V>(name, root.openDB({ name }) as unknown as Database<V, string | [string, string]>),
+    close: () => root.close(),
+  };
 }

@@ -8,13 +8,12 @@ import { randomUUID } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { open, type RootDatabase } from 'lmdb';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { inject } from 'vitest';
 import { startManagedNatsServer, type ManagedNatsServer } from '../../src/cluster/managed-nats-server.js';
 import type { Bucket } from '../../src/stores/bucket.js';
 import { JetStreamBucket, openJetStreamBucket, type OpenJetStreamBucketOptions } from '../../src/stores/jetstream-bucket.js';
-import { LmdbBucket } from '../../src/stores/lmdb-bucket.js';
+import { openEnvironment } from '../../src/stores/open-lmdb-stores.js';
 
 /** A NATS namespace (bucket name prefix) no other test file or run uses. */
 export function uniqueNamespace(tag = 't'): string {
@@ -60,16 +59,15 @@ export async function bucketFactory(kind: BucketKind, options: { natsUrl?: strin
 
 async function lmdbFactory(): Promise<BucketFactory> {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'pulsewire-test-lmdb-bucket-'));
-  // The stores' own factory will open lmdb for the hub; a contract test only needs a root and sub-databases.
-  const root: RootDatabase = open({ path: dir, maxDbs: 64 });
+  const environment = openEnvironment(dir);
   return {
     kind: 'lmdb',
     otherNode: undefined,
     async open<V>(name: string) {
-      return new LmdbBucket<V>(name, root.openDB({ name }));
+      return environment.bucket<V>(name);
     },
     async close() {
-      await root.close();
+      await environment.close();
       await rm(dir, { recursive: true, force: true });
     },
   };

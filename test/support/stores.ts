@@ -6,7 +6,10 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import { openJetStreamStores } from '../../src/cluster/open-jetstream-stores.js';
+import { silentLogger } from '../../src/storage/logger.js';
 import { openLmdbStores } from '../../src/stores/open-lmdb-stores.js';
+import { connectNats, uniqueNamespace } from './nats.js';
 import type { Stores } from '../../src/stores/stores.js';
 
 export type StoresHandle = {
@@ -38,4 +41,27 @@ export const LMDB: Backend = {
   },
 };
 
-export const BACKENDS: Backend[] = [LMDB];
+/** The cluster's stores on the suite's nats-server, in a namespace of their own. */
+export const JETSTREAM: Backend = {
+  name: 'jetstream',
+  async open() {
+    const nc = await connectNats();
+    const namespace = uniqueNamespace('s');
+    const openStores = () => openJetStreamStores(nc, { namespace, replicas: 1, logger: silentLogger, timeoutMs: 10_000 });
+    const handle: StoresHandle = {
+      stores: await openStores(),
+      async reopen() {
+        await handle.stores.close();
+        handle.stores = await openStores();
+        return handle.stores;
+      },
+      async close() {
+        await handle.stores.close();
+        await nc.close();
+      },
+    };
+    return handle;
+  },
+};
+
+export const BACKENDS: Backend[] = [LMDB, JETSTREAM];
