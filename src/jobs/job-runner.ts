@@ -107,9 +107,9 @@ export class JobRunner implements LeaseTask {
   async #takeUp(record: JobRecord): Promise<boolean> {
     const stored = await this.#deps.store.get(record.id);
     if (!stored || isJobFinal(stored.record.status) || this.#jobs.has(record.id)) return false;
-    // The creation's event counts as the job's first (job-service.ts): the next follows PROGRESS_EVERY_MS later.
+    // The creation's event (job-service.ts, as the job was stored) counts as the job's first: the next follows PROGRESS_EVERY_MS later.
     const job: Job = {
-      record: stored.record, revision: stored.revision, progress: new JobProgress(), rolledOut: false, lastEmitAt: stored.record.createdAt, saving: Promise.resolve(),
+      record: stored.record, revision: stored.revision, progress: new JobProgress(), rolledOut: false, lastEmitAt: this.#now(), saving: Promise.resolve(),
     };
     this.#jobs.set(record.id, job);
     const served = await this.#reload(job);
