@@ -35,6 +35,8 @@ import { SUBPROTOCOL } from './protocol/messages.js';
 import { openLmdbStores } from './stores/open-lmdb-stores.js';
 import type { Stores } from './stores/stores.js';
 import { openServices, type Services } from './services.js';
+import { ClusterNode, joinCluster } from './cluster/cluster-node.js';
+import type { NatsLink } from './cluster/nats-link.js';
 import { connectInflux, type InfluxConnection } from './storage/influx-connection.js';
 import { Spool } from './storage/spool.js';
 import { SpoolDrainer } from './storage/spool-drainer.js';
@@ -60,6 +62,8 @@ declare module 'fastify' {
     services: Services;
     presence: Services['presence'];
     online: Services['online'];
+    /** Set in cluster mode (PULSEWIRE_NATS_URL): this hub is a node sharing its state through NATS. */
+    cluster: ClusterNode | undefined;
   }
 }
 
@@ -97,7 +101,12 @@ export async function buildApp(config: Config, opts: BuildOptions): Promise<Fast
   }) as unknown as FastifyInstance;
 
   mkdirSync(config.dataDir, { recursive: true });
-  const stores = opts.stores ?? (await openLmdbStores(config.dataDir));
+  // Cluster mode: NATS must answer now (main.ts exits naming PULSEWIRE_NATS_URL if not); later outages are survived.
+  let link: NatsLink | undefined;
+  let stores: Stores;
+  if (opts.stores) stores = opts.stores;
+  else if (config.cluster) ({ link, stores } = await joinCluster(config, app.log));
+  else stores = await openLmdbStores(config.dataDir);
   const storage = connectInflux(opts.influxUrl);
   const writer = new PointWriter(storage.influx, { database: storage.database, maxBatchPoints: config.writeBatchPoints, logger: app.log });
   // TELEMETRY is ACKed once in the spool; the drainer moves it into InfluxDB (see storage/spool.ts).
@@ -133,6 +142,7 @@ export async function buildApp(config: Config, opts: BuildOptions): Promise<Fast
     deadLetters: () => spool.deadLetters.count,
     pacer: () => ({ waiting: pacer.waiting, pacedTotal: pacer.pacedTotal }),
     live: () => (app.hasDecorator('live') ? app.live.stats : undefined),
+    ...(link ? { cluster: () => app.cluster?.stats() } : {}),
   }));
   const services = await openServices({
     stores, bus, nodeId: config.nodeId, nodeLeaseMs: config.nodeLeaseMs, limits: config, points: spool, logger: app.log,
@@ -170,6 +180,9 @@ export async function buildApp(config: Config, opts: BuildOptions): Promise<Fast
     // Replaced by the gateway's own shutdown, which closes devices with 1001 rather than 1005.
     preClose: (done) => done(),
   });
+  const cluster = link ? new ClusterNode({ link, stores, services, bus, config, logger: app.log, sink: spool }) : undefined;
+  app.decorate('cluster', cluster);
+  cluster?.start();
   await app.register(gateway, { ...(opts.nowUs ? { nowUs: opts.nowUs } : {}) });
   await app.register(httpFallback);
 
@@ -182,6 +195,7 @@ export async function buildApp(config: Config, opts: BuildOptions): Promise<Fast
     auth, sessions, origins, secure: config.tls !== undefined, maxFailures: config.authMaxFailures, blockMs: config.authBlockMs,
   });
   await app.register(live, { requireOperator, origins, ...opts.live });
+  cluster?.connectLive(app.live, (deviceId) => app.gateway.runtimes.peek(deviceId) !== undefined);
   await app.register(async (operator) => {
     operator.addHook('onRequest', requireOperator);
     await operator.register(deviceRoutes);
@@ -200,6 +214,7 @@ export async function buildApp(config: Config, opts: BuildOptions): Promise<Fast
   // Work done once per cluster (with one process: here, at once): command deadlines and pruning, job rollouts.
   // Rollouts look at the gateway's sessions, so only once everything is registered.
   await services.start();
+  if (cluster) await services.leases.hold('node-lost', cluster.nodeLost);
   // Runs after the gateway closed every device, so nothing is appended any more. Whatever
   // the drainer cannot deliver within its share of the shutdown bound stays spooled for the
   // next start; a write still retrying is abandoned (it is in the spool, so nothing is lost).
@@ -210,9 +225,12 @@ export async function buildApp(config: Config, opts: BuildOptions): Promise<Fast
     await drainer.stop(bound);
     await Promise.race([writer.close(), new Promise((r) => setTimeout(r, bound).unref())]);
     app.outbox.close();
+    cluster?.stop();
+    await cluster?.handover.flush();
     await services.close();
     await spool.close();
     await stores.close();
+    await link?.close();
   });
   return app;
 }

@@ -115,6 +115,8 @@ export const SUBJECTS = {
   /** The bus events every node observes, by event type (`device.online`, ...: one token each). */
   event: (type: string, namespace = DEFAULT_NAMESPACE): string => `${checkNamespace(namespace)}.events.${encodeToken(type)}`,
   eventsAll: (namespace = DEFAULT_NAMESPACE): string => `${checkNamespace(namespace)}.events.*`,
+  /** A dashboard's snapshot asks every node for its latest readings (live-peers.ts). */
+  snapshot: (namespace = DEFAULT_NAMESPACE): string => `${checkNamespace(namespace)}.snapshot`,
   /** Requests to one node (kick, replace a device session it holds). */
   node: (nodeId: string, namespace = DEFAULT_NAMESPACE): string => `${checkNamespace(namespace)}.node.${encodeToken(nodeId)}`,
 } as const;

@@ -82,6 +82,7 @@ export const ERRORS = {
   // Cluster mode (NATS JetStream).
   PW_ERR_NATS_MISSING: { message: 'nats-server is not installed' },
   PW_ERR_NATS_UNAVAILABLE: { message: 'NATS unavailable', http: 503 },
+  PW_ERR_NATS_UNREACHABLE: { message: 'cannot reach NATS at start' },
 } as const satisfies Record<string, ErrorSpec>;
 
 export type ErrorCode = keyof typeof ERRORS;

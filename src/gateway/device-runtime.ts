@@ -35,6 +35,8 @@ export class DeviceRuntime {
   readingsIn = 0;
   lastSeen = 0;
   session: DeviceSessionHandle | undefined;
+  /** Cluster mode: TELEMETRY waits for this while the window another node handed over is loaded (cluster/window-handover.ts). */
+  windowReady: Promise<void> | undefined = undefined;
 
   constructor(deviceId: string) {
     this.deviceId = deviceId;

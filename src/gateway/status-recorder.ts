@@ -16,6 +16,7 @@
  * online are marked offline at the next start, or by another node).
  */
 import type { EventBus, OfflineReason } from '../events/bus.js';
+import type { WindowHandover } from '../cluster/window-handover.js';
 import type { Claim, DevicePresence } from '../presence/device-presence.js';
 import { statusPoint } from '../storage/schema.js';
 import type { DeviceRuntime, DeviceSessionHandle } from './device-runtime.js';
@@ -29,6 +30,8 @@ export type StatusRecorderDeps = {
   bus: EventBus;
   logger: Logger;
   now?: () => number;
+  /** Cluster mode: the device's duplicate window moves with its claim. */
+  handover?: WindowHandover;
 };
 
 /** Longest a status change waits for its batch; short next to anything an operator could notice. */
@@ -62,6 +65,13 @@ export class StatusRecorder {
       runtime.messagesInBefore ??= result.previous.messagesIn;
       return result.claim;
     }, () => undefined);
+    const { handover } = this.#deps;
+    if (handover) {
+      // Its TELEMETRY waits until the claim is written and the previous holder's window is here.
+      const ready: Promise<void> = claimed.then((result) => handover.adopt(runtime, result.previous), () => undefined)
+        .finally(() => { if (runtime.windowReady === ready) runtime.windowReady = undefined; });
+      runtime.windowReady = ready;
+    }
     // A takeover is not an offline/online change: the device never stopped being online.
     if (!tookOver) this.#point(runtime.deviceId, true, 'connected', at);
     bus.emit('device.online', { deviceId: runtime.deviceId, at, remoteAddress: session.remoteAddress, method });
@@ -75,7 +85,10 @@ export class StatusRecorder {
     const claim = session.claim;
     void this.#enqueue(async () => {
       const held: Claim | undefined = await claim;
-      if (held) await presence.release(held, { reason, lastSeen: runtime.lastSeen, messagesIn: runtime.messagesInTotal });
+      if (!held) return;
+      await presence.release(held, { reason, lastSeen: runtime.lastSeen, messagesIn: runtime.messagesInTotal });
+      // Not awaited by the batch: it waits for the device's writes in flight.
+      void this.#deps.handover?.save(runtime, held);
     }).catch(() => undefined);
     this.#point(runtime.deviceId, false, reason, at);
     bus.emit('device.offline', { deviceId: runtime.deviceId, at, reason, ...(detail ? { detail } : {}) });

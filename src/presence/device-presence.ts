@@ -84,9 +84,14 @@ export class DevicePresence {
    * that reconnected meanwhile keeps its new claim. Returns how many.
    */
   async releaseAllOf(isGone: (node: string | undefined) => boolean, reason: string, at: number): Promise<string[]> {
+    return this.releaseWhere((status) => isGone(status.node), reason, at);
+  }
+
+  /** Like releaseAllOf, for the online devices whose status `gone` picks. */
+  async releaseWhere(gone: (status: DeviceStatus) => boolean, reason: string, at: number): Promise<string[]> {
     const released: string[] = [];
     for await (const entry of this.#statuses.entries()) {
-      if (!entry.value.online || !isGone(entry.value.node)) continue;
+      if (!entry.value.online || !gone(entry.value)) continue;
       const next: DeviceStatus = { ...entry.value, online: false, offlineReason: reason, lastSeen: entry.value.lastSeen ?? at };
       if ((await this.#statuses.update(entry.key, next, entry.revision)) !== undefined) released.push(entry.key as string);
     }
