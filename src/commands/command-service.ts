@@ -245,8 +245,11 @@ export class CommandService {
    * What the outbox's write did with each of `records` (`written[i]` for
    * records[i]): true, it was or may have been written, so it is sent; false,
    * it certainly was not, so it goes back to the queue in its place, unmarked.
+   * Resolves once every record's new state is stored (the outbox's next round
+   * must find the unmarked ones queued again); never rejects.
    */
-  delivered(records: readonly CommandRecord[], written: readonly boolean[]): void {
+  async delivered(records: readonly CommandRecord[], written: readonly boolean[]): Promise<void> {
+    const done: Promise<unknown>[] = [];
     for (const [i, record] of records.entries()) {
       const sent = written[i] === true;
       const change = sent
@@ -256,10 +259,13 @@ export class CommandService {
             const { sendingAt: _at, sendingBy: _by, ...unmarked } = c;
             return unmarked;
           };
-      this.#track(this.#store.transition(record.deviceId, record.id, change).then((t) => {
+      const work = this.#store.transition(record.deviceId, record.id, change).then((t) => {
         if (t && sent) this.#emit(t.after, t.before.status);
-      }).finally(() => this.#inFlight.delete(record.id)));
+      }).finally(() => this.#inFlight.delete(record.id));
+      this.#track(work);
+      done.push(work.catch(() => undefined));
     }
+    await Promise.all(done);
   }
 
   /** RESULT from the device that owns the command. Unknown ids and late answers are logged and ignored. */

@@ -109,6 +109,6 @@ export class DeviceOutbox {
       written = none(messages.length);
     }
     if (desiredNeeded && written[0]) this.#desiredSent.set(link, desired.version);
-    this.#commands.delivered(commands, desiredNeeded ? written.slice(1) : written);
+    await this.#commands.delivered(commands, desiredNeeded ? written.slice(1) : written);
   }
 }
