@@ -30,7 +30,7 @@ async function deviceOn(node: ClusterNodeProcess, id: string) {
   return (await node.api('GET', `/v1/devices/${id}`)).body as { online: boolean; offlineReason: string | null };
 }
 
-describe('a cluster losing parts', () => {
+describe('a cluster losing parts', { timeout: 180_000 }, () => {
   let cluster: TestCluster | undefined;
   const cleanup: (() => Promise<unknown>)[] = [];
   afterEach(async () => {
@@ -67,7 +67,7 @@ describe('a cluster losing parts', () => {
     // C comes back with InfluxDB reachable, and drains what it acknowledged before it died.
     gate.open();
     await c.restart();
-    const count = async (id: string) => (await cluster!.database.query<{ time: number; count: number }>(`SELECT count(n) FROM telemetry WHERE device = '${id}'`))[0]?.count ?? 0;
+    const count = async (id: string) => (await cluster!.database.query<{ time: number; count: number }>(`SELECT count(value) FROM telemetry WHERE device = '${id}'`))[0]?.count ?? 0;
     for (const [id, expected] of [['k-a1', 5], ['k-b1', 5], ['k-c1', 7], ['k-c2', 7]] as const) {
       await waitFor(async () => (await count(id)) === expected, { timeoutMs: CEILING_MS, what: `${expected} readings of ${id} in InfluxDB` });
     }
@@ -107,13 +107,15 @@ describe('a cluster losing parts', () => {
         expect((await fetch(`${a.hub.baseUrl}/readyz`)).status).toBe(503);
       },
     });
-    await waitFor(async () => (await fetch(`${a.hub.baseUrl}/readyz`)).status === 200, { timeoutMs: CEILING_MS, what: 'node A ready again' });
+    for (const node of [a, b]) {
+      await waitFor(async () => (await fetch(`${node.hub.baseUrl}/readyz`)).status === 200, { timeoutMs: CEILING_MS, what: `${node.id} ready again` });
+    }
     // Shared state works again from both nodes: a command through B reaches the device on A.
     const posted = b.api('POST', '/v1/devices/n-1/commands?wait=20', { name: 'ping' });
     const command = await until(async () => first.next(CEILING_MS), CEILING_MS);
     first.send(encodeResult((command as { commandId: string }).commandId, 1));
     expect((await posted).body.status).toBe('succeeded');
-    await waitFor(async () => ((await cluster!.database.query<{ time: number; count: number }>(`SELECT count(n) FROM telemetry WHERE device = 'n-1'`))[0]?.count ?? 0) === 10,
+    await waitFor(async () => ((await cluster!.database.query<{ time: number; count: number }>(`SELECT count(value) FROM telemetry WHERE device = 'n-1'`))[0]?.count ?? 0) === 10,
       { timeoutMs: CEILING_MS, what: '10 readings in InfluxDB' });
   });
 
@@ -126,7 +128,7 @@ describe('a cluster losing parts', () => {
     expect((await closing).code).toBe(1001);
     const again = await sendAll(b, 'd-1', 5, 5);
     cleanup.push(() => again.close());
-    await waitFor(async () => ((await cluster!.database.query<{ time: number; count: number }>(`SELECT count(n) FROM telemetry WHERE device = 'd-1'`))[0]?.count ?? 0) === 10,
+    await waitFor(async () => ((await cluster!.database.query<{ time: number; count: number }>(`SELECT count(value) FROM telemetry WHERE device = 'd-1'`))[0]?.count ?? 0) === 10,
       { timeoutMs: CEILING_MS, what: '10 readings in InfluxDB' });
     expect(await deviceOn(b, 'd-1')).toMatchObject({ online: true, offlineReason: null });
   });
