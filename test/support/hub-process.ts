@@ -96,6 +96,8 @@ async function startOnce(opts: HubProcessOptions): Promise<Attempt> {
   let stderr = '';
   child.stderr?.on('data', (chunk: Buffer) => { stderr += chunk; });
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  // After 'exit' its pipes may still hold output; 'close' comes once they are drained.
+  const drained = new Promise<void>((resolve) => child.once('close', () => resolve()));
   // Only the banner is needed from stdout (log lines go there too); the rest is read and dropped.
   let stdout = '';
   const banner = new Promise<RegExpExecArray | undefined>((resolve) => {
@@ -118,7 +120,9 @@ async function startOnce(opts: HubProcessOptions): Promise<Attempt> {
       await exited;
     }
     const reason = outcome === 'timeout' ? `no start banner within ${timeoutMs} ms` : 'exited before listening';
-    return { ok: false, exitCode: await exited, reason, stderr };
+    const exitCode = await exited;
+    await drained;
+    return { ok: false, exitCode, reason, stderr };
   }
   const [, scheme, port] = outcome;
   const hub: HubProcess = {
