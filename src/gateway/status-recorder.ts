@@ -18,6 +18,7 @@
 import type { EventBus, OfflineReason } from '../events/bus.js';
 import type { DeviceRegistry, DeviceStatus } from '../registry/device-registry.js';
 import { statusPoint } from '../storage/schema.js';
+import { receiptClock } from './receipt-clock.js';
 import type { DeviceRuntime, DeviceSessionHandle } from './device-runtime.js';
 
 type Logger = { info(obj: object, msg: string): void; warn(obj: object, msg: string): void };
@@ -36,6 +37,7 @@ export const STATUS_FLUSH_MS = 10;
 export class StatusRecorder {
   readonly #deps: StatusRecorderDeps;
   readonly #pending = new Set<Promise<unknown>>();
+  readonly #clock = receiptClock();
   /** Store writes waiting for the next flush, in the order the changes happened. */
   #queued: Array<() => Promise<unknown>> = [];
   #timer: NodeJS.Timeout | undefined;
@@ -54,7 +56,7 @@ export class StatusRecorder {
       online: true, connectedAt: at, lastSeen: at, remoteAddress: session.remoteAddress, offlineReason: undefined,
     });
     // A takeover is not an offline/online change: the device never stopped being online.
-    if (!tookOver) this.#point(runtime.deviceId, true, 'connected', at);
+    if (!tookOver) this.#point(runtime.deviceId, true, 'connected');
     bus.emit('device.online', { deviceId: runtime.deviceId, at, remoteAddress: session.remoteAddress, method });
   }
 
@@ -65,7 +67,7 @@ export class StatusRecorder {
     this.#status(runtime.deviceId, {
       online: false, lastSeen: runtime.lastSeen, offlineReason: reason, messagesIn: runtime.messagesInTotal,
     });
-    this.#point(runtime.deviceId, false, reason, at);
+    this.#point(runtime.deviceId, false, reason);
     bus.emit('device.offline', { deviceId: runtime.deviceId, at, reason, ...(detail ? { detail } : {}) });
   }
 
@@ -79,8 +81,15 @@ export class StatusRecorder {
     this.#enqueue(() => this.#deps.registry.updateStatus(deviceId, patch));
   }
 
-  #point(deviceId: string, online: boolean, reason: string, atMs: number): void {
-    this.#enqueue(() => this.#deps.sink.append(deviceId, [statusPoint(deviceId, online, reason, atMs * 1000)]));
+  /**
+   * Stamped with the receipt clock (µs, never the same value twice), not the
+   * millisecond of the change: a device connecting and going in one
+   * millisecond would give two points of one timestamp, and InfluxDB keeps
+   * only the last (seen: the "connected" point of a short session vanished).
+   */
+  #point(deviceId: string, online: boolean, reason: string): void {
+    const atUs = this.#clock();
+    this.#enqueue(() => this.#deps.sink.append(deviceId, [statusPoint(deviceId, online, reason, atUs)]));
   }
 
   #enqueue(write: () => Promise<unknown>): void {
