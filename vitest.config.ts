@@ -9,6 +9,9 @@ export default defineConfig({
     reporters: ['default', './test/support/summary-reporter.ts'],
     testTimeout: 30_000,
     hookTimeout: 60_000,
+    // expect.poll waits for an event; its default ceiling (1 s) is a speed claim a busy machine breaks.
+    // A poll that needs a tighter bound says so itself, and why.
+    expect: { poll: { timeout: 15_000, interval: 50 } },
     // Two cores: integration tests start real servers, keep parallelism modest.
     fileParallelism: true,
     maxWorkers: 2,

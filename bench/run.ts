@@ -24,8 +24,9 @@ import { STORM_NOTES, stormMarkdown, stormTables } from './scenarios/storm-repor
 import { DASHBOARD_NOTES, dashboardMarkdown, dashboardTables, runDashboard } from './scenarios/dashboard.js';
 import { runCommands } from './scenarios/commands.js';
 import { COMMANDS_NOTES, commandsMarkdown, commandsTables } from './scenarios/commands-report.js';
+import { FLEET_PAGE_NOTES, fleetPageMarkdown, fleetPageTables, runFleetPage } from './scenarios/fleet-page.js';
 
-const USAGE = `usage: npm run bench -- [ingest] [latency] [connections] [liveness] [storm] [outage] [dashboard] [commands] [options]   (no scenario: all)
+const USAGE = `usage: npm run bench -- [ingest] [latency] [connections] [liveness] [storm] [outage] [dashboard] [commands] [fleet-page] [options]   (no scenario: all)
 
   --seconds S          ingest: each batch-load phase (default 60)
   --single-seconds S   ingest: each one-record phase (default 20)
@@ -45,9 +46,10 @@ const USAGE = `usage: npm run bench -- [ingest] [latency] [connections] [livenes
   dashboard: --seconds S per phase (default 10; 3 rounds), --rate R readings/s (default 10000), --devices N (default 100)
   commands: --devices N (default 10000), --rates R,R,... commands/s (default 100,1000), --seconds S per phase (default 20),
             --rounds N of hub and relay phases at every rate (default 3), --result-delay MS before each RESULT (default 0)
+  fleet-page: --devices N on the page (default 10000), --rounds R readings per device in the burst (default 3)
 `;
 
-const SCENARIOS = ['ingest', 'latency', 'connections', 'liveness', 'storm', 'outage', 'dashboard', 'commands'] as const;
+const SCENARIOS = ['ingest', 'latency', 'connections', 'liveness', 'storm', 'outage', 'dashboard', 'commands', 'fleet-page'] as const;
 type Scenario = (typeof SCENARIOS)[number];
 
 /** A scenario as the command line sees it: run it, then print and record what it measured. */
@@ -127,6 +129,10 @@ async function main(): Promise<void> {
     commands: define({
       run: () => runCommands(defined({ pin, log, devices: num('devices'), rates: positiveList('rates'), rounds: num('rounds'), phaseSeconds: num('seconds'), resultDelayMs: num('result-delay') })),
       tables: commandsTables, markdown: commandsMarkdown, notes: COMMANDS_NOTES,
+    }),
+    'fleet-page': define({
+      run: () => runFleetPage(defined({ log, devices: num('devices'), rounds: num('rounds') })),
+      tables: fleetPageTables, markdown: fleetPageMarkdown, notes: FLEET_PAGE_NOTES,
     }),
   };
 

@@ -15,10 +15,12 @@ import { formatSummary, runFleet, withDefaults } from '../device-sim/index.js';
 
 const DEMO_ENROLLMENT_KEY = 'pulsewire-demo-enrollment-key';
 const dataDir = path.resolve(process.env.PULSEWIRE_DATA_DIR ?? './data');
+// PULSEWIRE_PORT=0 lets the kernel pick a free port; the hub's banner says which (the tests use it).
 const port = Number(process.env.PULSEWIRE_PORT ?? 8080);
 const token = process.env.PULSEWIRE_OPERATOR_TOKEN ?? randomBytes(18).toString('base64url');
 const devices = Number(process.env.DEMO_DEVICES ?? 50);
-const base = `http://127.0.0.1:${port}`;
+/** http://127.0.0.1:PORT, once the hub's banner said where it listens. */
+let base = '';
 
 mkdirSync(dataDir, { recursive: true });
 const hubLogPath = path.join(dataDir, 'demo-hub.log');
@@ -50,7 +52,9 @@ async function waitForHub(): Promise<void> {
   const deadline = Date.now() + 60_000;
   while (Date.now() < deadline) {
     if (hub.exitCode !== null) throw new Error(`the hub exited with code ${hub.exitCode}; see ${hubLogPath}`);
-    if (await fetch(`${base}/readyz`).then((r) => r.ok, () => false)) return;
+    const listening = /Pulsewire hub on http:\/\/[^:\s]+:(\d+)/.exec(banner)?.[1];
+    if (listening) base = `http://127.0.0.1:${listening}`;
+    if (base && await fetch(`${base}/readyz`).then((r) => r.ok, () => false)) return;
     await new Promise((r) => setTimeout(r, 250));
   }
   throw new Error(`the hub was not ready within 60 s; see ${hubLogPath}`);
@@ -90,7 +94,7 @@ async function main(): Promise<void> {
   void hubExited.then(() => stop.abort());
   const summary = await runFleet(
     withDefaults({
-      url: `ws://127.0.0.1:${port}/v1/device`,
+      url: `${base.replace(/^http/, 'ws')}/v1/device`,
       enrollmentKey: DEMO_ENROLLMENT_KEY,
       devices,
       profile: 'mixed',

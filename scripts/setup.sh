@@ -6,34 +6,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-say() { printf 'setup: %s\n' "$*"; }
-
-as_root() {
-  if [ "$(id -u)" -eq 0 ]; then "$@";
-  elif command -v sudo >/dev/null 2>&1; then sudo "$@";
-  else say "need root to run: $*"; return 1; fi
-}
-
-apt_updated=0
-apt_install() {
-  if [ "$apt_updated" -eq 0 ]; then
-    say "apt-get update"
-    as_root apt-get update -qq
-    apt_updated=1
-  fi
-  say "apt-get install $*"
-  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >/dev/null
-}
-
-need_command() { # command package
-  if ! command -v "$1" >/dev/null 2>&1 && [ ! -x "/usr/bin/$1" ] && [ ! -x "/usr/sbin/$1" ]; then
-    if ! command -v apt-get >/dev/null 2>&1; then
-      say "$1 is missing and this is not a Debian-like system: install $2 yourself"
-      exit 1
-    fi
-    apt_install "$2"
-  fi
-}
+# say, as_root, apt_install, need_command
+source scripts/packages.sh
 
 need_command influxd influxdb
 need_command nats-server nats-server

@@ -24,7 +24,11 @@ export type HubOptions = {
   env?: Record<string, string>;
   /** Reuse this data dir (kept at stop) instead of a fresh one (removed at stop): a restart of the same hub. */
   dataDir?: string;
-  /** Listen on this port (a restart where devices reconnect to the same URL); default a free one. */
+  /**
+   * Listen on this port (a restart where devices reconnect to the same URL); default a free one.
+   * Retried for up to 30 s while another process holds it: on a shared machine (the test suite's
+   * smoke test of `storm`) the port freed by the stopped hub may be taken meanwhile.
+   */
   port?: number;
   /** Open the inspector on a free loopback port (inspectorUrl, collectGarbage()). */
   inspector?: boolean;
@@ -75,7 +79,25 @@ export function parseEnvList(text: string | undefined): Record<string, string> {
   }));
 }
 
+const PORT_RETRY_MS = 30_000;
+
 export async function startHubProcess(options: HubOptions = {}): Promise<HubProcess> {
+  const deadline = Date.now() + PORT_RETRY_MS;
+  for (;;) {
+    try {
+      return await startHubProcessOnce(options);
+    } catch (err) {
+      const portTaken = options.port !== undefined && options.port !== 0 && err instanceof PortTakenError;
+      if (!portTaken || Date.now() > deadline) throw err;
+      await new Promise((resolve) => setTimeout(resolve, 250));
+    }
+  }
+}
+
+/** The hub exited 4 saying EADDRINUSE: its fixed port is held by another process. */
+class PortTakenError extends Error {}
+
+async function startHubProcessOnce(options: HubOptions): Promise<HubProcess> {
   const ownDir = options.dataDir === undefined;
   const dataDir = options.dataDir ?? mkdtempSync(path.join(os.tmpdir(), 'pulsewire-bench-hub-'));
   const removeDir = () => { if (ownDir) rmSync(dataDir, { recursive: true, force: true }); };
@@ -113,8 +135,11 @@ export async function startHubProcess(options: HubOptions = {}): Promise<HubProc
   const influxLine = /InfluxDB:\s+(http:\/\/\S+)/.exec(banner)?.[1];
   if (!listening || !base || !influxLine) {
     child.kill('SIGKILL');
+    // All of its stderr: 'close' comes after the pipes are drained, 'exit' may come before.
+    if (child.stdout!.readable || child.stderr!.readable) await new Promise((resolve) => child.once('close', resolve));
     removeDir();
-    throw new Error(`hub did not start; stdout:\n${banner}\nstderr:\n${stderr}`);
+    const message = `hub did not start; stdout:\n${banner}\nstderr:\n${stderr}`;
+    throw child.exitCode === 4 && /EADDRINUSE/.test(stderr) ? new PortTakenError(message) : new Error(message);
   }
   const baseUrl = base.replace('localhost', '127.0.0.1');
   // Managed: the banner shows the influxd root; external: the configured URL with its database.

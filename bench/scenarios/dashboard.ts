@@ -120,14 +120,32 @@ function costs(r: Rounds) {
   }));
 }
 
-/** The issue names no figures; these are the live stream's own: fast enough to watch, and a stalled reader costs devices nothing. */
+/**
+ * The issue names no figures; these are the live stream's own: fast enough to watch, and a stalled
+ * reader costs devices and the other dashboards nothing. The last two were asserted by
+ * test/live/backpressure.test.ts against a baseline measured in the same test; a speed claim
+ * belongs here, where a busy machine shows as a figure and not as a red test suite. Their floors
+ * (1 s, 1.5 s) keep a p99 of a few milliseconds from failing on noise: what they catch is a hub held
+ * up by the stalled reader, which shows seconds.
+ */
 function targets(phases: PhaseResult[]): DashboardTarget[] {
   const r = rounds(phases);
   const watchP99 = median(r.map(({ b }) => b.dashboards?.latency.p99 ?? NaN));
   const ackRatio = median(costs(r).map((c) => c.ackRate));
+  const ackP99 = { b: median(r.map(({ b }) => b.load.ack.p99)), c: median(r.map(({ c }) => c.load.ack.p99)) };
+  const othersP99 = { b: watchP99, c: median(r.map(({ c }) => c.dashboards?.latency.p99 ?? NaN)) };
+  const within = (m: { b: number; c: number }, floorMs: number) => m.c < Math.max(floorMs, 3 * m.b);
   return [
     { target: 'device-to-dashboard p99 under 1 s at 10,000 readings/s with 10 dashboards (median of rounds)', figure: `${fmt(watchP99)} ms`, met: watchP99 < 1000 },
     { target: 'one stalled dashboard keeps device ACK rate within 5% (median of rounds)', figure: `${ackRatio.toFixed(2)} x`, met: ackRatio > 0.95 },
+    {
+      target: 'one stalled dashboard keeps device ACK p99 under max(1 s, 3 x without it) (medians of rounds)',
+      figure: `${fmt(ackP99.c, 1)} ms with, ${fmt(ackP99.b, 1)} ms without`, met: within(ackP99, 1000),
+    },
+    {
+      target: 'one stalled dashboard keeps the other dashboards\' p99 under max(1.5 s, 3 x without it) (medians of rounds)',
+      figure: `${fmt(othersP99.c)} ms with, ${fmt(othersP99.b)} ms without`, met: within(othersP99, 1500),
+    },
   ];
 }
 

@@ -8,23 +8,50 @@ import { decode, encode } from 'cbor-x';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { SUBPROTOCOL } from '../../src/protocol/index.js';
 
+/** How long a restart on its old port waits for another process to let go of it. */
+const PORT_RETRY_MS = 30_000;
+
+type Listening = { server: WebSocketServer; port: number; httpServer?: Server };
+
 /**
- * `port` 0 (default): a free one; a given port lets a restarted baseline take the same URL.
+ * `port` 0 (default): a free one; a given port lets a restarted baseline take the same URL, and is
+ * retried while another process holds it (on a shared machine the freed port may be taken meanwhile).
  * With `http`, HTTP requests other than the upgrade go to it on the same port, as on the hub.
  */
-export function listenLikeHub(port = 0, http?: RequestListener): Promise<{ server: WebSocketServer; port: number; httpServer?: Server }> {
+export async function listenLikeHub(port = 0, http?: RequestListener): Promise<Listening> {
+  const deadline = Date.now() + PORT_RETRY_MS;
+  for (;;) {
+    try {
+      return await listenOnce(port, http);
+    } catch (err) {
+      if (port === 0 || (err as NodeJS.ErrnoException).code !== 'EADDRINUSE' || Date.now() > deadline) throw err;
+      await new Promise((resolve) => setTimeout(resolve, 250));
+    }
+  }
+}
+
+function listenOnce(port: number, http: RequestListener | undefined): Promise<Listening> {
   const common = {
     path: '/v1/device', perMessageDeflate: false, maxPayload: 65_536,
     handleProtocols: (protocols: Set<string>) => (protocols.has(SUBPROTOCOL) ? SUBPROTOCOL : false),
   };
-  return new Promise((resolve) => {
+  return new Promise((resolve, reject) => {
     if (!http) {
-      const server: WebSocketServer = new WebSocketServer({ ...common, host: '127.0.0.1', port }, () => resolve({ server, port: (server.address() as { port: number }).port }));
+      const server: WebSocketServer = new WebSocketServer({ ...common, host: '127.0.0.1', port }, () => {
+        server.off('error', failed);
+        resolve({ server, port: (server.address() as { port: number }).port });
+      });
+      const failed = (err: Error) => { server.close(); reject(err); };
+      server.once('error', failed);
       return;
     }
     const httpServer = createServer({ keepAliveTimeout: 72_000 }, http);
     const server = new WebSocketServer({ ...common, server: httpServer });
-    httpServer.listen(port, '127.0.0.1', () => resolve({ server, port: (httpServer.address() as { port: number }).port, httpServer }));
+    httpServer.once('error', reject);
+    httpServer.listen(port, '127.0.0.1', () => {
+      httpServer.off('error', reject);
+      resolve({ server, port: (httpServer.address() as { port: number }).port, httpServer });
+    });
   });
 }
 

@@ -19,6 +19,7 @@ import type { EventBus, OfflineReason } from '../events/bus.js';
 import type { WindowHandover } from '../cluster/window-handover.js';
 import type { Claim, DevicePresence } from '../presence/device-presence.js';
 import { statusPoint } from '../storage/schema.js';
+import { receiptClock } from './receipt-clock.js';
 import type { DeviceRuntime, DeviceSessionHandle } from './device-runtime.js';
 
 type Logger = { info(obj: object, msg: string): void; warn(obj: object, msg: string): void };
@@ -41,6 +42,7 @@ export class StatusRecorder {
   readonly #deps: StatusRecorderDeps;
   readonly #now: () => number;
   readonly #pending = new Set<Promise<unknown>>();
+  readonly #clock = receiptClock();
   /** Store writes waiting for the next flush, in the order the changes happened. */
   #queued: Array<() => void> = [];
   #timer: NodeJS.Timeout | undefined;
@@ -73,7 +75,7 @@ export class StatusRecorder {
       runtime.windowReady = ready;
     }
     // A takeover is not an offline/online change: the device never stopped being online.
-    if (!tookOver) this.#point(runtime.deviceId, true, 'connected', at);
+    if (!tookOver) this.#point(runtime.deviceId, true, 'connected');
     bus.emit('device.online', { deviceId: runtime.deviceId, at, remoteAddress: session.remoteAddress, method });
   }
 
@@ -90,7 +92,7 @@ export class StatusRecorder {
       // Not awaited by the batch: it waits for the device's writes in flight.
       void this.#deps.handover?.save(runtime, held);
     }).catch(() => undefined);
-    this.#point(runtime.deviceId, false, reason, at);
+    this.#point(runtime.deviceId, false, reason);
     bus.emit('device.offline', { deviceId: runtime.deviceId, at, reason, ...(detail ? { detail } : {}) });
   }
 
@@ -100,8 +102,15 @@ export class StatusRecorder {
     await Promise.allSettled([...this.#pending]);
   }
 
-  #point(deviceId: string, online: boolean, reason: string, atMs: number): void {
-    void this.#enqueue(() => this.#deps.sink.append(deviceId, [statusPoint(deviceId, online, reason, atMs * 1000)])).catch(() => undefined);
+  /**
+   * Stamped with the receipt clock (µs, never the same value twice), not the
+   * millisecond of the change: a device connecting and going in one
+   * millisecond would give two points of one timestamp, and InfluxDB keeps
+   * only the last (seen: the "connected" point of a short session vanished).
+   */
+  #point(deviceId: string, online: boolean, reason: string): void {
+    const atUs = this.#clock();
+    void this.#enqueue(() => this.#deps.sink.append(deviceId, [statusPoint(deviceId, online, reason, atUs)])).catch(() => undefined);
   }
 
   /** Queues `write` for the next batch; resolves with its result (rejects, after a logged warning, if it fails). */

@@ -2,7 +2,9 @@
  * Smoke test of the benchmark harness (bench/): the scenarios end to
  * end with tiny numbers (tens of devices, about a second per phase), the hub run
  * from its sources through tsx so no build is needed. Checks the result's
- * shape and zero loss, not performance; the suite itself is `npm run bench`.
+ * shape and zero loss, not performance: a target about time or speed (the
+ * storm's 99% back within the window, a zombie's time to offline) is met or
+ * not by the machine as much as by the hub, and is `npm run bench`'s to report.
  */
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -53,16 +55,20 @@ describe('bench harness', () => {
   }, 120_000);
 
   it('runs the liveness scenario with tiny numbers: every zombie timed on both sides', async () => {
+    // 1.5 s: a healthy device's pong has over a second to be read, so a busy machine does not make
+    // it a "false offline"; 500 ms left it 375 ms across two processes.
     const result = await runLiveness({
-      devices: 40, zombiesPct: 10, pingIntervalMs: 500, pin: false,
+      devices: 40, zombiesPct: 10, pingIntervalMs: 1500, pin: false,
       hubEntry: ['--import', 'tsx', 'src/main.ts'],
     });
     expect(result.zombies).toBe(4);
     expect(result.deviceSide.count).toBe(4);
     expect(result.hubSide.count).toBe(4);
-    // A zombie goes one to two sweeps after it connected (plus scheduling slack on a loaded test machine).
-    expect(result.deviceSide.min).toBeGreaterThanOrEqual(400);
-    expect(result.deviceSide.max).toBeLessThan(3000);
+    // Not before its ping had time to be answered: the hub drops it from 0.75 interval after it took the
+    // connection on; the device sees its open a little later than that, so half an interval here. How
+    // late it may go is the scenario's target (two intervals), a speed claim left to the bench.
+    expect(result.deviceSide.min).toBeGreaterThanOrEqual(0.5 * 1500);
+    expect(result.targets.map((t) => t.target)).toContain('no live device reported offline');
     expect(result.falseOffline).toBe(0);
     expect(livenessMarkdown(result, 'npm run bench -- liveness', 'bench/results/x.json', [])).toContain('| device side');
   }, 60_000);
@@ -107,13 +113,15 @@ describe('bench harness', () => {
       hubEntry: ['--import', 'tsx', 'src/main.ts'],
     });
     expect(result.hub.connectedBefore).toBe(30);
-    expect(result.hub.backAllS).toBeDefined();
-    expect(result.bare.backAllS).toBeDefined();
-    // The restart itself is quick (no waiting for the shutdown deadline).
-    expect(result.hub.downS).toBeLessThan(5);
+    // Every device came back to both (undefined: not within timeoutS); how fast is the bench's target.
+    expect(result.hub.backAllS).toBeTypeOf('number');
+    expect(result.bare.backAllS).toBeTypeOf('number');
+    expect(result.hub.back99S).toBeLessThanOrEqual(result.hub.backAllS!);
+    // The old hub ended cleanly: exit 0, not its shutdown deadline (exit 1) nor a kill.
+    expect(result.hub.exit).toBe('0');
     expect(result.hub.lost).toBe(0);
     expect(result.hub.stored).toBe(result.hub.sim.records);
-    expect(result.targets.every((t) => t.met)).toBe(true);
+    expect(result.targets).toHaveLength(stormTargets(result).length);
     // Issue 4's bar is 99% back within the jitter window, not "all back at some point".
     expect(stormTargets({ ...result, hub: { ...result.hub, back99S: STORM_WINDOW_S + 1 } })[0]!.met).toBe(false);
     expect(stormMarkdown(result, 'npm run bench -- storm', 'bench/results/x.json', [])).toContain('| hub |');

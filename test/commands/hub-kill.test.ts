@@ -22,13 +22,13 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { encodeResult } from '../../src/protocol/encode.js';
 import { nextCommand } from '../support/commands.js';
 import { TestDevice } from '../support/device-client.js';
-import { startHubChild, type HubChild } from '../support/hub-child.js';
+import { startHubProcess, type HubProcess } from '../support/hub-process.js';
 import { OPERATOR_TOKEN } from '../support/hub.js';
 import { freshDatabase, type FreshDatabase } from '../support/influx.js';
 import { waitFor } from '../support/wait.js';
 
 /** The operator API of a hub process, with the bearer token. */
-async function api(hub: HubChild, method: string, route: string, body?: unknown): Promise<{ status: number; body: any }> {
+async function api(hub: HubProcess, method: string, route: string, body?: unknown): Promise<{ status: number; body: any }> {
   const res = await fetch(`${hub.baseUrl}${route}`, {
     method,
     headers: { authorization: `Bearer ${OPERATOR_TOKEN}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
@@ -41,9 +41,9 @@ async function api(hub: HubChild, method: string, route: string, body?: unknown)
 describe('commands across kill -9 of the hub process', () => {
   let dataDir: string;
   let db: FreshDatabase;
-  const hubs: HubChild[] = [];
+  const hubs: HubProcess[] = [];
   const start = async () => {
-    const hub = await startHubChild({ dataDir, env: { PULSEWIRE_INFLUX_URL: db.url } });
+    const hub = await startHubProcess({ dataDir, env: { PULSEWIRE_INFLUX_URL: db.url } });
     hubs.push(hub);
     return hub;
   };
@@ -66,13 +66,13 @@ describe('commands across kill -9 of the hub process', () => {
       expect(res.status).toBe(201);
       secrets[id] = res.body.secret;
     }
-    const post = async (hub: HubChild, deviceId: string, body: object): Promise<string> => {
+    const post = async (hub: HubProcess, deviceId: string, body: object): Promise<string> => {
       const res = await api(hub, 'POST', `/v1/devices/${deviceId}/commands`, body);
       expect(res.status).toBe(202);
       return res.body.id as string;
     };
-    const view = async (hub: HubChild, deviceId: string, id: string) => (await api(hub, 'GET', `/v1/devices/${deviceId}/commands/${id}`)).body;
-    const reaches = (hub: HubChild, deviceId: string, id: string, status: string) =>
+    const view = async (hub: HubProcess, deviceId: string, id: string) => (await api(hub, 'GET', `/v1/devices/${deviceId}/commands/${id}`)).body;
+    const reaches = (hub: HubProcess, deviceId: string, id: string, status: string) =>
       waitFor(async () => (await view(hub, deviceId, id)).status === status, { timeoutMs: 15_000, what: `${id} ${status}` });
 
     const queued = [await post(before, 'kill-offline', { name: 'first', args: 1 }), await post(before, 'kill-offline', { name: 'second', args: 2 })];

@@ -34,7 +34,9 @@ describe('dashboard end to end (real hub, device-sim, Chromium)', () => {
   };
 
   beforeAll(async () => {
-    hub = await startHub({ PULSEWIRE_PING_INTERVAL_MS: '1000' });
+    // Not a short ping interval: the kill -9 case is seen through the closed TCP connection, and a 1 s
+    // interval let a busy machine drop the live device for a late pong in the middle of the other cases.
+    hub = await startHub({ PULSEWIRE_PING_INTERVAL_MS: '10000' });
     browser = await launchBrowser();
     context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
     page = await context.newPage();
@@ -62,7 +64,7 @@ describe('dashboard end to end (real hub, device-sim, Chromium)', () => {
     sim.stderr!.on('data', (chunk) => (simOutput += chunk));
 
     const row = page.locator(`[data-testid=device-list] .row[data-device="${DEVICE}"]`);
-    await expect.poll(() => row.getAttribute('data-online'), { timeout: 20_000 }).toBe('true')
+    await expect.poll(() => row.getAttribute('data-online'), { timeout: 30_000 }).toBe('true')
       .catch((err: Error) => { throw new Error(`${err.message}\ndevice-sim said: ${simOutput}`); });
     expect(await row.locator('.badge').textContent()).toBe('online');
     expect(await page.getByTestId('online-count').textContent()).toBe('1');
@@ -80,8 +82,8 @@ describe('dashboard end to end (real hub, device-sim, Chromium)', () => {
     const points = async () => Number(await chart.getAttribute('data-points'));
     const first = await points();
     const value = await chart.getByTestId('latest-value').textContent();
-    await expect.poll(points, { timeout: 10_000 }).toBeGreaterThan(first + 2);
-    await expect.poll(() => chart.getByTestId('latest-value').textContent(), { timeout: 10_000 }).not.toBe(value);
+    await expect.poll(points).toBeGreaterThan(first + 2);
+    await expect.poll(() => chart.getByTestId('latest-value').textContent()).not.toBe(value);
     expect(await page.getByTestId('device-status').textContent()).toBe('online');
     await screenshot(page, 'e2e-3-device-live');
   }, 30_000);
@@ -92,7 +94,7 @@ describe('dashboard end to end (real hub, device-sim, Chromium)', () => {
     await page.getByTestId('command-args').fill('{"on": true}');
     await page.getByTestId('command-send').click();
     const status = page.locator('[data-testid=command-rows] tr').first().getByTestId('command-status');
-    await expect.poll(() => status.textContent(), { timeout: 15_000 }).toBe('succeeded');
+    await expect.poll(() => status.textContent(), { timeout: 20_000 }).toBe('succeeded');
     expect(await page.locator('[data-testid=command-rows] tr').first().textContent()).toContain('{"led":true}');
     await screenshot(page, 'e2e-4-command-succeeded');
   }, 30_000);
@@ -101,16 +103,17 @@ describe('dashboard end to end (real hub, device-sim, Chromium)', () => {
     started();
     await page.getByTestId('patch-text').fill('{"interval": 0.5}');
     await page.getByTestId('patch-send').click();
-    await expect.poll(() => page.getByTestId('desired').textContent(), { timeout: 10_000 }).toContain('"interval": 0.5');
-    await expect.poll(() => page.getByTestId('reported').textContent(), { timeout: 15_000 }).toContain('"interval": 0.5');
+    await expect.poll(() => page.getByTestId('desired').textContent()).toContain('"interval": 0.5');
+    await expect.poll(() => page.getByTestId('reported').textContent(), { timeout: 20_000 }).toContain('"interval": 0.5');
     await expect.poll(() => page.getByTestId('delta').textContent()).toBe('{}');
   }, 30_000);
 
   it('sees the device go offline with its reason when its process is killed', async () => {
     started().kill('SIGKILL');
-    await expect.poll(() => page.getByTestId('device-status').textContent(), { timeout: 15_000 }).toBe('offline');
+    await expect.poll(() => page.getByTestId('device-status').textContent(), { timeout: 20_000 }).toBe('offline');
     const reason = await page.getByTestId('device-reason').textContent();
-    expect(reason).toMatch(/^offline: (closed by device|ping-timeout|error)/);
+    // The killed process's socket is closed by its kernel: the hub reads that close (or its reset).
+    expect(reason).toMatch(/^offline: (closed by device|error)/);
     await screenshot(page, 'e2e-5-device-offline');
     await page.locator('a.back').click();
     const recent = page.locator(`[data-testid=recent-offline] li[data-device="${DEVICE}"]`);
@@ -138,7 +141,7 @@ describe('dashboard end to end (real hub, device-sim, Chromium)', () => {
       const sse = await blocked.newPage();
       await sse.goto(hub.baseUrl);
       await logIn(sse, OPERATOR_TOKEN);
-      await expect.poll(() => sse.locator('#conn').getAttribute('data-transport'), { timeout: 15_000 }).toBe('sse');
+      await expect.poll(() => sse.locator('#conn').getAttribute('data-transport'), { timeout: 20_000 }).toBe('sse');
       await expect.poll(() => sse.locator('#conn').textContent()).toBe('live (SSE)');
       expect(await sse.evaluate<number>('window.wsAttempts')).toBe(2);
       started();

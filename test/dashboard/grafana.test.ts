@@ -50,10 +50,18 @@ function promQueries(): { where: string; expr: string }[] {
     .map((t) => ({ where: `${file} "${panel.title}" ${t.refId}`, expr: t.expr ?? '' }))));
 }
 
-/** Grafana's macros and variables as it would expand them, for running a query by hand. */
+/**
+ * The points below are written at fixed times around T0 (a Monday 16:00 UTC, far from InfluxDB's
+ * Monday 00:00 shard cut) and $timeFilter is the absolute hour before T0, not `now() - 1h`: what a
+ * query finds does not depend on the day or the hour the suite runs.
+ */
+const T0_US = 1_764_000_000 * 1_000_000;
+const HOUR_US = 3600 * 1_000_000;
+
+/** Grafana's macros and variables as it would expand them over the hour before T0, for running a query by hand. */
 function expand(query: string): string {
   return query
-    .replaceAll('$timeFilter', 'time > now() - 1h')
+    .replaceAll('$timeFilter', `time > ${T0_US - HOUR_US}u AND time <= ${T0_US}u`)
     .replaceAll('$__interval', '1m')
     .replaceAll('/^$device$/', '/^dash-1$/')
     .replaceAll('/^$series$/', '/.*/');
@@ -70,7 +78,7 @@ describe('Grafana dashboards', () => {
       expect(json.panels.length, file).toBeGreaterThan(2);
       expect(new Set(json.panels.map((p) => p.id)).size, `${file} panel ids`).toBe(json.panels.length);
       for (const panel of json.panels) {
-        expect(panel.gridPos, `${file} ${panel.title}`).toBeDefined();
+        expect(panel.gridPos, `${file} ${panel.title}`).toEqual({ x: expect.any(Number), y: expect.any(Number), w: expect.any(Number), h: expect.any(Number) });
         expect(panel.targets?.length, `${file} ${panel.title}`).toBeGreaterThan(0);
         for (const target of panel.targets ?? []) expect(uids.has((target.datasource ?? panel.datasource)!.uid), `${file} ${panel.title}`).toBe(true);
       }
@@ -110,20 +118,19 @@ describe('Grafana dashboards', () => {
 
     beforeAll(async () => {
       db = await freshDatabase('grafana');
-      const nowUs = Date.now() * 1000;
       const readings = [
-        { name: 'temp', unit: 'Cel', kind: 'value' as const, value: 21.5, timeUs: nowUs - 60e6 },
-        { name: 'temp', unit: 'Cel', kind: 'value' as const, value: 22, timeUs: nowUs - 30e6 },
-        { name: 'energy', unit: 'Wh', kind: 'sum' as const, value: 1200, timeUs: nowUs - 30e6 },
-        { name: 'mode', kind: 'text' as const, value: 'eco', timeUs: nowUs - 30e6 },
-        { name: 'door', kind: 'flag' as const, value: true, timeUs: nowUs - 30e6 },
+        { name: 'temp', unit: 'Cel', kind: 'value' as const, value: 21.5, timeUs: T0_US - 60e6 },
+        { name: 'temp', unit: 'Cel', kind: 'value' as const, value: 22, timeUs: T0_US - 30e6 },
+        { name: 'energy', unit: 'Wh', kind: 'sum' as const, value: 1200, timeUs: T0_US - 30e6 },
+        { name: 'mode', kind: 'text' as const, value: 'eco', timeUs: T0_US - 30e6 },
+        { name: 'door', kind: 'flag' as const, value: true, timeUs: T0_US - 30e6 },
       ];
       await db.connection.influx.writePoints([
         ...readingPoints('dash-1', readings),
-        statusPoint('dash-1', true, 'connected', nowUs - 90e6),
-        statusPoint('dash-1', false, 'ping-timeout', nowUs - 10e6),
-        commandPoint('dash-1', 'reboot', 'succeeded', 42, nowUs - 20e6),
-        commandPoint('dash-1', 'reboot', 'timed-out', 30_000, nowUs - 15e6),
+        statusPoint('dash-1', true, 'connected', T0_US - 90e6),
+        statusPoint('dash-1', false, 'ping-timeout', T0_US - 10e6),
+        commandPoint('dash-1', 'reboot', 'succeeded', 42, T0_US - 20e6),
+        commandPoint('dash-1', 'reboot', 'timed-out', 30_000, T0_US - 15e6),
       ], { database: db.database, precision: WRITE_PRECISION });
       hub = await startHub();
     });

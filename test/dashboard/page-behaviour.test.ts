@@ -126,10 +126,12 @@ describe('dashboard page behaviour (scripted hub)', () => {
       return true;
     })()`);
     expect(markLoaded).toBe(true);
+    const droppedAt = Date.now();
     current!.close({ code: 1012, reason: 'restart' });
     await expect.poll(() => page.locator('#banner').isVisible()).toBe(true);
     await screenshot(page, 'disconnected-banner');
-    await expect.poll(() => opened.length, { timeout: 20_000 }).toBe(6);
+    // Five waits of at most 0.5, 1, 2, 4 and 8 s; the ceiling leaves a busy machine as long again and more.
+    await expect.poll(() => opened.length, { timeout: 40_000 }).toBe(6);
     await expect.poll(() => page.getByTestId('offline-count').textContent()).toBe('1');
     await expect.poll(() => page.locator('#banner').isHidden()).toBe(true);
     expect(await page.getByTestId('online-count').textContent()).toBe('1');
@@ -137,12 +139,22 @@ describe('dashboard page behaviour (scripted hub)', () => {
     expect(await page.evaluate<string>('window.marker')).toBe('same page');
     const texts = await page.evaluate<string[]>('window.bannerTexts');
     expect(texts.some((t) => /Disconnected from the hub.*Reconnecting in/.test(t))).toBe(true);
-    // Gaps between attempts: attempt n waits 50–100 % of 500 ms · 2^(n-1), so they grow.
-    const gaps = opened.slice(1).map((t, i) => t - opened[i]!);
-    expect(gaps[3]!).toBeGreaterThan(gaps[1]!);
-    expect(gaps[4]!).toBeGreaterThan(gaps[2]!);
-    expect(gaps[4]!).toBeGreaterThanOrEqual(1900);
-  }, 40_000);
+    // Attempt n waits 50-100 % of 500 ms x 2^(n-1) (reconnect.ts, unit-tested in page-logic.test.ts).
+    // The page's own banner says each wait as it schedules it, so what is asserted here is the
+    // schedule, whatever the machine's speed: attempts 1 to 5 in order, never started over (no
+    // snapshot came), each announced with at least half its ceiling, in whole seconds rounded up.
+    const announced = new Map<number, number>();
+    for (const t of texts) {
+      const m = /Reconnecting in (\d+) s \(attempt (\d+)\)/.exec(t);
+      if (m && !announced.has(Number(m[2]))) announced.set(Number(m[2]), Number(m[1]));
+    }
+    expect([...announced.keys()]).toEqual([1, 2, 3, 4, 5]);
+    for (const [attempt, seconds] of announced) expect(seconds, `attempt ${attempt}`).toBeGreaterThanOrEqual(Math.ceil((0.5 * 500 * 2 ** (attempt - 1)) / 1000));
+    expect(announced.get(5)).toBeGreaterThanOrEqual(4);
+    // And the page really waited: at least the five waits' lower bounds (0.25 + 0.5 + 1 + 2 + 4 s)
+    // passed between the drop and the sixth connection (load only makes it longer).
+    expect(opened[5]! - droppedAt).toBeGreaterThanOrEqual(7750);
+  }, 60_000);
 
   it('device view: backfilled live chart, state with delta, a command followed to success, a desired patch', async () => {
     const page = await newPage();
@@ -217,13 +229,13 @@ describe('dashboard page behaviour (scripted hub)', () => {
     expect(posted).toEqual([{ name: 'set_interval', args: { seconds: 5 } }]);
     stream!.send(JSON.stringify({ type: 'events', seq: 5, commands: [command('succeeded', { interval: 5 })] }));
     await expect.poll(() => status.textContent()).toBe('succeeded');
-    // A late "sent" never moves a finished command back.
+    // A late "sent" never moves a finished command back. The frame after it is the witness: once the
+    // page shows seq 7, it has handled seq 6 (frames are handled in order), whatever the machine's speed.
     stream!.send(JSON.stringify({ type: 'events', seq: 6, commands: [command('sent')] }));
-    await page.waitForTimeout(200);
-    expect(await status.textContent()).toBe('succeeded');
-    expect(await page.locator('tr[data-command="c-1"]').textContent()).toContain('{"interval":5}');
     stream!.send(JSON.stringify({ type: 'events', seq: 7, status: [{ device: 'boiler-1', online: false, at: Date.now(), reason: 'ping-timeout' }] }));
     await expect.poll(() => page.getByTestId('device-reason').textContent()).toContain('ping-timeout');
+    expect(await status.textContent()).toBe('succeeded');
+    expect(await page.locator('tr[data-command="c-1"]').textContent()).toContain('{"interval":5}');
     await screenshot(page, 'device-view-scripted');
 
     // After a dropped stream the view re-reads history, state and commands (the stream does not replay them).
@@ -231,7 +243,7 @@ describe('dashboard page behaviour (scripted hub)', () => {
     const stateCalls = () => calls.filter((c) => c === 'GET /v1/devices/boiler-1/state').length;
     const [historyBefore, stateBefore] = [historyCalls(), stateCalls()];
     stream!.close({ code: 1012, reason: 'restart' });
-    await expect.poll(historyCalls, { timeout: 10_000 }).toBeGreaterThan(historyBefore);
+    await expect.poll(historyCalls).toBeGreaterThan(historyBefore);
     await expect.poll(stateCalls).toBeGreaterThan(stateBefore);
     expect(await chart.getAttribute('data-points')).toBe('32');
   });

@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -17,7 +18,8 @@ describe('device capacity from the open-files limit', () => {
     expect(deviceCapacity(undefined)).toBeUndefined();
   });
 
-  it('reads this process limit on Linux', () => {
-    expect(openFilesLimit()).toBeGreaterThan(0);
+  it('reads this process limit on Linux: the soft limit a child shell inherits', () => {
+    const soft = execFileSync('sh', ['-c', 'ulimit -n'], { encoding: 'utf8' }).trim();
+    expect(openFilesLimit()).toBe(soft === 'unlimited' ? undefined : Number(soft));
   });
 });

@@ -3,6 +3,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { HubEvents } from '../../src/events/bus.js';
 import { TestDevice } from '../support/device-client.js';
 import { startHub, type TestHub } from '../support/hub.js';
+import { waitFor } from '../support/wait.js';
 
 const cbor = new Encoder({ useRecords: false, mapsAsObjects: false, variableMapSize: true });
 const telemetry = (seq: number, name: string, value: number) => cbor.encode([1, seq, [new Map<number, unknown>([[0, name], [2, value]])]]);
@@ -17,18 +18,22 @@ function offlineEvents(h: TestHub): HubEvents['device.offline'][] {
 }
 
 describe('liveness', () => {
-  it('marks a device that stops answering pings offline with ping-timeout within two intervals', async () => {
-    const interval = 300;
+  // How soon (two intervals) is proved with a fake clock in liveness.test.ts and measured by
+  // `npm run bench -- liveness`; here, on a real hub, only what happens. The interval is long enough
+  // that the healthy device's pong is read in time even when the event loop is held up for a while.
+  it('marks a device that stops answering pings offline with ping-timeout, and only that one', async () => {
+    const interval = 1000;
     hub = await startHub({ PULSEWIRE_PING_INTERVAL_MS: String(interval) });
     const events = offlineEvents(hub);
     const healthy = await TestDevice.connect(hub.deviceUrl, { id: 'alive-1' });
+    const connectedAt = Date.now();
     const zombie = await TestDevice.connect(hub.deviceUrl, { id: 'zombie-1', autoPong: false });
-    const since = Date.now();
-    await expect.poll(() => events.find((e) => e.deviceId === 'zombie-1'), { timeout: 5000, interval: 20 }).toBeTruthy();
+    await expect.poll(() => events.find((e) => e.deviceId === 'zombie-1')).toBeTruthy();
     const event = events.find((e) => e.deviceId === 'zombie-1')!;
     expect(event.reason).toBe('ping-timeout');
-    // Connected just before `since`; allow scheduling slack on a shared 2-core machine.
-    expect(event.at - since).toBeLessThanOrEqual(2 * interval + 250);
+    // Never before its ping had time to be answered: the sweep judges a ping one interval old from
+    // three quarters of an interval on (src/gateway/liveness.ts). A lower bound: load only delays it.
+    expect(event.at - connectedAt).toBeGreaterThanOrEqual(0.75 * interval);
     expect((await zombie.closed).code).toBe(1006); // terminated, no close handshake
     expect(events.find((e) => e.deviceId === 'alive-1')).toBeUndefined();
 
@@ -90,32 +95,36 @@ describe('shutdown', () => {
       }
     });
     closing = true;
-    const started = Date.now();
+    // A hub that let the storm back in would never finish closing; 30 s is far beyond a slow close.
+    let ceiling: NodeJS.Timeout | undefined;
     const outcome = await Promise.race([
       h.close().then(() => 'closed'),
-      new Promise((r) => setTimeout(r, 8000)).then(() => 'still closing after 8 s'),
+      new Promise((r) => { ceiling = setTimeout(r, 30_000); }).then(() => 'still closing after 30 s'),
     ]);
+    clearTimeout(ceiling);
     closing = false;
     hub = undefined;
     await Promise.all(storms);
     expect(outcome).toBe('closed');
-    expect(Date.now() - started).toBeLessThan(8000);
     expect(attempts).toBeGreaterThan(0);
-  });
+  }, 60_000);
 
   it('closes every device with 1001, loses nothing acknowledged, and records hub shutdown', async () => {
     hub = await startHub();
     const devices = await Promise.all([1, 2, 3].map((i) => TestDevice.connect(hub!.deviceUrl, { id: `sd-${i}` })));
-    const acked: number[] = [];
+    const acked = [0, 0, 0];
+    const sent = [0, 0, 0];
     const sending = devices.map(async (d, i) => {
       for (let seq = 0; seq < 50; seq++) {
         if (d.socket.readyState !== d.socket.OPEN) return;
         d.send(telemetry(seq, 'x', seq));
+        sent[i]!++;
         const ack = await d.next(5000).catch(() => undefined);
-        if (ack && ack.type === 2 && (ack.code ?? 0) === 0) acked[i] = (acked[i] ?? 0) + 1;
+        if (ack && ack.type === 2 && (ack.code ?? 0) === 0) acked[i]!++;
       }
     });
-    await new Promise((r) => setTimeout(r, 100));
+    // Shut down mid-stream: once every device has had an ACK, not after a guessed delay.
+    await waitFor(() => acked.every((n) => n > 0), { what: 'an ACK for every device' });
     const db = hub.db;
     const closing = hub.close();
     const codes = await Promise.all(devices.map((d) => d.closed.then((c) => c.code)));
@@ -124,8 +133,10 @@ describe('shutdown', () => {
     expect(codes).toEqual([1001, 1001, 1001]);
     for (let i = 0; i < 3; i++) {
       const rows = await db.query(`SELECT count("value") FROM "telemetry" WHERE "device" = 'sd-${i + 1}'`);
-      expect(Number(rows[0]?.count ?? 0)).toBeGreaterThanOrEqual(acked[i] ?? 0);
-      expect(acked[i] ?? 0).toBeGreaterThan(0);
+      // Every ACKed message is stored; one the hub took in but could not ACK before closing may be too.
+      const stored = Number(rows[0]?.count ?? 0);
+      expect(stored).toBeGreaterThanOrEqual(acked[i]!);
+      expect(stored).toBeLessThanOrEqual(sent[i]!);
     }
     const status = await db.query(`SELECT "reason" FROM "device_status" WHERE "online" = false`);
     expect(status.map((r: any) => r.reason)).toEqual(['hub shutdown', 'hub shutdown', 'hub shutdown']);

@@ -72,7 +72,7 @@ describe('a newer connection of a device', () => {
       expect(after).toMatchObject({ online: true, connectedAt: before.connectedAt, offlineReason: null });
       // Dropped once its close is read, at the latest after the bound (5 s); never confirmed.
       const dropped = /pulsewire_takeovers_total\{outcome="(closed|no-sign-of-life)"\} 1/;
-      await expect.poll(async () => (await hub!.api('GET', '/metrics')).body as string, { timeout: 7000, interval: 100 }).toMatch(dropped);
+      await expect.poll(async () => (await hub!.api('GET', '/metrics')).body as string, { timeout: 20_000, interval: 100 }).toMatch(dropped);
       expect((await hub.api('GET', '/metrics')).body).not.toMatch(/outcome="confirmed"/);
       expect(liveClose.code).toBeUndefined();
       await live.close();
@@ -80,7 +80,8 @@ describe('a newer connection of a device', () => {
   }
 
   it('that answers the hub replaces the live one with 4000, and its first frame is not lost', async () => {
-    hub = await startHub(); // ping interval 25 s: no ping of the liveness sweep can come in this test
+    // Ping interval 10 min: the first sweep is 5 min away, so a ping in this test is the takeover's own.
+    hub = await startHub({ PULSEWIRE_PING_INTERVAL_MS: '600000' });
     const older = await TestDevice.connect(hub.deviceUrl, { id: 'twin-a' });
     let pinged = false;
     // Sends at once, at open, before it has heard anything from the hub.
@@ -91,7 +92,7 @@ describe('a newer connection of a device', () => {
     expect(await newer.next()).toEqual({ type: 2, seq: 1 });
     newer.send(telemetry(2));
     expect(await newer.next()).toEqual({ type: 2, seq: 2 });
-    await waitFor(() => pinged, { what: 'the hub pinging the newer connection at once', timeoutMs: 2000 });
+    await waitFor(() => pinged, { what: 'the hub pinging the newer connection (not a sweep: none is due)' });
     expect((await hub.api('GET', '/v1/devices/twin-a')).body).toMatchObject({ online: true });
     const metrics = (await hub.api('GET', '/metrics')).body as string;
     expect(metrics).toMatch(/pulsewire_takeovers_total\{outcome="confirmed"\} 1/);
@@ -99,13 +100,13 @@ describe('a newer connection of a device', () => {
   });
 
   it('that answers the ping replaces the live one only then (4000 after the ping)', async () => {
-    hub = await startHub();
+    hub = await startHub({ PULSEWIRE_PING_INTERVAL_MS: '600000' });
     const older = await TestDevice.connect(hub.deviceUrl, { id: 'twin-b' });
     const order: string[] = [];
     void older.closed.then((c) => order.push(`older closed ${c.code}`));
     const newer = await TestDevice.connect(hub.deviceUrl, { id: 'twin-b', onPing: () => order.push('newer pinged') }); // auto-pongs
     await older.closed;
-    // The hub pinged the newer connection at once (no sweep is due for 12 s) and closed the older
+    // The hub pinged the newer connection at once (no sweep is due for 5 min) and closed the older
     // one when the pong came; a ping is answered in the same turn it is read, so this order is causal.
     expect(order).toEqual(['newer pinged', 'older closed 4000']);
     newer.send(telemetry(1));
@@ -139,10 +140,10 @@ describe('a newer connection of a device', () => {
     let pinged = false;
     const zombie = await TestDevice.connect(hub.deviceUrl, { id, autoPong: false, onPing: () => { pinged = true; } });
     const dropped = await zombie.closed;
-    const after = Date.now() - opened;
     expect(dropped.code).toBe(1006); // terminated, no close handshake
-    expect(after).toBeGreaterThanOrEqual(interval - 50);
-    expect(after).toBeLessThan(interval + 1000);
+    // Not before the bound (a lower bound: load only delays it). How late is not asked here: the
+    // outcome counted below says it was the bound, not the liveness sweep, that dropped it.
+    expect(Date.now() - opened).toBeGreaterThanOrEqual(interval - 50);
     expect(pinged).toBe(true);
 
     expect(olderClose.code).toBeUndefined();
@@ -185,12 +186,15 @@ describe('a newer connection of a device', () => {
     await waitFor(() => hub!.app.gateway.runtimes.peek('twin-g') !== undefined);
     const closing = hub.close();
     hub = undefined;
-    const started = Date.now();
     expect((await older.closed).code).toBe(1001);
     expect((await waiting.closed).code).toBe(1001);
-    await closing;
-    expect(Date.now() - started).toBeLessThan(3000);
-  });
+    // Closed with the others, not left for ws to wait out its 30 s close timeout: the close finishes
+    // well before that. The ceiling is far from any slow machine's shutdown and still below 30 s.
+    let ceiling: NodeJS.Timeout | undefined;
+    const outcome = await Promise.race([closing.then(() => 'closed'), new Promise((r) => { ceiling = setTimeout(r, 20_000); }).then(() => 'still closing after 20 s')]);
+    clearTimeout(ceiling);
+    expect(outcome).toBe('closed');
+  }, 40_000);
 });
 
 describe('Takeovers (fake connections, fake clock)', () => {

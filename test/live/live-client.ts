@@ -7,6 +7,7 @@ import http, { type IncomingMessage } from 'node:http';
 import WebSocket from 'ws';
 import { encodeTelemetry } from '../../src/protocol/encode.js';
 import { OPERATOR_TOKEN } from '../support/hub.js';
+import { WAIT_CEILING_MS } from '../support/wait.js';
 
 export type Frame = { type: string; seq?: number; [key: string]: any };
 export type Refusal = { status: number; body: string };
@@ -23,7 +24,7 @@ class FrameQueue {
     this.#waiter?.();
   }
 
-  async next(match: (f: Frame) => boolean = () => true, timeoutMs = 10_000): Promise<Frame> {
+  async next(match: (f: Frame) => boolean = () => true, timeoutMs = WAIT_CEILING_MS): Promise<Frame> {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
       while (this.#queue.length > 0) {

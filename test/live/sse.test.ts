@@ -40,13 +40,16 @@ describe('live stream over Server-Sent Events', () => {
   it('resumes after Last-Event-ID with only the missed events, no snapshot', async () => {
     const device = await TestDevice.connect(hub.deviceUrl, { id: 'sse-resume' });
     const first = await open('?devices=sse-resume');
+    // Stays connected: once it has the second reading, the hub has sent that tick, and the ring holds it.
+    const witness = await open('?devices=sse-resume');
     device.send(telemetry(1, { x: 1 }));
     await device.next();
     const seen = await first.next(readings);
     first.close();
     device.send(telemetry(2, { x: 2 }));
     await device.next();
-    await new Promise((r) => setTimeout(r, 250));
+    await witness.next((f) => readings(f) && f.readings.some((r: Frame) => r.v === 2));
+    witness.close();
 
     const again = await open('?devices=sse-resume', { 'last-event-id': seen.id! });
     expect(await again.next()).toMatchObject({ type: 'hello' });

@@ -10,9 +10,8 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { freePort } from '../../src/storage/influxd-config.js';
-import { spawnHubProcess } from '../support/hub-process.js';
-import { sleep, waitFor } from '../support/wait.js';
+import { spawnHubProcess, startHubProcess } from '../support/hub-process.js';
+import { waitFor } from '../support/wait.js';
 
 /** Pids of processes whose command line mentions `text` (the managed influxd names its data dir in its config path). */
 function processesMentioning(text: string): number[] {
@@ -26,8 +25,9 @@ function processesMentioning(text: string): number[] {
   return pids;
 }
 
-function startHub(dataDir: string, port: number, ipc: boolean): { child: ChildProcess; stderr: () => string; exited: Promise<number | null> } {
-  const child = spawnHubProcess({ port, dataDir, stdio: ipc ? ['ignore', 'ignore', 'pipe', 'ipc'] : ['ignore', 'ignore', 'pipe'] });
+/** A hub that is expected to fail at start: spawned on the given port, its stderr kept. */
+function spawnFailingHub(dataDir: string, port: number): { child: ChildProcess; stderr: () => string; exited: Promise<number | null> } {
+  const child = spawnHubProcess({ port, dataDir, stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
   child.stderr!.on('data', (chunk: Buffer) => { stderr += chunk; });
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
@@ -53,7 +53,7 @@ describe('the hub process', () => {
     await new Promise<void>((resolve) => squatter.listen(0, '127.0.0.1', resolve));
     const port = (squatter.address() as net.AddressInfo).port;
     try {
-      const hub = startHub(dataDir, port, false);
+      const hub = spawnFailingHub(dataDir, port);
       children.push(hub.child);
       expect(await hub.exited).toBe(4);
       expect(hub.stderr()).toContain(`cannot listen on 127.0.0.1:${port}: EADDRINUSE`);
@@ -66,15 +66,15 @@ describe('the hub process', () => {
   }, 60_000);
 
   it('stops cleanly, influxd included, when the parent that started it with an IPC channel goes away', async () => {
-    const port = await freePort();
-    const hub = startHub(dataDir, port, true);
+    // Port 0, read back from the banner: a port picked first and bound later could be taken meanwhile.
+    const hub = await startHubProcess({ dataDir, ipc: true });
     children.push(hub.child);
-    await waitFor(async () => (await fetch(`http://127.0.0.1:${port}/readyz`).catch(() => undefined))?.ok === true, { timeoutMs: 40_000, what: 'hub ready', everyMs: 200 });
-    expect(processesMentioning(path.join(dataDir, 'influxdb')).length).toBe(1);
+    await waitFor(async () => (await fetch(`${hub.baseUrl}/readyz`).catch(() => undefined))?.ok === true, { timeoutMs: 40_000, what: 'hub ready', everyMs: 200 });
+    expect(processesMentioning(path.join(dataDir, 'influxdb'))).toHaveLength(1);
     hub.child.disconnect();
     expect(await hub.exited).toBe(0);
-    await sleep(100);
-    expect(processesMentioning(path.join(dataDir, 'influxdb'))).toEqual([]);
-    expect(await fetch(`http://127.0.0.1:${port}/healthz`).then(() => 'answered', () => 'refused')).toBe('refused');
-  }, 60_000);
+    // The hub waits for influxd to stop before it exits; the kernel may still be reaping it.
+    await waitFor(() => processesMentioning(path.join(dataDir, 'influxdb')).length === 0, { what: 'influxd gone' });
+    // Not asked again: whether the freed port now refuses. Another test worker may have been given it.
+  }, 90_000);
 });

@@ -9,6 +9,7 @@ import WebSocket from 'ws';
 import { decodeHubFrame } from '../../src/protocol/codec.js';
 import type { HubMessage } from '../../src/protocol/messages.js';
 import { ENROLLMENT_KEY } from './hub.js';
+import { WAIT_CEILING_MS } from './wait.js';
 
 export type Refusal = { status: number; body: string; headers: IncomingMessage['headers'] };
 
@@ -82,7 +83,7 @@ export class TestDevice {
     this.send(Buffer.from(hex, 'hex'));
   }
 
-  next(timeoutMs = 10_000): Promise<HubMessage> {
+  next(timeoutMs = WAIT_CEILING_MS): Promise<HubMessage> {
     const queued = this.#queue.shift();
     if (queued) return Promise.resolve(queued);
     return new Promise((resolve, reject) => {

@@ -9,7 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import type { TestProject } from 'vitest/node';
 import { startManagedInfluxd } from '../../src/storage/managed-influxd.js';
-import { ensureDashboardBuilt } from './dashboard-build.js';
+import { ensureDashboardBuilt, ensureHubBuilt } from './build.js';
 
 declare module 'vitest' {
   export interface ProvidedContext {
@@ -19,8 +19,10 @@ declare module 'vitest' {
 }
 
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
-  // The page the hub serves at / (test/dashboard/ opens it in a browser).
+  // Built once, before any file runs: the page the hub serves at / (test/dashboard/ opens it in a
+  // browser) and the hub's dist/ (test/scripts/ runs `npm run demo` from it). No test builds.
   await ensureDashboardBuilt();
+  ensureHubBuilt();
   const dataDir = await mkdtemp(path.join(os.tmpdir(), 'pulsewire-test-influxd-'));
   const influxd = await startManagedInfluxd({
     dataDir,

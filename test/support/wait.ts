@@ -1,8 +1,14 @@
-/** Polling helpers for integration tests that wait on a real hub. */
+/**
+ * Polling helpers for integration tests that wait on a real hub. The default
+ * ceiling is generous on purpose: it bounds a wait for an event that must
+ * come, and only a hub that is wrong should reach it, not a busy machine.
+ */
+export const WAIT_CEILING_MS = 15_000;
+
 export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 /** Polls `probe` until it returns something other than undefined, and returns that; throws after `timeoutMs`. */
-export async function until<T>(probe: () => Promise<T | undefined> | T | undefined, timeoutMs = 5000): Promise<T> {
+export async function until<T>(probe: () => Promise<T | undefined> | T | undefined, timeoutMs = WAIT_CEILING_MS): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const value = await probe();
@@ -15,7 +21,7 @@ export async function until<T>(probe: () => Promise<T | undefined> | T | undefin
 /** Polls `condition` until it holds; throws after `timeoutMs`, naming `what`. */
 export async function waitFor(
   condition: () => Promise<boolean> | boolean,
-  { timeoutMs = 5000, what = 'condition', everyMs = 20 }: { timeoutMs?: number; what?: string; everyMs?: number } = {},
+  { timeoutMs = WAIT_CEILING_MS, what = 'condition', everyMs = 20 }: { timeoutMs?: number; what?: string; everyMs?: number } = {},
 ): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!(await condition())) {
