@@ -10,7 +10,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { inject } from 'vitest';
 import { ENROLLMENT_KEY, OPERATOR_TOKEN } from './hub.js';
-import { startHubChild, type HubChild } from './hub-child.js';
+import { startHubProcess, type HubProcess } from './hub-process.js';
 import { freshDatabase, type FreshDatabase } from './influx.js';
 import { uniqueNamespace } from './nats.js';
 
@@ -18,7 +18,7 @@ export type ClusterNodeProcess = {
   readonly id: string;
   readonly dataDir: string;
   /** The running process; replaced by restart(). */
-  hub: HubChild;
+  hub: HubProcess;
   api(method: string, route: string, body?: unknown): Promise<{ status: number; body: any }>;
   /** kill -9 (default) or another signal; resolves with the exit code. */
   kill(signal?: NodeJS.Signals): Promise<number | null>;
@@ -82,7 +82,7 @@ async function nodeProcess(id: string, dataDir: string, env: Record<string, stri
   const node: ClusterNodeProcess = {
     id,
     dataDir,
-    hub: await startHubChild({ dataDir, env }),
+    hub: await startHubProcess({ dataDir, env }),
     async api(method, route, body) {
       const res = await fetch(`${node.hub.baseUrl}${route}`, {
         method,
@@ -96,7 +96,7 @@ async function nodeProcess(id: string, dataDir: string, env: Record<string, stri
     },
     kill: (signal = 'SIGKILL') => node.hub.kill(signal),
     async restart() {
-      node.hub = await startHubChild({ dataDir, env });
+      node.hub = await startHubProcess({ dataDir, env });
     },
   };
   return node;
