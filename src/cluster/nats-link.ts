@@ -47,7 +47,7 @@ export class NatsLink {
       log.info({ server: nc.getServer(), node: nodeId }, 'connected to NATS');
       return new NatsLink(nc, log);
     } catch (err) {
-      throw new PulsewireError('PW_ERR_NATS_UNREACHABLE', `cannot reach NATS at ${cluster.servers.map(redact).join(', ')} (PULSEWIRE_NATS_URL): ${(err as Error).message}`, { cause: err });
+      throw new PulsewireError('PW_ERR_NATS_UNREACHABLE', `${cluster.servers.map(redact).join(', ')} (PULSEWIRE_NATS_URL): ${(err as Error).message}`, { cause: err });
     }
   }
 

@@ -10,7 +10,7 @@ import { encodeResult, encodeTelemetry } from '../../src/protocol/encode.js';
 import { LiveClient, telemetry } from '../live/live-client.js';
 import { TestDevice } from '../support/device-client.js';
 import { freshDatabase } from '../support/influx.js';
-import { startHub, type TestHub } from '../support/hub.js';
+import { OPERATOR_TOKEN, startHub, type TestHub } from '../support/hub.js';
 import { uniqueNamespace } from '../support/nats.js';
 import { until } from '../support/wait.js';
 
@@ -105,5 +105,26 @@ describe('two nodes of one cluster', () => {
     await b.db.query('SHOW MEASUREMENTS'); // waits for node B's spool to drain too
     const rows = await a.db.query(`SELECT * FROM telemetry WHERE device = 'move-1'`);
     expect(rows).toHaveLength(1);
+  });
+
+  it('a device removed through one node is closed with 1008 by the node holding it, and refused everywhere', async () => {
+    const put = await a.api('PUT', '/v1/devices/gone-1');
+    const device = await TestDevice.connect(b.deviceUrl, { id: 'gone-1', secret: put.body.secret });
+    devices.push(device);
+    await until(async () => ((await a.api('GET', '/v1/devices/gone-1')).body.online === true ? true : undefined));
+    expect((await a.api('DELETE', '/v1/devices/gone-1')).status).toBe(204);
+    expect((await device.closed).code).toBe(1008);
+    for (const hub of [a, b]) {
+      await expect(TestDevice.connect(hub.deviceUrl, { id: 'gone-1', secret: put.body.secret })).rejects.toMatchObject({ status: 401 });
+      expect((await hub.api('GET', '/v1/devices/gone-1')).status).toBe(404);
+    }
+  });
+
+  it('says whether NATS is connected in /readyz and /metrics', async () => {
+    const ready = await fetch(`${a.baseUrl}/readyz`);
+    expect(await ready.json()).toMatchObject({ status: 'ready', checks: { nats: true } });
+    const metrics = await (await fetch(`${a.baseUrl}/metrics`, { headers: { authorization: `Bearer ${OPERATOR_TOKEN}` } })).text();
+    expect(metrics).toMatch(/^pulsewire_nats_connected 1$/m);
+    expect(metrics).toMatch(/^pulsewire_cluster_nodes_alive 2$/m);
   });
 });
