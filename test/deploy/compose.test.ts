@@ -3,7 +3,8 @@
  * what they reference exists, what they configure is what the hub reads,
  * images are pinned, every service reports its health, nothing listens
  * beyond loopback, and the cluster's parts agree (nginx and Prometheus know
- * every hub node; each node has its own id and data volume).
+ * every hub node; each node has its own id and data volume). And
+ * docs/deploy.md names only variables the hub reads.
  */
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
@@ -190,5 +191,18 @@ describe('Dockerfile', () => {
       expect(ignored.some((pattern) => source === pattern || source.startsWith(`${pattern}/`)), `${source} is in .dockerignore`).toBe(false);
     }
     expect(ignored).toEqual(expect.arrayContaining(['node_modules', 'dist', 'data', '.git']));
+  });
+});
+
+describe('docs/deploy.md', () => {
+  it('names only variables the hub reads, and the files it points to exist', () => {
+    const doc = read('docs/deploy.md');
+    const named = new Set(doc.match(/PULSEWIRE_[A-Z_]+/g) ?? []);
+    expect(named.size).toBeGreaterThan(10);
+    for (const name of named) expect(KNOWN_VARIABLES.has(name), name).toBe(true);
+    for (const file of ['deploy/nginx/pulsewire.conf', 'docker-compose.yml', 'Dockerfile', 'dashboards/grafana/prometheus/prometheus.yml']) {
+      expect(doc, file).toContain(file);
+      expect(existsSync(path.join(ROOT, file)), file).toBe(true);
+    }
   });
 });
