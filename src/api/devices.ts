@@ -21,6 +21,7 @@ const deviceView = {
     offlineReason: { type: 'string', nullable: true },
     remoteAddress: { type: 'string', nullable: true },
     messagesIn: { type: 'integer' },
+    node: { type: 'string', nullable: true, description: 'Cluster mode: the node holding the device while it is online' },
   },
 } as const;
 
@@ -46,6 +47,7 @@ export async function deviceRoutes(app: FastifyInstance): Promise<void> {
       remoteAddress: session?.remoteAddress ?? s.remoteAddress ?? null,
       // Until this node's claim is written, the stored count is the one the claim carries on.
       messagesIn: local ? (local.messagesInBefore ?? s.messagesIn) + local.messagesIn : s.messagesIn,
+      node: isOnline ? (session !== undefined ? app.config.nodeId : s.node ?? null) : null,
     };
   };
 

@@ -37,6 +37,8 @@ export type TestNginx = {
   wsUrl(path?: string): string;
   /** nginx's error log so far (its stderr). */
   readonly errorLog: string;
+  /** Points the upstream at `upstreams` (a node restarted on a new port) and reloads nginx, as an operator's service discovery would. */
+  setUpstreams(upstreams: readonly string[]): Promise<void>;
   stop(): Promise<void>;
 };
 
@@ -126,7 +128,7 @@ export async function startNginx(opts: StartNginxOptions): Promise<TestNginx> {
     const proc = new NginxProcess(binary, dir);
     try {
       await proc.ready();
-      return proc.handle(port, config, dir);
+      return proc.handle(port, config, dir, source);
     } catch (err) {
       lastError = err as Error;
       await proc.stop();
@@ -182,14 +184,29 @@ class NginxProcess {
     process.off('exit', this.#onParentExit);
   }
 
-  handle(port: number, config: string, dir: string): TestNginx {
+  /** SIGHUP: nginx re-reads its config; new workers take new connections, old ones finish theirs. */
+  async reload(dir: string, config: string): Promise<void> {
+    await writeFile(path.join(dir, 'pulsewire.conf'), config);
+    const before = this.#stderr.length;
+    this.#child.kill('SIGHUP');
+    // The master logs nothing on success at level warn; give it a moment to start the new workers.
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    if (/\[emerg\]/.test(this.#stderr.slice(before))) throw new Error(`nginx refused the new config:\n${this.#stderr.slice(before)}`);
+  }
+
+  handle(port: number, config: string, dir: string, source: string): TestNginx {
     const proc = this;
+    let current = config;
     return {
       port,
-      config,
+      get config() { return current; },
       url: (p = '') => `http://127.0.0.1:${port}${p}`,
       wsUrl: (p = '') => `ws://127.0.0.1:${port}${p}`,
       get errorLog() { return proc.stderr; },
+      async setUpstreams(upstreams) {
+        current = renderNginxConfig(source, { upstreams, listen: `127.0.0.1:${port}` });
+        await proc.reload(dir, current);
+      },
       stop: async () => {
         await proc.stop();
         await rm(dir, { recursive: true, force: true });
