@@ -98,6 +98,9 @@ export async function buildApp(config: Config, opts: BuildOptions): Promise<Fast
     // One log line per device connection is enough; per-request lines would drown them.
     logController: new LogController({ disableRequestLogging: true }),
     ...(config.tls ? { https: tlsOptions(config.tls) } : {}),
+    // Behind a load balancer the peer is the balancer: request.ip (rate limits, presence, logs) and request.protocol
+    // come from its X-Forwarded-* headers, but only from the proxies the operator named.
+    ...(config.trustProxy ? { trustProxy: [...config.trustProxy] } : {}),
   }) as unknown as FastifyInstance;
 
   mkdirSync(config.dataDir, { recursive: true });

@@ -59,7 +59,11 @@ export class OriginPolicy {
   readonly #allowed: ReadonlySet<string> | undefined;
   readonly #scheme: 'http' | 'https';
 
-  /** `allowed` undefined: only the hub's own origin (the request's Host with the hub's scheme). */
+  /**
+   * `allowed` undefined: only the hub's own origin, the request's Host with the
+   * scheme the browser used: the hub's own TLS, or X-Forwarded-Proto from a
+   * proxy in PULSEWIRE_TRUST_PROXY that terminates TLS in front of it.
+   */
   constructor(allowed: readonly string[] | undefined, tls: boolean) {
     this.#allowed = allowed === undefined ? undefined : new Set(allowed.map((origin) => origin.toLowerCase()));
     this.#scheme = tls ? 'https' : 'http';
@@ -69,7 +73,8 @@ export class OriginPolicy {
     const normalized = origin.trim().toLowerCase();
     if (this.#allowed) return this.#allowed.has(normalized);
     const host = request.headers.host;
-    return host !== undefined && normalized === `${this.#scheme}://${host.toLowerCase()}`;
+    const scheme = this.#scheme === 'https' ? 'https' : request.protocol;
+    return host !== undefined && normalized === `${scheme}://${host.toLowerCase()}`;
   }
 
   /**

@@ -14,22 +14,42 @@ import type { statusPoint } from '../storage/schema.js';
 import type { Stores } from '../stores/stores.js';
 import { BusBridge } from './bus-bridge.js';
 import { ClusterLivePeers } from './live-peers.js';
-import { NatsLink } from './nats-link.js';
+import { PulsewireError } from '../errors/catalog.js';
+import { NatsLink, redact } from './nats-link.js';
 import { openJetStreamStores } from './open-jetstream-stores.js';
 import { WindowHandover } from './window-handover.js';
 
 type Logger = { info(obj: object, msg: string): void; warn(obj: object, msg: string): void; error(obj: object, msg: string): void };
 
-/** Connects to NATS and opens the shared stores; throws PW_ERR_NATS_UNREACHABLE naming the variable. */
+/** How long a starting node waits for JetStream to answer (a NATS cluster electing its leaders at first start). */
+export const JETSTREAM_READY_MS = 30_000;
+
+/**
+ * Connects to NATS and opens the shared stores; throws PW_ERR_NATS_UNREACHABLE
+ * naming the variable. JetStream may not answer at once although NATS does
+ * (a fresh NATS cluster elects a leader per bucket): opening is retried for
+ * JETSTREAM_READY_MS, with a log line per attempt.
+ */
 export async function joinCluster(config: Config, logger: Logger): Promise<{ link: NatsLink; stores: Stores }> {
   const cluster = config.cluster!;
   const link = await NatsLink.open(cluster, config.nodeId, logger);
-  try {
-    const stores = await openJetStreamStores(link.nc, { namespace: cluster.name, replicas: cluster.replicas, logger });
-    return { link, stores };
-  } catch (err) {
-    await link.close();
-    throw err;
+  const deadline = Date.now() + JETSTREAM_READY_MS;
+  for (let attempt = 1; ; attempt++) {
+    try {
+      const stores = await openJetStreamStores(link.nc, { namespace: cluster.name, replicas: cluster.replicas, logger });
+      return { link, stores };
+    } catch (err) {
+      const why = (err as Error).message;
+      const hopeless = (err as Error).name === 'JetStreamNotEnabled' || /jetstream not enabled/i.test(why);
+      if (hopeless || Date.now() > deadline) {
+        await link.close();
+        const hint = hopeless ? 'JetStream is not enabled on that server (nats-server -js)' : `JetStream did not answer within ${JETSTREAM_READY_MS / 1000} s`;
+        throw new PulsewireError('PW_ERR_NATS_UNREACHABLE', `${cluster.servers.map(redact).join(', ')} (PULSEWIRE_NATS_URL): ${hint}: ${why}`, { cause: err });
+      }
+      const retryInMs = Math.min(5000, 500 * 2 ** (attempt - 1));
+      logger.warn({ err: why, attempt, retryInMs }, 'JetStream not ready yet; opening the shared stores again');
+      await new Promise((resolve) => setTimeout(resolve, retryInMs));
+    }
   }
 }
 

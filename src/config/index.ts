@@ -5,6 +5,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { isIP } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { configError, envBoolean, envInteger, envString, envUrl, type Env } from './parse.js';
@@ -60,6 +61,8 @@ export type Config = {
   readonly nodeId: string;
   /** A node that stops beating is lost after this long, and so are the leases it held. */
   readonly nodeLeaseMs: number;
+  /** Proxies (addresses or CIDRs) whose X-Forwarded-For and X-Forwarded-Proto are believed; undefined: none. */
+  readonly trustProxy: readonly string[] | undefined;
   /** Set: this hub is a node of a cluster sharing its state through NATS JetStream (PULSEWIRE_NATS_URL). */
   readonly cluster: ClusterConfig | undefined;
 };
@@ -110,6 +113,7 @@ export const CONFIG_DOC = [
   ['PULSEWIRE_LIVE_CONFLATE_BYTES', '1048576', 'bytes queued on one live-stream connection past which it gets only the latest value per series (`conflated: true`)'],
   ['PULSEWIRE_LIVE_MAX_BUFFERED_BYTES', '16777216', 'bytes queued on one live-stream connection past which it is closed with 1013; must exceed the conflate threshold'],
   ['PULSEWIRE_HTTP_DEVICE_RATE', '5', 'HTTP fallback: requests per second one device may make (bursts of max(10, 2 x rate) pass); more get 429 with Retry-After'],
+  ['PULSEWIRE_TRUST_PROXY', 'unset', 'comma-separated addresses or CIDRs of load balancers in front of the hub (e.g. 127.0.0.1,10.0.0.0/8): their X-Forwarded-For gives the client address (rate limits, logs) and X-Forwarded-Proto the scheme. Unset: the peer address counts'],
   ['PULSEWIRE_NATS_URL', 'unset', 'cluster mode: NATS server URLs, comma-separated (nats://host:4222, tls://...; user:password@ or a token in the URL); the hub becomes a node sharing its state through JetStream (docs/deploy.md). Unset: one process, lmdb'],
   ['PULSEWIRE_NODE_ID', 'host name and pid', 'names this hub among the nodes of a cluster (1 to 64 printable characters, no spaces)'],
   ['PULSEWIRE_CLUSTER_NAME', 'pulsewire', 'cluster mode: names the JetStream buckets and NATS subjects, so several hubs can share one NATS (A-Z a-z 0-9 _ -)'],
@@ -159,6 +163,7 @@ export function loadConfig(env: Env = process.env): Config {
     liveConflateBytes: envInteger(env, 'PULSEWIRE_LIVE_CONFLATE_BYTES', { min: 1024, max: 1024 ** 3 }) ?? 1024 ** 2,
     liveMaxBufferedBytes: envInteger(env, 'PULSEWIRE_LIVE_MAX_BUFFERED_BYTES', { min: 2048, max: 4 * 1024 ** 3 }) ?? 16 * 1024 ** 2,
     httpDeviceRatePerS: envInteger(env, 'PULSEWIRE_HTTP_DEVICE_RATE', { min: 1, max: 10_000 }) ?? 5,
+    trustProxy: loadTrustProxy(env),
     nodeId: loadNodeId(env),
     nodeLeaseMs: envInteger(env, 'PULSEWIRE_NODE_LEASE_MS', { min: 300, max: 600_000 }) ?? 15_000,
     cluster: loadCluster(env),
@@ -171,6 +176,21 @@ export function loadConfig(env: Env = process.env): Config {
     throw configError('PULSEWIRE_LIVE_MAX_BUFFERED_BYTES', String(config.liveMaxBufferedBytes), `more than PULSEWIRE_LIVE_CONFLATE_BYTES (${config.liveConflateBytes})`);
   }
   return Object.freeze(config);
+}
+
+function loadTrustProxy(env: Env): string[] | undefined {
+  const raw = envString(env, 'PULSEWIRE_TRUST_PROXY');
+  if (raw === undefined) return undefined;
+  const items = raw.split(',').map((item) => item.trim()).filter((item) => item !== '');
+  for (const item of items) {
+    const [address, bits, ...rest] = item.split('/');
+    const family = isIP(address ?? '');
+    const bitsOk = bits === undefined || (/^\d{1,3}$/.test(bits) && Number(bits) <= (family === 6 ? 128 : 32));
+    if (family === 0 || !bitsOk || rest.length > 0) {
+      throw configError('PULSEWIRE_TRUST_PROXY', item, 'comma-separated IP addresses or CIDRs such as 127.0.0.1,10.0.0.0/8 (never "trust everyone": a client could then claim any address)');
+    }
+  }
+  return items.length > 0 ? items : undefined;
 }
 
 function loadNodeId(env: Env): string {
