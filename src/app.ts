@@ -142,7 +142,7 @@ export async function buildApp(config: Config, opts: BuildOptions): Promise<Fast
     writeLatency: () => ({ sumMs: writer.stats.latencySumMs, count: writer.stats.latencyCount }),
     spool: () => spool.stats,
     drainer: () => drainer.stats,
-    deadLetters: () => spool.deadLetters.count,
+    deadLetters: () => spool.deadLetterCount,
     pacer: () => ({ waiting: pacer.waiting, pacedTotal: pacer.pacedTotal }),
     live: () => (app.hasDecorator('live') ? app.live.stats : undefined),
     ...(link ? { cluster: () => app.cluster?.stats() } : {}),

@@ -52,7 +52,7 @@ export type GatewayOptions = {
 async function gatewayPlugin(app: FastifyInstance, opts: GatewayOptions): Promise<void> {
   const { config, registry, spool, bus, metrics, presence } = app;
   const clustered = app.cluster !== undefined;
-  const runtimes = new DeviceRuntimes((deviceId) => spool.accepted.load(deviceId));
+  const runtimes = new DeviceRuntimes((deviceId) => spool.acceptedWindow(deviceId));
   const acceptOrder = trackAcceptOrder(app.server);
   const liveness = new LivenessSweep<DeviceSession>(config.pingIntervalMs);
   const limiter = new AuthFailureLimiter({ maxFailures: config.authMaxFailures, blockMs: config.authBlockMs });

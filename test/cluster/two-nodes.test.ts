@@ -127,4 +127,43 @@ describe('two nodes of one cluster', () => {
     expect(metrics).toMatch(/^pulsewire_nats_connected 1$/m);
     expect(metrics).toMatch(/^pulsewire_cluster_nodes_alive 2$/m);
   });
+
+  it('desired state patched on one node reaches the device on the other; a queue filled while offline goes out from whichever node it connects to', async () => {
+    const { secret } = (await a.api('PUT', '/v1/devices/later-1')).body;
+    const queued = await a.api('POST', '/v1/devices/later-1/commands', { name: 'calibrate' });
+    expect(queued.status).toBe(202);
+    const patched = await a.api('PATCH', '/v1/devices/later-1/desired', { interval: 30 });
+    expect(patched.status).toBe(200);
+    const device = await TestDevice.connect(b.deviceUrl, { id: 'later-1', secret });
+    devices.push(device);
+    // Protocol: DESIRED first, then the queue in order.
+    expect(await device.next()).toMatchObject({ type: 6, version: 1 });
+    expect(await device.next()).toMatchObject({ type: 3, commandId: queued.body.id, name: 'calibrate' });
+    await a.api('PATCH', '/v1/devices/later-1/desired', { interval: 60 });
+    expect(await device.next()).toMatchObject({ type: 6, version: 2 });
+  });
+
+  it('a job shows the same progress on every node', async () => {
+    const ids = ['jp-1', 'jp-2', 'jp-3'];
+    const answering = await Promise.all(ids.map(async (id, i) => {
+      const device = await connect(i % 2 === 0 ? a : b, id);
+      void (async () => {
+        for (;;) {
+          const message = await device.next(60_000).catch(() => undefined);
+          if (!message) return;
+          if (message.type === 3) device.send(encodeResult(message.commandId, 1));
+        }
+      })();
+      return device;
+    }));
+    expect(answering).toHaveLength(3);
+    const created = await b.api('POST', '/v1/jobs', { command: { name: 'sync' }, target: { prefix: 'jp-' }, rolloutPerSecond: 50 });
+    expect(created.status).toBe(201);
+    const done = await until(async () => {
+      const job = (await a.api('GET', `/v1/jobs/${created.body.id}`)).body;
+      return job.status === 'completed' ? job : undefined;
+    }, 20_000);
+    expect(done).toMatchObject({ total: 3, dispatched: 3, counts: { succeeded: 3 } });
+    expect((await b.api('GET', `/v1/jobs/${created.body.id}`)).body).toMatchObject({ status: 'completed', dispatched: 3, counts: { succeeded: 3 } });
+  });
 });
