@@ -81,7 +81,10 @@ export async function openServices(opts: ServiceOptions): Promise<Services> {
   const commandNow = opts.commandClock?.now ?? now;
   const commandClock = commandNow ? { now: commandNow } : {};
   const commands = new CommandService({ store: new CommandStore(stores.commands), bus, limits: opts.limits, points: opts.points, logger, nodeId, ...commandClock });
-  await commands.recoverOwnMarks();
+  // Safe to finish in the background in a cluster (a marked command is never taken again), where it is a
+  // scan of every command in JetStream; with one process it is a quick lmdb read, done before anything starts.
+  const recovering = commands.recoverOwnMarks().catch((err: unknown) => logger.warn({ err }, 'sending marks of an earlier run not settled'));
+  if (stores.backend === 'lmdb') await recovering;
   const deadlines = new CommandDeadlines({
     service: commands, bus, logger, isNodeAlive: (node) => nodes.isAlive(node), ...commandClock,
     ...(opts.commandClock?.pruneScheduler ? { pruneScheduler: opts.commandClock.pruneScheduler } : {}),
