@@ -3,8 +3,9 @@ import { defineConfig } from 'vitest/config';
 export default defineConfig({
   test: {
     include: ['test/**/*.test.ts'],
-    // One real influxd serves the whole run; each test file uses its own database.
-    globalSetup: ['test/support/global-setup.ts'],
+    // One real influxd and one nats-server serve the whole run; each test file uses
+    // its own database and its own bucket names.
+    globalSetup: ['test/support/global-setup.ts', 'test/support/nats-global-setup.ts'],
     reporters: ['default', './test/support/summary-reporter.ts'],
     testTimeout: 30_000,
     hookTimeout: 60_000,

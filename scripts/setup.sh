@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what this machine lacks to run or test Pulsewire, and nothing else:
-# Debian's influxdb package (influxd), chromium (the dashboard's browser tests,
+# Debian's influxdb package (influxd), nats-server and nginx (cluster mode's tests), chromium (the dashboard's browser tests,
 # driven by playwright-core, which downloads no browser) and the npm dependencies (npm ci).
 # Safe to run again: each step checks first. Called by `npm start` and `npm test`.
 set -euo pipefail
@@ -10,6 +10,8 @@ cd "$(dirname "$0")/.."
 source scripts/packages.sh
 
 need_command influxd influxdb
+need_command nats-server nats-server
+need_command nginx nginx
 need_command openssl openssl
 need_command chromium chromium
 

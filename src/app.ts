@@ -12,15 +12,13 @@ import { commandRoutes } from './api/commands.js';
 import { dashboardPage } from './api/dashboard-page.js';
 import { deadLetterRoutes } from './api/dead-letters.js';
 import { deviceStateRoutes } from './api/device-state.js';
-import { LmdbRevokedSessions } from './api/revoked-sessions.js';
+import { BucketRevokedSessions } from './api/revoked-sessions.js';
 import { deviceRoutes } from './api/devices.js';
 import { errorHandler } from './api/error-handler.js';
 import { healthRoutes } from './api/health.js';
 import { seriesRoutes } from './api/series.js';
 import { historyRoutes } from './api/history.js';
 import { jobRoutes } from './api/jobs.js';
-import { CommandService } from './commands/command-service.js';
-import { CommandStore } from './commands/command-store.js';
 import type { Scheduler } from './commands/deadline.js';
 import { DeviceOutbox } from './commands/outbox.js';
 import { loginRoutes } from './api/login.js';
@@ -32,23 +30,23 @@ import { REMEMBERED_SEQS } from './gateway/accepted-seqs.js';
 import gateway, { type GatewayOptions } from './gateway/plugin.js';
 import { httpFallback } from './gateway/http/plugin.js';
 import live from './live/plugin.js';
-import { JobService } from './jobs/job-service.js';
-import { JobStore } from './jobs/job-store.js';
 import { HubMetrics } from './metrics/hub-metrics.js';
 import { SUBPROTOCOL } from './protocol/messages.js';
-import { DeviceRegistry } from './registry/device-registry.js';
+import { openLmdbStores } from './stores/open-lmdb-stores.js';
+import type { Stores } from './stores/stores.js';
+import { openServices, type Services } from './services.js';
+import { ClusterNode, joinCluster } from './cluster/cluster-node.js';
+import type { NatsLink } from './cluster/nats-link.js';
 import { connectInflux, type InfluxConnection } from './storage/influx-connection.js';
 import { Spool } from './storage/spool.js';
 import { SpoolDrainer } from './storage/spool-drainer.js';
 import { BacklogPacer } from './storage/backlog-pacer.js';
 import { PointWriter } from './storage/writer.js';
-import { StateService } from './state/state-service.js';
-import { StateStore } from './state/state-store.js';
 
 declare module 'fastify' {
   interface FastifyInstance {
     config: Config;
-    registry: DeviceRegistry;
+    registry: Services['registry'];
     storage: InfluxConnection;
     writer: PointWriter;
     spool: Spool;
@@ -56,10 +54,16 @@ declare module 'fastify' {
     pacer: BacklogPacer;
     bus: EventBus;
     metrics: HubMetrics;
-    commands: CommandService;
-    deviceState: StateService;
+    commands: Services['commands'];
+    deviceState: Services['deviceState'];
     outbox: DeviceOutbox;
-    jobs: JobService;
+    jobs: Services['jobs'];
+    stores: Stores;
+    services: Services;
+    presence: Services['presence'];
+    online: Services['online'];
+    /** Set in cluster mode (PULSEWIRE_NATS_URL): this hub is a node sharing its state through NATS. */
+    cluster: ClusterNode | undefined;
   }
 }
 
@@ -71,6 +75,8 @@ export type BuildOptions = GatewayOptions & {
   live?: { tickMs?: number; stallMs?: number; ringTicks?: number };
   /** The built dashboard (default: dist/dashboard, see api/dashboard-page.ts). */
   dashboardDir?: string;
+  /** The shared stores (cluster mode: JetStream, opened by main.ts); default: lmdb under the data dir. */
+  stores?: Stores;
   /** The command service's clock (epoch ms) and the scheduler of its hourly prune; tests move and run them. */
   commands?: { now?: () => number; pruneScheduler?: Scheduler };
 };
@@ -92,10 +98,18 @@ export async function buildApp(config: Config, opts: BuildOptions): Promise<Fast
     // One log line per device connection is enough; per-request lines would drown them.
     logController: new LogController({ disableRequestLogging: true }),
     ...(config.tls ? { https: tlsOptions(config.tls) } : {}),
+    // Behind a load balancer the peer is the balancer: request.ip (rate limits, presence, logs) and request.protocol
+    // come from its X-Forwarded-* headers, but only from the proxies the operator named.
+    ...(config.trustProxy ? { trustProxy: [...config.trustProxy] } : {}),
   }) as unknown as FastifyInstance;
 
   mkdirSync(config.dataDir, { recursive: true });
-  const registry = await DeviceRegistry.open(path.join(config.dataDir, 'state'));
+  // Cluster mode: NATS must answer now (main.ts exits naming PULSEWIRE_NATS_URL if not); later outages are survived.
+  let link: NatsLink | undefined;
+  let stores: Stores;
+  if (opts.stores) stores = opts.stores;
+  else if (config.cluster) ({ link, stores } = await joinCluster(config, app.log));
+  else stores = await openLmdbStores(config.dataDir);
   const storage = connectInflux(opts.influxUrl);
   const writer = new PointWriter(storage.influx, { database: storage.database, maxBatchPoints: config.writeBatchPoints, logger: app.log });
   // TELEMETRY is ACKed once in the spool; the drainer moves it into InfluxDB (see storage/spool.ts).
@@ -115,7 +129,7 @@ export async function buildApp(config: Config, opts: BuildOptions): Promise<Fast
   pacerPoll.unref();
   const bus = new EventBus();
   app.decorate('config', config);
-  app.decorate('registry', registry);
+  app.decorate('stores', stores);
   app.decorate('storage', storage);
   app.decorate('writer', writer);
   app.decorate('spool', spool);
@@ -128,23 +142,24 @@ export async function buildApp(config: Config, opts: BuildOptions): Promise<Fast
     writeLatency: () => ({ sumMs: writer.stats.latencySumMs, count: writer.stats.latencyCount }),
     spool: () => spool.stats,
     drainer: () => drainer.stats,
-    deadLetters: () => spool.deadLetters.count,
+    deadLetters: () => spool.deadLetterCount,
     pacer: () => ({ waiting: pacer.waiting, pacedTotal: pacer.pacedTotal }),
     live: () => (app.hasDecorator('live') ? app.live.stats : undefined),
+    ...(link ? { cluster: () => app.cluster?.stats() } : {}),
   }));
-  // Commands and device state share one lmdb environment (their own: the registry's is busy with status writes).
-  const commandStore = CommandStore.open(path.join(config.dataDir, 'commands'));
-  const commands = new CommandService({ store: commandStore, bus, limits: config, points: spool, logger: app.log, ...opts.commands });
-  const deviceState = new StateService({ store: new StateStore(commandStore.root), bus, maxMessageBytes: config.maxMessageBytes, logger: app.log });
+  const services = await openServices({
+    stores, bus, nodeId: config.nodeId, nodeLeaseMs: config.nodeLeaseMs, limits: config, points: spool, logger: app.log,
+    local: () => app.gateway.runtimes, ...(opts.commands ? { commandClock: opts.commands } : {}),
+  });
+  const { registry, commands, deviceState } = services;
+  app.decorate('services', services);
+  app.decorate('registry', registry);
+  app.decorate('presence', services.presence);
+  app.decorate('online', services.online);
   app.decorate('commands', commands);
   app.decorate('deviceState', deviceState);
   app.decorate('outbox', new DeviceOutbox({ bus, commands, state: deviceState, linkOf: (id) => app.gateway.runtimes.peek(id)?.session, logger: app.log }));
-  commands.start();
-  const jobs = new JobService({
-    store: new JobStore(commandStore.root), commands, registry, bus, logger: app.log, retentionMs: config.commandRetentionMs,
-    isOnline: (id) => app.gateway.runtimes.peek(id)?.session !== undefined,
-  });
-  app.decorate('jobs', jobs);
+  app.decorate('jobs', services.jobs);
   app.setErrorHandler(errorHandler);
 
   // InfluxDB may still be starting (or down): the hub comes up anyway and /readyz tells.
@@ -168,11 +183,14 @@ export async function buildApp(config: Config, opts: BuildOptions): Promise<Fast
     // Replaced by the gateway's own shutdown, which closes devices with 1001 rather than 1005.
     preClose: (done) => done(),
   });
+  const cluster = link ? new ClusterNode({ link, stores, services, bus, config, logger: app.log, sink: spool }) : undefined;
+  app.decorate('cluster', cluster);
+  cluster?.start();
   await app.register(gateway, { ...(opts.nowUs ? { nowUs: opts.nowUs } : {}) });
   await app.register(httpFallback);
 
   const origins = new OriginPolicy(config.allowedOrigins, config.tls !== undefined);
-  const sessions = new SessionKeys(config.operatorToken, { revoked: new LmdbRevokedSessions(commandStore.root.openDB({ name: 'revoked-sessions' })) });
+  const sessions = new SessionKeys(config.operatorToken, { revoked: new BucketRevokedSessions(stores.revokedSessions) });
   const auth = operatorAuth({ token: config.operatorToken, sessions, origins });
   const requireOperator = auth.requireOperator;
   await app.register(healthRoutes, { requireOperator });
@@ -180,6 +198,7 @@ export async function buildApp(config: Config, opts: BuildOptions): Promise<Fast
     auth, sessions, origins, secure: config.tls !== undefined, maxFailures: config.authMaxFailures, blockMs: config.authBlockMs,
   });
   await app.register(live, { requireOperator, origins, ...opts.live });
+  cluster?.connectLive(app.live, (deviceId) => app.gateway.runtimes.peek(deviceId) !== undefined);
   await app.register(async (operator) => {
     operator.addHook('onRequest', requireOperator);
     await operator.register(deviceRoutes);
@@ -195,8 +214,10 @@ export async function buildApp(config: Config, opts: BuildOptions): Promise<Fast
   await app.register(dashboardPage, opts.dashboardDir ? { root: opts.dashboardDir } : {});
 
   drainer.start();
-  // Resumes unfinished rollouts, which look at the gateway's sessions: so only once everything is registered.
-  jobs.start();
+  // Work done once per cluster (with one process: here, at once): command deadlines and pruning, job rollouts.
+  // Rollouts look at the gateway's sessions, so only once everything is registered.
+  await services.start();
+  if (cluster) await services.leases.hold('node-lost', cluster.nodeLost);
   // Runs after the gateway closed every device, so nothing is appended any more. Whatever
   // the drainer cannot deliver within its share of the shutdown bound stays spooled for the
   // next start; a write still retrying is abandoned (it is in the spool, so nothing is lost).
@@ -207,12 +228,12 @@ export async function buildApp(config: Config, opts: BuildOptions): Promise<Fast
     await drainer.stop(bound);
     await Promise.race([writer.close(), new Promise((r) => setTimeout(r, bound).unref())]);
     app.outbox.close();
-    await jobs.close();
-    await commands.close();
-    await deviceState.close();
-    await commandStore.close();
+    cluster?.stop();
+    await cluster?.handover.flush();
+    await services.close();
     await spool.close();
-    await registry.close();
+    await stores.close();
+    await link?.close();
   });
   return app;
 }

@@ -5,6 +5,7 @@
  */
 import { buildApp } from './app.js';
 import { loadConfig, type Config } from './config/index.js';
+import { redact as redactNatsUrl } from './cluster/nats-link.js';
 import { isPulsewireError } from './errors/catalog.js';
 import { deviceCapacity, openFilesLimit } from './gateway/capacity.js';
 import { DEVICE_PATH } from './protocol/messages.js';
@@ -31,7 +32,15 @@ async function main(): Promise<void> {
     influxUrl = `${managed.url}/${MANAGED_DATABASE}`;
   }
 
-  const app = await buildApp(config, { influxUrl });
+  let app: Awaited<ReturnType<typeof buildApp>>;
+  try {
+    app = await buildApp(config, { influxUrl });
+  } catch (err) {
+    await managed?.stop().catch(() => undefined);
+    // A node that cannot reach NATS at start has nothing to serve: its devices' identities are there.
+    if (isPulsewireError(err, 'PW_ERR_NATS_UNREACHABLE')) return fail(err, 5);
+    throw err;
+  }
   let stopping = false;
   const stop = async (signal: string) => {
     if (stopping) return;
@@ -88,6 +97,9 @@ async function main(): Promise<void> {
     `  metrics:   ${address}/metrics      ready: ${address}/readyz`,
     `  capacity:  about ${capacity ?? 'unlimited'} device connections (open-files limit)`,
     `  InfluxDB:  ${managed ? `${managed.url} (managed, files in ${config.dataDir}/influxdb)` : redact(influxUrl)}`,
+    ...(config.cluster
+      ? [`  cluster:   node ${config.nodeId} of "${config.cluster.name}" via NATS ${config.cluster.servers.map(redactNatsUrl).join(', ')} (${1 + app.services.nodes.known().filter((n) => app.services.nodes.isAlive(n)).length} nodes alive)`]
+      : []),
     config.operatorTokenGenerated
       ? `  operator token (generated; set PULSEWIRE_OPERATOR_TOKEN to keep one): ${config.operatorToken}`
       : '  operator token: from PULSEWIRE_OPERATOR_TOKEN',

@@ -60,7 +60,7 @@ export const newCommandBody = {
 export async function commandRoutes(app: FastifyInstance): Promise<void> {
   const { commands, registry } = app;
 
-  const deviceOf = (request: FastifyRequest): string => knownDevice(registry, (request.params as { id: string }).id);
+  const deviceOf = (request: FastifyRequest): Promise<string> => knownDevice(registry, (request.params as { id: string }).id);
 
   app.post('/v1/devices/:id/commands', {
     schema: {
@@ -73,7 +73,7 @@ export async function commandRoutes(app: FastifyInstance): Promise<void> {
       response: { 200: commandView, 202: commandView, 400: errorView, 404: errorView, 409: errorView, 413: errorView, 429: errorView },
     },
   }, async (request, reply) => {
-    const deviceId = deviceOf(request);
+    const deviceId = await deviceOf(request);
     const body = request.body as { name: string; args?: JsonValue; ttlMs?: number; timeoutMs?: number };
     const { wait = 0 } = request.query as { wait?: number };
     const created = await commands.create(deviceId, body);
@@ -91,7 +91,7 @@ export async function commandRoutes(app: FastifyInstance): Promise<void> {
       response: { 200: commandView, 202: commandView, 404: errorView },
     },
   }, async (request, reply) => {
-    const deviceId = deviceOf(request);
+    const deviceId = await deviceOf(request);
     const { cid } = request.params as { cid: string };
     const { wait = 0 } = request.query as { wait?: number };
     const view = await commands.waitFinal(deviceId, cid, wait * 1000);
@@ -114,9 +114,9 @@ export async function commandRoutes(app: FastifyInstance): Promise<void> {
       response: { 200: { type: 'object', properties: { commands: { type: 'array', items: commandView } } }, 404: errorView },
     },
   }, async (request) => {
-    const deviceId = deviceOf(request);
+    const deviceId = await deviceOf(request);
     const { status, limit } = request.query as { status?: CommandStatus; limit: number };
-    return { commands: commands.list(deviceId, status, limit) };
+    return { commands: await commands.list(deviceId, status, limit) };
   });
 
   app.delete('/v1/devices/:id/commands/:cid', {
@@ -126,7 +126,7 @@ export async function commandRoutes(app: FastifyInstance): Promise<void> {
       response: { 200: commandView, 404: errorView, 409: errorView },
     },
   }, async (request) => {
-    const deviceId = deviceOf(request);
+    const deviceId = await deviceOf(request);
     const { cid } = request.params as { cid: string };
     const view = await commands.cancel(deviceId, cid);
     request.log.info({ deviceId, commandId: cid }, 'command cancelled');

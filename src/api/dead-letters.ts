@@ -48,7 +48,7 @@ export async function deadLetterRoutes(app: FastifyInstance): Promise<void> {
     const q = request.query as { limit: number; cursor?: string };
     const before = q.cursor === undefined ? undefined : Number(q.cursor);
     if (before !== undefined && !Number.isSafeInteger(before)) throw new PulsewireError('PW_ERR_BAD_REQUEST', 'invalid cursor');
-    const page = app.spool.deadLetters.page(q.limit, before);
+    const page = app.spool.deadLetterPage(q.limit, before);
     return {
       deadLetters: page.deadLetters.map((letter) => ({ ...letter, at: new Date(letter.at).toISOString() })),
       nextCursor: page.nextCursor === undefined ? null : String(page.nextCursor),

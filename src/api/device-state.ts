@@ -28,7 +28,7 @@ export async function deviceStateRoutes(app: FastifyInstance): Promise<void> {
 
   app.get('/v1/devices/:id/state', {
     schema: { summary: 'Reported and desired state, desired version, and their delta', params: deviceIdParam, response: { 200: stateView, 404: errorView } },
-  }, async (request) => deviceState.view(knownDevice(registry, (request.params as { id: string }).id)));
+  }, async (request) => deviceState.view(await knownDevice(registry, (request.params as { id: string }).id)));
 
   app.patch('/v1/devices/:id/desired', {
     schema: {
@@ -38,7 +38,7 @@ export async function deviceStateRoutes(app: FastifyInstance): Promise<void> {
       response: { 200: stateView, 400: errorView, 404: errorView, 413: errorView },
     },
   }, async (request) => {
-    const id = knownDevice(registry, (request.params as { id: string }).id);
+    const id = await knownDevice(registry, (request.params as { id: string }).id);
     const view = await deviceState.patchDesired(id, request.body as JsonObject);
     request.log.info({ deviceId: id, version: view.version }, 'desired state changed');
     return view;

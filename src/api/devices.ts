@@ -21,26 +21,33 @@ const deviceView = {
     offlineReason: { type: 'string', nullable: true },
     remoteAddress: { type: 'string', nullable: true },
     messagesIn: { type: 'integer' },
+    node: { type: 'string', nullable: true, description: 'Cluster mode: the node holding the device while it is online' },
   },
 } as const;
 
 export async function deviceRoutes(app: FastifyInstance): Promise<void> {
-  const { registry, gateway } = app;
+  const { registry, gateway, online } = app;
 
+  /** A device this node holds: its live session; one held elsewhere: the status its node wrote. */
   const view = (record: DeviceRecord) => {
     const runtime = gateway.runtimes.peek(record.id);
     const session = runtime?.session;
     const s = record.status;
+    const isOnline = online.isOnline(record.id, s);
+    // Held elsewhere, this node's memory of the device is older than the store's.
+    const local = session !== undefined || !isOnline ? runtime : undefined;
     return {
       id: record.id,
       provisioning: record.provisioning,
       createdAt: iso(record.createdAt),
-      online: session !== undefined,
+      online: isOnline,
       connectedAt: iso(session?.connectedAt ?? s.connectedAt),
-      lastSeen: iso(Math.max(runtime?.lastSeen ?? 0, s.lastSeen ?? 0) || undefined),
-      offlineReason: session ? null : s.offlineReason ?? null,
+      lastSeen: iso(Math.max(local?.lastSeen ?? 0, s.lastSeen ?? 0) || undefined),
+      offlineReason: isOnline ? null : s.offlineReason ?? null,
       remoteAddress: session?.remoteAddress ?? s.remoteAddress ?? null,
-      messagesIn: runtime?.messagesInBefore !== undefined ? runtime.messagesInTotal : s.messagesIn,
+      // Until this node's claim is written, the stored count is the one the claim carries on.
+      messagesIn: local ? (local.messagesInBefore ?? s.messagesIn) + local.messagesIn : s.messagesIn,
+      node: isOnline ? (session !== undefined ? app.config.nodeId : s.node ?? null) : null,
     };
   };
 
@@ -65,7 +72,9 @@ export async function deviceRoutes(app: FastifyInstance): Promise<void> {
   }, async (request) => {
     const q = request.query as { limit: number; cursor?: string; online?: boolean; prefix?: string };
     // Online is live state; the registry's copy can lag by a write, so filter on the live view.
-    const page = registry.list({ limit: q.limit, cursor: q.cursor, prefix: q.prefix, online: q.online, isOnline: (id) => gateway.runtimes.peek(id)?.session !== undefined });
+    const page = await registry.list({
+      limit: q.limit, cursor: q.cursor, prefix: q.prefix, online: q.online, isOnline: (record) => online.isOnline(record.id, record.status),
+    });
     return { devices: page.devices.map(view), nextCursor: page.nextCursor ?? null };
   });
 
@@ -73,7 +82,7 @@ export async function deviceRoutes(app: FastifyInstance): Promise<void> {
     schema: { summary: 'One device with its live status', params: deviceIdParam, response: { 200: deviceView, 404: errorView } },
   }, async (request) => {
     const { id } = request.params as { id: string };
-    const record = registry.get(id);
+    const record = await registry.get(id);
     if (!record) throw new PulsewireError('PW_ERR_DEVICE_NOT_FOUND', id);
     return view(record);
   });

@@ -2,7 +2,9 @@
  * Probes and metrics. /healthz and /readyz are open, as orchestrators probe
  * them without credentials; /readyz is 200 only when the hub listens,
  * InfluxDB answers and the spool has room (a full spool means devices get
- * ACK 4, which an operator should see as "not ready"). /metrics needs the operator token like every other
+ * ACK 4, which an operator should see as "not ready"), and in cluster mode
+ * while NATS is connected (without it the node keeps its devices, but cannot
+ * admit new ones: their identity is in JetStream). /metrics needs the operator token like every other
  * operator endpoint (Prometheus sends it with `authorization.credentials`).
  */
 import type { FastifyInstance, onRequestAsyncHookHandler } from 'fastify';
@@ -16,8 +18,10 @@ export async function healthRoutes(app: FastifyInstance, opts: { requireOperator
     const listening = app.server.listening;
     const influx = await app.storage.ping(READY_PING_TIMEOUT_MS);
     const spool = !app.spool.full;
-    const ready = listening && influx && spool;
-    return reply.code(ready ? 200 : 503).send({ status: ready ? 'ready' : 'not ready', checks: { listening, influx, spool } });
+    const nats = app.cluster ? app.cluster.link.connected : undefined;
+    const ready = listening && influx && spool && nats !== false;
+    const checks = { listening, influx, spool, ...(nats === undefined ? {} : { nats }) };
+    return reply.code(ready ? 200 : 503).send({ status: ready ? 'ready' : 'not ready', checks });
   });
 
   app.get('/metrics', { onRequest: opts.requireOperator, schema: { summary: 'Prometheus metrics' } }, async (_request, reply) => {

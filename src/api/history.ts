@@ -96,7 +96,7 @@ export async function historyRoutes(app: FastifyInstance): Promise<void> {
   }, async (request) => {
     const { id } = request.params as { id: string };
     const q = request.query as Query;
-    knownDevice(app.registry, id);
+    await knownDevice(app.registry, id);
     const to = q.to === undefined ? Date.now() : parseInstant('to', q.to);
     const from = q.from === undefined ? to - DEFAULT_RANGE_MS : parseInstant('from', q.from);
     if (from >= to) throw badRequest('from', 'must be before to');

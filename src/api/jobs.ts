@@ -88,7 +88,7 @@ export async function jobRoutes(app: FastifyInstance): Promise<void> {
     },
   }, async (request) => {
     const { status, limit: n } = request.query as { status?: JobStatus; limit: number };
-    return { jobs: jobs.list(status, n) };
+    return { jobs: await jobs.list(status, n) };
   });
 
   app.get('/v1/jobs/:id', {
@@ -108,7 +108,7 @@ export async function jobRoutes(app: FastifyInstance): Promise<void> {
     },
   }, async (request) => {
     const { status, limit: n } = request.query as { status?: CommandStatus; limit: number };
-    return { commands: jobs.commandsOf((request.params as { id: string }).id, status, n) };
+    return { commands: await jobs.commandsOf((request.params as { id: string }).id, status, n) };
   });
 
   app.get('/v1/jobs/:id/skipped', {
@@ -123,7 +123,7 @@ export async function jobRoutes(app: FastifyInstance): Promise<void> {
     },
   }, async (request) => {
     const { limit: n } = request.query as { limit: number };
-    return { skipped: jobs.skippedOf((request.params as { id: string }).id, n) };
+    return { skipped: await jobs.skippedOf((request.params as { id: string }).id, n) };
   });
 
   app.post('/v1/jobs/:id/cancel', {

@@ -51,7 +51,7 @@ export async function loginRoutes(app: FastifyInstance, opts: LoginRouteOptions)
       throw new PulsewireError('PW_ERR_OPERATOR_AUTH');
     }
     const session = opts.sessions.issue();
-    return reply.code(204).header('set-cookie', sessionCookie(session.value, session.maxAgeS, opts.secure)).send();
+    return reply.code(204).header('set-cookie', sessionCookie(session.value, session.maxAgeS, opts.secure || request.protocol === 'https')).send();
   });
 
   app.post('/v1/logout', {
@@ -59,7 +59,7 @@ export async function loginRoutes(app: FastifyInstance, opts: LoginRouteOptions)
   }, async (request, reply) => {
     opts.origins.check(request);
     const session = readCookie(request.headers.cookie, SESSION_COOKIE);
-    if (session !== undefined) opts.sessions.revoke(session);
-    return reply.code(204).header('set-cookie', clearedSessionCookie(opts.secure)).send();
+    if (session !== undefined) await opts.sessions.revoke(session);
+    return reply.code(204).header('set-cookie', clearedSessionCookie(opts.secure || request.protocol === 'https')).send();
   });
 }

@@ -41,7 +41,7 @@ export function operatorAuth(opts: OperatorAuthOptions): OperatorAuth {
       const match = /^Bearer\s+(\S+)\s*$/i.exec(request.headers.authorization ?? '');
       if (match && isOperatorToken(match[1]!)) return;
       const session = readCookie(request.headers.cookie, SESSION_COOKIE);
-      if (!match && session !== undefined && opts.sessions.verify(session)) {
+      if (!match && session !== undefined && (await opts.sessions.verify(session))) {
         if (!SAFE_METHODS.has(request.method)) opts.origins.check(request, true);
         return;
       }
@@ -59,7 +59,11 @@ export class OriginPolicy {
   readonly #allowed: ReadonlySet<string> | undefined;
   readonly #scheme: 'http' | 'https';
 
-  /** `allowed` undefined: only the hub's own origin (the request's Host with the hub's scheme). */
+  /**
+   * `allowed` undefined: only the hub's own origin, the request's Host with the
+   * scheme the browser used: the hub's own TLS, or X-Forwarded-Proto from a
+   * proxy in PULSEWIRE_TRUST_PROXY that terminates TLS in front of it.
+   */
   constructor(allowed: readonly string[] | undefined, tls: boolean) {
     this.#allowed = allowed === undefined ? undefined : new Set(allowed.map((origin) => origin.toLowerCase()));
     this.#scheme = tls ? 'https' : 'http';
@@ -69,7 +73,8 @@ export class OriginPolicy {
     const normalized = origin.trim().toLowerCase();
     if (this.#allowed) return this.#allowed.has(normalized);
     const host = request.headers.host;
-    return host !== undefined && normalized === `${this.#scheme}://${host.toLowerCase()}`;
+    const scheme = this.#scheme === 'https' ? 'https' : request.protocol;
+    return host !== undefined && normalized === `${scheme}://${host.toLowerCase()}`;
   }
 
   /**

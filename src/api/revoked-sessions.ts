@@ -1,37 +1,37 @@
 /**
- * Logged-out browser sessions kept in lmdb (key: the session's nonce, value:
- * when it would have expired), so a logout outlives a hub restart. Writes are
- * synchronous: an async put is not visible to reads until it commits, and the
- * logged-out cookie must stop working on the very next request. Logouts are
- * rare, so the cost of a sync commit does not matter.
+ * Logged-out browser sessions kept in the `revoked-sessions` bucket (key: the
+ * session's nonce, value: when it would have expired), so a logout outlives
+ * a hub restart and holds on every node of a cluster. A revocation resolves
+ * once stored, before the logout is answered, so the cookie stops working on
+ * the very next request, whichever node serves it.
  */
-import type { Database } from 'lmdb';
+import type { Bucket } from '../stores/bucket.js';
 import type { RevokedSessions } from './session.js';
 
-export class LmdbRevokedSessions implements RevokedSessions {
-  readonly #db: Database<number, string>;
+export class BucketRevokedSessions implements RevokedSessions {
+  readonly #bucket: Bucket<number>;
 
-  constructor(db: Database<number, string>) {
-    this.#db = db;
+  constructor(bucket: Bucket<number>) {
+    this.#bucket = bucket;
   }
 
-  has(nonce: string): boolean {
-    return this.#db.get(nonce) !== undefined;
+  async has(nonce: string): Promise<boolean> {
+    return (await this.#bucket.get(nonce)) !== undefined;
   }
 
-  add(nonce: string, expiresAt: number): void {
-    this.#db.putSync(nonce, expiresAt);
+  async add(nonce: string, expiresAt: number): Promise<void> {
+    await this.#bucket.put(nonce, expiresAt);
   }
 
-  prune(now: number, max: number): void {
-    let kept = 0;
-    for (const { key, value } of this.#db.getRange()) {
-      if (value <= now) this.#db.removeSync(key);
-      else kept++;
+  async prune(now: number, max: number): Promise<void> {
+    const live: { key: string; value: number }[] = [];
+    for await (const { key, value } of this.#bucket.entries()) {
+      if (value <= now) await this.#bucket.delete(key);
+      else live.push({ key: key as string, value });
     }
     // Past the bound, forget those that expire first (they would be harmless soonest).
-    if (kept <= max) return;
-    const live = [...this.#db.getRange()].filter((e) => e.value > now).sort((a, b) => a.value - b.value);
-    for (const { key } of live.slice(0, kept - max)) this.#db.removeSync(key);
+    if (live.length <= max) return;
+    live.sort((a, b) => a.value - b.value);
+    for (const { key } of live.slice(0, live.length - max)) await this.#bucket.delete(key);
   }
 }

@@ -19,7 +19,7 @@ export const deviceIdParam = {
 } as const;
 
 /** The id, when the registry knows the device (removed ones included as unknown); else PW_ERR_DEVICE_NOT_FOUND. */
-export function knownDevice(registry: DeviceRegistry, id: string): string {
-  if (!registry.get(id)) throw new PulsewireError('PW_ERR_DEVICE_NOT_FOUND', id);
+export async function knownDevice(registry: DeviceRegistry, id: string): Promise<string> {
+  if (!(await registry.identity(id))) throw new PulsewireError('PW_ERR_DEVICE_NOT_FOUND', id);
   return id;
 }

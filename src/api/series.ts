@@ -52,7 +52,7 @@ export async function seriesRoutes(app: FastifyInstance): Promise<void> {
   }, async (request) => {
     const { id } = request.params as { id: string };
     const { since } = request.query as { since?: string };
-    knownDevice(app.registry, id);
+    await knownDevice(app.registry, id);
     const sinceMs = since === undefined ? Date.now() - app.config.maxPastSeconds * 1000 : parseInstant('since', since);
     let latest;
     try {

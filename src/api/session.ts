@@ -19,21 +19,21 @@ const MAX_REVOKED = 10_000;
  * a restart; memory is enough for units.
  */
 export interface RevokedSessions {
-  has(nonce: string): boolean;
-  add(nonce: string, expiresAt: number): void;
+  has(nonce: string): Promise<boolean>;
+  add(nonce: string, expiresAt: number): Promise<void>;
   /** Forgets the expired ones, then the oldest while more than `max` remain. */
-  prune(now: number, max: number): void;
+  prune(now: number, max: number): Promise<void>;
 }
 
 export class MemoryRevokedSessions implements RevokedSessions {
   readonly #byNonce = new Map<string, number>();
-  has(nonce: string): boolean {
+  async has(nonce: string): Promise<boolean> {
     return this.#byNonce.has(nonce);
   }
-  add(nonce: string, expiresAt: number): void {
+  async add(nonce: string, expiresAt: number): Promise<void> {
     this.#byNonce.set(nonce, expiresAt);
   }
-  prune(now: number, max: number): void {
+  async prune(now: number, max: number): Promise<void> {
     for (const [nonce, expiresAt] of this.#byNonce) if (expiresAt <= now) this.#byNonce.delete(nonce);
     while (this.#byNonce.size > max) this.#byNonce.delete(this.#byNonce.keys().next().value!);
   }
@@ -55,17 +55,17 @@ export class SessionKeys {
     return { value: `${payload}.${this.#mac(payload)}`, maxAgeS: Math.floor(ttlMs / 1000) };
   }
 
-  verify(value: string): boolean {
+  async verify(value: string): Promise<boolean> {
     const parsed = this.#parse(value);
-    return parsed !== undefined && parsed.expiresAt > this.#now() && !this.#revoked.has(parsed.nonce);
+    return parsed !== undefined && parsed.expiresAt > this.#now() && !(await this.#revoked.has(parsed.nonce));
   }
 
   /** Logout: a stateless cookie would stay valid until it expires unless the hub remembers it. */
-  revoke(value: string): void {
+  async revoke(value: string): Promise<void> {
     const parsed = this.#parse(value);
     if (!parsed) return;
-    this.#revoked.prune(this.#now(), MAX_REVOKED - 1);
-    this.#revoked.add(parsed.nonce, parsed.expiresAt);
+    await this.#revoked.prune(this.#now(), MAX_REVOKED - 1);
+    await this.#revoked.add(parsed.nonce, parsed.expiresAt);
   }
 
   #parse(value: string): { expiresAt: number; nonce: string } | undefined {

@@ -1,20 +1,26 @@
 /**
  * Commands from operators to devices (protocol section 3, COMMAND/RESULT):
- * creation with limits, the per-device queue, the state machine, TTL and
- * timeout, results, cancellation, waiting for a final state, and one
- * `command.status` event per change. Delivery over a device's connection is
- * the outbox's job (outbox.ts); it asks this service what is queued and
- * reports back what was written.
+ * creation with limits, the per-device queue, the state machine, results,
+ * cancellation, waiting for a final state, and one `command.status` event per
+ * change. Delivery over a device's connection is the outbox's job
+ * (outbox.ts); it asks this service what is queued and reports back what was
+ * written. Deadlines (TTL, timeout) are deadlines.ts's, run by one node.
+ *
+ * The command store is the truth: every change is a revision-checked
+ * transition, so of two racing writers (a RESULT and a deadline, a cancel and
+ * a sending mark, two nodes) exactly one wins. This service keeps in memory
+ * only what is this node's own: commands its connections are writing right
+ * now, waiters, and views of final statuses still being committed.
  *
  * Delivery is at most once: a command whose connection dropped after it was
  * written, or may have been written, is not sent again (a "reboot" must not
  * run twice); it times out. Only a command whose frame certainly never left
- * goes back to the queue in its place (the outcome is per frame). The hub
- * itself may die between writing a frame and committing "sent", so a
- * "sending" mark is committed before the write; a command found with one at
- * start-up counts as sent at that time (it times out unless its RESULT
- * comes), never as queued. A final status is shown, emitted and answered
- * only once committed (#finish), so a crash takes back none an operator saw.
+ * goes back to the queue in its place (the outcome is per frame). A hub may
+ * die between writing a frame and committing "sent", so a "sending" mark is
+ * committed before the write; a mark left by a node that is gone counts as
+ * sent at that time (it times out unless its RESULT comes), never as queued.
+ * A final status is shown, emitted and answered only once committed, so a
+ * crash takes back none an operator saw.
  */
 import { randomBytes } from 'node:crypto';
 import { PulsewireError } from '../errors/catalog.js';
@@ -25,8 +31,7 @@ import { cborToJson, JsonCborError, jsonToCbor } from '../protocol/json-cbor.js'
 import type { ResultMessage } from '../protocol/messages.js';
 import { commandPoint } from '../storage/schema.js';
 import type { JsonValue } from '../state/types.js';
-import type { CommandRecord, CommandStore } from './command-store.js';
-import { atDeadline, type Deadline, type Scheduler } from './deadline.js';
+import type { CommandRecord, CommandStore, Transition } from './command-store.js';
 import { FINAL_COMMAND_STATUSES, type CommandStatus, type CommandView } from './types.js';
 
 export type CommandLimits = {
@@ -42,9 +47,6 @@ type PointSink = { append(deviceId: string, points: ReturnType<typeof commandPoi
 
 export type NewCommand = { name: string; args?: JsonValue; ttlMs?: number; timeoutMs?: number; jobId?: string };
 
-/** Finished commands older than the retention are deleted at start and then this often (docs/protocol.md). */
-export const PRUNE_EVERY_MS = 3_600_000;
-
 /** Length of every id #newId makes: `c`, 11 base-36 digits of the µs clock, 6 hex digits (docs/protocol.md). */
 export const COMMAND_ID_LENGTH = 18;
 
@@ -58,69 +60,56 @@ export class CommandService {
   readonly #points: PointSink;
   readonly #log: Logger;
   readonly #now: () => number;
+  readonly #nodeId: string;
   readonly #pointClock = receiptClock();
-  /** Unfinished commands by device, in queue order: the source of truth while the hub runs. */
-  readonly #active = new Map<string, Map<string, CommandRecord>>();
-  /** Commands handed to a connection whose write has not completed yet. */
+  /** Commands this node's connections are writing right now. */
   readonly #inFlight = new Set<string>();
-  readonly #timers = new Map<string, Deadline>();
-  readonly #waiters = new Map<string, Set<(view: CommandView) => void>>();
-  /**
-   * Commands whose final status is being committed, with the view reads show
-   * until it is: an operator sees a final status (read, ?wait, event) only
-   * once a crash can no longer take it back.
-   */
+  /** Creates not committed yet, per device, so concurrent creates cannot overrun the queue limit. */
+  readonly #creating = new Map<string, number>();
+  readonly #waiters = new Map<string, Set<(view: CommandView | undefined) => void>>();
+  /** Views shown while a final status is being committed (see the header). */
   readonly #finishing = new Map<string, CommandView>();
   readonly #pending = new Set<Promise<unknown>>();
-  /** Runs the periodic prune; a test passes its own to run it at will instead of waiting an hour. */
-  readonly #pruneScheduler: Scheduler;
-  #pruneTimer: NodeJS.Timeout | undefined;
-  #closed = false;
+  readonly #unsubscribe: () => void;
 
-  constructor(deps: {
-    store: CommandStore; bus: EventBus; limits: CommandLimits; points: PointSink; logger: Logger; now?: () => number; pruneScheduler?: Scheduler;
-  }) {
+  constructor(deps: { store: CommandStore; bus: EventBus; limits: CommandLimits; points: PointSink; logger: Logger; now?: () => number; nodeId?: string }) {
     this.#store = deps.store;
     this.#bus = deps.bus;
     this.#limits = deps.limits;
     this.#points = deps.points;
     this.#log = deps.logger;
     this.#now = deps.now ?? Date.now;
-    this.#pruneScheduler = deps.pruneScheduler ?? globalThis;
+    this.#nodeId = deps.nodeId ?? 'local';
+    // Final statuses reach waiters through the bus, whichever node made them.
+    this.#unsubscribe = this.#bus.on('command.status', ({ command }) => {
+      if (isFinal(command.status)) for (const done of [...(this.#waiters.get(command.id) ?? [])]) done(command);
+    });
   }
 
-  /** Reloads unfinished commands and re-arms their clocks; what ran out while the hub was down ends now. */
-  start(): void {
-    let restored = 0;
-    let maybeSent = 0;
-    for (const record of this.#store.all()) {
-      if (isFinal(record.status)) continue;
-      if (record.status === 'queued' && record.sendingAt !== undefined) {
-        // The previous hub stopped while writing it: the device may have it, so it must not go out again.
-        record.status = 'sent';
-        record.sentAt = record.sendingAt;
-        this.#track(this.#store.put(record));
-        maybeSent++;
-      }
-      this.#activeOf(record.deviceId).set(record.id, record);
-      this.#arm(record);
-      restored++;
+  get store(): CommandStore {
+    return this.#store;
+  }
+
+  get limits(): CommandLimits {
+    return this.#limits;
+  }
+
+  /**
+   * Start-up, before anything connects: sending marks this node left in an
+   * earlier run (a node id given by PULSEWIRE_NODE_ID stays the same across
+   * restarts) count as sent at the time of the mark, never as queued: the
+   * frame may have reached the device. Marks of other nodes are the
+   * deadline holder's to judge (deadlines.ts).
+   */
+  async recoverOwnMarks(): Promise<number> {
+    let recovered = 0;
+    for await (const record of this.#store.all()) {
+      if (record.status !== 'queued' || record.sendingAt === undefined || record.sendingBy !== this.#nodeId) continue;
+      const t = await this.#store.transition(record.deviceId, record.id, (c) => (c.status === 'queued' && c.sendingBy === this.#nodeId ? { ...c, status: 'sent', sentAt: c.sendingAt! } : undefined));
+      if (t) recovered++;
     }
-    if (restored > 0) this.#log.info({ commands: restored }, 'unfinished commands restored');
-    if (maybeSent > 0) this.#log.warn({ commands: maybeSent }, 'commands being sent when the hub stopped count as sent (at most once); they time out unless the device answers');
-    const prune = () => {
-      this.#track(this.#store.prune(this.#now() - this.#limits.commandRetentionMs, isFinal));
-    };
-    const scheduleNext = () => {
-      this.#pruneTimer = this.#pruneScheduler.setTimeout(() => {
-        if (this.#closed) return;
-        prune();
-        scheduleNext();
-      }, PRUNE_EVERY_MS);
-      this.#pruneTimer.unref?.();
-    };
-    prune();
-    scheduleNext();
+    if (recovered > 0) this.#log.warn({ commands: recovered }, 'commands being sent when the hub stopped count as sent (at most once); they time out unless the device answers');
+    return recovered;
   }
 
   /** Throws what create() would for this request regardless of the device (a fleet job checks once, up front). */
@@ -129,62 +118,53 @@ export class CommandService {
     this.#check(request, 'c'.repeat(COMMAND_ID_LENGTH));
   }
 
-  #check(request: NewCommand, commandId: string): void {
-    const { commandTtlMs } = this.#limits;
-    if (request.ttlMs !== undefined && request.ttlMs > commandTtlMs) {
-      throw new PulsewireError('PW_ERR_COMMAND_TTL_TOO_LONG', `ttlMs ${request.ttlMs} is above the limit ${commandTtlMs} (PULSEWIRE_COMMAND_TTL_MS)`);
-    }
-    this.#checkSize(commandId, request.name, request.args ?? null);
-  }
-
   async create(deviceId: string, request: NewCommand): Promise<CommandView> {
     const { commandQueueMax, commandTtlMs, commandTimeoutMs } = this.#limits;
     const id = this.#newId();
     this.#check(request, id);
-    const ttlMs = request.ttlMs ?? commandTtlMs;
-    const args = request.args ?? null;
-    const waiting = this.#active.get(deviceId)?.size ?? 0;
-    if (waiting >= commandQueueMax) {
-      throw new PulsewireError('PW_ERR_COMMAND_QUEUE_FULL', `${deviceId} has ${waiting} unfinished commands, the limit is ${commandQueueMax} (PULSEWIRE_COMMAND_QUEUE_MAX)`);
-    }
-    const record: CommandRecord = {
-      id,
-      deviceId,
-      name: request.name,
-      args,
-      status: 'queued',
-      createdAt: this.#now(),
-      ttlMs,
-      timeoutMs: request.timeoutMs ?? commandTimeoutMs,
-      ...(request.jobId ? { jobId: request.jobId } : {}),
-    };
-    // Counted before the commit so concurrent creates cannot overrun the queue limit.
-    this.#activeOf(deviceId).set(record.id, record);
+    this.#creating.set(deviceId, (this.#creating.get(deviceId) ?? 0) + 1);
     try {
-      await this.#store.put(record);
-    } catch (err) {
-      this.#forgetActive(record);
-      throw new PulsewireError('PW_ERR_INTERNAL', `command not stored: ${(err as Error).message}`, { cause: err });
+      const waiting = (await this.#store.byDevice(deviceId)).filter((c) => !isFinal(c.status)).length + this.#creating.get(deviceId)! - 1;
+      if (waiting >= commandQueueMax) {
+        throw new PulsewireError('PW_ERR_COMMAND_QUEUE_FULL', `${deviceId} has ${waiting} unfinished commands, the limit is ${commandQueueMax} (PULSEWIRE_COMMAND_QUEUE_MAX)`);
+      }
+      const record: CommandRecord = {
+        id,
+        deviceId,
+        name: request.name,
+        args: request.args ?? null,
+        status: 'queued',
+        createdAt: this.#now(),
+        ttlMs: request.ttlMs ?? commandTtlMs,
+        timeoutMs: request.timeoutMs ?? commandTimeoutMs,
+        ...(request.jobId ? { jobId: request.jobId } : {}),
+      };
+      try {
+        await this.#store.create(record);
+      } catch (err) {
+        throw new PulsewireError('PW_ERR_INTERNAL', `command not stored: ${(err as Error).message}`, { cause: err });
+      }
+      this.#emit(record, undefined);
+      return toView(record);
+    } finally {
+      const left = this.#creating.get(deviceId)! - 1;
+      if (left > 0) this.#creating.set(deviceId, left);
+      else this.#creating.delete(deviceId);
     }
-    this.#arm(record);
-    this.#emit(record, undefined);
-    return toView(record);
   }
 
-  get(deviceId: string, commandId: string): CommandView | undefined {
+  async get(deviceId: string, commandId: string): Promise<CommandView | undefined> {
+    const record = await this.#store.get(deviceId, commandId);
+    // Looked at after the read: a final status may have started committing meanwhile.
     const shown = this.#finishing.get(commandId);
     if (shown?.deviceId === deviceId) return shown;
-    const record = this.#active.get(deviceId)?.get(commandId) ?? this.#store.get(deviceId, commandId);
     return record ? toView(record) : undefined;
   }
 
-  list(deviceId: string, status: CommandStatus | undefined, limit: number): CommandView[] {
-    const all = this.#store.byDevice(deviceId);
-    const active = this.#active.get(deviceId);
+  async list(deviceId: string, status: CommandStatus | undefined, limit: number): Promise<CommandView[]> {
     const out: CommandView[] = [];
-    for (const stored of all) {
-      const record = active?.get(stored.id);
-      const view = this.#finishing.get(stored.id) ?? toView(record ?? stored);
+    for (const stored of await this.#store.byDevice(deviceId)) {
+      const view = this.#finishing.get(stored.id) ?? toView(stored);
       if (status !== undefined && view.status !== status) continue;
       out.push(view);
       if (out.length >= limit) break;
@@ -193,140 +173,205 @@ export class CommandService {
   }
 
   async cancel(deviceId: string, commandId: string, reason = 'cancelled by operator'): Promise<CommandView> {
-    const record = this.#active.get(deviceId)?.get(commandId);
-    if (!record) {
-      const done = this.#store.get(deviceId, commandId);
-      if (!done) throw new PulsewireError('PW_ERR_COMMAND_NOT_FOUND', `${deviceId}/${commandId}`);
-      throw new PulsewireError('PW_ERR_COMMAND_NOT_QUEUED', `${commandId} is ${done.status}`);
-    }
-    if (record.status !== 'queued' || this.#inFlight.has(commandId)) {
-      throw new PulsewireError('PW_ERR_COMMAND_NOT_QUEUED', `${commandId} is ${this.#inFlight.has(commandId) ? 'being sent' : record.status}`);
-    }
-    await this.#finish(record, 'cancelled', reason);
-    return toView(record);
+    const done = await this.#finish(deviceId, commandId, 'cancelled', reason, (c) => c.status === 'queued' && c.sendingAt === undefined && !this.#inFlight.has(c.id));
+    if (done) return toView(done.after);
+    const current = await this.#store.get(deviceId, commandId);
+    if (!current) throw new PulsewireError('PW_ERR_COMMAND_NOT_FOUND', `${deviceId}/${commandId}`);
+    const being = current.status === 'queued' && (current.sendingAt !== undefined || this.#inFlight.has(commandId));
+    throw new PulsewireError('PW_ERR_COMMAND_NOT_QUEUED', `${commandId} is ${being ? 'being sent' : current.status}`);
   }
 
   /** Cancels everything a removed device still had waiting. */
   async forgetDevice(deviceId: string): Promise<void> {
-    const active = [...(this.#active.get(deviceId)?.values() ?? [])];
-    await Promise.all(active.map((record) => this.#finish(record, 'cancelled', 'device removed')));
+    const unfinished = (await this.#store.byDevice(deviceId)).filter((c) => !isFinal(c.status));
+    await Promise.all(unfinished.map((c) => this.#finish(deviceId, c.id, 'cancelled', 'device removed', (current) => !isFinal(current.status))));
   }
 
   /** Resolves with the command once final, or as it is when `waitMs` ends. */
-  waitFinal(deviceId: string, commandId: string, waitMs: number): Promise<CommandView | undefined> {
-    const now = this.get(deviceId, commandId);
-    if (!now || isFinal(now.status) || waitMs <= 0) return Promise.resolve(now);
+  async waitFinal(deviceId: string, commandId: string, waitMs: number): Promise<CommandView | undefined> {
+    const now = await this.get(deviceId, commandId);
+    if (!now || isFinal(now.status) || waitMs <= 0) return now;
     return new Promise((resolve) => {
       let waiters = this.#waiters.get(commandId);
       if (!waiters) this.#waiters.set(commandId, (waiters = new Set()));
-      const done = (view: CommandView) => {
+      let settled = false;
+      const done = (view: CommandView | undefined) => {
+        if (settled) return;
+        settled = true;
         clearTimeout(timer);
         waiters.delete(done);
         if (waiters.size === 0) this.#waiters.delete(commandId);
         resolve(view);
       };
-      const timer = setTimeout(() => done(this.get(deviceId, commandId)!), waitMs);
+      const timer = setTimeout(() => void this.get(deviceId, commandId).then(done, () => done(now)), waitMs);
       waiters.add(done);
+      // Final between the read above and the waiter's registration: the event is gone, the store has it.
+      void this.get(deviceId, commandId).then((latest) => { if (latest && isFinal(latest.status)) done(latest); });
     });
   }
 
   /**
-   * The queued commands of a device, in order, that are not already being
-   * written (the outbox takes them). Resolves once their "sending" mark is
-   * committed, so the outbox writes nothing a crash could make it write twice.
+   * The queued commands of a device, in order, that nobody is writing yet.
+   * Each gets a "sending" mark first (a revision-checked transition, so a
+   * cancel that came first wins and the command is not taken); resolves once
+   * the marks are durable, so the outbox writes nothing a crash could make it
+   * write twice.
    */
   async takeQueued(deviceId: string): Promise<CommandRecord[]> {
-    const taken: CommandRecord[] = [];
-    for (const record of this.#active.get(deviceId)?.values() ?? []) {
-      if (record.status !== 'queued' || this.#inFlight.has(record.id)) continue;
-      this.#inFlight.add(record.id);
-      taken.push(record);
-    }
-    if (taken.length === 0) return taken;
-    const sendingAt = this.#now();
+    let candidates: CommandRecord[];
     try {
-      await Promise.all(taken.map((record) => this.#store.put(Object.assign(record, { sendingAt }))));
+      candidates = (await this.#store.byDevice(deviceId)).filter((c) => c.status === 'queued' && c.sendingAt === undefined && !this.#inFlight.has(c.id));
     } catch (err) {
-      this.#log.warn({ err, deviceId }, 'sending mark not stored; commands stay queued');
-      this.#unmark(taken);
+      this.#log.warn({ err, deviceId }, 'queue not read; commands stay queued');
       return [];
     }
-    // Cancelled meanwhile (device removed): those stay unsent.
-    return taken.filter((record) => record.status === 'queued');
+    for (const c of candidates) this.#inFlight.add(c.id);
+    const sendingAt = this.#now();
+    const marked = await Promise.all(candidates.map((c) => this.#store.transition(deviceId, c.id, (current) => (
+      current.status === 'queued' && current.sendingAt === undefined ? { ...current, sendingAt, sendingBy: this.#nodeId } : undefined
+    )).catch((err: unknown) => {
+      this.#log.warn({ err, deviceId, commandId: c.id }, 'sending mark not stored; command stays queued');
+      return undefined;
+    })));
+    const taken: CommandRecord[] = [];
+    for (const [i, t] of marked.entries()) {
+      if (t) taken.push(t.after);
+      else this.#inFlight.delete(candidates[i]!.id);
+    }
+    return taken;
   }
 
   /**
    * What the outbox's write did with each of `records` (`written[i]` for
    * records[i]): true, it was or may have been written, so it is sent; false,
    * it certainly was not, so it goes back to the queue in its place, unmarked.
+   * Resolves once every record's new state is stored (the outbox's next round
+   * must find the unmarked ones queued again); never rejects.
    */
-  delivered(records: readonly CommandRecord[], written: readonly boolean[]): void {
-    this.#unmark(records.filter((_, i) => written[i] !== true));
+  async delivered(records: readonly CommandRecord[], written: readonly boolean[]): Promise<void> {
+    const done: Promise<unknown>[] = [];
     for (const [i, record] of records.entries()) {
-      if (written[i] !== true) continue;
-      this.#inFlight.delete(record.id);
-      if (record.status === 'queued') this.#transition(record, 'sent', { sentAt: this.#now() });
+      const sent = written[i] === true;
+      const change = sent
+        ? (c: CommandRecord) => (c.status === 'queued' ? { ...c, status: 'sent' as const, sentAt: this.#now() } : undefined)
+        : (c: CommandRecord) => {
+            if (c.status !== 'queued' || c.sendingAt === undefined) return undefined;
+            const { sendingAt: _at, sendingBy: _by, ...unmarked } = c;
+            return unmarked;
+          };
+      const work = this.#store.transition(record.deviceId, record.id, change).then((t) => {
+        if (t && sent) this.#emit(t.after, t.before.status);
+      }).finally(() => this.#inFlight.delete(record.id));
+      this.#track(work);
+      done.push(work.catch(() => undefined));
     }
-  }
-
-  #unmark(records: readonly CommandRecord[]): void {
-    for (const record of records) {
-      this.#inFlight.delete(record.id);
-      if (record.status !== 'queued' || record.sendingAt === undefined) continue;
-      delete record.sendingAt;
-      this.#track(this.#store.put(record));
-    }
+    await Promise.all(done);
   }
 
   /** RESULT from the device that owns the command. Unknown ids and late answers are logged and ignored. */
   onResult(deviceId: string, message: ResultMessage): void {
-    const record = this.#active.get(deviceId)?.get(message.commandId);
-    if (!record) {
-      const done = this.#store.get(deviceId, message.commandId);
-      if (done) this.#log.info({ deviceId, commandId: message.commandId, status: done.status, resultStatus: message.status }, 'RESULT for a finished command ignored');
-      else this.#log.warn({ deviceId, commandId: message.commandId }, 'RESULT for an unknown command ignored');
-      return;
-    }
     const status = RESULT_STATUS[message.status];
     if (!status) {
       this.#log.warn({ deviceId, commandId: message.commandId, resultStatus: message.status }, 'RESULT with an unknown status ignored');
       return;
     }
-    // The device can answer before our write callback ran: it evidently has the command.
-    if (record.status === 'queued') this.#transition(record, 'sent', { sentAt: this.#now() });
     const payload = message.payload === undefined ? undefined : cborToJson(message.payload);
-    if (status === 'received') {
-      if (record.status === 'sent') this.#transition(record, 'received', payload === undefined ? {} : { result: payload });
+    this.#track(this.#onResult(deviceId, message.commandId, status, payload));
+  }
+
+  async #onResult(deviceId: string, commandId: string, status: CommandStatus, payload: JsonValue | undefined): Promise<void> {
+    // The device can answer before our write callback ran: it evidently has the command.
+    const asSent = (c: CommandRecord): CommandRecord => (c.status === 'queued' ? { ...c, status: 'sent', sentAt: this.#now() } : c);
+    const done = status === 'received'
+      ? await this.#store.transition(deviceId, commandId, (c) => {
+          if (isFinal(c.status) || c.status === 'received') return undefined;
+          return { ...asSent(c), status: 'received', ...(payload === undefined ? {} : { result: payload }) };
+        })
+      : await this.#finish(deviceId, commandId, status, payload, (c) => !isFinal(c.status), asSent);
+    if (done) {
+      if (status === 'received') this.#emitWithSent(done);
       return;
     }
-    this.#track(this.#finish(record, status, payload));
+    const current = await this.#store.get(deviceId, commandId);
+    if (current) this.#log.info({ deviceId, commandId, status: current.status, resultStatus: status }, 'RESULT for a finished command ignored');
+    else this.#log.warn({ deviceId, commandId }, 'RESULT for an unknown command ignored');
+  }
+
+  /**
+   * Ends a command with a final status, if `allowed` still holds when the
+   * transition is made (read again after every lost race). Reads on this node
+   * show the previous view until the commit, then the event goes out, waiters
+   * are answered and the `command` point is spooled, so a hub killed in
+   * between loses a final status nobody saw. Resolves undefined when the
+   * command is unknown or `allowed` no longer holds.
+   */
+  async #finish(
+    deviceId: string, commandId: string, status: CommandStatus, result: JsonValue | undefined,
+    allowed: (current: CommandRecord) => boolean, prepare: (current: CommandRecord) => CommandRecord = (c) => c,
+  ): Promise<Transition | undefined> {
+    let shown: CommandView | undefined;
+    let done: Transition | undefined;
+    try {
+      done = await this.#store.transition(deviceId, commandId, (current) => {
+        if (!allowed(current)) return undefined;
+        // Another final status of this command racing ours shows the same previous view; the first keeps it.
+        if (shown === undefined && !this.#finishing.has(commandId)) this.#finishing.set(commandId, (shown = toView(current)));
+        return { ...prepare(current), status, completedAt: this.#now(), ...(result === undefined ? {} : { result }) };
+      });
+    } finally {
+      if (shown !== undefined && this.#finishing.get(commandId) === shown) this.#finishing.delete(commandId);
+    }
+    if (!done) return undefined;
+    const { after } = done;
+    const latencyMs = after.completedAt! - (after.sentAt ?? after.createdAt);
+    this.#track(this.#points.append(deviceId, [commandPoint(deviceId, after.name, status, latencyMs, this.#pointClock())]));
+    this.#emitWithSent(done);
+    return done;
+  }
+
+  /** Expires or times out a command whose deadline passed (deadlines.ts); a no-op once it moved on. */
+  async expire(deviceId: string, commandId: string, isNodeAlive: (node: string | undefined) => boolean): Promise<CommandRecord | undefined> {
+    const current = await this.#store.get(deviceId, commandId);
+    if (!current || isFinal(current.status)) return undefined;
+    const now = this.#now();
+    if (current.status === 'queued' && current.sendingAt !== undefined) {
+      // Being written by a live node: its outcome decides. Marked by a node that is gone: it may have gone out.
+      if (isNodeAlive(current.sendingBy) && current.sendingBy !== undefined) return current;
+      const t = await this.#store.transition(deviceId, commandId, (c) => (c.status === 'queued' && c.sendingAt !== undefined ? { ...c, status: 'sent', sentAt: c.sendingAt } : undefined));
+      if (t) this.#emit(t.after, t.before.status);
+      return t?.after;
+    }
+    if (current.status === 'queued') {
+      if (now < current.createdAt + current.ttlMs) return current;
+      const t = await this.#finish(deviceId, commandId, 'expired', `not sent within ttlMs ${current.ttlMs}`,
+        (c) => c.status === 'queued' && c.sendingAt === undefined && !this.#inFlight.has(c.id));
+      return t?.after ?? (await this.#store.get(deviceId, commandId));
+    }
+    if (now < current.sentAt! + current.timeoutMs) return current;
+    const t = await this.#finish(deviceId, commandId, 'timed-out', `no final RESULT within ${current.timeoutMs} ms`, (c) => c.status === 'sent' || c.status === 'received');
+    return t?.after;
   }
 
   async close(): Promise<void> {
-    this.#closed = true;
-    this.#pruneScheduler.clearTimeout(this.#pruneTimer);
-    for (const timer of this.#timers.values()) timer.cancel();
-    this.#timers.clear();
+    this.#unsubscribe();
     // Final statuses being committed answer their own waiters; the rest get the command as it is.
     await Promise.allSettled([...this.#pending]);
     for (const [id, waiters] of this.#waiters) {
-      for (const done of [...waiters]) done(this.#findAnywhere(id)!);
+      for (const done of [...waiters]) done(this.#finishing.get(id));
     }
+    await this.#store.flush();
   }
 
-  #findAnywhere(commandId: string): CommandView | undefined {
-    for (const byId of this.#active.values()) {
-      const record = byId.get(commandId);
-      if (record) return toView(record);
+  /** Throws the error create() would give for this request and id. */
+  #check(request: NewCommand, commandId: string): void {
+    const { commandTtlMs } = this.#limits;
+    if (request.ttlMs !== undefined && request.ttlMs > commandTtlMs) {
+      throw new PulsewireError('PW_ERR_COMMAND_TTL_TOO_LONG', `ttlMs ${request.ttlMs} is above the limit ${commandTtlMs} (PULSEWIRE_COMMAND_TTL_MS)`);
     }
-    return undefined;
-  }
-
-  /** The COMMAND frame as it will go out, with its id, must fit PULSEWIRE_MAX_MESSAGE_BYTES. */
-  #checkSize(commandId: string, name: string, args: JsonValue): void {
+    // The COMMAND frame as it will go out, with its id, must fit PULSEWIRE_MAX_MESSAGE_BYTES.
     let frame: Uint8Array;
     try {
-      frame = encodeCommand(commandId, name, jsonToCbor(args));
+      frame = encodeCommand(commandId, request.name, jsonToCbor(request.args ?? null));
     } catch (err) {
       if (err instanceof JsonCborError) throw new PulsewireError('PW_ERR_BAD_REQUEST', `args.${err.message}`);
       throw new PulsewireError('PW_ERR_BAD_REQUEST', `args: ${(err as Error).message}`);
@@ -336,7 +381,7 @@ export class CommandService {
     }
   }
 
-  /** Sortable by creation (time in base 36, fixed width) and unique across restarts and hubs. */
+  /** Sortable by creation (time in base 36, fixed width) and unique across restarts and nodes. */
   #newId(): string {
     const id = `c${this.#pointClock().toString(36).padStart(11, '0')}${randomBytes(3).toString('hex')}`;
     // 36^11 µs is about the year 4240; past that the size check above would be 1 byte short.
@@ -344,77 +389,18 @@ export class CommandService {
     return id;
   }
 
-  /**
-   * TTL while queued, timeout once sent: one timer per unfinished command,
-   * on the service's clock. A TTL may be 30 days, beyond what one setTimeout
-   * can wait (deadline.ts).
-   */
-  #arm(record: CommandRecord, retryInMs?: number): void {
-    this.#timers.get(record.id)?.cancel();
-    const sent = record.status === 'sent' || record.status === 'received';
-    const deadline = retryInMs !== undefined ? this.#now() + retryInMs : sent ? record.sentAt! + record.timeoutMs : record.createdAt + record.ttlMs;
-    this.#timers.set(record.id, atDeadline(deadline, () => {
-      this.#timers.delete(record.id);
-      if (isFinal(record.status)) return;
-      // Being written right now: the write decides (sent, or back to queued and expired then).
-      if (!sent && this.#inFlight.has(record.id)) return this.#arm(record, 50);
-      this.#track(this.#finish(record, sent ? 'timed-out' : 'expired', sent ? `no final RESULT within ${record.timeoutMs} ms` : `not sent within ttlMs ${record.ttlMs}`));
-    }, this.#now));
-  }
-
-  #transition(record: CommandRecord, status: CommandStatus, changes: Partial<CommandRecord>): void {
-    const previous = record.status;
-    Object.assign(record, changes, { status });
-    if (status === 'sent') this.#arm(record);
-    this.#track(this.#store.put(record));
-    this.#emit(record, previous);
-  }
-
-  /**
-   * Ends the command at once for the hub (no second final status, no send,
-   * no timer), but shows, emits and answers waiters only after the commit:
-   * a hub killed in between loses a final status nobody saw. The `command`
-   * point follows the commit too, so InfluxDB never counts a status that a
-   * restart takes back. Resolves after all that; never rejects.
-   */
-  async #finish(record: CommandRecord, status: CommandStatus, result: JsonValue | undefined): Promise<void> {
-    if (isFinal(record.status)) return;
-    const previous = record.status;
-    this.#finishing.set(record.id, toView(record));
-    const completedAt = this.#now();
-    Object.assign(record, { status, completedAt }, result === undefined ? {} : { result });
-    this.#timers.get(record.id)?.cancel();
-    this.#timers.delete(record.id);
-    this.#forgetActive(record);
-    try {
-      await this.#store.put(record);
-    } catch (err) {
-      // Nothing better to do than show it: holding it back would leave the command unfinished for good.
-      this.#log.warn({ err, deviceId: record.deviceId, commandId: record.id, status }, 'final command status not stored; a restart would bring the command back unfinished');
+  /** One event per status the command went through: a RESULT for a queued command passes "sent" first. */
+  #emitWithSent({ before, after }: Transition): void {
+    if (before.status === 'queued' && after.status !== 'sent' && after.sentAt !== undefined) {
+      this.#emit({ ...after, status: 'sent' }, 'queued');
+      this.#emit(after, 'sent');
+    } else {
+      this.#emit(after, before.status);
     }
-    this.#finishing.delete(record.id);
-    const latencyMs = completedAt - (record.sentAt ?? record.createdAt);
-    this.#track(this.#points.append(record.deviceId, [commandPoint(record.deviceId, record.name, status, latencyMs, this.#pointClock())]));
-    this.#emit(record, previous);
   }
 
   #emit(record: CommandRecord, previous: CommandStatus | undefined): void {
-    const view = toView(record);
-    this.#bus.emit('command.status', { command: view, previous });
-    if (isFinal(record.status)) for (const done of [...(this.#waiters.get(record.id) ?? [])]) done(view);
-  }
-
-  #activeOf(deviceId: string): Map<string, CommandRecord> {
-    let byId = this.#active.get(deviceId);
-    if (!byId) this.#active.set(deviceId, (byId = new Map()));
-    return byId;
-  }
-
-  #forgetActive(record: CommandRecord): void {
-    const byId = this.#active.get(record.deviceId);
-    byId?.delete(record.id);
-    if (byId?.size === 0) this.#active.delete(record.deviceId);
-    this.#inFlight.delete(record.id);
+    this.#bus.emit('command.status', { command: toView(record), previous });
   }
 
   #track(work: Promise<unknown>): void {

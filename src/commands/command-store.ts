@@ -1,15 +1,14 @@
 /**
  * Durable home of commands (protocol section 3: "a durable per-device
- * queue"): lmdb at dataDir/commands, sub-database `commands`, keyed by
- * [deviceId, commandId]. Command ids sort by creation time, so a range read
- * of one device is its queue in order and needs no second index.
+ * queue"): bucket `commands`, keyed [deviceId, commandId]. Command ids sort by
+ * creation time, so a device's entries in key order are its queue in order.
  *
- * Writes use lmdb's asynchronous put (everything issued in one event turn is
- * one commit). Until a put commits, reads would still see the old record, so
- * uncommitted records sit in an overlay that reads consult first (the same
- * approach as the device registry).
+ * The store is the truth, not any node's memory: every change of a command is
+ * a revision-checked transition (`transition`), so when two writers race (the
+ * device's RESULT and a deadline, a cancel and the outbox's sending mark, two
+ * nodes) exactly one wins and the other sees the outcome.
  */
-import { open, type Database, type RootDatabase } from 'lmdb';
+import { collect, type Bucket } from '../stores/bucket.js';
 import type { CommandStatus, CommandView } from './types.js';
 
 /** A command as stored: the API's view with times as epoch milliseconds. */
@@ -17,76 +16,71 @@ export type CommandRecord = Omit<CommandView, 'createdAt' | 'sentAt' | 'complete
   createdAt: number;
   /** Committed before the COMMAND frame is written: after a crash, the command may have reached the device. */
   sendingAt?: number;
+  /** The node that wrote the sending mark (a mark of a node that is gone counts as sent). */
+  sendingBy?: string;
   sentAt?: number;
   completedAt?: number;
 };
 
-type Key = [deviceId: string, commandId: string];
+export type Transition = { before: CommandRecord; after: CommandRecord };
 
 export class CommandStore {
-  readonly root: RootDatabase;
-  readonly #db: Database<CommandRecord, Key>;
-  /** deviceId → commandId → record not yet committed. */
-  readonly #overlay = new Map<string, Map<string, CommandRecord>>();
-  readonly #writes = new Set<Promise<unknown>>();
+  readonly #bucket: Bucket<CommandRecord>;
 
-  private constructor(root: RootDatabase) {
-    this.root = root;
-    this.#db = root.openDB<CommandRecord, Key>({ name: 'commands' });
+  constructor(bucket: Bucket<CommandRecord>) {
+    this.#bucket = bucket;
   }
 
-  static open(path: string): CommandStore {
-    return new CommandStore(open({ path }));
+  /** Stores a new command; resolves once committed. */
+  async create(record: CommandRecord): Promise<void> {
+    if ((await this.#bucket.create([record.deviceId, record.id], record)) === undefined) {
+      throw new Error(`command ${record.id} exists already`);
+    }
   }
 
-  /** Resolves once the record is committed. */
-  put(record: CommandRecord): Promise<void> {
-    const copy = { ...record };
-    let byId = this.#overlay.get(record.deviceId);
-    if (!byId) this.#overlay.set(record.deviceId, (byId = new Map()));
-    byId.set(record.id, copy);
-    const write = this.#db.put([record.deviceId, record.id], copy).then(() => undefined).finally(() => {
-      const current = this.#overlay.get(record.deviceId);
-      // A later put of the same command replaced the overlay entry: leave that one.
-      if (current?.get(record.id) === copy) {
-        current.delete(record.id);
-        if (current.size === 0) this.#overlay.delete(record.deviceId);
-      }
-      this.#writes.delete(write);
-    });
-    this.#writes.add(write);
-    return write;
-  }
-
-  get(deviceId: string, commandId: string): CommandRecord | undefined {
-    return this.#overlay.get(deviceId)?.get(commandId) ?? this.#db.get([deviceId, commandId]);
+  async get(deviceId: string, commandId: string): Promise<CommandRecord | undefined> {
+    return (await this.#bucket.get([deviceId, commandId]))?.value;
   }
 
   /** One device's commands in creation order. */
-  byDevice(deviceId: string): CommandRecord[] {
-    const merged = new Map<string, CommandRecord>();
-    for (const { value } of this.#db.getRange({ start: [deviceId], end: [deviceId, '\uffff'] })) merged.set(value.id, value);
-    for (const [id, record] of this.#overlay.get(deviceId) ?? []) merged.set(id, record);
-    return [...merged.values()].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+  async byDevice(deviceId: string): Promise<CommandRecord[]> {
+    return (await collect(this.#bucket.entries({ group: deviceId }))).map((entry) => entry.value);
   }
 
-  /** Every stored command (start-up: the service reloads the unfinished ones). */
-  *all(): IterableIterator<CommandRecord> {
-    for (const { value } of this.#db.getRange({})) yield value;
+  /** Every stored command (deadlines are re-armed from these when a node takes that work over). */
+  async *all(): AsyncGenerator<CommandRecord> {
+    for await (const entry of this.#bucket.entries()) yield entry.value;
+  }
+
+  /**
+   * Applies `change` as one revision-checked update, read again and retried
+   * when someone else changed the command first. `change` returns the new
+   * record, or undefined to leave the command as it is (its rule no longer
+   * applies). Resolves with both versions once committed, undefined when
+   * nothing changed or the command does not exist.
+   */
+  async transition(deviceId: string, commandId: string, change: (current: CommandRecord) => CommandRecord | undefined): Promise<Transition | undefined> {
+    for (;;) {
+      const entry = await this.#bucket.get([deviceId, commandId]);
+      if (!entry) return undefined;
+      const after = change(structuredClone(entry.value));
+      if (!after) return undefined;
+      if ((await this.#bucket.update([deviceId, commandId], after, entry.revision)) !== undefined) return { before: entry.value, after };
+    }
   }
 
   /** Deletes finished commands completed before `beforeMs`; returns how many. */
   async prune(beforeMs: number, isFinal: (status: CommandStatus) => boolean): Promise<number> {
-    const doomed: Key[] = [];
-    for (const { key, value } of this.#db.getRange({})) {
-      if (isFinal(value.status) && (value.completedAt ?? value.createdAt) < beforeMs) doomed.push(key);
+    let pruned = 0;
+    for await (const entry of this.#bucket.entries()) {
+      const { status, completedAt, createdAt } = entry.value;
+      if (!isFinal(status) || (completedAt ?? createdAt) >= beforeMs) continue;
+      if (await this.#bucket.delete(entry.key, entry.revision)) pruned++;
     }
-    await Promise.all(doomed.map((key) => this.#db.remove(key)));
-    return doomed.length;
+    return pruned;
   }
 
-  async close(): Promise<void> {
-    await Promise.allSettled([...this.#writes]);
-    await this.root.close();
+  flush(): Promise<void> {
+    return this.#bucket.flush();
   }
 }

@@ -85,11 +85,17 @@ export class DeviceOutbox {
   async #round(deviceId: string): Promise<void> {
     if (!this.#linkOf(deviceId)) return;
     // Resolves once each command's "sending" mark is durable (at most once across a hub crash).
-    const commands = await this.#commands.takeQueued(deviceId);
+    const [commands, desired] = await Promise.all([
+      this.#commands.takeQueued(deviceId),
+      // Not readable now: the commands still go; DESIRED follows on the next round (the next change or connect).
+      this.#state.desiredFor(deviceId).catch((err: unknown) => {
+        this.#log.warn({ err, deviceId }, 'desired state not read; not sent this round');
+        return undefined;
+      }),
+    ]);
     const link = this.#linkOf(deviceId);
     if (!link) return this.#commands.delivered(commands, none(commands.length));
     const messages: HubMessage[] = [];
-    const desired = this.#state.desiredFor(deviceId);
     const desiredNeeded = desired !== undefined && desired.version > (this.#desiredSent.get(link) ?? 0);
     if (desiredNeeded) messages.push(desired);
     for (const c of commands) messages.push({ type: 3, commandId: c.id, name: c.name, args: jsonToCbor(c.args) });
@@ -103,6 +109,6 @@ export class DeviceOutbox {
       written = none(messages.length);
     }
     if (desiredNeeded && written[0]) this.#desiredSent.set(link, desired.version);
-    this.#commands.delivered(commands, desiredNeeded ? written.slice(1) : written);
+    await this.#commands.delivered(commands, desiredNeeded ? written.slice(1) : written);
   }
 }

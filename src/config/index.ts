@@ -5,6 +5,8 @@
  */
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { isIP } from 'node:net';
+import os from 'node:os';
 import path from 'node:path';
 import { configError, envBoolean, envInteger, envString, envUrl, type Env } from './parse.js';
 
@@ -55,6 +57,26 @@ export type Config = {
   readonly liveMaxBufferedBytes: number;
   /** HTTP fallback (protocol section 8): sustained requests per second per device before 429. */
   readonly httpDeviceRatePerS: number;
+  /** Names this hub process among the nodes of a cluster (and in presence records with one process too). */
+  readonly nodeId: string;
+  /** A node that stops beating is lost after this long, and so are the leases it held. */
+  readonly nodeLeaseMs: number;
+  /** Proxies (addresses or CIDRs) whose X-Forwarded-For and X-Forwarded-Proto are believed; undefined: none. */
+  readonly trustProxy: readonly string[] | undefined;
+  /** Set: this hub is a node of a cluster sharing its state through NATS JetStream (PULSEWIRE_NATS_URL). */
+  readonly cluster: ClusterConfig | undefined;
+};
+
+export type ClusterConfig = {
+  /** NATS server URLs (nats:// or tls://; user:password@ or a token in the URL as the NATS client takes them). */
+  readonly servers: readonly string[];
+  /** Names the cluster's buckets and subjects, so several hubs can share one NATS. */
+  readonly name: string;
+  /** JetStream replicas of every bucket (up to the NATS cluster's size). */
+  readonly replicas: number;
+  /** A NATS credentials file (JWT and nkey seed). */
+  readonly credsFile: string | undefined;
+  readonly tls: { readonly ca: Buffer | undefined; readonly cert: Buffer | undefined; readonly key: Buffer | undefined } | undefined;
 };
 
 export type { Env };
@@ -91,6 +113,16 @@ export const CONFIG_DOC = [
   ['PULSEWIRE_LIVE_CONFLATE_BYTES', '1048576', 'bytes queued on one live-stream connection past which it gets only the latest value per series (`conflated: true`)'],
   ['PULSEWIRE_LIVE_MAX_BUFFERED_BYTES', '16777216', 'bytes queued on one live-stream connection past which it is closed with 1013; must exceed the conflate threshold'],
   ['PULSEWIRE_HTTP_DEVICE_RATE', '5', 'HTTP fallback: requests per second one device may make (bursts of max(10, 2 x rate) pass); more get 429 with Retry-After'],
+  ['PULSEWIRE_TRUST_PROXY', 'unset', 'comma-separated addresses or CIDRs of load balancers in front of the hub (e.g. 127.0.0.1,10.0.0.0/8): their X-Forwarded-For gives the client address (rate limits, logs) and X-Forwarded-Proto the scheme. Unset: the peer address counts'],
+  ['PULSEWIRE_NATS_URL', 'unset', 'cluster mode: NATS server URLs, comma-separated (nats://host:4222, tls://...; user:password@ or a token in the URL); the hub becomes a node sharing its state through JetStream (docs/deploy.md). Unset: one process, lmdb'],
+  ['PULSEWIRE_NODE_ID', 'host name and pid', 'names this hub among the nodes of a cluster (1 to 64 printable characters, no spaces)'],
+  ['PULSEWIRE_CLUSTER_NAME', 'pulsewire', 'cluster mode: names the JetStream buckets and NATS subjects, so several hubs can share one NATS (A-Z a-z 0-9 _ -)'],
+  ['PULSEWIRE_NATS_REPLICAS', '1', 'cluster mode: JetStream replicas of every bucket (1 to 5; at most the NATS cluster size)'],
+  ['PULSEWIRE_NATS_CREDS', 'unset', 'cluster mode: a NATS credentials file (JWT and nkey seed)'],
+  ['PULSEWIRE_NATS_TLS_CA', 'unset', 'cluster mode: PEM CA file to verify the NATS servers (with tls:// URLs)'],
+  ['PULSEWIRE_NATS_TLS_CERT', 'unset', 'cluster mode: PEM client certificate for NATS (with PULSEWIRE_NATS_TLS_KEY)'],
+  ['PULSEWIRE_NATS_TLS_KEY', 'unset', 'cluster mode: PEM private key for PULSEWIRE_NATS_TLS_CERT'],
+  ['PULSEWIRE_NODE_LEASE_MS', '15000', 'cluster mode: a node that stops beating is lost after this long (its devices listed offline with reason node-lost), and so are its leases'],
 ] as const;
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
@@ -131,11 +163,84 @@ export function loadConfig(env: Env = process.env): Config {
     liveConflateBytes: envInteger(env, 'PULSEWIRE_LIVE_CONFLATE_BYTES', { min: 1024, max: 1024 ** 3 }) ?? 1024 ** 2,
     liveMaxBufferedBytes: envInteger(env, 'PULSEWIRE_LIVE_MAX_BUFFERED_BYTES', { min: 2048, max: 4 * 1024 ** 3 }) ?? 16 * 1024 ** 2,
     httpDeviceRatePerS: envInteger(env, 'PULSEWIRE_HTTP_DEVICE_RATE', { min: 1, max: 10_000 }) ?? 5,
+    trustProxy: loadTrustProxy(env),
+    nodeId: loadNodeId(env),
+    nodeLeaseMs: envInteger(env, 'PULSEWIRE_NODE_LEASE_MS', { min: 300, max: 600_000 }) ?? 15_000,
+    cluster: loadCluster(env),
   };
+  if (config.cluster && givenToken === undefined) {
+    // A token generated per process would differ on every node: a login on one would fail on the next.
+    throw configError('PULSEWIRE_OPERATOR_TOKEN', '', 'a token of at least 16 characters, the same on every node, when PULSEWIRE_NATS_URL is set');
+  }
   if (config.liveMaxBufferedBytes <= config.liveConflateBytes) {
     throw configError('PULSEWIRE_LIVE_MAX_BUFFERED_BYTES', String(config.liveMaxBufferedBytes), `more than PULSEWIRE_LIVE_CONFLATE_BYTES (${config.liveConflateBytes})`);
   }
   return Object.freeze(config);
+}
+
+function loadTrustProxy(env: Env): string[] | undefined {
+  const raw = envString(env, 'PULSEWIRE_TRUST_PROXY');
+  if (raw === undefined) return undefined;
+  const items = raw.split(',').map((item) => item.trim()).filter((item) => item !== '');
+  for (const item of items) {
+    const [address, bits, ...rest] = item.split('/');
+    const family = isIP(address ?? '');
+    const bitsOk = bits === undefined || (/^\d{1,3}$/.test(bits) && Number(bits) <= (family === 6 ? 128 : 32));
+    if (family === 0 || !bitsOk || rest.length > 0) {
+      throw configError('PULSEWIRE_TRUST_PROXY', item, 'comma-separated IP addresses or CIDRs such as 127.0.0.1,10.0.0.0/8 (never "trust everyone": a client could then claim any address)');
+    }
+  }
+  return items.length > 0 ? items : undefined;
+}
+
+function loadNodeId(env: Env): string {
+  const raw = envString(env, 'PULSEWIRE_NODE_ID');
+  if (raw === undefined) return `${os.hostname()}-${process.pid}`;
+  if (!/^[\x21-\x7e]{1,64}$/.test(raw)) throw configError('PULSEWIRE_NODE_ID', raw, '1 to 64 printable ASCII characters without spaces');
+  return raw;
+}
+
+function loadCluster(env: Env): ClusterConfig | undefined {
+  const raw = envString(env, 'PULSEWIRE_NATS_URL');
+  if (raw === undefined) {
+    for (const name of ['PULSEWIRE_NATS_CREDS', 'PULSEWIRE_NATS_TLS_CA', 'PULSEWIRE_NATS_TLS_CERT', 'PULSEWIRE_NATS_TLS_KEY']) {
+      const given = envString(env, name);
+      if (given !== undefined) throw configError(name, given, 'only together with PULSEWIRE_NATS_URL');
+    }
+    return undefined;
+  }
+  const servers = raw.split(',').map((item) => item.trim()).filter((item) => item !== '');
+  for (const server of servers) {
+    let url: URL | undefined;
+    try { url = new URL(server); } catch { /* reported below */ }
+    if (!url || !['nats:', 'tls:', 'ws:', 'wss:'].includes(url.protocol) || url.hostname === '') {
+      throw configError('PULSEWIRE_NATS_URL', server, 'comma-separated NATS URLs such as nats://127.0.0.1:4222 or tls://nats.example.com:4222');
+    }
+  }
+  if (servers.length === 0) throw configError('PULSEWIRE_NATS_URL', raw, 'at least one NATS URL');
+  const name = envString(env, 'PULSEWIRE_CLUSTER_NAME') ?? 'pulsewire';
+  if (!/^[A-Za-z0-9_-]{1,32}$/.test(name)) throw configError('PULSEWIRE_CLUSTER_NAME', name, '1 to 32 characters of A-Z a-z 0-9 _ -');
+  const credsFile = envString(env, 'PULSEWIRE_NATS_CREDS');
+  if (credsFile !== undefined) readPem('PULSEWIRE_NATS_CREDS', credsFile);
+  const caPath = envString(env, 'PULSEWIRE_NATS_TLS_CA');
+  const certPath = envString(env, 'PULSEWIRE_NATS_TLS_CERT');
+  const keyPath = envString(env, 'PULSEWIRE_NATS_TLS_KEY');
+  if ((certPath === undefined) !== (keyPath === undefined)) {
+    const missing = certPath === undefined ? 'PULSEWIRE_NATS_TLS_CERT' : 'PULSEWIRE_NATS_TLS_KEY';
+    throw configError(missing, '', 'a PEM file path (its pair is set)');
+  }
+  const tls = caPath === undefined && certPath === undefined ? undefined : Object.freeze({
+    ca: caPath === undefined ? undefined : readPem('PULSEWIRE_NATS_TLS_CA', caPath),
+    cert: certPath === undefined ? undefined : readPem('PULSEWIRE_NATS_TLS_CERT', certPath),
+    key: keyPath === undefined ? undefined : readPem('PULSEWIRE_NATS_TLS_KEY', keyPath),
+  });
+  return Object.freeze({
+    servers: Object.freeze(servers),
+    name,
+    replicas: envInteger(env, 'PULSEWIRE_NATS_REPLICAS', { min: 1, max: 5 }) ?? 1,
+    credsFile,
+    tls,
+  });
 }
 
 function loadOrigins(env: Env): string[] | undefined {

@@ -78,6 +78,11 @@ export const ERRORS = {
   // Configuration: stops the hub at start.
   PW_ERR_CONFIG: { message: 'invalid configuration' },
   PW_ERR_INFLUXD_MISSING: { message: 'influxd is not installed' },
+
+  // Cluster mode (NATS JetStream).
+  PW_ERR_NATS_MISSING: { message: 'nats-server is not installed' },
+  PW_ERR_NATS_UNAVAILABLE: { message: 'NATS unavailable', http: 503 },
+  PW_ERR_NATS_UNREACHABLE: { message: 'cannot reach NATS at start' },
 } as const satisfies Record<string, ErrorSpec>;
 
 export type ErrorCode = keyof typeof ERRORS;

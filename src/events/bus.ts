@@ -17,7 +17,9 @@ export type OfflineReason =
   | 'hub shutdown'
   | 'error'
   /** HTTP fallback (protocol section 8): no request for 2 x pingInterval. */
-  | 'poll-timeout';
+  | 'poll-timeout'
+  /** Cluster mode: the node holding the device stopped beating (presence/node-lost.ts). */
+  | 'node-lost';
 
 export type HubEvents = {
   /** An operator registered a device, or gave a known one a new secret. */

@@ -95,7 +95,7 @@ export async function authenticateDevice(input: AuthInput, deps: AuthDeps): Prom
 
   // Unknown and removed devices compare against a dummy digest inside
   // secretMatches, so this costs the same as a wrong secret.
-  const record = registry.get(deviceId);
+  const record = await registry.identity(deviceId);
   if (secretMatches(secret, record?.secretDigest)) {
     return { ok: true, deviceId, method: 'secret' };
   }

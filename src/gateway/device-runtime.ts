@@ -17,6 +17,8 @@ export interface DeviceSessionHandle {
   readonly acceptOrder?: number | undefined;
   /** Writes hub → device messages (COMMAND, DESIRED); per message, true once it may have reached the device, false if it certainly did not (see DeviceLink). */
   deliver(messages: import('../protocol/messages.js').HubMessage[]): Promise<boolean[]>;
+  /** The presence claim this session holds, once written (status-recorder.ts); undefined if it could not be. */
+  claim?: Promise<import('../presence/device-presence.js').Claim | undefined>;
   /** Ends the session from the hub side with a close code and reason. */
   end(closeCode: number, reason: string, offlineReason: import('../events/bus.js').OfflineReason): void;
 }
@@ -33,6 +35,8 @@ export class DeviceRuntime {
   readingsIn = 0;
   lastSeen = 0;
   session: DeviceSessionHandle | undefined;
+  /** Cluster mode: TELEMETRY waits for this while the window another node handed over is loaded (cluster/window-handover.ts). */
+  windowReady: Promise<void> | undefined = undefined;
 
   constructor(deviceId: string) {
     this.deviceId = deviceId;
@@ -65,6 +69,11 @@ export class DeviceRuntimes {
 
   peek(deviceId: string): DeviceRuntime | undefined {
     return this.#byId.get(deviceId);
+  }
+
+  /** Whether a connection of this node holds the device right now. */
+  isConnectedHere(deviceId: string): boolean {
+    return this.#byId.get(deviceId)?.session !== undefined;
   }
 
   /** Installs a session as the device's current one and returns the one it replaces. */

@@ -6,6 +6,7 @@
  */
 import type { WebSocket, RawData } from 'ws';
 import { PulsewireError } from '../errors/catalog.js';
+import type { Claim } from '../presence/device-presence.js';
 import type { OfflineReason } from '../events/bus.js';
 import { decodeDeviceFrame, encodeAck, encodeHubMessage } from '../protocol/codec.js';
 import type { DeviceMessage, HubMessage, ReportedMessage, ResultMessage } from '../protocol/messages.js';
@@ -36,6 +37,7 @@ export class DeviceSession implements DeviceSessionHandle, Pingable {
   readonly remoteAddress: string;
   /** Set by the gateway once accepted: see accept-order.ts. */
   acceptOrder: number | undefined;
+  claim: Promise<Claim | undefined> | undefined = undefined;
   readonly #socket: WebSocket;
   readonly #runtime: DeviceRuntime;
   readonly #host: SessionHost;

@@ -29,7 +29,8 @@ declare module 'fastify' {
     gateway: Gateway;
   }
   interface FastifyRequest {
-    device?: { id: string; method: string };
+    /** `heldElsewhere`: another live node holds the device (cluster mode), so this connection must show life first. */
+    device?: { id: string; method: string; heldElsewhere?: string };
   }
 }
 
@@ -49,12 +50,13 @@ export type GatewayOptions = {
 };
 
 async function gatewayPlugin(app: FastifyInstance, opts: GatewayOptions): Promise<void> {
-  const { config, registry, spool, bus, metrics } = app;
-  const runtimes = new DeviceRuntimes((deviceId) => spool.accepted.load(deviceId));
+  const { config, registry, spool, bus, metrics, presence } = app;
+  const clustered = app.cluster !== undefined;
+  const runtimes = new DeviceRuntimes((deviceId) => spool.acceptedWindow(deviceId));
   const acceptOrder = trackAcceptOrder(app.server);
   const liveness = new LivenessSweep<DeviceSession>(config.pingIntervalMs);
   const limiter = new AuthFailureLimiter({ maxFailures: config.authMaxFailures, blockMs: config.authBlockMs });
-  const status = new StatusRecorder({ registry, sink: spool, bus, logger: app.log });
+  const status = new StatusRecorder({ presence, sink: spool, bus, logger: app.log, ...(app.cluster ? { handover: app.cluster.handover } : {}) });
   const takeovers = new Takeovers<DeviceSession>({
     boundMs: confirmBoundMs(config.pingIntervalMs),
     settled(session, outcome, detail) {
@@ -88,7 +90,7 @@ async function gatewayPlugin(app: FastifyInstance, opts: GatewayOptions): Promis
       metrics.disconnects.inc({ reason });
       if (reason === 'ping-timeout') metrics.pingTimeouts.inc();
       // A replaced session's successor already reported the device online.
-      if (runtimes.detach(session)) status.offline(runtimes.get(session.deviceId), reason, detail);
+      if (runtimes.detach(session)) status.offline(runtimes.get(session.deviceId), session, reason, detail);
     },
   };
 
@@ -124,6 +126,11 @@ async function gatewayPlugin(app: FastifyInstance, opts: GatewayOptions): Promis
       const checked = await checkDeviceRequest(request, limiter, { registry, enrollmentKey: config.enrollmentKey });
       if ('error' in checked) return refuse(request, reply, checked.error.code, checked.headers);
       request.device = { id: checked.deviceId, method: checked.method };
+      // Held by another live node: like a second connection here, it takes over at its first sign of life.
+      if (clustered && !runtimes.isConnectedHere(checked.deviceId)) {
+        const elsewhere = await app.online.heldElsewhere(checked.deviceId).catch(() => undefined);
+        if (elsewhere !== undefined) request.device.heldElsewhere = elsewhere;
+      }
     },
     handler: (socket: WebSocket, request: FastifyRequest) => {
       const device = request.device!;
@@ -143,12 +150,12 @@ async function gatewayPlugin(app: FastifyInstance, opts: GatewayOptions): Promis
       const session = new DeviceSession(socket, runtime, request.ip, host);
       session.acceptOrder = accepted;
       // The newer connection wins only once it has shown life (takeover.ts); with none live it is attached now.
-      if (current) takeovers.hold(session, () => attach(session, device.method));
-      else attach(session, device.method);
+      if (current || device.heldElsewhere) takeovers.hold(session, () => attach(session, device.method, device.heldElsewhere !== undefined));
+      else attach(session, device.method, false);
     },
   });
 
-  function attach(session: DeviceSession, method: string): void {
+  function attach(session: DeviceSession, method: string, fromElsewhere: boolean): void {
     takeovers.supersede(session.deviceId);
     const previous = runtimes.attach(session);
     if (previous) {
@@ -157,7 +164,34 @@ async function gatewayPlugin(app: FastifyInstance, opts: GatewayOptions): Promis
       previous.end(replaced.spec.close!, replaced.closeReason, 'replaced');
     }
     liveness.add(session);
-    status.online(runtimes.get(session.deviceId), session, method, previous !== undefined);
+    // Taken over from another node: the device never stopped being online (that node closes its connection with 4000).
+    status.online(runtimes.get(session.deviceId), session, method, previous !== undefined || fromElsewhere);
+  }
+
+  // Cluster mode: a device this node holds that another node claimed (it connected there) is let go with
+  // 4000, without an "offline" (the other node said "online"); one an operator removed is closed with 1008.
+  if (app.cluster) {
+    const handover = app.cluster.handover;
+    const stopWatching = presence.watch((deviceId, stored) => {
+      const runtime = runtimes.peek(deviceId);
+      const session = runtime?.session;
+      if (!runtime || !session || !stored || stored.node === config.nodeId) return;
+      void session.claim?.then((claim) => {
+        if (!claim || runtime.session !== session || (stored.epoch ?? 0) <= claim.epoch) return;
+        if (stored.node === undefined) {
+          const revoked = new PulsewireError('PW_ERR_REVOKED');
+          session.end(revoked.spec.close!, revoked.closeReason, 'kicked');
+          return;
+        }
+        runtimes.detach(session);
+        liveness.delete(session as DeviceSession);
+        app.log.info({ deviceId, node: stored.node }, 'device taken over by another node');
+        const replaced = new PulsewireError('PW_ERR_REPLACED');
+        session.end(replaced.spec.close!, replaced.closeReason, 'replaced');
+        void handover.save(runtime, claim);
+      });
+    });
+    app.addHook('onClose', async () => stopWatching());
   }
 
   liveness.start();

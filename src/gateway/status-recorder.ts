@@ -1,6 +1,6 @@
 /**
  * Records every online/offline change of a device in the four places an
- * operator looks: the registry (GET /v1/devices), InfluxDB (`device_status`),
+ * operator looks: the device's status record (presence; GET /v1/devices), InfluxDB (`device_status`),
  * the event bus (live views) and the log. Storage failures here are logged,
  * never thrown into the socket path: a status point is worth less than
  * keeping the gateway running.
@@ -8,15 +8,16 @@
  * The bus and the log hear of a change at once; the two stores get it in
  * batches, every STATUS_FLUSH_MS. lmdb commits every write issued in one event
  * turn together, and at hundreds of connects per second each connect came in
- * a turn of its own: one registry commit, one spool commit and one InfluxDB
+ * a turn of its own: one status commit, one spool commit and one InfluxDB
  * request per device (a third of the hub's CPU during a reconnect storm, by
  * profile). Writing a batch in one turn makes that one of each. Changes keep
  * their order, and a crash loses at most the last batch of status records,
- * which is what a crash already did to the commits in flight (the registry
- * marks devices left online offline at the next start).
+ * which is what a crash already did to the commits in flight (devices left
+ * online are marked offline at the next start, or by another node).
  */
 import type { EventBus, OfflineReason } from '../events/bus.js';
-import type { DeviceRegistry, DeviceStatus } from '../registry/device-registry.js';
+import type { WindowHandover } from '../cluster/window-handover.js';
+import type { Claim, DevicePresence } from '../presence/device-presence.js';
 import { statusPoint } from '../storage/schema.js';
 import { receiptClock } from './receipt-clock.js';
 import type { DeviceRuntime, DeviceSessionHandle } from './device-runtime.js';
@@ -24,11 +25,14 @@ import type { DeviceRuntime, DeviceSessionHandle } from './device-runtime.js';
 type Logger = { info(obj: object, msg: string): void; warn(obj: object, msg: string): void };
 
 export type StatusRecorderDeps = {
-  registry: DeviceRegistry;
+  presence: DevicePresence;
   /** The spool, like telemetry: a status point waits there during an InfluxDB outage instead of blocking shutdown. */
   sink: { append(deviceId: string, points: ReturnType<typeof statusPoint>[]): Promise<void> };
   bus: EventBus;
   logger: Logger;
+  now?: () => number;
+  /** Cluster mode: the device's duplicate window moves with its claim. */
+  handover?: WindowHandover;
 };
 
 /** Longest a status change waits for its batch; short next to anything an operator could notice. */
@@ -36,37 +40,58 @@ export const STATUS_FLUSH_MS = 10;
 
 export class StatusRecorder {
   readonly #deps: StatusRecorderDeps;
+  readonly #now: () => number;
   readonly #pending = new Set<Promise<unknown>>();
   readonly #clock = receiptClock();
   /** Store writes waiting for the next flush, in the order the changes happened. */
-  #queued: Array<() => Promise<unknown>> = [];
+  #queued: Array<() => void> = [];
   #timer: NodeJS.Timeout | undefined;
 
   constructor(deps: StatusRecorderDeps) {
     this.#deps = deps;
+    this.#now = deps.now ?? Date.now;
   }
 
+  /**
+   * The session is the device's connection now: its claim (presence) is
+   * written in the next batch and kept on the session, so the session's end
+   * releases exactly that claim.
+   */
   online(runtime: DeviceRuntime, session: DeviceSessionHandle, method: string, tookOver: boolean): void {
-    const { registry, bus, logger } = this.#deps;
+    const { presence, bus, logger } = this.#deps;
     const at = session.connectedAt;
     runtime.lastSeen = at;
-    runtime.messagesInBefore ??= registry.get(runtime.deviceId)?.status.messagesIn ?? 0;
     logger.info({ deviceId: runtime.deviceId, remoteAddress: session.remoteAddress, method, tookOver }, 'device online');
-    this.#status(runtime.deviceId, {
-      online: true, connectedAt: at, lastSeen: at, remoteAddress: session.remoteAddress, offlineReason: undefined,
-    });
+    const claimed = this.#enqueue(() => presence.claim(runtime.deviceId, { connectedAt: at, remoteAddress: session.remoteAddress }));
+    session.claim = claimed.then((result) => {
+      runtime.messagesInBefore ??= result.previous.messagesIn;
+      return result.claim;
+    }, () => undefined);
+    const { handover } = this.#deps;
+    if (handover) {
+      // Its TELEMETRY waits until the claim is written and the previous holder's window is here.
+      const ready: Promise<void> = claimed.then((result) => handover.adopt(runtime, result.previous), () => undefined)
+        .finally(() => { if (runtime.windowReady === ready) runtime.windowReady = undefined; });
+      runtime.windowReady = ready;
+    }
     // A takeover is not an offline/online change: the device never stopped being online.
     if (!tookOver) this.#point(runtime.deviceId, true, 'connected');
     bus.emit('device.online', { deviceId: runtime.deviceId, at, remoteAddress: session.remoteAddress, method });
   }
 
-  offline(runtime: DeviceRuntime, reason: OfflineReason, detail: string | undefined): void {
-    const { bus, logger } = this.#deps;
-    const at = Date.now();
+  /** The session ended: its claim is released (unless the device was claimed since), and the change told. */
+  offline(runtime: DeviceRuntime, session: DeviceSessionHandle, reason: OfflineReason, detail: string | undefined): void {
+    const { presence, bus, logger } = this.#deps;
+    const at = this.#now();
     logger.info({ deviceId: runtime.deviceId, reason, detail }, 'device offline');
-    this.#status(runtime.deviceId, {
-      online: false, lastSeen: runtime.lastSeen, offlineReason: reason, messagesIn: runtime.messagesInTotal,
-    });
+    const claim = session.claim;
+    void this.#enqueue(async () => {
+      const held: Claim | undefined = await claim;
+      if (!held) return;
+      await presence.release(held, { reason, lastSeen: runtime.lastSeen, messagesIn: runtime.messagesInTotal });
+      // Not awaited by the batch: it waits for the device's writes in flight.
+      void this.#deps.handover?.save(runtime, held);
+    }).catch(() => undefined);
     this.#point(runtime.deviceId, false, reason);
     bus.emit('device.offline', { deviceId: runtime.deviceId, at, reason, ...(detail ? { detail } : {}) });
   }
@@ -77,10 +102,6 @@ export class StatusRecorder {
     await Promise.allSettled([...this.#pending]);
   }
 
-  #status(deviceId: string, patch: Partial<DeviceStatus>): void {
-    this.#enqueue(() => this.#deps.registry.updateStatus(deviceId, patch));
-  }
-
   /**
    * Stamped with the receipt clock (µs, never the same value twice), not the
    * millisecond of the change: a device connecting and going in one
@@ -89,12 +110,18 @@ export class StatusRecorder {
    */
   #point(deviceId: string, online: boolean, reason: string): void {
     const atUs = this.#clock();
-    this.#enqueue(() => this.#deps.sink.append(deviceId, [statusPoint(deviceId, online, reason, atUs)]));
+    void this.#enqueue(() => this.#deps.sink.append(deviceId, [statusPoint(deviceId, online, reason, atUs)])).catch(() => undefined);
   }
 
-  #enqueue(write: () => Promise<unknown>): void {
-    this.#queued.push(write);
-    this.#timer ??= setTimeout(() => this.#flushQueued(), STATUS_FLUSH_MS);
+  /** Queues `write` for the next batch; resolves with its result (rejects, after a logged warning, if it fails). */
+  #enqueue<T>(write: () => Promise<T>): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      this.#queued.push(() => this.#track(write().then(resolve, (err: unknown) => {
+        this.#deps.logger.warn({ err }, 'could not record device status');
+        reject(err);
+      })));
+      this.#timer ??= setTimeout(() => this.#flushQueued(), STATUS_FLUSH_MS);
+    });
   }
 
   /** Issues every queued write in this one turn, so each store commits them together. */
@@ -103,13 +130,11 @@ export class StatusRecorder {
     this.#timer = undefined;
     const queued = this.#queued;
     this.#queued = [];
-    for (const write of queued) this.#track(write());
+    for (const write of queued) write();
   }
 
   #track(work: Promise<unknown>): void {
-    const tracked = work.catch((err: unknown) => {
-      this.#deps.logger.warn({ err }, 'could not record device status');
-    }).finally(() => this.#pending.delete(tracked));
+    const tracked = work.catch(() => undefined).finally(() => this.#pending.delete(tracked));
     this.#pending.add(tracked);
   }
 }

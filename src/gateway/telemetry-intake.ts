@@ -58,6 +58,7 @@ export class TelemetryIntake {
    * frame's bytes, so only a true resend of an accepted message counts as a duplicate.
    */
   async accept(runtime: DeviceRuntime, seq: number, pack: unknown, fingerprint: number): Promise<AckOutcome> {
+    if (runtime.windowReady !== undefined) await runtime.windowReady;
     if (runtime.accepted.has(seq, fingerprint)) return this.#observed(DUPLICATE);
     const inProgress = runtime.pending.get(seq);
     if (inProgress?.fingerprint === fingerprint) {

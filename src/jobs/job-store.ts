@@ -1,25 +1,27 @@
 /**
- * Durable home of fleet jobs, in the commands' lmdb environment (so a job's
- * bookkeeping and its commands commit in order): sub-database `jobs` (the
- * job's definition and status), `jobTargets` (the device list, fixed at
- * creation) and `jobDispatch`, keyed by [jobId, deviceId], saying what each
- * target got: a command (with its latest status) or a skip.
+ * Durable home of fleet jobs: bucket `jobs` (each job's definition, status
+ * and its latest progress counts), `job-targets` (the device list fixed at
+ * creation, in chunks keyed [jobId, chunk], since a NATS message is at most
+ * 1 MB) and `jobDispatch`, keyed [jobId, deviceId], saying what each target
+ * got: a command (with its latest status) or a skip.
  *
  * A `dispatching` mark is written before the command is created, so a crash
- * between the two leaves a trace the restart resolves against the device's
- * commands instead of giving the device a second one.
- *
- * Writes are lmdb's asynchronous puts; dispatch entries not yet committed
- * sit in an overlay that reads consult first.
+ * between the two leaves a trace the next runner resolves against the
+ * device's commands instead of giving the device a second one. The mark is
+ * awaited before the command is created: with one process they used to
+ * share an lmdb commit, across nodes nothing orders them but the await.
  */
-import type { Database, RootDatabase } from 'lmdb';
+import { collect, type Bucket } from '../stores/bucket.js';
 import type { CommandStatus } from '../commands/types.js';
 import type { JobView } from './types.js';
 
-/** A job as stored: its view without the derived progress, times as epoch milliseconds. */
+export type JobProgressCounts = Pick<JobView, 'dispatched' | 'skipped' | 'counts'>;
+
+/** A job as stored: its view with times as epoch milliseconds, and its counts as last written by its runner. */
 export type JobRecord = Omit<JobView, 'dispatched' | 'skipped' | 'counts' | 'createdAt' | 'completedAt'> & {
   createdAt: number;
   completedAt?: number;
+  progress?: JobProgressCounts;
 };
 
 export type Dispatch =
@@ -27,73 +29,79 @@ export type Dispatch =
   | { deviceId: string; commandId: string; status: CommandStatus }
   | { deviceId: string; skipped: string };
 
-type DispatchKey = [jobId: string, deviceId: string];
+/** Device ids per chunk of a target list: 10,000 ids of 64 characters stay well under NATS's 1 MB. */
+export const TARGETS_PER_CHUNK = 5000;
+
+export const chunkKey = (jobId: string, chunk: number): [string, string] => [jobId, String(chunk).padStart(6, '0')];
+
+export type JobBuckets = { jobs: Bucket<JobRecord>; jobTargets: Bucket<string[]>; jobDispatch: Bucket<Dispatch> };
 
 export class JobStore {
-  readonly #jobs: Database<JobRecord, string>;
-  readonly #targets: Database<string[], string>;
-  readonly #dispatch: Database<Dispatch, DispatchKey>;
-  /** `jobId\0deviceId` → entry not committed yet. */
-  readonly #overlay = new Map<string, Dispatch>();
-  readonly #writes = new Set<Promise<unknown>>();
+  readonly #jobs: Bucket<JobRecord>;
+  readonly #targets: Bucket<string[]>;
+  readonly #dispatch: Bucket<Dispatch>;
 
-  constructor(root: RootDatabase) {
-    this.#jobs = root.openDB<JobRecord, string>({ name: 'jobs' });
-    this.#targets = root.openDB<string[], string>({ name: 'jobTargets' });
-    this.#dispatch = root.openDB<Dispatch, DispatchKey>({ name: 'jobDispatch' });
+  constructor(buckets: JobBuckets) {
+    this.#jobs = buckets.jobs;
+    this.#targets = buckets.jobTargets;
+    this.#dispatch = buckets.jobDispatch;
   }
 
-  /** The job and its targets, committed together before the rollout starts. */
+  /** The targets first, then the job: a runner that sees the job finds its whole list. */
   async create(job: JobRecord, targets: readonly string[]): Promise<void> {
-    await Promise.all([this.#targets.put(job.id, [...targets]), this.#jobs.put(job.id, { ...job })]);
+    const chunks: Promise<unknown>[] = [];
+    for (let i = 0; i * TARGETS_PER_CHUNK < targets.length; i++) {
+      chunks.push(this.#targets.put(chunkKey(job.id, i), targets.slice(i * TARGETS_PER_CHUNK, (i + 1) * TARGETS_PER_CHUNK)));
+    }
+    await Promise.all(chunks);
+    if ((await this.#jobs.create(job.id, job)) === undefined) throw new Error(`job ${job.id} exists already`);
   }
 
-  putJob(job: JobRecord): Promise<void> {
-    return this.#track(this.#jobs.put(job.id, { ...job }));
+  async get(jobId: string): Promise<{ record: JobRecord; revision: number } | undefined> {
+    const entry = await this.#jobs.get(jobId);
+    return entry && { record: entry.value, revision: entry.revision };
   }
 
-  *jobs(): IterableIterator<JobRecord> {
-    for (const { value } of this.#jobs.getRange({})) yield value;
+  /** Replaces the job if it is still at `revision`; false when someone changed it first. */
+  async update(job: JobRecord, revision: number): Promise<number | undefined> {
+    return this.#jobs.update(job.id, job, revision);
   }
 
-  targets(jobId: string): string[] {
-    return this.#targets.get(jobId) ?? [];
+  async jobs(): Promise<JobRecord[]> {
+    return (await collect(this.#jobs.entries())).map((entry) => entry.value);
   }
 
-  putDispatch(jobId: string, entry: Dispatch): Promise<void> {
-    const overlayKey = `${jobId}\u0000${entry.deviceId}`;
-    this.#overlay.set(overlayKey, entry);
-    return this.#track(this.#dispatch.put([jobId, entry.deviceId], entry).finally(() => {
-      if (this.#overlay.get(overlayKey) === entry) this.#overlay.delete(overlayKey);
-    }));
+  /** Calls `listener` with each job written, by this node or any other. */
+  watch(listener: (job: JobRecord | undefined, jobId: string) => void): () => void {
+    return this.#jobs.watch((change) => listener(change.value, change.key as string));
+  }
+
+  async targets(jobId: string): Promise<string[]> {
+    return (await collect(this.#targets.entries({ group: jobId }))).flatMap((entry) => entry.value);
+  }
+
+  putDispatch(jobId: string, entry: Dispatch): Promise<number> {
+    return this.#dispatch.put([jobId, entry.deviceId], entry);
   }
 
   /** What each target of the job got so far, by device id order. */
-  *dispatches(jobId: string): IterableIterator<Dispatch> {
-    const prefix = `${jobId}\u0000`;
-    const seen = new Set<string>();
-    for (const { value } of this.#dispatch.getRange({ start: [jobId], end: [jobId, '\uffff'] })) {
-      const pending = this.#overlay.get(prefix + value.deviceId);
-      seen.add(value.deviceId);
-      yield pending ?? value;
-    }
-    for (const [key, entry] of this.#overlay) if (key.startsWith(prefix) && !seen.has(entry.deviceId)) yield entry;
+  async dispatches(jobId: string): Promise<Dispatch[]> {
+    return (await collect(this.#dispatch.entries({ group: jobId }))).map((entry) => entry.value);
   }
 
   /** Deletes a job with its targets and dispatch entries. */
   async remove(jobId: string): Promise<void> {
-    const keys = [...this.#dispatch.getKeys({ start: [jobId], end: [jobId, '\uffff'] })];
-    await Promise.all([this.#jobs.remove(jobId), this.#targets.remove(jobId), ...keys.map((key) => this.#dispatch.remove(key))]);
+    const parts = await collect(this.#targets.entries({ group: jobId }));
+    const dispatch = await collect(this.#dispatch.entries({ group: jobId }));
+    await Promise.all([
+      this.#jobs.delete(jobId),
+      ...parts.map((entry) => this.#targets.delete(entry.key)),
+      ...dispatch.map((entry) => this.#dispatch.delete(entry.key)),
+    ]);
   }
 
   /** Resolves once every write issued so far has settled. */
   async flush(): Promise<void> {
-    await Promise.allSettled([...this.#writes]);
-  }
-
-  #track(write: Promise<unknown>): Promise<void> {
-    const tracked = write.then(() => undefined).finally(() => this.#writes.delete(tracked));
-    this.#writes.add(tracked);
-    return tracked;
+    await Promise.all([this.#jobs.flush(), this.#targets.flush(), this.#dispatch.flush()]);
   }
 }

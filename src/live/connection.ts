@@ -38,6 +38,8 @@ export class LiveConnection {
   #closed = false;
   /** A subscribe arrived while the connection was behind: its snapshot waits until the queue drains. */
   snapshotDue = false;
+  /** Its transport went away (the hub no longer sends to it). */
+  detached = false;
   /** Closed by the hub for falling behind (1013), as opposed to by the client or shutdown. */
   tooSlow = false;
   framesSent = 0;
@@ -53,7 +55,7 @@ export class LiveConnection {
   }
 
   get closed(): boolean {
-    return this.#closed;
+    return this.#closed || this.detached;
   }
 
   get conflating(): boolean {

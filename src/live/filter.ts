@@ -24,6 +24,11 @@ class Patterns {
     return this.#exact.size === 0 && this.#prefixes.length === 0;
   }
 
+  /** The exact values, when there are only exact values (no prefix, not "all"). */
+  get exactOnly(): ReadonlySet<string> | undefined {
+    return this.all || this.#prefixes.length > 0 ? undefined : this.#exact;
+  }
+
   matches(value: string): boolean {
     if (this.all || this.#exact.has(value)) return true;
     for (const prefix of this.#prefixes) if (value.startsWith(prefix)) return true;
@@ -52,6 +57,11 @@ export class LiveFilter {
 
   device(id: string): boolean {
     return this.#devices.matches(id);
+  }
+
+  /** The device ids this filter names exactly, or undefined when it takes a prefix or every device. */
+  get exactDevices(): ReadonlySet<string> | undefined {
+    return this.#devices.exactOnly;
   }
 
   reading(device: string, name: string): boolean {

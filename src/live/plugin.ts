@@ -42,7 +42,7 @@ const SEED_MAX_SERIES = 200_000;
 export const DEFAULT_STALL_MS = 30_000;
 
 async function livePlugin(app: FastifyInstance, opts: LivePluginOptions): Promise<void> {
-  const { config, registry, gateway, bus } = app;
+  const { config, registry, bus } = app;
   const hub = new LiveHub({
     tickMs: opts.tickMs ?? DEFAULT_TICK_MS,
     conflateBytes: config.liveConflateBytes,
@@ -53,10 +53,11 @@ async function livePlugin(app: FastifyInstance, opts: LivePluginOptions): Promis
     ringItems: 100_000,
     maxSeries: SEED_MAX_SERIES,
   });
-  hub.start(bus, {
+  // Before the hub listens, so the first snapshot lists every device; events since are newer and win.
+  await hub.start(bus, {
     list: (page) => registry.list(page),
-    isOnline: (id) => gateway.runtimes.peek(id)?.session !== undefined,
-  });
+    isOnline: (record) => app.online.isOnline(record.id, record.status),
+  }).catch((err: unknown) => app.log.warn({ err }, 'live snapshot: device statuses not loaded'));
   app.decorate('live', hub);
   let closing = false;
   // Not awaited: the hub must come up (and /readyz tell) while InfluxDB is down.
@@ -96,7 +97,9 @@ async function seedLatest(app: FastifyInstance, hub: LiveHub, isClosing: () => b
         maxSeries: SEED_MAX_SERIES,
       });
       // InfluxDB keeps a removed device's readings; the snapshot leaves removed devices out.
-      const kept = hub.seed(readings.filter((reading) => app.registry.get(reading.device) !== undefined));
+      const devices = [...new Set(readings.map((reading) => reading.device))];
+      const known = new Set((await Promise.all(devices.map((id) => app.registry.identity(id)))).flatMap((d) => (d ? [d.id] : [])));
+      const kept = hub.seed(readings.filter((reading) => known.has(reading.device)));
       app.log.info({ series: kept }, 'live snapshot seeded from InfluxDB');
       return true;
     } catch (err) {

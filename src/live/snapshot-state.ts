@@ -63,21 +63,23 @@ export class LatestValues {
 
 export type StatusSource = {
   /** Registry records in pages; the map reads them once. */
-  list(options: { limit: number; cursor?: string }): { devices: DeviceRecord[]; nextCursor?: string };
-  isOnline(deviceId: string): boolean;
+  list(options: { limit: number; cursor?: string }): Promise<{ devices: DeviceRecord[]; nextCursor?: string }>;
+  isOnline(record: DeviceRecord): boolean;
 };
 
 export class StatusMap {
   readonly #byDevice = new Map<string, LiveDeviceStatus>();
   #online = 0;
 
-  load(source: StatusSource): void {
+  /** Reads every device's status once; a device an event already told about keeps that newer status. */
+  async load(source: StatusSource): Promise<void> {
     let cursor: string | undefined;
     do {
-      const page = source.list({ limit: 1000, cursor });
+      const page = await source.list({ limit: 1000, ...(cursor !== undefined ? { cursor } : {}) });
       for (const record of page.devices) {
+        if (this.#byDevice.has(record.id)) continue;
         const s = record.status;
-        const online = source.isOnline(record.id);
+        const online = source.isOnline(record);
         this.#set({
           device: record.id,
           online,

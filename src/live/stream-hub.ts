@@ -23,6 +23,16 @@ export type LiveHubOptions = BackpressureLimits & {
   boot?: number;
 };
 
+/**
+ * Cluster mode (cluster/live-peers.ts, cluster/bus-bridge.ts): other nodes'
+ * latest readings for a snapshot, and which devices' readings this node must
+ * receive for its connections' filters.
+ */
+export interface LivePeers {
+  gather(filter: LiveFilter): Promise<LiveReading[]>;
+  setInterest(interest: { all: boolean; devices: ReadonlySet<string> }): void;
+}
+
 export type LiveStats = {
   connections: number;
   conflating: number;
@@ -53,6 +63,8 @@ export class LiveHub {
   #seq = 0;
   #closedTooSlow = 0;
   #timer: NodeJS.Timeout | undefined;
+  #peers: LivePeers | undefined;
+  #stopped = false;
 
   constructor(options: LiveHubOptions) {
     this.options = options;
@@ -74,8 +86,8 @@ export class LiveHub {
     return Number(match[2]);
   }
 
-  start(bus: EventBus, statuses: StatusSource): void {
-    this.#status.load(statuses);
+  /** Listens to the bus, then reads every device's status once (resolves when read). */
+  start(bus: EventBus, statuses: StatusSource): Promise<void> {
     const batch = () => this.#batch;
     const pushStatus = (status: LiveDeviceStatus | undefined) => { if (status) batch().status.push(status); };
     this.#unsubscribe.push(
@@ -103,10 +115,23 @@ export class LiveHub {
     );
     this.#timer = setInterval(() => this.tick(), this.options.tickMs);
     this.#timer.unref();
+    return this.#status.load(statuses);
+  }
+
+  /** Cluster mode: snapshots include the other nodes' latest readings, and readings are received for the filters in use. */
+  usePeers(peers: LivePeers): void {
+    this.#peers = peers;
+    this.#interestChanged();
+  }
+
+  /** The latest readings this node holds for `filter` (what it answers another node's gather with). */
+  latest(filter: LiveFilter): LiveReading[] {
+    return this.#latest.select(filter);
   }
 
   /** Stops listening and closes every connection (hub shutdown: 1001). */
   stop(code: number, reason: string): void {
+    this.#stopped = true;
     clearInterval(this.#timer);
     for (const off of this.#unsubscribe.splice(0)) off();
     for (const connection of this.#connections) connection.close(code, reason);
@@ -121,9 +146,20 @@ export class LiveHub {
   attach(transport: LiveTransport, filter: LiveFilter, resumeAfter?: number): LiveConnection {
     const connection = new LiveConnection(transport, this.options);
     connection.setFilter(filter);
-    this.#connections.add(connection);
     connection.send(JSON.stringify({ type: 'hello', version: 1, tickMs: this.options.tickMs }));
     const missed = resumeAfter === undefined ? undefined : this.#ring.since(resumeAfter, this.#seq);
+    if (missed === undefined && this.#peers) {
+      // The snapshot waits for the other nodes' latest readings; events start after it.
+      void this.#gathered(filter).then(() => {
+        if (connection.closed || this.#stopped) return;
+        this.#connections.add(connection);
+        this.#interestChanged();
+        this.sendSnapshot(connection);
+      });
+      return connection;
+    }
+    this.#connections.add(connection);
+    this.#interestChanged();
     if (missed === undefined) {
       this.sendSnapshot(connection);
     } else {
@@ -149,7 +185,9 @@ export class LiveHub {
   }
 
   detach(connection: LiveConnection): void {
+    connection.detached = true;
     this.#connections.delete(connection);
+    this.#interestChanged();
   }
 
   /**
@@ -158,8 +196,38 @@ export class LiveHub {
    */
   subscribe(connection: LiveConnection, filter: LiveFilter): void {
     connection.setFilter(filter);
-    if (connection.transport.bufferedAmount > this.options.conflateBytes) connection.snapshotDue = true;
-    else this.sendSnapshot(connection);
+    this.#interestChanged();
+    const snapshot = () => {
+      if (connection.transport.bufferedAmount > this.options.conflateBytes) connection.snapshotDue = true;
+      else this.sendSnapshot(connection);
+    };
+    if (this.#peers) void this.#gathered(filter).then(() => { if (!connection.closed && connection.filter === filter) snapshot(); });
+    else snapshot();
+  }
+
+  /** Offers the other nodes' latest readings for `filter` to the snapshot state (never rejects). */
+  async #gathered(filter: LiveFilter): Promise<void> {
+    try {
+      this.seed(await this.#peers!.gather(filter));
+    } catch {
+      // A snapshot with this node's knowledge only: better than none; readings keep coming.
+    }
+  }
+
+  /** Tells the cluster bridge which readings this node's connections want. */
+  #interestChanged(): void {
+    if (!this.#peers) return;
+    const devices = new Set<string>();
+    let all = false;
+    for (const connection of this.#connections) {
+      const exact = connection.filter.exactDevices;
+      if (!exact) {
+        all = true;
+        break;
+      }
+      for (const device of exact) devices.add(device);
+    }
+    this.#peers.setInterest({ all, devices });
   }
 
   sendSnapshot(connection: LiveConnection): void {
@@ -189,6 +257,7 @@ export class LiveHub {
       if (!connection.closed) continue;
       if (connection.tooSlow) this.#closedTooSlow++;
       this.#connections.delete(connection);
+      this.#interestChanged();
     }
   }
 

@@ -23,6 +23,8 @@ export type MetricSources = {
   pacer: () => { waiting: number; pacedTotal: number };
   /** The operator live stream (src/live), once its plugin is registered. */
   live?: () => { connections: number; conflating: number; closedTooSlow: number } | undefined;
+  /** Cluster mode (src/cluster); undefined with one process. */
+  cluster?: () => { natsConnected: boolean; natsDisconnects: number; nodesAlive: number; eventsPublished: number; eventsReceived: number } | undefined;
 };
 
 /** Counts by label value since the last scrape; the counter adds them in its collect(). */
@@ -139,6 +141,17 @@ export class HubMetrics {
       name: 'pulsewire_acks_paced_total', help: 'ACKs that were held back to let delivery catch up', registers,
       collect() { this.reset(); this.inc(sources.pacer().pacedTotal); },
     });
+    if (!sources.cluster) return;
+    const cluster = () => sources.cluster?.() ?? { natsConnected: false, natsDisconnects: 0, nodesAlive: 0, eventsPublished: 0, eventsReceived: 0 };
+    gauge('pulsewire_nats_connected', 'Cluster mode: 1 while this node is connected to NATS (0: shared state waits; devices and spool carry on)', () => (cluster().natsConnected ? 1 : 0));
+    gauge('pulsewire_cluster_nodes_alive', 'Cluster mode: nodes this node sees beating, itself included', () => cluster().nodesAlive);
+    for (const [name, help, read] of [
+      ['pulsewire_nats_disconnects_total', 'Cluster mode: NATS connections lost since start', () => cluster().natsDisconnects],
+      ['pulsewire_cluster_events_published_total', 'Cluster mode: events and readings this node published to the other nodes', () => cluster().eventsPublished],
+      ['pulsewire_cluster_events_received_total', 'Cluster mode: events and readings received from the other nodes', () => cluster().eventsReceived],
+    ] as const) {
+      new Counter({ name, help, registers, collect() { this.reset(); this.inc(read()); } });
+    }
   }
 
   /** A device message of this type (label value) received; counted at the next scrape. */

@@ -1,25 +1,30 @@
 /**
- * The device registry: who may connect, how each device was provisioned, and
- * its last known connection status. Stored in lmdb (a root env at `path`, one
- * named sub-database `devices`, keyed by device id so range reads come back
- * sorted by id and paging needs no secondary index).
+ * The device registry: who may connect and how each device was provisioned
+ * (bucket `devices`), read together with its last known connection status
+ * (bucket `device-status`, written by presence/presence.ts). The two are
+ * separate records because different writers race on them: operators on
+ * identity, whichever node holds the device on status.
  *
- * Writes use lmdb's asynchronous put, which batches everything issued in one
- * event turn into a single commit: a fleet reconnecting after a hub restart
- * costs a few commits, not one fsync per device. lmdb's reads do not see a put
- * until it commits, so read-modify-write (register, updateStatus, ...) goes
- * through a small overlay of uncommitted records (#pending); without it, a
- * disconnect right after a connect could merge into the pre-connect status
- * and lose the connect. (lmdb's async transaction() callbacks would also do
- * it, but they never resolve on this host: see the module report.)
+ * Every change is an expected-revision update, so two nodes registering or
+ * enrolling the same device at once cannot both win: the loser reads again.
  */
-
-import { open, type Database, type RootDatabase } from 'lmdb';
 import { PulsewireError } from '../errors/catalog.js';
 import { isValidDeviceId } from '../protocol/limits.js';
+import type { Bucket } from '../stores/bucket.js';
 import { generateSecret, hashSecret } from './secrets.js';
 
 export type Provisioning = 'registered' | 'enrollment' | 'certificate';
+
+export interface DeviceIdentity {
+  id: string;
+  /** SHA-256 hex of the registered secret; the secret itself is never stored. */
+  secretDigest?: string;
+  /** How the device first came to exist; kept when an operator later re-registers it. */
+  provisioning: Provisioning;
+  createdAt: number;
+  /** A tombstone: removed, and must not re-provision itself (see remove()). */
+  revoked?: boolean;
+}
 
 export interface DeviceStatus {
   online: boolean;
@@ -28,18 +33,14 @@ export interface DeviceStatus {
   offlineReason?: string;
   remoteAddress?: string;
   messagesIn: number;
+  /** The node whose connection the status describes (presence). */
+  node?: string;
+  /** Counts the device's claims: a node's "offline" only counts for its own claim. */
+  epoch?: number;
 }
 
-export interface DeviceRecord {
-  id: string;
-  /** SHA-256 hex of the registered secret; the secret itself is never stored. */
-  secretDigest?: string;
-  /** How the device first came to exist; kept when an operator later re-registers it. */
-  provisioning: Provisioning;
-  createdAt: number;
+export interface DeviceRecord extends DeviceIdentity {
   status: DeviceStatus;
-  /** A tombstone: removed, and must not re-provision itself (see remove()). */
-  revoked?: boolean;
 }
 
 export interface ListOptions {
@@ -47,12 +48,8 @@ export interface ListOptions {
   cursor?: string;
   limit: number;
   online?: boolean;
-  /**
-   * Live online state (the gateway's sessions) for the `online` filter; the
-   * stored status lags a connect or disconnect by one write. Defaults to the
-   * stored status.online.
-   */
-  isOnline?: (id: string) => boolean;
+  /** Live online state for the `online` filter (presence/online-devices.ts); defaults to the stored status. */
+  isOnline?: (record: DeviceRecord) => boolean;
 }
 
 export interface DevicePage {
@@ -61,58 +58,24 @@ export interface DevicePage {
   nextCursor?: string;
 }
 
-export interface RegistryOptions {
-  now?: () => number;
-}
-
 export const MAX_PAGE = 1000;
 
-/** Status reason written on open for devices a crashed hub left online. */
+/** Status reason written at start for devices a crashed hub left online. */
 export const HUB_RESTART_REASON = 'hub restart';
 
-/** An uncommitted write; `null` means removed. Wrapped so each write has its own identity. */
-type Pending = { record: DeviceRecord | null };
-
-/** How long a batched write waits for others to share its commit. */
-const BATCH_MS = 10;
+export const NEVER_CONNECTED: Readonly<DeviceStatus> = Object.freeze({ online: false, messagesIn: 0 });
 
 const PREFIX_SYNTAX = /^[A-Za-z0-9._-]{0,64}$/;
 
 export class DeviceRegistry {
-  #root: RootDatabase;
-  #db: Database<DeviceRecord, string>;
-  #now: () => number;
-  #pending = new Map<string, Pending>();
-  #batch: Promise<void> | undefined;
-  #closed = false;
+  readonly #devices: Bucket<DeviceIdentity>;
+  readonly #statuses: Bucket<DeviceStatus>;
+  readonly #now: () => number;
 
-  private constructor(root: RootDatabase, db: Database<DeviceRecord, string>, now: () => number) {
-    this.#root = root;
-    this.#db = db;
-    this.#now = now;
-  }
-
-  /**
-   * Opens (creating if needed) the registry at `path`. A device still marked
-   * online here was online when the previous hub process died without
-   * writing its disconnect (crash, kill -9, power loss): nothing can be
-   * connected to a hub that is only starting, so those are marked offline
-   * with reason 'hub restart'. This assumes one hub process per registry path,
-   * which lmdb's single-host design implies anyway.
-   */
-  static async open(path: string, options: RegistryOptions = {}): Promise<DeviceRegistry> {
-    const root = open({ path });
-    const db = root.openDB<DeviceRecord, string>({ name: 'devices' });
-    const registry = new DeviceRegistry(root, db, options.now ?? Date.now);
-    registry.#markLeftOnlineOffline();
-    return registry;
-  }
-
-  async close(): Promise<void> {
-    if (this.#closed) return;
-    this.#closed = true;
-    await this.#batch; // its writers resume first and issue their puts before the env closes
-    await this.#root.close();
+  constructor(buckets: { devices: Bucket<DeviceIdentity>; deviceStatus: Bucket<DeviceStatus> }, options: { now?: () => number } = {}) {
+    this.#devices = buckets.devices;
+    this.#statuses = buckets.deviceStatus;
+    this.#now = options.now ?? Date.now;
   }
 
   /**
@@ -123,21 +86,24 @@ export class DeviceRegistry {
   async register(id: string): Promise<{ id: string; secret: string }> {
     assertDeviceId(id);
     const secret = generateSecret();
-    const existing = this.#read(id);
-    const record: DeviceRecord =
-      existing && !existing.revoked
-        ? { ...existing, secretDigest: hashSecret(secret) }
+    for (;;) {
+      const existing = await this.#devices.get(id);
+      const live = existing && !existing.value.revoked;
+      const identity: DeviceIdentity = live
+        ? { ...existing.value, secretDigest: hashSecret(secret) }
         : {
             id,
             secretDigest: hashSecret(secret),
-            // A revived tombstone keeps its provisioning, so removing it
-            // again leaves a tombstone again (see remove()).
-            provisioning: existing?.provisioning ?? 'registered',
+            // A revived tombstone keeps its provisioning, so removing it again leaves a tombstone again.
+            provisioning: existing?.value.provisioning ?? 'registered',
             createdAt: this.#now(),
-            status: { online: false, messagesIn: 0 },
           };
-    await this.#write(id, record);
-    return { id, secret };
+      const stored = existing ? await this.#devices.update(id, identity, existing.revision) : await this.#devices.create(id, identity);
+      if (stored === undefined) continue; // changed meanwhile: read again
+      // A revived tombstone (or a deleted device's leftover) starts from a fresh status.
+      if (!live) await this.#resetStatus(id, NEVER_CONNECTED, { ifPresent: true });
+      return { id, secret };
+    }
   }
 
   /**
@@ -149,27 +115,34 @@ export class DeviceRegistry {
    * can bring it back.
    */
   async remove(id: string): Promise<boolean> {
-    const existing = isValidDeviceId(id) ? this.#read(id) : undefined;
-    if (!existing || existing.revoked) return false;
-    if (existing.provisioning === 'registered') {
-      await this.#write(id, null);
-    } else {
-      await this.#write(id, {
-        id,
-        provisioning: existing.provisioning,
-        createdAt: existing.createdAt,
-        status: { online: false, offlineReason: 'removed', messagesIn: existing.status.messagesIn },
-        revoked: true,
-      });
+    if (!isValidDeviceId(id)) return false;
+    for (;;) {
+      const existing = await this.#devices.get(id);
+      if (!existing || existing.value.revoked) return false;
+      const { provisioning, createdAt } = existing.value;
+      const done = provisioning === 'registered'
+        ? await this.#devices.delete(id, existing.revision)
+        : (await this.#devices.update(id, { id, provisioning, createdAt, revoked: true }, existing.revision)) !== undefined;
+      if (!done) continue;
+      const status = await this.#statuses.get(id);
+      // A new epoch: the node holding the device must not write "online" or "offline" over this.
+      await this.#resetStatus(id, { online: false, offlineReason: 'removed', messagesIn: status?.value.messagesIn ?? 0 });
+      return true;
     }
-    return true;
   }
 
-  /** The device, or undefined if unknown, removed, or the id is malformed. */
-  get(id: string): DeviceRecord | undefined {
+  /** The device with its status, or undefined if unknown, removed, or the id is malformed. */
+  async get(id: string): Promise<DeviceRecord | undefined> {
+    const identity = await this.identity(id);
+    if (!identity) return undefined;
+    return { ...identity, status: (await this.#statuses.get(id))?.value ?? { ...NEVER_CONNECTED } };
+  }
+
+  /** The device's identity alone (the handshake needs no status), or undefined like get(). */
+  async identity(id: string): Promise<DeviceIdentity | undefined> {
     if (!isValidDeviceId(id)) return undefined;
-    const record = this.#read(id);
-    return record && !record.revoked ? record : undefined;
+    const entry = await this.#devices.get(id);
+    return entry && !entry.value.revoked ? entry.value : undefined;
   }
 
   /**
@@ -177,47 +150,27 @@ export class DeviceRegistry {
    * enrollment key or client certificate). Undefined for a tombstone: a
    * removed device stays out until an operator registers it again.
    */
-  async ensureProvisioned(id: string, provisioning: 'enrollment' | 'certificate'): Promise<DeviceRecord | undefined> {
+  async ensureProvisioned(id: string, provisioning: 'enrollment' | 'certificate'): Promise<DeviceIdentity | undefined> {
     assertDeviceId(id);
-    const existing = this.#read(id);
-    if (existing) return existing.revoked ? undefined : existing;
-    const record: DeviceRecord = {
-      id,
-      provisioning,
-      createdAt: this.#now(),
-      status: { online: false, messagesIn: 0 },
-    };
-    // Batched: a fleet enrolling at once shares commits instead of paying one each.
-    await this.#write(id, record, { batched: true });
-    return structuredClone(record);
-  }
-
-  /**
-   * Merges `patch` into the device's status; a key given as undefined is
-   * cleared. Going online clears offlineReason unless the patch sets one.
-   * No-op for unknown or removed devices (e.g. removed while connected).
-   */
-  async updateStatus(id: string, patch: Partial<DeviceStatus>): Promise<void> {
-    if (!isValidDeviceId(id)) return;
-    const record = this.#read(id);
-    if (!record || record.revoked) return;
-    const status: DeviceStatus = { ...record.status };
-    if (patch.online === true && !('offlineReason' in patch)) delete status.offlineReason;
-    const fields = status as unknown as Record<string, unknown>;
-    for (const [key, value] of Object.entries(patch)) {
-      if (value === undefined) delete fields[key];
-      else fields[key] = value;
+    for (;;) {
+      const existing = await this.#devices.get(id);
+      if (existing) return existing.value.revoked ? undefined : existing.value;
+      const identity: DeviceIdentity = { id, provisioning, createdAt: this.#now() };
+      if ((await this.#devices.create(id, identity)) !== undefined) {
+        // A device deleted earlier left its last status (for its epoch): a new one starts fresh.
+        await this.#resetStatus(id, NEVER_CONNECTED, { ifPresent: true });
+        return { ...identity };
+      }
+      // Another connection (here or on another node) enrolled it first: read theirs.
     }
-    await this.#write(id, { ...record, status });
   }
 
   /**
    * One page of devices in id order. The cursor is opaque to callers
    * (base64url of the last id returned), so its format may change later.
    */
-  list(options: ListOptions): DevicePage {
-    const { prefix = '', online, isOnline } = options;
-    const limit = options.limit;
+  async list(options: ListOptions): Promise<DevicePage> {
+    const { prefix = '', online, isOnline, limit } = options;
     if (!Number.isInteger(limit) || limit < 1 || limit > MAX_PAGE) {
       throw new PulsewireError('PW_ERR_BAD_REQUEST', `limit must be an integer from 1 to ${MAX_PAGE}`);
     }
@@ -226,24 +179,13 @@ export class DeviceRegistry {
     }
     // An empty cursor (?cursor=) means the first page, like an absent one.
     const after = options.cursor ? decodeCursor(options.cursor) : undefined;
-
-    // Start at the later of the prefix and the cursor: the cursor's key was
-    // returned already, so it is excluded.
-    const range =
-      after !== undefined && after >= prefix
-        ? { start: after, exclusiveStart: true }
-        : prefix
-          ? { start: prefix }
-          : {};
-
     const devices: DeviceRecord[] = [];
     let nextCursor: string | undefined;
-    for (const { key, value } of this.#db.getRange(range)) {
-      if (typeof key !== 'string') continue;
-      if (!key.startsWith(prefix)) break; // keys are sorted: no later key can match
-      const record = this.#overlay(key, value);
-      if (!record || record.revoked) continue;
-      if (online !== undefined && (isOnline === undefined ? record.status.online : isOnline(key)) !== online) continue;
+    for await (const { value: identity } of this.#devices.entries({ prefix, ...(after !== undefined ? { after } : {}) })) {
+      if (identity.revoked) continue;
+      const status = (await this.#statuses.get(identity.id))?.value ?? { ...NEVER_CONNECTED };
+      const record = { ...identity, status };
+      if (online !== undefined && (isOnline === undefined ? status.online : isOnline(record)) !== online) continue;
       // Look one match ahead so an absent nextCursor means "no more".
       if (devices.length === limit) {
         nextCursor = encodeCursor(devices[limit - 1]!.id);
@@ -254,64 +196,18 @@ export class DeviceRegistry {
     return nextCursor === undefined ? { devices } : { devices, nextCursor };
   }
 
-  #read(id: string): DeviceRecord | undefined {
-    return this.#overlay(id, this.#db.get(id));
-  }
-
-  /** The newest version of a record: an uncommitted write wins over lmdb's committed one. */
-  #overlay(id: string, committed: DeviceRecord | undefined): DeviceRecord | undefined {
-    const pending = this.#pending.get(id);
-    if (!pending) return committed;
-    // Cloned so a caller mutating its copy cannot change what gets committed.
-    return pending.record === null ? undefined : structuredClone(pending.record);
-  }
-
   /**
-   * A batched write waits up to BATCH_MS for others, so that every write of that
-   * window is issued in one event turn and lmdb commits them together (a commit
-   * per device cost 9% of the hub's CPU while a fleet enrolled). Reads see it
-   * at once through #pending. A newer write to the same id issued meanwhile
-   * carries this one's change (it read the overlay), so this one is skipped.
+   * Replaces the device's status with a new epoch, whoever holds it (register,
+   * remove). The record stays after a removal so epochs never repeat.
    */
-  async #write(id: string, record: DeviceRecord | null, options: { batched?: boolean } = {}): Promise<void> {
-    const entry: Pending = { record };
-    this.#pending.set(id, entry);
-    try {
-      if (options.batched) {
-        await this.#nextBatch();
-        if (this.#pending.get(id) !== entry) return;
-      }
-      await (record === null ? this.#db.remove(id) : this.#db.put(id, record));
-    } finally {
-      // Only our own entry: a later write to the same id is still in flight.
-      if (this.#pending.get(id) === entry) this.#pending.delete(id);
+  async #resetStatus(id: string, status: DeviceStatus, options: { ifPresent?: boolean } = {}): Promise<void> {
+    for (;;) {
+      const current = await this.#statuses.get(id);
+      if (!current && options.ifPresent) return;
+      const next = { ...status, epoch: (current?.value.epoch ?? 0) + 1 };
+      const stored = current ? await this.#statuses.update(id, next, current.revision) : await this.#statuses.create(id, next);
+      if (stored !== undefined) return;
     }
-  }
-
-  /** Resolves, for every caller of this window at once, BATCH_MS after the first. */
-  #nextBatch(): Promise<void> {
-    this.#batch ??= new Promise((resolve) => setTimeout(() => {
-      this.#batch = undefined;
-      resolve();
-    }, BATCH_MS));
-    return this.#batch;
-  }
-
-  #markLeftOnlineOffline(): void {
-    const stale: DeviceRecord[] = [];
-    for (const { key, value } of this.#db.getRange({})) {
-      if (typeof key === 'string' && value?.status?.online) stale.push(value);
-    }
-    if (stale.length === 0) return;
-    // One synchronous transaction at startup, before anyone can connect.
-    this.#db.transactionSync(() => {
-      for (const record of stale) {
-        this.#db.putSync(record.id, {
-          ...record,
-          status: { ...record.status, online: false, offlineReason: HUB_RESTART_REASON },
-        });
-      }
-    });
   }
 }
 

@@ -1,91 +1,81 @@
 /**
  * Durable reported and desired state per device (protocol section 3: "the hub
- * keeps both documents durably"): lmdb sub-database `state` in the commands
- * environment, keyed by device id. Documents are small and read on every
- * connect, so the store keeps each one it has loaded in memory; that copy is
- * the truth and lmdb's async put only has to make it durable.
+ * keeps both documents durably"), as two records per device: the device
+ * writes `reported`, operators write `desired` with its version, so the two
+ * writers never race on one record. Each change is an expected-revision
+ * update: two nodes patching one device's desired state at once get two
+ * distinct versions, never one version for two documents.
  *
  * Firmware keeps the last desired version it applied and ignores lower ones,
  * so a device id's versions never go backwards: removing a device leaves its
  * last version in `desired-versions`, and a re-provisioned device continues
  * above it (lastVersion).
  */
-import type { Database, RootDatabase } from 'lmdb';
+import type { Bucket, Entry } from '../stores/bucket.js';
 import type { JsonObject } from './types.js';
 
-export type StateRecord = {
-  reported: JsonObject;
-  desired: JsonObject;
-  version: number;
-  reportedAt?: number;
-  desiredAt?: number;
+export type DesiredRecord = { desired: JsonObject; version: number; desiredAt?: number };
+export type ReportedRecord = { reported: JsonObject; reportedAt?: number };
+
+export type StateBuckets = {
+  desired: Bucket<DesiredRecord>;
+  reported: Bucket<ReportedRecord>;
+  desiredVersions: Bucket<number>;
 };
 
-export const EMPTY_STATE: Readonly<StateRecord> = Object.freeze({ reported: {}, desired: {}, version: 0 });
+export const NO_DESIRED: Readonly<DesiredRecord> = Object.freeze({ desired: {}, version: 0 });
+export const NO_REPORTED: Readonly<ReportedRecord> = Object.freeze({ reported: {} });
 
 export class StateStore {
-  readonly #db: Database<StateRecord, string>;
-  /** Highest desired version of each removed device id. */
-  readonly #removedVersions: Database<number, string>;
-  readonly #cache = new Map<string, StateRecord>();
-  readonly #removedCache = new Map<string, number>();
-  readonly #writes = new Set<Promise<unknown>>();
+  readonly #buckets: StateBuckets;
 
-  constructor(root: RootDatabase) {
-    this.#db = root.openDB<StateRecord, string>({ name: 'state' });
-    this.#removedVersions = root.openDB<number, string>({ name: 'desired-versions' });
+  constructor(buckets: StateBuckets) {
+    this.#buckets = buckets;
   }
 
-  get(deviceId: string): StateRecord {
-    let record = this.#cache.get(deviceId);
-    if (!record) {
-      record = this.#db.get(deviceId) ?? { ...EMPTY_STATE };
-      this.#cache.set(deviceId, record);
-    }
-    return record;
+  async desired(deviceId: string): Promise<DesiredRecord> {
+    return (await this.#buckets.desired.get(deviceId))?.value ?? NO_DESIRED;
+  }
+
+  async reported(deviceId: string): Promise<ReportedRecord> {
+    return (await this.#buckets.reported.get(deviceId))?.value ?? NO_REPORTED;
   }
 
   /**
-   * Replaces the device's record; resolves once committed. Reads see the new
-   * record at once; if the commit fails they go back to what lmdb holds
-   * (unless a later put replaced the record meanwhile), so the cache never
-   * keeps a document that was not saved.
+   * Applies `change` to the device's desired record as one revision-checked
+   * update, read again and retried when another writer came first. `change`
+   * gets the current record and the highest version the id ever had; it may
+   * throw to refuse. Resolves with what was stored, once durable.
    */
-  put(deviceId: string, record: StateRecord): Promise<void> {
-    this.#cache.set(deviceId, record);
-    return this.#track(this.#db.put(deviceId, record).catch((err: unknown) => {
-      if (this.#cache.get(deviceId) === record) this.#cache.delete(deviceId);
-      throw err;
-    }));
+  async updateDesired(deviceId: string, change: (current: DesiredRecord, lastVersion: number) => DesiredRecord): Promise<DesiredRecord> {
+    return this.#update(this.#buckets.desired, deviceId, NO_DESIRED, async (current) => {
+      const removed = (await this.#buckets.desiredVersions.get(deviceId))?.value ?? 0;
+      return change(current, Math.max(current.version, removed));
+    });
   }
 
-  /** The highest desired version this device id ever had, removals included (0: none). */
-  lastVersion(deviceId: string): number {
-    return Math.max(this.get(deviceId).version, this.#removedVersion(deviceId));
+  /** Applies `change` to the reported record, like updateDesired. */
+  async updateReported(deviceId: string, change: (current: ReportedRecord) => ReportedRecord): Promise<ReportedRecord> {
+    return this.#update(this.#buckets.reported, deviceId, NO_REPORTED, async (current) => change(current));
   }
 
-  /** Forgets the device's documents; its last version stays (issued first: both go in one commit). */
-  remove(deviceId: string): Promise<void> {
-    const last = this.lastVersion(deviceId);
-    this.#cache.delete(deviceId);
-    const marked = last > this.#removedVersion(deviceId) ? this.#track(this.#removedVersions.put(deviceId, last)) : undefined;
-    if (marked) this.#removedCache.set(deviceId, last);
-    return Promise.all([marked, this.#track(this.#db.remove(deviceId))]).then(() => undefined);
+  /** Forgets the device's documents; its last desired version stays, written first. */
+  async remove(deviceId: string): Promise<void> {
+    const { desired, reported, desiredVersions } = this.#buckets;
+    const current = await desired.get(deviceId);
+    if (current && current.value.version > 0) {
+      const removed = (await desiredVersions.get(deviceId))?.value ?? 0;
+      if (current.value.version > removed) await desiredVersions.put(deviceId, current.value.version);
+    }
+    await Promise.all([desired.delete(deviceId), reported.delete(deviceId)]);
   }
 
-  #removedVersion(deviceId: string): number {
-    let version = this.#removedCache.get(deviceId);
-    if (version === undefined) this.#removedCache.set(deviceId, (version = this.#removedVersions.get(deviceId) ?? 0));
-    return version;
-  }
-
-  #track(work: Promise<unknown>): Promise<void> {
-    const write = work.then(() => undefined).finally(() => this.#writes.delete(write));
-    this.#writes.add(write);
-    return write;
-  }
-
-  async flush(): Promise<void> {
-    await Promise.allSettled([...this.#writes]);
+  async #update<R>(bucket: Bucket<R>, deviceId: string, empty: R, change: (current: R) => Promise<R>): Promise<R> {
+    for (;;) {
+      const entry: Entry<R> | undefined = await bucket.get(deviceId);
+      const next = await change(entry?.value ?? empty);
+      const stored = entry ? await bucket.update(deviceId, next, entry.revision) : await bucket.create(deviceId, next);
+      if (stored !== undefined) return next;
+    }
   }
 }

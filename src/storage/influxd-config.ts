@@ -3,44 +3,22 @@
  * loopback ports and a config file that keeps it private, quiet and local.
  */
 
-import { constants as fsConstants } from 'node:fs';
-import { access, mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import path from 'node:path';
-import { PulsewireError } from '../errors/catalog.js';
-
-/** Directories searched after PATH: Debian puts influxd in /usr/bin, some builds in /usr/sbin. */
-const FALLBACK_DIRS = ['/usr/bin', '/usr/sbin', '/usr/local/bin'];
+import { findBinary } from '../process/child-server.js';
 
 export const INFLUXD_MISSING_HINT =
   'influxd (InfluxDB 1.x) was not found on PATH, /usr/bin or /usr/sbin; ' +
   'run `npm run setup` (which apt-get installs Debian\'s influxdb) ' +
   'or set PULSEWIRE_INFLUX_URL to use an InfluxDB you run yourself';
 
-async function isExecutable(file: string): Promise<boolean> {
-  try {
-    await access(file, fsConstants.X_OK);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 /**
  * Resolves the influxd binary. An explicit path must exist; otherwise PATH
  * and the usual system directories are searched in that order.
  */
-export async function findInfluxd(explicitPath?: string): Promise<string> {
-  if (explicitPath !== undefined) {
-    if (await isExecutable(explicitPath)) return explicitPath;
-    throw new PulsewireError('PW_ERR_INFLUXD_MISSING', `${explicitPath} is not executable; ${INFLUXD_MISSING_HINT}`);
-  }
-  const dirs = (process.env['PATH'] ?? '').split(path.delimiter).filter(Boolean).concat(FALLBACK_DIRS);
-  for (const dir of dirs) {
-    const candidate = path.join(dir, 'influxd');
-    if (await isExecutable(candidate)) return candidate;
-  }
-  throw new PulsewireError('PW_ERR_INFLUXD_MISSING', INFLUXD_MISSING_HINT);
+export function findInfluxd(explicitPath?: string): Promise<string> {
+  return findBinary('influxd', { code: 'PW_ERR_INFLUXD_MISSING', hint: INFLUXD_MISSING_HINT }, explicitPath);
 }
 
 /**

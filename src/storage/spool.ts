@@ -112,6 +112,20 @@ function messagesOf(record: StoredRecord): StoredMessage[] {
 export class Spool {
   readonly accepted: AcceptedWindowStore;
   readonly deadLetters: DeadLetters;
+
+  /** A device's durable duplicate window, oldest first (the gateway restores it when it first sees the device). */
+  acceptedWindow(deviceId: string): [seq: number, fingerprint: number][] {
+    return this.accepted.load(deviceId);
+  }
+
+  /** Dead letters, newest first (GET /v1/dead-letters). */
+  deadLetterPage(limit: number, before?: number): ReturnType<DeadLetters['page']> {
+    return this.deadLetters.page(limit, before);
+  }
+
+  get deadLetterCount(): number {
+    return this.deadLetters.count;
+  }
   readonly #root: RootDatabase;
   readonly #entries: Database<string, number>;
   readonly #maxBytes: number;

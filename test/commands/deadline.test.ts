@@ -4,15 +4,12 @@
  * PULSEWIRE_COMMAND_TTL_MS allows 30 days. vitest's fake timers copy that
  * behaviour of Node, so the command test below fails on a plain setTimeout.
  */
-import { mkdtemp, rm } from 'node:fs/promises';
-import os from 'node:os';
-import path from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { CommandService, isFinal, type CommandLimits } from '../../src/commands/command-service.js';
-import { CommandStore } from '../../src/commands/command-store.js';
+import { isFinal } from '../../src/commands/command-service.js';
 import { atDeadline, MAX_TIMER_MS, type Scheduler } from '../../src/commands/deadline.js';
 import type { CommandView } from '../../src/commands/types.js';
-import { EventBus } from '../../src/events/bus.js';
+import { startServices } from '../support/services.js';
+import { LMDB } from '../support/stores.js';
 
 const DAY_MS = 86_400_000;
 
@@ -97,25 +94,20 @@ describe('a command with a TTL above 24.8 days (real lmdb, fake clock)', () => {
   });
 
   it('stays queued for an offline device until its TTL, then expires', async () => {
-    const dir = await mkdtemp(path.join(os.tmpdir(), 'pulsewire-deadline-'));
-    cleanup.push(() => rm(dir, { recursive: true, force: true }));
+    const handle = await LMDB.open();
+    cleanup.push(() => handle.close());
     // A fixed start (a Saturday noon, UTC), not the wall clock: the 30 days run over a month's end.
     vi.useFakeTimers({ now: Date.UTC(2025, 10, 22, 12), toFake: ['setTimeout', 'clearTimeout', 'setInterval', 'clearInterval', 'Date'] });
-    const store = CommandStore.open(dir);
-    const limits: CommandLimits = {
-      commandQueueMax: 100, commandTtlMs: 30 * DAY_MS, commandTimeoutMs: 30_000, commandRetentionMs: 7 * DAY_MS, maxMessageBytes: 65_536,
-    };
-    const bus = new EventBus();
-    const ended = new Promise<CommandView>((resolve) => bus.on('command.status', ({ command }) => { if (isFinal(command.status)) resolve(command); }));
-    const commands = new CommandService({ store, bus, limits, points: { append: async () => {} }, logger: { info() {}, warn() {} } });
-    cleanup.push(async () => { await commands.close(); await store.close(); });
-    commands.start();
+    const hub = await startServices(handle.stores, { limits: { commandTtlMs: 30 * DAY_MS, commandRetentionMs: 7 * DAY_MS } });
+    cleanup.push(() => hub.stop());
+    const { commands } = hub;
+    const ended = new Promise<CommandView>((resolve) => hub.bus.on('command.status', ({ command }) => { if (isFinal(command.status)) resolve(command); }));
 
     const created = await commands.create('sleepy-1', { name: 'update_firmware', ttlMs: 30 * DAY_MS });
     await vi.advanceTimersByTimeAsync(1000);
-    expect(commands.get('sleepy-1', created.id)!.status).toBe('queued');
+    expect((await commands.get('sleepy-1', created.id))!.status).toBe('queued');
     await vi.advanceTimersByTimeAsync(29 * DAY_MS);
-    expect(commands.get('sleepy-1', created.id)!.status).toBe('queued');
+    expect((await commands.get('sleepy-1', created.id))!.status).toBe('queued');
     await vi.advanceTimersByTimeAsync(DAY_MS - 1000);
     const final = await ended;
     expect(final).toMatchObject({ id: created.id, status: 'expired', result: `not sent within ttlMs ${30 * DAY_MS}` });

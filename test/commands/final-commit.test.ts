@@ -6,18 +6,14 @@
  * "Across a hub restart"). Real lmdb; "durable" is checked by reading the
  * database directly, past the store's overlay of uncommitted records.
  */
-import { mkdtemp, rm } from 'node:fs/promises';
-import os from 'node:os';
-import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { CommandService, isFinal, type CommandLimits } from '../../src/commands/command-service.js';
-import { CommandStore, type CommandRecord } from '../../src/commands/command-store.js';
+import { isFinal, type CommandService } from '../../src/commands/command-service.js';
+import type { CommandRecord } from '../../src/commands/command-store.js';
 import type { CommandStatus } from '../../src/commands/types.js';
-import { EventBus } from '../../src/events/bus.js';
+import type { LmdbBucket } from '../../src/stores/lmdb-bucket.js';
+import { startServices } from '../support/services.js';
+import { LMDB } from '../support/stores.js';
 
-const limits: CommandLimits = {
-  commandQueueMax: 100, commandTtlMs: 3_600_000, commandTimeoutMs: 30_000, commandRetentionMs: 86_400_000, maxMessageBytes: 65_536,
-};
 const DEVICE = 'pump-1';
 
 describe('final command statuses are shown after their commit', () => {
@@ -25,20 +21,15 @@ describe('final command statuses are shown after their commit', () => {
   afterEach(async () => { for (const step of cleanup.splice(0).reverse()) await step(); });
 
   async function setUp() {
-    const dir = await mkdtemp(path.join(os.tmpdir(), 'pulsewire-final-'));
-    cleanup.push(() => rm(dir, { recursive: true, force: true }));
-    const store = CommandStore.open(dir);
-    const bus = new EventBus();
-    const points: string[] = [];
-    const commands = new CommandService({
-      store, bus, limits, logger: { info() {}, warn() {} },
-      points: { append: async (_device, [point]) => { points.push(String(point!.tags!.status)); } },
-    });
-    cleanup.push(async () => { await commands.close(); await store.close(); });
-    commands.start();
+    const handle = await LMDB.open();
+    cleanup.push(() => handle.close());
+    const hub = await startServices(handle.stores);
+    cleanup.push(() => hub.stop());
+    const { commands, bus } = hub;
+    const { points } = hub;
     // What a restarted hub would read: committed records only.
-    const committed = store.root.openDB<CommandRecord, [string, string]>({ name: 'commands' });
-    const durable = (id: string): CommandStatus | undefined => committed.get([DEVICE, id])?.status;
+    const committed = handle.stores.commands as LmdbBucket<CommandRecord>;
+    const durable = (id: string): CommandStatus | undefined => committed.committed([DEVICE, id])?.status;
     /** For each final event: the status lmdb held at that moment. */
     const atEvent: { status: CommandStatus; durable: CommandStatus | undefined }[] = [];
     bus.on('command.status', ({ command }) => {
@@ -61,16 +52,16 @@ describe('final command statuses are shown after their commit', () => {
     const waited = commands.waitFinal(DEVICE, id, 20_000).then((view) => ({ view, durable: durable(id) }));
     commands.onResult(DEVICE, { type: 4, commandId: id, status: 1, payload: 'primed' });
     // Same turn: the commit has not happened, so nothing shows the final status yet.
-    expect(commands.get(DEVICE, id)!.status).toBe('sent');
-    expect(commands.list(DEVICE, undefined, 10).map((c) => c.status)).toEqual(['sent']);
+    expect((await commands.get(DEVICE, id))!.status).toBe('sent');
+    expect((await commands.list(DEVICE, undefined, 10)).map((c) => c.status)).toEqual(['sent']);
     expect(atEvent).toEqual([]);
     expect(points).toEqual([]);
     const { view, durable: durableAtAnswer } = await waited;
     expect(view).toMatchObject({ status: 'succeeded', result: 'primed' });
     expect(durableAtAnswer).toBe('succeeded');
     expect(atEvent).toEqual([{ status: 'succeeded', durable: 'succeeded' }]);
-    expect(commands.get(DEVICE, id)!.status).toBe('succeeded');
-    expect(points).toEqual(['succeeded']);
+    expect((await commands.get(DEVICE, id))!.status).toBe('succeeded');
+    await expect.poll(() => points).toEqual([[DEVICE, 'succeeded']]);
   });
 
   it('a second final RESULT in the commit window is ignored: one final status, one event', async () => {

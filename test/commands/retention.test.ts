@@ -13,7 +13,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { PRUNE_EVERY_MS } from '../../src/commands/command-service.js';
+import { PRUNE_EVERY_MS } from '../../src/commands/deadlines.js';
 import type { Scheduler } from '../../src/commands/deadline.js';
 import { encodeResult } from '../../src/protocol/encode.js';
 import { nextCommand } from '../support/commands.js';

@@ -20,7 +20,7 @@ import { freshDatabase } from '../support/influx.js';
 import { ENROLLMENT_KEY, startHub, type TestHub } from '../support/hub.js';
 import { waitFor } from '../support/wait.js';
 import { FakeHub } from './fake-hub.js';
-import { InfluxGate } from './influx-gate.js';
+import { InfluxGate } from '../support/influx-gate.js';
 
 /** How long to wait for something the hub or the simulator must do: a ceiling for a busy machine, not a speed claim. */
 const CEILING_MS = 15_000;

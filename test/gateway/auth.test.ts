@@ -1,10 +1,8 @@
 import { createHmac } from 'node:crypto';
-import { mkdtemp, rm } from 'node:fs/promises';
-import os from 'node:os';
-import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { authenticateDevice, parseBasicAuthorization } from '../../src/gateway/auth.js';
 import { DeviceRegistry } from '../../src/registry/device-registry.js';
+import { LMDB, type StoresHandle } from '../support/stores.js';
 
 const basic = (userPass: string, scheme = 'Basic') => `${scheme} ${Buffer.from(userPass, 'utf8').toString('base64')}`;
 
@@ -61,18 +59,17 @@ describe('parseBasicAuthorization', () => {
 });
 
 describe('authenticateDevice', () => {
-  let dir: string;
+  let handle: StoresHandle;
   let registry: DeviceRegistry;
   const enrollmentKey = 'fleet-enrollment-key-2025';
 
   beforeEach(async () => {
-    dir = await mkdtemp(path.join(os.tmpdir(), 'pulsewire-auth-'));
-    registry = await DeviceRegistry.open(path.join(dir, 'state'));
+    handle = await LMDB.open();
+    registry = new DeviceRegistry(handle.stores);
   });
 
   afterEach(async () => {
-    await registry.close();
-    await rm(dir, { recursive: true, force: true });
+    await handle.close();
   });
 
   /** Computed here with node:crypto, independently of src/registry/secrets.ts. */
@@ -106,7 +103,7 @@ describe('authenticateDevice', () => {
       expect(result.error.spec.http).toBe(401);
     }
     // Nothing was provisioned by a failed attempt.
-    expect(registry.get('ghost')).toBeUndefined();
+    expect(await registry.get('ghost')).toBeUndefined();
   });
 
   it('provisions a device presenting the secret derived from the enrollment key (fixed vector)', async () => {
@@ -118,7 +115,7 @@ describe('authenticateDevice', () => {
     expect(secret).toMatch(/^[A-Za-z0-9_-]{43}$/);
     const result = await authenticateDevice({ authorization: basic(`sensor-001:${secret}`) }, { registry, enrollmentKey });
     expect(result).toEqual({ ok: true, deviceId: 'sensor-001', method: 'enrollment' });
-    expect(registry.get('sensor-001')?.provisioning).toBe('enrollment');
+    expect((await registry.get('sensor-001'))?.provisioning).toBe('enrollment');
     // Second connection: still accepted, not re-created.
     const again = await authenticateDevice({ authorization: basic(`sensor-001:${secret}`) }, { registry, enrollmentKey });
     expect(again.ok).toBe(true);
@@ -132,7 +129,7 @@ describe('authenticateDevice', () => {
     const padded = await authenticateDevice({ authorization: basic(`sensor-001:${secret}=`) }, { registry, enrollmentKey });
     const otherKey = await authenticateDevice({ authorization: basic(`sensor-001:${derived('sensor-001', 'other')}`) }, { registry, enrollmentKey });
     expect([noKey, emptyKey, otherId, padded, otherKey].map((r) => r.ok)).toEqual([false, false, false, false, false]);
-    expect(registry.list({ limit: 10 }).devices).toEqual([]);
+    expect((await registry.list({ limit: 10 })).devices).toEqual([]);
   });
 
   it('refuses a removed enrolled device even with the right derived secret, until re-registered', async () => {
@@ -143,7 +140,7 @@ describe('authenticateDevice', () => {
     const refused = await auth();
     expect(refused.ok).toBe(false);
     if (!refused.ok) expect(refused.error.code).toBe('PW_ERR_DEVICE_AUTH');
-    expect(registry.get('sensor-001')).toBeUndefined();
+    expect(await registry.get('sensor-001')).toBeUndefined();
 
     const { secret: fresh } = await registry.register('sensor-001');
     expect(await authenticateDevice({ authorization: basic(`sensor-001:${fresh}`) }, { registry, enrollmentKey })).toEqual({
@@ -154,7 +151,7 @@ describe('authenticateDevice', () => {
   it('accepts a verified client certificate whose CN is a device id, provisioning it', async () => {
     const result = await authenticateDevice({ certificate: { authorized: true, subjectCN: 'cam-7' } }, { registry });
     expect(result).toEqual({ ok: true, deviceId: 'cam-7', method: 'certificate' });
-    expect(registry.get('cam-7')?.provisioning).toBe('certificate');
+    expect((await registry.get('cam-7'))?.provisioning).toBe('certificate');
   });
 
   it('prefers the certificate over Basic credentials', async () => {
@@ -171,7 +168,7 @@ describe('authenticateDevice', () => {
     const badCn = await authenticateDevice({ certificate: { authorized: true, subjectCN: 'cam 7.example.com/x' } }, { registry });
     const noCn = await authenticateDevice({ certificate: { authorized: true } }, { registry });
     expect([unverified.ok, badCn.ok, noCn.ok]).toEqual([false, false, false]);
-    expect(registry.get('cam-7')).toBeUndefined();
+    expect(await registry.get('cam-7')).toBeUndefined();
     const fallback = await authenticateDevice(
       { certificate: { authorized: false, subjectCN: 'cam-7' }, authorization: basic(`sensor-1:${secret}`) },
       { registry },

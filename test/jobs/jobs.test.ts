@@ -1,9 +1,9 @@
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CommandStore } from '../../src/commands/command-store.js';
 import { JobStore } from '../../src/jobs/job-store.js';
 import type { JobView } from '../../src/jobs/types.js';
-import { PROGRESS_EVERY_MS } from '../../src/jobs/job-service.js';
+import { PROGRESS_EVERY_MS } from '../../src/jobs/job-runner.js';
+import { openLmdbStores } from '../../src/stores/open-lmdb-stores.js';
 import { encodeResult } from '../../src/protocol/encode.js';
 import { LiveClient } from '../live/live-client.js';
 import { TestDevice } from '../support/device-client.js';
@@ -236,14 +236,14 @@ describe('fleet jobs across a hub restart', () => {
     await first.close();
     // What a crash between the dispatching mark and the end of the command's creation leaves behind:
     // resume-0 has its command but only the mark; the last target has the mark and no command.
-    const store = CommandStore.open(path.join(dataDir, 'commands'));
-    const jobStore = new JobStore(store.root);
-    const served = [...jobStore.dispatches(created.body.id)].map((entry) => entry.deviceId);
+    const stores = await openLmdbStores(dataDir);
+    const jobStore = new JobStore(stores);
+    const served = (await jobStore.dispatches(created.body.id)).map((entry) => entry.deviceId);
     expect(served).toContain('resume-0');
     expect(served).not.toContain(last);
     await jobStore.putDispatch(created.body.id, { deviceId: 'resume-0', dispatching: true });
     await jobStore.putDispatch(created.body.id, { deviceId: last, dispatching: true });
-    await store.close();
+    await stores.close();
 
     const second = await hubs.start();
     const resumed = (await second.api('GET', `/v1/jobs/${created.body.id}`)).body as JobView;

@@ -161,7 +161,7 @@ describe('LiveHub SSE resume', () => {
   it('replays the missed events under the snapshot allowance, so a low byte bound does not 1013 a resuming client', () => {
     const hub = new LiveHub({ tickMs: 100, conflateBytes: 100, maxBufferedBytes: 1000, stallMs: 60_000, ringTicks: 100, ringItems: 10_000, maxSeries: 100 });
     const bus = new EventBus();
-    hub.start(bus, { list: () => ({ devices: [] }), isOnline: () => false });
+    void hub.start(bus, { list: async () => ({ devices: [] }), isOnline: () => false });
     try {
       for (let k = 1; k <= 40; k++) {
         bus.emit('telemetry.accepted', { deviceId: 'd', readings: [{ name: `series-with-a-long-name-${k}`, kind: 'value', value: k, timeUs: k * 1000 }] });
@@ -204,19 +204,19 @@ describe('LiveHub subscribe', () => {
 });
 
 describe('SessionKeys', () => {
-  it('accepts its own unexpired, unrevoked sessions only', () => {
+  it('accepts its own unexpired, unrevoked sessions only', async () => {
     let now = 1_000_000;
     const keys = new SessionKeys('operator-token-0123456789', { now: () => now });
     const { value } = keys.issue(60_000);
     expect(value).not.toContain('operator-token');
-    expect(keys.verify(value)).toBe(true);
-    expect(keys.verify(value.slice(0, -1) + (value.endsWith('A') ? 'B' : 'A'))).toBe(false);
-    expect(new SessionKeys('another-token-0123456789', { now: () => now }).verify(value)).toBe(false);
+    expect(await keys.verify(value)).toBe(true);
+    expect(await keys.verify(value.slice(0, -1) + (value.endsWith('A') ? 'B' : 'A'))).toBe(false);
+    expect(await new SessionKeys('another-token-0123456789', { now: () => now }).verify(value)).toBe(false);
     now += 60_001;
-    expect(keys.verify(value)).toBe(false);
+    expect(await keys.verify(value)).toBe(false);
     now -= 60_001;
-    keys.revoke(value);
-    expect(keys.verify(value)).toBe(false);
+    await keys.revoke(value);
+    expect(await keys.verify(value)).toBe(false);
   });
 
   it('marks the cookie Secure when the hub serves TLS', () => {

@@ -91,11 +91,11 @@ function spooledValues(hub: TestHub, deviceId: string): unknown[] {
  * given up after it, or (the hub getting it wrong) dead-lettered something.
  */
 async function roundFailedWith(hub: TestHub, log: string[], answer: RegExp): Promise<void> {
-  const deadLettered = () => hub.app.spool.deadLetters.count > 0;
+  const deadLettered = () => hub.app.spool.deadLetterCount > 0;
   await waitFor(() => deadLettered() || log.some((line) => answer.test(line)), { timeoutMs: 30_000, what: `the hub saw ${answer}` });
   const retries = hub.app.drainer.stats.retries;
   await waitFor(() => deadLettered() || hub.app.drainer.stats.retries > retries, { timeoutMs: 30_000, what: 'a drain round gave up' });
-  expect(hub.app.spool.deadLetters.count, 'dead-lettered instead of kept in the spool').toBe(0);
+  expect(hub.app.spool.deadLetterCount, 'dead-lettered instead of kept in the spool').toBe(0);
   expect(log.filter((line) => /InfluxDB write failed/.test(line)).at(-1)).toMatch(answer);
 }
 
@@ -123,7 +123,7 @@ describe.concurrent('InfluxDB refusing the hub', () => {
       await sendReadings(hub, 'auth-1', [0, 1, 2, 3, 4]);
       await roundFailedWith(hub, log, /HTTP 401/);
       expect(spooledValues(hub, 'auth-1')).toEqual([0, 1, 2, 3, 4]);
-      expect(hub.app.spool.deadLetters.count).toBe(0);
+      expect(hub.app.spool.deadLetterCount).toBe(0);
       expect(await stored(db, 'auth-1')).toEqual([]);
 
       await admin(`CREATE USER ${WRITER.user} WITH PASSWORD '${WRITER.password}'`);
@@ -131,12 +131,12 @@ describe.concurrent('InfluxDB refusing the hub', () => {
       expect(await probeWrite(db, line, WRITER)).toBe(403);
       await roundFailedWith(hub, log, /HTTP 403/);
       expect(spooledValues(hub, 'auth-1')).toEqual([0, 1, 2, 3, 4]);
-      expect(hub.app.spool.deadLetters.count).toBe(0);
+      expect(hub.app.spool.deadLetterCount).toBe(0);
 
       await admin(`GRANT WRITE ON ${db} TO ${WRITER.user}`);
       await waitFor(() => hub.app.spool.stats.entries === 0, { timeoutMs: 30_000, what: 'spool drained after GRANT WRITE' });
       expect(await stored(db, 'auth-1')).toEqual([0, 1, 2, 3, 4].map((v) => [(T_S + v) * 1_000_000, v]));
-      expect(hub.app.spool.deadLetters.count).toBe(0);
+      expect(hub.app.spool.deadLetterCount).toBe(0);
       expect(hub.app.drainer.stats.deadLetterPoints).toBe(0);
     } finally {
       await hub.close();
@@ -156,13 +156,13 @@ describe.concurrent('InfluxDB refusing the hub', () => {
       await sendReadings(hub, 'gone-1', [1, 2, 3], 1);
       await roundFailedWith(hub, log, /HTTP 404: database not found/);
       expect(spooledValues(hub, 'gone-1')).toEqual([1, 2, 3]);
-      expect(hub.app.spool.deadLetters.count).toBe(0);
+      expect(hub.app.spool.deadLetterCount).toBe(0);
 
       await admin(`CREATE DATABASE ${db}`);
       await waitFor(() => hub.app.spool.stats.entries === 0, { timeoutMs: 30_000, what: 'spool drained after CREATE DATABASE' });
       // Reading 0 went with the dropped database; 1..3 were kept and arrive once.
       expect(await stored(db, 'gone-1')).toEqual([1, 2, 3].map((v) => [(T_S + v) * 1_000_000, v]));
-      expect(hub.app.spool.deadLetters.count).toBe(0);
+      expect(hub.app.spool.deadLetterCount).toBe(0);
     } finally {
       await hub.close();
     }

@@ -13,6 +13,7 @@
  * answers false and the outbox keeps the commands queued for the next
  * request.
  */
+import type { Claim } from '../../presence/device-presence.js';
 import type { OfflineReason } from '../../events/bus.js';
 import type { HubMessage } from '../../protocol/messages.js';
 import type { DeviceSessionHandle } from '../device-runtime.js';
@@ -51,6 +52,7 @@ export class HttpLink implements DeviceSessionHandle, Presence {
   readonly connectedAt = Date.now();
   remoteAddress: string;
   openRequests = 0;
+  claim: Promise<Claim | undefined> | undefined = undefined;
   #receiver: Receiver | undefined;
   #ended = false;
   readonly #onEnded: LinkEnded;

@@ -18,6 +18,7 @@ import type { AckMessage, DeviceMessage, HubMessage } from '../../protocol/messa
 import { frameFingerprint } from '../accepted-seqs.js';
 import type { DeviceRuntime } from '../device-runtime.js';
 import { checkDeviceRequest } from '../request-credentials.js';
+import type { OfflineReason } from '../../events/bus.js';
 import { HttpLink, Pickup } from './http-link.js';
 import { PresenceTracker } from './presence.js';
 import { RequestBudget } from './request-budget.js';
@@ -50,11 +51,11 @@ export async function httpFallback(app: FastifyInstance): Promise<void> {
     5: metrics.messagesIn.labels('reported'),
   };
 
-  const linkEnded = (link: HttpLink, reason: Parameters<typeof status.offline>[1], detail: string | undefined) => {
+  const linkEnded = (link: HttpLink, reason: OfflineReason, detail: string | undefined) => {
     presence.forget(link);
     metrics.disconnects.inc({ reason });
     // Replaced by a WebSocket: that session already reported the device online.
-    if (runtimes.detach(link)) status.offline(runtimes.get(link.deviceId), reason, detail);
+    if (runtimes.detach(link)) status.offline(runtimes.get(link.deviceId), link, reason, detail);
   };
 
   /** The device's HTTP presence, started by this request if it had none; undefined when a WebSocket owns the device. */

@@ -1,0 +1,100 @@
+/**
+ * A device's duplicate window follows the device from node to node (cluster
+ * mode). Within a node the window lives in memory and, with the spool, on
+ * disk (gateway/accepted-seqs.ts, storage/accepted-window-store.ts); nothing
+ * goes to JetStream per message. When a node lets a device go (its connection
+ * ended, or another node claimed it), it saves the window to the
+ * `duplicate-windows` bucket under the epoch of its claim, after the writes
+ * still in flight settled. The node that claims the device next loads it
+ * before it handles the device's first TELEMETRY, so a message resent after
+ * the move is answered ACK 1 (duplicate) and stored once.
+ *
+ * If the previous holder is still alive, the new holder waits (bounded) for
+ * the window of that holder's claim; if it died, the window saved at the
+ * device's last disconnect is the best there is: messages the dead node had
+ * accepted but not acknowledged may then be stored twice (identical points
+ * with the device's own timestamps collapse into one in InfluxDB).
+ */
+import type { WindowRecord } from '../stores/stores.js';
+import type { Bucket } from '../stores/bucket.js';
+import type { Claim } from '../presence/device-presence.js';
+import type { DeviceStatus } from '../registry/device-registry.js';
+import type { DeviceRuntime } from '../gateway/device-runtime.js';
+
+type Logger = { warn(obj: object, msg: string): void };
+
+/** How long a new holder waits for the previous live holder's window. */
+export const HANDOVER_WAIT_MS = 3000;
+const POLL_MS = 50;
+
+export class WindowHandover {
+  readonly #windows: Bucket<WindowRecord>;
+  readonly #nodeId: string;
+  readonly #isAlive: (node: string | undefined) => boolean;
+  readonly #log: Logger;
+  readonly #saving = new Set<Promise<void>>();
+
+  constructor(deps: { windows: Bucket<WindowRecord>; nodeId: string; isAlive: (node: string | undefined) => boolean; logger: Logger }) {
+    this.#windows = deps.windows;
+    this.#nodeId = deps.nodeId;
+    this.#isAlive = deps.isAlive;
+    this.#log = deps.logger;
+  }
+
+  /**
+   * The device is claimed here, `previous` is the status before the claim: if
+   * another node held it last, its window is merged into this runtime's.
+   * Never rejects (a window that cannot be read is logged and left out).
+   */
+  async adopt(runtime: DeviceRuntime, previous: DeviceStatus): Promise<void> {
+    if (previous.node === undefined || previous.node === this.#nodeId || previous.epoch === undefined) return;
+    const wanted = previous.epoch;
+    const waitForIt = previous.online && this.#isAlive(previous.node);
+    const deadline = Date.now() + (waitForIt ? HANDOVER_WAIT_MS : 0);
+    try {
+      for (;;) {
+        const entry = await this.#windows.get(runtime.deviceId);
+        if (entry && entry.value.epoch >= wanted) return merge(runtime, entry.value);
+        if (Date.now() >= deadline) {
+          if (entry) merge(runtime, entry.value);
+          if (waitForIt) this.#log.warn({ deviceId: runtime.deviceId, from: previous.node }, 'duplicate window not handed over in time; a resend already accepted there may be stored twice');
+          return;
+        }
+        await new Promise((resolve) => setTimeout(resolve, POLL_MS));
+      }
+    } catch (err) {
+      this.#log.warn({ err, deviceId: runtime.deviceId }, 'duplicate window not read');
+    }
+  }
+
+  /** Saves the window of `claim` once the device's writes in flight settled; a newer epoch's window is kept. */
+  save(runtime: DeviceRuntime, claim: Claim): Promise<void> {
+    const saving = this.#save(runtime, claim).finally(() => this.#saving.delete(saving));
+    this.#saving.add(saving);
+    return saving;
+  }
+
+  /** Resolves once every save started so far is done (shutdown: before the stores close). */
+  async flush(): Promise<void> {
+    await Promise.allSettled([...this.#saving]);
+  }
+
+  async #save(runtime: DeviceRuntime, claim: Claim): Promise<void> {
+    await Promise.allSettled([...runtime.pending.values()].map((entry) => entry.outcome));
+    const record: WindowRecord = { seqs: runtime.accepted.entries(), epoch: claim.epoch };
+    try {
+      for (;;) {
+        const current = await this.#windows.get(runtime.deviceId);
+        if (current && current.value.epoch > claim.epoch) return;
+        const stored = current ? await this.#windows.update(runtime.deviceId, record, current.revision) : await this.#windows.create(runtime.deviceId, record);
+        if (stored !== undefined) return;
+      }
+    } catch (err) {
+      this.#log.warn({ err, deviceId: runtime.deviceId }, 'duplicate window not handed over');
+    }
+  }
+}
+
+function merge(runtime: DeviceRuntime, record: WindowRecord): void {
+  for (const [seq, fingerprint] of record.seqs) if (!runtime.accepted.has(seq, fingerprint)) runtime.accepted.add(seq, fingerprint);
+}
