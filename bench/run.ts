@@ -24,8 +24,10 @@ import { STORM_NOTES, stormMarkdown, stormTables } from './scenarios/storm-repor
 import { DASHBOARD_NOTES, dashboardMarkdown, dashboardTables, runDashboard } from './scenarios/dashboard.js';
 import { runCommands } from './scenarios/commands.js';
 import { COMMANDS_NOTES, commandsMarkdown, commandsTables } from './scenarios/commands-report.js';
+import { runCluster } from './scenarios/cluster.js';
+import { CLUSTER_NOTES, clusterMarkdown, clusterTables } from './scenarios/cluster-report.js';
 
-const USAGE = `usage: npm run bench -- [ingest] [latency] [connections] [liveness] [storm] [outage] [dashboard] [commands] [options]   (no scenario: all)
+const USAGE = `usage: npm run bench -- [ingest] [latency] [connections] [liveness] [storm] [outage] [dashboard] [commands] [cluster] [options]   (no scenario: all)
 
   --seconds S          ingest: each batch-load phase (default 60)
   --single-seconds S   ingest: each one-record phase (default 20)
@@ -45,9 +47,11 @@ const USAGE = `usage: npm run bench -- [ingest] [latency] [connections] [livenes
   dashboard: --seconds S per phase (default 10; 3 rounds), --rate R readings/s (default 10000), --devices N (default 100)
   commands: --devices N (default 10000), --rates R,R,... commands/s (default 100,1000), --seconds S per phase (default 20),
             --rounds N of hub and relay phases at every rate (default 3), --result-delay MS before each RESULT (default 0)
+  cluster:  --configs K,K,... of 1 (one node, no NATS), 1+nats, 2, 3 nodes (default all four), --devices N held (default 2000),
+            --seconds S of saturating ingest (default 30), --rate R commands/s through node 1 (default 100)
 `;
 
-const SCENARIOS = ['ingest', 'latency', 'connections', 'liveness', 'storm', 'outage', 'dashboard', 'commands'] as const;
+const SCENARIOS = ['ingest', 'latency', 'connections', 'liveness', 'storm', 'outage', 'dashboard', 'commands', 'cluster'] as const;
 type Scenario = (typeof SCENARIOS)[number];
 
 /** A scenario as the command line sees it: run it, then print and record what it measured. */
@@ -66,7 +70,7 @@ async function main(): Promise<void> {
       seconds: { type: 'string' }, 'single-seconds': { type: 'string' }, 'peer-seconds': { type: 'string' }, devices: { type: 'string' }, batch: { type: 'string' },
       rate: { type: 'string' }, 'outage-seconds': { type: 'string' }, before: { type: 'string' }, after: { type: 'string' },
       steps: { type: 'string' }, 'step-seconds': { type: 'string' }, 'ping-interval': { type: 'string' }, zombies: { type: 'string' },
-      rates: { type: 'string' }, rounds: { type: 'string' }, 'result-delay': { type: 'string' },
+      rates: { type: 'string' }, rounds: { type: 'string' }, 'result-delay': { type: 'string' }, configs: { type: 'string' },
       'no-pin': { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
     },
   });
@@ -127,6 +131,10 @@ async function main(): Promise<void> {
     commands: define({
       run: () => runCommands(defined({ pin, log, devices: num('devices'), rates: positiveList('rates'), rounds: num('rounds'), phaseSeconds: num('seconds'), resultDelayMs: num('result-delay') })),
       tables: commandsTables, markdown: commandsMarkdown, notes: COMMANDS_NOTES,
+    }),
+    cluster: define({
+      run: () => runCluster(defined({ pin, log, devices: num('devices'), ingestSeconds: num('seconds'), commandsPerSecond: num('rate'), configurations: values.configs?.split(',').map((k) => k.trim()) })),
+      tables: clusterTables, markdown: clusterMarkdown, notes: CLUSTER_NOTES,
     }),
   };
 
