@@ -47,8 +47,9 @@ const USAGE = `usage: npm run bench -- [ingest] [latency] [connections] [livenes
   dashboard: --seconds S per phase (default 10; 3 rounds), --rate R readings/s (default 10000), --devices N (default 100)
   commands: --devices N (default 10000), --rates R,R,... commands/s (default 100,1000), --seconds S per phase (default 20),
             --rounds N of hub and relay phases at every rate (default 3), --result-delay MS before each RESULT (default 0)
-  cluster:  --configs K,K,... of 1 (one node, no NATS), 1+nats, 2, 3 nodes (default all four), --devices N held (default 2000),
-            --seconds S of saturating ingest (default 30), --rate R commands/s through node 1 (default 100)
+  cluster:  --configs K,K,... of 1 (one node, no NATS), 1+nats, 2, 3 nodes (default all four), --rounds N (default 3),
+            --devices N held per configuration (default 2000), --seconds S of saturating ingest per phase (default 15),
+            --rate R commands/s through node 1 (default 100)
 `;
 
 const SCENARIOS = ['ingest', 'latency', 'connections', 'liveness', 'storm', 'outage', 'dashboard', 'commands', 'cluster'] as const;
@@ -133,7 +134,7 @@ async function main(): Promise<void> {
       tables: commandsTables, markdown: commandsMarkdown, notes: COMMANDS_NOTES,
     }),
     cluster: define({
-      run: () => runCluster(defined({ pin, log, devices: num('devices'), ingestSeconds: num('seconds'), commandsPerSecond: num('rate'), configurations: values.configs?.split(',').map((k) => k.trim()) })),
+      run: () => runCluster(defined({ pin, log, devices: num('devices'), rounds: num('rounds'), ingestSeconds: num('seconds'), commandsPerSecond: num('rate'), configurations: values.configs?.split(',').map((k) => k.trim()) })),
       tables: clusterTables, markdown: clusterMarkdown, notes: CLUSTER_NOTES,
     }),
   };

@@ -133,7 +133,8 @@ export type CpuShares = {
   othersPercent: number;
 };
 
-type Pids = number | number[] | (() => number | undefined);
+/** One process, several (summed), or a function for processes known later or replaced meanwhile (a supervised influxd). */
+type Pids = number | number[] | (() => number | number[] | undefined);
 
 /**
  * CPU of named processes between a mark and now, read from /proc: each
@@ -180,7 +181,8 @@ export class CpuMeter {
   #read(): Record<string, number> {
     const out: Record<string, number> = {};
     for (const [name, pids] of this.#procs) {
-      const list = typeof pids === 'function' ? [pids()] : Array.isArray(pids) ? pids : [pids];
+      const given = typeof pids === 'function' ? pids() : pids;
+      const list = Array.isArray(given) ? given : [given];
       out[name] = list.reduce<number>((sum, pid) => {
         if (pid === undefined) return NaN;
         try {

@@ -145,27 +145,27 @@ describe('bench harness', () => {
 
   it('runs the cluster scenario with tiny numbers: one node without NATS and two nodes hold the fleet, lose nothing, and cross nodes', async () => {
     const result = await runCluster({
-      configurations: ['1', '2'], devices: 20, ramp: 200, ingestDevices: 6, ingestSeconds: 1, commandsPerSecond: 10, commandSeconds: 1.5, warmupS: 0.5,
+      configurations: ['1', '2'], rounds: 1, devices: 20, ramp: 200, ingestDevices: 6, ingestSeconds: 1, warmupSeconds: 0.5, commandsPerSecond: 10, commandSeconds: 1.5, warmupS: 0.5,
       dashboardReadingsPerSecond: 100, dashboardDevices: 4, dashboardSeconds: 1.5, settleS: 0.2, pin: false,
       hubEntry: ['--import', 'tsx', 'src/main.ts'],
     });
-    expect(result.configurations.map((c) => [c.key, c.nodes, c.nats])).toEqual([['1', 1, false], ['2', 2, true]]);
+    expect(result.configurations.map((c) => [c.key, c.nodes, c.nats, c.rounds.length])).toEqual([['1', 1, false, 1], ['2', 2, true, 1]]);
     for (const c of result.configurations) {
       expect(c.held).toMatchObject({ connected: 20, listedOnline: 20, listedOnlineAtEnd: 20, disconnects: 0 });
-      expect(c.held.perNode).toHaveLength(c.nodes);
-      expect(c.ingest.readingsSent).toBeGreaterThan(0);
-      expect(c.ingest.stored).toBe(c.ingest.readingsSent);
-      expect(c.ingest.lost).toBe(0);
-      expect(c.commands.load.finals).toEqual({ succeeded: c.commands.load.issued });
-      expect(c.commands.answered).toBe(c.commands.load.issued);
-      expect(c.dashboard.received).toBe(c.dashboard.readingsAcked);
+      const { ingest, commands, dashboard } = c.rounds[0]!;
+      expect(ingest.readingsSent).toBeGreaterThan(0);
+      expect(ingest.stored).toBe(ingest.readingsSent);
+      expect(ingest.lost).toBe(0);
+      expect(commands.load.finals).toEqual({ succeeded: commands.load.issued });
+      expect(commands.answered).toBe(commands.load.issued);
+      expect(dashboard.received).toBe(dashboard.readingsAcked);
     }
     const two = result.configurations[1]!;
     // Node 2 writes to the same InfluxDB, its devices' commands came through node 1, its readings reached node 1's dashboard.
     expect(two.held.perNode).toEqual([10, 10]);
-    expect(two.commands.crossNodeShare).toBe(0.5);
-    expect(two.dashboard.remote.count).toBeGreaterThan(0);
-    expect(two.ingest.cpu.percent['nats-server']).toBeGreaterThanOrEqual(0);
+    expect(two.rounds[0]!.commands.crossNodeShare).toBe(0.5);
+    expect(two.rounds[0]!.dashboard.remote.count).toBeGreaterThan(0);
+    expect(two.rounds[0]!.ingest.cpu.percent['nats-server']).toBeGreaterThanOrEqual(0);
     for (const name of ['every configuration holds the whole fleet', 'zero loss', 'no command lost', 'every reading ACKed']) {
       expect(result.targets.find((t) => t.target.startsWith(name))!.met).toBe(true);
     }
