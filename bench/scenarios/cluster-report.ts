@@ -55,7 +55,8 @@ export function clusterTargets(r: ClusterResult): Target[] {
   const ratioTarget = (a: ConfigurationResult | undefined, b: ConfigurationResult | undefined, bound: number, target: string, extra = '') => {
     const rs = ratios(a, b, ingestRate);
     const m = medianRatio(rs);
-    return { target, figure: `${x(m)} (rounds ${list(rs, (v) => v.toFixed(2))}; ${fmt(med(a, ingestRate))} vs ${fmt(med(b, ingestRate))}/s, medians${extra})`, met: m >= bound };
+    // Three decimals: a ratio just under its bound must not print as the bound itself.
+    return { target, figure: `${Number.isFinite(m) ? m.toFixed(3) : 'n/a'} x (rounds ${list(rs, (v) => v.toFixed(3))}; ${fmt(med(a, ingestRate))} vs ${fmt(med(b, ingestRate))}/s, medians${extra})`, met: m >= bound };
   };
   return [
     {
