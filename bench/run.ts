@@ -25,8 +25,10 @@ import { DASHBOARD_NOTES, dashboardMarkdown, dashboardTables, runDashboard } fro
 import { runCommands } from './scenarios/commands.js';
 import { COMMANDS_NOTES, commandsMarkdown, commandsTables } from './scenarios/commands-report.js';
 import { FLEET_PAGE_NOTES, fleetPageMarkdown, fleetPageTables, runFleetPage } from './scenarios/fleet-page.js';
+import { runCluster } from './scenarios/cluster.js';
+import { CLUSTER_NOTES, clusterMarkdown, clusterTables } from './scenarios/cluster-report.js';
 
-const USAGE = `usage: npm run bench -- [ingest] [latency] [connections] [liveness] [storm] [outage] [dashboard] [commands] [fleet-page] [options]   (no scenario: all)
+const USAGE = `usage: npm run bench -- [ingest] [latency] [connections] [liveness] [storm] [outage] [dashboard] [commands] [fleet-page] [cluster] [options]   (no scenario: all)
 
   --seconds S          ingest: each batch-load phase (default 60)
   --single-seconds S   ingest: each one-record phase (default 20)
@@ -47,9 +49,12 @@ const USAGE = `usage: npm run bench -- [ingest] [latency] [connections] [livenes
   commands: --devices N (default 10000), --rates R,R,... commands/s (default 100,1000), --seconds S per phase (default 20),
             --rounds N of hub and relay phases at every rate (default 3), --result-delay MS before each RESULT (default 0)
   fleet-page: --devices N on the page (default 10000), --rounds R readings per device in the burst (default 3)
+  cluster:  --configs K,K,... of 1 (one node, no NATS), 1+nats, 2, 3 nodes (default all four), --rounds N (default 3),
+            --devices N held per configuration (default 2000), --seconds S of saturating ingest per phase (default 15),
+            --rate R commands/s through node 1 (default 100)
 `;
 
-const SCENARIOS = ['ingest', 'latency', 'connections', 'liveness', 'storm', 'outage', 'dashboard', 'commands', 'fleet-page'] as const;
+const SCENARIOS = ['ingest', 'latency', 'connections', 'liveness', 'storm', 'outage', 'dashboard', 'commands', 'fleet-page', 'cluster'] as const;
 type Scenario = (typeof SCENARIOS)[number];
 
 /** A scenario as the command line sees it: run it, then print and record what it measured. */
@@ -68,7 +73,7 @@ async function main(): Promise<void> {
       seconds: { type: 'string' }, 'single-seconds': { type: 'string' }, 'peer-seconds': { type: 'string' }, devices: { type: 'string' }, batch: { type: 'string' },
       rate: { type: 'string' }, 'outage-seconds': { type: 'string' }, before: { type: 'string' }, after: { type: 'string' },
       steps: { type: 'string' }, 'step-seconds': { type: 'string' }, 'ping-interval': { type: 'string' }, zombies: { type: 'string' },
-      rates: { type: 'string' }, rounds: { type: 'string' }, 'result-delay': { type: 'string' },
+      rates: { type: 'string' }, rounds: { type: 'string' }, 'result-delay': { type: 'string' }, configs: { type: 'string' },
       'no-pin': { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
     },
   });
@@ -133,6 +138,10 @@ async function main(): Promise<void> {
     'fleet-page': define({
       run: () => runFleetPage(defined({ log, devices: num('devices'), rounds: num('rounds') })),
       tables: fleetPageTables, markdown: fleetPageMarkdown, notes: FLEET_PAGE_NOTES,
+    }),
+    cluster: define({
+      run: () => runCluster(defined({ pin, log, devices: num('devices'), rounds: num('rounds'), ingestSeconds: num('seconds'), commandsPerSecond: num('rate'), configurations: values.configs?.split(',').map((k) => k.trim()) })),
+      tables: clusterTables, markdown: clusterMarkdown, notes: CLUSTER_NOTES,
     }),
   };
 

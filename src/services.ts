@@ -80,7 +80,7 @@ export async function openServices(opts: ServiceOptions): Promise<Services> {
 
   const commandNow = opts.commandClock?.now ?? now;
   const commandClock = commandNow ? { now: commandNow } : {};
-  const commands = new CommandService({ store: new CommandStore(stores.commands), bus, limits: opts.limits, points: opts.points, logger, nodeId, ...commandClock });
+  const commands = new CommandService({ store: new CommandStore(stores), bus, limits: opts.limits, points: opts.points, logger, nodeId, ...commandClock });
   // Safe to finish in the background in a cluster (a marked command is never taken again), where it is a
   // scan of every command in JetStream; with one process it is a quick lmdb read, done before anything starts.
   const recovering = commands.recoverOwnMarks().catch((err: unknown) => logger.warn({ err }, 'sending marks of an earlier run not settled'));

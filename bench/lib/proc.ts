@@ -12,6 +12,17 @@ export function cpuSeconds(pid: number): number {
   return (Number(fields[11]) + Number(fields[12])) / 100;
 }
 
+/**
+ * Busy and total time of every core together, in ticks, from /proc/stat: the
+ * whole machine, neighbours included (busy = all but idle and iowait). Two
+ * readings apart say how much of the machine was in use, by anyone.
+ */
+export function machineTicks(): { busy: number; total: number } {
+  const fields = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1, 9).map(Number);
+  const total = fields.reduce((a, b) => a + b, 0);
+  return { busy: total - fields[3]! - fields[4]!, total };
+}
+
 /** Resident set size in bytes. */
 export function rssBytes(pid: number): number {
   const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
@@ -109,3 +120,80 @@ export function median(values: number[]): number {
   const sorted = [...values].sort((a, b) => a - b);
   return sorted.length === 0 ? NaN : sorted[Math.floor(sorted.length / 2)]!;
 }
+
+/** What a set of processes used over a stretch of time, and the whole machine (one core = 100 %). */
+export type CpuShares = {
+  wallS: number;
+  /** CPU seconds by process name (a name may stand for several processes: their sum). */
+  seconds: Record<string, number>;
+  percent: Record<string, number>;
+  /** Every core of the machine, by anyone: ours and the neighbours'. */
+  machinePercent: number;
+  /** machinePercent minus ours: other sessions on a shared machine (and the kernel's work for nobody in particular). */
+  othersPercent: number;
+};
+
+/** One process, several (summed), or a function for processes known later or replaced meanwhile (a supervised influxd). */
+type Pids = number | number[] | (() => number | number[] | undefined);
+
+/**
+ * CPU of named processes between a mark and now, read from /proc: each
+ * process's utime+stime and the machine's busy time, so a phase's table can
+ * say which process used which share of the cores, and how much went to
+ * neighbours. A process gone before the end counts as NaN.
+ */
+export class CpuMeter {
+  readonly #procs = new Map<string, Pids>();
+
+  add(name: string, pids: Pids): void {
+    this.#procs.set(name, pids);
+  }
+
+  remove(name: string): void {
+    this.#procs.delete(name);
+  }
+
+  mark(): CpuMark {
+    return { at: performance.now(), machine: machineTicks(), seconds: this.#read() };
+  }
+
+  since(mark: CpuMark): CpuShares {
+    const wallS = (performance.now() - mark.at) / 1000;
+    const now = this.#read();
+    const seconds: Record<string, number> = {};
+    const percent: Record<string, number> = {};
+    for (const [name, s] of Object.entries(now)) {
+      seconds[name] = s - (mark.seconds[name] ?? NaN);
+      percent[name] = (seconds[name]! / wallS) * 100;
+    }
+    const machine = machineTicks();
+    const machinePercent = ((machine.busy - mark.machine.busy) / Math.max(1, machine.total - mark.machine.total)) * os.cpus().length * 100;
+    const ours = Object.values(percent).filter(Number.isFinite).reduce((a, b) => a + b, 0);
+    return { wallS, seconds, percent, machinePercent, othersPercent: machinePercent - ours };
+  }
+
+  /** "node 1 97 %, influxd 40 %, ..., machine 195 % (others 12 %)" for the log. */
+  static line(s: CpuShares): string {
+    const parts = Object.entries(s.percent).map(([name, p]) => `${name} ${Math.round(p)} %`);
+    return `${parts.join(', ')}; machine ${Math.round(s.machinePercent)} % (others ${Math.round(s.othersPercent)} %)`;
+  }
+
+  #read(): Record<string, number> {
+    const out: Record<string, number> = {};
+    for (const [name, pids] of this.#procs) {
+      const given = typeof pids === 'function' ? pids() : pids;
+      const list = Array.isArray(given) ? given : [given];
+      out[name] = list.reduce<number>((sum, pid) => {
+        if (pid === undefined) return NaN;
+        try {
+          return sum + cpuSeconds(pid);
+        } catch {
+          return NaN;
+        }
+      }, 0);
+    }
+    return out;
+  }
+}
+
+export type CpuMark = { at: number; machine: { busy: number; total: number }; seconds: Record<string, number> };

@@ -22,9 +22,10 @@ function percentiles(values: number[]): Percentiles {
 const devices: { ws: WebSocket; seq: number; sentAt: Map<number, number> }[] = [];
 let ackLatencies: number[] = [];
 
-async function connectFleet(args: { url: string; count: number; enrollmentKey: string }): Promise<number> {
+/** Adds `count` devices on `url` (called once per node in `cluster`, each with its own id prefix). */
+async function connectFleet(args: { url: string; count: number; enrollmentKey: string; prefix?: string }): Promise<number> {
   for (let i = 0; i < args.count; i++) {
-    const id = `dash-dev-${i}`;
+    const id = `${args.prefix ?? 'dash-dev-'}${i}`;
     const auth = Buffer.from(`${id}:${deriveEnrollmentSecret(args.enrollmentKey, id)}`).toString('base64');
     const ws = new WebSocket(args.url, [SUBPROTOCOL], { headers: { authorization: `Basic ${auth}` } });
     await new Promise((resolve, reject) => { ws.once('open', resolve); ws.once('error', reject); });
@@ -80,20 +81,26 @@ async function load(args: { seconds: number; readingsPerSecond: number; batch: n
   return { scheduled, sent, acked: ackLatencies.length, ack: percentiles(ackLatencies), unacked };
 }
 
-type Dashboard = { ws: WebSocket; latencies: number[]; frames: number; conflated: number; closed?: { code: number; reason: string } };
+/** `byGroup`: latencies by the device-id prefix a reading's device starts with (`cluster`: the node the device is on). */
+type Dashboard = { ws: WebSocket; latencies: number[]; byGroup: Map<string, number[]>; frames: number; conflated: number; closed?: { code: number; reason: string } };
 const dashboards: Dashboard[] = [];
 
-async function openDashboards(args: { url: string; token: string; count: number; stall: boolean }): Promise<number> {
+async function openDashboards(args: { url: string; token: string; count: number; stall: boolean; groups?: string[] }): Promise<number> {
+  const groups = args.groups ?? [];
   for (let i = 0; i < args.count; i++) {
     const ws = new WebSocket(args.url, { headers: { authorization: `Bearer ${args.token}` } });
-    const d: Dashboard = { ws, latencies: [], frames: 0, conflated: 0 };
+    const d: Dashboard = { ws, latencies: [], byGroup: new Map(groups.map((g) => [g, []])), frames: 0, conflated: 0 };
     ws.on('message', (data: Buffer) => {
-      const frame = JSON.parse(data.toString()) as { type: string; conflated?: boolean; readings?: { t: number }[] };
+      const frame = JSON.parse(data.toString()) as { type: string; conflated?: boolean; readings?: { device: string; t: number }[] };
       if (frame.type !== 'events') return;
       d.frames++;
       if (frame.conflated) d.conflated++;
       const now = Date.now();
-      for (const r of frame.readings ?? []) d.latencies.push(now - r.t);
+      for (const r of frame.readings ?? []) {
+        d.latencies.push(now - r.t);
+        const group = groups.find((g) => r.device.startsWith(g));
+        if (group !== undefined) d.byGroup.get(group)!.push(now - r.t);
+      }
     });
     ws.on('close', (code, reason) => { d.closed = { code, reason: reason.toString() }; });
     await new Promise((resolve, reject) => { ws.once('open', resolve); ws.once('error', reject); });
@@ -103,11 +110,13 @@ async function openDashboards(args: { url: string; token: string; count: number;
   return dashboards.length;
 }
 
-/** Latencies since the last call, over every open dashboard. */
-function dashboardStats(): { latency: Percentiles; frames: number; conflated: number; closed: Dashboard['closed'][] } {
+/** Latencies since the last call, over every open dashboard (and by device group, when groups were given). */
+function dashboardStats(): { latency: Percentiles; groups: Record<string, Percentiles>; frames: number; conflated: number; closed: Dashboard['closed'][] } {
   const all = dashboards.flatMap((d) => d.latencies);
-  const out = { latency: percentiles(all), frames: dashboards.reduce((n, d) => n + d.frames, 0), conflated: dashboards.reduce((n, d) => n + d.conflated, 0), closed: dashboards.map((d) => d.closed) };
-  for (const d of dashboards) { d.latencies = []; d.frames = 0; d.conflated = 0; }
+  const names = [...new Set(dashboards.flatMap((d) => [...d.byGroup.keys()]))];
+  const groups = Object.fromEntries(names.map((g) => [g, percentiles(dashboards.flatMap((d) => d.byGroup.get(g) ?? []))]));
+  const out = { latency: percentiles(all), groups, frames: dashboards.reduce((n, d) => n + d.frames, 0), conflated: dashboards.reduce((n, d) => n + d.conflated, 0), closed: dashboards.map((d) => d.closed) };
+  for (const d of dashboards) { d.latencies = []; d.frames = 0; d.conflated = 0; for (const g of d.byGroup.keys()) d.byGroup.set(g, []); }
   return out;
 }
 

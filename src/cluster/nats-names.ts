@@ -21,6 +21,7 @@ export const STORE_BUCKETS = {
   devices: 'devices',
   deviceStatus: 'device-status',
   commands: 'commands',
+  commandsDone: 'commands-done',
   desired: 'desired-state',
   reported: 'reported-state',
   desiredVersions: 'desired-versions',

@@ -25,6 +25,7 @@ const SHAPE: Record<StoreName, { mirror?: boolean; watch?: boolean }> = {
   devices: { mirror: true, watch: true },
   deviceStatus: { mirror: true, watch: true },
   commands: { watch: false },
+  commandsDone: { watch: false },
   desired: { watch: false },
   reported: { watch: false },
   desiredVersions: { watch: false },
@@ -47,10 +48,11 @@ export async function openJetStreamStores(nc: NatsConnection, options: JetStream
     opened.push(bucket as JetStreamBucket<unknown>);
     return bucket;
   };
-  const [devices, deviceStatus, commands, desired, reported, desiredVersions, jobs, jobTargets, jobDispatch, revokedSessions, leases, nodes, windows] = await Promise.all([
+  const [devices, deviceStatus, commands, commandsDone, desired, reported, desiredVersions, jobs, jobTargets, jobDispatch, revokedSessions, leases, nodes, windows] = await Promise.all([
     open<Stores['devices'] extends Bucket<infer V> ? V : never>('devices'),
     open<Stores['deviceStatus'] extends Bucket<infer V> ? V : never>('deviceStatus'),
     open<Stores['commands'] extends Bucket<infer V> ? V : never>('commands'),
+    open<Stores['commandsDone'] extends Bucket<infer V> ? V : never>('commandsDone'),
     open<Stores['desired'] extends Bucket<infer V> ? V : never>('desired'),
     open<Stores['reported'] extends Bucket<infer V> ? V : never>('reported'),
     open<number>('desiredVersions'),
@@ -64,7 +66,7 @@ export async function openJetStreamStores(nc: NatsConnection, options: JetStream
   ]);
   const stores: Stores = {
     backend: 'jetstream',
-    devices, deviceStatus, commands, desired, reported, desiredVersions, jobs, jobTargets, jobDispatch, revokedSessions, leases, nodes, windows,
+    devices, deviceStatus, commands, commandsDone, desired, reported, desiredVersions, jobs, jobTargets, jobDispatch, revokedSessions, leases, nodes, windows,
     async close() {
       await flushAll(stores);
       for (const bucket of opened) bucket.close();

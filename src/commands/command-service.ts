@@ -103,7 +103,7 @@ export class CommandService {
    */
   async recoverOwnMarks(): Promise<number> {
     let recovered = 0;
-    for await (const record of this.#store.all()) {
+    for await (const record of this.#store.unfinished()) {
       if (record.status !== 'queued' || record.sendingAt === undefined || record.sendingBy !== this.#nodeId) continue;
       const t = await this.#store.transition(record.deviceId, record.id, (c) => (c.status === 'queued' && c.sendingBy === this.#nodeId ? { ...c, status: 'sent', sentAt: c.sendingAt! } : undefined));
       if (t) recovered++;
@@ -124,7 +124,7 @@ export class CommandService {
     this.#check(request, id);
     this.#creating.set(deviceId, (this.#creating.get(deviceId) ?? 0) + 1);
     try {
-      const waiting = (await this.#store.byDevice(deviceId)).filter((c) => !isFinal(c.status)).length + this.#creating.get(deviceId)! - 1;
+      const waiting = (await this.#store.queueOf(deviceId)).length + this.#creating.get(deviceId)! - 1;
       if (waiting >= commandQueueMax) {
         throw new PulsewireError('PW_ERR_COMMAND_QUEUE_FULL', `${deviceId} has ${waiting} unfinished commands, the limit is ${commandQueueMax} (PULSEWIRE_COMMAND_QUEUE_MAX)`);
       }
@@ -183,7 +183,7 @@ export class CommandService {
 
   /** Cancels everything a removed device still had waiting. */
   async forgetDevice(deviceId: string): Promise<void> {
-    const unfinished = (await this.#store.byDevice(deviceId)).filter((c) => !isFinal(c.status));
+    const unfinished = await this.#store.queueOf(deviceId);
     await Promise.all(unfinished.map((c) => this.#finish(deviceId, c.id, 'cancelled', 'device removed', (current) => !isFinal(current.status))));
   }
 
@@ -220,7 +220,7 @@ export class CommandService {
   async takeQueued(deviceId: string): Promise<CommandRecord[]> {
     let candidates: CommandRecord[];
     try {
-      candidates = (await this.#store.byDevice(deviceId)).filter((c) => c.status === 'queued' && c.sendingAt === undefined && !this.#inFlight.has(c.id));
+      candidates = (await this.#store.queueOf(deviceId)).filter((c) => c.status === 'queued' && c.sendingAt === undefined && !this.#inFlight.has(c.id));
     } catch (err) {
       this.#log.warn({ err, deviceId }, 'queue not read; commands stay queued');
       return [];

@@ -55,11 +55,13 @@ export class CommandDeadlines implements LeaseTask {
       if (isFinal(command.status)) this.#disarm(command.id);
       else this.#arm(command.deviceId, command.id, deadlineOf(command.status, Date.parse(command.createdAt), command.sentAt ? Date.parse(command.sentAt) : undefined, command));
     });
+    // Final commands a crash (or an earlier version, which kept them in one bucket) left among the unfinished ones.
+    const settled = await this.#service.store.settleFinished();
+    if (settled > 0) this.#log.info({ commands: settled }, 'finished commands moved out of the queues');
     let restored = 0;
     let maybeSent = 0;
-    for await (const record of this.#service.store.all()) {
+    for await (const record of this.#service.store.unfinished()) {
       if (!this.#active) return;
-      if (isFinal(record.status)) continue;
       if (record.status === 'queued' && record.sendingAt !== undefined && !this.#isNodeAlive(record.sendingBy)) maybeSent++;
       this.#arm(record.deviceId, record.id, recordDeadline(record));
       restored++;
@@ -73,7 +75,7 @@ export class CommandDeadlines implements LeaseTask {
   #prune(): void {
     if (!this.#active) return;
     const { commandRetentionMs } = this.#service.limits;
-    void this.#service.store.prune(this.#now() - commandRetentionMs, isFinal).then((n) => {
+    void this.#service.store.prune(this.#now() - commandRetentionMs).then((n) => {
       if (n > 0) this.#log.info({ commands: n, retentionMs: commandRetentionMs }, 'finished commands pruned');
     }, (err: unknown) => this.#log.warn({ err }, 'finished commands not pruned'));
     this.#pruneTimer = this.#pruneScheduler.setTimeout(() => this.#prune(), PRUNE_EVERY_MS);

@@ -190,7 +190,23 @@ export class JetStreamBucket<V> implements Bucket<V> {
       return true;
     });
     if (done) this.#mirror?.applyDelete(key, revision, this.#feed!.position);
+    // Nobody watches this bucket, so nobody needs the delete marker; left in place, every deleted key
+    // would stay a subject of the stream, and listing a group costs in proportion to all of them.
+    if (done && !this.#feed) void this.#track(() => this.#dropMarker(key));
     return done !== undefined;
+  }
+
+  /**
+   * Purges the delete marker of `key` and what came before it, but nothing
+   * after: the purge stops below the marker's own sequence + 1, so a key
+   * created again meanwhile keeps its new value.
+   */
+  async #dropMarker(key: BucketKey): Promise<void> {
+    const kvKey = encodeKey(key);
+    const marker = await this.#kv.get(kvKey);
+    if (!marker || marker.operation === 'PUT') return;
+    const jsm = await jetstreamManager(this.#nc);
+    await jsm.streams.purge(`KV_${this.name}`, { filter: `$KV.${this.name}.${kvKey}`, seq: marker.revision + 1 });
   }
 
   /** A write whose revision check may fail: undefined then, anything else is thrown. */

@@ -24,6 +24,7 @@ export async function openLmdbStores(dataDir: string): Promise<Stores> {
     devices: stateEnv.bucket('devices'),
     deviceStatus: stateEnv.bucket('device-status'),
     commands: commandsEnv.bucket('commands'),
+    commandsDone: commandsEnv.bucket('commands-done'),
     desired: commandsEnv.bucket('desired'),
     reported: commandsEnv.bucket('reported'),
     desiredVersions: commandsEnv.bucket('desired-versions'),

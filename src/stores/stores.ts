@@ -28,8 +28,10 @@ export type Stores = {
   readonly devices: Bucket<DeviceIdentity>;
   /** Last known status and presence (which node holds the device, with its claim's epoch). */
   readonly deviceStatus: Bucket<DeviceStatus>;
-  /** Keyed [deviceId, commandId]; command ids sort by creation. */
+  /** Unfinished commands, keyed [deviceId, commandId]; command ids sort by creation. */
   readonly commands: Bucket<CommandRecord>;
+  /** Finished commands, until the retention prune (commands/command-store.ts says why apart). */
+  readonly commandsDone: Bucket<CommandRecord>;
   readonly desired: Bucket<DesiredRecord>;
   readonly reported: Bucket<ReportedRecord>;
   /** The last desired version of a removed device id, so a new one continues above it. */
@@ -54,7 +56,7 @@ export type Stores = {
 /** Resolves once every bucket's writes issued so far have settled. */
 export async function flushAll(stores: Stores): Promise<void> {
   const buckets = [
-    stores.devices, stores.deviceStatus, stores.commands, stores.desired, stores.reported, stores.desiredVersions,
+    stores.devices, stores.deviceStatus, stores.commands, stores.commandsDone, stores.desired, stores.reported, stores.desiredVersions,
     stores.jobs, stores.jobTargets, stores.jobDispatch, stores.revokedSessions, stores.leases, stores.nodes, stores.windows,
   ];
   await Promise.all(buckets.map((bucket) => bucket?.flush()));

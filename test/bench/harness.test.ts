@@ -24,6 +24,8 @@ import { runConnections } from '../../bench/scenarios/connections.js';
 import { connectionsMarkdown } from '../../bench/scenarios/connections-report.js';
 import { runCommands } from '../../bench/scenarios/commands.js';
 import { commandsMarkdown } from '../../bench/scenarios/commands-report.js';
+import { runCluster } from '../../bench/scenarios/cluster.js';
+import { clusterMarkdown } from '../../bench/scenarios/cluster-report.js';
 
 describe('bench harness', () => {
   it('runs the ingest scenario with tiny numbers: every figure present, nothing lost', async () => {
@@ -147,6 +149,35 @@ describe('bench harness', () => {
     }
     expect(result.targets.find((t) => t.target.startsWith('no command lost'))!.met).toBe(true);
     expect(commandsMarkdown(result, 'npm run bench -- commands', 'bench/results/x.json', [])).toContain('| 1: hub 40/s |');
+  }, 120_000);
+
+  it('runs the cluster scenario with tiny numbers: one node without NATS and two nodes hold the fleet, lose nothing, and cross nodes', async () => {
+    const result = await runCluster({
+      configurations: ['1', '2'], rounds: 1, devices: 20, ramp: 200, ingestDevices: 6, ingestSeconds: 1, warmupSeconds: 0.5, commandsPerSecond: 10, commandSeconds: 1.5, warmupS: 0.5,
+      dashboardReadingsPerSecond: 100, dashboardDevices: 4, dashboardSeconds: 1.5, settleS: 0.2, pin: false,
+      hubEntry: ['--import', 'tsx', 'src/main.ts'],
+    });
+    expect(result.configurations.map((c) => [c.key, c.nodes, c.nats, c.rounds.length])).toEqual([['1', 1, false, 1], ['2', 2, true, 1]]);
+    for (const c of result.configurations) {
+      expect(c.held).toMatchObject({ connected: 20, listedOnline: 20, listedOnlineAtEnd: 20, disconnects: 0 });
+      const { ingest, commands, dashboard } = c.rounds[0]!;
+      expect(ingest.readingsSent).toBeGreaterThan(0);
+      expect(ingest.stored).toBe(ingest.readingsSent);
+      expect(ingest.lost).toBe(0);
+      expect(commands.load.finals).toEqual({ succeeded: commands.load.issued });
+      expect(commands.answered).toBe(commands.load.issued);
+      expect(dashboard.received).toBe(dashboard.readingsAcked);
+    }
+    const two = result.configurations[1]!;
+    // Node 2 writes to the same InfluxDB, its devices' commands came through node 1, its readings reached node 1's dashboard.
+    expect(two.held.perNode).toEqual([10, 10]);
+    expect(two.rounds[0]!.commands.crossNodeShare).toBe(0.5);
+    expect(two.rounds[0]!.dashboard.remote.count).toBeGreaterThan(0);
+    expect(two.rounds[0]!.ingest.cpu.percent['nats-server']).toBeGreaterThanOrEqual(0);
+    for (const name of ['every configuration holds the whole fleet', 'zero loss', 'no command lost', 'every reading ACKed']) {
+      expect(result.targets.find((t) => t.target.startsWith(name))!.met).toBe(true);
+    }
+    expect(clusterMarkdown(result, 'npm run bench -- cluster', 'bench/results/x.json', [])).toContain('| 2: two nodes |');
   }, 120_000);
 
   it('replaces its own BENCHMARKS.md section and leaves the rest alone', () => {

@@ -28,8 +28,9 @@ describe('final command statuses are shown after their commit', () => {
     const { commands, bus } = hub;
     const { points } = hub;
     // What a restarted hub would read: committed records only.
-    const committed = handle.stores.commands as LmdbBucket<CommandRecord>;
-    const durable = (id: string): CommandStatus | undefined => committed.committed([DEVICE, id])?.status;
+    // A final command is moved from the queue's bucket to the finished ones afterwards: either counts.
+    const buckets = [handle.stores.commands, handle.stores.commandsDone] as LmdbBucket<CommandRecord>[];
+    const durable = (id: string): CommandStatus | undefined => buckets.map((b) => b.committed([DEVICE, id])?.status).find((s) => s !== undefined);
     /** For each final event: the status lmdb held at that moment. */
     const atEvent: { status: CommandStatus; durable: CommandStatus | undefined }[] = [];
     bus.on('command.status', ({ command }) => {

@@ -6,13 +6,13 @@
  * and brings a mirror back to the current revisions.
  */
 import type { NatsConnection } from '@nats-io/transport-node';
-import { jetstream } from '@nats-io/jetstream';
+import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { Kvm } from '@nats-io/kv';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { encodeKey } from '../../src/cluster/nats-names.js';
 import { collect, type BucketKey, type Change, type Entry } from '../../src/stores/bucket.js';
 import { openJetStreamBucket, type JetStreamBucket } from '../../src/stores/jetstream-bucket.js';
-import { bucketFactory, connectNats, startOwnNatsServer, type BucketFactory } from '../support/nats.js';
+import { bucketFactory, connectNats, startOwnNatsServer, uniqueNamespace, type BucketFactory } from '../support/nats.js';
 import { waitFor } from '../support/wait.js';
 
 type Device = { name: string; round: number };
@@ -160,5 +160,28 @@ describe.each(['SIGTERM', 'SIGKILL'] as const)('JetStream bucket across a nats-s
     const mine = await mirror.update('dev.2', { name: 'mine', round: 3 }, after[1]!);
     expect(mine).toBeGreaterThan(after[1]!);
     expect((await mirror.get('dev.2'))?.revision).toBe(mine);
+  });
+});
+
+describe('a JetStream bucket nobody watches', () => {
+  it('leaves no delete marker behind, so its subjects (and the cost of listing a group) stay as many as its keys', async () => {
+    const nc = await connectNats();
+    const name = `${uniqueNamespace('p')}-queue`;
+    const bucket = await openJetStreamBucket<{ n: number }>(nc, name, { watch: false, timeoutMs: 10_000 });
+    try {
+      for (let i = 0; i < 40; i++) await bucket.put(['dev', `c${String(i).padStart(3, '0')}`], { n: i });
+      for (let i = 0; i < 30; i++) expect(await bucket.delete(['dev', `c${String(i).padStart(3, '0')}`])).toBe(true);
+      await bucket.flush();
+      const jsm = await jetstreamManager(nc);
+      const subjects = async () => Object.keys((await jsm.streams.info(`KV_${name}`, { subjects_filter: '>' })).state.subjects ?? {}).length;
+      await waitFor(async () => (await subjects()) === 10, { what: '10 subjects left' });
+      expect((await collect(bucket.entries({ group: 'dev' }))).map((e) => e.value.n)).toEqual([30, 31, 32, 33, 34, 35, 36, 37, 38, 39]);
+      // A deleted key can be created again, and its new value survives.
+      expect(await bucket.create(['dev', 'c000'], { n: 100 })).toBeGreaterThan(0);
+      expect((await bucket.get(['dev', 'c000']))?.value).toEqual({ n: 100 });
+    } finally {
+      bucket.close();
+      await nc.close();
+    }
   });
 });

@@ -12,12 +12,14 @@ import { DeviceRegistry } from '../../src/registry/device-registry.js';
 import { StateStore } from '../../src/state/state-store.js';
 import { collect } from '../../src/stores/bucket.js';
 import { openEnvironment, openLmdbStores } from '../../src/stores/open-lmdb-stores.js';
+import { startServices } from '../support/services.js';
+import { until } from '../support/wait.js';
 
 describe('lmdb layout migration', () => {
   const dirs: string[] = [];
   afterEach(async () => { for (const dir of dirs.splice(0)) await rm(dir, { recursive: true, force: true }); });
 
-  it('splits status from identity and reported from desired, chunks job targets, and only once', async () => {
+  it('splits status from identity, reported from desired, finished commands from the queues, chunks job targets, and only once', async () => {
     const dir = await mkdtemp(path.join(os.tmpdir(), 'pulsewire-migrate-'));
     dirs.push(dir);
     // The old layout, written as the old hub did (same environments and sub-databases).
@@ -32,6 +34,10 @@ describe('lmdb layout migration', () => {
     await commands.bucket('state').put('old-2', { reported: {}, desired: {}, version: 0 });
     const targets = Array.from({ length: 12_001 }, (_, i) => `t-${i}`);
     await commands.bucket('jobTargets').put('j-old', targets);
+    // Finished and unfinished commands shared one sub-database.
+    const base = { deviceId: 'old-1', name: 'x', args: null, createdAt: Date.now(), ttlMs: 3_600_000, timeoutMs: 30_000 };
+    await commands.bucket('commands').put(['old-1', 'c0001'], { ...base, id: 'c0001', status: 'succeeded', completedAt: Date.now() });
+    await commands.bucket('commands').put(['old-1', 'c0002'], { ...base, id: 'c0002', status: 'queued' });
     await commands.close();
 
     const stores = await openLmdbStores(dir);
@@ -47,6 +53,12 @@ describe('lmdb layout migration', () => {
     expect(await stores.desired.get('old-2')).toBeUndefined();
     expect(await new JobStore(stores).targets('j-old')).toEqual(targets);
     expect((await collect(stores.jobTargets.entries({ group: 'j-old' }))).length).toBe(3);
+    // The finished command leaves the queue's bucket when the deadlines are armed (at start with one process).
+    const hub = await startServices(stores);
+    await until(async () => ((await stores.commandsDone.get(['old-1', 'c0001'])) ? true : undefined));
+    expect((await hub.commands.store.queueOf('old-1')).map((c) => c.id)).toEqual(['c0002']);
+    expect((await hub.commands.list('old-1', undefined, 10)).map((c) => c.status)).toEqual(['succeeded', 'queued']);
+    await hub.stop();
     await stores.close();
 
     // Once: nothing of the old layout is left to move again.

@@ -88,6 +88,18 @@ describe.each(BACKENDS)('services on $name', (backend) => {
       expect(finals[0]!.endsWith(stored.status)).toBe(true);
     });
 
+    it('keeps a finished command out of the queue: moved to the finished ones, still readable and listed', async () => {
+      const hub = await start('node-a');
+      const done = await hub.commands.create('q1', { name: 'one' });
+      await hub.commands.cancel('q1', done.id);
+      const waiting = await hub.commands.create('q1', { name: 'two' });
+      await until(async () => ((await handle.stores.commandsDone.get(['q1', done.id])) ? true : undefined));
+      expect(await handle.stores.commands.get(['q1', done.id])).toBeUndefined();
+      expect((await hub.commands.store.queueOf('q1')).map((c) => c.id)).toEqual([waiting.id]);
+      expect((await hub.commands.list('q1', undefined, 10)).map((c) => [c.id, c.status])).toEqual([[done.id, 'cancelled'], [waiting.id, 'queued']]);
+      expect((await hub.commands.get('q1', done.id))?.status).toBe('cancelled');
+    });
+
     it('a command marked as sending by a node that is gone counts as sent and times out', async () => {
       const gone = await start('node-gone');
       const created = await gone.commands.create('d3', { name: 'reboot', timeoutMs: 200 });
