@@ -4,6 +4,10 @@
  * 50 devices with mixed profiles and a few zombies, plus where to look.
  * Ctrl-C stops the fleet (with its summary), then the hub, then influxd.
  *
+ * `npm run demo -- --workers N`: the hub as N worker processes sharing the
+ * port (PULSEWIRE_WORKERS; the hub then also runs its own nats-server), and
+ * the devices spread over them.
+ *
  * Loopback only. The enrollment key is a fixed demo key: fine on 127.0.0.1,
  * never for a hub that others can reach.
  */
@@ -11,6 +15,7 @@ import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { createWriteStream, mkdirSync } from 'node:fs';
 import path from 'node:path';
+import { parseArgs } from 'node:util';
 import { formatSummary, runFleet, withDefaults } from '../device-sim/index.js';
 
 const DEMO_ENROLLMENT_KEY = 'pulsewire-demo-enrollment-key';
@@ -19,6 +24,12 @@ const dataDir = path.resolve(process.env.PULSEWIRE_DATA_DIR ?? './data');
 const port = Number(process.env.PULSEWIRE_PORT ?? 8080);
 const token = process.env.PULSEWIRE_OPERATOR_TOKEN ?? randomBytes(18).toString('base64url');
 const devices = Number(process.env.DEMO_DEVICES ?? 50);
+const { values: args } = parseArgs({ options: { workers: { type: 'string' } }, strict: true });
+const workers = args.workers ?? process.env.PULSEWIRE_WORKERS ?? '1';
+if (!/^(\d+|auto)$/.test(workers)) {
+  process.stderr.write(`demo: --workers ${workers}: a whole number or auto\n`);
+  process.exit(2);
+}
 /** http://127.0.0.1:PORT, once the hub's banner said where it listens. */
 let base = '';
 
@@ -36,6 +47,7 @@ const hub = spawn(process.execPath, ['dist/src/main.js'], {
     PULSEWIRE_OPERATOR_TOKEN: token,
     // Short pings so the demo's zombies visibly go offline within half a minute.
     PULSEWIRE_PING_INTERVAL_MS: process.env.PULSEWIRE_PING_INTERVAL_MS ?? '10000',
+    PULSEWIRE_WORKERS: workers,
   },
   // The IPC channel only tells the hub when the demo is gone (it then stops itself), so a
   // demo killed outright does not leave a hub holding the port and the data dir.
@@ -65,7 +77,8 @@ function whereToLook(): string {
   const auth = `-H 'Authorization: Bearer ${token}'`;
   return [
     '',
-    `Pulsewire demo: hub on ${base}, ${devices} simulated devices (mixed profiles, a few zombies)`,
+    `Pulsewire demo: hub on ${base}${workers === '1' ? '' : ` (${workers} worker processes)`}, ${devices} simulated devices (mixed profiles, a few zombies)`,
+    ...(workers === '1' ? [] : [`  which worker:    curl -s ${auth} '${base}/v1/devices?online=true&limit=1000' | grep -o '"node":"[^"]*"' | sort | uniq -c`]),
     '',
     `  devices online:  curl -s ${auth} '${base}/v1/devices?online=true&limit=5'`,
     `  one device:      curl -s ${auth} ${base}/v1/devices/sim-00001`,

@@ -37,6 +37,7 @@ import type { Stores } from './stores/stores.js';
 import { openServices, type Services } from './services.js';
 import { ClusterNode, joinCluster } from './cluster/cluster-node.js';
 import type { NatsLink } from './cluster/nats-link.js';
+import type { HubMetricsSource } from './workers/messages.js';
 import { connectInflux, type InfluxConnection } from './storage/influx-connection.js';
 import { Spool } from './storage/spool.js';
 import { SpoolDrainer } from './storage/spool-drainer.js';
@@ -64,6 +65,8 @@ declare module 'fastify' {
     online: Services['online'];
     /** Set in cluster mode (PULSEWIRE_NATS_URL): this hub is a node sharing its state through NATS. */
     cluster: ClusterNode | undefined;
+    /** What GET /metrics serves: this process's metrics, or a hub of workers' added up (workers/messages.ts). */
+    metricsText: () => Promise<{ text: string; contentType: string }>;
   }
 }
 
@@ -77,6 +80,8 @@ export type BuildOptions = GatewayOptions & {
   dashboardDir?: string;
   /** The shared stores (cluster mode: JetStream, opened by main.ts); default: lmdb under the data dir. */
   stores?: Stores;
+  /** A worker of a hub of several processes: /metrics answers for all of them. */
+  hubMetrics?: HubMetricsSource;
   /** The command service's clock (epoch ms) and the scheduler of its hourly prune; tests move and run them. */
   commands?: { now?: () => number; pruneScheduler?: Scheduler };
 };
@@ -147,6 +152,8 @@ export async function buildApp(config: Config, opts: BuildOptions): Promise<Fast
     live: () => (app.hasDecorator('live') ? app.live.stats : undefined),
     ...(link ? { cluster: () => app.cluster?.stats() } : {}),
   }));
+  const hubMetrics = opts.hubMetrics?.(app.metrics.registry);
+  app.decorate('metricsText', hubMetrics ?? (async () => ({ text: await app.metrics.registry.metrics(), contentType: app.metrics.registry.contentType })));
   const services = await openServices({
     stores, bus, nodeId: config.nodeId, nodeLeaseMs: config.nodeLeaseMs, limits: config, points: spool, logger: app.log,
     local: () => app.gateway.runtimes, ...(opts.commands ? { commandClock: opts.commands } : {}),

@@ -25,7 +25,7 @@ export async function healthRoutes(app: FastifyInstance, opts: { requireOperator
   });
 
   app.get('/metrics', { onRequest: opts.requireOperator, schema: { summary: 'Prometheus metrics' } }, async (_request, reply) => {
-    const body = await app.metrics.registry.metrics();
-    return reply.type(app.metrics.registry.contentType).send(body);
+    const { text, contentType } = await app.metricsText();
+    return reply.type(contentType).send(text);
   });
 }

@@ -43,6 +43,8 @@ export interface ManagedNatsServer {
    * it again on the same port and store.
    */
   restart(options?: RestartOptions): Promise<void>;
+  /** From now on it is restarted on the same port and store when it dies (a hub's own nats-server). */
+  supervise(): void;
   stop(options?: { signal?: NodeJS.Signals }): Promise<void>;
 }
 
@@ -102,6 +104,10 @@ class NatsServerProcess implements ManagedNatsServer {
 
   get pid(): number | undefined {
     return this.server.pid;
+  }
+
+  supervise(): void {
+    this.server.supervise();
   }
 
   async restart({ signal = 'SIGTERM', whileDown }: RestartOptions = {}): Promise<void> {

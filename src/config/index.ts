@@ -61,6 +61,10 @@ export type Config = {
   readonly nodeId: string;
   /** A node that stops beating is lost after this long, and so are the leases it held. */
   readonly nodeLeaseMs: number;
+  /** Names the cluster's buckets and subjects (PULSEWIRE_CLUSTER_NAME): a node's, or a hub of workers'. */
+  readonly clusterName: string;
+  /** Worker processes sharing the port (PULSEWIRE_WORKERS); 1: the hub is one process, as it always was. */
+  readonly workers: number;
   /** Proxies (addresses or CIDRs) whose X-Forwarded-For and X-Forwarded-Proto are believed; undefined: none. */
   readonly trustProxy: readonly string[] | undefined;
   /** Set: this hub is a node of a cluster sharing its state through NATS JetStream (PULSEWIRE_NATS_URL). */
@@ -113,6 +117,7 @@ export const CONFIG_DOC = [
   ['PULSEWIRE_LIVE_CONFLATE_BYTES', '1048576', 'bytes queued on one live-stream connection past which it gets only the latest value per series (`conflated: true`)'],
   ['PULSEWIRE_LIVE_MAX_BUFFERED_BYTES', '16777216', 'bytes queued on one live-stream connection past which it is closed with 1013; must exceed the conflate threshold'],
   ['PULSEWIRE_HTTP_DEVICE_RATE', '5', 'HTTP fallback: requests per second one device may make (bursts of max(10, 2 x rate) pass); more get 429 with Retry-After'],
+  ['PULSEWIRE_WORKERS', '1', 'worker processes sharing the one port, each a node of one cluster (auto: one per core); each holds its own sockets and open-files budget. More than 1 without PULSEWIRE_NATS_URL: the hub runs its own nats-server under the data dir'],
   ['PULSEWIRE_TRUST_PROXY', 'unset', 'comma-separated addresses or CIDRs of load balancers in front of the hub (e.g. 127.0.0.1,10.0.0.0/8): their X-Forwarded-For gives the client address (rate limits, logs) and X-Forwarded-Proto the scheme. Unset: the peer address counts'],
   ['PULSEWIRE_NATS_URL', 'unset', 'cluster mode: NATS server URLs, comma-separated (nats://host:4222, tls://...; user:password@ or a token in the URL); the hub becomes a node sharing its state through JetStream (docs/deploy.md). Unset: one process, lmdb'],
   ['PULSEWIRE_NODE_ID', 'host name and pid', 'names this hub among the nodes of a cluster (1 to 64 printable characters, no spaces)'],
@@ -163,6 +168,8 @@ export function loadConfig(env: Env = process.env): Config {
     liveConflateBytes: envInteger(env, 'PULSEWIRE_LIVE_CONFLATE_BYTES', { min: 1024, max: 1024 ** 3 }) ?? 1024 ** 2,
     liveMaxBufferedBytes: envInteger(env, 'PULSEWIRE_LIVE_MAX_BUFFERED_BYTES', { min: 2048, max: 4 * 1024 ** 3 }) ?? 16 * 1024 ** 2,
     httpDeviceRatePerS: envInteger(env, 'PULSEWIRE_HTTP_DEVICE_RATE', { min: 1, max: 10_000 }) ?? 5,
+    clusterName: loadClusterName(env),
+    workers: loadWorkers(env),
     trustProxy: loadTrustProxy(env),
     nodeId: loadNodeId(env),
     nodeLeaseMs: envInteger(env, 'PULSEWIRE_NODE_LEASE_MS', { min: 300, max: 600_000 }) ?? 15_000,
@@ -176,6 +183,21 @@ export function loadConfig(env: Env = process.env): Config {
     throw configError('PULSEWIRE_LIVE_MAX_BUFFERED_BYTES', String(config.liveMaxBufferedBytes), `more than PULSEWIRE_LIVE_CONFLATE_BYTES (${config.liveConflateBytes})`);
   }
   return Object.freeze(config);
+}
+
+function loadClusterName(env: Env): string {
+  const name = envString(env, 'PULSEWIRE_CLUSTER_NAME') ?? 'pulsewire';
+  if (!/^[A-Za-z0-9_-]{1,32}$/.test(name)) throw configError('PULSEWIRE_CLUSTER_NAME', name, '1 to 32 characters of A-Z a-z 0-9 _ -');
+  return name;
+}
+
+function loadWorkers(env: Env): number {
+  const raw = envString(env, 'PULSEWIRE_WORKERS');
+  if (raw === undefined) return 1;
+  if (raw.trim().toLowerCase() === 'auto') return os.availableParallelism();
+  const workers = /^\s*\d+\s*$/.test(raw) ? Number(raw) : Number.NaN;
+  if (!Number.isInteger(workers) || workers < 1 || workers > 64) throw configError('PULSEWIRE_WORKERS', raw, 'a whole number from 1 to 64, or auto (one per core)');
+  return workers;
 }
 
 function loadTrustProxy(env: Env): string[] | undefined {
@@ -218,8 +240,7 @@ function loadCluster(env: Env): ClusterConfig | undefined {
     }
   }
   if (servers.length === 0) throw configError('PULSEWIRE_NATS_URL', raw, 'at least one NATS URL');
-  const name = envString(env, 'PULSEWIRE_CLUSTER_NAME') ?? 'pulsewire';
-  if (!/^[A-Za-z0-9_-]{1,32}$/.test(name)) throw configError('PULSEWIRE_CLUSTER_NAME', name, '1 to 32 characters of A-Z a-z 0-9 _ -');
+  const name = loadClusterName(env);
   const credsFile = envString(env, 'PULSEWIRE_NATS_CREDS');
   if (credsFile !== undefined) readPem('PULSEWIRE_NATS_CREDS', credsFile);
   const caPath = envString(env, 'PULSEWIRE_NATS_TLS_CA');

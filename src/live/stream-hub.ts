@@ -5,6 +5,7 @@
  * conversion per event serve every dashboard, so ten dashboards cost little
  * more than one, and the device path only pays a Map lookup per reading.
  */
+import { randomInt } from 'node:crypto';
 import type { EventBus } from '../events/bus.js';
 import type { BackpressureLimits, LiveTransport } from './connection.js';
 import { LiveConnection } from './connection.js';
@@ -19,7 +20,7 @@ export type LiveHubOptions = BackpressureLimits & {
   ringItems: number;
   maxSeries: number;
   now?: () => number;
-  /** Identifies this run of the hub in event ids (default: the start time in ms); tests fix it. */
+  /** Identifies this run of the hub in event ids (default: random per process); tests fix it. */
   boot?: number;
 };
 
@@ -50,7 +51,9 @@ export class LiveHub {
    * Which run of the hub a seq belongs to: seq starts again at 0 on every
    * start, so an SSE client resuming with an id from before a restart must
    * not be taken for one a few ticks behind (it would skip what it missed and
-   * get no snapshot). Event ids are `<boot>.<seq>`.
+   * get no snapshot). Event ids are `<boot>.<seq>`. Random, not the start
+   * time: two workers of one hub (or two nodes) start in the same millisecond,
+   * and a resume that lands on another one must not be taken for its own.
    */
   readonly boot: number;
   readonly #latest: LatestValues;
@@ -71,7 +74,7 @@ export class LiveHub {
     this.#latest = new LatestValues(options.maxSeries);
     this.#ring = new EventRing(options.ringTicks, options.ringItems);
     this.#now = options.now ?? Date.now;
-    this.boot = options.boot ?? Date.now();
+    this.boot = options.boot ?? randomInt(1, 2 ** 48);
   }
 
   /** The SSE event id of `seq` in this run of the hub. */

@@ -108,14 +108,15 @@ export class HubMetrics {
       collect() { this.set(sources.writer().queuedPoints); },
     });
     // The spool: what is ACKed but not yet in InfluxDB, and whether devices are being told to wait.
-    const gauge = (name: string, help: string, read: () => number) =>
-      new Gauge({ name, help, registers, collect() { this.set(read()); } });
+    // `aggregator`: how a hub of several workers adds this up (hub-wide /metrics); sum unless said.
+    const gauge = (name: string, help: string, read: () => number, aggregator: 'sum' | 'max' | 'min' = 'sum') =>
+      new Gauge({ name, help, registers, aggregator, collect() { this.set(read()); } });
     gauge('pulsewire_spool_entries', 'TELEMETRY messages in the spool, not yet confirmed by InfluxDB', () => sources.spool().entries);
     gauge('pulsewire_spool_readings', 'Readings (points) in the spool', () => sources.spool().points);
     gauge('pulsewire_spool_bytes', 'Bytes the spool holds, against PULSEWIRE_SPOOL_MAX_BYTES', () => sources.spool().bytes);
     gauge('pulsewire_spool_max_bytes', 'PULSEWIRE_SPOOL_MAX_BYTES', () => sources.spool().maxBytes);
-    gauge('pulsewire_spool_full', '1 while the spool is full and TELEMETRY gets ACK 4', () => (sources.spool().full ? 1 : 0));
-    gauge('pulsewire_spool_oldest_age_seconds', 'Age of the oldest spooled reading (0 when empty)', () => sources.spool().oldestAgeSeconds);
+    gauge('pulsewire_spool_full', '1 while the spool is full and TELEMETRY gets ACK 4', () => (sources.spool().full ? 1 : 0), 'max');
+    gauge('pulsewire_spool_oldest_age_seconds', 'Age of the oldest spooled reading (0 when empty)', () => sources.spool().oldestAgeSeconds, 'max');
     gauge('pulsewire_dead_letters', 'Dead letters stored (points InfluxDB refused), see GET /v1/dead-letters', () => sources.deadLetters());
     writerCounter('pulsewire_dead_letter_points_total', 'Points moved to the dead letters since start', () => sources.drainer().deadLetterPoints);
     writerCounter('pulsewire_spool_drain_retries_total', 'Spool drain rounds that found InfluxDB unavailable and backed off', () => sources.drainer().retries);
@@ -143,8 +144,8 @@ export class HubMetrics {
     });
     if (!sources.cluster) return;
     const cluster = () => sources.cluster?.() ?? { natsConnected: false, natsDisconnects: 0, nodesAlive: 0, eventsPublished: 0, eventsReceived: 0 };
-    gauge('pulsewire_nats_connected', 'Cluster mode: 1 while this node is connected to NATS (0: shared state waits; devices and spool carry on)', () => (cluster().natsConnected ? 1 : 0));
-    gauge('pulsewire_cluster_nodes_alive', 'Cluster mode: nodes this node sees beating, itself included', () => cluster().nodesAlive);
+    gauge('pulsewire_nats_connected', 'Cluster mode: 1 while this node is connected to NATS (0: shared state waits; devices and spool carry on)', () => (cluster().natsConnected ? 1 : 0), 'min');
+    gauge('pulsewire_cluster_nodes_alive', 'Cluster mode: nodes this node sees beating, itself included', () => cluster().nodesAlive, 'max');
     for (const [name, help, read] of [
       ['pulsewire_nats_disconnects_total', 'Cluster mode: NATS connections lost since start', () => cluster().natsDisconnects],
       ['pulsewire_cluster_events_published_total', 'Cluster mode: events and readings this node published to the other nodes', () => cluster().eventsPublished],

@@ -156,7 +156,7 @@ export class ChildServer {
       // Same arguments, so the same port: the URL handed out stays valid.
       await this.launch(30_000);
       this.#backoffMs = RESTART_BACKOFF_MIN_MS;
-      this.#options.log.info({ pid: this.pid, restarts: this.#restarts }, `managed ${this.#options.name} restarted`);
+      this.#options.log.info({ childPid: this.pid, restarts: this.#restarts }, `managed ${this.#options.name} restarted`);
     } catch (err) {
       // No new timer here: launch() killed or lost the child, and its exit schedules the next attempt.
       if (!this.#stopping) this.#options.log.error({ err }, `managed ${this.#options.name} restart failed`);
