@@ -32,7 +32,12 @@ export type FleetOptions = SimOptions & {
   stayDownAfterDrop?: boolean;
 };
 
-export type Snapshot = { connected: number; connecting: number; waiting: number; inFlight: number };
+/**
+ * Where the devices are right now. `waiting`: tried before and now in backoff
+ * (or queued for the ramp) to reconnect; `notStarted`: queued for their first
+ * connection. Stopped devices are in none of them.
+ */
+export type Snapshot = { connected: number; connecting: number; waiting: number; notStarted: number; inFlight: number };
 
 export class Fleet implements DeviceHost {
   readonly stats = new Stats();
@@ -132,12 +137,19 @@ export class Fleet implements DeviceHost {
     return options;
   }
 
+  get size(): number {
+    return this.devices.length;
+  }
+
   snapshot(): Snapshot {
-    const s: Snapshot = { connected: 0, connecting: 0, waiting: 0, inFlight: 0 };
+    const s: Snapshot = { connected: 0, connecting: 0, waiting: 0, notStarted: 0, inFlight: 0 };
     for (const d of this.devices) {
       if (d.state === 'open') s.connected++;
       else if (d.state === 'connecting') s.connecting++;
-      else if (d.state !== 'stopped') s.waiting++;
+      else if (d.state !== 'stopped') {
+        if (d.tried) s.waiting++;
+        else s.notStarted++;
+      }
       s.inFlight += d.window.length;
     }
     return s;
