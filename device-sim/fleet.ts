@@ -7,12 +7,12 @@ import type { ClientOptions } from 'ws';
 import { deriveEnrollmentSecret } from '../src/registry/secrets.js';
 import { DEFAULT_TIMING, type BackoffTiming } from './backoff.js';
 import { assignChaos, ChaosRole, FLAP_MEAN_MS, MALFORMED_MEAN_MS } from './chaos.js';
-import { OptionError, type SimOptions } from './options.js';
+import { deviceId, idWidth, OptionError, type SimOptions } from './options.js';
 import { profileFor } from './profiles/index.js';
-import { checkFdLimit, ephemeralPorts, isLoopbackHost, sourceAddressFor, type FdCheck } from './resources.js';
+import { checkFdLimit, descriptorsPerDevice, ephemeralPorts, isLoopbackHost, sourceAddressFor, type FdCheck } from './resources.js';
 import { SimDevice, type DeviceHost } from './sim-device.js';
 import { Stats } from './stats.js';
-import { buildSummary } from './summary.js';
+import { buildSummary, type ChaosCounts, type EndState, type Summary } from './summary.js';
 
 /** Programmatic extras: tests shorten the waits and pin the randomness. */
 export type FleetOptions = SimOptions & {
@@ -30,6 +30,10 @@ export type FleetOptions = SimOptions & {
   warn?: (line: string) => void;
   /** Once connected and dropped, a device stays down; a failed handshake is still retried with backoff. */
   stayDownAfterDrop?: boolean;
+  /** Digits of the device numbers (default: those of this fleet's last); a process of a split fleet gets the whole fleet's. */
+  idWidth?: number;
+  /** Index of the first device in the whole fleet when it is split over processes (chaos counts add up across parts). */
+  fleetOffset?: number;
 };
 
 /**
@@ -80,16 +84,16 @@ export class Fleet implements DeviceHost {
     this.clockSkewS = options.clockSkew;
     this.chaosMeanMs = { flap: FLAP_MEAN_MS, malformed: MALFORMED_MEAN_MS, ...options.chaosMeanMs };
     const warn = options.warn ?? ((line: string) => process.stderr.write(`device-sim: ${line}\n`));
-    this.fdCheck = checkFdLimit(options.devices);
+    this.fdCheck = checkFdLimit(options.devices, undefined, descriptorsPerDevice(options.transport));
     if (this.fdCheck.advice) warn(this.fdCheck.advice);
     const ports = ephemeralPorts();
     if (!isLoopbackHost(this.#hostname) && ports !== undefined && options.devices > ports) {
       warn(`${options.devices} devices but only ${ports} local ports towards one hub address; run several processes on several machines.`);
     }
-    this.#roles = assignChaos(options.devices, options, this.random);
-    const width = Math.max(5, String(options.first + options.devices - 1).length);
+    this.#roles = assignChaos(options.devices, options, this.random, options.fleetOffset);
+    const width = options.idWidth ?? idWidth(options.first + options.devices - 1);
     for (let i = 0; i < options.devices; i++) {
-      const id = `${options.prefix}${String(options.first + i).padStart(width, '0')}`;
+      const id = deviceId(options.prefix, options.first + i, width);
       if (options.secrets && options.secrets[id] === undefined && !options.enrollmentKey) {
         throw new OptionError('secrets', `has no secret for ${id} (and there is no enrollment key to derive one)`);
       }
@@ -155,27 +159,37 @@ export class Fleet implements DeviceHost {
     return s;
   }
 
-  /** Stops sending, waits up to drainMs for ACKs, closes every connection with 1000. Idempotent. */
-  stop(): Promise<void> {
-    this.#stopping ??= this.#shutdown();
+  /**
+   * Stops sending, waits up to `drainMs` (default the option's, 10 s) for ACKs,
+   * closes every connection with 1000. Idempotent: a second call joins the first.
+   */
+  stop(drainMs = this.#options.drainMs ?? 10_000): Promise<void> {
+    this.#stopping ??= this.#shutdown(drainMs);
     return this.#stopping;
   }
 
-  summary(): ReturnType<typeof buildSummary> {
+  chaosCounts(): ChaosCounts {
     const count = (role: number) => this.#roles.reduce((n, r) => n + (r & role ? 1 : 0), 0);
-    return buildSummary(this.stats, this.#options, {
+    return { zombies: count(ChaosRole.ZOMBIE), flapping: count(ChaosRole.FLAP), malformed: count(ChaosRole.MALFORMED) };
+  }
+
+  /** What the summary needs besides the stats, as of the end of the run (or now, before it). */
+  endState(): EndState {
+    return {
       endedAt: this.#endedAt ?? Date.now(),
       connectedAtEnd: this.#connectedAtEnd ?? this.snapshot().connected,
       unacknowledged: this.devices.reduce((n, d) => n + d.window.length, 0),
-      zombies: count(ChaosRole.ZOMBIE),
-      flapping: count(ChaosRole.FLAP),
-      malformed: count(ChaosRole.MALFORMED),
-    });
+      ...this.chaosCounts(),
+    };
   }
 
-  async #shutdown(): Promise<void> {
+  summary(): Summary {
+    return buildSummary(this.stats, this.#options, this.endState());
+  }
+
+  async #shutdown(drainMs: number): Promise<void> {
     this.sending = false;
-    const drainUntil = Date.now() + (this.#options.drainMs ?? 10_000);
+    const drainUntil = Date.now() + drainMs;
     while (Date.now() < drainUntil && this.devices.some((d) => d.window.length > 0)) await sleep(50);
     this.#endedAt = Date.now();
     this.#connectedAtEnd = this.snapshot().connected;

@@ -186,6 +186,15 @@ export type Summary = {
   firmwareErrors: number;
   errors: Tally;
   latencyMs: { count: number; p50: number; p99: number; max: number; mean: number };
+  /** Only with more than one process (--processes): how many, and which ended without their summary. */
+  processes?: { count: number; failed: ProcessFailure[] };
 };
+
+/**
+ * A simulator process that crashed, was killed or exited without its summary.
+ * Its figures in the fleet's summary are those of its last report (sent every
+ * second), and what it had in flight counts as unacknowledged.
+ */
+export type ProcessFailure = { process: number; devices: string; exit: string };
 
 export const round = (x: number, digits = 2): number => Number(x.toFixed(digits));
