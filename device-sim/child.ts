@@ -29,8 +29,8 @@ export type Part = {
   /** Index of its first device in the whole fleet (its first number is --first + offset). */
   offset: number;
   devices: number;
-  /** Digits of the whole fleet's device numbers, so ids match a single process's. */
-  idWidth: number;
+  /** The whole fleet's last device number: ids and source addresses as a single process would have them. */
+  fleetLast: number;
   /** Its share of --ramp, so the fleet as a whole keeps to --ramp. */
   ramp: number;
 };
@@ -68,7 +68,7 @@ export async function runChild(options: SimOptions, part: Part, signal: AbortSig
     status: 'off',
     summary: undefined,
     processes: 1,
-    idWidth: part.idWidth,
+    fleetLast: part.fleetLast,
     fleetOffset: part.offset,
     warn: (line) => process.stderr.write(`device-sim[${part.index + 1}]: ${line}\n`),
   }).start();

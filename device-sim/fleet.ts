@@ -30,8 +30,11 @@ export type FleetOptions = SimOptions & {
   warn?: (line: string) => void;
   /** Once connected and dropped, a device stays down; a failed handshake is still retried with backoff. */
   stayDownAfterDrop?: boolean;
-  /** Digits of the device numbers (default: those of this fleet's last); a process of a split fleet gets the whole fleet's. */
-  idWidth?: number;
+  /**
+   * The whole fleet's last device number when this process simulates a part of it (--processes):
+   * ids are padded to its width and source addresses chosen for its size, as one process would.
+   */
+  fleetLast?: number;
   /** Index of the first device in the whole fleet when it is split over processes (chaos counts add up across parts). */
   fleetOffset?: number;
 };
@@ -61,6 +64,7 @@ export class Fleet implements DeviceHost {
   readonly #options: FleetOptions;
   readonly #hostname: string;
   readonly #roles: Uint8Array;
+  readonly #fleetLast: number;
   /** FIFO of devices waiting for a connection slot; #head avoids O(n) shift(). */
   #queue: SimDevice[] = [];
   #head = 0;
@@ -91,7 +95,8 @@ export class Fleet implements DeviceHost {
       warn(`${options.devices} devices but only ${ports} local ports towards one hub address; run several processes on several machines.`);
     }
     this.#roles = assignChaos(options.devices, options, this.random, options.fleetOffset);
-    const width = options.idWidth ?? idWidth(options.first + options.devices - 1);
+    this.#fleetLast = options.fleetLast ?? options.first + options.devices - 1;
+    const width = idWidth(this.#fleetLast);
     for (let i = 0; i < options.devices; i++) {
       const id = deviceId(options.prefix, options.first + i, width);
       if (options.secrets && options.secrets[id] === undefined && !options.enrollmentKey) {
@@ -135,7 +140,7 @@ export class Fleet implements DeviceHost {
     const { secrets, enrollmentKey, ca } = this.#options;
     const secret = secrets?.[device.id] ?? deriveEnrollmentSecret(enrollmentKey!, device.id);
     const options: ClientOptions = { headers: { authorization: `Basic ${Buffer.from(`${device.id}:${secret}`).toString('base64')}` } };
-    const source = sourceAddressFor(this.#options.first + device.index, this.#hostname);
+    const source = sourceAddressFor(this.#options.first + device.index, this.#hostname, this.#fleetLast);
     if (source) options.localAddress = source;
     if (ca) options.ca = ca;
     return options;

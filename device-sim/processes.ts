@@ -28,12 +28,12 @@ type DoneReport = Extract<ChildMessage, { type: 'done' }>;
 /** N contiguous ranges, sizes differing by at most one; each gets its share of the ramp. */
 export function splitFleet(options: Pick<SimOptions, 'devices' | 'first' | 'ramp' | 'processes'>): Part[] {
   const { devices, processes, ramp } = options;
-  const width = idWidth(options.first + devices - 1);
+  const fleetLast = options.first + devices - 1;
   const base = Math.floor(devices / processes);
   let offset = 0;
   return Array.from({ length: processes }, (_, index) => {
     const size = base + (index < devices % processes ? 1 : 0);
-    const part: Part = { index, offset, devices: size, idWidth: width, ramp: (ramp * size) / devices };
+    const part: Part = { index, offset, devices: size, fleetLast, ramp: (ramp * size) / devices };
     offset += size;
     return part;
   });
@@ -194,7 +194,8 @@ export class FleetProcesses implements StatusSource {
 
   #range(part: Part): string {
     const first = this.#options.first + part.offset;
-    return `${deviceId(this.#options.prefix, first, part.idWidth)}..${deviceId(this.#options.prefix, first + part.devices - 1, part.idWidth)}`;
+    const width = idWidth(part.fleetLast);
+    return `${deviceId(this.#options.prefix, first, width)}..${deviceId(this.#options.prefix, first + part.devices - 1, width)}`;
   }
 
   #describe(child: Child): string {

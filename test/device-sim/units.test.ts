@@ -166,7 +166,12 @@ describe('resources', () => {
   });
 
   it('spreads devices past 25,000 per address over 127.0.0.2, .3, ... only towards a loopback hub', () => {
+    // A fleet that fits one address: the kernel's choice.
     expect(sourceAddressFor(25_000, '127.0.0.1')).toBeUndefined();
+    expect(sourceAddressFor(1, '127.0.0.1', 25_000)).toBeUndefined();
+    // A larger one binds every device, the first group too (a bound port is lost to unbound connects).
+    expect(sourceAddressFor(1, '127.0.0.1', 50_000)).toBe('127.0.0.1');
+    expect(sourceAddressFor(25_000, '127.0.0.1', 50_000)).toBe('127.0.0.1');
     expect(sourceAddressFor(25_001, '127.0.0.1')).toBe('127.0.0.2');
     expect(sourceAddressFor(50_001, 'localhost')).toBe('127.0.0.3');
     expect(sourceAddressFor(60_000, 'hub.example.com')).toBeUndefined();
@@ -176,7 +181,7 @@ describe('resources', () => {
 describe('a fleet split over processes', () => {
   it('gets contiguous parts differing by at most one device, and its ramp shared out', () => {
     const parts = splitFleet({ devices: 50_000, first: 1, ramp: 500, processes: 3 });
-    expect(parts.map((p) => [p.offset, p.devices, p.idWidth])).toEqual([[0, 16_667, 5], [16_667, 16_667, 5], [33_334, 16_666, 5]]);
+    expect(parts.map((p) => [p.offset, p.devices, p.fleetLast])).toEqual([[0, 16_667, 50_000], [16_667, 16_667, 50_000], [33_334, 16_666, 50_000]]);
     expect(parts.reduce((sum, p) => sum + p.ramp, 0)).toBeCloseTo(500);
   });
 
@@ -186,9 +191,22 @@ describe('a fleet split over processes', () => {
     const ids = (o: FleetOptions) => new Fleet({ ...o, warn: () => {} }).devices.map((d) => d.id);
     const whole = ids(options);
     const split = splitFleet(options).flatMap((part) =>
-      ids({ ...options, devices: part.devices, first: options.first + part.offset, idWidth: part.idWidth, fleetOffset: part.offset }));
+      ids({ ...options, devices: part.devices, first: options.first + part.offset, fleetLast: part.fleetLast, fleetOffset: part.offset }));
     expect(whole[0]).toBe('p-099990');
     expect(split).toEqual(whole);
+  });
+
+  it('binds each device to the source address one process would use', () => {
+    // 24,991 to 25,010: one process binds the first ten to 127.0.0.1 and the rest to 127.0.0.2; so must each part.
+    const options = withDefaults({ url: 'ws://127.0.0.1:1/v1/device', enrollmentKey: 'k', devices: 20, first: 24_991, processes: 3 });
+    const sources = (o: FleetOptions) => {
+      const fleet = new Fleet({ ...o, warn: () => {} });
+      return fleet.devices.map((d) => fleet.connectOptions(d).localAddress);
+    };
+    const whole = sources(options);
+    expect(whole).toEqual([...Array<string>(10).fill('127.0.0.1'), ...Array<string>(10).fill('127.0.0.2')]);
+    expect(splitFleet(options).flatMap((part) =>
+      sources({ ...options, devices: part.devices, first: options.first + part.offset, fleetLast: part.fleetLast, fleetOffset: part.offset }))).toEqual(whole);
   });
 
   it('refuses a prefix whose padded ids are too long, and more processes than devices', () => {
