@@ -221,8 +221,10 @@ export function helpText(): string {
     'reconnects with full-jitter backoff (1 s base, 60 s cap) honouring the close codes.',
     'With --transport http the same happens over the HTTP fallback: POST batches, a long poll.',
     'Ctrl-C or the end of --duration stops sending, waits up to 10 s for outstanding ACKs,',
-    'closes every connection with 1000 and prints the summary. Exit codes: 0 done, 1 failed,',
-    '2 bad option.',
+    'closes every connection with 1000 and prints the summary. A fleet larger than one',
+    'process can hold (a socket is an open file) runs in several (--processes) with one',
+    'status line and one summary. Exit codes: 0 done, 1 failed (also: one of the processes',
+    'died), 2 bad option.',
     '',
   ].join('\n');
 }
