@@ -33,8 +33,12 @@ export const MALFORMED_FRAMES: readonly Uint8Array[] = [
 
 export type ChaosPercentages = { zombies: number; flap: number; malformed: number };
 
-/** Role flags per device index (0-based). */
-export function assignChaos(devices: number, pct: ChaosPercentages, random: () => number = Math.random): Uint8Array {
+/**
+ * Role flags per device index (0-based). `offset`: where these devices start
+ * in the whole fleet when it is split over processes; each part deals its
+ * share of the fleet's rounded count, so the parts add up to exactly PCT.
+ */
+export function assignChaos(devices: number, pct: ChaosPercentages, random: () => number = Math.random, offset = 0): Uint8Array {
   const roles = new Uint8Array(devices);
   const deck = new Uint32Array(devices);
   for (let i = 0; i < devices; i++) deck[i] = i;
@@ -46,7 +50,7 @@ export function assignChaos(devices: number, pct: ChaosPercentages, random: () =
   }
   let next = 0;
   const deal = (percent: number, role: number) => {
-    const count = Math.round((devices * percent) / 100);
+    const count = Math.round(((offset + devices) * percent) / 100) - Math.round((offset * percent) / 100);
     for (let k = 0; k < count; k++) roles[deck[next++ % devices]!]! |= role;
   };
   deal(pct.zombies, ChaosRole.ZOMBIE);

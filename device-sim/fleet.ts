@@ -7,12 +7,12 @@ import type { ClientOptions } from 'ws';
 import { deriveEnrollmentSecret } from '../src/registry/secrets.js';
 import { DEFAULT_TIMING, type BackoffTiming } from './backoff.js';
 import { assignChaos, ChaosRole, FLAP_MEAN_MS, MALFORMED_MEAN_MS } from './chaos.js';
-import { OptionError, type SimOptions } from './options.js';
+import { deviceId, idWidth, OptionError, type SimOptions } from './options.js';
 import { profileFor } from './profiles/index.js';
-import { checkFdLimit, ephemeralPorts, isLoopbackHost, sourceAddressFor, type FdCheck } from './resources.js';
+import { checkFdLimit, descriptorsPerDevice, ephemeralPorts, isLoopbackHost, sourceAddressFor, type FdCheck } from './resources.js';
 import { SimDevice, type DeviceHost } from './sim-device.js';
 import { Stats } from './stats.js';
-import { buildSummary } from './summary.js';
+import { buildSummary, type ChaosCounts, type EndState, type Summary } from './summary.js';
 
 /** Programmatic extras: tests shorten the waits and pin the randomness. */
 export type FleetOptions = SimOptions & {
@@ -30,9 +30,21 @@ export type FleetOptions = SimOptions & {
   warn?: (line: string) => void;
   /** Once connected and dropped, a device stays down; a failed handshake is still retried with backoff. */
   stayDownAfterDrop?: boolean;
+  /**
+   * The whole fleet's last device number when this process simulates a part of it (--processes):
+   * ids are padded to its width and source addresses chosen for its size, as one process would.
+   */
+  fleetLast?: number;
+  /** Index of the first device in the whole fleet when it is split over processes (chaos counts add up across parts). */
+  fleetOffset?: number;
 };
 
-export type Snapshot = { connected: number; connecting: number; waiting: number; inFlight: number };
+/**
+ * Where the devices are right now. `waiting`: tried before and now in backoff
+ * (or queued for the ramp) to reconnect; `notStarted`: queued for their first
+ * connection. Stopped devices are in none of them.
+ */
+export type Snapshot = { connected: number; connecting: number; waiting: number; notStarted: number; inFlight: number };
 
 export class Fleet implements DeviceHost {
   readonly stats = new Stats();
@@ -52,6 +64,7 @@ export class Fleet implements DeviceHost {
   readonly #options: FleetOptions;
   readonly #hostname: string;
   readonly #roles: Uint8Array;
+  readonly #fleetLast: number;
   /** FIFO of devices waiting for a connection slot; #head avoids O(n) shift(). */
   #queue: SimDevice[] = [];
   #head = 0;
@@ -75,16 +88,17 @@ export class Fleet implements DeviceHost {
     this.clockSkewS = options.clockSkew;
     this.chaosMeanMs = { flap: FLAP_MEAN_MS, malformed: MALFORMED_MEAN_MS, ...options.chaosMeanMs };
     const warn = options.warn ?? ((line: string) => process.stderr.write(`device-sim: ${line}\n`));
-    this.fdCheck = checkFdLimit(options.devices);
+    this.fdCheck = checkFdLimit(options.devices, undefined, descriptorsPerDevice(options.transport));
     if (this.fdCheck.advice) warn(this.fdCheck.advice);
     const ports = ephemeralPorts();
     if (!isLoopbackHost(this.#hostname) && ports !== undefined && options.devices > ports) {
       warn(`${options.devices} devices but only ${ports} local ports towards one hub address; run several processes on several machines.`);
     }
-    this.#roles = assignChaos(options.devices, options, this.random);
-    const width = Math.max(5, String(options.first + options.devices - 1).length);
+    this.#roles = assignChaos(options.devices, options, this.random, options.fleetOffset);
+    this.#fleetLast = options.fleetLast ?? options.first + options.devices - 1;
+    const width = idWidth(this.#fleetLast);
     for (let i = 0; i < options.devices; i++) {
-      const id = `${options.prefix}${String(options.first + i).padStart(width, '0')}`;
+      const id = deviceId(options.prefix, options.first + i, width);
       if (options.secrets && options.secrets[id] === undefined && !options.enrollmentKey) {
         throw new OptionError('secrets', `has no secret for ${id} (and there is no enrollment key to derive one)`);
       }
@@ -126,44 +140,61 @@ export class Fleet implements DeviceHost {
     const { secrets, enrollmentKey, ca } = this.#options;
     const secret = secrets?.[device.id] ?? deriveEnrollmentSecret(enrollmentKey!, device.id);
     const options: ClientOptions = { headers: { authorization: `Basic ${Buffer.from(`${device.id}:${secret}`).toString('base64')}` } };
-    const source = sourceAddressFor(this.#options.first + device.index, this.#hostname);
+    const source = sourceAddressFor(this.#options.first + device.index, this.#hostname, this.#fleetLast);
     if (source) options.localAddress = source;
     if (ca) options.ca = ca;
     return options;
   }
 
+  get size(): number {
+    return this.devices.length;
+  }
+
   snapshot(): Snapshot {
-    const s: Snapshot = { connected: 0, connecting: 0, waiting: 0, inFlight: 0 };
+    const s: Snapshot = { connected: 0, connecting: 0, waiting: 0, notStarted: 0, inFlight: 0 };
     for (const d of this.devices) {
       if (d.state === 'open') s.connected++;
       else if (d.state === 'connecting') s.connecting++;
-      else if (d.state !== 'stopped') s.waiting++;
+      else if (d.state !== 'stopped') {
+        if (d.tried) s.waiting++;
+        else s.notStarted++;
+      }
       s.inFlight += d.window.length;
     }
     return s;
   }
 
-  /** Stops sending, waits up to drainMs for ACKs, closes every connection with 1000. Idempotent. */
-  stop(): Promise<void> {
-    this.#stopping ??= this.#shutdown();
+  /**
+   * Stops sending, waits up to `drainMs` (default the option's, 10 s) for ACKs,
+   * closes every connection with 1000. Idempotent: a second call joins the first.
+   */
+  stop(drainMs = this.#options.drainMs ?? 10_000): Promise<void> {
+    this.#stopping ??= this.#shutdown(drainMs);
     return this.#stopping;
   }
 
-  summary(): ReturnType<typeof buildSummary> {
+  chaosCounts(): ChaosCounts {
     const count = (role: number) => this.#roles.reduce((n, r) => n + (r & role ? 1 : 0), 0);
-    return buildSummary(this.stats, this.#options, {
+    return { zombies: count(ChaosRole.ZOMBIE), flapping: count(ChaosRole.FLAP), malformed: count(ChaosRole.MALFORMED) };
+  }
+
+  /** What the summary needs besides the stats, as of the end of the run (or now, before it). */
+  endState(): EndState {
+    return {
       endedAt: this.#endedAt ?? Date.now(),
       connectedAtEnd: this.#connectedAtEnd ?? this.snapshot().connected,
       unacknowledged: this.devices.reduce((n, d) => n + d.window.length, 0),
-      zombies: count(ChaosRole.ZOMBIE),
-      flapping: count(ChaosRole.FLAP),
-      malformed: count(ChaosRole.MALFORMED),
-    });
+      ...this.chaosCounts(),
+    };
   }
 
-  async #shutdown(): Promise<void> {
+  summary(): Summary {
+    return buildSummary(this.stats, this.#options, this.endState());
+  }
+
+  async #shutdown(drainMs: number): Promise<void> {
     this.sending = false;
-    const drainUntil = Date.now() + (this.#options.drainMs ?? 10_000);
+    const drainUntil = Date.now() + drainMs;
     while (Date.now() < drainUntil && this.devices.some((d) => d.window.length > 0)) await sleep(50);
     this.#endedAt = Date.now();
     this.#connectedAtEnd = this.snapshot().connected;

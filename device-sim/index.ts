@@ -41,7 +41,8 @@ export async function runFleet(options: FleetOptions, control: RunControl = {}):
   return summary;
 }
 
-function untilDone(durationS: number, signal: AbortSignal | undefined): Promise<void> {
+/** Resolves after `durationS` seconds (0: never) or when `signal` aborts, whichever is first. */
+export function untilDone(durationS: number, signal: AbortSignal | undefined): Promise<void> {
   return new Promise((resolve) => {
     if (signal?.aborted) return resolve();
     const timer = durationS > 0 ? setTimeout(finish, durationS * 1000) : undefined;

@@ -7,6 +7,7 @@
 import { readFileSync } from 'node:fs';
 import { DEFAULT_MAX_RECORDS, isValidDeviceId } from '../src/protocol/index.js';
 import { PROFILE_NAMES } from './profiles/index.js';
+import { FD_MARGIN, processesFor } from './resources.js';
 
 export type SimOptions = {
   url: string;
@@ -35,6 +36,8 @@ export type SimOptions = {
   ca: Buffer | undefined;
   /** Plain status lines even on a terminal, or none at all (programmatic use). */
   status: 'auto' | 'plain' | 'off';
+  /** Processes the CLI splits the fleet over (resolved from auto); runFleet is always one process. */
+  processes: number;
 };
 
 export class OptionError extends Error {
@@ -45,20 +48,24 @@ export class OptionError extends Error {
 
 type Spec = { name: string; arg?: string; default: string; help: string };
 
+export const MAX_DEVICES = 200_000;
+/** More than this many simulator processes is a machine we should not be loading from one command. */
+export const MAX_PROCESSES = 64;
+
 /** Every option, in --help order. `default` is shown verbatim. */
 export const OPTION_SPECS: readonly Spec[] = [
   { name: 'url', arg: 'URL', default: 'ws://127.0.0.1:8080/v1/device', help: 'hub device endpoint, ws:// or wss://' },
   { name: 'transport', arg: 'NAME', default: 'ws', help: 'ws (a WebSocket per device) or http (the HTTP fallback: POST batches, long-poll GET; the URL may be ws:// or http://)' },
   { name: 'poll-wait', arg: 'S', default: '20', help: 'http transport: seconds each long poll waits (1 to 60)' },
   { name: 'devices', arg: 'N', default: '10', help: 'number of simulated devices (1 to 200000)' },
-  { name: 'first', arg: 'N', default: '1', help: 'number of the first device, to split one fleet over several processes' },
+  { name: 'first', arg: 'N', default: '1', help: 'number of the first device, to split one fleet over several machines (--processes splits it on one)' },
   { name: 'prefix', arg: 'TEXT', default: 'sim-', help: 'device id prefix; ids are prefix + zero-padded number (sim-00001)' },
   { name: 'enrollment-key', arg: 'KEY', default: '$PULSEWIRE_ENROLLMENT_KEY', help: 'derive each secret as base64url(HMAC-SHA256(KEY, id))' },
   { name: 'secrets', arg: 'FILE', default: 'none', help: 'JSON object {"id": "secret", ...}; used instead of the enrollment key' },
   { name: 'rate', arg: 'R', default: '0.2', help: 'TELEMETRY messages per second per device (fractions allowed, up to 100)' },
   { name: 'batch', arg: 'N', default: '4', help: `SenML records per message (1 to ${DEFAULT_MAX_RECORDS})` },
   { name: 'profile', arg: 'NAME', default: 'mixed', help: `signals: ${PROFILE_NAMES.join(', ')} (mixed = round-robin)` },
-  { name: 'ramp', arg: 'R', default: '500', help: 'new connections per second, also for reconnects (no storm at 50,000)' },
+  { name: 'ramp', arg: 'R', default: '500', help: 'new connections per second for the whole fleet, also for reconnects (no storm at 50,000)' },
   { name: 'duration', arg: 'S', default: '0', help: 'seconds to run; 0 = until Ctrl-C' },
   { name: 'summary', arg: 'FILE', default: 'none', help: 'also write the final summary as JSON to FILE' },
   { name: 'zombies', arg: 'PCT', default: '0', help: 'percent of devices that never answer pings but keep TCP open' },
@@ -67,10 +74,19 @@ export const OPTION_SPECS: readonly Spec[] = [
   { name: 'clock-skew', arg: 'S', default: '0', help: 'seconds added to every reading time (negative = clock behind)' },
   { name: 'ca', arg: 'FILE', default: 'system CAs', help: 'PEM CA file to verify a wss:// hub with a private CA' },
   { name: 'status', arg: 'MODE', default: 'auto', help: 'auto (live line on a terminal, else every 5 s), plain, off' },
+  { name: 'processes', arg: 'N', default: 'auto', help: `processes to split the fleet over (1 to ${MAX_PROCESSES}); auto = as few as the open-files limit allows, each holding the limit minus ${FD_MARGIN} sockets (3 for 50,000 devices at 20,000; --transport http needs two per device)` },
   { name: 'help', default: '', help: 'show this help' },
 ];
 
-export const MAX_DEVICES = 200_000;
+/** Digits of the device numbers of a fleet whose last number is `last`: at least 5 (sim-00001). */
+export function idWidth(last: number): number {
+  return Math.max(5, String(last).length);
+}
+
+/** Device id: prefix + the number zero-padded to `width`, the same whichever process simulates it. */
+export function deviceId(prefix: string, n: number, width: number): string {
+  return `${prefix}${String(n).padStart(width, '0')}`;
+}
 
 /** The parseArgs configuration matching OPTION_SPECS. */
 export const PARSE_CONFIG = Object.fromEntries(
@@ -134,7 +150,9 @@ export function resolveOptions(raw: Record<string, string | boolean | undefined>
   const devices = number('devices', get('devices'), 1, MAX_DEVICES, true);
   const first = number('first', get('first'), 0, 1e9, true);
   const prefix = get('prefix');
-  if (!isValidDeviceId(`${prefix}${first + devices - 1}`)) {
+  const last = first + devices - 1;
+  // The longest id is the last one, padded: checking the bare number let 60-character prefixes through.
+  if (!isValidDeviceId(deviceId(prefix, last, idWidth(last)))) {
     throw new OptionError('prefix', `ids must be 1 to 64 characters of [A-Za-z0-9._-], got "${prefix}"`);
   }
   const profile = get('profile');
@@ -143,6 +161,11 @@ export function resolveOptions(raw: Record<string, string | boolean | undefined>
   }
   const status = get('status');
   if (status !== 'auto' && status !== 'plain' && status !== 'off') throw new OptionError('status', `must be auto, plain or off, got "${status}"`);
+  const rawProcesses = get('processes');
+  const processes = rawProcesses === 'auto'
+    ? Math.min(MAX_PROCESSES, processesFor(devices, transport))
+    : number('processes', rawProcesses, 1, MAX_PROCESSES, true);
+  if (processes > devices) throw new OptionError('processes', `at most one per device (--devices ${devices}), got "${rawProcesses}"`);
 
   const secretsFile = typeof raw.secrets === 'string' ? raw.secrets : undefined;
   const secrets = secretsFile !== undefined ? parseSecrets(secretsFile) : undefined;
@@ -173,6 +196,7 @@ export function resolveOptions(raw: Record<string, string | boolean | undefined>
     clockSkew: number('clock-skew', get('clock-skew'), -1e9, 1e9, false),
     ca: caFile !== undefined ? Buffer.from(readText('ca', caFile)) : undefined,
     status,
+    processes,
   };
 }
 
@@ -197,8 +221,10 @@ export function helpText(): string {
     'reconnects with full-jitter backoff (1 s base, 60 s cap) honouring the close codes.',
     'With --transport http the same happens over the HTTP fallback: POST batches, a long poll.',
     'Ctrl-C or the end of --duration stops sending, waits up to 10 s for outstanding ACKs,',
-    'closes every connection with 1000 and prints the summary. Exit codes: 0 done, 1 failed,',
-    '2 bad option.',
+    'closes every connection with 1000 and prints the summary. A fleet larger than one',
+    'process can hold (a socket is an open file) runs in several (--processes) with one',
+    'status line and one summary. Exit codes: 0 done, 1 failed (also: one of the processes',
+    'died), 2 bad option.',
     '',
   ].join('\n');
 }

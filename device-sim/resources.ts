@@ -9,8 +9,14 @@
  *   it is short, say what to run before starting.
  * - local ports: a connection from 127.0.0.1 to one hub address and port
  *   needs its own source port, and Linux hands out about 28,000 of them
- *   (net.ipv4.ip_local_port_range). Past PER_ADDRESS devices we bind to
- *   127.0.0.2, 127.0.0.3, ...: all of 127.0.0.0/8 is loopback on Linux.
+ *   (net.ipv4.ip_local_port_range). A fleet of more than PER_ADDRESS devices
+ *   binds every connection to a source address, 127.0.0.1 for the first
+ *   PER_ADDRESS, then 127.0.0.2, 127.0.0.3, ...: all of 127.0.0.0/8 is
+ *   loopback on Linux. Every one, the first group too: a port bound on any
+ *   address is not handed to an unbound connect(), so with the first group
+ *   left to the kernel the bound groups took its ports (measured here: at
+ *   50,000 devices about 4,900 failed with EADDRNOTAVAIL), while bind() finds
+ *   the whole range free on each address.
  */
 import { readFileSync } from 'node:fs';
 
@@ -37,6 +43,27 @@ export function readFdLimit(limitsText?: string): FdLimit | undefined {
   return { soft: value(m[1]!), hard: value(m[2]!) };
 }
 
+/** Descriptors one device holds: its WebSocket, or over http a long poll and a POST at the same time. */
+export function descriptorsPerDevice(transport: 'ws' | 'http'): number {
+  return transport === 'http' ? 2 : 1;
+}
+
+/** Devices one process can hold at this open-files limit, FD_MARGIN kept free; undefined when no limit is known. */
+export function devicesPerProcess(transport: 'ws' | 'http', limit: FdLimit | undefined = readFdLimit()): number | undefined {
+  if (limit === undefined || !Number.isFinite(limit.soft)) return undefined;
+  return Math.max(1, Math.floor((limit.soft - FD_MARGIN) / descriptorsPerDevice(transport)));
+}
+
+/**
+ * `--processes auto`: as few processes as hold `devices` at this limit (3 for
+ * 50,000 at the hard limit of 20,000 here). The soft limit is the one that
+ * counts: Node has already raised it to the hard one, and children inherit it.
+ */
+export function processesFor(devices: number, transport: 'ws' | 'http', limit: FdLimit | undefined = readFdLimit()): number {
+  const perProcess = devicesPerProcess(transport, limit);
+  return perProcess === undefined ? 1 : Math.ceil(devices / perProcess);
+}
+
 export type FdCheck = { ok: boolean; limit: FdLimit | undefined; needed: number; advice?: string };
 
 /**
@@ -44,8 +71,8 @@ export type FdCheck = { ok: boolean; limit: FdLimit | undefined; needed: number;
  * not, what to run. Never throws: the fleet still starts, and connections
  * past the limit fail with EMFILE and are counted as failed connects.
  */
-export function checkFdLimit(devices: number, limit: FdLimit | undefined = readFdLimit()): FdCheck {
-  const needed = devices + FD_MARGIN;
+export function checkFdLimit(devices: number, limit: FdLimit | undefined = readFdLimit(), perDevice = 1): FdCheck {
+  const needed = devices * perDevice + FD_MARGIN;
   if (limit === undefined || limit.soft >= needed) return { ok: true, limit, needed };
   const hardShort = limit.hard < needed;
   const advice = [
@@ -53,9 +80,9 @@ export function checkFdLimit(devices: number, limit: FdLimit | undefined = readF
     hardShort
       ? `Raise the hard limit and start again, e.g. as root: \`ulimit -Hn ${needed} && ulimit -n ${needed}\`` +
         ' (or LimitNOFILE= in a systemd unit, nofile in /etc/security/limits.conf, --ulimit nofile= for docker),' +
-        ` or split the fleet: --devices ${Math.max(1, limit.hard - FD_MARGIN)} per process with --first.`
+        ` or give the fleet more processes with --processes (each holds about ${Math.max(1, Math.floor((limit.hard - FD_MARGIN) / perDevice))} devices).`
       : `Run \`ulimit -n ${needed}\` in this shell and start again.`,
-    `Until then at most about ${Math.max(0, limit.soft - FD_MARGIN)} devices can connect; the rest fail with EMFILE.`,
+    `Until then at most about ${Math.max(0, Math.floor((limit.soft - FD_MARGIN) / perDevice))} devices can connect; the rest fail with EMFILE.`,
   ].join('\n');
   return { ok: false, limit, needed, advice };
 }
@@ -66,12 +93,14 @@ export function isLoopbackHost(hostname: string): boolean {
 }
 
 /**
- * Source address for device number `n` (1-based, across processes sharing
- * --first): the kernel's choice for the first PER_ADDRESS, then 127.0.0.2,
- * 127.0.0.3, ... Undefined when the hub is not on loopback.
+ * Source address for device number `n` of a fleet whose last number is
+ * `fleetLast` (across the processes of a split fleet): none (the kernel's
+ * choice) while the fleet fits PER_ADDRESS, else 127.0.0.1 for the first
+ * PER_ADDRESS numbers, 127.0.0.2 for the next, ... Undefined when the hub
+ * is not on loopback.
  */
-export function sourceAddressFor(n: number, hubHostname: string): string | undefined {
-  if (n <= PER_ADDRESS || !isLoopbackHost(hubHostname)) return undefined;
+export function sourceAddressFor(n: number, hubHostname: string, fleetLast = n): string | undefined {
+  if (fleetLast <= PER_ADDRESS || !isLoopbackHost(hubHostname)) return undefined;
   const k = 1 + Math.floor((n - 1) / PER_ADDRESS);
   return `127.0.${Math.floor(k / 256)}.${k % 256}`;
 }

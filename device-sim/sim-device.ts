@@ -56,6 +56,8 @@ const FIRMWARE = 'sim-1.0.0';
 
 export class SimDevice {
   state: DeviceState = 'idle';
+  /** Has tried to connect at least once: an idle device is then waiting to reconnect, not waiting to start. */
+  tried = false;
   /** When an idle device next tries to connect (ms since the epoch). */
   wakeAt = 0;
   readonly window: Pending[] = [];
@@ -115,6 +117,7 @@ export class SimDevice {
 
   connect(): void {
     this.state = 'connecting';
+    this.tried = true;
     this.#failure = undefined;
     const ws = this.host.transport === 'http' ? this.#httpChannel() : new WebSocket(this.host.url, SUBPROTOCOL, {
       ...this.host.connectOptions(this),
@@ -128,8 +131,11 @@ export class SimDevice {
     ws.on('message', (data, isBinary) => this.#onMessage(data as Buffer, isBinary));
     ws.on('error', (err: Error & { code?: string }) => {
       if (this.state === 'open') return this.host.stats.error(`socket ${err.code ?? 'error'}`);
+      // Our own terminate() of a handshake at shutdown ("closed before the connection was established") is no failure.
+      if (this.state === 'stopped') return;
       const http = /Unexpected server response: (\d+)/.exec(err.message);
       this.#failure = http ? { kind: 'refused', status: Number(http[1]) } : { kind: 'unreachable' };
+      // By reason: "http 503", an errno code (ECONNREFUSED, ECONNRESET, EMFILE), or the start of ws's message (handshake timeout).
       this.host.stats.connectFailure(http ? `http ${http[1]}` : (err.code ?? err.message.slice(0, 40)));
     });
     ws.on('close', (code) => this.#onClose(code));

@@ -17,6 +17,22 @@ export class LatencyHistogram {
   max = 0;
   sum = 0;
 
+  /** The whole state as plain numbers: what a child process sends so its parent can merge percentiles. */
+  toJSON(): HistogramData {
+    return { buckets: [...this.#buckets], count: this.count, max: this.max, sum: this.sum };
+  }
+
+  /** Adds another histogram's samples (same bucket bounds), as if they had been recorded here. */
+  add(other: HistogramData): void {
+    other.buckets.forEach((n, i) => {
+      while (this.#buckets.length <= i) this.#buckets.push(0);
+      this.#buckets[i]! += n;
+    });
+    this.count += other.count;
+    this.sum += other.sum;
+    if (other.max > this.max) this.max = other.max;
+  }
+
   record(ms: number): void {
     const v = Math.max(0, ms);
     const i = v <= LatencyHistogram.MIN_MS ? 0 : Math.ceil(Math.log(v / LatencyHistogram.MIN_MS) / Math.log(LatencyHistogram.GROWTH));
@@ -40,6 +56,8 @@ export class LatencyHistogram {
   }
 }
 
+export type HistogramData = { buckets: number[]; count: number; max: number; sum: number };
+
 /** Counts by a small key (ACK code, close code, command outcome). */
 export type Tally = Record<string, number>;
 
@@ -47,8 +65,21 @@ function bump(tally: Tally, key: string | number, by = 1): void {
   tally[key] = (tally[key] ?? 0) + by;
 }
 
+function addTally(into: Tally, from: Tally): void {
+  for (const [key, n] of Object.entries(from)) bump(into, key, n);
+}
+
+/** The counters of Stats that add up across processes (every number field but startedAt). */
+const COUNTERS = ['sent', 'records', 'resent', 'dropped', 'connects', 'desired', 'reported', 'firmwareErrors', 'malformedSent', 'flaps'] as const;
+const TALLIES = ['acks', 'disconnects', 'connectFailures', 'commands', 'commandNames', 'errors'] as const;
+
+/** Stats as plain data (structured-clone and JSON safe), for IPC between the processes of one fleet. */
+export type StatsData = { startedAt: number; latency: HistogramData }
+  & Record<(typeof COUNTERS)[number], number>
+  & Record<(typeof TALLIES)[number], Tally>;
+
 export class Stats {
-  readonly startedAt = Date.now();
+  readonly startedAt: number;
   /** Distinct TELEMETRY messages sent (first transmissions). */
   sent = 0;
   /** Records in those messages. */
@@ -80,6 +111,32 @@ export class Stats {
   /** Frames from the hub we could not decode, sockets errors, unknown seqs. */
   readonly errors: Tally = {};
   readonly latency = new LatencyHistogram();
+
+  constructor(startedAt = Date.now()) {
+    this.startedAt = startedAt;
+  }
+
+  /**
+   * The sum of several processes' stats: counters and tallies add up, the
+   * histograms merge bucket by bucket (so percentiles stay right, which
+   * averaging per-process percentiles would not), the start is the earliest.
+   */
+  static merge(parts: readonly StatsData[], startedAt = Date.now()): Stats {
+    const total = new Stats(parts.length ? Math.min(...parts.map((p) => p.startedAt)) : startedAt);
+    for (const part of parts) {
+      for (const key of COUNTERS) total[key] += part[key];
+      for (const key of TALLIES) addTally(total[key], part[key]);
+      total.latency.add(part.latency);
+    }
+    return total;
+  }
+
+  toJSON(): StatsData {
+    const data = { startedAt: this.startedAt, latency: this.latency.toJSON() } as StatsData;
+    for (const key of COUNTERS) data[key] = this[key];
+    for (const key of TALLIES) data[key] = { ...this[key] };
+    return data;
+  }
 
   ack(code: number): void {
     bump(this.acks, code);
@@ -129,6 +186,15 @@ export type Summary = {
   firmwareErrors: number;
   errors: Tally;
   latencyMs: { count: number; p50: number; p99: number; max: number; mean: number };
+  /** Only with more than one process (--processes): how many, and which ended without their summary. */
+  processes?: { count: number; failed: ProcessFailure[] };
 };
+
+/**
+ * A simulator process that crashed, was killed or exited without its summary.
+ * Its figures in the fleet's summary are those of its last report (sent every
+ * second), and what it had in flight counts as unacknowledged.
+ */
+export type ProcessFailure = { process: number; devices: string; exit: string };
 
 export const round = (x: number, digits = 2): number => Number(x.toFixed(digits));

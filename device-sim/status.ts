@@ -4,9 +4,18 @@
  * carriage returns would make a log unreadable.
  */
 import type { Snapshot } from './fleet.js';
-import type { Stats } from './stats.js';
+import type { Stats, Tally } from './stats.js';
 
-export type StatusSource = { stats: Stats; snapshot(): Snapshot; devices: readonly unknown[] };
+/** A fleet, or (with --processes) the sum of its processes' latest reports. */
+export type StatusSource = { stats: Stats; snapshot(): Snapshot; readonly size: number };
+
+/** Failed connects by reason, most frequent first: "ECONNREFUSED 3400, http 503 12" (the rest summed as "other"). */
+export function reasons(tally: Tally, shown = 4): string {
+  const entries = Object.entries(tally).filter(([, n]) => n > 0).sort((a, b) => b[1] - a[1]);
+  const head = entries.slice(0, shown).map(([why, n]) => `${why} ${n}`);
+  const rest = entries.slice(shown).reduce((sum, [, n]) => sum + n, 0);
+  return [...head, ...(rest ? [`other ${rest}`] : [])].join(', ');
+}
 export type StatusMode = 'auto' | 'plain' | 'off';
 
 export class StatusLine {
@@ -35,9 +44,13 @@ export class StatusLine {
     const other = stats.acked - (acks[0] ?? 0) - (acks[1] ?? 0);
     const commands = Object.values(stats.commands).reduce((a, b) => a + b, 0);
     const elapsed = Math.round((now - stats.startedAt) / 1000);
+    const failures = reasons(stats.connectFailures);
     return [
       `${elapsed}s`,
-      `devices ${snap.connected}/${this.#source.devices.length} connected, ${snap.connecting} connecting`,
+      `devices ${snap.connected}/${this.#source.size} connected, ${snap.connecting} connecting${snap.notStarted ? `, ${snap.notStarted} to start` : ''}`,
+      // While the hub is down every device is here, being refused: say so, rather than "0 connecting, errors 0".
+      `${snap.waiting} waiting to reconnect`,
+      ...(failures ? [`connect failures: ${failures}`] : []),
       `${rate.toFixed(0)} msg/s`,
       `acked ${acks[0] ?? 0} (${acks[1] ?? 0} dup${other ? `, ${other} other` : ''})`,
       `in flight ${snap.inFlight}`,

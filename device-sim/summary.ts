@@ -5,15 +5,15 @@
 import type { SimOptions } from './options.js';
 import { round, type Stats, type Summary, type Tally } from './stats.js';
 
-export type { Summary } from './stats.js';
+export type { ProcessFailure, Summary } from './stats.js';
 
-type EndState = {
+export type ChaosCounts = { zombies: number; flapping: number; malformed: number };
+
+/** What a summary needs besides the stats; a split fleet's parts send theirs to the parent. */
+export type EndState = ChaosCounts & {
   endedAt: number;
   connectedAtEnd: number;
   unacknowledged: number;
-  zombies: number;
-  flapping: number;
-  malformed: number;
 };
 
 export function buildSummary(stats: Stats, options: SimOptions, end: EndState): Summary {
@@ -74,7 +74,10 @@ const tally = (t: Tally): string => {
 /** The summary as a few aligned lines; loss is stated in words, not left to arithmetic. */
 export function formatSummary(s: Summary): string {
   const t = s.telemetry;
-  const loss = t.unacknowledged === 0 ? 'zero loss: every message sent was acknowledged or deliberately dropped' : `${t.unacknowledged} messages were never acknowledged`;
+  const failed = s.processes?.failed.length ?? 0;
+  const loss = failed > 0
+    ? `unknown: ${failed} process(es) failed, what they sent after their last report is not counted; ${t.unacknowledged} known unacknowledged`
+    : t.unacknowledged === 0 ? 'zero loss: every message sent was acknowledged or deliberately dropped' : `${t.unacknowledged} messages were never acknowledged`;
   const lines: [string, string][] = [
     ['devices', `${s.devices} (${s.profile}) for ${s.durationSeconds} s against ${s.url}`],
     ['telemetry', `${t.sent} sent (${t.records} records), ${t.resent} resent, ${t.stored} stored, ${t.dropped} dropped`],
@@ -86,6 +89,11 @@ export function formatSummary(s: Summary): string {
     ['commands', `${tally(s.commands.byOutcome)}; ${s.commands.desiredApplied} DESIRED applied, ${s.commands.reportedSent} REPORTED sent`],
     ['latency (ms)', `p50 ${s.latencyMs.p50}, p99 ${s.latencyMs.p99}, max ${s.latencyMs.max} over ${s.latencyMs.count} ACKs`],
   ];
+  if (s.processes) {
+    const { count, failed } = s.processes;
+    lines.push(['processes', failed.length === 0 ? `${count}, each ended normally` : `${count}, ${failed.length} FAILED: ` +
+      `${failed.map((f) => `#${f.process} (${f.devices}) ${f.exit}`).join('; ')}; figures of a failed one are from its last report`]);
+  }
   const c = s.chaos;
   if (c.zombies + c.flapping + c.malformed > 0 || c.clockSkewSeconds !== 0) {
     lines.push(['chaos', `${c.zombies} zombies, ${c.flapping} flapping (${c.flaps} drops), ${c.malformed} malformed (${c.malformedSent} frames), clock skew ${c.clockSkewSeconds} s`]);

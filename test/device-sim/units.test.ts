@@ -10,8 +10,10 @@ import { decodeDeviceFrame, encodeTelemetry, resolvePack, type Reading } from '.
 import { assignChaos, ChaosRole, MALFORMED_FRAMES } from '../../device-sim/chaos.js';
 import { applyDesired, handleCommand } from '../../device-sim/commands.js';
 import { buildPack, PROFILES, profileFor } from '../../device-sim/profiles/index.js';
-import { checkFdLimit, readFdLimit, sourceAddressFor } from '../../device-sim/resources.js';
+import { checkFdLimit, devicesPerProcess, processesFor, readFdLimit, sourceAddressFor } from '../../device-sim/resources.js';
 import { LatencyHistogram } from '../../device-sim/stats.js';
+import { Fleet, resolveOptions, withDefaults, type FleetOptions } from '../../device-sim/index.js';
+import { splitFleet } from '../../device-sim/processes.js';
 
 /** Through the wire as the hub sees it: encode, decode the frame, resolve the pack. */
 function resolveOnHub(records: unknown[], nowS: number): Reading[] {
@@ -112,6 +114,14 @@ describe('chaos', () => {
     expect(roles.filter((r) => r !== 0 && (r & (r - 1)) !== 0)).toHaveLength(0);
   });
 
+  it('a fleet split into parts deals exactly the whole fleet\'s count', () => {
+    // 3 x 333 + 1 devices at 10 %: per part round(33.3) would give 99; the parts' shares give the fleet's 100.
+    const parts = [[0, 333], [333, 333], [666, 334]] as const;
+    const zombies = parts.map(([offset, devices]) =>
+      assignChaos(devices, { zombies: 10, flap: 0, malformed: 0 }, Math.random, offset).filter((r) => r & ChaosRole.ZOMBIE).length);
+    expect(zombies.reduce((a, b) => a + b)).toBe(100);
+  });
+
   it('every malformed frame is one the hub must close with 1007', () => {
     for (const frame of MALFORMED_FRAMES) {
       const decoded = decodeDeviceFrame(frame);
@@ -144,10 +154,66 @@ describe('resources', () => {
     expect(checkFdLimit(50_000, { soft: 1_024, hard: 100_000 }).advice).toContain('Run `ulimit -n 50256`');
   });
 
+  it('--processes auto: as few processes as hold the fleet at the open-files limit, two descriptors per http device', () => {
+    const limit = { soft: 20_000, hard: 20_000 };
+    expect(devicesPerProcess('ws', limit)).toBe(19_744);
+    expect(processesFor(10, 'ws', limit)).toBe(1);
+    expect(processesFor(19_744, 'ws', limit)).toBe(1);
+    expect(processesFor(19_745, 'ws', limit)).toBe(2);
+    expect(processesFor(50_000, 'ws', limit)).toBe(3);
+    expect(processesFor(50_000, 'http', limit)).toBe(6);
+    expect(processesFor(50_000, 'ws', { soft: Infinity, hard: Infinity })).toBe(1);
+  });
+
   it('spreads devices past 25,000 per address over 127.0.0.2, .3, ... only towards a loopback hub', () => {
+    // A fleet that fits one address: the kernel's choice.
     expect(sourceAddressFor(25_000, '127.0.0.1')).toBeUndefined();
+    expect(sourceAddressFor(1, '127.0.0.1', 25_000)).toBeUndefined();
+    // A larger one binds every device, the first group too (a bound port is lost to unbound connects).
+    expect(sourceAddressFor(1, '127.0.0.1', 50_000)).toBe('127.0.0.1');
+    expect(sourceAddressFor(25_000, '127.0.0.1', 50_000)).toBe('127.0.0.1');
     expect(sourceAddressFor(25_001, '127.0.0.1')).toBe('127.0.0.2');
     expect(sourceAddressFor(50_001, 'localhost')).toBe('127.0.0.3');
     expect(sourceAddressFor(60_000, 'hub.example.com')).toBeUndefined();
+  });
+});
+
+describe('a fleet split over processes', () => {
+  it('gets contiguous parts differing by at most one device, and its ramp shared out', () => {
+    const parts = splitFleet({ devices: 50_000, first: 1, ramp: 500, processes: 3 });
+    expect(parts.map((p) => [p.offset, p.devices, p.fleetLast])).toEqual([[0, 16_667, 50_000], [16_667, 16_667, 50_000], [33_334, 16_666, 50_000]]);
+    expect(parts.reduce((sum, p) => sum + p.ramp, 0)).toBeCloseTo(500);
+  });
+
+  it('has the ids one process would create, also where the number of digits changes', () => {
+    // 99,990 to 100,014: one process pads every id to 6 digits; a part ending below 100,000 must too.
+    const options = withDefaults({ url: 'ws://127.0.0.1:1/v1/device', enrollmentKey: 'k', devices: 25, first: 99_990, prefix: 'p-', processes: 3 });
+    const ids = (o: FleetOptions) => new Fleet({ ...o, warn: () => {} }).devices.map((d) => d.id);
+    const whole = ids(options);
+    const split = splitFleet(options).flatMap((part) =>
+      ids({ ...options, devices: part.devices, first: options.first + part.offset, fleetLast: part.fleetLast, fleetOffset: part.offset }));
+    expect(whole[0]).toBe('p-099990');
+    expect(split).toEqual(whole);
+  });
+
+  it('binds each device to the source address one process would use', () => {
+    // 24,991 to 25,010: one process binds the first ten to 127.0.0.1 and the rest to 127.0.0.2; so must each part.
+    const options = withDefaults({ url: 'ws://127.0.0.1:1/v1/device', enrollmentKey: 'k', devices: 20, first: 24_991, processes: 3 });
+    const sources = (o: FleetOptions) => {
+      const fleet = new Fleet({ ...o, warn: () => {} });
+      return fleet.devices.map((d) => fleet.connectOptions(d).localAddress);
+    };
+    const whole = sources(options);
+    expect(whole).toEqual([...Array<string>(10).fill('127.0.0.1'), ...Array<string>(10).fill('127.0.0.2')]);
+    expect(splitFleet(options).flatMap((part) =>
+      sources({ ...options, devices: part.devices, first: options.first + part.offset, fleetLast: part.fleetLast, fleetOffset: part.offset }))).toEqual(whole);
+  });
+
+  it('refuses a prefix whose padded ids are too long, and more processes than devices', () => {
+    const raw = { 'enrollment-key': 'k', prefix: 'x'.repeat(60), devices: '10' };
+    // 'x' * 60 + '00010' is 65 characters, though '10' alone would fit.
+    expect(() => resolveOptions(raw)).toThrow('--prefix');
+    expect(() => resolveOptions({ 'enrollment-key': 'k', devices: '2', processes: '3' })).toThrow('--processes: at most one per device');
+    expect(resolveOptions({ 'enrollment-key': 'k', devices: '2', processes: '2' }).processes).toBe(2);
   });
 });
