@@ -62,6 +62,11 @@ bind-address = ${toml(hostPort(bindHost, rpcPort))}
   wal-dir = ${toml(path.join(root, 'wal'))}
   query-log-enabled = false
   trace-logging-enabled = false
+  # The \`name\` tag holds each device's series names (SenML base names usually carry the device id),
+  # so a fleet has about as many of them as devices x series: InfluxDB's default of 100,000 values per
+  # tag refused the writes of a 50,000-device fleet (partial writes, dead letters). Unlimited here;
+  # series stay bounded by max-series-per-database (1,000,000) and PULSEWIRE_MAX_NAMES_PER_DEVICE.
+  max-values-per-tag = 0
 
 [coordinator]
   log-queries-after = "0s"
