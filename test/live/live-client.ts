@@ -1,9 +1,11 @@
 /**
  * Operator-side clients for the live stream tests: a WebSocket client that
  * queues the hub's JSON frames, and an SSE reader over a plain HTTP request
- * (no EventSource in Node 20), both with real sockets.
+ * (no EventSource in Node 20), both with real sockets; over TLS too, given
+ * the test CA (`ca`).
  */
 import http, { type IncomingMessage } from 'node:http';
+import https from 'node:https';
 import WebSocket from 'ws';
 import { encodeTelemetry } from '../../src/protocol/encode.js';
 import { OPERATOR_TOKEN } from '../support/hub.js';
@@ -53,8 +55,8 @@ export class LiveClient extends FrameQueue {
   }
 
   /** Bearer token by default; `headers` replaces the credentials (cookie, origin, nothing). */
-  static connect(baseUrl: string, headers: Record<string, string> = { authorization: `Bearer ${OPERATOR_TOKEN}` }): Promise<LiveClient> {
-    const socket = new WebSocket(`${baseUrl.replace(/^http/, 'ws')}/v1/live`, { headers });
+  static connect(baseUrl: string, headers: Record<string, string> = { authorization: `Bearer ${OPERATOR_TOKEN}` }, tls: { ca?: Buffer } = {}): Promise<LiveClient> {
+    const socket = new WebSocket(`${baseUrl.replace(/^http/, 'ws')}/v1/live`, { headers, ...tls });
     return new Promise((resolve, reject) => {
       socket.once('unexpected-response', (_req, res: IncomingMessage) => {
         let body = '';
@@ -90,9 +92,10 @@ export class SseClient extends FrameQueue {
     response.on('data', (chunk: string) => this.#parse(chunk));
   }
 
-  static open(baseUrl: string, query = '', headers: Record<string, string> = { authorization: `Bearer ${OPERATOR_TOKEN}` }): Promise<SseClient | Refusal> {
+  static open(baseUrl: string, query = '', headers: Record<string, string> = { authorization: `Bearer ${OPERATOR_TOKEN}` }, tls: { ca?: Buffer } = {}): Promise<SseClient | Refusal> {
     return new Promise((resolve, reject) => {
-      const req = http.get(`${baseUrl}/v1/live/sse${query}`, { headers }, (res) => {
+      const get = baseUrl.startsWith('https:') ? https.get : http.get;
+      const req = get(`${baseUrl}/v1/live/sse${query}`, { headers, ...tls }, (res) => {
         if (res.statusCode !== 200) {
           let body = '';
           res.on('data', (chunk) => { body += chunk; });

@@ -11,7 +11,8 @@ import { encodeTelemetry } from '../../src/protocol/encode.js';
 import { senmlRecord } from '../../src/protocol/senml-labels.js';
 import { makeTestPki, type TestPki } from '../support/certs.js';
 import { TestDevice } from '../support/device-client.js';
-import { httpsRequest, HttpsSse, WssLive, type HttpsAnswer, type Refused } from '../support/https-client.js';
+import { httpsRequest, type HttpsAnswer, type Refused } from '../support/https-client.js';
+import { LiveClient, SseClient } from './live-client.js';
 import { OPERATOR_TOKEN, startHub, type TestHub } from '../support/hub.js';
 
 const SESSION_COOKIE = /^pulsewire_session=([^;]+); HttpOnly; SameSite=Strict; Path=\/; Max-Age=43200; Secure$/;
@@ -72,7 +73,7 @@ describe('operator side over TLS', () => {
 
   it('the cookie opens the live stream over wss, which carries a reading a device sent over wss', async () => {
     const cookie = await login();
-    const live = await WssLive.connect(hub.baseUrl, pki.ca, { cookie, origin });
+    const live = await LiveClient.connect(hub.baseUrl, { cookie, origin }, { ca: pki.ca });
     try {
       expect(await live.next()).toMatchObject({ type: 'hello', version: 1 });
       expect((await live.next()).type).toBe('snapshot');
@@ -88,7 +89,7 @@ describe('operator side over TLS', () => {
       await live.close();
     }
     for (const wrong of ['https://evil.example', origin.replace(/^https:/, 'http:')]) {
-      const refused = await WssLive.connect(hub.baseUrl, pki.ca, { cookie, origin: wrong }).then(
+      const refused = await LiveClient.connect(hub.baseUrl, { cookie, origin: wrong }, { ca: pki.ca }).then(
         () => { throw new Error(`origin ${wrong} was let in`); }, (r: Refused) => r,
       );
       expect([wrong, refused.status, JSON.parse(refused.body).error.code]).toEqual([wrong, 403, 'PW_ERR_ORIGIN']);
@@ -97,7 +98,7 @@ describe('operator side over TLS', () => {
 
   it('the cookie opens the SSE stream over https', async () => {
     const cookie = await login();
-    const sse = await HttpsSse.open(hub.baseUrl, pki.ca, { cookie, origin });
+    const sse = await SseClient.open(hub.baseUrl, '', { cookie, origin }, { ca: pki.ca }) as SseClient;
     try {
       expect(await sse.next()).toMatchObject({ type: 'hello', version: 1 });
       expect((await sse.next()).type).toBe('snapshot');
@@ -113,7 +114,7 @@ describe('operator side over TLS', () => {
     expect(out.status).toBe(204);
     expect(out.headers['set-cookie']).toEqual(['pulsewire_session=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0; Secure']);
     expect((await request('/v1/devices', { headers: { cookie } })).status).toBe(401);
-    const refused = await WssLive.connect(hub.baseUrl, pki.ca, { cookie, origin }).then(() => undefined, (r: Refused) => r);
+    const refused = await LiveClient.connect(hub.baseUrl, { cookie, origin }, { ca: pki.ca }).then(() => undefined, (r: Refused) => r);
     expect(refused?.status).toBe(401);
   });
 

@@ -9,7 +9,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { inject } from 'vitest';
-import { ENROLLMENT_KEY, OPERATOR_TOKEN } from './hub.js';
+import { ENROLLMENT_KEY, operatorRequest } from './hub.js';
 import { startHubProcess, type HubProcess } from './hub-process.js';
 import { freshDatabase, type FreshDatabase } from './influx.js';
 import { uniqueNamespace } from './nats.js';
@@ -83,17 +83,7 @@ async function nodeProcess(id: string, dataDir: string, env: Record<string, stri
     id,
     dataDir,
     hub: await startHubProcess({ dataDir, env }),
-    async api(method, route, body) {
-      const res = await fetch(`${node.hub.baseUrl}${route}`, {
-        method,
-        headers: { authorization: `Bearer ${OPERATOR_TOKEN}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
-        body: body === undefined ? undefined : JSON.stringify(body),
-      });
-      const text = await res.text();
-      let parsed: unknown = text;
-      try { parsed = text ? JSON.parse(text) : undefined; } catch { /* plain text */ }
-      return { status: res.status, body: parsed };
-    },
+    api: (method, route, body) => operatorRequest(node.hub.baseUrl, method, route, body),
     kill: (signal = 'SIGKILL') => node.hub.kill(signal),
     async restart() {
       node.hub = await startHubProcess({ dataDir, env });

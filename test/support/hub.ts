@@ -83,15 +83,7 @@ export async function startHub(
         try { injected = res.body ? JSON.parse(res.body) : undefined; } catch { /* plain text */ }
         return { status: res.statusCode, body: injected, headers: new Headers(res.headers as Record<string, string>) };
       }
-      const res = await fetch(`${baseUrl}${route}`, {
-        method,
-        headers: { authorization: `Bearer ${token}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
-        body: body === undefined ? undefined : JSON.stringify(body),
-      });
-      const text = await res.text();
-      let parsed: unknown = text;
-      try { parsed = text ? JSON.parse(text) : undefined; } catch { /* plain text */ }
-      return { status: res.status, body: parsed, headers: res.headers };
+      return operatorRequest(baseUrl, method, route, body, token);
     },
     async close() {
       if (closed) return;
@@ -100,6 +92,19 @@ export async function startHub(
       if (!opts.dataDir) await rm(dataDir, { recursive: true, force: true });
     },
   };
+}
+
+/** One operator API call over HTTP with the bearer token; the body parsed as JSON when it is JSON. */
+export async function operatorRequest(baseUrl: string, method: string, route: string, body?: unknown, token = OPERATOR_TOKEN): Promise<{ status: number; body: any; headers: Headers }> {
+  const res = await fetch(`${baseUrl}${route}`, {
+    method,
+    headers: { authorization: `Bearer ${token}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const text = await res.text();
+  let parsed: unknown = text;
+  try { parsed = text ? JSON.parse(text) : undefined; } catch { /* plain text */ }
+  return { status: res.status, body: parsed, headers: res.headers };
 }
 
 /**
