@@ -5,7 +5,7 @@
  * (the CLI turns that into exit code 2).
  */
 import { readFileSync } from 'node:fs';
-import { DEFAULT_MAX_RECORDS, isValidDeviceId } from '../src/protocol/index.js';
+import { DEFAULT_MAX_RECORDS, DEVICE_PATH, isValidDeviceId } from '../src/protocol/index.js';
 import { PROFILE_NAMES } from './profiles/index.js';
 import { FD_MARGIN, processesFor } from './resources.js';
 
@@ -146,6 +146,7 @@ export function resolveOptions(raw: Record<string, string | boolean | undefined>
     throw new OptionError('url', `must be a ${wanted} URL, got "${url}"`);
   }
   if (!schemes.includes(parsedUrl.protocol)) throw new OptionError('url', `must start with ${wanted}, got "${url}"`);
+  checkDevicePath(parsedUrl, transport, url);
 
   const devices = number('devices', get('devices'), 1, MAX_DEVICES, true);
   const first = number('first', get('first'), 0, 1e9, true);
@@ -234,4 +235,18 @@ export function withDefaults(overrides: Partial<SimOptions>): SimOptions {
   // The defaults come from OPTION_SPECS through the same parser, so the CLI and the API cannot drift apart.
   const defaults = resolveOptions({ 'enrollment-key': 'placeholder' }, {});
   return { ...defaults, enrollmentKey: undefined, status: 'off', ...overrides };
+}
+
+/**
+ * The hub's device endpoint is the path /v1/device (behind a proxy, a prefix
+ * before it is fine). A URL without it reached a path with no socket, was
+ * refused with 404 and retried forever: say what is expected instead. The
+ * HTTP fallback also takes a bare http(s)://host (it adds the path itself).
+ */
+function checkDevicePath(parsed: URL, transport: string, url: string): void {
+  const path = parsed.pathname;
+  if (path.endsWith(DEVICE_PATH)) return;
+  if (transport === 'http' && (path === '/' || path.endsWith(`${DEVICE_PATH}/messages`))) return;
+  const example = `${parsed.protocol}//${parsed.host}${DEVICE_PATH}`;
+  throw new OptionError('url', `must end with the device path ${DEVICE_PATH}, e.g. ${example}; got "${url}"`);
 }

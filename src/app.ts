@@ -32,6 +32,7 @@ import { httpFallback } from './gateway/http/plugin.js';
 import live from './live/plugin.js';
 import { HubMetrics } from './metrics/hub-metrics.js';
 import { SUBPROTOCOL } from './protocol/messages.js';
+import { refuseUpgradesWithoutSocket } from './server/upgrade-paths.js';
 import { openLmdbStores } from './stores/open-lmdb-stores.js';
 import type { Stores } from './stores/stores.js';
 import { openServices, type Services } from './services.js';
@@ -190,6 +191,8 @@ export async function buildApp(config: Config, opts: BuildOptions): Promise<Fast
     // Replaced by the gateway's own shutdown, which closes devices with 1001 rather than 1005.
     preClose: (done) => done(),
   });
+  // Before any route: each socket route is recorded as it is added.
+  refuseUpgradesWithoutSocket(app, () => app.metrics.handshakeRefusals.inc({ reason: 'PW_ERR_NO_SOCKET_HERE' }));
   const cluster = link ? new ClusterNode({ link, stores, services, bus, config, logger: app.log, sink: spool }) : undefined;
   app.decorate('cluster', cluster);
   cluster?.start();

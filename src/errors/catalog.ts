@@ -42,6 +42,7 @@ export const ERRORS = {
   PW_ERR_SUBPROTOCOL: { message: 'offer the WebSocket subprotocol pulsewire.v1 (Sec-WebSocket-Protocol: pulsewire.v1)', http: 400 },
   PW_ERR_DEVICE_AUTH: { message: 'unknown device or wrong secret', http: 401 },
   PW_ERR_AUTH_RATE_LIMITED: { message: 'too many failed attempts from this address, retry later', http: 429 },
+  PW_ERR_NO_SOCKET_HERE: { message: 'no WebSocket at this path', http: 404 },
 
   // HTTP fallback (protocol section 8; docs/http-fallback.md).
   PW_ERR_MEDIA_TYPE: { message: 'send the messages as Content-Type: application/cbor', http: 415 },

@@ -81,7 +81,7 @@ export class HubMetrics {
       collect() { acks.flush((code, n) => this.inc({ code: String(code) }, n)); },
     });
     this.frameRejections = new Counter({ name: 'pulsewire_frames_rejected_total', help: 'Device frames that closed the connection, by error code', labelNames: ['code'], registers });
-    this.handshakeRefusals = new Counter({ name: 'pulsewire_handshake_refusals_total', help: 'Device upgrades refused, by reason', labelNames: ['reason'], registers });
+    this.handshakeRefusals = new Counter({ name: 'pulsewire_handshake_refusals_total', help: 'WebSocket upgrades refused before the upgrade, by reason (catalog code)', labelNames: ['reason'], registers });
     this.pingTimeouts = new Counter({ name: 'pulsewire_ping_timeouts_total', help: 'Devices terminated for not answering a ping', registers });
     this.disconnects = new Counter({ name: 'pulsewire_disconnects_total', help: 'Device sessions ended, by reason', labelNames: ['reason'], registers });
     this.takeovers = new Counter({ name: 'pulsewire_takeovers_total', help: 'Newer connections of a connected device, by outcome: confirmed (took over at its first pong or frame) or why not', labelNames: ['outcome'], registers });

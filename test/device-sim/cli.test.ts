@@ -59,6 +59,7 @@ describe('pulsewire-sim CLI', () => {
     [['--rate', 'fast', '--enrollment-key', 'k'], '--rate: must be a number from 0.0001 to 100, got "fast"'],
     [['--profile', 'toaster', '--enrollment-key', 'k'], '--profile: must be one of thermostat, energy-meter, gps-tracker, vibration, mixed'],
     [['--url', 'http://hub/v1/device', '--enrollment-key', 'k'], '--url: must start with ws:// or wss://'],
+    [['--url', 'ws://127.0.0.1:8080/', '--enrollment-key', 'k'], '--url: must end with the device path /v1/device, e.g. ws://127.0.0.1:8080/v1/device'],
     [['--devices', '10'], '--enrollment-key: needed'],
     [['--devcies', '10'], "Unknown option '--devcies'"],
   ];

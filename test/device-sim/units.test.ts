@@ -216,4 +216,17 @@ describe('a fleet split over processes', () => {
     expect(() => resolveOptions({ 'enrollment-key': 'k', devices: '2', processes: '3' })).toThrow('--processes: at most one per device');
     expect(resolveOptions({ 'enrollment-key': 'k', devices: '2', processes: '2' }).processes).toBe(2);
   });
+
+  it('refuses a --url without the device path, saying what it expects (it used to reconnect forever on 404)', () => {
+    for (const url of ['ws://127.0.0.1:8080', 'ws://127.0.0.1:8080/', 'wss://hub.example/v1', 'ws://127.0.0.1:8080/v1/device/messages']) {
+      const example = `${url.split('/').slice(0, 3).join('/')}/v1/device`;
+      expect(() => resolveOptions({ 'enrollment-key': 'k', url })).toThrow(`--url: must end with the device path /v1/device, e.g. ${example}; got "${url}"`);
+    }
+    expect(resolveOptions({ 'enrollment-key': 'k', url: 'ws://127.0.0.1:8080/v1/device' }).url).toBe('ws://127.0.0.1:8080/v1/device');
+    expect(resolveOptions({ 'enrollment-key': 'k', url: 'wss://hub.example/pulsewire/v1/device' }).url).toBe('wss://hub.example/pulsewire/v1/device');
+    // The HTTP fallback adds the path to a bare host itself; another path is refused there too.
+    expect(resolveOptions({ 'enrollment-key': 'k', transport: 'http', url: 'http://127.0.0.1:8080' }).transport).toBe('http');
+    expect(resolveOptions({ 'enrollment-key': 'k', transport: 'http', url: 'http://127.0.0.1:8080/v1/device/messages' }).transport).toBe('http');
+    expect(() => resolveOptions({ 'enrollment-key': 'k', transport: 'http', url: 'http://127.0.0.1:8080/api' })).toThrow('--url: must end with the device path');
+  });
 });
