@@ -32,6 +32,7 @@ import { httpFallback } from './gateway/http/plugin.js';
 import live from './live/plugin.js';
 import { HubMetrics } from './metrics/hub-metrics.js';
 import { SUBPROTOCOL } from './protocol/messages.js';
+import { applyServerLimits, clientErrorHandler, serverOptions, tlsServerOptions } from './server/http-limits.js';
 import { refuseUpgradesWithoutSocket } from './server/upgrade-paths.js';
 import { openLmdbStores } from './stores/open-lmdb-stores.js';
 import type { Stores } from './stores/stores.js';
@@ -103,12 +104,16 @@ export async function buildApp(config: Config, opts: BuildOptions): Promise<Fast
     ajv: { customOptions: { removeAdditional: false } },
     // One log line per device connection is enough; per-request lines would drown them.
     logController: new LogController({ disableRequestLogging: true }),
-    ...(config.tls ? { https: tlsOptions(config.tls) } : {}),
+    // Slow or oversized request heads are cut before any route runs (server/http-limits.ts).
+    ...(config.tls ? { https: { ...tlsOptions(config.tls), ...serverOptions(config), ...tlsServerOptions(config) } } : { http: serverOptions(config) }),
+    requestTimeout: config.requestTimeoutMs,
+    clientErrorHandler: clientErrorHandler((reason) => app.metrics.httpClientErrors.inc({ reason })),
     // Behind a load balancer the peer is the balancer: request.ip (rate limits, presence, logs) and request.protocol
     // come from its X-Forwarded-* headers, but only from the proxies the operator named.
     ...(config.trustProxy ? { trustProxy: [...config.trustProxy] } : {}),
   }) as unknown as FastifyInstance;
 
+  applyServerLimits(app.server, config);
   mkdirSync(config.dataDir, { recursive: true });
   // Cluster mode: NATS must answer now (main.ts exits naming PULSEWIRE_NATS_URL if not); later outages are survived.
   let link: NatsLink | undefined;

@@ -57,6 +57,12 @@ export type Config = {
   readonly liveMaxBufferedBytes: number;
   /** HTTP fallback (protocol section 8): sustained requests per second per device before 429. */
   readonly httpDeviceRatePerS: number;
+  /** Longest a client may take to send a request's headers (and, with TLS, to finish the TLS handshake): slowloris. */
+  readonly handshakeTimeoutMs: number;
+  /** Longest a client may take to send a whole request, body included. */
+  readonly requestTimeoutMs: number;
+  /** Largest request head (request line and headers) in bytes; more gets 431. */
+  readonly maxHeaderBytes: number;
   /** Names this hub process among the nodes of a cluster (and in presence records with one process too). */
   readonly nodeId: string;
   /** A node that stops beating is lost after this long, and so are the leases it held. */
@@ -117,6 +123,9 @@ export const CONFIG_DOC = [
   ['PULSEWIRE_LIVE_CONFLATE_BYTES', '1048576', 'bytes queued on one live-stream connection past which it gets only the latest value per series (`conflated: true`)'],
   ['PULSEWIRE_LIVE_MAX_BUFFERED_BYTES', '16777216', 'bytes queued on one live-stream connection past which it is closed with 1013; must exceed the conflate threshold'],
   ['PULSEWIRE_HTTP_DEVICE_RATE', '5', 'HTTP fallback: requests per second one device may make (bursts of max(10, 2 x rate) pass); more get 429 with Retry-After'],
+  ['PULSEWIRE_HANDSHAKE_TIMEOUT_MS', '10000', 'longest a client may take to send its request headers (a WebSocket upgrade too) and, with TLS, to finish the TLS handshake; slower ones (slowloris) get 408 and are cut'],
+  ['PULSEWIRE_REQUEST_TIMEOUT_MS', '60000', 'longest a client may take to send a whole request, body included (at least PULSEWIRE_HANDSHAKE_TIMEOUT_MS); slower ones get 408. Does not limit long polls or open sockets'],
+  ['PULSEWIRE_MAX_HEADER_BYTES', '16384', 'largest request line plus headers, in bytes (Node\'s default); larger gets 431'],
   ['PULSEWIRE_WORKERS', '1', 'worker processes sharing the one port, each a node of one cluster (auto: one per core); each holds its own sockets and open-files budget. More than 1 without PULSEWIRE_NATS_URL: the hub runs its own nats-server under the data dir'],
   ['PULSEWIRE_TRUST_PROXY', 'unset', 'comma-separated addresses or CIDRs of load balancers in front of the hub (e.g. 127.0.0.1,10.0.0.0/8): their X-Forwarded-For gives the client address (rate limits, logs) and X-Forwarded-Proto the scheme. Unset: the peer address counts'],
   ['PULSEWIRE_NATS_URL', 'unset', 'cluster mode: NATS server URLs, comma-separated (nats://host:4222, tls://...; user:password@ or a token in the URL); the hub becomes a node sharing its state through JetStream (docs/deploy.md). Unset: one process, lmdb'],
@@ -168,6 +177,9 @@ export function loadConfig(env: Env = process.env): Config {
     liveConflateBytes: envInteger(env, 'PULSEWIRE_LIVE_CONFLATE_BYTES', { min: 1024, max: 1024 ** 3 }) ?? 1024 ** 2,
     liveMaxBufferedBytes: envInteger(env, 'PULSEWIRE_LIVE_MAX_BUFFERED_BYTES', { min: 2048, max: 4 * 1024 ** 3 }) ?? 16 * 1024 ** 2,
     httpDeviceRatePerS: envInteger(env, 'PULSEWIRE_HTTP_DEVICE_RATE', { min: 1, max: 10_000 }) ?? 5,
+    handshakeTimeoutMs: envInteger(env, 'PULSEWIRE_HANDSHAKE_TIMEOUT_MS', { min: 100, max: 300_000 }) ?? 10_000,
+    requestTimeoutMs: envInteger(env, 'PULSEWIRE_REQUEST_TIMEOUT_MS', { min: 100, max: 3_600_000 }) ?? 60_000,
+    maxHeaderBytes: envInteger(env, 'PULSEWIRE_MAX_HEADER_BYTES', { min: 1024, max: 1024 * 1024 }) ?? 16_384,
     clusterName: loadClusterName(env),
     workers: loadWorkers(env),
     trustProxy: loadTrustProxy(env),
@@ -178,6 +190,9 @@ export function loadConfig(env: Env = process.env): Config {
   if (config.cluster && givenToken === undefined) {
     // A token generated per process would differ on every node: a login on one would fail on the next.
     throw configError('PULSEWIRE_OPERATOR_TOKEN', '', 'a token of at least 16 characters, the same on every node, when PULSEWIRE_NATS_URL is set');
+  }
+  if (config.requestTimeoutMs < config.handshakeTimeoutMs) {
+    throw configError('PULSEWIRE_REQUEST_TIMEOUT_MS', String(config.requestTimeoutMs), `at least PULSEWIRE_HANDSHAKE_TIMEOUT_MS (${config.handshakeTimeoutMs}): the headers are part of the request`);
   }
   if (config.liveMaxBufferedBytes <= config.liveConflateBytes) {
     throw configError('PULSEWIRE_LIVE_MAX_BUFFERED_BYTES', String(config.liveMaxBufferedBytes), `more than PULSEWIRE_LIVE_CONFLATE_BYTES (${config.liveConflateBytes})`);

@@ -56,6 +56,7 @@ export class HubMetrics {
   readonly disconnects: Counter<'reason'>;
   readonly takeovers: Counter<'outcome'>;
   readonly httpDeviceRequests: Counter<'method' | 'status'>;
+  readonly httpClientErrors: Counter<'reason'>;
   /** Per spool record (one per event turn with TELEMETRY), not per message. */
   readonly spoolCommits: Histogram;
   readonly #messagesIn = new Tally<string>();
@@ -85,6 +86,11 @@ export class HubMetrics {
     this.pingTimeouts = new Counter({ name: 'pulsewire_ping_timeouts_total', help: 'Devices terminated for not answering a ping', registers });
     this.disconnects = new Counter({ name: 'pulsewire_disconnects_total', help: 'Device sessions ended, by reason', labelNames: ['reason'], registers });
     this.takeovers = new Counter({ name: 'pulsewire_takeovers_total', help: 'Newer connections of a connected device, by outcome: confirmed (took over at its first pong or frame) or why not', labelNames: ['outcome'], registers });
+    this.httpClientErrors = new Counter({
+      name: 'pulsewire_http_client_errors_total',
+      help: 'Connections cut before any route ran, by reason: timeout (PULSEWIRE_HANDSHAKE_TIMEOUT_MS, PULSEWIRE_REQUEST_TIMEOUT_MS), header-too-big (PULSEWIRE_MAX_HEADER_BYTES), malformed, tls-timeout, tls-error',
+      labelNames: ['reason'], registers,
+    });
     this.httpDeviceRequests = new Counter({ name: 'pulsewire_http_device_requests_total', help: 'HTTP fallback requests of devices (protocol section 8), by method and status', labelNames: ['method', 'status'], registers });
     this.spoolCommits = new Histogram({
       name: 'pulsewire_spool_commit_seconds',

@@ -60,6 +60,12 @@ describe('loadConfig', () => {
     expect(message).not.toContain('short"');
   });
 
+  it('checks the admission and abuse limits against each other', () => {
+    expect(configError({ PULSEWIRE_HANDSHAKE_TIMEOUT_MS: '20000', PULSEWIRE_REQUEST_TIMEOUT_MS: '5000' }))
+      .toMatch(/PULSEWIRE_REQUEST_TIMEOUT_MS="5000".*at least PULSEWIRE_HANDSHAKE_TIMEOUT_MS \(20000\)/);
+    expect(configError({ PULSEWIRE_MAX_HEADER_BYTES: '100' })).toMatch(/PULSEWIRE_MAX_HEADER_BYTES.*1024 to 1048576/);
+  });
+
   it('documents every variable it reads in the README, and reads every documented one', () => {
     const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
     const source = readFileSync(new URL('../../src/config/index.ts', import.meta.url), 'utf8');
