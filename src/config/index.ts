@@ -57,6 +57,9 @@ export type Config = {
   readonly liveMaxBufferedBytes: number;
   /** HTTP fallback (protocol section 8): sustained requests per second per device before 429. */
   readonly httpDeviceRatePerS: number;
+  /** Per device, whatever the transport: messages and readings per second before ACK 4 (bursts of twice the rate). */
+  readonly deviceMessageRate: number;
+  readonly deviceReadingRate: number;
   /** Longest a client may take to send a request's headers (and, with TLS, to finish the TLS handshake): slowloris. */
   readonly handshakeTimeoutMs: number;
   /** Longest a client may take to send a whole request, body included. */
@@ -123,6 +126,8 @@ export const CONFIG_DOC = [
   ['PULSEWIRE_LIVE_CONFLATE_BYTES', '1048576', 'bytes queued on one live-stream connection past which it gets only the latest value per series (`conflated: true`)'],
   ['PULSEWIRE_LIVE_MAX_BUFFERED_BYTES', '16777216', 'bytes queued on one live-stream connection past which it is closed with 1013; must exceed the conflate threshold'],
   ['PULSEWIRE_HTTP_DEVICE_RATE', '5', 'HTTP fallback: requests per second one device may make (bursts of max(10, 2 x rate) pass); more get 429 with Retry-After'],
+  ['PULSEWIRE_DEVICE_MESSAGE_RATE', '1000', 'messages per second one device may send (bursts of 2 x rate pass); more: TELEMETRY gets ACK 4 with the reason, a bare pack is dropped, a REPORTED closes with 1008. RESULT is not counted'],
+  ['PULSEWIRE_DEVICE_READING_RATE', '10000', 'SenML records per second one device may send (bursts of max(2 x rate, PULSEWIRE_MAX_RECORDS) pass); more: ACK 4 with the reason'],
   ['PULSEWIRE_HANDSHAKE_TIMEOUT_MS', '10000', 'longest a client may take to send its request headers (a WebSocket upgrade too) and, with TLS, to finish the TLS handshake; slower ones (slowloris) get 408 and are cut'],
   ['PULSEWIRE_REQUEST_TIMEOUT_MS', '60000', 'longest a client may take to send a whole request, body included (at least PULSEWIRE_HANDSHAKE_TIMEOUT_MS); slower ones get 408. Does not limit long polls or open sockets'],
   ['PULSEWIRE_MAX_HEADER_BYTES', '16384', 'largest request line plus headers, in bytes (Node\'s default); larger gets 431'],
@@ -177,6 +182,8 @@ export function loadConfig(env: Env = process.env): Config {
     liveConflateBytes: envInteger(env, 'PULSEWIRE_LIVE_CONFLATE_BYTES', { min: 1024, max: 1024 ** 3 }) ?? 1024 ** 2,
     liveMaxBufferedBytes: envInteger(env, 'PULSEWIRE_LIVE_MAX_BUFFERED_BYTES', { min: 2048, max: 4 * 1024 ** 3 }) ?? 16 * 1024 ** 2,
     httpDeviceRatePerS: envInteger(env, 'PULSEWIRE_HTTP_DEVICE_RATE', { min: 1, max: 10_000 }) ?? 5,
+    deviceMessageRate: envInteger(env, 'PULSEWIRE_DEVICE_MESSAGE_RATE', { min: 1, max: 1_000_000 }) ?? 1000,
+    deviceReadingRate: envInteger(env, 'PULSEWIRE_DEVICE_READING_RATE', { min: 1, max: 100_000_000 }) ?? 10_000,
     handshakeTimeoutMs: envInteger(env, 'PULSEWIRE_HANDSHAKE_TIMEOUT_MS', { min: 100, max: 300_000 }) ?? 10_000,
     requestTimeoutMs: envInteger(env, 'PULSEWIRE_REQUEST_TIMEOUT_MS', { min: 100, max: 3_600_000 }) ?? 60_000,
     maxHeaderBytes: envInteger(env, 'PULSEWIRE_MAX_HEADER_BYTES', { min: 1024, max: 1024 * 1024 }) ?? 16_384,

@@ -32,7 +32,7 @@ export const ERRORS = {
   PW_ERR_DUPLICATE: { message: 'duplicate, already accepted', ack: 1 },
   PW_ERR_PACK_MALFORMED: { message: 'malformed SenML pack', ack: 2 },
   PW_ERR_TIME_RANGE: { message: 'time out of range', ack: 3 },
-  PW_ERR_RATE_LIMITED: { message: 'rate limited, resend later', ack: 4, http: 429 },
+  PW_ERR_RATE_LIMITED: { message: 'rate limited, resend later', ack: 4, http: 429, close: 1008 },
   PW_ERR_TOO_MANY_NAMES: { message: 'too many distinct names for this device', ack: 5 },
   PW_ERR_STORAGE_UNAVAILABLE: { message: 'storage unavailable, resend later', ack: 4, http: 503 },
   PW_ERR_STORAGE_REJECTED: { message: 'storage rejected the readings', ack: 2 },

@@ -6,6 +6,7 @@
  * (for ACK code 5), counters, and the session that currently owns it.
  */
 import { AcceptedSeqs } from './accepted-seqs.js';
+import type { DeviceBuckets } from './device-rates.js';
 
 export type AckOutcome = { code: number; reason?: string };
 
@@ -34,6 +35,8 @@ export class DeviceRuntime {
   messagesInBefore: number | undefined;
   readingsIn = 0;
   lastSeen = 0;
+  /** Its message and reading rate buckets (device-rates.ts), made at its first message. */
+  rates: DeviceBuckets | undefined = undefined;
   session: DeviceSessionHandle | undefined;
   /** Cluster mode: TELEMETRY waits for this while the window another node handed over is loaded (cluster/window-handover.ts). */
   windowReady: Promise<void> | undefined = undefined;

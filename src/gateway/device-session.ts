@@ -14,12 +14,17 @@ import type { AckOutcome, DeviceRuntime, DeviceSessionHandle } from './device-ru
 import { frameFingerprint } from './accepted-seqs.js';
 import type { Pingable } from './liveness.js';
 import type { TelemetryIntake } from './telemetry-intake.js';
+import type { DeviceLimit, DeviceRateLimiter } from './device-rates.js';
 
 /** Protocol section 3: a device may have up to 32 unacknowledged TELEMETRY messages. */
 export const MAX_IN_FLIGHT = 32;
 
 export interface SessionHost {
   readonly intake: TelemetryIntake;
+  /** Per-device rates: REPORTED counts against the message rate (TELEMETRY is counted by the intake). */
+  readonly rates?: DeviceRateLimiter;
+  /** A per-device limit closed the connection. */
+  limited?(limit: DeviceLimit): void;
   readonly logger: { info(obj: object, msg: string): void; warn(obj: object, msg: string): void; debug(obj: object, msg: string): void };
   frameRejected(code: string): void;
   received(type: DeviceMessage['type']): void;
@@ -172,9 +177,15 @@ export class DeviceSession implements DeviceSessionHandle, Pingable {
       case 4:
         this.#host.result(this.deviceId, message);
         return;
-      case 5:
+      case 5: {
+        const limited = this.#host.rates?.takeMessage(runtime);
+        if (limited) {
+          this.#host.limited?.(limited.limit);
+          return this.#reject(new PulsewireError('PW_ERR_RATE_LIMITED', `REPORTED: ${limited.error.detail}`));
+        }
         this.#host.reported(this.deviceId, message);
         return;
+      }
     }
   }
 
@@ -216,7 +227,12 @@ export class DeviceSession implements DeviceSessionHandle, Pingable {
   #afterBarePack(outcome: AckOutcome): void {
     if (outcome.code === 0) return;
     // Fire-and-forget has no ACK: a malformed pack closes with 1007 so the firmware bug is visible;
-    // a pack that is merely late or early, or a storage outage, is dropped with a log line.
+    // a pack that is merely late or early, or a storage outage, is dropped with a log line. One over
+    // the device's rate is dropped too, quietly: a line per dropped pack would flood the log.
+    if (outcome.code === 4) {
+      this.#host.logger.debug({ deviceId: this.deviceId, reason: outcome.reason }, 'bare SenML pack not stored');
+      return;
+    }
     this.#host.logger.warn({ deviceId: this.deviceId, code: outcome.code, reason: outcome.reason }, 'bare SenML pack not stored');
     if (outcome.code === 2 || outcome.code === 5) {
       this.#reject(new PulsewireError('PW_ERR_MESSAGE_SHAPE', `bare pack: ${outcome.reason ?? 'malformed'}`));

@@ -15,6 +15,7 @@ import type { OfflineReason } from '../events/bus.js';
 import { DEVICE_PATH, SUBPROTOCOL } from '../protocol/messages.js';
 import { trackAcceptOrder } from './accept-order.js';
 import { AuthFailureLimiter } from './auth-limiter.js';
+import { DeviceRateLimiter, type DeviceLimit } from './device-rates.js';
 import { DeviceRuntimes } from './device-runtime.js';
 import { DeviceSession, type SessionHost } from './device-session.js';
 import { checkDeviceRequest } from './request-credentials.js';
@@ -65,18 +66,23 @@ async function gatewayPlugin(app: FastifyInstance, opts: GatewayOptions): Promis
       app.log.info({ deviceId: session.deviceId, remoteAddress: session.remoteAddress, outcome, detail }, 'replacement not confirmed: newer connection dropped');
     },
   });
+  const rates = new DeviceRateLimiter(config);
+  const limited = (limit: DeviceLimit) => metrics.deviceLimitsHit.inc({ limit });
   const intake = new TelemetryIntake({
     limits: config,
+    rates,
     sink: spool,
     bus,
     nowUs: opts.nowUs ?? receiptClock(),
     pace: () => app.pacer.admit(),
-    observer: { ack: (code) => metrics.countAck(code), readings: (n) => metrics.countReadings(n) },
+    observer: { ack: (code) => metrics.countAck(code), readings: (n) => metrics.countReadings(n), limited },
   });
 
   const messageTypeLabels = { 1: 'telemetry', 4: 'result', 5: 'reported', 'bare-pack': 'bare-pack' } as const;
   const host: SessionHost = {
     intake,
+    rates,
+    limited,
     logger: app.log,
     frameRejected: (code) => metrics.frameRejections.inc({ code }),
     received: (type) => metrics.countMessage(messageTypeLabels[type]),

@@ -13,6 +13,7 @@ import type { Reading } from '../protocol/messages.js';
 import { resolvePack } from '../protocol/senml.js';
 import { readingPoints } from '../storage/schema.js';
 import type { AckOutcome, DeviceRuntime } from './device-runtime.js';
+import { packLength, type DeviceLimit, type DeviceRateLimiter } from './device-rates.js';
 
 export type IntakeLimits = {
   readonly maxRecordsPerPack: number;
@@ -29,6 +30,8 @@ export interface PointSink {
 export interface IntakeObserver {
   ack(code: number): void;
   readings(count: number): void;
+  /** A message refused for a per-device or fleet limit (besides its ACK). */
+  limited?(limit: DeviceLimit): void;
 }
 
 export type IntakeDeps = {
@@ -40,6 +43,8 @@ export type IntakeDeps = {
   readonly nowUs: () => number;
   /** Delays an ACK while InfluxDB delivery lags behind (storage/backlog-pacer.ts). */
   readonly pace?: () => Promise<void> | undefined;
+  /** Per-device message and reading rates (device-rates.ts); none: unlimited. */
+  readonly rates?: DeviceRateLimiter;
 };
 
 /** The two outcomes of nearly every message, shared: an outcome is only read, never changed. */
@@ -65,6 +70,9 @@ export class TelemetryIntake {
       const first = await inProgress.outcome;
       return this.#observed(first.code === 0 ? DUPLICATE : first);
     }
+    // A resend is answered above without counting: after a reconnect a device resends its whole window at once.
+    const limited = this.#deps.rates?.takeTelemetry(runtime, packLength(pack));
+    if (limited) return this.#observed(this.#limited(limited));
     const outcome = this.#store(runtime, pack, { seq, fingerprint });
     const entry = { fingerprint, outcome };
     runtime.pending.set(seq, entry);
@@ -79,7 +87,14 @@ export class TelemetryIntake {
 
   /** A bare SenML pack: stored, never acknowledged; the caller decides what a failure means. */
   async acceptBare(runtime: DeviceRuntime, pack: unknown): Promise<AckOutcome> {
+    const limited = this.#deps.rates?.takeTelemetry(runtime, packLength(pack));
+    if (limited) return this.#limited(limited);
     return this.#store(runtime, pack);
+  }
+
+  #limited(limited: { error: PulsewireError; limit: DeviceLimit }): AckOutcome {
+    this.#deps.observer.limited?.(limited.limit);
+    return outcomeOf(limited.error);
   }
 
   async #store(runtime: DeviceRuntime, pack: unknown, mark?: { seq: number; fingerprint: number }): Promise<AckOutcome> {

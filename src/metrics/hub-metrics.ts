@@ -57,6 +57,7 @@ export class HubMetrics {
   readonly takeovers: Counter<'outcome'>;
   readonly httpDeviceRequests: Counter<'method' | 'status'>;
   readonly httpClientErrors: Counter<'reason'>;
+  readonly deviceLimitsHit: Counter<'limit'>;
   /** Per spool record (one per event turn with TELEMETRY), not per message. */
   readonly spoolCommits: Histogram;
   readonly #messagesIn = new Tally<string>();
@@ -86,6 +87,11 @@ export class HubMetrics {
     this.pingTimeouts = new Counter({ name: 'pulsewire_ping_timeouts_total', help: 'Devices terminated for not answering a ping', registers });
     this.disconnects = new Counter({ name: 'pulsewire_disconnects_total', help: 'Device sessions ended, by reason', labelNames: ['reason'], registers });
     this.takeovers = new Counter({ name: 'pulsewire_takeovers_total', help: 'Newer connections of a connected device, by outcome: confirmed (took over at its first pong or frame) or why not', labelNames: ['outcome'], registers });
+    this.deviceLimitsHit = new Counter({
+      name: 'pulsewire_device_limits_hit_total',
+      help: 'Device messages refused for a limit, by limit: message-rate, reading-rate (ACK 4, or close 1008 for REPORTED), names (ACK 5, PULSEWIRE_MAX_NAMES_PER_DEVICE), series (ACK 5, PULSEWIRE_MAX_SERIES)',
+      labelNames: ['limit'], registers,
+    });
     this.httpClientErrors = new Counter({
       name: 'pulsewire_http_client_errors_total',
       help: 'Connections cut before any route ran, by reason: timeout (PULSEWIRE_HANDSHAKE_TIMEOUT_MS, PULSEWIRE_REQUEST_TIMEOUT_MS), header-too-big (PULSEWIRE_MAX_HEADER_BYTES), malformed, tls-timeout, tls-error',

@@ -7,6 +7,7 @@
  * polls with wait=0 in a tight loop.
  */
 import { MAX_IN_FLIGHT } from '../../protocol/limits.js';
+import { TokenBucket } from '../token-bucket.js';
 
 export type BudgetOptions = {
   /** Sustained requests per second. */
@@ -15,33 +16,18 @@ export type BudgetOptions = {
 };
 
 export class RequestBudget {
-  readonly #ratePerMs: number;
   /** A burst of a few requests (a sleepy device's POST then GET, a retry) always passes. */
-  readonly #capacity: number;
-  readonly #now: () => number;
-  #tokens: number;
-  #at: number;
+  readonly #requests: TokenBucket;
   /** TELEMETRY messages of this device whose ACK is not decided yet, over all its requests. */
   telemetryInFlight = 0;
 
   constructor(options: BudgetOptions) {
-    this.#ratePerMs = options.ratePerS / 1000;
-    this.#capacity = Math.max(10, 2 * options.ratePerS);
-    this.#now = options.now ?? Date.now;
-    this.#tokens = this.#capacity;
-    this.#at = this.#now();
+    this.#requests = new TokenBucket({ ratePerS: options.ratePerS, capacity: Math.max(10, 2 * options.ratePerS), ...(options.now ? { now: options.now } : {}) });
   }
 
   /** 0 when the request may go ahead (one token taken), else milliseconds until it may. */
   takeRequest(): number {
-    const now = this.#now();
-    this.#tokens = Math.min(this.#capacity, this.#tokens + (now - this.#at) * this.#ratePerMs);
-    this.#at = now;
-    if (this.#tokens >= 1) {
-      this.#tokens -= 1;
-      return 0;
-    }
-    return Math.ceil((1 - this.#tokens) / this.#ratePerMs);
+    return this.#requests.take();
   }
 
   /** Whether `count` more TELEMETRY messages fit in the device's window of 32. */
