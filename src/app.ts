@@ -149,6 +149,7 @@ export async function buildApp(config: Config, opts: BuildOptions): Promise<Fast
   app.decorate('bus', bus);
   app.decorate('metrics', new HubMetrics({
     onlineDevices: () => app.gateway.runtimes.onlineCount,
+    admission: () => ({ connections: app.gateway.admission.connections, handshakes: app.gateway.admission.handshakes }),
     writer: () => writer.stats,
     writeLatency: () => ({ sumMs: writer.stats.latencySumMs, count: writer.stats.latencyCount }),
     spool: () => spool.stats,

@@ -57,6 +57,13 @@ export type Config = {
   readonly liveMaxBufferedBytes: number;
   /** HTTP fallback (protocol section 8): sustained requests per second per device before 429. */
   readonly httpDeviceRatePerS: number;
+  /** Device connections (handshakes included) this process admits; undefined: what the open-files limit allows, less a reserve. */
+  readonly maxDeviceConnections: number | undefined;
+  /** Device connections from one address (IPv6: one /64); undefined: no cap. */
+  readonly maxConnectionsPerAddress: number | undefined;
+  /** Device handshakes in progress at once, and begun per second, before 503. */
+  readonly maxHandshakes: number;
+  readonly acceptRate: number;
   /** Per device, whatever the transport: messages and readings per second before ACK 4 (bursts of twice the rate). */
   readonly deviceMessageRate: number;
   readonly deviceReadingRate: number;
@@ -126,6 +133,10 @@ export const CONFIG_DOC = [
   ['PULSEWIRE_LIVE_CONFLATE_BYTES', '1048576', 'bytes queued on one live-stream connection past which it gets only the latest value per series (`conflated: true`)'],
   ['PULSEWIRE_LIVE_MAX_BUFFERED_BYTES', '16777216', 'bytes queued on one live-stream connection past which it is closed with 1013; must exceed the conflate threshold'],
   ['PULSEWIRE_HTTP_DEVICE_RATE', '5', 'HTTP fallback: requests per second one device may make (bursts of max(10, 2 x rate) pass); more get 429 with Retry-After'],
+  ['PULSEWIRE_MAX_DEVICE_CONNECTIONS', 'auto', 'device WebSocket connections (handshakes included) one hub process admits; more get 503 with Retry-After before the upgrade. auto: what the open-files limit allows, less 200 kept for operators, the HTTP fallback and storage. Per process: with PULSEWIRE_WORKERS or cluster nodes, each has its own'],
+  ['PULSEWIRE_MAX_CONNECTIONS_PER_ADDRESS', 'unset', 'device connections from one source address (IPv6: one /64; the client address behind PULSEWIRE_TRUST_PROXY) one hub process admits; more get 503 with Retry-After. Unset: no cap (fleets behind one NAT share an address). Per process, as above'],
+  ['PULSEWIRE_MAX_HANDSHAKES', '1000', 'device upgrades in progress at once (from the request to the 101) in one hub process; more get 503 with Retry-After. Per process'],
+  ['PULSEWIRE_ACCEPT_RATE', '2000', 'device upgrades one hub process begins per second (a burst of one second\'s worth); more get 503 with Retry-After of 1 to 5 s, so a reconnect storm comes in at a pace that leaves the event loop to the connected devices and /readyz. Per process'],
   ['PULSEWIRE_DEVICE_MESSAGE_RATE', '1000', 'messages per second one device may send (bursts of 2 x rate pass); more: TELEMETRY gets ACK 4 with the reason, a bare pack is dropped, a REPORTED closes with 1008. RESULT is not counted'],
   ['PULSEWIRE_DEVICE_READING_RATE', '10000', 'SenML records per second one device may send (bursts of max(2 x rate, PULSEWIRE_MAX_RECORDS) pass); more: ACK 4 with the reason'],
   ['PULSEWIRE_HANDSHAKE_TIMEOUT_MS', '10000', 'longest a client may take to send its request headers (a WebSocket upgrade too) and, with TLS, to finish the TLS handshake; slower ones (slowloris) get 408 and are cut'],
@@ -182,6 +193,10 @@ export function loadConfig(env: Env = process.env): Config {
     liveConflateBytes: envInteger(env, 'PULSEWIRE_LIVE_CONFLATE_BYTES', { min: 1024, max: 1024 ** 3 }) ?? 1024 ** 2,
     liveMaxBufferedBytes: envInteger(env, 'PULSEWIRE_LIVE_MAX_BUFFERED_BYTES', { min: 2048, max: 4 * 1024 ** 3 }) ?? 16 * 1024 ** 2,
     httpDeviceRatePerS: envInteger(env, 'PULSEWIRE_HTTP_DEVICE_RATE', { min: 1, max: 10_000 }) ?? 5,
+    maxDeviceConnections: loadAuto(env, 'PULSEWIRE_MAX_DEVICE_CONNECTIONS', { min: 1, max: 10_000_000 }),
+    maxConnectionsPerAddress: envInteger(env, 'PULSEWIRE_MAX_CONNECTIONS_PER_ADDRESS', { min: 1, max: 10_000_000 }),
+    maxHandshakes: envInteger(env, 'PULSEWIRE_MAX_HANDSHAKES', { min: 1, max: 1_000_000 }) ?? 1000,
+    acceptRate: envInteger(env, 'PULSEWIRE_ACCEPT_RATE', { min: 1, max: 1_000_000 }) ?? 2000,
     deviceMessageRate: envInteger(env, 'PULSEWIRE_DEVICE_MESSAGE_RATE', { min: 1, max: 1_000_000 }) ?? 1000,
     deviceReadingRate: envInteger(env, 'PULSEWIRE_DEVICE_READING_RATE', { min: 1, max: 100_000_000 }) ?? 10_000,
     handshakeTimeoutMs: envInteger(env, 'PULSEWIRE_HANDSHAKE_TIMEOUT_MS', { min: 100, max: 300_000 }) ?? 10_000,
@@ -205,6 +220,14 @@ export function loadConfig(env: Env = process.env): Config {
     throw configError('PULSEWIRE_LIVE_MAX_BUFFERED_BYTES', String(config.liveMaxBufferedBytes), `more than PULSEWIRE_LIVE_CONFLATE_BYTES (${config.liveConflateBytes})`);
   }
   return Object.freeze(config);
+}
+
+/** A whole number in range, or `auto` (undefined: the caller works it out). */
+function loadAuto(env: Env, name: string, range: { min: number; max: number }): number | undefined {
+  const raw = envString(env, name);
+  if (raw === undefined || raw.trim().toLowerCase() === 'auto') return undefined;
+  if (!/^\s*\d+\s*$/.test(raw)) throw configError(name, raw, `auto, or a whole number from ${range.min} to ${range.max}`);
+  return envInteger(env, name, range);
 }
 
 function loadClusterName(env: Env): string {

@@ -43,6 +43,11 @@ export const ERRORS = {
   PW_ERR_DEVICE_AUTH: { message: 'unknown device or wrong secret', http: 401 },
   PW_ERR_AUTH_RATE_LIMITED: { message: 'too many failed attempts from this address, retry later', http: 429 },
   PW_ERR_NO_SOCKET_HERE: { message: 'no WebSocket at this path', http: 404 },
+  // Admission (gateway/admission.ts): answered 503 with Retry-After, before the credentials are checked.
+  PW_ERR_CONNECTIONS_FULL: { message: 'hub at its device connection limit, retry later', http: 503 },
+  PW_ERR_ADDRESS_CONNECTIONS_FULL: { message: 'too many device connections from this address, retry later', http: 503 },
+  PW_ERR_HANDSHAKES_BUSY: { message: 'too many device handshakes at once, retry later', http: 503 },
+  PW_ERR_ACCEPT_RATE: { message: 'too many device connections per second, retry later', http: 503 },
 
   // HTTP fallback (protocol section 8; docs/http-fallback.md).
   PW_ERR_MEDIA_TYPE: { message: 'send the messages as Content-Type: application/cbor', http: 415 },

@@ -22,3 +22,15 @@ export function openFilesLimit(limitsFile = '/proc/self/limits'): number | undef
 export function deviceCapacity(limit: number | undefined): number | undefined {
   return limit === undefined ? undefined : Math.max(0, limit - RESERVED_DESCRIPTORS);
 }
+
+/**
+ * Descriptors kept free of device connections by PULSEWIRE_MAX_DEVICE_CONNECTIONS=auto:
+ * operators' requests and live streams, the HTTP fallback, InfluxDB and NATS connections.
+ */
+export const ADMISSION_RESERVE = 200;
+
+/** What PULSEWIRE_MAX_DEVICE_CONNECTIONS=auto admits; undefined (no cap) when the limit is unknown. */
+export function autoDeviceConnections(limit: number | undefined): number | undefined {
+  const capacity = deviceCapacity(limit);
+  return capacity === undefined ? undefined : Math.max(1, capacity - ADMISSION_RESERVE);
+}

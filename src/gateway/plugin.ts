@@ -14,7 +14,9 @@ import { ERRORS, PulsewireError, type ErrorCode, type ErrorSpec } from '../error
 import type { OfflineReason } from '../events/bus.js';
 import { DEVICE_PATH, SUBPROTOCOL } from '../protocol/messages.js';
 import { trackAcceptOrder } from './accept-order.js';
+import { AdmissionTicket, DeviceAdmission } from './admission.js';
 import { AuthFailureLimiter } from './auth-limiter.js';
+import { autoDeviceConnections, openFilesLimit } from './capacity.js';
 import { DeviceRateLimiter, type DeviceLimit } from './device-rates.js';
 import { DeviceRuntimes } from './device-runtime.js';
 import { DeviceSession, type SessionHost } from './device-session.js';
@@ -32,6 +34,8 @@ declare module 'fastify' {
   interface FastifyRequest {
     /** `heldElsewhere`: another live node holds the device (cluster mode), so this connection must show life first. */
     device?: { id: string; method: string; heldElsewhere?: string };
+    /** The device upgrade's admission (admission.ts), held until its socket closes. */
+    admission?: AdmissionTicket;
   }
 }
 
@@ -41,6 +45,7 @@ export type Gateway = {
   /** Shared with the HTTP fallback (http/), so both transports count failures and report status alike. */
   readonly authLimiter: AuthFailureLimiter;
   readonly status: StatusRecorder;
+  readonly admission: DeviceAdmission;
   /** Closes a device's connection from the operator side (removal, revocation). */
   kick(deviceId: string, closeCode: number, reason: string): boolean;
 };
@@ -56,6 +61,12 @@ async function gatewayPlugin(app: FastifyInstance, opts: GatewayOptions): Promis
   const runtimes = new DeviceRuntimes((deviceId) => spool.acceptedWindow(deviceId));
   const acceptOrder = trackAcceptOrder(app.server);
   const liveness = new LivenessSweep<DeviceSession>(config.pingIntervalMs);
+  const admission = new DeviceAdmission({
+    maxDeviceConnections: config.maxDeviceConnections ?? autoDeviceConnections(openFilesLimit()),
+    maxConnectionsPerAddress: config.maxConnectionsPerAddress,
+    maxHandshakes: config.maxHandshakes,
+    acceptRate: config.acceptRate,
+  });
   const limiter = new AuthFailureLimiter({ maxFailures: config.authMaxFailures, blockMs: config.authBlockMs });
   const status = new StatusRecorder({ presence, sink: spool, bus, logger: app.log, ...(app.cluster ? { handover: app.cluster.handover } : {}) });
   const takeovers = new Takeovers<DeviceSession>({
@@ -105,6 +116,7 @@ async function gatewayPlugin(app: FastifyInstance, opts: GatewayOptions): Promis
     intake,
     authLimiter: limiter,
     status,
+    admission,
     kick(deviceId, closeCode, reason) {
       const session = runtimes.peek(deviceId)?.session;
       session?.end(closeCode, reason, 'kicked');
@@ -114,12 +126,13 @@ async function gatewayPlugin(app: FastifyInstance, opts: GatewayOptions): Promis
     },
   } satisfies Gateway);
 
-  const refuse = (request: FastifyRequest, reply: FastifyReply, code: ErrorCode, headers: Record<string, string> = {}) => {
+  const refuse = (request: FastifyRequest, reply: FastifyReply, code: ErrorCode, headers: Record<string, string> = {}, message: string = ERRORS[code].message) => {
     metrics.handshakeRefusals.inc({ reason: code });
+    request.admission?.handshakeDone();
     request.log.info({ code, remoteAddress: request.ip }, 'device handshake refused');
     const spec: ErrorSpec = ERRORS[code];
     // The socket was offered for an upgrade and cannot carry another request: say so.
-    return reply.code(spec.http ?? 400).headers({ ...headers, connection: 'close' }).type('text/plain; charset=utf-8').send(`${ERRORS[code].message}\n`);
+    return reply.code(spec.http ?? 400).headers({ ...headers, connection: 'close' }).type('text/plain; charset=utf-8').send(`${message}\n`);
   };
 
   app.route({
@@ -129,6 +142,13 @@ async function gatewayPlugin(app: FastifyInstance, opts: GatewayOptions): Promis
     // Runs before the upgrade, so every refusal is an ordinary HTTP status with a reason.
     preValidation: async (request, reply) => {
       if (!offersSubprotocol(request.headers['sec-websocket-protocol'])) return refuse(request, reply, 'PW_ERR_SUBPROTOCOL');
+      // Before the credentials: under a storm, a refusal must cost less than the work it saves.
+      const ticket = admission.admit(request.ip);
+      if (!(ticket instanceof AdmissionTicket)) {
+        return refuse(request, reply, ticket.error.code, { 'retry-after': String(ticket.retryAfterS) }, ticket.error.message);
+      }
+      request.admission = ticket;
+      request.raw.socket.once('close', () => ticket.release());
       const checked = await checkDeviceRequest(request, limiter, { registry, enrollmentKey: config.enrollmentKey });
       if ('error' in checked) return refuse(request, reply, checked.error.code, checked.headers);
       request.device = { id: checked.deviceId, method: checked.method };
@@ -139,6 +159,7 @@ async function gatewayPlugin(app: FastifyInstance, opts: GatewayOptions): Promis
       }
     },
     handler: (socket: WebSocket, request: FastifyRequest) => {
+      request.admission?.handshakeDone();
       const device = request.device!;
       const accepted = acceptOrder(request.raw.socket);
       const current = runtimes.peek(device.id)?.session;

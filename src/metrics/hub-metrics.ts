@@ -14,6 +14,8 @@ import type { WriterStats } from '../storage/writer-stats.js';
 
 export type MetricSources = {
   onlineDevices: () => number;
+  /** Device upgrades admitted (gateway/admission.ts): connections open or in their handshake, and handshakes alone. */
+  admission?: () => { connections: number; handshakes: number };
   writer: () => WriterStats;
   writeLatency: () => { sumMs: number; count: number };
   spool: () => SpoolStats;
@@ -107,6 +109,15 @@ export class HubMetrics {
     new Gauge({
       name: 'pulsewire_devices_online', help: 'Devices with an open connection', registers,
       collect() { this.set(sources.onlineDevices()); },
+    });
+    const admission = () => sources.admission?.() ?? { connections: 0, handshakes: 0 };
+    new Gauge({
+      name: 'pulsewire_device_connections', help: 'Device WebSocket connections admitted and not closed, handshakes included (against PULSEWIRE_MAX_DEVICE_CONNECTIONS)', registers,
+      collect() { this.set(admission().connections); },
+    });
+    new Gauge({
+      name: 'pulsewire_device_handshakes', help: 'Device upgrades in progress (against PULSEWIRE_MAX_HANDSHAKES)', registers,
+      collect() { this.set(admission().handshakes); },
     });
     // The writer keeps its own counters; they are copied at scrape time, so these stay Prometheus counters.
     const writerCounter = (name: string, help: string, read: (s: WriterStats) => number) =>

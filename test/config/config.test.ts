@@ -64,6 +64,11 @@ describe('loadConfig', () => {
     expect(configError({ PULSEWIRE_HANDSHAKE_TIMEOUT_MS: '20000', PULSEWIRE_REQUEST_TIMEOUT_MS: '5000' }))
       .toMatch(/PULSEWIRE_REQUEST_TIMEOUT_MS="5000".*at least PULSEWIRE_HANDSHAKE_TIMEOUT_MS \(20000\)/);
     expect(configError({ PULSEWIRE_MAX_HEADER_BYTES: '100' })).toMatch(/PULSEWIRE_MAX_HEADER_BYTES.*1024 to 1048576/);
+    expect(loadConfig({}).maxDeviceConnections).toBeUndefined();
+    expect(loadConfig({ PULSEWIRE_MAX_DEVICE_CONNECTIONS: 'auto' }).maxDeviceConnections).toBeUndefined();
+    expect(loadConfig({ PULSEWIRE_MAX_DEVICE_CONNECTIONS: '5000' }).maxDeviceConnections).toBe(5000);
+    expect(configError({ PULSEWIRE_MAX_DEVICE_CONNECTIONS: 'lots' })).toMatch(/PULSEWIRE_MAX_DEVICE_CONNECTIONS="lots".*auto, or a whole number/);
+    expect(loadConfig({}).maxConnectionsPerAddress).toBeUndefined();
   });
 
   it('documents every variable it reads in the README, and reads every documented one', () => {

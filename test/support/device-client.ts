@@ -19,6 +19,8 @@ export type ConnectOptions = {
   protocols?: string[];
   headers?: Record<string, string>;
   tls?: { ca?: Buffer; cert?: Buffer; key?: Buffer };
+  /** Source address of the connection (another loopback address looks like another host). */
+  localAddress?: string;
   /** Answer the hub's pings (default true); false makes a zombie. */
   autoPong?: boolean;
   /** Hears the hub's pings from the first byte on (a listener added after open can miss one sent with the 101). */
@@ -61,6 +63,7 @@ export class TestDevice {
     const socket = new WebSocket(url, opts.protocols ?? ['pulsewire.v1'], {
       headers,
       autoPong: opts.autoPong ?? true,
+      ...(opts.localAddress ? { localAddress: opts.localAddress } : {}),
       ...(opts.tls ?? {}),
     });
     if (opts.onPing) socket.on('ping', opts.onPing);
