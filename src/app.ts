@@ -155,6 +155,7 @@ export async function buildApp(config: Config, opts: BuildOptions): Promise<Fast
     spool: () => spool.stats,
     drainer: () => drainer.stats,
     deadLetters: () => spool.deadLetterCount,
+    series: () => spool.names.series,
     pacer: () => ({ waiting: pacer.waiting, pacedTotal: pacer.pacedTotal }),
     live: () => (app.hasDecorator('live') ? app.live.stats : undefined),
     ...(link ? { cluster: () => app.cluster?.stats() } : {}),

@@ -1,5 +1,6 @@
 /**
- * A device's duplicate window follows the device from node to node (cluster
+ * A device's duplicate window, and its series names (the budget of
+ * PULSEWIRE_MAX_NAMES_PER_DEVICE), follow the device from node to node (cluster
  * mode). Within a node the window lives in memory and, with the spool, on
  * disk (gateway/accepted-seqs.ts, storage/accepted-window-store.ts); nothing
  * goes to JetStream per message. When a node lets a device go (its connection
@@ -14,6 +15,15 @@
  * device's last disconnect is the best there is: messages the dead node had
  * accepted but not acknowledged may then be stored twice (identical points
  * with the device's own timestamps collapse into one in InfluxDB).
+ *
+ * Names, likewise: each node keeps the names it saw with its spool (durable
+ * across its restarts, storage/device-names-store.ts) and hands the device's
+ * whole set on when it lets the device go; the next node adds them to what
+ * its own store knows. A node that dies without letting go hands on the set
+ * of the device's last disconnect, so the names it saw since count again on
+ * the next node: the budget can be passed by what one session added, once.
+ * A NATS message holds at most 1 MB: a set larger than HANDOVER_NAMES_BYTES
+ * is handed on in part (logged), with the same effect.
  */
 import type { WindowRecord } from '../stores/stores.js';
 import type { Bucket } from '../stores/bucket.js';
@@ -22,6 +32,9 @@ import type { DeviceStatus } from '../registry/device-registry.js';
 import type { DeviceRuntime } from '../gateway/device-runtime.js';
 
 type Logger = { warn(obj: object, msg: string): void };
+
+/** Most bytes of names one handover carries (a NATS message is at most 1 MB, with the window beside them). */
+export const HANDOVER_NAMES_BYTES = 512 * 1024;
 
 /** How long a new holder waits for the previous live holder's window. */
 export const HANDOVER_WAIT_MS = 3000;
@@ -81,7 +94,11 @@ export class WindowHandover {
 
   async #save(runtime: DeviceRuntime, claim: Claim): Promise<void> {
     await Promise.allSettled([...runtime.pending.values()].map((entry) => entry.outcome));
-    const record: WindowRecord = { seqs: runtime.accepted.entries(), epoch: claim.epoch };
+    const names = namesWithin(runtime.names, HANDOVER_NAMES_BYTES);
+    if (names.length < runtime.names.size) {
+      this.#log.warn({ deviceId: runtime.deviceId, names: runtime.names.size, handed: names.length }, 'series names handed over in part: too many for one NATS message');
+    }
+    const record: WindowRecord = { seqs: runtime.accepted.entries(), epoch: claim.epoch, names };
     try {
       for (;;) {
         const current = await this.#windows.get(runtime.deviceId);
@@ -97,4 +114,16 @@ export class WindowHandover {
 
 function merge(runtime: DeviceRuntime, record: WindowRecord): void {
   for (const [seq, fingerprint] of record.seqs) if (!runtime.accepted.has(seq, fingerprint)) runtime.accepted.add(seq, fingerprint);
+  if (record.names) for (const name of record.names) runtime.names.add(name);
+}
+
+function namesWithin(names: Set<string>, maxBytes: number): string[] {
+  const out: string[] = [];
+  let bytes = 0;
+  for (const name of names) {
+    bytes += name.length + 3; // JSON quotes and comma; names are ASCII
+    if (bytes > maxBytes) break;
+    out.push(name);
+  }
+  return out;
 }

@@ -34,6 +34,8 @@ export type Config = {
   readonly maxFutureSeconds: number;
   readonly maxPastSeconds: number;
   readonly maxNamesPerDevice: number;
+  /** Series (device, name) this hub process stores before new ones get ACK 5. */
+  readonly maxSeries: number;
   readonly authMaxFailures: number;
   readonly authBlockMs: number;
   readonly shutdownTimeoutMs: number;
@@ -115,7 +117,8 @@ export const CONFIG_DOC = [
   ['PULSEWIRE_MAX_RECORDS', '1024', 'most SenML records in one pack'],
   ['PULSEWIRE_MAX_FUTURE_S', '300', 'how far ahead of the hub clock a reading may be'],
   ['PULSEWIRE_MAX_PAST_S', '2592000', 'how far behind the hub clock a reading may be (30 days)'],
-  ['PULSEWIRE_MAX_NAMES_PER_DEVICE', '1000', 'distinct series names per device before ACK code 5'],
+  ['PULSEWIRE_MAX_NAMES_PER_DEVICE', '1000', 'distinct series names per device before ACK code 5; durable (kept with the spool, so a restart does not start it again; in cluster mode it moves with the device)'],
+  ['PULSEWIRE_MAX_SERIES', '1000000', "series (distinct device and name pairs) the hub stores before a message bringing a new one gets ACK 5 (InfluxDB's own default max-series-per-database); known series stay fine. Per process: with PULSEWIRE_WORKERS or cluster nodes, each counts the series its devices brought it"],
   ['PULSEWIRE_AUTH_MAX_FAILURES', '10', 'failed device or operator logins per address per minute before 429'],
   ['PULSEWIRE_AUTH_BLOCK_MS', '60000', 'how long an address stays refused after too many failures'],
   ['PULSEWIRE_SHUTDOWN_TIMEOUT_MS', '10000', 'bound on a graceful shutdown'],
@@ -178,6 +181,7 @@ export function loadConfig(env: Env = process.env): Config {
     maxFutureSeconds: envInteger(env, 'PULSEWIRE_MAX_FUTURE_S', { min: 0, max: 10 * 365 * 86_400 }) ?? 300,
     maxPastSeconds: envInteger(env, 'PULSEWIRE_MAX_PAST_S', { min: 0, max: 100 * 365 * 86_400 }) ?? 30 * 86_400,
     maxNamesPerDevice: envInteger(env, 'PULSEWIRE_MAX_NAMES_PER_DEVICE', { min: 1, max: 1_000_000 }) ?? 1000,
+    maxSeries: envInteger(env, 'PULSEWIRE_MAX_SERIES', { min: 1, max: 1_000_000_000 }) ?? 1_000_000,
     authMaxFailures: envInteger(env, 'PULSEWIRE_AUTH_MAX_FAILURES', { min: 1, max: 1_000_000 }) ?? 10,
     authBlockMs: envInteger(env, 'PULSEWIRE_AUTH_BLOCK_MS', { min: 0, max: 86_400_000 }) ?? 60_000,
     shutdownTimeoutMs: envInteger(env, 'PULSEWIRE_SHUTDOWN_TIMEOUT_MS', { min: 100, max: 600_000 }) ?? 10_000,

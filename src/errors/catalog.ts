@@ -34,6 +34,7 @@ export const ERRORS = {
   PW_ERR_TIME_RANGE: { message: 'time out of range', ack: 3 },
   PW_ERR_RATE_LIMITED: { message: 'rate limited, resend later', ack: 4, http: 429, close: 1008 },
   PW_ERR_TOO_MANY_NAMES: { message: 'too many distinct names for this device', ack: 5 },
+  PW_ERR_TOO_MANY_SERIES: { message: 'hub at its series limit, no new series', ack: 5 },
   PW_ERR_STORAGE_UNAVAILABLE: { message: 'storage unavailable, resend later', ack: 4, http: 503 },
   PW_ERR_STORAGE_REJECTED: { message: 'storage rejected the readings', ack: 2 },
   PW_ERR_SPOOL_FULL: { message: 'hub spool full, resend later', ack: 4, http: 503 },

@@ -2,8 +2,9 @@
  * What the hub remembers about a device across its connections while the
  * process runs: the accepted-seq window (so resends after a reconnect are
  * recognised; restored from the spool's durable copy on first sight, so
- * also after a restart), writes still in progress by seq, the set of series names
- * (for ACK code 5), counters, and the session that currently owns it.
+ * also after a restart), writes still in progress by seq, the set of series
+ * names (for ACK code 5; loaded from its durable copy at the first message
+ * that needs it), counters, and the session that currently owns it.
  */
 import { AcceptedSeqs } from './accepted-seqs.js';
 import type { DeviceBuckets } from './device-rates.js';
@@ -29,7 +30,8 @@ export class DeviceRuntime {
   readonly accepted = new AcceptedSeqs();
   /** A resend that arrives while the first copy is still being written waits for it. */
   readonly pending = new Map<number, { fingerprint: number; outcome: Promise<AckOutcome> }>();
-  readonly names = new Set<string>();
+  readonly #loadNames: (deviceId: string) => Iterable<string>;
+  #names: Set<string> | undefined;
   /** Messages since this process first saw the device; `messagesInBefore` holds the persisted total. */
   messagesIn = 0;
   messagesInBefore: number | undefined;
@@ -41,8 +43,14 @@ export class DeviceRuntime {
   /** Cluster mode: TELEMETRY waits for this while the window another node handed over is loaded (cluster/window-handover.ts). */
   windowReady: Promise<void> | undefined = undefined;
 
-  constructor(deviceId: string) {
+  constructor(deviceId: string, loadNames: (deviceId: string) => Iterable<string> = () => []) {
     this.deviceId = deviceId;
+    this.#loadNames = loadNames;
+  }
+
+  /** The device's distinct series names, durable ones included (storage/device-names-store.ts). */
+  get names(): Set<string> {
+    return (this.#names ??= new Set(this.#loadNames(this.deviceId)));
   }
 
   get messagesInTotal(): number {
@@ -53,17 +61,22 @@ export class DeviceRuntime {
 export class DeviceRuntimes {
   readonly #byId = new Map<string, DeviceRuntime>();
   readonly #loadAccepted: (deviceId: string) => Iterable<[seq: number, fingerprint: number]>;
+  readonly #loadNames: (deviceId: string) => Iterable<string>;
   #online = 0;
 
-  /** `loadAccepted` restores a device's durable window (oldest first) when this process first sees it. */
-  constructor(loadAccepted: (deviceId: string) => Iterable<[number, number]> = () => []) {
+  /**
+   * `loadAccepted` restores a device's durable window (oldest first) when this process first sees it;
+   * `loadNames` its series names, when first needed.
+   */
+  constructor(loadAccepted: (deviceId: string) => Iterable<[number, number]> = () => [], loadNames: (deviceId: string) => Iterable<string> = () => []) {
     this.#loadAccepted = loadAccepted;
+    this.#loadNames = loadNames;
   }
 
   get(deviceId: string): DeviceRuntime {
     let runtime = this.#byId.get(deviceId);
     if (!runtime) {
-      runtime = new DeviceRuntime(deviceId);
+      runtime = new DeviceRuntime(deviceId, this.#loadNames);
       for (const [seq, fingerprint] of this.#loadAccepted(deviceId)) runtime.accepted.add(seq, fingerprint);
       this.#byId.set(deviceId, runtime);
     }

@@ -58,7 +58,7 @@ export type GatewayOptions = {
 async function gatewayPlugin(app: FastifyInstance, opts: GatewayOptions): Promise<void> {
   const { config, registry, spool, bus, metrics, presence } = app;
   const clustered = app.cluster !== undefined;
-  const runtimes = new DeviceRuntimes((deviceId) => spool.acceptedWindow(deviceId));
+  const runtimes = new DeviceRuntimes((deviceId) => spool.acceptedWindow(deviceId), (deviceId) => spool.names.load(deviceId));
   const acceptOrder = trackAcceptOrder(app.server);
   const liveness = new LivenessSweep<DeviceSession>(config.pingIntervalMs);
   const admission = new DeviceAdmission({
@@ -82,6 +82,7 @@ async function gatewayPlugin(app: FastifyInstance, opts: GatewayOptions): Promis
   const intake = new TelemetryIntake({
     limits: config,
     rates,
+    series: spool.names,
     sink: spool,
     bus,
     nowUs: opts.nowUs ?? receiptClock(),

@@ -20,11 +20,18 @@ export type IntakeLimits = {
   readonly maxFutureSeconds: number;
   readonly maxPastSeconds: number;
   readonly maxNamesPerDevice: number;
+  readonly maxSeries: number;
 };
 
-/** The spool: resolves once the points (and the seq mark) are committed to disk. */
+/** The hub's count of series (storage/device-names-store.ts): reserved before the append, given back if it fails. */
+export interface SeriesBudget {
+  reserve(max: number): boolean;
+  release(count: number): void;
+}
+
+/** The spool: resolves once the points (and the seq mark, and the names new to the device) are committed to disk. */
 export interface PointSink {
-  append(deviceId: string, points: ReturnType<typeof readingPoints>, mark?: { seq: number; fingerprint: number }): Promise<void>;
+  append(deviceId: string, points: ReturnType<typeof readingPoints>, mark?: { seq: number; fingerprint: number }, names?: readonly string[]): Promise<void>;
 }
 
 export interface IntakeObserver {
@@ -45,7 +52,12 @@ export type IntakeDeps = {
   readonly pace?: () => Promise<void> | undefined;
   /** Per-device message and reading rates (device-rates.ts); none: unlimited. */
   readonly rates?: DeviceRateLimiter;
+  /** The hub's series count; none: PULSEWIRE_MAX_SERIES is not enforced. */
+  readonly series?: SeriesBudget;
 };
+
+/** What nearly every message reserves: no name new to its device. */
+const NOTHING_NEW: { readonly names: readonly string[] } = Object.freeze({ names: Object.freeze([]) });
 
 /** The two outcomes of nearly every message, shared: an outcome is only read, never changed. */
 const STORED: AckOutcome = Object.freeze({ code: 0 });
@@ -87,6 +99,8 @@ export class TelemetryIntake {
 
   /** A bare SenML pack: stored, never acknowledged; the caller decides what a failure means. */
   async acceptBare(runtime: DeviceRuntime, pack: unknown): Promise<AckOutcome> {
+    // Cluster mode: the names (and window) another node handed over are loaded first.
+    if (runtime.windowReady !== undefined) await runtime.windowReady;
     const limited = this.#deps.rates?.takeTelemetry(runtime, packLength(pack));
     if (limited) return this.#limited(limited);
     return this.#store(runtime, pack);
@@ -107,14 +121,14 @@ export class TelemetryIntake {
     });
     if (resolved instanceof PulsewireError) return outcomeOf(resolved);
     const { readings } = resolved;
-    const tooMany = this.#checkNames(runtime, readings);
-    if (tooMany) return outcomeOf(tooMany);
+    const reserved = this.#reserveNames(runtime, readings);
+    if ('error' in reserved) return this.#limited(reserved);
     try {
-      await sink.append(runtime.deviceId, readingPoints(runtime.deviceId, readings), mark);
+      await sink.append(runtime.deviceId, readingPoints(runtime.deviceId, readings), mark, reserved.names);
     } catch (err) {
+      this.#releaseNames(runtime, reserved.names);
       return outcomeOf(isPulsewireError(err) ? err : new PulsewireError('PW_ERR_STORAGE_UNAVAILABLE', undefined, { cause: err }));
     }
-    for (const reading of readings) runtime.names.add(reading.name);
     runtime.readingsIn += readings.length;
     observer.readings(readings.length);
     if (bus.hasListeners('telemetry.accepted')) bus.emit('telemetry.accepted', { deviceId: runtime.deviceId, readings });
@@ -124,20 +138,40 @@ export class TelemetryIntake {
     return STORED;
   }
 
-  /** ACK code 5 when this pack would push the device past its distinct-name budget. */
-  #checkNames(runtime: DeviceRuntime, readings: Reading[]): PulsewireError | undefined {
-    const max = this.#deps.limits.maxNamesPerDevice;
-    if (runtime.names.size + readings.length <= max) return undefined;
-    let added = 0;
-    const seen = new Set<string>();
+  /**
+   * The names this pack brings that are new to the device, taken from its
+   * budget and the hub's series count before the append (so two messages in
+   * flight cannot both take the last place), or ACK 5 when one does not fit
+   * (nothing taken then). If the append fails they are given back; a message
+   * in flight at that moment that carried one of them too then stored it
+   * without recording it, and it is recorded when it comes again.
+   */
+  #reserveNames(runtime: DeviceRuntime, readings: Reading[]): { readonly names: readonly string[] } | { error: PulsewireError; limit: DeviceLimit } {
+    const { limits, series } = this.#deps;
+    const names = runtime.names;
+    let introduced: string[] | undefined;
     for (const { name } of readings) {
-      if (runtime.names.has(name) || seen.has(name)) continue;
-      seen.add(name);
-      if (runtime.names.size + ++added > max) {
-        return new PulsewireError('PW_ERR_TOO_MANY_NAMES', `at most ${max} distinct names per device`);
+      if (names.has(name)) continue;
+      let refusal: { error: PulsewireError; limit: DeviceLimit } | undefined;
+      if (names.size >= limits.maxNamesPerDevice) {
+        refusal = { error: new PulsewireError('PW_ERR_TOO_MANY_NAMES', `at most ${limits.maxNamesPerDevice} distinct names per device`), limit: 'names' };
+      } else if (series && !series.reserve(limits.maxSeries)) {
+        refusal = { error: new PulsewireError('PW_ERR_TOO_MANY_SERIES', `at most ${limits.maxSeries} (PULSEWIRE_MAX_SERIES)`), limit: 'series' };
       }
+      if (refusal) {
+        if (introduced) this.#releaseNames(runtime, introduced);
+        return refusal;
+      }
+      names.add(name);
+      (introduced ??= []).push(name);
     }
-    return undefined;
+    return introduced ? { names: introduced } : NOTHING_NEW;
+  }
+
+  #releaseNames(runtime: DeviceRuntime, introduced: readonly string[]): void {
+    if (introduced.length === 0) return;
+    for (const name of introduced) runtime.names.delete(name);
+    this.#deps.series?.release(introduced.length);
   }
 
   #observed(outcome: AckOutcome): AckOutcome {

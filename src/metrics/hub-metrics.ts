@@ -20,6 +20,8 @@ export type MetricSources = {
   writeLatency: () => { sumMs: number; count: number };
   spool: () => SpoolStats;
   drainer: () => { retries: number; deadLetterPoints: number };
+  /** Series (device, name) known to this process, against PULSEWIRE_MAX_SERIES. */
+  series?: () => number;
   /** Dead letters stored now. */
   deadLetters: () => number;
   pacer: () => { waiting: number; pacedTotal: number };
@@ -140,6 +142,7 @@ export class HubMetrics {
     gauge('pulsewire_spool_max_bytes', 'PULSEWIRE_SPOOL_MAX_BYTES', () => sources.spool().maxBytes);
     gauge('pulsewire_spool_full', '1 while the spool is full and TELEMETRY gets ACK 4', () => (sources.spool().full ? 1 : 0), 'max');
     gauge('pulsewire_spool_oldest_age_seconds', 'Age of the oldest spooled reading (0 when empty)', () => sources.spool().oldestAgeSeconds, 'max');
+    gauge('pulsewire_series', 'Series (distinct device and name pairs) this process stores, against PULSEWIRE_MAX_SERIES', () => sources.series?.() ?? 0);
     gauge('pulsewire_dead_letters', 'Dead letters stored (points InfluxDB refused), see GET /v1/dead-letters', () => sources.deadLetters());
     writerCounter('pulsewire_dead_letter_points_total', 'Points moved to the dead letters since start', () => sources.drainer().deadLetterPoints);
     writerCounter('pulsewire_spool_drain_retries_total', 'Spool drain rounds that found InfluxDB unavailable and backed off', () => sources.drainer().retries);

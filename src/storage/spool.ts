@@ -15,8 +15,8 @@
  * already removed are remembered in memory (after a crash they are written to
  * InfluxDB again: identical points, which InfluxDB stores once).
  *
- * The env (`${dataDir}/spool`) also holds the durable duplicate windows and
- * the dead letters. lmdb-js commits every write issued in one event turn in
+ * The env (`${dataDir}/spool`) also holds the durable duplicate windows, each
+ * device's series names (device-names-store.ts) and the dead letters. lmdb-js commits every write issued in one event turn in
  * one transaction, so a record and the window slots of its messages, put
  * together, are durable together: after a crash a resend is recognised
  * exactly when its readings are in the spool (or already in InfluxDB).
@@ -27,6 +27,7 @@ import { open, type Database, type RootDatabase } from 'lmdb';
 import { PulsewireError } from '../errors/catalog.js';
 import { AcceptedWindowStore } from './accepted-window-store.js';
 import { DeadLetters } from './dead-letters.js';
+import { DeviceNamesStore } from './device-names-store.js';
 import { silentLogger, type StorageLogger } from './logger.js';
 
 export type SpoolEntry = {
@@ -86,6 +87,8 @@ type PendingRecord = {
   /** The same messages as objects, so the drainer need not parse back what this process just wrote. */
   messages: StoredMessage[];
   marks: { deviceId: string; seq: number; fingerprint: number }[];
+  /** Series names new to their device, recorded in the same commit as the readings that brought them. */
+  names: { deviceId: string; names: readonly string[] }[];
   points: number;
   /** What the record was counted as so far (see append). */
   bytes: number;
@@ -111,6 +114,7 @@ function messagesOf(record: StoredRecord): StoredMessage[] {
 
 export class Spool {
   readonly accepted: AcceptedWindowStore;
+  readonly names: DeviceNamesStore;
   readonly deadLetters: DeadLetters;
 
   /** A device's durable duplicate window, oldest first (the gateway restores it when it first sees the device). */
@@ -156,6 +160,7 @@ export class Spool {
     // CPU at full ingest). The bytes on disk are the same, so a spool written before reads as is.
     this.#entries = root.openDB<string, number>({ name: 'entries', encoding: 'string' });
     this.accepted = new AcceptedWindowStore(root.openDB({ name: 'accepted' }), options.windowSize);
+    this.names = new DeviceNamesStore(root.openDB({ name: 'names' }));
     this.deadLetters = new DeadLetters(root.openDB({ name: 'dead-letters' }), options.now);
     this.#maxBytes = options.maxBytes;
     this.#cachedPoints = options.cachedPoints ?? MAX_CACHED_POINTS;
@@ -181,11 +186,12 @@ export class Spool {
 
   /**
    * Appends one message's points (and, for an acknowledged message, its seq
-   * and fingerprint into the device's durable window, in the same commit).
+   * and fingerprint into the device's durable window, and the series names it
+   * is the first to bring, in the same commit).
    * Resolves once committed, with the other appends of this event turn;
    * rejects with PW_ERR_SPOOL_FULL when over the bound.
    */
-  append(deviceId: string, points: IPoint[], mark?: { seq: number; fingerprint: number }): Promise<void> {
+  append(deviceId: string, points: IPoint[], mark?: { seq: number; fingerprint: number }, names?: readonly string[]): Promise<void> {
     if (this.#closed) return Promise.reject(new PulsewireError('PW_ERR_STORAGE_UNAVAILABLE', 'spool is closed'));
     // JSON keeps every number, string and boolean exactly, and its size is what we count.
     const message: StoredMessage = { d: deviceId, p: points };
@@ -206,6 +212,7 @@ export class Spool {
     pending.points += points.length;
     pending.bytes += bytes;
     if (mark) pending.marks.push({ deviceId, seq: mark.seq, fingerprint: mark.fingerprint });
+    if (names !== undefined && names.length > 0) pending.names.push({ deviceId, names });
     if (pending.points >= MAX_RECORD_POINTS) this.#commit(pending);
     return pending.committed;
   }
@@ -215,7 +222,7 @@ export class Spool {
     const committed = new Promise<void>((resolve, reject) => {
       settle = (err) => (err === undefined ? resolve() : reject(err));
     });
-    const pending: PendingRecord = { at, head, parts: [], messages: [], marks: [], points: 0, bytes: 0, committed, settle };
+    const pending: PendingRecord = { at, head, parts: [], messages: [], marks: [], names: [], points: 0, bytes: 0, committed, settle };
     this.#pending = pending;
     // After this turn's socket reads: every append of the turn shares the record.
     setImmediate(() => this.#commit(pending));
@@ -234,6 +241,7 @@ export class Spool {
     try {
       const puts = [this.#entries.put(key, value)];
       for (const { deviceId, seq, fingerprint } of pending.marks) puts.push(this.accepted.record(deviceId, seq, fingerprint));
+      for (const { deviceId, names } of pending.names) for (const name of names) puts.push(this.names.record(deviceId, name));
       writes = Promise.all(puts);
     } catch (err) {
       writes = Promise.reject(err);

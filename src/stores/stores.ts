@@ -19,8 +19,12 @@ import type { LeaseRecord } from '../cluster/leases.js';
 
 export type StoreBackend = 'lmdb' | 'jetstream';
 
-/** A device's duplicate window as one node hands it to the next (cluster mode: takeover, disconnect). */
-export type WindowRecord = { seqs: [seq: number, fingerprint: number][]; epoch: number };
+/**
+ * A device's duplicate window as one node hands it to the next (cluster mode: takeover, disconnect),
+ * and its series names (the PULSEWIRE_MAX_NAMES_PER_DEVICE budget follows the device the same way;
+ * absent in records written before).
+ */
+export type WindowRecord = { seqs: [seq: number, fingerprint: number][]; epoch: number; names?: string[] };
 
 export type Stores = {
   readonly backend: StoreBackend;
