@@ -125,7 +125,7 @@ export async function buildApp(config: Config, opts: BuildOptions): Promise<Fast
   const writer = new PointWriter(storage.influx, { database: storage.database, maxBatchPoints: config.writeBatchPoints, logger: app.log });
   // TELEMETRY is ACKed once in the spool; the drainer moves it into InfluxDB (see storage/spool.ts).
   const spool = Spool.open(path.join(config.dataDir, 'spool'), {
-    maxBytes: config.spoolMaxBytes, windowSize: REMEMBERED_SEQS, logger: app.log,
+    maxBytes: config.spoolMaxBytes, windowSize: REMEMBERED_SEQS, deadLettersMax: config.deadLettersMax, logger: app.log,
     onCommitTimed: (ms) => app.metrics.spoolCommits.observe(ms / 1000),
   });
   const drainer = new SpoolDrainer(spool, writer, { batchPoints: 2 * config.writeBatchPoints, logger: app.log });
@@ -155,6 +155,7 @@ export async function buildApp(config: Config, opts: BuildOptions): Promise<Fast
     spool: () => spool.stats,
     drainer: () => drainer.stats,
     deadLetters: () => spool.deadLetterCount,
+    deadLettersDropped: () => spool.deadLetters.droppedSinceStart,
     series: () => spool.names.series,
     pacer: () => ({ waiting: pacer.waiting, pacedTotal: pacer.pacedTotal }),
     live: () => (app.hasDecorator('live') ? app.live.stats : undefined),

@@ -42,6 +42,8 @@ export type Config = {
   readonly writeBatchPoints: number;
   /** Bound of the on-disk spool between the gateway and InfluxDB; when reached, TELEMETRY gets ACK 4. */
   readonly spoolMaxBytes: number;
+  /** Most dead letters kept; past it the oldest go. */
+  readonly deadLettersMax: number;
   /** Protocol section 3 command queue: most commands waiting per device, and how long one may wait. */
   readonly commandQueueMax: number;
   readonly commandTtlMs: number;
@@ -124,6 +126,7 @@ export const CONFIG_DOC = [
   ['PULSEWIRE_SHUTDOWN_TIMEOUT_MS', '10000', 'bound on a graceful shutdown'],
   ['PULSEWIRE_WRITE_BATCH_POINTS', '5000', 'most points in one InfluxDB write request'],
   ['PULSEWIRE_SPOOL_MAX_BYTES', '1073741824', 'bound of the on-disk spool (1 GiB); when full, TELEMETRY gets ACK 4 until it drains below 90%'],
+  ['PULSEWIRE_DEAD_LETTERS_MAX', '10000', 'most dead letters kept (readings InfluxDB refused, GET /v1/dead-letters; one per refused message); past it the oldest are deleted and counted in pulsewire_dead_letters_dropped_total'],
   ['PULSEWIRE_COMMAND_QUEUE_MAX', '100', 'most commands waiting for one device (queued or sent, not final); more get HTTP 429'],
   ['PULSEWIRE_COMMAND_TTL_MS', '3600000', 'default and largest ttlMs of a command: one not sent within it expires (1 hour; at most 30 days)'],
   ['PULSEWIRE_COMMAND_TIMEOUT_MS', '30000', 'default timeoutMs: a sent command with no final RESULT within it is timed-out'],
@@ -187,6 +190,7 @@ export function loadConfig(env: Env = process.env): Config {
     shutdownTimeoutMs: envInteger(env, 'PULSEWIRE_SHUTDOWN_TIMEOUT_MS', { min: 100, max: 600_000 }) ?? 10_000,
     writeBatchPoints: envInteger(env, 'PULSEWIRE_WRITE_BATCH_POINTS', { min: 1, max: 1_000_000 }) ?? 5000,
     spoolMaxBytes: envInteger(env, 'PULSEWIRE_SPOOL_MAX_BYTES', { min: 1024, max: Number.MAX_SAFE_INTEGER }) ?? 1024 ** 3,
+    deadLettersMax: envInteger(env, 'PULSEWIRE_DEAD_LETTERS_MAX', { min: 1, max: 10_000_000 }) ?? 10_000,
     commandQueueMax: envInteger(env, 'PULSEWIRE_COMMAND_QUEUE_MAX', { min: 1, max: 100_000 }) ?? 100,
     commandTtlMs: envInteger(env, 'PULSEWIRE_COMMAND_TTL_MS', { min: 1000, max: 30 * 86_400_000 }) ?? 3_600_000,
     commandTimeoutMs: envInteger(env, 'PULSEWIRE_COMMAND_TIMEOUT_MS', { min: 100, max: 86_400_000 }) ?? 30_000,

@@ -22,8 +22,9 @@ export type MetricSources = {
   drainer: () => { retries: number; deadLetterPoints: number };
   /** Series (device, name) known to this process, against PULSEWIRE_MAX_SERIES. */
   series?: () => number;
-  /** Dead letters stored now. */
+  /** Dead letters stored now, and dropped past PULSEWIRE_DEAD_LETTERS_MAX since start. */
   deadLetters: () => number;
+  deadLettersDropped?: () => number;
   pacer: () => { waiting: number; pacedTotal: number };
   /** The operator live stream (src/live), once its plugin is registered. */
   live?: () => { connections: number; conflating: number; closedTooSlow: number } | undefined;
@@ -144,6 +145,7 @@ export class HubMetrics {
     gauge('pulsewire_spool_oldest_age_seconds', 'Age of the oldest spooled reading (0 when empty)', () => sources.spool().oldestAgeSeconds, 'max');
     gauge('pulsewire_series', 'Series (distinct device and name pairs) this process stores, against PULSEWIRE_MAX_SERIES', () => sources.series?.() ?? 0);
     gauge('pulsewire_dead_letters', 'Dead letters stored (points InfluxDB refused), see GET /v1/dead-letters', () => sources.deadLetters());
+    writerCounter('pulsewire_dead_letters_dropped_total', 'Dead letters deleted since start to keep PULSEWIRE_DEAD_LETTERS_MAX (the oldest first)', () => sources.deadLettersDropped?.() ?? 0);
     writerCounter('pulsewire_dead_letter_points_total', 'Points moved to the dead letters since start', () => sources.drainer().deadLetterPoints);
     writerCounter('pulsewire_spool_drain_retries_total', 'Spool drain rounds that found InfluxDB unavailable and backed off', () => sources.drainer().retries);
     new Gauge({

@@ -4,6 +4,12 @@
  * can see and fix them (GET /v1/dead-letters) instead of the stream being
  * blocked by them or them vanishing. Integer keys in arrival order; pages
  * come newest first.
+ *
+ * At most `max` letters (PULSEWIRE_DEAD_LETTERS_MAX) are kept: a device
+ * whose every message conflicts with the stored field types would otherwise
+ * fill the disk at its message rate. Past it the oldest go, in the commit
+ * that adds the newest, and are counted (pulsewire_dead_letters_dropped_total):
+ * the newest say what is wrong now.
  */
 import type { IPoint } from 'influx';
 import type { Database } from 'lmdb';
@@ -19,29 +25,47 @@ export type DeadLetter = {
 type Stored = Omit<DeadLetter, 'id'>;
 
 export const MAX_DEAD_LETTER_PAGE = 1000;
+/** Default of PULSEWIRE_DEAD_LETTERS_MAX. */
+export const DEFAULT_DEAD_LETTERS_MAX = 10_000;
 
 export class DeadLetters {
   readonly #db: Database<Stored, number>;
   readonly #now: () => number;
+  readonly #max: number;
   #nextId: number;
   #count = 0;
   #pointsSinceStart = 0;
+  #dropped = 0;
 
-  constructor(db: Database<Stored, number>, now: () => number = Date.now) {
+  constructor(db: Database<Stored, number>, now: () => number = Date.now, max = DEFAULT_DEAD_LETTERS_MAX) {
     this.#db = db;
     this.#now = now;
+    this.#max = max;
     let last = 0;
     for (const key of db.getKeys({})) {
       this.#count++;
       last = key;
     }
     this.#nextId = last + 1;
+    // The bound may have been lowered since the letters were written.
+    void this.#dropOldest().catch(() => undefined);
   }
 
-  add(deviceId: string, points: IPoint[], reason: string): Promise<boolean> {
+  /** Stores a letter, and drops the oldest past the bound in the same commit. */
+  add(deviceId: string, points: IPoint[], reason: string): Promise<unknown> {
     this.#count++;
     this.#pointsSinceStart += points.length;
-    return this.#db.put(this.#nextId++, { at: this.#now(), deviceId, reason, points });
+    return Promise.all([this.#db.put(this.#nextId++, { at: this.#now(), deviceId, reason, points }), this.#dropOldest()]);
+  }
+
+  #dropOldest(): Promise<unknown> {
+    const excess = this.#count - this.#max;
+    if (excess <= 0) return Promise.resolve();
+    const removals: Promise<boolean>[] = [];
+    for (const key of this.#db.getKeys({ limit: excess })) removals.push(this.#db.remove(key));
+    this.#count -= removals.length;
+    this.#dropped += removals.length;
+    return Promise.all(removals);
   }
 
   /** Newest first; `before` is the id of the last letter of the previous page. */
@@ -58,6 +82,11 @@ export class DeadLetters {
   /** Letters stored now. */
   get count(): number {
     return this.#count;
+  }
+
+  /** Letters dropped by this process to stay within the bound (a counter for metrics). */
+  get droppedSinceStart(): number {
+    return this.#dropped;
   }
 
   /** Points dead-lettered by this process (a counter for metrics). */

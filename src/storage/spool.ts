@@ -54,6 +54,8 @@ export type SpoolOptions = {
   maxBytes: number;
   /** How many accepted (seq, fingerprint) pairs to keep per device. */
   windowSize: number;
+  /** Most dead letters kept (PULSEWIRE_DEAD_LETTERS_MAX); past it the oldest go. */
+  deadLettersMax?: number;
   logger?: StorageLogger;
   now?: () => number;
   /** Points of just-committed records kept as objects for the drainer (default MAX_CACHED_POINTS). */
@@ -161,7 +163,7 @@ export class Spool {
     this.#entries = root.openDB<string, number>({ name: 'entries', encoding: 'string' });
     this.accepted = new AcceptedWindowStore(root.openDB({ name: 'accepted' }), options.windowSize);
     this.names = new DeviceNamesStore(root.openDB({ name: 'names' }));
-    this.deadLetters = new DeadLetters(root.openDB({ name: 'dead-letters' }), options.now);
+    this.deadLetters = new DeadLetters(root.openDB({ name: 'dead-letters' }), options.now, options.deadLettersMax);
     this.#maxBytes = options.maxBytes;
     this.#cachedPoints = options.cachedPoints ?? MAX_CACHED_POINTS;
     this.#log = options.logger ?? silentLogger;
