@@ -149,6 +149,7 @@ export async function buildApp(config: Config, opts: BuildOptions): Promise<Fast
   app.decorate('bus', bus);
   app.decorate('metrics', new HubMetrics({
     onlineDevices: () => app.gateway.runtimes.onlineCount,
+    runtimes: () => ({ held: app.gateway.runtimes.size, forgotten: app.gateway.runtimes.forgotten }),
     admission: () => ({ connections: app.gateway.admission.connections, handshakes: app.gateway.admission.handshakes }),
     writer: () => writer.stats,
     writeLatency: () => ({ sumMs: writer.stats.latencySumMs, count: writer.stats.latencyCount }),
@@ -157,6 +158,10 @@ export async function buildApp(config: Config, opts: BuildOptions): Promise<Fast
     deadLetters: () => spool.deadLetterCount,
     deadLettersDropped: () => spool.deadLetters.droppedSinceStart,
     series: () => spool.names.series,
+    authLimiters: () => [
+      { limiter: 'device', size: app.gateway.authLimiter.size, evicted: app.gateway.authLimiter.evicted },
+      ...(app.hasDecorator('loginLimiter') ? [{ limiter: 'operator', size: app.loginLimiter.size, evicted: app.loginLimiter.evicted }] : []),
+    ],
     pacer: () => ({ waiting: pacer.waiting, pacedTotal: pacer.pacedTotal }),
     live: () => (app.hasDecorator('live') ? app.live.stats : undefined),
     ...(link ? { cluster: () => app.cluster?.stats() } : {}),
@@ -213,7 +218,7 @@ export async function buildApp(config: Config, opts: BuildOptions): Promise<Fast
   const requireOperator = auth.requireOperator;
   await app.register(healthRoutes, { requireOperator });
   await app.register(loginRoutes, {
-    auth, sessions, origins, secure: config.tls !== undefined, maxFailures: config.authMaxFailures, blockMs: config.authBlockMs,
+    auth, sessions, origins, secure: config.tls !== undefined, maxFailures: config.authMaxFailures, blockMs: config.authBlockMs, maxAddresses: config.authMaxAddresses,
   });
   await app.register(live, { requireOperator, origins, ...opts.live });
   cluster?.connectLive(app.live, (deviceId) => app.gateway.runtimes.peek(deviceId) !== undefined);

@@ -16,14 +16,23 @@ export type LoginRouteOptions = {
   origins: OriginPolicy;
   /** The hub serves TLS: the cookie gets `Secure`. */
   secure: boolean;
-  /** Failed logins per address before 429, and for how long (the device handshake's settings). */
+  /** Failed logins per address before 429, for how long, and how many addresses are remembered (the device handshake's settings). */
   maxFailures: number;
   blockMs: number;
+  maxAddresses: number;
 };
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** The login form's failure limiter (metrics read its size). */
+    loginLimiter: AuthFailureLimiter;
+  }
+}
 
 export async function loginRoutes(app: FastifyInstance, opts: LoginRouteOptions): Promise<void> {
   // A login form is where a token gets guessed; the same per-address limit as device logins.
-  const limiter = new AuthFailureLimiter({ maxFailures: opts.maxFailures, blockMs: opts.blockMs });
+  const limiter = new AuthFailureLimiter({ maxFailures: opts.maxFailures, blockMs: opts.blockMs, maxAddresses: opts.maxAddresses });
+  app.decorate('loginLimiter', limiter);
   app.post('/v1/login', {
     schema: {
       summary: 'Trade the operator token for a session cookie (browsers)',

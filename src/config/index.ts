@@ -38,6 +38,10 @@ export type Config = {
   readonly maxSeries: number;
   readonly authMaxFailures: number;
   readonly authBlockMs: number;
+  /** Addresses the failed-login limiters remember at most (each); past it the least recently failed is forgotten. */
+  readonly authMaxAddresses: number;
+  /** A device without a connection for this long has its in-memory runtime forgotten (its durable state stays). */
+  readonly deviceForgetMs: number;
   readonly shutdownTimeoutMs: number;
   readonly writeBatchPoints: number;
   /** Bound of the on-disk spool between the gateway and InfluxDB; when reached, TELEMETRY gets ACK 4. */
@@ -59,6 +63,8 @@ export type Config = {
   readonly liveConflateBytes: number;
   /** Bytes queued on a live connection past which it is closed with 1013. */
   readonly liveMaxBufferedBytes: number;
+  /** Series whose latest value the live snapshot remembers. */
+  readonly liveMaxSeries: number;
   /** HTTP fallback (protocol section 8): sustained requests per second per device before 429. */
   readonly httpDeviceRatePerS: number;
   /** Device connections (handshakes included) this process admits; undefined: what the open-files limit allows, less a reserve. */
@@ -123,6 +129,8 @@ export const CONFIG_DOC = [
   ['PULSEWIRE_MAX_SERIES', '1000000', "series (distinct device and name pairs) the hub stores before a message bringing a new one gets ACK 5 (InfluxDB's own default max-series-per-database); known series stay fine. Per process: with PULSEWIRE_WORKERS or cluster nodes, each counts the series its devices brought it"],
   ['PULSEWIRE_AUTH_MAX_FAILURES', '10', 'failed device or operator logins per address per minute before 429'],
   ['PULSEWIRE_AUTH_BLOCK_MS', '60000', 'how long an address stays refused after too many failures'],
+  ['PULSEWIRE_AUTH_MAX_ADDRESSES', '100000', 'addresses the failed-login limiter remembers (device and operator logins each; about 100 bytes each); past it the least recently failed is forgotten, counted in pulsewire_auth_limiter_evictions_total'],
+  ['PULSEWIRE_DEVICE_FORGET_MS', '3600000', 'a device without a connection for this long (1 hour) has its per-device memory in this process forgotten (rates, window and names as loaded); its duplicate window and names are on disk and come back when it does'],
   ['PULSEWIRE_SHUTDOWN_TIMEOUT_MS', '10000', 'bound on a graceful shutdown'],
   ['PULSEWIRE_WRITE_BATCH_POINTS', '5000', 'most points in one InfluxDB write request'],
   ['PULSEWIRE_SPOOL_MAX_BYTES', '1073741824', 'bound of the on-disk spool (1 GiB); when full, TELEMETRY gets ACK 4 until it drains below 90%'],
@@ -138,6 +146,7 @@ export const CONFIG_DOC = [
   ['PULSEWIRE_ALLOWED_ORIGINS', "the hub's own", 'comma-separated origins (e.g. https://ops.example.com) browsers may use the live stream and cookie-authenticated operator endpoints from'],
   ['PULSEWIRE_LIVE_CONFLATE_BYTES', '1048576', 'bytes queued on one live-stream connection past which it gets only the latest value per series (`conflated: true`)'],
   ['PULSEWIRE_LIVE_MAX_BUFFERED_BYTES', '16777216', 'bytes queued on one live-stream connection past which it is closed with 1013; must exceed the conflate threshold'],
+  ['PULSEWIRE_LIVE_MAX_SERIES', '200000', 'series whose latest value the live snapshot keeps in memory (about 300 bytes each); readings of series beyond it are streamed but not in snapshots, counted in pulsewire_live_untracked_readings_total'],
   ['PULSEWIRE_HTTP_DEVICE_RATE', '5', 'HTTP fallback: requests per second one device may make (bursts of max(10, 2 x rate) pass); more get 429 with Retry-After'],
   ['PULSEWIRE_MAX_DEVICE_CONNECTIONS', 'auto', 'device WebSocket connections (handshakes included) one hub process admits; more get 503 with Retry-After before the upgrade. auto: what the open-files limit allows, less 200 kept for operators, the HTTP fallback and storage. Per process: with PULSEWIRE_WORKERS or cluster nodes, each has its own'],
   ['PULSEWIRE_MAX_CONNECTIONS_PER_ADDRESS', 'unset', 'device connections from one source address (IPv6: one /64; the client address behind PULSEWIRE_TRUST_PROXY) one hub process admits; more get 503 with Retry-After. Unset: no cap (fleets behind one NAT share an address). Per process, as above'],
@@ -187,6 +196,8 @@ export function loadConfig(env: Env = process.env): Config {
     maxSeries: envInteger(env, 'PULSEWIRE_MAX_SERIES', { min: 1, max: 1_000_000_000 }) ?? 1_000_000,
     authMaxFailures: envInteger(env, 'PULSEWIRE_AUTH_MAX_FAILURES', { min: 1, max: 1_000_000 }) ?? 10,
     authBlockMs: envInteger(env, 'PULSEWIRE_AUTH_BLOCK_MS', { min: 0, max: 86_400_000 }) ?? 60_000,
+    authMaxAddresses: envInteger(env, 'PULSEWIRE_AUTH_MAX_ADDRESSES', { min: 1, max: 10_000_000 }) ?? 100_000,
+    deviceForgetMs: envInteger(env, 'PULSEWIRE_DEVICE_FORGET_MS', { min: 1000, max: 30 * 86_400_000 }) ?? 3_600_000,
     shutdownTimeoutMs: envInteger(env, 'PULSEWIRE_SHUTDOWN_TIMEOUT_MS', { min: 100, max: 600_000 }) ?? 10_000,
     writeBatchPoints: envInteger(env, 'PULSEWIRE_WRITE_BATCH_POINTS', { min: 1, max: 1_000_000 }) ?? 5000,
     spoolMaxBytes: envInteger(env, 'PULSEWIRE_SPOOL_MAX_BYTES', { min: 1024, max: Number.MAX_SAFE_INTEGER }) ?? 1024 ** 3,
@@ -199,6 +210,7 @@ export function loadConfig(env: Env = process.env): Config {
     tls: loadTls(env),
     allowedOrigins: loadOrigins(env),
     liveConflateBytes: envInteger(env, 'PULSEWIRE_LIVE_CONFLATE_BYTES', { min: 1024, max: 1024 ** 3 }) ?? 1024 ** 2,
+    liveMaxSeries: envInteger(env, 'PULSEWIRE_LIVE_MAX_SERIES', { min: 1, max: 100_000_000 }) ?? 200_000,
     liveMaxBufferedBytes: envInteger(env, 'PULSEWIRE_LIVE_MAX_BUFFERED_BYTES', { min: 2048, max: 4 * 1024 ** 3 }) ?? 16 * 1024 ** 2,
     httpDeviceRatePerS: envInteger(env, 'PULSEWIRE_HTTP_DEVICE_RATE', { min: 1, max: 10_000 }) ?? 5,
     maxDeviceConnections: loadAuto(env, 'PULSEWIRE_MAX_DEVICE_CONNECTIONS', { min: 1, max: 10_000_000 }),

@@ -44,6 +44,7 @@ export class AuthFailureLimiter {
   readonly #now: () => number;
   /** Insertion order = order of the latest failure: the first entry is the stalest. */
   readonly #entries = new Map<string, Entry>();
+  #evicted = 0;
 
   constructor(options: AuthLimiterOptions = {}) {
     this.#maxFailures = positiveInteger('maxFailures', options.maxFailures ?? 10);
@@ -56,6 +57,11 @@ export class AuthFailureLimiter {
   /** Number of addresses currently tracked (for metrics and tests). */
   get size(): number {
     return this.#entries.size;
+  }
+
+  /** Addresses forgotten to stay within maxAddresses while still counted or blocked (a flood from many sources). */
+  get evicted(): number {
+    return this.#evicted;
   }
 
   recordFailure(address: string): void {
@@ -86,8 +92,10 @@ export class AuthFailureLimiter {
 
   #prune(now: number): void {
     for (const [key, entry] of this.#entries) {
-      if (this.#entries.size > this.#maxAddresses || this.#isStale(entry, now)) {
+      const stale = this.#isStale(entry, now);
+      if (this.#entries.size > this.#maxAddresses || stale) {
         this.#entries.delete(key);
+        if (!stale) this.#evicted++;
       } else {
         // Entries are in order of latest failure: the rest are fresher.
         break;

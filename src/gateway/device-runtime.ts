@@ -42,6 +42,8 @@ export class DeviceRuntime {
   session: DeviceSessionHandle | undefined;
   /** Cluster mode: TELEMETRY waits for this while the window another node handed over is loaded (cluster/window-handover.ts). */
   windowReady: Promise<void> | undefined = undefined;
+  /** Since when (ms) nothing has held or asked for this runtime; see DeviceRuntimes.forgetIdle. */
+  idleSince = Date.now();
 
   constructor(deviceId: string, loadNames: (deviceId: string) => Iterable<string> = () => []) {
     this.deviceId = deviceId;
@@ -58,11 +60,20 @@ export class DeviceRuntime {
   }
 }
 
+/**
+ * Every device's runtime, by id. A runtime whose device has been gone for
+ * long is forgotten (forgetIdle): a fleet whose devices come and go would
+ * otherwise keep one per id ever seen, with its window and names, for the
+ * life of the process. What must outlive it is durable and comes back with
+ * the next one: the duplicate window and the names from the spool, the
+ * message count from the device's presence record.
+ */
 export class DeviceRuntimes {
   readonly #byId = new Map<string, DeviceRuntime>();
   readonly #loadAccepted: (deviceId: string) => Iterable<[seq: number, fingerprint: number]>;
   readonly #loadNames: (deviceId: string) => Iterable<string>;
   #online = 0;
+  #forgotten = 0;
 
   /**
    * `loadAccepted` restores a device's durable window (oldest first) when this process first sees it;
@@ -80,6 +91,7 @@ export class DeviceRuntimes {
       for (const [seq, fingerprint] of this.#loadAccepted(deviceId)) runtime.accepted.add(seq, fingerprint);
       this.#byId.set(deviceId, runtime);
     }
+    runtime.idleSince = Date.now();
     return runtime;
   }
 
@@ -92,9 +104,14 @@ export class DeviceRuntimes {
     return this.#byId.get(deviceId)?.session !== undefined;
   }
 
-  /** Installs a session as the device's current one and returns the one it replaces. */
-  attach(session: DeviceSessionHandle): DeviceSessionHandle | undefined {
-    const runtime = this.get(session.deviceId);
+  /**
+   * Installs a session as the device's current one and returns the one it
+   * replaces. `runtime` is the one the session was made with: should it have
+   * been forgotten while the session waited to take over, it is put back,
+   * so the session and the map never disagree.
+   */
+  attach(session: DeviceSessionHandle, runtime: DeviceRuntime = this.get(session.deviceId)): DeviceSessionHandle | undefined {
+    if (this.#byId.get(session.deviceId) !== runtime) this.#byId.set(session.deviceId, runtime);
     const previous = runtime.session;
     runtime.session = session;
     if (!previous) this.#online++;
@@ -106,8 +123,34 @@ export class DeviceRuntimes {
     const runtime = this.#byId.get(session.deviceId);
     if (!runtime || runtime.session !== session) return false;
     runtime.session = undefined;
+    runtime.idleSince = Date.now();
     this.#online--;
     return true;
+  }
+
+  /**
+   * Forgets the runtimes of devices that have had no connection, no write in
+   * flight and no handover pending for `idleMs`; returns their ids (the
+   * caller drops what else it keeps per device).
+   */
+  forgetIdle(idleMs: number, now = Date.now()): string[] {
+    const gone: string[] = [];
+    for (const [deviceId, runtime] of this.#byId) {
+      if (runtime.session || runtime.pending.size > 0 || runtime.windowReady !== undefined || now - runtime.idleSince < idleMs) continue;
+      this.#byId.delete(deviceId);
+      gone.push(deviceId);
+    }
+    this.#forgotten += gone.length;
+    return gone;
+  }
+
+  /** Runtimes held in memory, and forgotten since start (metrics). */
+  get size(): number {
+    return this.#byId.size;
+  }
+
+  get forgotten(): number {
+    return this.#forgotten;
   }
 
   forget(deviceId: string): void {

@@ -75,6 +75,11 @@ export class DeviceSession implements DeviceSessionHandle, Pingable {
     });
   }
 
+  /** The runtime this session was made with (DeviceRuntimes.attach puts it back if it was forgotten meanwhile). */
+  get runtime(): DeviceRuntime {
+    return this.#runtime;
+  }
+
   get heldByHub(): boolean {
     return this.#paused;
   }

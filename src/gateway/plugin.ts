@@ -67,7 +67,7 @@ async function gatewayPlugin(app: FastifyInstance, opts: GatewayOptions): Promis
     maxHandshakes: config.maxHandshakes,
     acceptRate: config.acceptRate,
   });
-  const limiter = new AuthFailureLimiter({ maxFailures: config.authMaxFailures, blockMs: config.authBlockMs });
+  const limiter = new AuthFailureLimiter({ maxFailures: config.authMaxFailures, blockMs: config.authBlockMs, maxAddresses: config.authMaxAddresses });
   const status = new StatusRecorder({ presence, sink: spool, bus, logger: app.log, ...(app.cluster ? { handover: app.cluster.handover } : {}) });
   const takeovers = new Takeovers<DeviceSession>({
     boundMs: confirmBoundMs(config.pingIntervalMs),
@@ -185,7 +185,7 @@ async function gatewayPlugin(app: FastifyInstance, opts: GatewayOptions): Promis
 
   function attach(session: DeviceSession, method: string, fromElsewhere: boolean): void {
     takeovers.supersede(session.deviceId);
-    const previous = runtimes.attach(session);
+    const previous = runtimes.attach(session, session.runtime);
     if (previous) {
       // Protocol 2: the newer connection wins; the old one learns why with 4000.
       const replaced = new PulsewireError('PW_ERR_REPLACED');
@@ -223,6 +223,12 @@ async function gatewayPlugin(app: FastifyInstance, opts: GatewayOptions): Promis
   }
 
   liveness.start();
+  // Runtimes of devices gone for long are forgotten; what must survive is durable (device-runtime.ts).
+  const forgetSweep = setInterval(() => {
+    for (const deviceId of runtimes.forgetIdle(config.deviceForgetMs)) spool.accepted.forget(deviceId);
+  }, Math.min(60_000, Math.max(250, Math.floor(config.deviceForgetMs / 4))));
+  forgetSweep.unref();
+  app.addHook('onClose', async () => clearInterval(forgetSweep));
   app.addHook('preClose', async () => {
     // Devices told 1001 reconnect at once (full jitter from 0 s). An upgrade request that arrives
     // while the hub closes got fastify's 503 but kept its socket, and server.close() then waited

@@ -38,7 +38,6 @@ export type LivePluginOptions = {
 export const DEFAULT_TICK_MS = 100;
 /** How long seeding keeps retrying an InfluxDB that is down or still starting; then the snapshot fills from live readings only. */
 const SEED_RETRY_MS = 60_000;
-const SEED_MAX_SERIES = 200_000;
 export const DEFAULT_STALL_MS = 30_000;
 
 async function livePlugin(app: FastifyInstance, opts: LivePluginOptions): Promise<void> {
@@ -51,7 +50,8 @@ async function livePlugin(app: FastifyInstance, opts: LivePluginOptions): Promis
     // A minute of ticks for SSE resume, but never more than this many events held.
     ringTicks: opts.ringTicks ?? 600,
     ringItems: 100_000,
-    maxSeries: SEED_MAX_SERIES,
+    // Past it a new series is streamed but not remembered for snapshots: memory stays bounded whatever names devices invent.
+    maxSeries: config.liveMaxSeries,
   });
   // Before the hub listens, so the first snapshot lists every device; events since are newer and win.
   await hub.start(bus, {
@@ -94,7 +94,7 @@ async function seedLatest(app: FastifyInstance, hub: LiveHub, isClosing: () => b
     try {
       const readings = await queryLatest(app.storage.influx, app.storage.database, {
         sinceMs: Date.now() - app.config.maxPastSeconds * 1000,
-        maxSeries: SEED_MAX_SERIES,
+        maxSeries: app.config.liveMaxSeries,
       });
       // InfluxDB keeps a removed device's readings; the snapshot leaves removed devices out.
       const devices = [...new Set(readings.map((reading) => reading.device))];

@@ -43,6 +43,8 @@ export type LiveStats = {
   seq: number;
   series: number;
   devices: number;
+  /** Readings of series beyond the snapshot's bound since start: streamed, not remembered. */
+  untracked: number;
 };
 
 export class LiveHub {
@@ -273,7 +275,7 @@ export class LiveHub {
     }
     return {
       connections: this.#connections.size, conflating, maxBufferedBytes, closedTooSlow: this.#closedTooSlow,
-      seq: this.#seq, series: this.#latest.size, devices: this.#status.size,
+      seq: this.#seq, series: this.#latest.size, devices: this.#status.size, untracked: this.#latest.untracked,
     };
   }
 }

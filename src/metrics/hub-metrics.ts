@@ -14,6 +14,8 @@ import type { WriterStats } from '../storage/writer-stats.js';
 
 export type MetricSources = {
   onlineDevices: () => number;
+  /** Per-device runtimes held in memory, and forgotten since start (gateway/device-runtime.ts). */
+  runtimes?: () => { held: number; forgotten: number };
   /** Device upgrades admitted (gateway/admission.ts): connections open or in their handshake, and handshakes alone. */
   admission?: () => { connections: number; handshakes: number };
   writer: () => WriterStats;
@@ -22,12 +24,14 @@ export type MetricSources = {
   drainer: () => { retries: number; deadLetterPoints: number };
   /** Series (device, name) known to this process, against PULSEWIRE_MAX_SERIES. */
   series?: () => number;
+  /** The failed-login limiters (device handshakes, operator logins): addresses held and evicted since start. */
+  authLimiters?: () => { limiter: string; size: number; evicted: number }[];
   /** Dead letters stored now, and dropped past PULSEWIRE_DEAD_LETTERS_MAX since start. */
   deadLetters: () => number;
   deadLettersDropped?: () => number;
   pacer: () => { waiting: number; pacedTotal: number };
   /** The operator live stream (src/live), once its plugin is registered. */
-  live?: () => { connections: number; conflating: number; closedTooSlow: number } | undefined;
+  live?: () => { connections: number; conflating: number; closedTooSlow: number; series: number; devices: number; untracked: number } | undefined;
   /** Cluster mode (src/cluster); undefined with one process. */
   cluster?: () => { natsConnected: boolean; natsDisconnects: number; nodesAlive: number; eventsPublished: number; eventsReceived: number } | undefined;
 };
@@ -113,6 +117,15 @@ export class HubMetrics {
       name: 'pulsewire_devices_online', help: 'Devices with an open connection', registers,
       collect() { this.set(sources.onlineDevices()); },
     });
+    const runtimes = () => sources.runtimes?.() ?? { held: 0, forgotten: 0 };
+    new Gauge({
+      name: 'pulsewire_device_runtimes', help: 'Devices whose per-device state this process holds in memory (online ones and those gone less than PULSEWIRE_DEVICE_FORGET_MS)', registers,
+      collect() { this.set(runtimes().held); },
+    });
+    new Counter({
+      name: 'pulsewire_device_runtimes_forgotten_total', help: 'Per-device states forgotten after PULSEWIRE_DEVICE_FORGET_MS without a connection', registers,
+      collect() { this.reset(); this.inc(runtimes().forgotten); },
+    });
     const admission = () => sources.admission?.() ?? { connections: 0, handshakes: 0 };
     new Gauge({
       name: 'pulsewire_device_connections', help: 'Device WebSocket connections admitted and not closed, handshakes included (against PULSEWIRE_MAX_DEVICE_CONNECTIONS)', registers,
@@ -121,6 +134,15 @@ export class HubMetrics {
     new Gauge({
       name: 'pulsewire_device_handshakes', help: 'Device upgrades in progress (against PULSEWIRE_MAX_HANDSHAKES)', registers,
       collect() { this.set(admission().handshakes); },
+    });
+    const authLimiters = () => sources.authLimiters?.() ?? [];
+    new Gauge({
+      name: 'pulsewire_auth_limiter_addresses', help: 'Addresses the failed-login limiter holds, by limiter (device, operator), against PULSEWIRE_AUTH_MAX_ADDRESSES', labelNames: ['limiter'], registers,
+      collect() { for (const l of authLimiters()) this.set({ limiter: l.limiter }, l.size); },
+    });
+    new Counter({
+      name: 'pulsewire_auth_limiter_evictions_total', help: 'Addresses the failed-login limiter forgot while still counting or blocking them, to stay within PULSEWIRE_AUTH_MAX_ADDRESSES', labelNames: ['limiter'], registers,
+      collect() { this.reset(); for (const l of authLimiters()) this.inc({ limiter: l.limiter }, l.evicted); },
     });
     // The writer keeps its own counters; they are copied at scrape time, so these stay Prometheus counters.
     const writerCounter = (name: string, help: string, read: (s: WriterStats) => number) =>
@@ -159,7 +181,13 @@ export class HubMetrics {
       name: 'pulsewire_acks_held', help: 'ACKs held back while InfluxDB delivery catches up with ingest', registers,
       collect() { this.set(sources.pacer().waiting); },
     });
-    const live = () => sources.live?.() ?? { connections: 0, conflating: 0, closedTooSlow: 0 };
+    const live = () => sources.live?.() ?? { connections: 0, conflating: 0, closedTooSlow: 0, series: 0, devices: 0, untracked: 0 };
+    gauge('pulsewire_live_snapshot_series', 'Series whose latest value the live snapshot keeps, against PULSEWIRE_LIVE_MAX_SERIES', () => live().series);
+    gauge('pulsewire_live_snapshot_devices', 'Devices in the live snapshot\'s status map (every registered device: bounded by the registry)', () => live().devices);
+    new Counter({
+      name: 'pulsewire_live_untracked_readings_total', help: 'Readings of series beyond PULSEWIRE_LIVE_MAX_SERIES: streamed live, not kept for snapshots', registers,
+      collect() { this.reset(); this.inc(live().untracked); },
+    });
     gauge('pulsewire_live_connections', 'Operator live-stream connections (WebSocket and SSE)', () => live().connections);
     gauge('pulsewire_live_conflating', 'Live-stream connections behind PULSEWIRE_LIVE_CONFLATE_BYTES, getting only latest values', () => live().conflating);
     new Counter({

@@ -36,6 +36,11 @@ export class AcceptedWindowStore {
     return slots.map(([seq, fingerprint]) => [seq, fingerprint]);
   }
 
+  /** Drops the device's counter (its runtime was forgotten); the next load reads it back from disk. */
+  forget(deviceId: string): void {
+    this.#next.delete(deviceId);
+  }
+
   /** Issues the put; the caller puts its spool entry in the same event turn so both commit together. */
   record(deviceId: string, seq: number, fingerprint: number): Promise<boolean> {
     if (!this.#next.has(deviceId)) this.load(deviceId);

@@ -77,8 +77,10 @@ describe('AuthFailureLimiter', () => {
     expect(limiter.size).toBe(3);
     // 'b' was the stalest; 'a' failed again recently and is still blocked.
     expect(limiter.retryAfterMs('a')).toBe(60_000);
+    expect(limiter.evicted).toBe(1);
     for (let i = 0; i < 1000; i++) limiter.recordFailure(`10.1.${i >> 8}.${i & 255}`);
     expect(limiter.size).toBe(3);
+    expect(limiter.evicted).toBe(1001);
   });
 
   it('counts IPv6 addresses per /64 and IPv4-mapped addresses as IPv4', () => {
