@@ -25,7 +25,7 @@ export interface SessionHost {
   readonly rates?: DeviceRateLimiter;
   /** A per-device limit closed the connection. */
   limited?(limit: DeviceLimit): void;
-  readonly logger: { info(obj: object, msg: string): void; warn(obj: object, msg: string): void; debug(obj: object, msg: string): void };
+  readonly logger: { error(obj: object, msg: string): void; info(obj: object, msg: string): void; warn(obj: object, msg: string): void; debug(obj: object, msg: string): void };
   frameRejected(code: string): void;
   received(type: DeviceMessage['type']): void;
   pong(session: DeviceSession): void;
@@ -161,7 +161,31 @@ export class DeviceSession implements DeviceSessionHandle, Pingable {
     return true;
   }
 
+  /**
+   * A fault of the hub while handling a frame (a bug, a service that threw)
+   * ends this device's session with 1011, and only this one: thrown out of
+   * ws's 'message' listener it would have been an uncaught exception, the
+   * end of the hub and every device on it. The device is told no more than
+   * "hub internal error"; the log has the rest.
+   */
   #onMessage(data: RawData, isBinary: boolean): void {
+    try {
+      this.#handleMessage(data, isBinary);
+    } catch (err) {
+      this.#internalError(err);
+    }
+  }
+
+  #internalError(err: unknown): void {
+    if (this.#endReason?.detail?.startsWith('PW_ERR_INTERNAL')) return;
+    const error = new PulsewireError('PW_ERR_INTERNAL');
+    this.#host.frameRejected(error.code);
+    this.#host.logger.error({ deviceId: this.deviceId, err }, 'closing device: hub internal error while handling its message');
+    this.#endReason ??= { reason: 'error', detail: `${error.code}: ${(err as Error)?.message ?? String(err)}` };
+    if (this.isOpen) this.#socket.close(error.spec.close!, error.closeReason);
+  }
+
+  #handleMessage(data: RawData, isBinary: boolean): void {
     if (this.#endReason) return; // closing: frames still in the pipe are not processed
     if (!this.#alive()) return; // dropped before it took over: its frames belong to no session
     const runtime = this.#runtime;
@@ -177,7 +201,7 @@ export class DeviceSession implements DeviceSessionHandle, Pingable {
         this.#track(this.#host.intake.accept(runtime, message.seq, message.pack, frameFingerprint(bytes)), message.seq);
         return;
       case 'bare-pack':
-        void this.#host.intake.acceptBare(runtime, message.pack).then((outcome) => this.#afterBarePack(outcome));
+        void this.#host.intake.acceptBare(runtime, message.pack).then((outcome) => this.#afterBarePack(outcome)).catch((err: unknown) => this.#internalError(err));
         return;
       case 4:
         this.#host.result(this.deviceId, message);
@@ -209,6 +233,10 @@ export class DeviceSession implements DeviceSessionHandle, Pingable {
       if (!this.isOpen) return;
       this.#corkUntilNextTick();
       this.#socket.send(encodeAck(seq, result.code, result.code === 0 ? undefined : result.reason));
+    }, (err: unknown) => {
+      // Not stored, not answered: the device keeps the message and resends it after reconnecting.
+      this.#inFlight--;
+      this.#internalError(err);
     });
   }
 
