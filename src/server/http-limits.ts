@@ -54,8 +54,12 @@ export function applyServerLimits(server: { headersTimeout: number }, limits: Ht
  */
 export function clientErrorHandler(counted: (reason: ClientErrorReason) => void) {
   return (err: Error & { code?: string }, socket: Socket): void => {
-    // A reset connection has nobody to answer and is no limit at work.
-    if (err.code === 'ECONNRESET') return;
+    // A reset connection, or one the client closed mid-request (also after our 408), has nobody to
+    // answer and is no limit at work.
+    if (err.code === 'ECONNRESET' || err.code === 'HPE_INVALID_EOF_STATE') {
+      socket.destroy();
+      return;
+    }
     // An https server hands TLS handshake failures here too, and then leaves the socket to this handler:
     // there is no HTTP to answer in yet, so it is dropped (an answer written to it waited forever).
     if (isTlsFailure(err)) {
