@@ -84,7 +84,7 @@ describe('operator endpoints and credentials', () => {
   });
 
   it('the token works only as a bearer header: not as Basic credentials, not as the session cookie', async () => {
-    for (const headers of [
+    for (const headers of <Record<string, string>[]>[
       { authorization: basic('operator', OPERATOR_TOKEN) },
       { authorization: `Basic ${Buffer.from(`:${OPERATOR_TOKEN}`).toString('base64')}` },
       { authorization: OPERATOR_TOKEN },
