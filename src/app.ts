@@ -3,6 +3,7 @@
  * listen on port 0 and close it. main.ts adds the process concerns (a managed
  * influxd, signals, the start banner).
  */
+import helmet from '@fastify/helmet';
 import websocket from '@fastify/websocket';
 import swagger from '@fastify/swagger';
 import Fastify, { LogController, type FastifyInstance, type FastifyServerOptions } from 'fastify';
@@ -16,6 +17,7 @@ import { BucketRevokedSessions } from './api/revoked-sessions.js';
 import { deviceRoutes } from './api/devices.js';
 import { errorHandler } from './api/error-handler.js';
 import { healthRoutes } from './api/health.js';
+import { securityHeaders } from './api/security-headers.js';
 import { seriesRoutes } from './api/series.js';
 import { historyRoutes } from './api/history.js';
 import { jobRoutes } from './api/jobs.js';
@@ -181,6 +183,8 @@ export async function buildApp(config: Config, opts: BuildOptions): Promise<Fast
       security: [{ operatorToken: [] }],
     },
   });
+  // Before any route, so every route gets the headers unless it opts out (device routes do).
+  await app.register(helmet, securityHeaders({ tls: config.tls !== undefined }));
   await app.register(websocket, {
     options: {
       maxPayload: config.maxMessageBytes,
