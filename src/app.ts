@@ -95,9 +95,18 @@ export type BuildOptions = GatewayOptions & {
  */
 export const OPERATOR_BODY_LIMIT_BYTES = 1024 * 1024;
 
+/**
+ * No log line carries a credential today (test/security/secrets-in-logs.test.ts greps a full run for
+ * each); should a later one log a request's headers or a login body, these are blanked all the same.
+ */
+const LOGGED_CREDENTIALS = [
+  'req.headers.authorization', 'req.headers.cookie', 'headers.authorization', 'headers.cookie',
+  'request.headers.authorization', 'request.headers.cookie', 'res.headers["set-cookie"]', 'body.token',
+];
+
 export async function buildApp(config: Config, opts: BuildOptions): Promise<FastifyInstance> {
   const app = Fastify({
-    logger: opts.logger ?? { level: config.logLevel },
+    logger: opts.logger ?? { level: config.logLevel, redact: { paths: LOGGED_CREDENTIALS, censor: '[redacted]' } },
     bodyLimit: OPERATOR_BODY_LIMIT_BYTES,
     // fastify's default (removeAdditional: true) silently drops a field a schema does not declare,
     // so a misspelt `ttlms` meant the default TTL. Refused instead: 400 naming the field (error-handler.ts).
