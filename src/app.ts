@@ -3,6 +3,7 @@
  * listen on port 0 and close it. main.ts adds the process concerns (a managed
  * influxd, signals, the start banner).
  */
+import helmet from '@fastify/helmet';
 import websocket from '@fastify/websocket';
 import swagger from '@fastify/swagger';
 import Fastify, { LogController, type FastifyInstance, type FastifyServerOptions } from 'fastify';
@@ -16,6 +17,7 @@ import { BucketRevokedSessions } from './api/revoked-sessions.js';
 import { deviceRoutes } from './api/devices.js';
 import { errorHandler } from './api/error-handler.js';
 import { healthRoutes } from './api/health.js';
+import { securityHeaders } from './api/security-headers.js';
 import { seriesRoutes } from './api/series.js';
 import { historyRoutes } from './api/history.js';
 import { jobRoutes } from './api/jobs.js';
@@ -95,9 +97,18 @@ export type BuildOptions = GatewayOptions & {
  */
 export const OPERATOR_BODY_LIMIT_BYTES = 1024 * 1024;
 
+/**
+ * No log line carries a credential today (test/security/secrets-in-logs.test.ts greps a full run for
+ * each); should a later one log a request's headers or a login body, these are blanked all the same.
+ */
+const LOGGED_CREDENTIALS = [
+  'req.headers.authorization', 'req.headers.cookie', 'headers.authorization', 'headers.cookie',
+  'request.headers.authorization', 'request.headers.cookie', 'res.headers["set-cookie"]', 'body.token',
+];
+
 export async function buildApp(config: Config, opts: BuildOptions): Promise<FastifyInstance> {
   const app = Fastify({
-    logger: opts.logger ?? { level: config.logLevel },
+    logger: opts.logger ?? { level: config.logLevel, redact: { paths: LOGGED_CREDENTIALS, censor: '[redacted]' } },
     bodyLimit: OPERATOR_BODY_LIMIT_BYTES,
     // fastify's default (removeAdditional: true) silently drops a field a schema does not declare,
     // so a misspelt `ttlms` meant the default TTL. Refused instead: 400 naming the field (error-handler.ts).
@@ -195,6 +206,8 @@ export async function buildApp(config: Config, opts: BuildOptions): Promise<Fast
       security: [{ operatorToken: [] }],
     },
   });
+  // Before any route, so every route gets the headers unless it opts out (device routes do).
+  await app.register(helmet, securityHeaders({ tls: config.tls !== undefined }));
   await app.register(websocket, {
     options: {
       maxPayload: config.maxMessageBytes,

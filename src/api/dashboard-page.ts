@@ -3,6 +3,8 @@
  * dist/dashboard) at `/`. The files are public; every piece of data the page
  * shows comes from the operator API and the live stream, which need the login.
  *
+ * Security headers (CSP, nosniff, frame denial) are app-wide: api/security-headers.ts.
+ *
  * Routes are registered per built file (`wildcard: false`), so an unknown path
  * is still the hub's JSON 404 rather than a page. Hashed assets are cached for
  * good; index.html is revalidated, so a new build is picked up at once.
@@ -21,19 +23,6 @@ export const DASHBOARD_DIR_CANDIDATES = [path.resolve(here, '../../dashboard'), 
 export function findDashboardDir(): string | undefined {
   return DASHBOARD_DIR_CANDIDATES.find((dir) => existsSync(path.join(dir, 'index.html')));
 }
-
-/** Scripts, styles and connections from the hub's own origin only; no framing. */
-const CONTENT_SECURITY_POLICY = [
-  "default-src 'self'",
-  "script-src 'self'",
-  // uPlot positions its legend and cursor with inline styles.
-  "style-src 'self' 'unsafe-inline'",
-  "img-src 'self' data:",
-  "connect-src 'self'",
-  "frame-ancestors 'none'",
-  "base-uri 'none'",
-  "form-action 'self'",
-].join('; ');
 
 export type DashboardPageOptions = { root?: string };
 
@@ -55,12 +44,7 @@ export async function dashboardPage(app: FastifyInstance, opts: DashboardPageOpt
     setHeaders(reply, filePath) {
       const isHashedAsset = filePath.includes(`${path.sep}assets${path.sep}`);
       reply.header('cache-control', isHashedAsset ? 'public, max-age=31536000, immutable' : 'no-cache');
-      reply.header('x-content-type-options', 'nosniff');
-      reply.header('referrer-policy', 'no-referrer');
-      if (filePath.endsWith('.html')) {
-        reply.header('content-security-policy', CONTENT_SECURITY_POLICY);
-        reply.header('x-frame-options', 'DENY');
-      }
+      // The content security policy, nosniff and frame denial come with every answer (api/security-headers.ts).
     },
   });
 }

@@ -12,9 +12,10 @@ import type { FastifyInstance, onRequestAsyncHookHandler } from 'fastify';
 const READY_PING_TIMEOUT_MS = 2000;
 
 export async function healthRoutes(app: FastifyInstance, opts: { requireOperator: onRequestAsyncHookHandler }): Promise<void> {
-  app.get('/healthz', { schema: { summary: 'Liveness of the hub process' } }, async () => ({ status: 'ok' }));
+  // `security: []`: the OpenAPI description says these two need no token (the API's default is the bearer token).
+  app.get('/healthz', { schema: { summary: 'Liveness of the hub process', security: [] } }, async () => ({ status: 'ok' }));
 
-  app.get('/readyz', { schema: { summary: 'Ready: listening, InfluxDB answers, the spool has room' } }, async (_request, reply) => {
+  app.get('/readyz', { schema: { summary: 'Ready: listening, InfluxDB answers, the spool has room', security: [] } }, async (_request, reply) => {
     const listening = app.server.listening;
     const influx = await app.storage.ping(READY_PING_TIMEOUT_MS);
     const spool = !app.spool.full;

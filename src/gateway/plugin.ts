@@ -140,6 +140,8 @@ async function gatewayPlugin(app: FastifyInstance, opts: GatewayOptions): Promis
     method: 'GET',
     url: DEVICE_PATH,
     websocket: true,
+    // Browser security headers are nothing to a device; its refusals stay small (api/security-headers.ts).
+    helmet: false,
     // Runs before the upgrade, so every refusal is an ordinary HTTP status with a reason.
     preValidation: async (request, reply) => {
       if (!offersSubprotocol(request.headers['sec-websocket-protocol'])) return refuse(request, reply, 'PW_ERR_SUBPROTOCOL');

@@ -4,7 +4,9 @@
  * online and its live value change, send it a command and see it succeed,
  * patch its desired state and see it reported, kill -9 the process and see
  * the device go offline with its reason; then the same page over SSE when
- * WebSocket is blocked. Screenshots go to test-artifacts/dashboard/.
+ * WebSocket is blocked. All of it under the hub's content security policy
+ * with not one violation reported by the browser (test/security/security-headers.test.ts
+ * shows the watch sees one). Screenshots go to test-artifacts/dashboard/.
  *
  * The cases run in order on one page and one device-sim process; nothing is
  * skipped: a missing Chromium or route fails (scripts/setup.sh installs
@@ -14,7 +16,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
-import { launchBrowser, logIn, screenshot } from '../support/browser.js';
+import { launchBrowser, logIn, screenshot, watchContentSecurityPolicy, type PolicyViolations } from '../support/browser.js';
 import { ENROLLMENT_KEY, OPERATOR_TOKEN, startHub, type TestHub } from '../support/hub.js';
 
 const ROOT = path.resolve(import.meta.dirname, '../..');
@@ -25,6 +27,7 @@ describe('dashboard end to end (real hub, device-sim, Chromium)', () => {
   let browser: Browser;
   let context: BrowserContext;
   let page: Page;
+  let violations: PolicyViolations;
   let sim: ChildProcess | undefined;
   let simOutput = '';
   /** The device-sim process the first case starts; the later cases need it. */
@@ -39,6 +42,7 @@ describe('dashboard end to end (real hub, device-sim, Chromium)', () => {
     hub = await startHub({ PULSEWIRE_PING_INTERVAL_MS: '10000' });
     browser = await launchBrowser();
     context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+    violations = await watchContentSecurityPolicy(context);
     page = await context.newPage();
   });
 
@@ -138,6 +142,7 @@ describe('dashboard end to end (real hub, device-sim, Chromium)', () => {
           send() {} close() {}
         };
       })()`);
+      const blockedViolations = await watchContentSecurityPolicy(blocked);
       const sse = await blocked.newPage();
       await sse.goto(hub.baseUrl);
       await logIn(sse, OPERATOR_TOKEN);
@@ -148,8 +153,13 @@ describe('dashboard end to end (real hub, device-sim, Chromium)', () => {
       const row = sse.locator(`[data-testid=device-list] .row[data-device="${DEVICE}"]`);
       await expect.poll(() => row.getAttribute('data-online')).toBe('false');
       await screenshot(sse, 'e2e-7-sse-fallback');
+      expect(blockedViolations.list()).toEqual([]);
     } finally {
       await blocked.close();
     }
   }, 30_000);
+
+  it('ran every case above under the content security policy without a violation', () => {
+    expect(violations.list()).toEqual([]);
+  });
 });

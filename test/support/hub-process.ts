@@ -46,6 +46,8 @@ export type HubProcessOptions = {
   ipc?: boolean;
   /** The hub's stderr: kept for `stderr()` (default) or passed through to the test's own. */
   stderr?: 'pipe' | 'inherit';
+  /** Keep everything the hub writes to stdout (its log), for `stdout()`; by default only the banner is read. */
+  keepStdout?: boolean;
   /** How long to wait for the banner (the managed influxd, when used, starts first). */
   startTimeoutMs?: number;
   /** With a given `port`: how long to keep retrying while another process holds it. */
@@ -63,6 +65,8 @@ export type HubProcess = {
   readonly exited: Promise<number | null>;
   /** What the hub wrote to stderr so far (empty with stderr: 'inherit'). */
   stderr(): string;
+  /** What the hub wrote to stdout so far, its log included (with `keepStdout`; else the first 64 KiB at most). */
+  stdout(): string;
   /** Sends `signal` (default SIGKILL: a crash) and waits for the exit. */
   kill(signal?: NodeJS.Signals): Promise<number | null>;
 };
@@ -102,7 +106,7 @@ async function startOnce(opts: HubProcessOptions): Promise<Attempt> {
   let stdout = '';
   const banner = new Promise<RegExpExecArray | undefined>((resolve) => {
     child.stdout!.on('data', (chunk: Buffer) => {
-      if (stdout.length > 64 * 1024) return;
+      if (stdout.length > 64 * 1024 && !opts.keepStdout) return;
       stdout += chunk;
       const match = BANNER.exec(stdout);
       if (match) resolve(match);
@@ -132,6 +136,7 @@ async function startOnce(opts: HubProcessOptions): Promise<Attempt> {
     deviceUrl: `${scheme === 'https' ? 'wss' : 'ws'}://127.0.0.1:${port}/v1/device`,
     exited,
     stderr: () => stderr,
+    stdout: () => stdout,
     async kill(signal = 'SIGKILL') {
       if (child.exitCode === null && child.signalCode === null) child.kill(signal);
       return exited;
