@@ -74,6 +74,14 @@ export function soakTables(r: SoakResult): Table[] {
       ],
     },
     {
+      title: 'Over time, in sixths of the run: ACKed messages/s, CPU (% of one core; the neighbours are what no process of this run used), hub memory, probe p99 (ms)',
+      head: ['minutes', 'ACKed msg/s', 'hub CPU', 'neighbours CPU', 'RSS at the end', 'heap used, highest', '/readyz p99', '/healthz p99'],
+      rows: r.slices.map((x) => [
+        `${fmt(x.fromS / 60, 1)} to ${fmt(x.toS / 60, 1)}`, fmt(x.ackedPerS), `${fmt(x.hubCpu, 0)} %`, `${fmt(x.othersCpu, 0)} %`,
+        mib(x.rssMiB), mib(x.heapUsedMaxMiB), fmt(x.readyzP99, 1), fmt(x.healthzP99, 1),
+      ]),
+    },
+    {
       title: 'Loss: device-sim\'s count against the hub\'s ACKs and InfluxDB',
       head: ['messages sent', 'ACKed (0 / 1)', 'unACKed', 'dropped', 'resent', 'readings sent', 'in InfluxDB', 'lost', 'spool empty after (s)'],
       rows: [[

@@ -94,6 +94,11 @@ export type GcSample = { at: number; heapUsed: number; heapTotal: number; rss: n
 /** A slope in MiB/hour (least squares over the window) with its standard error. */
 export type Slope = { miBPerHour: number; stdError: number; points: number; firstMiB: number; lastMiB: number };
 
+export type SoakSlice = {
+  fromS: number; toS: number; ackedPerS: number; hubCpu: number; othersCpu: number;
+  rssMiB: number; heapUsedMaxMiB: number; readyzP99: number; healthzP99: number;
+};
+
 export type SessionTimes = { count: number; min: number; p50: number; p99: number; max: number; overBound: number };
 
 export type SoakResult = ResultHead<'soak', SoakOptions> & {
@@ -140,7 +145,10 @@ export type SoakResult = ResultHead<'soak', SoakOptions> & {
   };
   responsiveness: { readyz: ProbeFigures & { skipped: number }; healthz: ProbeFigures & { skipped: number }; gcPauses: number };
   cpu: CpuShares;
-  timeline: Array<{ s: number; connected: number; sentPerS: number; ackedPerS: number; flaps: number }>;
+  /** Every 10 s: the fleet, and CPU over those 10 s (the hub's and the neighbours', % of one core). */
+  timeline: Array<{ s: number; connected: number; sentPerS: number; ackedPerS: number; flaps: number; hubCpu: number; othersCpu: number }>;
+  /** The run in sixths: what changed over it, side by side. */
+  slices: SoakSlice[];
 };
 
 type DeviceView = { id: string; online: boolean; offlineReason: string | null };
@@ -290,8 +298,13 @@ export async function runSoak(options: Partial<SoakOptions> = {}): Promise<SoakR
     };
     timers.push(setInterval(() => { polling ??= poll().catch((err) => o.log(`  API poll failed: ${(err as Error).message}`)).finally(() => { polling = undefined; }); }, o.apiPollS * 1000));
 
-    const fleetTimeline: FleetSnapshot[] = [first];
-    timers.push(setInterval(() => void snap().then((s) => { fleetTimeline.push(s); }, () => {}), 10_000));
+    const fleetTimeline: Array<FleetSnapshot & { hubCpu: number; othersCpu: number }> = [{ ...first, hubCpu: NaN, othersCpu: NaN }];
+    let sliceMark = cpu.mark();
+    timers.push(setInterval(() => void snap().then((s) => {
+      const shares = cpu.since(sliceMark);
+      sliceMark = cpu.mark();
+      fleetTimeline.push({ ...s, hubCpu: shares.percent.hub ?? NaN, othersCpu: shares.othersPercent });
+    }, () => {}), 10_000));
     const progress = setInterval(() => {
       const m = memory.at(-1);
       const s = fleetTimeline.at(-1)!;
@@ -389,10 +402,15 @@ export async function runSoak(options: Partial<SoakOptions> = {}): Promise<SoakR
       timeline: fleetTimeline.slice(1).map((s, i) => {
         const prev = fleetTimeline[i]!;
         const dt = (s.at - prev.at) / 1000;
-        return { s: (s.at - t0) / 1000, connected: s.connected, sentPerS: (s.sent - prev.sent) / dt, ackedPerS: (s.acked - prev.acked) / dt, flaps: s.flaps };
+        return {
+          s: (s.at - t0) / 1000, connected: s.connected, sentPerS: (s.sent - prev.sent) / dt, ackedPerS: (s.acked - prev.acked) / dt, flaps: s.flaps,
+          hubCpu: s.hubCpu, othersCpu: s.othersCpu,
+        };
       }),
+      slices: [],
       targets: [],
     };
+    result.slices = slices(result, t0, readyz, healthz, overlapsGc);
     result.targets = soakTargets(result);
     return result;
   } finally {
@@ -401,6 +419,23 @@ export async function runSoak(options: Partial<SoakOptions> = {}): Promise<SoakR
     await worker.close();
     await hub.stop();
   }
+}
+
+function slices(r: SoakResult, t0: number, readyz: HttpProbe, healthz: HttpProbe, skip: (s: ProbeSample) => boolean): SoakSlice[] {
+  const mean = (xs: number[]) => (xs.length === 0 ? NaN : xs.reduce((a, b) => a + b, 0) / xs.length);
+  return Array.from({ length: 6 }, (_, k) => {
+    const fromS = (k * r.loadSeconds) / 6;
+    const toS = ((k + 1) * r.loadSeconds) / 6;
+    const ticks = r.timeline.filter((t) => t.s > fromS && t.s <= toS);
+    const memory = r.memory.samples.filter((m) => m.at >= t0 + fromS * 1000 && m.at <= t0 + toS * 1000);
+    const [from, to] = [t0 + fromS * 1000, t0 + toS * 1000];
+    return {
+      fromS, toS,
+      ackedPerS: mean(ticks.map((t) => t.ackedPerS)), hubCpu: mean(ticks.map((t) => t.hubCpu)), othersCpu: mean(ticks.map((t) => t.othersCpu)),
+      rssMiB: (memory.at(-1)?.rss ?? NaN) / MiB, heapUsedMaxMiB: Math.max(...memory.map((m) => m.heapUsed)) / MiB,
+      readyzP99: readyz.figures(from, to, skip).p99, healthzP99: healthz.figures(from, to, skip).p99,
+    };
+  });
 }
 
 const mib = (s: Slope) => `${s.miBPerHour.toFixed(1)} ± ${s.stdError.toFixed(1)}`;

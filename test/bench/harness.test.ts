@@ -208,6 +208,7 @@ describe('bench harness', () => {
     for (const s of [result.memory.rss, result.memory.heapUsed, result.memory.heapAfterGc]) expect(Number.isFinite(s.miBPerHour)).toBe(true);
     expect(result.responsiveness.readyz.probes).toBeGreaterThan(0);
     expect(result.responsiveness.healthz.notOk).toBe(0);
+    expect(result.slices).toHaveLength(6);
     expect(result.targets).toHaveLength(5);
     expect(result.targets.find((t) => t.target.startsWith('zero loss'))!.met).toBe(true);
     expect(soakMarkdown(result, 'npm run bench -- soak', 'bench/results/x.json', [])).toContain('| JS heap after a full GC');
