@@ -1,7 +1,10 @@
 /**
  * Least-squares line through (x, y) points, with the standard error of its
  * slope: a memory slope means little without how well the samples pin it
- * down (a GC sawtooth over a short window can tilt a fit either way).
+ * down (a GC sawtooth over a short window can tilt a fit either way). And
+ * the Theil–Sen slope (the median of the slopes between every two points),
+ * which a few outliers do not move: a leak raises every point, a passing
+ * backlog only some.
  */
 export type LinearFit = { slope: number; intercept: number; slopeStdError: number; points: number };
 
@@ -23,4 +26,19 @@ export function linearFit(points: Array<{ x: number; y: number }>): LinearFit {
   // With two points the line passes through both: no residual to estimate the error from.
   const slopeStdError = n > 2 ? Math.sqrt(residuals / (n - 2) / sxx) : NaN;
   return { slope, intercept, slopeStdError, points: n };
+}
+
+/** The median of the slopes between every two points with different x (Theil–Sen); NaN with fewer than two. */
+export function theilSenSlope(points: Array<{ x: number; y: number }>): number {
+  const slopes: number[] = [];
+  for (let i = 0; i < points.length; i++) {
+    for (let j = i + 1; j < points.length; j++) {
+      const dx = points[j]!.x - points[i]!.x;
+      if (dx !== 0) slopes.push((points[j]!.y - points[i]!.y) / dx);
+    }
+  }
+  if (slopes.length === 0) return NaN;
+  slopes.sort((a, b) => a - b);
+  const mid = Math.floor(slopes.length / 2);
+  return slopes.length % 2 === 1 ? slopes[mid]! : (slopes[mid - 1]! + slopes[mid]!) / 2;
 }

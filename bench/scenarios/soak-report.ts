@@ -6,32 +6,37 @@ import type { Slope, SoakResult } from './soak.js';
 /** How the figures were taken, and why the bounds are what they are: the section's closing paragraph. */
 export const SOAK_NOTES = [
   'How: a hub (built dist, own process, managed influxd, fresh data dir) first gets latency\'s saturating probe (1,000 driver',
-  'devices, batches of 10, closed loop): every ACK over the time until the last is the maximum. A second hub, started fresh so its',
-  'memory owes nothing to the probe (inspector open on loopback for the forced GCs), gets the soak: one device-sim fleet in its',
-  'own process (bench/lib/fleet-worker.ts) offers half of it, spread evenly over',
-  'its devices in batches of 10, with device-sim\'s chaos: flapping devices drop their TCP connection (no close frame) at random,',
-  'every 20 s on average, zombies never answer a ping; both reconnect with the protocol\'s backoff and resend their unACKed',
-  'window byte for byte. Memory: /proc/PID/status (VmRSS, RssAnon, RssFile) and the hub\'s /metrics (V8 heap used, prom-client)',
-  'every 5 s; every 3 minutes a full compacting GC through the inspector and V8\'s heap used right after it (what the hub keeps',
-  'alive). Slopes are least squares over the run after its first 20% (the heap, V8\'s reservations and the spool\'s pages grow to',
-  'their working size), with the standard error of the slope; the second half\'s slope is shown to tell warm-up (it shrinks) from',
-  'a leak (it holds). The bound, 10 MiB/hour: at this rate (about 3,000 messages/s, 2.5 reconnects/s) a leak of one byte per',
-  'message is about 10 MiB/hour and one of 1 KiB per reconnect about 9 MiB/hour, so the bound catches the smallest leak per',
-  'message or per session that would matter over weeks; a smaller one (a few MiB/hour) is below what 24 minutes of samples can',
-  'tell from the GC\'s and the allocator\'s noise, so the bound does not claim it. RSS over a 30-minute run also still holds',
-  'V8\'s heap growth and lmdb\'s pages: the heap after a full GC is the leak test, RSS says what an operator would see. Loss:',
-  'device-sim counts messages sent (first transmissions), ACKed (0 stored, 1 duplicate of a resend already stored) and still',
-  'unACKed after its drain (long enough for a device in its longest backoff, 60 s, to come back and resend); readings are counted',
-  'in InfluxDB (`count(*)` of the soak\'s devices) once the spool is empty. Liveness: device-sim\'s side of every session of every',
-  'device, polled every 20 ms; the operator API (`GET /v1/devices?online=false`, all pages) every 5 s, and each steady device',
-  'it lists offline is checked against its socket right after. Responsiveness: /readyz and /healthz, each once a second on a',
-  'fixed schedule (a stall delays several probes, none is skipped), by the bench process itself (unpinned); /readyz includes',
-  'the hub\'s ping of InfluxDB, /healthz is the event loop alone; probes that overlapped one of the bench\'s forced GCs are left',
-  'out and counted. The /readyz bound, p99 under 100 ms, is issue 18\'s bar for the reconnect storm.',
+  'devices, batches of 10, closed loop): every ACK over the time until the last is the maximum. A second hub, started fresh so',
+  'its memory owes nothing to the probe (inspector open on loopback for the forced GCs), gets the soak: one device-sim fleet in',
+  'its own process (bench/lib/fleet-worker.ts) offers half of it, spread evenly over its devices in batches of 10, with',
+  'device-sim\'s chaos: flapping devices drop their TCP connection (no close frame) at random, every 20 s on average, zombies',
+  'never answer a ping; both reconnect with the protocol\'s backoff and resend their unACKed window byte for byte. Memory:',
+  '/proc/PID/status (VmRSS, RssAnon, RssFile) and the hub\'s /metrics (V8 heap used, prom-client) every 5 s, and every 3 minutes',
+  'a full compacting GC through the inspector with V8\'s heap used and VmRSS right after it. The samples every 5 s swing with',
+  'the GC (the heap fills with garbage for minutes before a major GC, and RSS follows), so their slopes carry a large error;',
+  'the target is judged on the samples right after each full GC, the same state of the heap each time. Even then the heap kept',
+  'alive holds whatever backlog the hub has at that moment (frames read but not yet spooled, points waiting for InfluxDB: tens',
+  'of MiB when a neighbour starves it), so the slope judged is Theil–Sen\'s, the median of the slopes between every two GCs: a',
+  'leak raises every point after it, a backlog only the GCs it overlapped. Least squares with its standard error is shown next',
+  'to it, and the second half\'s slope tells warm-up (it shrinks) from a leak (it holds). Slopes are over the run after its',
+  'first 20% (the heap, V8\'s reservations and the spool\'s pages grow to their working size). The bound, 10 MiB/hour: at a few',
+  'thousand messages/s and about 2.5 reconnects/s (the table gives this run\'s rate) a leak of one byte per message is about 10',
+  'MiB/hour and one of 1 KiB per reconnect about 9 MiB/hour, so the bound catches the smallest leak per message or per session',
+  'that would matter over weeks of uptime; a smaller one is below what 24 minutes of samples tell from the GC\'s and the',
+  'allocator\'s noise, and the bound does not claim it. Loss: device-sim counts messages sent (first transmissions), ACKed (0',
+  'stored, 1 duplicate of a resend already stored) and still unACKed after its drain (long enough for a device in its longest',
+  'backoff, 60 s, to come back and resend); readings are counted in InfluxDB (`count(*)` of the soak\'s devices) once the spool',
+  'is empty. Liveness: device-sim\'s side of every session of every device, polled every 20 ms; the operator API (`GET',
+  '/v1/devices?online=false`, all pages) every 5 s, and each steady device it lists offline is checked against its socket right',
+  'after. Responsiveness: /readyz and /healthz, each once a second on a fixed schedule (a stall delays several probes, none is',
+  'skipped), by the bench process itself (unpinned); /readyz includes the hub\'s ping of InfluxDB, /healthz is the event loop',
+  'alone; a bare node:http server pinned to the hub\'s core (bench/servers/http-baseline.ts) is probed at the same moments, so a',
+  'slow answer can be put down to the hub or to the machine. Probes that overlapped one of the bench\'s forced GCs are left out',
+  'and counted. The /readyz bound, p99 under 100 ms, is issue 18\'s bar for the reconnect storm.',
 ];
 
 const mib = (v: number) => fmt(v, 1);
-const slopeCells = (s: Slope) => [mib(s.firstMiB), mib(s.lastMiB), fmt(s.miBPerHour, 1), fmt(s.stdError, 1), fmt(s.points)];
+const slopeCells = (s: Slope) => [mib(s.firstMiB), mib(s.lastMiB), fmt(s.medianMiBPerHour, 1), fmt(s.miBPerHour, 1), fmt(s.stdError, 1), fmt(s.points)];
 const sec = (ms: number) => fmt(ms / 1000, 1);
 const probeRow = (name: string, p: ProbeFigures & { skipped: number }) =>
   [name, fmt(p.probes), fmt(p.p50, 1), fmt(p.p90, 1), fmt(p.p99, 1), fmt(p.p999, 1), fmt(p.max, 1), fmt(p.notOk), fmt(p.skipped)];
@@ -64,21 +69,32 @@ export function soakTables(r: SoakResult): Table[] {
     },
     {
       title: `Hub memory, MiB, over the window ${windowMin} (the first ${o.warmupShare * 100}% is warm-up); bound ${bound} MiB/hour (a leak of one byte per ACKed message would be ${fmt((r.ackedMessagesPerSecond * 3600) / 2 ** 20, 1)} MiB/hour here); peak RSS ${mib(m.peakRss / 2 ** 20)} MiB`,
-      head: ['', 'first', 'last', 'slope MiB/hour', '± std error', 'samples', 'second half: slope MiB/hour'],
+      head: ['', 'first', 'last', 'Theil–Sen MiB/hour', 'least squares MiB/hour', '± std error', 'samples', 'second half: Theil–Sen MiB/hour'],
       rows: [
-        ['RSS', ...slopeCells(m.rss), fmt(m.secondHalf.rss.miBPerHour, 1)],
-        ['  anonymous (JS heap, malloc)', ...slopeCells(m.anon), '-'],
-        ['  file-backed (code, lmdb map)', ...slopeCells(m.file), '-'],
+        [`JS heap right after a full GC (every ${o.gcEveryMinutes} min)`, ...slopeCells(m.heapAfterGc), fmt(m.secondHalf.heapAfterGc.medianMiBPerHour, 1)],
+        ['RSS right after a full GC', ...slopeCells(m.rssAfterGc), fmt(m.secondHalf.rssAfterGc.medianMiBPerHour, 1)],
+        ['  anonymous (JS heap, malloc)', ...slopeCells(m.anonAfterGc), '-'],
+        ['  file-backed (code, lmdb map)', ...slopeCells(m.fileAfterGc), '-'],
+        [`RSS (every ${o.sampleEveryS} s, GC swings included)`, ...slopeCells(m.rss), fmt(m.secondHalf.rss.medianMiBPerHour, 1)],
+        ['  anonymous', ...slopeCells(m.anon), '-'],
+        ['  file-backed', ...slopeCells(m.file), '-'],
         [`JS heap used (every ${o.sampleEveryS} s, garbage included)`, ...slopeCells(m.heapUsed), '-'],
-        [`JS heap after a full GC (every ${o.gcEveryMinutes} min)`, ...slopeCells(m.heapAfterGc), fmt(m.secondHalf.heapAfterGc.miBPerHour, 1)],
       ],
     },
     {
+      title: 'Each full GC (the bench\'s, through the inspector): what the hub keeps alive, MiB, and how long the GC call took (long: the hub was starved of CPU or held a backlog)',
+      head: ['minute', 'JS heap used', 'JS heap reserved', 'RSS', 'anonymous', 'file-backed', 'GC call ms'],
+      rows: m.gc.map((g) => [
+        fmt((g.at - r.startedAt) / 60_000, 1), mib(g.heapUsed / 2 ** 20), mib(g.heapTotal / 2 ** 20), mib(g.rss / 2 ** 20),
+        mib((g.anon ?? NaN) / 2 ** 20), mib((g.file ?? NaN) / 2 ** 20), fmt(g.gcMs, 0),
+      ]),
+    },
+    {
       title: 'Over time, in sixths of the run: ACKed messages/s, CPU (% of one core; the neighbours are what no process of this run used), hub memory, probe p99 (ms)',
-      head: ['minutes', 'ACKed msg/s', 'hub CPU', 'neighbours CPU', 'RSS at the end', 'heap used, highest', '/readyz p99', '/healthz p99'],
+      head: ['minutes', 'ACKed msg/s', 'hub CPU', 'neighbours CPU', 'RSS at the end', 'heap used, highest', '/readyz p99', '/healthz p99', 'bare HTTP server p99'],
       rows: r.slices.map((x) => [
         `${fmt(x.fromS / 60, 1)} to ${fmt(x.toS / 60, 1)}`, fmt(x.ackedPerS), `${fmt(x.hubCpu, 0)} %`, `${fmt(x.othersCpu, 0)} %`,
-        mib(x.rssMiB), mib(x.heapUsedMaxMiB), fmt(x.readyzP99, 1), fmt(x.healthzP99, 1),
+        mib(x.rssMiB), mib(x.heapUsedMaxMiB), fmt(x.readyzP99, 1), fmt(x.healthzP99, 1), fmt(x.baselineP99, 1),
       ]),
     },
     {
@@ -112,7 +128,10 @@ export function soakTables(r: SoakResult): Table[] {
     {
       title: `Responsiveness: probe answer time, ms (each probe once a second during the load, by the bench)`,
       head: ['probe', 'probes', 'p50', 'p90', 'p99', 'p999', 'max', 'not 200', 'left out (forced GC)'],
-      rows: [probeRow('/readyz (event loop and an InfluxDB ping)', r.responsiveness.readyz), probeRow('/healthz (event loop)', r.responsiveness.healthz)],
+      rows: [
+        probeRow('/readyz (event loop and an InfluxDB ping)', r.responsiveness.readyz), probeRow('/healthz (event loop)', r.responsiveness.healthz),
+        probeRow('baseline: a bare node:http server on the hub\'s core', r.responsiveness.baseline),
+      ],
     },
     targetsTable(r.targets, 'Targets (issue 18)'),
   ];

@@ -23,8 +23,12 @@
  *   device it lists offline while its socket is open is a false offline; the
  *   hub's ping-timeout count must equal the zombie sessions it ended;
  * - responsiveness: /readyz (and /healthz, the event loop without the
- *   InfluxDB ping) every second, on a schedule, timed by the bench.
+ *   InfluxDB ping) every second, on a schedule, timed by the bench; and,
+ *   as the baseline of the same moments, a bare node:http server pinned to
+ *   the hub's core (what the machine alone does to an answer's time).
  */
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import type { Summary } from '../../device-sim/index.js';
 import type { DeviceSessions, FleetSnapshot, FleetStartArgs } from '../lib/fleet-worker.js';
 import { HttpProbe, type ProbeFigures, type ProbeSample } from '../lib/http-probe.js';
@@ -32,7 +36,8 @@ import {
   BENCH_ENROLLMENT_KEY, BENCH_OPERATOR_TOKEN, countDeviceReadings, metricByLabel, parseMetrics, startHubProcess, type HubProcess,
 } from '../lib/hub-process.js';
 import { heapAfterFullGc } from '../lib/inspector.js';
-import { linearFit, type LinearFit } from '../lib/linear-fit.js';
+import { Remote } from '../lib/ipc.js';
+import { linearFit, theilSenSlope, type LinearFit } from '../lib/linear-fit.js';
 import { describeMachine } from '../lib/machine.js';
 import { CpuMeter, findChild, memoryStatus, pin, placement, sleep, until, type CpuShares } from '../lib/proc.js';
 import type { ResultHead, Target } from '../lib/report.js';
@@ -40,6 +45,7 @@ import { startFleetWorker } from './connections.js';
 import { LATENCY_DEFAULTS, probeMaximum, type StepCpu } from './latency.js';
 
 const MiB = 2 ** 20;
+const HTTP_BASELINE_MODULE = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'servers', 'http-baseline.ts');
 const PREFIX = 'soak-';
 
 export type SoakOptions = {
@@ -89,14 +95,46 @@ export type MemorySample = {
   at: number; rss: number; anon: number; file: number; heapUsed: number; heapTotal: number; external: number;
   devicesOnline: number; spoolEntries: number;
 };
-export type GcSample = { at: number; heapUsed: number; heapTotal: number; rss: number; gcMs: number };
+/** Right after a full GC: V8's heap used and reserved, RSS and its parts, and how long the GC call took (a starved hub takes long). */
+export type GcSample = { at: number; heapUsed: number; heapTotal: number; rss: number; anon: number; file: number; gcMs: number };
 
-/** A slope in MiB/hour (least squares over the window) with its standard error. */
-export type Slope = { miBPerHour: number; stdError: number; points: number; firstMiB: number; lastMiB: number };
+/**
+ * The memory series and their slopes over the window after the warm-up. The samples every few seconds swing
+ * with the GC (a heap that grows to hundreds of MiB of garbage before a major GC, RSS after it), so their
+ * slopes come with a large error; the target is judged on the samples taken right after each full GC, the
+ * same state of the heap each time.
+ */
+export type MemoryFigures = {
+  samples: MemorySample[];
+  gc: GcSample[];
+  rss: Slope; anon: Slope; file: Slope; heapUsed: Slope;
+  heapAfterGc: Slope; rssAfterGc: Slope; anonAfterGc: Slope; fileAfterGc: Slope;
+  /** The same over the second half of the window: a slope that shrinks there is warm-up, one that holds is a leak. */
+  secondHalf: { rss: Slope; heapAfterGc: Slope; rssAfterGc: Slope };
+  peakRss: number;
+};
+
+export function memoryFigures(samples: MemorySample[], gc: GcSample[], windowFrom: number, windowTo: number): MemoryFigures {
+  const mid = (windowFrom + windowTo) / 2;
+  const series = (from: number, key: keyof MemorySample) => samples.filter((s) => s.at >= from && Number.isFinite(s[key])).map((s) => ({ at: s.at, v: s[key] }));
+  const afterGc = (from: number, key: 'heapUsed' | 'rss' | 'anon' | 'file') => gc.filter((s) => s.at >= from).map((s) => ({ at: s.at, v: s[key] }));
+  return {
+    samples, gc,
+    rss: slope(series(windowFrom, 'rss')), anon: slope(series(windowFrom, 'anon')), file: slope(series(windowFrom, 'file')),
+    heapUsed: slope(series(windowFrom, 'heapUsed')),
+    heapAfterGc: slope(afterGc(windowFrom, 'heapUsed')), rssAfterGc: slope(afterGc(windowFrom, 'rss')),
+    anonAfterGc: slope(afterGc(windowFrom, 'anon')), fileAfterGc: slope(afterGc(windowFrom, 'file')),
+    secondHalf: { rss: slope(series(mid, 'rss')), heapAfterGc: slope(afterGc(mid, 'heapUsed')), rssAfterGc: slope(afterGc(mid, 'rss')) },
+    peakRss: Math.max(...samples.map((s) => s.rss)),
+  };
+}
+
+/** A slope in MiB/hour: least squares with its standard error, and Theil–Sen (median of pairwise slopes, robust to a few outliers). */
+export type Slope = { miBPerHour: number; stdError: number; medianMiBPerHour: number; points: number; firstMiB: number; lastMiB: number };
 
 export type SoakSlice = {
   fromS: number; toS: number; ackedPerS: number; hubCpu: number; othersCpu: number;
-  rssMiB: number; heapUsedMaxMiB: number; readyzP99: number; healthzP99: number;
+  rssMiB: number; heapUsedMaxMiB: number; readyzP99: number; healthzP99: number; baselineP99: number;
 };
 
 export type SessionTimes = { count: number; min: number; p50: number; p99: number; max: number; overBound: number };
@@ -111,15 +149,11 @@ export type SoakResult = ResultHead<'soak', SoakOptions> & {
   sentMessagesPerSecond: number;
   ackedMessagesPerSecond: number;
   loadSeconds: number;
+  /** Epoch ms of the load's start (the fleet connected) and end; window: the slopes' span, seconds from the start. */
+  startedAt: number;
+  endedAt: number;
   window: { fromS: number; toS: number };
-  memory: {
-    samples: MemorySample[];
-    gc: GcSample[];
-    rss: Slope; anon: Slope; file: Slope; heapUsed: Slope; heapAfterGc: Slope;
-    /** The same over the second half of the window: a slope that shrinks there is warm-up, one that holds is a leak. */
-    secondHalf: { rss: Slope; heapAfterGc: Slope };
-    peakRss: number;
-  };
+  memory: MemoryFigures;
   loss: {
     sent: number; acked: number; acks: Record<string, number>; unacknowledged: number; dropped: number; resent: number;
     records: number; stored: number; lost: number; spoolDrainedS: number | undefined;
@@ -143,7 +177,12 @@ export type SoakResult = ResultHead<'soak', SoakOptions> & {
     disconnectsByReason: Record<string, number>;
     sim: { connects: number; connectFailures: Record<string, number>; disconnects: Record<string, number> };
   };
-  responsiveness: { readyz: ProbeFigures & { skipped: number }; healthz: ProbeFigures & { skipped: number }; gcPauses: number };
+  responsiveness: {
+    readyz: ProbeFigures & { skipped: number }; healthz: ProbeFigures & { skipped: number };
+    /** The same probe of a bare node:http server on the hub's core, at the same moments (bench/servers/http-baseline.ts). */
+    baseline: ProbeFigures & { skipped: number };
+    gcPauses: number;
+  };
   cpu: CpuShares;
   /** Every 10 s: the fleet, and CPU over those 10 s (the hub's and the neighbours', % of one core). */
   timeline: Array<{ s: number; connected: number; sentPerS: number; ackedPerS: number; flaps: number; hubCpu: number; othersCpu: number }>;
@@ -168,8 +207,12 @@ async function listOffline(baseUrl: string): Promise<DeviceView[]> {
 }
 
 function slope(points: Array<{ at: number; v: number }>): Slope {
-  const fit: LinearFit = linearFit(points.map((p) => ({ x: p.at / 3_600_000, y: p.v / MiB })));
-  return { miBPerHour: fit.slope, stdError: fit.slopeStdError, points: fit.points, firstMiB: (points[0]?.v ?? NaN) / MiB, lastMiB: (points.at(-1)?.v ?? NaN) / MiB };
+  const xy = points.map((p) => ({ x: p.at / 3_600_000, y: p.v / MiB }));
+  const fit: LinearFit = linearFit(xy);
+  return {
+    miBPerHour: fit.slope, stdError: fit.slopeStdError, medianMiBPerHour: theilSenSlope(xy), points: fit.points,
+    firstMiB: (points[0]?.v ?? NaN) / MiB, lastMiB: (points.at(-1)?.v ?? NaN) / MiB,
+  };
 }
 
 function sessionTimes(durations: number[], bound: number): SessionTimes {
@@ -217,10 +260,13 @@ export async function runSoak(options: Partial<SoakOptions> = {}): Promise<SoakR
   o.log(`  maximum (saturating probe, ${o.probeSeconds} s): ${Math.round(max.messagesPerSecond)} messages/s (${Math.round(max.messagesPerSecond * o.batch)} readings/s)`);
   const hub = await startHubProcess({ entry: o.hubEntry, inspector: true, env: { PULSEWIRE_PING_INTERVAL_MS: String(o.pingIntervalMs) } });
   const worker = startFleetWorker(place);
+  const baselineServer = new Remote(HTTP_BASELINE_MODULE);
   const probes: HttpProbe[] = [];
   const timers: NodeJS.Timeout[] = [];
   try {
     pin(hub.pid, place.subject, place);
+    pin(baselineServer.pid, place.subject, place);
+    const { port: baselinePort } = await baselineServer.call<{ port: number }>('start');
     const spoolEmpty = async () => (await hub.metrics()).get('pulsewire_spool_entries') === 0;
 
     const offered = o.share * max.messagesPerSecond;
@@ -257,7 +303,8 @@ export async function runSoak(options: Partial<SoakOptions> = {}): Promise<SoakR
       const from = Date.now();
       try {
         const h = await heapAfterFullGc(hub.inspectorUrl!);
-        gc.push({ at: Date.now(), heapUsed: h.usedBytes, heapTotal: h.totalBytes, rss: memoryStatus(hub.pid).rss, gcMs: h.gcMs });
+        const proc = memoryStatus(hub.pid);
+        gc.push({ at: Date.now(), heapUsed: h.usedBytes, heapTotal: h.totalBytes, rss: proc.rss, anon: proc.anon, file: proc.file, gcMs: h.gcMs });
       } finally {
         gcSpans.push({ from, to: Date.now() });
       }
@@ -271,6 +318,8 @@ export async function runSoak(options: Partial<SoakOptions> = {}): Promise<SoakR
     await sleep(o.probeEveryMs / 2);
     const healthz = new HttpProbe(`${hub.baseUrl}/healthz`, o.probeEveryMs);
     probes.push(healthz);
+    const baseline = new HttpProbe(`http://127.0.0.1:${baselinePort}/healthz`, o.probeEveryMs);
+    probes.push(baseline);
 
     // The operator's view against the devices' own: a steady device listed offline while its socket is open.
     const listed: SoakResult['liveness']['listedOffline'] = { zombie: {}, flapping: {}, steady: {} };
@@ -338,9 +387,6 @@ export async function runSoak(options: Partial<SoakOptions> = {}): Promise<SoakR
 
     // Memory: slopes over the window after the warm-up.
     const windowFrom = t0 + o.warmupShare * (t1 - t0);
-    const mid = (windowFrom + t1) / 2;
-    const series = (from: number, key: keyof MemorySample) => memory.filter((s) => s.at >= from && Number.isFinite(s[key])).map((s) => ({ at: s.at, v: s[key] }));
-    const gcSeries = (from: number) => gc.filter((s) => s.at >= from).map((s) => ({ at: s.at, v: s.heapUsed }));
 
     // Liveness, device side.
     const zombieDurations: number[] = [];
@@ -373,14 +419,10 @@ export async function runSoak(options: Partial<SoakOptions> = {}): Promise<SoakR
       sentMessagesPerSecond: (last.sent - first.sent) / loadS,
       ackedMessagesPerSecond: (last.acked - first.acked) / loadS,
       loadSeconds: loadS,
+      startedAt: t0,
+      endedAt: t1,
       window: { fromS: (windowFrom - t0) / 1000, toS: loadS },
-      memory: {
-        samples: memory, gc,
-        rss: slope(series(windowFrom, 'rss')), anon: slope(series(windowFrom, 'anon')), file: slope(series(windowFrom, 'file')),
-        heapUsed: slope(series(windowFrom, 'heapUsed')), heapAfterGc: slope(gcSeries(windowFrom)),
-        secondHalf: { rss: slope(series(mid, 'rss')), heapAfterGc: slope(gcSeries(mid)) },
-        peakRss: Math.max(...memory.map((s) => s.rss)),
-      },
+      memory: memoryFigures(memory, gc, windowFrom, t1),
       loss: {
         sent: t.sent, acked: t.stored, acks: t.acknowledged, unacknowledged: t.unacknowledged, dropped: t.dropped, resent: t.resent,
         records: t.records, stored, lost: t.records - stored, spoolDrainedS,
@@ -396,7 +438,8 @@ export async function runSoak(options: Partial<SoakOptions> = {}): Promise<SoakR
         sim: { connects: summary.connections.connects, connectFailures: summary.connections.connectFailures, disconnects: summary.connections.disconnects },
       },
       responsiveness: {
-        readyz: readyz.figures(t0, t1, overlapsGc), healthz: healthz.figures(t0, t1, overlapsGc), gcPauses: gcSpans.length,
+        readyz: readyz.figures(t0, t1, overlapsGc), healthz: healthz.figures(t0, t1, overlapsGc), baseline: baseline.figures(t0, t1, overlapsGc),
+        gcPauses: gcSpans.length,
       },
       cpu: cpuShares,
       timeline: fleetTimeline.slice(1).map((s, i) => {
@@ -410,18 +453,19 @@ export async function runSoak(options: Partial<SoakOptions> = {}): Promise<SoakR
       slices: [],
       targets: [],
     };
-    result.slices = slices(result, t0, readyz, healthz, overlapsGc);
+    result.slices = slices(result, t0, readyz, healthz, baseline, overlapsGc);
     result.targets = soakTargets(result);
     return result;
   } finally {
     for (const t of timers) clearInterval(t);
     for (const p of probes) await p.stop();
     await worker.close();
+    await baselineServer.close();
     await hub.stop();
   }
 }
 
-function slices(r: SoakResult, t0: number, readyz: HttpProbe, healthz: HttpProbe, skip: (s: ProbeSample) => boolean): SoakSlice[] {
+function slices(r: SoakResult, t0: number, readyz: HttpProbe, healthz: HttpProbe, baseline: HttpProbe, skip: (s: ProbeSample) => boolean): SoakSlice[] {
   const mean = (xs: number[]) => (xs.length === 0 ? NaN : xs.reduce((a, b) => a + b, 0) / xs.length);
   return Array.from({ length: 6 }, (_, k) => {
     const fromS = (k * r.loadSeconds) / 6;
@@ -433,7 +477,7 @@ function slices(r: SoakResult, t0: number, readyz: HttpProbe, healthz: HttpProbe
       fromS, toS,
       ackedPerS: mean(ticks.map((t) => t.ackedPerS)), hubCpu: mean(ticks.map((t) => t.hubCpu)), othersCpu: mean(ticks.map((t) => t.othersCpu)),
       rssMiB: (memory.at(-1)?.rss ?? NaN) / MiB, heapUsedMaxMiB: Math.max(...memory.map((m) => m.heapUsed)) / MiB,
-      readyzP99: readyz.figures(from, to, skip).p99, healthzP99: healthz.figures(from, to, skip).p99,
+      readyzP99: readyz.figures(from, to, skip).p99, healthzP99: healthz.figures(from, to, skip).p99, baselineP99: baseline.figures(from, to, skip).p99,
     };
   });
 }
@@ -451,9 +495,9 @@ export function soakTargets(r: SoakResult): Target[] {
   const nonZombiePingTimeouts = v.pingTimeouts - z.count;
   return [
     {
-      target: `memory flat: RSS and the JS heap after a full GC each grow at most ${bound} MiB/hour (least squares after the warm-up)`,
-      figure: `RSS ${mib(m.rss)} MiB/h (${m.rss.firstMiB.toFixed(0)} to ${m.rss.lastMiB.toFixed(0)} MiB; second half ${mib(m.secondHalf.rss)}), heap after GC ${mib(m.heapAfterGc)} MiB/h over ${m.heapAfterGc.points} GCs (${m.heapAfterGc.firstMiB.toFixed(1)} to ${m.heapAfterGc.lastMiB.toFixed(1)} MiB); over ${((r.window.toS - r.window.fromS) / 60).toFixed(0)} min`,
-      met: m.rss.miBPerHour <= bound && m.heapAfterGc.miBPerHour <= bound,
+      target: `memory flat: the JS heap and RSS right after a full GC each grow at most ${bound} MiB/hour (Theil–Sen slope after the warm-up)`,
+      figure: `after each of ${m.heapAfterGc.points} full GCs over ${((r.window.toS - r.window.fromS) / 60).toFixed(0)} min: heap ${m.heapAfterGc.medianMiBPerHour.toFixed(1)} MiB/h (least squares ${mib(m.heapAfterGc)}; ${m.heapAfterGc.firstMiB.toFixed(1)} to ${m.heapAfterGc.lastMiB.toFixed(1)} MiB), RSS ${m.rssAfterGc.medianMiBPerHour.toFixed(1)} MiB/h (least squares ${mib(m.rssAfterGc)}; ${m.rssAfterGc.firstMiB.toFixed(0)} to ${m.rssAfterGc.lastMiB.toFixed(0)} MiB: anonymous ${m.anonAfterGc.medianMiBPerHour.toFixed(1)}, file-backed ${m.fileAfterGc.medianMiBPerHour.toFixed(1)} MiB/h)`,
+      met: m.rssAfterGc.medianMiBPerHour <= bound && m.heapAfterGc.medianMiBPerHour <= bound,
     },
     {
       target: 'zero loss: messages sent = ACKed, readings sent = stored in InfluxDB',
@@ -472,7 +516,7 @@ export function soakTargets(r: SoakResult): Target[] {
     },
     {
       target: `the event loop answers: /readyz p99 < ${r.options.readyzP99BoundMs} ms`,
-      figure: `/readyz p50 ${ready.p50.toFixed(1)} ms, p99 ${ready.p99.toFixed(1)} ms, max ${ready.max.toFixed(0)} ms over ${ready.probes} probes (${ready.notOk} not 200, ${ready.skipped} left out: overlapping the bench's ${r.responsiveness.gcPauses} forced GCs); /healthz p99 ${r.responsiveness.healthz.p99.toFixed(1)} ms`,
+      figure: `/readyz p50 ${ready.p50.toFixed(1)} ms, p99 ${ready.p99.toFixed(1)} ms, max ${ready.max.toFixed(0)} ms over ${ready.probes} probes (${ready.notOk} not 200, ${ready.skipped} left out: overlapping the bench's ${r.responsiveness.gcPauses} forced GCs); /healthz p99 ${r.responsiveness.healthz.p99.toFixed(1)} ms; the machine alone (a bare HTTP server on the hub's core, same moments) p99 ${r.responsiveness.baseline.p99.toFixed(1)} ms`,
       met: ready.p99 < r.options.readyzP99BoundMs && ready.notOk === 0,
     },
   ];

@@ -12,6 +12,7 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parseMetrics } from '../../bench/lib/hub-process.js';
 import { writeSection } from '../../bench/lib/report.js';
+import { linearFit, theilSenSlope } from '../../bench/lib/linear-fit.js';
 import { runIngest } from '../../bench/scenarios/ingest.js';
 import { ingestMarkdown } from '../../bench/scenarios/ingest-report.js';
 import { runLiveness } from '../../bench/scenarios/liveness.js';
@@ -205,13 +206,14 @@ describe('bench harness', () => {
     // Memory sampled and fitted (the slope's size is the bench's to judge), the probes answered.
     expect(result.memory.samples.length).toBeGreaterThan(5);
     expect(result.memory.gc.length).toBeGreaterThanOrEqual(3);
-    for (const s of [result.memory.rss, result.memory.heapUsed, result.memory.heapAfterGc]) expect(Number.isFinite(s.miBPerHour)).toBe(true);
+    for (const s of [result.memory.rss, result.memory.heapUsed, result.memory.heapAfterGc, result.memory.rssAfterGc]) expect(Number.isFinite(s.miBPerHour)).toBe(true);
     expect(result.responsiveness.readyz.probes).toBeGreaterThan(0);
     expect(result.responsiveness.healthz.notOk).toBe(0);
+    expect(result.responsiveness.baseline.probes).toBeGreaterThan(0);
     expect(result.slices).toHaveLength(6);
     expect(result.targets).toHaveLength(5);
     expect(result.targets.find((t) => t.target.startsWith('zero loss'))!.met).toBe(true);
-    expect(soakMarkdown(result, 'npm run bench -- soak', 'bench/results/x.json', [])).toContain('| JS heap after a full GC');
+    expect(soakMarkdown(result, 'npm run bench -- soak', 'bench/results/x.json', [])).toContain('| JS heap right after a full GC');
   }, 240_000);
 
   it('replaces its own BENCHMARKS.md section and leaves the rest alone', () => {
@@ -230,6 +232,16 @@ describe('bench harness', () => {
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+
+  it('fits memory slopes: least squares with its error, and Theil–Sen, which one outlier does not move', () => {
+    const flat = [0, 1, 2, 3, 4, 5, 6, 7].map((x) => ({ x, y: 50 + (x % 2) * 0.5 }));
+    const withBacklog = flat.map((p) => (p.x === 6 ? { x: 6, y: 140 } : p));
+    expect(theilSenSlope(flat)).toBe(0);
+    expect(Math.abs(theilSenSlope(withBacklog))).toBeLessThan(0.5);
+    expect(linearFit(withBacklog).slope).toBeGreaterThan(5);
+    const line = linearFit([1, 2, 3, 4].map((x) => ({ x, y: 2 * x + 1 })));
+    expect([line.slope, line.intercept, line.slopeStdError]).toEqual([2, 1, 0]);
   });
 
   it('sums Prometheus samples over their labels', () => {
