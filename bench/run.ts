@@ -27,8 +27,10 @@ import { COMMANDS_NOTES, commandsMarkdown, commandsTables } from './scenarios/co
 import { FLEET_PAGE_NOTES, fleetPageMarkdown, fleetPageTables, runFleetPage } from './scenarios/fleet-page.js';
 import { runCluster } from './scenarios/cluster.js';
 import { CLUSTER_NOTES, clusterMarkdown, clusterTables } from './scenarios/cluster-report.js';
+import { runSoak } from './scenarios/soak.js';
+import { SOAK_NOTES, soakMarkdown, soakTables } from './scenarios/soak-report.js';
 
-const USAGE = `usage: npm run bench -- [ingest] [latency] [connections] [liveness] [storm] [outage] [dashboard] [commands] [fleet-page] [cluster] [options]   (no scenario: all)
+const USAGE = `usage: npm run bench -- [ingest] [latency] [connections] [liveness] [storm] [outage] [dashboard] [commands] [fleet-page] [cluster] [soak] [options]   (no scenario: all)
 
   --seconds S          ingest: each batch-load phase (default 60)
   --single-seconds S   ingest: each one-record phase (default 20)
@@ -52,9 +54,11 @@ const USAGE = `usage: npm run bench -- [ingest] [latency] [connections] [livenes
   cluster:  --configs K,K,... of 1 (one node, no NATS), 1+nats, 2, 3 nodes (default all four), --rounds N (default 3),
             --devices N held per configuration (default 2000), --seconds S of saturating ingest per phase (default 15),
             --rate R commands/s through node 1 (default 100)
+  soak:     --minutes M of load at half the probed ingest maximum (default 30), --devices N (default 1000),
+            --flap PCT flapping devices (default 5), --zombies PCT (default 1), --ping-interval MS (default 25000, the hub's)
 `;
 
-const SCENARIOS = ['ingest', 'latency', 'connections', 'liveness', 'storm', 'outage', 'dashboard', 'commands', 'fleet-page', 'cluster'] as const;
+const SCENARIOS = ['ingest', 'latency', 'connections', 'liveness', 'storm', 'outage', 'dashboard', 'commands', 'fleet-page', 'cluster', 'soak'] as const;
 type Scenario = (typeof SCENARIOS)[number];
 
 /** A scenario as the command line sees it: run it, then print and record what it measured. */
@@ -74,6 +78,7 @@ async function main(): Promise<void> {
       rate: { type: 'string' }, 'outage-seconds': { type: 'string' }, before: { type: 'string' }, after: { type: 'string' },
       steps: { type: 'string' }, 'step-seconds': { type: 'string' }, 'ping-interval': { type: 'string' }, zombies: { type: 'string' },
       rates: { type: 'string' }, rounds: { type: 'string' }, 'result-delay': { type: 'string' }, configs: { type: 'string' },
+      minutes: { type: 'string' }, flap: { type: 'string' },
       'no-pin': { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
     },
   });
@@ -142,6 +147,10 @@ async function main(): Promise<void> {
     cluster: define({
       run: () => runCluster(defined({ pin, log, devices: num('devices'), rounds: num('rounds'), ingestSeconds: num('seconds'), commandsPerSecond: num('rate'), configurations: values.configs?.split(',').map((k) => k.trim()) })),
       tables: clusterTables, markdown: clusterMarkdown, notes: CLUSTER_NOTES,
+    }),
+    soak: define({
+      run: () => runSoak(defined({ pin, log, minutes: num('minutes'), devices: num('devices'), flapPct: num('flap'), zombiesPct: num('zombies'), pingIntervalMs: num('ping-interval') })),
+      tables: soakTables, markdown: soakMarkdown, notes: SOAK_NOTES,
     }),
   };
 

@@ -1,11 +1,14 @@
 /**
  * device-sim's Fleet in its own process (pinned to the load core), for the
  * scenarios that need real devices rather than the saturating driver: many
- * mostly idle connections (`connections`) and zombies (`liveness`). The
- * parent drives it over IPC (see ipc.ts); `commands` uses it as the fleet that
- * answers COMMAND (device-sim's `echo`). Besides the simulator's own
- * summary it watches every zombie's socket from this side: when it opened and
- * when the hub dropped it, to the millisecond (polled every 20 ms).
+ * mostly idle connections (`connections`), zombies (`liveness`) and flapping
+ * devices with zombies under load (`soak`). The parent drives it over IPC
+ * (see ipc.ts); `commands` uses it as the fleet that answers COMMAND
+ * (device-sim's `echo`). Besides the simulator's own summary it watches
+ * every zombie's socket from this side: when it opened and when the hub
+ * dropped it, to the millisecond (polled every 20 ms); with `sessions` it
+ * keeps every session of every device (a soak's zombies and flapping devices
+ * reconnect, and a device that should never have dropped must be seen).
  */
 import { ChaosRole } from '../../device-sim/chaos.js';
 import { Fleet, withDefaults, type Summary } from '../../device-sim/index.js';
@@ -23,25 +26,45 @@ export type FleetStartArgs = {
   zombies?: number;
   /** New connections per second. */
   ramp: number;
+  /** Percent of devices that drop their own connection at random (device-sim `flap`, every ~20 s). */
+  flap?: number;
   /** Reconnect after a drop with the protocol's backoff (base 1 s, cap 60 s, full jitter); default off (failed handshakes are always retried). */
   reconnect?: boolean;
+  /** Record every session of every device (sessions()); polled every 20 ms, so meant for a few thousand devices. */
+  sessions?: boolean;
+  /** How long stop() waits for outstanding ACKs (device-sim's default 10 s); a device in backoff (up to 60 s) resends its window when back. */
+  drainMs?: number;
 };
 
 export type ZombieTimes = { id: string; openedAt: number; closedAt: number | undefined };
+
+/** A device's role in the fleet (device-sim's chaos): none, zombie (never pongs) or flapping (drops itself). */
+export type DeviceRole = 'steady' | 'zombie' | 'flapping';
+
+/** Every session of one device, as seen from its side (20 ms polls); closedAt undefined: still open. */
+export type DeviceSessions = { id: string; role: DeviceRole; sessions: Array<{ openedAt: number; closedAt: number | undefined }> };
 
 let fleet: Fleet | undefined;
 /** The options object the running fleet reads its ramp from on every tick. */
 let fleetOptions: { ramp: number } | undefined;
 let watcher: NodeJS.Timeout | undefined;
+let sessionWatcher: NodeJS.Timeout | undefined;
+/** When the fleet began closing its connections at stop() (after its drain). */
+let closingAt: number | undefined;
 const zombieTimes = new Map<string, ZombieTimes>();
+const sessionLog = new Map<string, DeviceSessions>();
 
-function start(args: FleetStartArgs): { zombies: number } {
+const roleOf = (roles: number): DeviceRole =>
+  (roles & ChaosRole.ZOMBIE ? 'zombie' : roles & ChaosRole.FLAP ? 'flapping' : 'steady');
+
+function start(args: FleetStartArgs): { zombies: number; flapping: number } {
   if (fleet) throw new Error('a fleet is already running');
   const options = {
     ...withDefaults({
       url: args.url, devices: args.devices, prefix: args.prefix, enrollmentKey: args.enrollmentKey,
-      rate: args.rate, batch: args.batch ?? 4, zombies: args.zombies ?? 0, ramp: args.ramp, status: 'off',
+      rate: args.rate, batch: args.batch ?? 4, zombies: args.zombies ?? 0, flap: args.flap ?? 0, ramp: args.ramp, status: 'off',
     }),
+    ...(args.drainMs !== undefined ? { drainMs: args.drainMs } : {}),
     // No reconnect within a run unless asked: a dropped device stays dropped, so each zombie is timed
     // once and a connection count is not refilled behind the bench's back. A handshake that failed
     // (the hub's accept queue outran device-sim's timeout) is retried with the protocol's backoff like
@@ -64,16 +87,50 @@ function start(args: FleetStartArgs): { zombies: number } {
       }
     }
   }, 20);
-  return { zombies: zombies.length };
+  sessionLog.clear();
+  closingAt = undefined;
+  if (args.sessions) {
+    const f = fleet;
+    const all = f.devices;
+    for (const d of all) sessionLog.set(d.id, { id: d.id, role: roleOf(d.roles), sessions: [] });
+    sessionWatcher = setInterval(() => {
+      // The fleet's own closes at stop() are not drops: those sessions stay open in the log.
+      if (f.closing) {
+        closingAt ??= Date.now();
+        return;
+      }
+      const now = Date.now();
+      for (const d of all) {
+        const log = sessionLog.get(d.id)!.sessions;
+        const last = log.at(-1);
+        const open = last !== undefined && last.closedAt === undefined;
+        if (d.state === 'open' && !open) log.push({ openedAt: now, closedAt: undefined });
+        else if (d.state !== 'open' && open) last.closedAt = now;
+      }
+    }, 20);
+  }
+  return { zombies: zombies.length, flapping: fleet.chaosCounts().flapping };
+}
+
+/** Every device's sessions so far (start with `sessions: true`). */
+function sessions(): DeviceSessions[] {
+  return [...sessionLog.values()];
+}
+
+/** The state of the named devices right now ('open', 'idle', ...; undefined: not in this fleet). */
+function states(args: { ids: string[] }): Record<string, string | undefined> {
+  if (!fleet) throw new Error('no fleet');
+  const byId = new Map(fleet.devices.map((d) => [d.id, d.state]));
+  return Object.fromEntries(args.ids.map((id) => [id, byId.get(id)]));
 }
 
 const total = (tally: Record<string, number>) => Object.values(tally).reduce((n, v) => n + v, 0);
 
 function snapshot() {
   if (!fleet) throw new Error('no fleet');
-  const { connects, sent, resent, disconnects, connectFailures, commands } = fleet.stats;
+  const { connects, sent, resent, disconnects, connectFailures, commands, flaps, acked } = fleet.stats;
   return {
-    ...fleet.snapshot(), connects, sent, resent, at: Date.now(), zombiesClosed: [...zombieTimes.values()].filter((z) => z.closedAt !== undefined).length,
+    ...fleet.snapshot(), connects, sent, resent, flaps, acked, at: Date.now(), zombiesClosed: [...zombieTimes.values()].filter((z) => z.closedAt !== undefined).length,
     disconnects: total(disconnects), connectFailures: total(connectFailures), commandsAnswered: total(commands),
   };
 }
@@ -107,13 +164,15 @@ function setRamp(args: { ramp: number }): void {
   fleetOptions.ramp = args.ramp;
 }
 
-async function stop(): Promise<{ summary: Summary; zombies: ZombieTimes[] }> {
+/** `closingAt` (with `sessions`): when the fleet began closing its connections, after its drain. */
+async function stop(): Promise<{ summary: Summary; zombies: ZombieTimes[]; closingAt: number | undefined }> {
   if (!fleet) throw new Error('no fleet');
   clearInterval(watcher);
   await fleet.stop();
+  clearInterval(sessionWatcher);
   const summary = fleet.summary();
   fleet = undefined;
-  return { summary, zombies: [...zombieTimes.values()] };
+  return { summary, zombies: [...zombieTimes.values()], closingAt };
 }
 
-serve({ start, snapshot, setRamp, record, recorded, stop });
+serve({ start, snapshot, sessions, states, setRamp, record, recorded, stop });

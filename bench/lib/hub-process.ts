@@ -69,6 +69,14 @@ export function parseMetrics(text: string): Metrics {
   return out;
 }
 
+/** One counter's samples by the value of one label (e.g. pulsewire_disconnects_total by reason). */
+export function metricByLabel(text: string, name: string, label: string): Record<string, number> {
+  const out: Record<string, number> = {};
+  const pattern = new RegExp(`^${name}\\{(?:[^}]*,)?${label}="([^"]*)"[^}]*\\} (\\S+)$`, 'gm');
+  for (const m of text.matchAll(pattern)) out[m[1]!] = (out[m[1]!] ?? 0) + Number(m[2]);
+  return out;
+}
+
 export const DEFAULT_HUB_ENTRY = ['dist/src/main.js'];
 
 /** A probe's `--env K=V,K2=V2` as the hub's extra environment. */
@@ -193,6 +201,18 @@ export async function countStored(databaseUrl: string, prefix: string): Promise<
   const conn = connectInflux(databaseUrl, { requestTimeoutMs: 120_000 });
   const rows = await conn.influx.query<{ count: number }>(`SELECT count("value") FROM "telemetry" WHERE "name" =~ /^${prefix}[0-9]+$/`);
   return Number(rows[0]?.count ?? 0);
+}
+
+/**
+ * Readings of devices `${prefix}*` in the hub's InfluxDB. device-sim's mixed profiles send numbers and
+ * strings (fields value and text), so count(*) gives one column per field; each point has exactly one.
+ * A soak stores tens of millions of points: the timeout is long.
+ */
+export async function countDeviceReadings(databaseUrl: string, prefix: string, timeoutMs = 120_000): Promise<number> {
+  const conn = connectInflux(databaseUrl, { requestTimeoutMs: timeoutMs });
+  const rows = await conn.influx.query<Record<string, unknown>>(`SELECT count(*) FROM "telemetry" WHERE "device" =~ /^${prefix}/`);
+  const row = rows[0] ?? {};
+  return Object.entries(row).filter(([k]) => k.startsWith('count_')).reduce((n, [, v]) => n + Number(v ?? 0), 0);
 }
 
 /**

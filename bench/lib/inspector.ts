@@ -58,3 +58,17 @@ export async function collectGarbage(url: string): Promise<void> {
     client.close();
   }
 }
+
+/** The JS heap left after a full, compacting GC (what the process keeps alive), and how long the GC call took. */
+export async function heapAfterFullGc(url: string): Promise<{ usedBytes: number; totalBytes: number; gcMs: number }> {
+  const client = await InspectorClient.connect(url);
+  try {
+    const started = performance.now();
+    await client.call('HeapProfiler.collectGarbage');
+    const gcMs = performance.now() - started;
+    const usage = (await client.call('Runtime.getHeapUsage')) as { usedSize: number; totalSize: number };
+    return { usedBytes: usage.usedSize, totalBytes: usage.totalSize, gcMs };
+  } finally {
+    client.close();
+  }
+}

@@ -102,7 +102,11 @@ async function atRates(subject: Subject, rates: number[], o: LatencyOptions, pla
   }
 }
 
-async function probeMaximum(hub: HubProcess, o: LatencyOptions, place: Placement): Promise<{ messagesPerSecond: number; cpu: StepCpu }> {
+/** The options the saturating probe reads. */
+export type ProbeOptions = Pick<LatencyOptions, 'devices' | 'batch' | 'window' | 'probeSeconds'>;
+
+/** The hub's ingest maximum, messages/s (closed-loop driver, saturating): what `latency` and `soak` take shares of. */
+export async function probeMaximum(hub: HubProcess, o: ProbeOptions, place: Placement): Promise<{ messagesPerSecond: number; cpu: StepCpu }> {
   const driver = startDriver(place);
   try {
     await driver.call<ConnectResult>('connect', { url: hub.deviceUrl, devices: o.devices, prefix: 'probe-', enrollmentKey: BENCH_ENROLLMENT_KEY });

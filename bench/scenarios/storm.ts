@@ -21,12 +21,11 @@ import os from 'node:os';
 import path from 'node:path';
 import type { Summary } from '../../device-sim/index.js';
 import type { FleetStartArgs, ZombieTimes } from '../lib/fleet-worker.js';
-import { BENCH_ENROLLMENT_KEY, startHubProcess, type HubProcess } from '../lib/hub-process.js';
+import { BENCH_ENROLLMENT_KEY, countDeviceReadings, startHubProcess, type HubProcess } from '../lib/hub-process.js';
 import { Remote } from '../lib/ipc.js';
 import { describeMachine } from '../lib/machine.js';
 import { openFilesLimits, pin, placement, sleep, until, type Placement } from '../lib/proc.js';
 import type { ResultHead, Target } from '../lib/report.js';
-import { connectInflux } from '../../src/storage/influx-connection.js';
 import { BARE_WS_MODULE, FD_HEADROOM, startFleetWorker } from './connections.js';
 
 export type StormOptions = {
@@ -134,17 +133,6 @@ async function storm(server: Restartable, o: StormOptions, devices: number, plac
   } finally {
     await worker.close();
   }
-}
-
-/**
- * Readings of devices `${prefix}*` in the hub's InfluxDB. device-sim's mixed profiles send numbers and
- * strings (fields value and text), so count(*) gives one column per field; each point has exactly one.
- */
-async function countDeviceReadings(databaseUrl: string, prefix: string): Promise<number> {
-  const conn = connectInflux(databaseUrl, { requestTimeoutMs: 120_000 });
-  const rows = await conn.influx.query<Record<string, unknown>>(`SELECT count(*) FROM "telemetry" WHERE "device" =~ /^${prefix}/`);
-  const row = rows[0] ?? {};
-  return Object.entries(row).filter(([k]) => k.startsWith('count_')).reduce((n, [, v]) => n + Number(v ?? 0), 0);
 }
 
 async function stormHub(o: StormOptions, devices: number, place: Placement): Promise<StormRun> {

@@ -12,6 +12,7 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parseMetrics } from '../../bench/lib/hub-process.js';
 import { writeSection } from '../../bench/lib/report.js';
+import { linearFit, theilSenSlope } from '../../bench/lib/linear-fit.js';
 import { runIngest } from '../../bench/scenarios/ingest.js';
 import { ingestMarkdown } from '../../bench/scenarios/ingest-report.js';
 import { runLiveness } from '../../bench/scenarios/liveness.js';
@@ -26,6 +27,8 @@ import { runCommands } from '../../bench/scenarios/commands.js';
 import { commandsMarkdown } from '../../bench/scenarios/commands-report.js';
 import { runCluster } from '../../bench/scenarios/cluster.js';
 import { clusterMarkdown } from '../../bench/scenarios/cluster-report.js';
+import { runSoak } from '../../bench/scenarios/soak.js';
+import { soakMarkdown } from '../../bench/scenarios/soak-report.js';
 
 describe('bench harness', () => {
   it('runs the ingest scenario with tiny numbers: every figure present, nothing lost', async () => {
@@ -180,6 +183,39 @@ describe('bench harness', () => {
     expect(clusterMarkdown(result, 'npm run bench -- cluster', 'bench/results/x.json', [])).toContain('| 2: two nodes |');
   }, 120_000);
 
+  it('runs the soak scenario with tiny numbers: flapping devices and zombies come back, nothing is lost, memory and probes sampled', async () => {
+    // 2 s pings: a steady device's pong has a second and more to be read on a busy machine (see liveness above).
+    const result = await runSoak({
+      minutes: 0.4, devices: 40, share: 0.1, flapPct: 10, zombiesPct: 5, pingIntervalMs: 2000,
+      probeSeconds: 1, probeDevices: 10, sampleEveryS: 1, gcEveryMinutes: 0.1, apiPollS: 1, drainS: 70, pin: false,
+      hubEntry: ['--import', 'tsx', 'src/main.ts'],
+    });
+    expect(result.maxMessagesPerSecond).toBeGreaterThan(0);
+    expect([result.liveness.zombies, result.liveness.flapping, result.liveness.steady]).toEqual([2, 4, 34]);
+    // Zero loss through flaps and zombie drops: every message ACKed, every reading in InfluxDB.
+    expect(result.loss.sent).toBeGreaterThan(0);
+    expect(result.loss.acked).toBe(result.loss.sent);
+    expect(result.loss.unacknowledged).toBe(0);
+    expect(result.loss.stored).toBe(result.loss.records);
+    // The chaos happened, and the hub told it from the live devices.
+    expect(result.liveness.zombieSessions.count).toBeGreaterThan(0);
+    expect(result.liveness.pingTimeouts).toBe(result.liveness.zombieSessions.count);
+    expect(result.liveness.steadyDropped).toBe(0);
+    expect(result.liveness.falseOffline).toBe(0);
+    expect(result.liveness.apiPolls).toBeGreaterThan(0);
+    // Memory sampled and fitted (the slope's size is the bench's to judge), the probes answered.
+    expect(result.memory.samples.length).toBeGreaterThan(5);
+    expect(result.memory.gc.length).toBeGreaterThanOrEqual(3);
+    for (const s of [result.memory.rss, result.memory.heapUsed, result.memory.heapAfterGc, result.memory.rssAfterGc]) expect(Number.isFinite(s.miBPerHour)).toBe(true);
+    expect(result.responsiveness.readyz.probes).toBeGreaterThan(0);
+    expect(result.responsiveness.healthz.notOk).toBe(0);
+    expect(result.responsiveness.baseline.probes).toBeGreaterThan(0);
+    expect(result.slices).toHaveLength(6);
+    expect(result.targets).toHaveLength(5);
+    expect(result.targets.find((t) => t.target.startsWith('zero loss'))!.met).toBe(true);
+    expect(soakMarkdown(result, 'npm run bench -- soak', 'bench/results/x.json', [])).toContain('| JS heap right after a full GC');
+  }, 240_000);
+
   it('replaces its own BENCHMARKS.md section and leaves the rest alone', () => {
     const dir = mkdtempSync(path.join(os.tmpdir(), 'pulsewire-bench-md-'));
     const file = path.join(dir, 'BENCHMARKS.md');
@@ -196,6 +232,16 @@ describe('bench harness', () => {
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+
+  it('fits memory slopes: least squares with its error, and Theil–Sen, which one outlier does not move', () => {
+    const flat = [0, 1, 2, 3, 4, 5, 6, 7].map((x) => ({ x, y: 50 + (x % 2) * 0.5 }));
+    const withBacklog = flat.map((p) => (p.x === 6 ? { x: 6, y: 140 } : p));
+    expect(theilSenSlope(flat)).toBe(0);
+    expect(Math.abs(theilSenSlope(withBacklog))).toBeLessThan(0.5);
+    expect(linearFit(withBacklog).slope).toBeGreaterThan(5);
+    const line = linearFit([1, 2, 3, 4].map((x) => ({ x, y: 2 * x + 1 })));
+    expect([line.slope, line.intercept, line.slopeStdError]).toEqual([2, 1, 0]);
   });
 
   it('sums Prometheus samples over their labels', () => {
