@@ -6,9 +6,15 @@
  * answers COMMAND (device-sim's `echo`). Besides the simulator's own
  * summary it watches every zombie's socket from this side: when it opened and
  * when the hub dropped it, to the millisecond (polled every 20 ms).
+ *
+ * A fleet larger than one process's open-files limit runs as several of
+ * these (fleet-group.ts), each simulating its part of the fleet with the ids,
+ * chaos roles and loopback source addresses one process would give it.
  */
 import { ChaosRole } from '../../device-sim/chaos.js';
 import { Fleet, withDefaults, type Summary } from '../../device-sim/index.js';
+import type { StatsData } from '../../device-sim/stats.js';
+import type { EndState } from '../../device-sim/summary.js';
 import { serve } from './ipc.js';
 
 export type FleetStartArgs = {
@@ -25,6 +31,12 @@ export type FleetStartArgs = {
   ramp: number;
   /** Reconnect after a drop with the protocol's backoff (base 1 s, cap 60 s, full jitter); default off (failed handshakes are always retried). */
   reconnect?: boolean;
+  /** A part of a larger fleet (fleet-group.ts): its first device number (default 1)... */
+  first?: number;
+  /** ...the whole fleet's last number (ids padded to its width, source addresses chosen for its size)... */
+  fleetLast?: number;
+  /** ...and the part's offset in the whole fleet (chaos roles assigned as for the whole). */
+  fleetOffset?: number;
 };
 
 export type ZombieTimes = { id: string; openedAt: number; closedAt: number | undefined };
@@ -41,7 +53,10 @@ function start(args: FleetStartArgs): { zombies: number } {
     ...withDefaults({
       url: args.url, devices: args.devices, prefix: args.prefix, enrollmentKey: args.enrollmentKey,
       rate: args.rate, batch: args.batch ?? 4, zombies: args.zombies ?? 0, ramp: args.ramp, status: 'off',
+      ...(args.first !== undefined ? { first: args.first } : {}),
     }),
+    ...(args.fleetLast !== undefined ? { fleetLast: args.fleetLast } : {}),
+    ...(args.fleetOffset !== undefined ? { fleetOffset: args.fleetOffset } : {}),
     // No reconnect within a run unless asked: a dropped device stays dropped, so each zombie is timed
     // once and a connection count is not refilled behind the bench's back. A handshake that failed
     // (the hub's accept queue outran device-sim's timeout) is retried with the protocol's backoff like
@@ -107,13 +122,17 @@ function setRamp(args: { ramp: number }): void {
   fleetOptions.ramp = args.ramp;
 }
 
-async function stop(): Promise<{ summary: Summary; zombies: ZombieTimes[] }> {
+/** What stop() answers: the part's summary, and its stats and end state for a fleet group to merge. */
+export type FleetStopResult = { summary: Summary; zombies: ZombieTimes[]; stats: StatsData; end: EndState };
+
+async function stop(): Promise<FleetStopResult> {
   if (!fleet) throw new Error('no fleet');
   clearInterval(watcher);
   await fleet.stop();
   const summary = fleet.summary();
+  const result = { summary, zombies: [...zombieTimes.values()], stats: fleet.stats.toJSON(), end: fleet.endState() };
   fleet = undefined;
-  return { summary, zombies: [...zombieTimes.values()] };
+  return result;
 }
 
 serve({ start, snapshot, setRamp, record, recorded, stop });
