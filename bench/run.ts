@@ -46,7 +46,8 @@ const USAGE = `usage: npm run bench -- [ingest] [latency] [connections] [livenes
                        fewest that hold it: 3 for 50,000 here; 1: cut the fleet to the cap)
   --workers N,N,...    ingest: the workers phase's configurations, the first the baseline (default 1,2; 1 is one process)
   --workers-seconds S  ingest: each workers-phase run (default 30); --workers-rounds N (default 3)
-  --ramp R             connections, liveness, storm: new connections per second (default 2000)
+  --ramp R             connections, liveness, storm: new connections per second (default 2000; connections' step on a
+                       hub of workers 1000 and a ping every 25 s, unless --ramp or --ping-interval is given)
   --ping-interval MS   connections, liveness: the hub's ping interval (default 5000)
   --zombies PCT        liveness: percent zombies (default 5); --devices sets N (default 19000; 50000: a hub of workers)
                        storm: --devices sets N (default 19000; more than one process holds: a hub of workers)
@@ -127,7 +128,8 @@ async function main(): Promise<void> {
       tables: outageTables, markdown: outageMarkdown, notes: OUTAGE_NOTES,
     }),
     connections: define({
-      run: () => runConnections(defined({ pin, log, steps, pingIntervalMs: num('ping-interval'), workers, ramp })),
+      // Given on the command line, the ping interval and ramp hold for every step, those of a hub of workers too.
+      run: () => runConnections(defined({ pin, log, steps, pingIntervalMs: num('ping-interval'), workersPingIntervalMs: num('ping-interval'), workers, ramp, workersRamp: ramp })),
       tables: connectionsTables, markdown: connectionsMarkdown, notes: CONNECTIONS_NOTES,
     }),
     liveness: define({

@@ -72,13 +72,13 @@ export class FleetGroup {
     return { zombies: started.reduce((n, s) => n + s.zombies, 0) };
   }
 
-  /** The fleet's counts: every number summed over the parts; `at` the latest part's time. */
+  /** The fleet's counts: every number summed over the parts; `at` the latest part's time, the loop delay the longest. */
   async snapshot(): Promise<FleetSnapshot> {
     const parts = await Promise.all(this.workers.map((w) => w.call<FleetSnapshot>('snapshot')));
     const total = { ...parts[0]! };
     for (const part of parts.slice(1)) {
       for (const [key, value] of Object.entries(part) as Array<[keyof FleetSnapshot, number]>) {
-        (total as Record<string, number>)[key] = key === 'at' ? Math.max(total.at, value) : (total[key] as number) + value;
+        (total as Record<string, number>)[key] = key === 'at' || key === 'loopDelayMaxMs' ? Math.max(total[key], value) : (total[key] as number) + value;
       }
     }
     return total;

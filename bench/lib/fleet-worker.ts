@@ -11,6 +11,7 @@
  * these (fleet-group.ts), each simulating its part of the fleet with the ids,
  * chaos roles and loopback source addresses one process would give it.
  */
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { ChaosRole } from '../../device-sim/chaos.js';
 import { Fleet, withDefaults, type Summary } from '../../device-sim/index.js';
 import type { StatsData } from '../../device-sim/stats.js';
@@ -66,6 +67,8 @@ function start(args: FleetStartArgs): { zombies: number } {
   };
   fleetOptions = options;
   fleet = new Fleet(options).start();
+  loopDelay.reset();
+  loopDelay.enable();
   zombieTimes.clear();
   const zombies = fleet.devices.filter((d) => (d.roles & ChaosRole.ZOMBIE) !== 0);
   watcher = setInterval(() => {
@@ -84,12 +87,20 @@ function start(args: FleetStartArgs): { zombies: number } {
 
 const total = (tally: Record<string, number>) => Object.values(tally).reduce((n, v) => n + v, 0);
 
+/**
+ * This process's event-loop delay since the fleet started: a simulator starved of CPU answers pings late,
+ * and a server that times out its devices' pongs then drops them; that is the load generator's failure, not the server's.
+ */
+const loopDelay = monitorEventLoopDelay({ resolution: 20 });
+
 function snapshot() {
   if (!fleet) throw new Error('no fleet');
   const { connects, sent, resent, disconnects, connectFailures, commands } = fleet.stats;
   return {
     ...fleet.snapshot(), connects, sent, resent, at: Date.now(), zombiesClosed: [...zombieTimes.values()].filter((z) => z.closedAt !== undefined).length,
     disconnects: total(disconnects), connectFailures: total(connectFailures), commandsAnswered: total(commands),
+    /** Longest event-loop delay of this process since its fleet started, ms (a fleet group: the longest of its processes). */
+    loopDelayMaxMs: loopDelay.max / 1e6,
   };
 }
 

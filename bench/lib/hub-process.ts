@@ -86,6 +86,17 @@ export function parseMetrics(text: string): Metrics {
   return out;
 }
 
+/** One metric of /metrics text by the value of one label, e.g. pulsewire_disconnects_total by reason; summed over other labels. */
+export function metricByLabel(text: string, name: string, label: string): Record<string, number> {
+  const out: Record<string, number> = {};
+  const pattern = new RegExp(`^${name}\\{([^}]*)\\} (\\S+)$`, 'gm');
+  for (const m of text.matchAll(pattern)) {
+    const value = new RegExp(`(?:^|,)${label}="([^"]*)"`).exec(m[1]!)?.[1] ?? '';
+    out[value] = (out[value] ?? 0) + Number(m[2]);
+  }
+  return out;
+}
+
 export const DEFAULT_HUB_ENTRY = ['dist/src/main.js'];
 
 /** A probe's `--env K=V,K2=V2` as the hub's extra environment. */

@@ -25,7 +25,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { FleetGroup, fleetProcessesFor } from '../lib/fleet-group.js';
 import type { FleetStartArgs } from '../lib/fleet-worker.js';
-import { BENCH_ENROLLMENT_KEY, startHubProcess } from '../lib/hub-process.js';
+import { BENCH_ENROLLMENT_KEY, metricByLabel, startHubProcess } from '../lib/hub-process.js';
 import { Remote } from '../lib/ipc.js';
 import { describeMachine } from '../lib/machine.js';
 import { cpuSeconds, median, memoryStatus, openFds, openFilesLimits, pin, placement, sleep, vmRssBytes, type MemoryStatus, type Placement } from '../lib/proc.js';
@@ -83,6 +83,15 @@ export type ConnectionsOptions = {
   rate: number;
   /** New connections per second (device-sim --ramp). */
   ramp: number;
+  /**
+   * The ping interval and ramp of a step held by a hub of workers. Its fleet runs in three simulator processes that
+   * share two cores with the hub's six (and the neighbours'): they stall for seconds (measured at 50,000 against bare
+   * ws, 2026-12-07: up to 9.4 s), so at a 5 s ping any server, bare ws too, drops the devices of a stalled simulator,
+   * and a ramp of 2,000/s only made handshakes time out and retry. Default the hub's own ping interval (25 s) and
+   * 1,000/s (the manual 50,000 run of issue 17).
+   */
+  workersPingIntervalMs: number;
+  workersRamp: number;
   /** Wait after the last connection before measuring. */
   settleS: number;
   /** CPU and RSS are measured over this long (two ping intervals by default). */
@@ -93,7 +102,8 @@ export type ConnectionsOptions = {
 };
 
 export const CONNECTIONS_DEFAULTS: ConnectionsOptions = {
-  steps: [2_500, 5_000, 10_000, 19_500, 50_000], pingIntervalMs: 5_000, rate: 0.1, ramp: 2_000, settleS: 10, measureS: 10, pin: true, log: () => {},
+  steps: [2_500, 5_000, 10_000, 19_500, 50_000], pingIntervalMs: 5_000, rate: 0.1, ramp: 2_000, workersPingIntervalMs: 25_000, workersRamp: 1_000,
+  settleS: 10, measureS: 10, pin: true, log: () => {},
 };
 
 export type HoldFigures = {
@@ -118,8 +128,19 @@ export type HoldFigures = {
   cpuPercent: number;
   /** Highest CPU % in a 500 ms bin within measureS (a sweep shows up here). */
   cpuPeakPercent: number;
-  sim: { sent: number; stored: number; unacknowledged: number; dropped: number; disconnects: number; connectedAtEnd: number; failedConnects: number };
+  sim: {
+    sent: number; stored: number; unacknowledged: number; dropped: number; disconnects: number; connectedAtEnd: number; failedConnects: number;
+    /** Closes of open connections by close code (1006: dropped without a close frame), and failed handshakes by reason. */
+    disconnectsByCode?: Record<string, number>;
+    connectFailuresByReason?: Record<string, number>;
+    /** The longest event-loop stall of the simulator processes over the hold, ms: past the ping interval, a server drops their devices. */
+    loopDelayMaxMs?: number;
+  };
   lost: number;
+  /** What the server counted while the fleet connected and was held (hub: its /metrics; none for bare ws). */
+  serverCounts?: Record<string, Record<string, number>>;
+  /** While the fleet connected: every second the connected count and each server process's open descriptors (a hub's primary holds the connections it accepted and not yet handed to a worker). */
+  rampTimeline?: Array<{ s: number; connected: number; fds: number[] }>;
 };
 
 /** What the process reports of its JS memory (process.memoryUsage() names). */
@@ -134,7 +155,7 @@ export type JsMemory = { heapUsed: number; heapTotal: number; external: number }
  */
 export type MemorySplit = { anon: number; file: number; heapUsed: number; heapTotal: number; external: number; otherNative: number };
 
-export type ConnectionsStep = { devices: number; workers: number; placement: string; hub: HoldFigures; bare: HoldFigures; ratio: number };
+export type ConnectionsStep = { devices: number; workers: number; placement: string; pingIntervalMs: number; ramp: number; hub: HoldFigures; bare: HoldFigures; ratio: number };
 
 export type ConnectionsResult = ResultHead<'connections', ConnectionsOptions> & {
   openFiles: { soft: number; hard: number } | undefined;
@@ -158,6 +179,8 @@ type Server = {
   side(): Record<string, number | undefined>;
   jsMemory(): Promise<JsMemory>;
   collectGarbage(): Promise<void>;
+  /** What the server counted (the hub: sessions ended by reason, ping timeouts, refused upgrades by reason). */
+  counts?(): Promise<Record<string, Record<string, number>>>;
 };
 
 type MemorySample = { rss: number; anon: number; file: number } & JsMemory;
@@ -201,30 +224,36 @@ async function hubJsMemory(metrics: () => Promise<Map<string, number>>): Promise
   return { heapUsed: get('heap_size_used_bytes'), heapTotal: get('heap_size_total_bytes'), external: get('external_memory_bytes') };
 }
 
-/** Connection wait: give up once the connected count has not grown for this long... */
-const CONNECT_STALL_MS = 60_000;
+/**
+ * Connection wait: give up once the connected count has not grown for this long (more than device-sim's backoff cap
+ * of 60 s plus its 15 s handshake timeout: a hub that fell behind may take that long to serve a retry)...
+ */
+export const CONNECT_STALL_MS = 120_000;
 /** ...or after this long in all (a 50,000 fleet took about 130 s on two busy cores). */
 const CONNECT_MAX_MS = 15 * 60_000;
 
-/** Waits until `devices` are connected, or the count stalls; how long it took. */
-async function waitConnected(fleet: FleetGroup, devices: number, log: (line: string) => void): Promise<number> {
+/** Waits until `devices` are connected, or the count stalls; how long it took, and the count and descriptors every second. */
+async function waitConnected(fleet: FleetGroup, server: Server, devices: number, log: (line: string) => void): Promise<{ seconds: number; timeline: NonNullable<HoldFigures['rampTimeline']> }> {
   const started = Date.now();
+  const timeline: NonNullable<HoldFigures['rampTimeline']> = [];
   let best = -1;
   let bestAt = started;
   let loggedAt = started;
+  let sampledAt = 0;
   for (;;) {
     const { connected } = await fleet.snapshot();
     const now = Date.now();
+    if (now - sampledAt >= 1000) { sampledAt = now; timeline.push({ s: (now - started) / 1000, connected, fds: server.pids().map(openFds) }); }
     if (connected >= devices) break;
     if (connected > best) { best = connected; bestAt = now; }
     if (now - bestAt > CONNECT_STALL_MS || now - started > CONNECT_MAX_MS) {
       log(`    ${connected} of ${devices} connected after ${((now - started) / 1000).toFixed(0)} s, none more for ${((now - bestAt) / 1000).toFixed(0)} s: measuring what is held`);
       break;
     }
-    if (devices > 20_000 && now - loggedAt >= 10_000) { loggedAt = now; log(`    ${connected} of ${devices} connected after ${((now - started) / 1000).toFixed(0)} s`); }
+    if (devices > 20_000 && now - loggedAt >= 10_000) { loggedAt = now; log(`    ${connected} of ${devices} connected after ${((now - started) / 1000).toFixed(0)} s; descriptors ${timeline.at(-1)!.fds.join(', ')}`); }
     await sleep(250);
   }
-  return (Date.now() - started) / 1000;
+  return { seconds: (Date.now() - started) / 1000, timeline };
 }
 
 async function hold(server: Server, devices: number, fleetProcesses: number, o: ConnectionsOptions, place: Placement, prefix: string): Promise<HoldFigures> {
@@ -246,7 +275,7 @@ async function hold(server: Server, devices: number, fleetProcesses: number, o: 
   const fleet = new FleetGroup(fleetProcesses, place);
   try {
     await fleet.start({ url: server.urls[0]!, devices, prefix, enrollmentKey: BENCH_ENROLLMENT_KEY, rate: o.rate, batch: 4, ramp: o.ramp } satisfies FleetStartArgs, server.urls);
-    const connectSeconds = await waitConnected(fleet, devices, o.log);
+    const { seconds: connectSeconds, timeline: rampTimeline } = await waitConnected(fleet, server, devices, o.log);
     const connected = (await fleet.snapshot()).connected;
     await sleep(o.settleS * 1000);
     const rss: number[] = [];
@@ -273,8 +302,10 @@ async function hold(server: Server, devices: number, fleetProcesses: number, o: 
     const cpuPercent = ((sumCpu(server.pids()) - cpu0) / ((Date.now() - t0) / 1000)) * 100;
     const fds = server.pids().map(openFds);
     // After the CPU window, so scraping the hub's metrics does not count in it.
+    const serverCounts = await server.counts?.();
     const heldMemory = await sampleMemory(server);
     const heldAfterGc = await sampleAfterGc(server);
+    const { loopDelayMaxMs } = await fleet.snapshot();
     const { summary } = await fleet.stop();
     const t = summary.telemetry;
     const sim = {
@@ -283,6 +314,9 @@ async function hold(server: Server, devices: number, fleetProcesses: number, o: 
       connectedAtEnd: summary.connections.connectedAtEnd,
       // Handshakes that failed and were retried with backoff (device-sim's ramp outran the hub's accepts).
       failedConnects: Object.values(summary.connections.connectFailures).reduce((n, v) => n + v, 0),
+      disconnectsByCode: summary.connections.disconnects,
+      connectFailuresByReason: summary.connections.connectFailures,
+      loopDelayMaxMs,
     };
     const rssIdleBytes = median(idle);
     const rssHeldBytes = median(rss);
@@ -295,6 +329,7 @@ async function hold(server: Server, devices: number, fleetProcesses: number, o: 
       split: splitPerConnection(idleMemory, heldMemory, connected),
       afterGc: { bytesPerConnection: (heldAfterGc.rss - idleAfterGc.rss) / Math.max(1, connected), split: splitPerConnection(idleAfterGc, heldAfterGc, connected) },
       cpuPercent, cpuPeakPercent: Math.max(...bins), sim, lost: t.sent - t.stored,
+      ...(serverCounts ? { serverCounts } : {}), rampTimeline,
     };
   } finally {
     await fleet.close();
@@ -333,13 +368,14 @@ export async function runConnections(options: Partial<ConnectionsOptions> = {}):
   const scales = [...new Map(o.steps.map((n) => hubScale(n, o.workers, o.processCap)).map((s) => [s.devices, s])).values()].sort((a, b) => a.devices - b.devices);
   const { cap, capReason } = hubScale(1, o.workers, o.processCap);
   const describe = (s: HubScale) => (s.workers > 1 ? `${s.devices} (${s.workers} workers, ${s.fleetProcesses} fleet processes)` : String(s.devices));
-  o.log(`connections: steps ${scales.map(describe).join(', ')} (one process holds ${cap}: ${capReason}); ping ${o.pingIntervalMs} ms, ${o.rate} msg/s/device; ${place.note}`);
+  o.log(`connections: steps ${scales.map(describe).join(', ')} (one process holds ${cap}: ${capReason}); ping ${o.pingIntervalMs} ms, ramp ${o.ramp}/s (a hub of workers: ${o.workersPingIntervalMs} ms, ${o.workersRamp}/s), ${o.rate} msg/s/device; ${place.note}`);
   const out: ConnectionsStep[] = [];
   for (const scale of scales) {
     const n = scale.devices;
     const stepPlace = placementFor(scale, place);
+    const so: ConnectionsOptions = scale.workers > 1 ? { ...o, pingIntervalMs: o.workersPingIntervalMs, ramp: o.workersRamp } : o;
     const hub = await startHubProcess({
-      entry: o.hubEntry, inspector: true, env: { PULSEWIRE_PING_INTERVAL_MS: String(o.pingIntervalMs) },
+      entry: o.hubEntry, inspector: true, env: { PULSEWIRE_PING_INTERVAL_MS: String(so.pingIntervalMs) },
       ...(scale.workers > 1 ? { workers: scale.workers } : {}),
     });
     let hubFigures: HoldFigures;
@@ -354,12 +390,20 @@ export async function runConnections(options: Partial<ConnectionsOptions> = {}):
         },
         jsMemory: () => hubJsMemory(() => hub.metrics()),
         collectGarbage: () => hub.collectGarbage(),
-      }, n, scale.fleetProcesses, o, stepPlace, `c${n}-`);
+        counts: async () => {
+          const text = await hub.metricsText();
+          return {
+            disconnects: metricByLabel(text, 'pulsewire_disconnects_total', 'reason'),
+            handshakeRefusals: metricByLabel(text, 'pulsewire_handshake_refusals_total', 'reason'),
+            pingTimeouts: { all: Number(/^pulsewire_ping_timeouts_total (\S+)$/m.exec(text)?.[1] ?? NaN) },
+          };
+        },
+      }, n, scale.fleetProcesses, so, stepPlace, `c${n}-`);
     } finally {
       await hub.stop();
     }
-    const bare = await holdBare(n, scale.workers, scale.fleetProcesses, o, stepPlace);
-    const step: ConnectionsStep = { devices: n, workers: scale.workers, placement: stepPlace.note, hub: hubFigures, bare, ratio: hubFigures.bytesPerConnection / bare.bytesPerConnection };
+    const bare = await holdBare(n, scale.workers, scale.fleetProcesses, so, stepPlace);
+    const step: ConnectionsStep = { devices: n, workers: scale.workers, placement: stepPlace.note, pingIntervalMs: so.pingIntervalMs, ramp: so.ramp, hub: hubFigures, bare, ratio: hubFigures.bytesPerConnection / bare.bytesPerConnection };
     out.push(step);
     o.log(`  ${n}: hub (${hubFigures.processes} process${hubFigures.processes > 1 ? 'es' : ''}) ${hubFigures.connected} held, ${(hubFigures.bytesPerConnection / 1024).toFixed(1)} KiB/conn (${(hubFigures.afterGc.bytesPerConnection / 1024).toFixed(1)} after a full GC), CPU ${hubFigures.cpuPercent.toFixed(1)} % (peak ${hubFigures.cpuPeakPercent.toFixed(0)} %), lost ${hubFigures.lost}; bare (${bare.processes}) ${(bare.bytesPerConnection / 1024).toFixed(1)} KiB/conn (${(bare.afterGc.bytesPerConnection / 1024).toFixed(1)} after GC), CPU ${bare.cpuPercent.toFixed(1)} %`);
   }

@@ -37,10 +37,11 @@ export function livenessTables(r: LivenessResult): Table[] {
     },
     {
       title: 'Connecting the fleet and holding it: CPU from the first connection to the end of the run (one core = 100 %)',
-      head: ['devices', 'hub processes', 'connected after (s)', 'failed handshakes (retried)', 'hub CPU', 'nats-server CPU', 'influxd CPU', 'device-sim CPU', 'machine CPU (others)'],
+      head: ['devices', 'hub processes', 'connected after (s)', 'failed handshakes (retried)', 'hub CPU', 'nats-server CPU', 'influxd CPU', 'device-sim CPU', 'machine CPU (others)', 'simulator\'s longest stall (s)'],
       rows: [[
         fmt(r.devicesRun), (r.workers ?? 1) > 1 ? `primary + ${r.workers} workers` : '1', r.connectSeconds === undefined ? '-' : fmt(r.connectSeconds, 1), fmt(failed),
         pct('hub'), pct('nats-server'), pct('influxd'), pct('device-sim'), r.cpu ? `${fmt(r.cpu.machinePercent, 0)} % (${fmt(r.cpu.othersPercent, 0)} %)` : '-',
+        r.sim.loopDelayMaxMs === undefined ? '-' : fmt(r.sim.loopDelayMaxMs / 1000, 1),
       ]],
     },
     targetsTable(r.targets),

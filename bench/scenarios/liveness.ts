@@ -20,7 +20,7 @@ import type { FleetStartArgs } from '../lib/fleet-worker.js';
 import { BENCH_ENROLLMENT_KEY, BENCH_OPERATOR_TOKEN, startHubProcess } from '../lib/hub-process.js';
 import { describeMachine } from '../lib/machine.js';
 import { CpuMeter, pin, placement, sleep, type CpuShares } from '../lib/proc.js';
-import { FD_HEADROOM, hubScale, placementFor } from './connections.js';
+import { CONNECT_STALL_MS, FD_HEADROOM, hubScale, placementFor } from './connections.js';
 import type { ResultHead, Target } from '../lib/report.js';
 
 export type LivenessOptions = {
@@ -67,7 +67,7 @@ export type LivenessResult = ResultHead<'liveness', LivenessOptions> & {
   /** Devices the API listed as offline with no reason: registered on connect before their session was attached (a race of the listing, not a report). */
   listedBeforeFirstSession: number;
   pollMsMedian: number;
-  sim: { connects: number; sent: number; stored: number; connectFailures: Record<string, number>; disconnects: Record<string, number>; zombiesOpened: number };
+  sim: { connects: number; sent: number; stored: number; connectFailures: Record<string, number>; disconnects: Record<string, number>; zombiesOpened: number; loopDelayMaxMs?: number };
 };
 
 function distribution(values: number[], bound: number): Distribution {
@@ -148,7 +148,7 @@ export async function runLiveness(options: Partial<LivenessOptions> = {}): Promi
       const zombiesSeen = [...seen.values()].filter((s) => s.reason === 'ping-timeout').length;
       if (zombiesSeen >= zombies && snap.zombiesClosed >= zombies) break;
       if (connectedAll && Date.now() - lastConnectAt > 2 * boundMs + 5_000) break;
-      if (!connectedAll && (Date.now() - bestAt > 60_000 || Date.now() > hardDeadline)) {
+      if (!connectedAll && (Date.now() - bestAt > CONNECT_STALL_MS || Date.now() > hardDeadline)) {
         o.log(`  gave up: ${snap.connected} connected and ${seen.size} listed offline of ${devices}, none more for ${((Date.now() - bestAt) / 1000).toFixed(0)} s`);
         break;
       }
@@ -157,6 +157,7 @@ export async function runLiveness(options: Partial<LivenessOptions> = {}): Promi
     const connectSeconds = ((connectedAll ? lastConnectAt : Date.now()) - startedAt) / 1000;
     const cpu = meter.since(mark);
     o.log(`  CPU from the first connection: ${CpuMeter.line(cpu)}`);
+    const { loopDelayMaxMs } = await worker.snapshot();
     const { summary, zombies: times } = await worker.stop();
     const zombieIds = new Set(times.map((t) => t.id));
     const device = times.filter((t) => t.closedAt !== undefined).map((t) => t.closedAt! - t.openedAt);
@@ -182,7 +183,7 @@ export async function runLiveness(options: Partial<LivenessOptions> = {}): Promi
       pollMsMedian: sortedPoll[Math.floor(sortedPoll.length / 2)] ?? NaN,
       sim: {
         connects: summary.connections.connects, sent: summary.telemetry.sent, stored: summary.telemetry.stored,
-        connectFailures: summary.connections.connectFailures, disconnects: summary.connections.disconnects, zombiesOpened: times.length,
+        connectFailures: summary.connections.connectFailures, disconnects: summary.connections.disconnects, zombiesOpened: times.length, loopDelayMaxMs,
       },
       targets: [],
     };

@@ -30,16 +30,18 @@ export function stormTables(r: StormResult): Table[] {
     name, fmt(x.connectedBefore), `${s(x.downS)} (${x.exit ?? '?'})`, s(x.upS), s(x.back99S), s(x.backAllS), fmt(x.peakAcceptsPerSecond),
     fmt(Object.values(x.connectFailures).reduce((a, b) => a + b, 0)),
     s(x.connectSeconds), x.stormCpu ? `${fmt(x.stormCpu.machinePercent, 0)} % (${fmt(x.stormCpu.deviceSimPercent, 0)} %)` : '-',
+    x.loopDelayMaxMs === undefined ? '-' : fmt(x.loopDelayMaxMs / 1000, 1),
+    (r.workers ?? 1) > 1 && x.fdsTimeline?.length ? fmt(Math.max(...x.fdsTimeline.map((t) => t.fds[0] ?? 0))) : '-',
   ];
   const h = r.hub;
   return [
     {
       title: `Reconnect storm: ${fmt(r.devicesRun)} devices${(r.workers ?? 1) > 1 ? `, hub of ${r.workers} workers (baseline: ${r.workers} bare ws processes)` : ''}, server restarted; seconds from SIGTERM (or close 1001)`,
-      head: ['server', 'connected before', 'old process gone (exit)', 'new process up', '99% back', 'all back', 'peak accepts/s', 'failed connection attempts', 'first connect of the fleet (s)', 'CPU until 99% back: machine (device-sim)'],
+      head: ['server', 'connected before', 'old process gone (exit)', 'new process up', '99% back', 'all back', 'peak accepts/s', 'failed connection attempts', 'first connect of the fleet (s)', 'CPU until 99% back: machine (device-sim)', 'simulator\'s longest stall (s)', 'hub primary\'s peak descriptors (accepted, not yet handed to a worker)'],
       rows: [
         row('hub', h),
         row('bare ws (baseline)', r.bare),
-        ['hub / bare', '', '', '', h.back99S && r.bare.back99S ? ratio(h.back99S, r.bare.back99S) : 'n/a', h.backAllS && r.bare.backAllS ? ratio(h.backAllS, r.bare.backAllS) : 'n/a', ratio(h.peakAcceptsPerSecond, r.bare.peakAcceptsPerSecond), '', '', ''],
+        ['hub / bare', '', '', '', h.back99S && r.bare.back99S ? ratio(h.back99S, r.bare.back99S) : 'n/a', h.backAllS && r.bare.backAllS ? ratio(h.backAllS, r.bare.backAllS) : 'n/a', ratio(h.peakAcceptsPerSecond, r.bare.peakAcceptsPerSecond), '', '', '', '', ''],
       ],
     },
     {

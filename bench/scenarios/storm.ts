@@ -29,10 +29,10 @@ import type { FleetStartArgs } from '../lib/fleet-worker.js';
 import { BENCH_ENROLLMENT_KEY, startHubProcess, type HubProcess } from '../lib/hub-process.js';
 import { Remote } from '../lib/ipc.js';
 import { describeMachine } from '../lib/machine.js';
-import { CpuMeter, pin, placement, sleep, until, type Placement } from '../lib/proc.js';
+import { CpuMeter, openFds, pin, placement, sleep, until, type Placement } from '../lib/proc.js';
 import type { ResultHead, Target } from '../lib/report.js';
 import { connectInflux } from '../../src/storage/influx-connection.js';
-import { BARE_WS_MODULE, FD_HEADROOM, hubScale, placementFor, type HubScale } from './connections.js';
+import { BARE_WS_MODULE, CONNECT_STALL_MS, FD_HEADROOM, hubScale, placementFor, type HubScale } from './connections.js';
 
 export type StormOptions = {
   devices: number;
@@ -89,6 +89,10 @@ export type StormRun = {
   connectSeconds: number;
   /** From the SIGTERM until 99% were back: the machine's CPU (everyone) and device-sim's, one core = 100 %. */
   stormCpu: { machinePercent: number; deviceSimPercent: number };
+  /** The longest event-loop stall of the simulator processes over the run, ms. */
+  loopDelayMaxMs?: number;
+  /** Every second from the SIGTERM: each server process's open descriptors (a hub of workers: the primary first, then the workers). */
+  fdsTimeline?: Array<{ s: number; fds: number[] }>;
 };
 
 export type StormResult = ResultHead<'storm', StormOptions> & {
@@ -101,9 +105,9 @@ export type StormResult = ResultHead<'storm', StormOptions> & {
 };
 
 /** One server under test (one process or several, each part of the fleet to urls[i mod length]), restartable on the same ports. */
-type Restartable = { urls: string[]; stop(): Promise<string | undefined>; restart(): Promise<void> };
+type Restartable = { urls: string[]; stop(): Promise<string | undefined>; restart(): Promise<void>; pids(): number[] };
 
-/** Waits until `devices` are connected while the count keeps growing (a minute without growth ends it, as does 15 min). */
+/** Waits until `devices` are connected while the count keeps growing (CONNECT_STALL_MS without growth ends it, as does 15 min). */
 async function connectAll(fleet: FleetGroup, devices: number, o: StormOptions): Promise<boolean> {
   const started = Date.now();
   let best = -1;
@@ -112,7 +116,7 @@ async function connectAll(fleet: FleetGroup, devices: number, o: StormOptions): 
     const { connected } = await fleet.snapshot();
     if (connected >= devices) return true;
     if (connected > best) { best = connected; bestAt = Date.now(); }
-    if (Date.now() - bestAt > 60_000 || Date.now() - started > 15 * 60_000) return false;
+    if (Date.now() - bestAt > CONNECT_STALL_MS || Date.now() - started > 15 * 60_000) return false;
     await sleep(250);
   }
 }
@@ -136,6 +140,10 @@ async function storm(server: Restartable, o: StormOptions, scale: HubScale, plac
     await worker.record(100);
     const t0 = Date.now();
     const mark = meter.mark();
+    const fdsTimeline: NonNullable<StormRun['fdsTimeline']> = [];
+    const fdsSampler = setInterval(() => {
+      try { fdsTimeline.push({ s: (Date.now() - t0) / 1000, fds: server.pids().map(openFds) }); } catch { /* restarting */ }
+    }, 1000);
     const exit = await server.stop();
     const downS = (Date.now() - t0) / 1000;
     await server.restart();
@@ -146,7 +154,9 @@ async function storm(server: Restartable, o: StormOptions, scale: HubScale, plac
     const cpu = meter.since(mark);
     await until(async () => (await snap()).connected >= before.connected, 30_000, 250);
     await sleep(o.steadyS * 1000);
+    clearInterval(fdsSampler);
     const snaps = await worker.recorded();
+    const { loopDelayMaxMs } = await worker.snapshot();
     const { summary } = await worker.stop();
     const after = snaps.filter((s) => s.at > upAt);
     const firstAt = (n: number) => after.find((s) => s.connected >= n);
@@ -169,6 +179,7 @@ async function storm(server: Restartable, o: StormOptions, scale: HubScale, plac
       timeline: snaps.filter((s, i) => s.at >= t0 && i % 2 === 0).map((s) => ({ s: (s.at - t0) / 1000, connected: s.connected })),
       connectSeconds,
       stormCpu: { machinePercent: cpu.machinePercent, deviceSimPercent: cpu.percent['device-sim'] ?? NaN },
+      loopDelayMaxMs, fdsTimeline,
     };
   } finally {
     await worker.close();
@@ -196,6 +207,7 @@ async function stormHub(o: StormOptions, scale: HubScale, place: Placement): Pro
     pinHub();
     const run = await storm({
       urls: [hub.deviceUrl],
+      pids: () => hub.processes().hub,
       stop: async () => { await hub.stop(); return hub.exitStatus(); },
       restart: async () => {
         hub = await startHubProcess({ entry: o.hubEntry, dataDir, port, ...workers });
@@ -224,6 +236,7 @@ async function stormBare(o: StormOptions, scale: HubScale, place: Placement): Pr
   try {
     return await storm({
       urls: ports.map((port) => `ws://127.0.0.1:${port}/v1/device`),
+      pids: () => bare.map((b) => b.proc.pid),
       stop: async () => {
         await Promise.all(bare.map(async (b) => {
           await b.proc.call('stop', { closeCode: 1001 });
