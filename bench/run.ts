@@ -41,10 +41,18 @@ const USAGE = `usage: npm run bench -- [ingest] [latency] [connections] [livenes
   --outage-seconds S   outage: how long InfluxDB is down (default 30)
   --before S           outage: steady load before the outage (default 20)
   --after S            outage: load after InfluxDB is back (default 60)
-  --steps N,N,...      connections: device counts (default 2500,5000,10000,19500; cut to the open-files cap)
+  --steps N,N,...      connections: device counts (default 2500,5000,10000,19500,50000); a step over one process's
+                       open-files cap (19,500 here) runs a hub of workers, a fleet of several device-sim processes
+                       and as many bare ws processes as the hub has workers
+  --workers N          connections, liveness, storm: hub workers for a fleet over one process's cap (default the
+                       fewest that hold it: 3 for 50,000 here; 1: cut the fleet to the cap)
+  --workers N,N,...    ingest: the workers phase's configurations, the first the baseline (default 1,2; 1 is one process)
+  --workers-seconds S  ingest: each workers-phase run (default 30); --workers-rounds N (default 3)
+  --ramp R             connections, liveness, storm: new connections per second (default 2000; connections' step on a
+                       hub of workers 1000 and a ping every 25 s, unless --ramp or --ping-interval is given)
   --ping-interval MS   connections, liveness: the hub's ping interval (default 5000)
-  --zombies PCT        liveness: percent zombies (default 5); --devices sets N (default 19000)
-                       storm: --devices sets N (default 19000, cut to the open-files cap)
+  --zombies PCT        liveness: percent zombies (default 5); --devices sets N (default 19000; 50000: a hub of workers)
+                       storm: --devices sets N (default 19000; more than one process holds: a hub of workers)
   --step-seconds S     latency: each rate step (default 20)
   --no-pin             do not pin processes to cores with taskset
   dashboard: --seconds S per phase (default 10; 3 rounds), --rate R readings/s (default 10000), --devices N (default 100)
@@ -79,6 +87,7 @@ async function main(): Promise<void> {
       steps: { type: 'string' }, 'step-seconds': { type: 'string' }, 'ping-interval': { type: 'string' }, zombies: { type: 'string' },
       rates: { type: 'string' }, rounds: { type: 'string' }, 'result-delay': { type: 'string' }, configs: { type: 'string' },
       minutes: { type: 'string' }, flap: { type: 'string' },
+      workers: { type: 'string' }, 'workers-seconds': { type: 'string' }, 'workers-rounds': { type: 'string' }, ramp: { type: 'string' },
       'no-pin': { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
     },
   });
@@ -98,18 +107,25 @@ async function main(): Promise<void> {
   const log = (line: string) => console.log(line);
   const pin = values['no-pin'] ? false : undefined;
   const common = defined({ devices: num('devices'), batch: num('batch'), pin, log });
-  const positiveList = (name: 'steps' | 'rates'): number[] | undefined => {
+  const positiveList = (name: 'steps' | 'rates' | 'workers'): number[] | undefined => {
     const list = values[name]?.split(',').map((x) => Number(x.trim()));
     if (list && list.some((n) => !Number.isInteger(n) || n <= 0)) throw new Error(`--${name} must be positive integers, got "${values[name]}"`);
     return list;
   };
   const steps = positiveList('steps');
+  const workersList = positiveList('workers');
+  // connections, liveness, storm take one count; ingest a list of configurations.
+  if (workersList && workersList.length > 1 && chosen.some((c) => c === 'connections' || c === 'liveness' || c === 'storm')) {
+    throw new Error('--workers takes one number for connections, liveness and storm (a list is for ingest alone)');
+  }
+  const workers = workersList?.[0];
+  const ramp = num('ramp');
   const args = process.argv.slice(2).join(' ');
   const command = args ? `npm run bench -- ${args}` : 'npm run bench';
 
   const definitions: Record<Scenario, Definition<{ targets: Target[] }>> = {
     ingest: define({
-      run: () => runIngest({ ...common, ...defined({ seconds: num('seconds'), singleSeconds: num('single-seconds'), peerSeconds: num('peer-seconds') }) }),
+      run: () => runIngest({ ...common, ...defined({ seconds: num('seconds'), singleSeconds: num('single-seconds'), peerSeconds: num('peer-seconds'), workers: workersList, workersSeconds: num('workers-seconds'), workersRounds: num('workers-rounds') }) }),
       tables: ingestTables, markdown: ingestMarkdown, notes: INGEST_NOTES,
     }),
     outage: define({
@@ -117,11 +133,12 @@ async function main(): Promise<void> {
       tables: outageTables, markdown: outageMarkdown, notes: OUTAGE_NOTES,
     }),
     connections: define({
-      run: () => runConnections(defined({ pin, log, steps, pingIntervalMs: num('ping-interval') })),
+      // Given on the command line, the ping interval and ramp hold for every step, those of a hub of workers too.
+      run: () => runConnections(defined({ pin, log, steps, pingIntervalMs: num('ping-interval'), workersPingIntervalMs: num('ping-interval'), workers, ramp, workersRamp: ramp })),
       tables: connectionsTables, markdown: connectionsMarkdown, notes: CONNECTIONS_NOTES,
     }),
     liveness: define({
-      run: () => runLiveness(defined({ pin, log, devices: num('devices'), zombiesPct: num('zombies'), pingIntervalMs: num('ping-interval') })),
+      run: () => runLiveness(defined({ pin, log, devices: num('devices'), zombiesPct: num('zombies'), pingIntervalMs: num('ping-interval'), workers, ramp })),
       tables: livenessTables, markdown: livenessMarkdown, notes: LIVENESS_NOTES,
     }),
     latency: define({
@@ -129,7 +146,7 @@ async function main(): Promise<void> {
       tables: latencyTables, markdown: latencyMarkdown, notes: LATENCY_NOTES,
     }),
     storm: define({
-      run: () => runStorm(defined({ pin, log, devices: num('devices') })),
+      run: () => runStorm(defined({ pin, log, devices: num('devices'), workers, ramp })),
       tables: stormTables, markdown: stormMarkdown, notes: STORM_NOTES,
     }),
     dashboard: define({

@@ -9,9 +9,16 @@
  * dropped it, to the millisecond (polled every 20 ms); with `sessions` it
  * keeps every session of every device (a soak's zombies and flapping devices
  * reconnect, and a device that should never have dropped must be seen).
+ *
+ * A fleet larger than one process's open-files limit runs as several of
+ * these (fleet-group.ts), each simulating its part of the fleet with the ids,
+ * chaos roles and loopback source addresses one process would give it.
  */
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { ChaosRole } from '../../device-sim/chaos.js';
 import { Fleet, withDefaults, type Summary } from '../../device-sim/index.js';
+import type { StatsData } from '../../device-sim/stats.js';
+import type { EndState } from '../../device-sim/summary.js';
 import { serve } from './ipc.js';
 
 export type FleetStartArgs = {
@@ -34,6 +41,12 @@ export type FleetStartArgs = {
   sessions?: boolean;
   /** How long stop() waits for outstanding ACKs (device-sim's default 10 s); a device in backoff (up to 60 s) resends its window when back. */
   drainMs?: number;
+  /** A part of a larger fleet (fleet-group.ts): its first device number (default 1)... */
+  first?: number;
+  /** ...the whole fleet's last number (ids padded to its width, source addresses chosen for its size)... */
+  fleetLast?: number;
+  /** ...and the part's offset in the whole fleet (chaos roles assigned as for the whole). */
+  fleetOffset?: number;
 };
 
 export type ZombieTimes = { id: string; openedAt: number; closedAt: number | undefined };
@@ -63,8 +76,11 @@ function start(args: FleetStartArgs): { zombies: number; flapping: number } {
     ...withDefaults({
       url: args.url, devices: args.devices, prefix: args.prefix, enrollmentKey: args.enrollmentKey,
       rate: args.rate, batch: args.batch ?? 4, zombies: args.zombies ?? 0, flap: args.flap ?? 0, ramp: args.ramp, status: 'off',
+      ...(args.first !== undefined ? { first: args.first } : {}),
     }),
     ...(args.drainMs !== undefined ? { drainMs: args.drainMs } : {}),
+    ...(args.fleetLast !== undefined ? { fleetLast: args.fleetLast } : {}),
+    ...(args.fleetOffset !== undefined ? { fleetOffset: args.fleetOffset } : {}),
     // No reconnect within a run unless asked: a dropped device stays dropped, so each zombie is timed
     // once and a connection count is not refilled behind the bench's back. A handshake that failed
     // (the hub's accept queue outran device-sim's timeout) is retried with the protocol's backoff like
@@ -74,6 +90,8 @@ function start(args: FleetStartArgs): { zombies: number; flapping: number } {
   };
   fleetOptions = options;
   fleet = new Fleet(options).start();
+  loopDelay.reset();
+  loopDelay.enable();
   zombieTimes.clear();
   const zombies = fleet.devices.filter((d) => (d.roles & ChaosRole.ZOMBIE) !== 0);
   watcher = setInterval(() => {
@@ -126,12 +144,20 @@ function states(args: { ids: string[] }): Record<string, string | undefined> {
 
 const total = (tally: Record<string, number>) => Object.values(tally).reduce((n, v) => n + v, 0);
 
+/**
+ * This process's event-loop delay since the fleet started: a simulator starved of CPU answers pings late,
+ * and a server that times out its devices' pongs then drops them; that is the load generator's failure, not the server's.
+ */
+const loopDelay = monitorEventLoopDelay({ resolution: 20 });
+
 function snapshot() {
   if (!fleet) throw new Error('no fleet');
   const { connects, sent, resent, disconnects, connectFailures, commands, flaps, acked } = fleet.stats;
   return {
     ...fleet.snapshot(), connects, sent, resent, flaps, acked, at: Date.now(), zombiesClosed: [...zombieTimes.values()].filter((z) => z.closedAt !== undefined).length,
     disconnects: total(disconnects), connectFailures: total(connectFailures), commandsAnswered: total(commands),
+    /** Longest event-loop delay of this process since its fleet started, ms (a fleet group: the longest of its processes). */
+    loopDelayMaxMs: loopDelay.max / 1e6,
   };
 }
 
@@ -164,15 +190,18 @@ function setRamp(args: { ramp: number }): void {
   fleetOptions.ramp = args.ramp;
 }
 
-/** `closingAt` (with `sessions`): when the fleet began closing its connections, after its drain. */
-async function stop(): Promise<{ summary: Summary; zombies: ZombieTimes[]; closingAt: number | undefined }> {
+/** What stop() answers: the part's summary, its stats and end state for a fleet group to merge, and (with `sessions`) when the fleet began closing its connections, after its drain. */
+export type FleetStopResult = { summary: Summary; zombies: ZombieTimes[]; stats: StatsData; end: EndState; closingAt: number | undefined };
+
+async function stop(): Promise<FleetStopResult> {
   if (!fleet) throw new Error('no fleet');
   clearInterval(watcher);
   await fleet.stop();
   clearInterval(sessionWatcher);
   const summary = fleet.summary();
+  const result = { summary, zombies: [...zombieTimes.values()], stats: fleet.stats.toJSON(), end: fleet.endState(), closingAt };
   fleet = undefined;
-  return { summary, zombies: [...zombieTimes.values()], closingAt };
+  return result;
 }
 
 serve({ start, snapshot, sessions, states, setRamp, record, recorded, stop });

@@ -3,7 +3,10 @@
  * `node dist/src/main.js` (or, for the smoke test, the sources through tsx),
  * on a free port with a fresh data dir, with its managed influxd unless an
  * InfluxDB URL is given. Its banner says where it listens and where its
- * InfluxDB is; /metrics (operator token) says the rest.
+ * InfluxDB is; /metrics (operator token) says the rest. With `workers` > 1 it
+ * is a hub of several processes (PULSEWIRE_WORKERS): the child is the primary,
+ * its children the workers, nats-server and influxd (processes() names them),
+ * and /metrics is the sum over the workers.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { appendFileSync, mkdtempSync, rmSync } from 'node:fs';
@@ -11,7 +14,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { connectInflux } from '../../src/storage/influx-connection.js';
 import { collectGarbage } from './inspector.js';
-import { findChild, until } from './proc.js';
+import { findChild, findChildren, until } from './proc.js';
 
 export const BENCH_ENROLLMENT_KEY = 'bench-enrollment-key-0123456789';
 export const BENCH_OPERATOR_TOKEN = 'bench-operator-token-0123456789';
@@ -30,8 +33,19 @@ export type HubOptions = {
    * smoke test of `storm`) the port freed by the stopped hub may be taken meanwhile.
    */
   port?: number;
-  /** Open the inspector on a free loopback port (inspectorUrl, collectGarbage()). */
+  /** Open the inspector on a free loopback port (inspectorUrl, collectGarbage()); workers get the next ports. */
   inspector?: boolean;
+  /** PULSEWIRE_WORKERS: a primary process and this many workers sharing the port (default: one process). */
+  workers?: number;
+};
+
+/** The processes of a running hub, by role (read from /proc when asked: a worker that died is replaced by a new pid). */
+export type HubPids = {
+  /** The hub's own processes: the one process, or the primary and its workers. */
+  hub: number[];
+  workers: number[];
+  natsServer: number | undefined;
+  influxd: number | undefined;
 };
 
 export type HubProcess = {
@@ -45,10 +59,13 @@ export type HubProcess = {
   metrics(): Promise<Metrics>;
   /** /metrics as the hub wrote it (histogram buckets by label; see prom-histogram.ts). */
   metricsText(): Promise<string>;
-  /** The inspector's ws:// URL (with `inspector: true`; see inspector.ts). */
+  /** The inspector's ws:// URL (with `inspector: true`; see inspector.ts); the primary's in a hub of workers. */
   readonly inspectorUrl: string | undefined;
-  /** A full garbage collection in the hub, through its inspector (needs `inspector: true`). */
+  /** Every process's inspector URL: the primary's and each worker's. */
+  readonly inspectorUrls: string[];
+  /** A full garbage collection in every process of the hub, through its inspector (needs `inspector: true`). */
   collectGarbage(): Promise<void>;
+  processes(): HubPids;
   /** Exit code or signal once the process ended (0: clean; 1: the hub's shutdown deadline; SIGKILL: ours). */
   exitStatus(): string | undefined;
   stop(): Promise<void>;
@@ -69,11 +86,14 @@ export function parseMetrics(text: string): Metrics {
   return out;
 }
 
-/** One counter's samples by the value of one label (e.g. pulsewire_disconnects_total by reason). */
+/** One metric of /metrics text by the value of one label, e.g. pulsewire_disconnects_total by reason; summed over other labels. */
 export function metricByLabel(text: string, name: string, label: string): Record<string, number> {
   const out: Record<string, number> = {};
-  const pattern = new RegExp(`^${name}\\{(?:[^}]*,)?${label}="([^"]*)"[^}]*\\} (\\S+)$`, 'gm');
-  for (const m of text.matchAll(pattern)) out[m[1]!] = (out[m[1]!] ?? 0) + Number(m[2]);
+  const pattern = new RegExp(`^${name}\\{([^}]*)\\} (\\S+)$`, 'gm');
+  for (const m of text.matchAll(pattern)) {
+    const value = new RegExp(`(?:^|,)${label}="([^"]*)"`).exec(m[1]!)?.[1] ?? '';
+    out[value] = (out[value] ?? 0) + Number(m[2]);
+  }
   return out;
 }
 
@@ -119,12 +139,13 @@ async function startHubProcessOnce(options: HubOptions): Promise<HubProcess> {
     // PULSEWIRE_BENCH_HUB_LOG_LEVEL / PULSEWIRE_BENCH_HUB_LOG (a file the hub's log is appended to): to look into a run.
     PULSEWIRE_LOG_LEVEL: process.env.PULSEWIRE_BENCH_HUB_LOG_LEVEL ?? 'error',
     ...(options.influxUrl ? { PULSEWIRE_INFLUX_URL: options.influxUrl } : {}),
+    ...(options.workers !== undefined ? { PULSEWIRE_WORKERS: String(options.workers) } : {}),
     ...options.env,
   };
   if (!options.influxUrl) delete env.PULSEWIRE_INFLUX_URL;
   const entry = [...(options.inspector ? ['--inspect=127.0.0.1:0'] : []), ...(options.entry ?? DEFAULT_HUB_ENTRY)];
   const child = spawn(process.execPath, entry, { env, stdio: ['ignore', 'pipe', 'pipe'] });
-  let inspectorUrl: string | undefined;
+  const inspectorUrls: string[] = [];
   let banner = '';
   let stderr = '';
   const logFile = process.env.PULSEWIRE_BENCH_HUB_LOG;
@@ -134,8 +155,10 @@ async function startHubProcessOnce(options: HubOptions): Promise<HubProcess> {
     if (logFile) appendFileSync(logFile, chunk);
   });
   child.stderr!.on('data', (chunk) => {
-    stderr = (stderr + chunk).slice(-4000);
-    inspectorUrl ??= /Debugger listening on (ws:\/\/\S+)/.exec(stderr)?.[1];
+    const text = String(chunk);
+    stderr = (stderr + text).slice(-4000);
+    // Workers inherit the primary's --inspect (node:cluster gives each the next port) and write to the same stderr.
+    for (const m of text.matchAll(/Debugger listening on (ws:\/\/\S+)/g)) inspectorUrls.push(m[1]!);
   });
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   const listening = await until(() => /InfluxDB:\s+\S+/.test(banner) || child.exitCode !== null, 60_000, 50);
@@ -154,6 +177,10 @@ async function startHubProcessOnce(options: HubOptions): Promise<HubProcess> {
   const databaseUrl = options.influxUrl ?? `${influxLine}/pulsewire`;
   const ready = await until(() => fetch(`${baseUrl}/readyz`).then((r) => r.ok, () => false), 30_000);
   if (!ready) throw new Error(`hub at ${baseUrl} not ready within 30 s; stderr:\n${stderr}`);
+  const processes = (): HubPids => {
+    const workers = findChildren(child.pid!, 'node');
+    return { hub: [child.pid!, ...workers], workers, natsServer: findChild(child.pid!, 'nats-server'), influxd: findChild(child.pid!, 'influxd') };
+  };
   const metricsText = async (): Promise<string> =>
     (await fetch(`${baseUrl}/metrics`, { headers: { authorization: `Bearer ${BENCH_OPERATOR_TOKEN}` } })).text();
   return {
@@ -168,12 +195,18 @@ async function startHubProcessOnce(options: HubOptions): Promise<HubProcess> {
     },
     metricsText,
     get inspectorUrl() {
-      return inspectorUrl;
+      return inspectorUrls[0];
+    },
+    get inspectorUrls() {
+      return [...inspectorUrls];
     },
     async collectGarbage() {
-      if (!inspectorUrl) throw new Error('the hub was not started with inspector: true (or its inspector URL was not seen)');
-      await collectGarbage(inspectorUrl);
+      if (inspectorUrls.length === 0) throw new Error('the hub was not started with inspector: true (or its inspector URL was not seen)');
+      // A worker restarted meanwhile left a URL nobody answers: the others still get theirs.
+      const results = await Promise.allSettled(inspectorUrls.map((url) => collectGarbage(url)));
+      if (results.every((r) => r.status === 'rejected')) throw (results[0] as PromiseRejectedResult).reason;
     },
+    processes,
     exitStatus() {
       return child.signalCode ?? (child.exitCode === null ? undefined : String(child.exitCode));
     },
@@ -183,10 +216,10 @@ async function startHubProcessOnce(options: HubOptions): Promise<HubProcess> {
         // The hub bounds its own shutdown (PULSEWIRE_SHUTDOWN_TIMEOUT_MS, 10 s by default, then exit 1);
         // SIGKILL only if its event loop cannot even run that deadline.
         const timer = setTimeout(() => {
-          // Its managed influxd would outlive it (the hub's exit hook does not run on SIGKILL).
-          const influxd = findChild(child.pid!, 'influxd');
+          // Its managed influxd (and a primary's nats-server and workers) would outlive it (no exit hook runs on SIGKILL).
+          const { workers, natsServer, influxd } = processes();
           child.kill('SIGKILL');
-          if (influxd) process.kill(influxd, 'SIGKILL');
+          for (const pid of [...workers, natsServer, influxd]) if (pid) process.kill(pid, 'SIGKILL');
         }, 30_000);
         await exited;
         clearTimeout(timer);

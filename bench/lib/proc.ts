@@ -31,18 +31,24 @@ export function rssBytes(pid: number): number {
 
 /** The first child of `pid` whose command name is `comm` (e.g. the hub's managed influxd). */
 export function findChild(pid: number, comm: string): number | undefined {
+  return findChildren(pid, comm)[0];
+}
+
+/** Every child of `pid` whose command name is `comm` (a hub's worker processes: `node`), in pid order. */
+export function findChildren(pid: number, comm: string): number[] {
+  const out: number[] = [];
   for (const entry of readdirSync('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
     try {
       const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
       const name = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
       const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-      if (ppid === pid && name === comm) return Number(entry);
+      if (ppid === pid && name === comm) out.push(Number(entry));
     } catch {
       // gone between readdir and read
     }
   }
-  return undefined;
+  return out.sort((a, b) => a - b);
 }
 
 export type Placement = {
@@ -197,3 +203,12 @@ export class CpuMeter {
 }
 
 export type CpuMark = { at: number; machine: { busy: number; total: number }; seconds: Record<string, number> };
+
+/** Open descriptors of a process (/proc/PID/fd): a server's sockets, give or take its few files and pipes. */
+export function openFds(pid: number): number {
+  try {
+    return readdirSync(`/proc/${pid}/fd`).length;
+  } catch {
+    return NaN;
+  }
+}

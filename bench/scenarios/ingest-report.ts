@@ -21,6 +21,14 @@ export const INGEST_NOTES = [
   'writing to its own fresh influxd; it answers each message with [2, seq] once decoded (not stored: it has no spool), so',
   'the same closed-loop driver runs it. Its InfluxDB count is polled every second during the load and after it until it',
   'has not grown for 10 s: "lost" is sent minus stored then, "stored after the load stopped" what arrived late.',
+  'Workers phase (issue 17, bench/scenarios/ingest-workers.ts): the same closed-loop driver and batches against a fresh hub',
+  'of one process (`PULSEWIRE_WORKERS=1`, no NATS: the hub of the phases above, but unpinned) and a fresh hub of workers',
+  '(a primary, the workers sharing the port, the nats-server the primary runs), each with its managed influxd; the',
+  'driver\'s devices land on the workers as node:cluster hands out the connections. Nothing is pinned (a hub of workers is',
+  'there to use every core), so every process, the driver and the neighbours share both cores; the machine\'s CPU and the',
+  'share no process of ours used ("others") are shown. CPU-s / M readings: utime+stime from load start until every spool',
+  'was empty, summed over the primary and the workers, nats-server\'s added; influxd apart. Configurations alternate,',
+  'the order turning each round; ratios are per round to the first configuration, then the median.',
 ];
 
 export function ingestTables(r: IngestResult): Table[] {
@@ -69,7 +77,33 @@ export function ingestTables(r: IngestResult): Table[] {
         fmt(p.delayedReadings), fmt(p.lastStoredAfterStopS, 1), fmt(p.cpuSecondsPerMillionStored, 2), share(p.subjectCpuShare), fmt(p.peakRssMiB),
       ]],
     },
+    ...(r.workers ? workersTables(r) : []),
     targetsTable(r.targets),
+  ];
+}
+
+function workersTables(r: IngestResult): Table[] {
+  const w = r.workers!;
+  const o = r.options;
+  const name = (n: number) => (n === 1 ? 'one process' : `${n} workers`);
+  const pct = (x: number | undefined) => (x === undefined || !Number.isFinite(x) ? '-' : `${fmt(x, 0)} %`);
+  const perM = (x: number) => (Number.isFinite(x) ? fmt(x, 2) : '-');
+  return [
+    {
+      title: `Hub of workers (issue 17): batches of ${o.batch}, ${o.devices} devices, ${o.workersSeconds} s per run, nothing pinned; medians of ${o.workersRounds} rounds, ratios to ${name(w.summary[0]!.workers)} (median of per-round ratios)`,
+      head: ['configuration', 'readings/s into InfluxDB', 'vs first', 'CPU-s / M readings: hub processes + nats-server', 'vs first', 'per round (readings/s ratio)'],
+      rows: w.summary.map((s) => [name(s.workers), fmt(s.influxPointsPerSecond), `${s.vsFirst.influxPointsPerSecond.toFixed(2)} x`, perM(s.cpuPerMillionHubAndNats), `${s.vsFirst.cpuPerMillionHubAndNats.toFixed(2)} x`, s.perRound.map((x) => x.toFixed(2)).join(', ')]),
+    },
+    {
+      title: 'Hub of workers, each run: loss check and where the CPU went (load start until every spool was empty; one core = 100 %)',
+      head: ['round: configuration', 'devices connected', 'readings/s ACKed', 'readings/s into InfluxDB', 'sent', 'stored', 'lost', 'non-zero ACKs / unACKed', 'drain (s)', 'CPU-s / M: hub / nats-server / influxd / driver', 'hub CPU', 'nats-server CPU', 'influxd CPU', 'driver CPU', 'machine CPU (others)'],
+      rows: w.runs.map((x) => [
+        `round ${x.round}: ${name(x.workers)}`, fmt(x.connected), fmt(x.ackedPerSecond), fmt(x.influxPointsPerSecond), fmt(x.readingsSent), fmt(x.stored), fmt(x.lost),
+        `${fmt(x.nonZeroAcks)} / ${fmt(x.unacknowledged)}`, fmt(x.drainSeconds, 1),
+        `${perM(x.cpuPerMillion.hub)} / ${x.workers > 1 ? perM(x.cpuPerMillion.nats) : '-'} / ${perM(x.cpuPerMillion.influxd)} / ${perM(x.cpuPerMillion.driver)}`,
+        pct(x.cpu.percent.hub), pct(x.cpu.percent['nats-server']), pct(x.cpu.percent.influxd), pct(x.cpu.percent.driver), `${pct(x.cpu.machinePercent)} (${pct(x.cpu.othersPercent)})`,
+      ]),
+    },
   ];
 }
 

@@ -5,6 +5,8 @@
  * per-message cost); side by side with ceiling A, ceiling B and the Node-RED
  * peer (peer.ts), all measured in the same run. Zero loss is checked: sent =
  * acknowledged = stored, counted in InfluxDB once the spool has drained.
+ * Then (issue 17) the workers phase (ingest-workers.ts): one hub process
+ * against a hub of workers, unpinned, round after round.
  */
 import type { ConnectResult, RunArgs, RunResult } from '../lib/driver.js';
 import { BENCH_ENROLLMENT_KEY, countStored, MetricsSampler, startHubProcess, type HubProcess } from '../lib/hub-process.js';
@@ -12,6 +14,7 @@ import { describeMachine } from '../lib/machine.js';
 import type { ResultHead, Target } from '../lib/report.js';
 import { cpuSeconds, findChild, pin, placement, until, type Placement } from '../lib/proc.js';
 import { loadFigures, measureCeilingA, measureCeilingB, startDriver, type CeilingAResult, type CeilingBFigures, type LoadFigures } from './ceilings.js';
+import { measureWorkers, type WorkersPhaseResult } from './ingest-workers.js';
 import { measureNodeRedPeer, type PeerFigures } from './peer.js';
 
 /** The hub's default PULSEWIRE_SPOOL_MAX_BYTES (the bench does not change it). */
@@ -30,13 +33,19 @@ export type IngestOptions = {
   pin: boolean;
   /** How long to wait for the hub's spool to drain after a phase. */
   drainTimeoutS: number;
+  /** Workers phase (issue 17): hub worker counts compared, the first the baseline (1: one process); [] skips it. */
+  workers: number[];
+  /** Length of each workers-phase run (batches, saturating), and how many rounds of every count. */
+  workersSeconds: number;
+  workersRounds: number;
   /** Node arguments that run the hub (default the built dist). */
   hubEntry?: string[];
   log: (line: string) => void;
 };
 
 export const INGEST_DEFAULTS: IngestOptions = {
-  devices: 1000, batch: 10, seconds: 60, singleSeconds: 20, peerSeconds: 30, window: 32, pin: true, drainTimeoutS: 300, log: () => {},
+  devices: 1000, batch: 10, seconds: 60, singleSeconds: 20, peerSeconds: 30, window: 32, pin: true, drainTimeoutS: 300,
+  workers: [1, 2], workersSeconds: 30, workersRounds: 3, log: () => {},
 };
 
 export type HubPhase = LoadFigures & {
@@ -71,6 +80,8 @@ export type IngestResult = ResultHead<'ingest', IngestOptions> & {
   ceilingB: CeilingBFigures;
   hub: { batch: HubPhase; single: HubPhase };
   peer: PeerFigures;
+  /** The workers phase (absent when skipped, or in results from before issue 17). */
+  workers?: WorkersPhaseResult;
 };
 
 /** Linear interpolation of a sampled counter at time `at`. */
@@ -188,6 +199,35 @@ export async function runIngest(options: Partial<IngestOptions> = {}): Promise<I
   o.log('  Node-RED peer...');
   const peer = await measureNodeRedPeer(o, place);
   o.log(`  Node-RED peer: ${Math.round(peer.pointsPerSecond)} points/s into InfluxDB, lost ${peer.lost}, delayed ${peer.delayedReadings}`);
+  const workers = o.workers.length > 0 ? await measureWorkers(o) : undefined;
   const { log: _log, hubEntry: _entry, ...recorded } = o;
-  return { scenario: 'ingest', machine, placement: place, options: recorded, ceilingA, ceilingB, hub, peer, targets: ingestTargets(ceilingA, ceilingB, hub, peer) };
+  return {
+    scenario: 'ingest', machine, placement: place, options: recorded, ceilingA, ceilingB, hub, peer, ...(workers ? { workers } : {}),
+    targets: [...ingestTargets(ceilingA, ceilingB, hub, peer), ...(workers ? workersTargets(workers) : [])],
+  };
+}
+
+/** On two cores a second worker has at most the second core, shared with influxd, nats-server and the driver (as `cluster`'s two nodes). */
+export const TWO_WORKERS_BOUND = 1.3;
+
+export function workersTargets(w: WorkersPhaseResult): Target[] {
+  const [first, ...others] = w.summary;
+  const two = others.find((s) => s.workers === 2);
+  const name = (n: number) => (n === 1 ? 'one process' : `${n} workers`);
+  const lossFree = w.runs.every((r) => r.lost === 0 && r.readingsSent === r.readingsAcked && r.unacknowledged === 0 && r.nonZeroAcks === 0);
+  return [
+    ...(first && two ? [{
+      target: `two workers ingest >= ${TWO_WORKERS_BOUND} x ${name(first.workers)} on this 2-core machine (readings/s into InfluxDB, median of per-round ratios)`,
+      figure: `${two.vsFirst.influxPointsPerSecond.toFixed(2)} x (rounds ${two.perRound.map((x) => x.toFixed(2)).join(', ')}; ${Math.round(two.influxPointsPerSecond)} vs ${Math.round(first.influxPointsPerSecond)}/s, medians; CPU-s per M readings, hub processes + nats-server: ${two.cpuPerMillionHubAndNats.toFixed(2)} vs ${first.cpuPerMillionHubAndNats.toFixed(2)}, ${two.vsFirst.cpuPerMillionHubAndNats.toFixed(2)} x)`,
+      met: two.vsFirst.influxPointsPerSecond >= TWO_WORKERS_BOUND,
+    }] : []),
+    {
+      target: 'zero loss with workers: sent = acknowledged = stored, every configuration, every round',
+      figure: w.summary.map((s) => {
+        const runs = w.runs.filter((r) => r.workers === s.workers);
+        return `${name(s.workers)}: ${runs.reduce((n, r) => n + r.readingsSent, 0)} sent, ${runs.reduce((n, r) => n + r.stored, 0)} stored, lost ${runs.reduce((n, r) => n + r.lost, 0)}`;
+      }).join('; '),
+      met: lossFree,
+    },
+  ];
 }

@@ -15,9 +15,15 @@ export const LIVENESS_NOTES = [
   'for all sockets, every half interval) pings each socket at the first sweep after it connected and then once per interval,',
   'and drops a socket whose ping is one interval old without a pong: a zombie goes one to one and a half intervals after its',
   'connection, plus the delays of the sweeps (src/gateway/liveness.ts).',
+  'More devices than one process holds run on a hub of workers (`PULSEWIRE_WORKERS`, as in `connections`): each worker',
+  'sweeps its own sockets, and the API poll, served by whichever worker takes it, lists the whole hub (every worker is a',
+  'cluster node; device status through NATS). The fleet then runs in several device-sim processes (bench/lib/fleet-group.ts),',
+  'on loopback source addresses as device-sim spreads them; nothing is pinned.',
 ];
 
 export function livenessTables(r: LivenessResult): Table[] {
+  const pct = (name: string) => (r.cpu?.percent[name] === undefined ? '-' : `${fmt(r.cpu.percent[name]!, 0)} %`);
+  const failed = Object.values(r.sim.connectFailures).reduce((a, b) => a + b, 0);
   const row = (name: string, d: Distribution) => [name, fmt(d.count), s(d.min), s(d.p50), s(d.p99), s(d.max), `${(d.max / r.boundMs).toFixed(2)} x`, fmt(d.overBound)];
   return [
     {
@@ -28,6 +34,15 @@ export function livenessTables(r: LivenessResult): Table[] {
         row(`hub API: listed offline, reason ping-timeout (${r.options.pollMs} ms polls, median poll ${fmt(r.pollMsMedian)} ms): upper bound`, r.hubSide),
         row('hub API: lower bound (the poll before did not list it)', r.hubSideLowerBound),
       ],
+    },
+    {
+      title: 'Connecting the fleet and holding it: CPU from the first connection to the end of the run (one core = 100 %)',
+      head: ['devices', 'hub processes', 'connected after (s)', 'failed handshakes (retried)', 'hub CPU', 'nats-server CPU', 'influxd CPU', 'device-sim CPU', 'machine CPU (others)', 'simulator\'s longest stall (s)'],
+      rows: [[
+        fmt(r.devicesRun), (r.workers ?? 1) > 1 ? `primary + ${r.workers} workers` : '1', r.connectSeconds === undefined ? '-' : fmt(r.connectSeconds, 1), fmt(failed),
+        pct('hub'), pct('nats-server'), pct('influxd'), pct('device-sim'), r.cpu ? `${fmt(r.cpu.machinePercent, 0)} % (${fmt(r.cpu.othersPercent, 0)} %)` : '-',
+        r.sim.loopDelayMaxMs === undefined ? '-' : fmt(r.sim.loopDelayMaxMs / 1000, 1),
+      ]],
     },
     targetsTable(r.targets),
   ];

@@ -14,6 +14,13 @@ export const STORM_NOTES = [
   'The load goes on for 10 s after the fleet is back; then device-sim stops (waiting for its outstanding ACKs), the',
   'spool drains, and the readings of the fleet are counted in InfluxDB. Baseline: the same fleet against a bare `ws`',
   'server (bench/servers/bare-ws.ts) that closes with 1001 and is started again on the same port.',
+  'More devices than one process holds run on a hub of workers (`PULSEWIRE_WORKERS`, as in `connections`): the SIGTERM goes',
+  'to its primary, which drains every worker (1001 to its devices) and then stops nats-server and influxd; the new hub is a',
+  'new primary with as many workers on the same port and data dir (each worker slot finds its spool again, the cluster',
+  'state is in the same nats-server store). The fleet runs in several device-sim processes (bench/lib/fleet-group.ts, on',
+  'loopback source addresses as device-sim spreads them), the baseline as as many bare servers as the hub has workers,',
+  'each on its own port with its part of the fleet, stopped with 1001 and started again together; nothing is pinned. CPU',
+  'until 99% back is the whole machine\'s (everyone, neighbours included) and, of it, the device-sim processes\'.',
 ];
 
 const s = (x: number | undefined) => (x === undefined ? 'never' : fmt(x, 1));
@@ -22,16 +29,19 @@ export function stormTables(r: StormResult): Table[] {
   const row = (name: string, x: StormRun) => [
     name, fmt(x.connectedBefore), `${s(x.downS)} (${x.exit ?? '?'})`, s(x.upS), s(x.back99S), s(x.backAllS), fmt(x.peakAcceptsPerSecond),
     fmt(Object.values(x.connectFailures).reduce((a, b) => a + b, 0)),
+    s(x.connectSeconds), x.stormCpu ? `${fmt(x.stormCpu.machinePercent, 0)} % (${fmt(x.stormCpu.deviceSimPercent, 0)} %)` : '-',
+    x.loopDelayMaxMs === undefined ? '-' : fmt(x.loopDelayMaxMs / 1000, 1),
+    (r.workers ?? 1) > 1 && x.fdsTimeline?.length ? fmt(Math.max(...x.fdsTimeline.map((t) => t.fds[0] ?? 0))) : '-',
   ];
   const h = r.hub;
   return [
     {
-      title: `Reconnect storm: ${fmt(r.devicesRun)} devices, server restarted; seconds from SIGTERM (or close 1001)`,
-      head: ['server', 'connected before', 'old process gone (exit)', 'new process up', '99% back', 'all back', 'peak accepts/s', 'failed connection attempts'],
+      title: `Reconnect storm: ${fmt(r.devicesRun)} devices${(r.workers ?? 1) > 1 ? `, hub of ${r.workers} workers (baseline: ${r.workers} bare ws processes)` : ''}, server restarted; seconds from SIGTERM (or close 1001)`,
+      head: ['server', 'connected before', 'old process gone (exit)', 'new process up', '99% back', 'all back', 'peak accepts/s', 'failed connection attempts', 'first connect of the fleet (s)', 'CPU until 99% back: machine (device-sim)', 'simulator\'s longest stall (s)', 'hub primary\'s peak descriptors (accepted, not yet handed to a worker)'],
       rows: [
         row('hub', h),
         row('bare ws (baseline)', r.bare),
-        ['hub / bare', '', '', '', h.back99S && r.bare.back99S ? ratio(h.back99S, r.bare.back99S) : 'n/a', h.backAllS && r.bare.backAllS ? ratio(h.backAllS, r.bare.backAllS) : 'n/a', ratio(h.peakAcceptsPerSecond, r.bare.peakAcceptsPerSecond), ''],
+        ['hub / bare', '', '', '', h.back99S && r.bare.back99S ? ratio(h.back99S, r.bare.back99S) : 'n/a', h.backAllS && r.bare.backAllS ? ratio(h.backAllS, r.bare.backAllS) : 'n/a', ratio(h.peakAcceptsPerSecond, r.bare.peakAcceptsPerSecond), '', '', '', '', ''],
       ],
     },
     {

@@ -13,20 +13,25 @@
  * the time to come back is the devices' own backoff; the ratio shows what
  * the hub adds (its restart, auth, session set-up).
  *
- * Size: the open-files hard limit bounds one process's connections; the
- * issue's 20,000 is cut to the same cap as `connections` and `liveness`.
+ * Size: the open-files hard limit bounds one process's connections. More
+ * devices than one process holds (issue 17: 50,000) run, as in `connections`,
+ * on a hub of workers (restarted as a whole: SIGTERM to its primary, which
+ * drains every worker, then a new primary with as many workers), a fleet of
+ * several device-sim processes, and a baseline of as many bare servers as the
+ * hub has workers, each on its own port with its part of the fleet; nothing
+ * pinned.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import type { Summary } from '../../device-sim/index.js';
-import type { FleetStartArgs, ZombieTimes } from '../lib/fleet-worker.js';
+import { FleetGroup } from '../lib/fleet-group.js';
+import type { FleetStartArgs } from '../lib/fleet-worker.js';
 import { BENCH_ENROLLMENT_KEY, countDeviceReadings, startHubProcess, type HubProcess } from '../lib/hub-process.js';
 import { Remote } from '../lib/ipc.js';
 import { describeMachine } from '../lib/machine.js';
-import { openFilesLimits, pin, placement, sleep, until, type Placement } from '../lib/proc.js';
+import { CpuMeter, openFds, pin, placement, sleep, until, type Placement } from '../lib/proc.js';
 import type { ResultHead, Target } from '../lib/report.js';
-import { BARE_WS_MODULE, FD_HEADROOM, startFleetWorker } from './connections.js';
+import { BARE_WS_MODULE, CONNECT_STALL_MS, FD_HEADROOM, hubScale, placementFor, type HubScale } from './connections.js';
 
 export type StormOptions = {
   devices: number;
@@ -41,6 +46,10 @@ export type StormOptions = {
   steadyS: number;
   /** Give up waiting for the fleet to come back after this long. */
   timeoutS: number;
+  /** Hub workers when the devices do not fit one process (undefined: the fewest that hold them; 1: cut to one process's cap). */
+  workers?: number;
+  /** Connections one process may hold (default from the open-files limit; the smoke test lowers it). */
+  processCap?: number;
   pin: boolean;
   hubEntry?: string[];
   log: (line: string) => void;
@@ -75,30 +84,65 @@ export type StormRun = {
   lost?: number;
   /** Connected count every 200 ms (sampled every 100 ms in device-sim's process), from the restart on (for the JSON). */
   timeline: Array<{ s: number; connected: number }>;
+  /** Seconds the fleet took to connect at first (the ramp), before the restart. */
+  connectSeconds: number;
+  /** From the SIGTERM until 99% were back: the machine's CPU (everyone) and device-sim's, one core = 100 %. */
+  stormCpu: { machinePercent: number; deviceSimPercent: number };
+  /** The longest event-loop stall of the simulator processes over the run, ms. */
+  loopDelayMaxMs?: number;
+  /** Every second from the SIGTERM: each server process's open descriptors (a hub of workers: the primary first, then the workers). */
+  fdsTimeline?: Array<{ s: number; fds: number[] }>;
 };
 
 export type StormResult = ResultHead<'storm', StormOptions> & {
   devicesRun: number;
+  /** Hub worker processes (1: one process); the baseline runs as many bare servers. */
+  workers: number;
   capNote: string;
   hub: StormRun;
   bare: StormRun;
 };
 
-/** One server under test, restartable on the same port. */
-type Restartable = { url: string; stop(): Promise<string | undefined>; restart(): Promise<void> };
+/** One server under test (one process or several, each part of the fleet to urls[i mod length]), restartable on the same ports. */
+type Restartable = { urls: string[]; stop(): Promise<string | undefined>; restart(): Promise<void>; pids(): number[] };
 
-async function storm(server: Restartable, o: StormOptions, devices: number, place: Placement, prefix: string): Promise<Omit<StormRun, 'stored' | 'lost'>> {
-  const worker = startFleetWorker(place);
+/** Waits until `devices` are connected while the count keeps growing (CONNECT_STALL_MS without growth ends it, as does 15 min). */
+async function connectAll(fleet: FleetGroup, devices: number, o: StormOptions): Promise<boolean> {
+  const started = Date.now();
+  let best = -1;
+  let bestAt = started;
+  for (;;) {
+    const { connected } = await fleet.snapshot();
+    if (connected >= devices) return true;
+    if (connected > best) { best = connected; bestAt = Date.now(); }
+    if (Date.now() - bestAt > CONNECT_STALL_MS || Date.now() - started > 15 * 60_000) return false;
+    await sleep(250);
+  }
+}
+
+async function storm(server: Restartable, o: StormOptions, scale: HubScale, place: Placement, prefix: string): Promise<Omit<StormRun, 'stored' | 'lost'>> {
+  const devices = scale.devices;
+  const worker = new FleetGroup(scale.fleetProcesses, place);
+  const meter = new CpuMeter();
+  meter.add('device-sim', worker.pids);
   try {
-    await worker.call('start', { url: server.url, devices, prefix, enrollmentKey: BENCH_ENROLLMENT_KEY, rate: o.rate, batch: o.batch, ramp: o.ramp, reconnect: true } satisfies FleetStartArgs);
-    const snap = () => worker.call<Snap>('snapshot');
-    const allIn = await until(async () => (await snap()).connected >= devices, (devices / o.ramp) * 1000 + 60_000, 250);
+    const started = Date.now();
+    await worker.start({ url: server.urls[0]!, devices, prefix, enrollmentKey: BENCH_ENROLLMENT_KEY, rate: o.rate, batch: o.batch, ramp: o.ramp, reconnect: true } satisfies FleetStartArgs, server.urls);
+    const snap = (): Promise<Snap> => worker.snapshot();
+    const allIn = await connectAll(worker, devices, o);
+    const connectSeconds = (Date.now() - started) / 1000;
     if (!allIn) o.log(`  only ${(await snap()).connected} of ${devices} connected before the restart`);
+    else o.log(`  ${devices} connected after ${connectSeconds.toFixed(1)} s`);
     await sleep(o.steadyS * 1000);
-    await worker.call('setRamp', { ramp: o.stormRamp });
+    await worker.setRamp(o.stormRamp);
     const before = await snap();
-    await worker.call('record', { everyMs: 100 });
+    await worker.record(100);
     const t0 = Date.now();
+    const mark = meter.mark();
+    const fdsTimeline: NonNullable<StormRun['fdsTimeline']> = [];
+    const fdsSampler = setInterval(() => {
+      try { fdsTimeline.push({ s: (Date.now() - t0) / 1000, fds: server.pids().map(openFds) }); } catch { /* restarting */ }
+    }, 1000);
     const exit = await server.stop();
     const downS = (Date.now() - t0) / 1000;
     await server.restart();
@@ -106,10 +150,13 @@ async function storm(server: Restartable, o: StormOptions, devices: number, plac
     const target99 = Math.ceil(before.connected * 0.99);
     const upAt = t0 + upS * 1000;
     await until(async () => { const s = await snap(); return s.connected >= target99 && s.at > upAt; }, o.timeoutS * 1000, 250);
+    const cpu = meter.since(mark);
     await until(async () => (await snap()).connected >= before.connected, 30_000, 250);
     await sleep(o.steadyS * 1000);
-    const snaps = await worker.call<Snap[]>('recorded');
-    const { summary } = await worker.call<{ summary: Summary; zombies: ZombieTimes[] }>('stop');
+    clearInterval(fdsSampler);
+    const snaps = await worker.recorded();
+    const { loopDelayMaxMs } = await worker.snapshot();
+    const { summary } = await worker.stop();
     const after = snaps.filter((s) => s.at > upAt);
     const firstAt = (n: number) => after.find((s) => s.connected >= n);
     const seconds = (s: Snap | undefined) => (s ? (s.at - t0) / 1000 : undefined);
@@ -129,26 +176,32 @@ async function storm(server: Restartable, o: StormOptions, devices: number, plac
       disconnects: summary.connections.disconnects,
       sim: { sent: t.sent, resent: t.resent, stored: t.stored, unacknowledged: t.unacknowledged, dropped: t.dropped, records: t.records, acks: t.acknowledged },
       timeline: snaps.filter((s, i) => s.at >= t0 && i % 2 === 0).map((s) => ({ s: (s.at - t0) / 1000, connected: s.connected })),
+      connectSeconds,
+      stormCpu: { machinePercent: cpu.machinePercent, deviceSimPercent: cpu.percent['device-sim'] ?? NaN },
+      loopDelayMaxMs, fdsTimeline,
     };
   } finally {
     await worker.close();
   }
 }
 
-async function stormHub(o: StormOptions, devices: number, place: Placement): Promise<StormRun> {
+async function stormHub(o: StormOptions, scale: HubScale, place: Placement): Promise<StormRun> {
   const dataDir = mkdtempSync(path.join(os.tmpdir(), 'pulsewire-bench-storm-'));
-  let hub: HubProcess = await startHubProcess({ entry: o.hubEntry, dataDir });
+  const workers = scale.workers > 1 ? { workers: scale.workers } : {};
+  let hub: HubProcess = await startHubProcess({ entry: o.hubEntry, dataDir, ...workers });
   const port = Number(new URL(hub.baseUrl).port);
+  const pinHub = () => { for (const pid of hub.processes().hub) pin(pid, place.subject, place); };
   try {
-    pin(hub.pid, place.subject, place);
+    pinHub();
     const run = await storm({
-      url: hub.deviceUrl,
+      urls: [hub.deviceUrl],
+      pids: () => hub.processes().hub,
       stop: async () => { await hub.stop(); return hub.exitStatus(); },
       restart: async () => {
-        hub = await startHubProcess({ entry: o.hubEntry, dataDir, port });
-        pin(hub.pid, place.subject, place);
+        hub = await startHubProcess({ entry: o.hubEntry, dataDir, port, ...workers });
+        pinHub();
       },
-    }, o, devices, place, 'storm-');
+    }, o, scale, place, 'storm-');
     await until(async () => (await hub.metrics()).get('pulsewire_spool_entries') === 0, 300_000, 200);
     const stored = await countDeviceReadings(hub.databaseUrl, 'storm-');
     return { ...run, stored, lost: run.sim.records - stored };
@@ -158,27 +211,31 @@ async function stormHub(o: StormOptions, devices: number, place: Placement): Pro
   }
 }
 
-async function stormBare(o: StormOptions, devices: number, place: Placement): Promise<StormRun> {
+/** As many bare servers as the hub has workers, each on its own port, restarted together. */
+async function stormBare(o: StormOptions, scale: HubScale, place: Placement): Promise<StormRun> {
   const startBare = async (port?: number) => {
     const proc = new Remote(BARE_WS_MODULE);
     pin(proc.pid, place.subject, place);
     const started = await proc.call<{ port: number }>('start', { pingIntervalMs: 25_000, port });
     return { proc, port: started.port };
   };
-  let bare = await startBare();
-  const port = bare.port;
+  let bare = await Promise.all(Array.from({ length: scale.workers }, () => startBare()));
+  const ports = bare.map((b) => b.port);
   try {
     return await storm({
-      url: `ws://127.0.0.1:${port}/v1/device`,
+      urls: ports.map((port) => `ws://127.0.0.1:${port}/v1/device`),
+      pids: () => bare.map((b) => b.proc.pid),
       stop: async () => {
-        await bare.proc.call('stop', { closeCode: 1001 });
-        await bare.proc.close();
+        await Promise.all(bare.map(async (b) => {
+          await b.proc.call('stop', { closeCode: 1001 });
+          await b.proc.close();
+        }));
         return '0';
       },
-      restart: async () => { bare = await startBare(port); },
-    }, o, devices, place, 'bare-');
+      restart: async () => { bare = await Promise.all(ports.map((port) => startBare(port))); },
+    }, o, scale, place, 'bare-');
   } finally {
-    await bare.proc.close();
+    await Promise.all(bare.map((b) => b.proc.close()));
   }
 }
 
@@ -186,21 +243,23 @@ export async function runStorm(options: Partial<StormOptions> = {}): Promise<Sto
   const o: StormOptions = { ...STORM_DEFAULTS, ...options };
   const place = placement(o.pin);
   const machine = describeMachine();
-  const limits = openFilesLimits();
-  const cap = limits && Number.isFinite(limits.hard) ? limits.hard - FD_HEADROOM : Infinity;
-  const devicesRun = Math.min(o.devices, cap);
-  const capNote = devicesRun < 20_000
-    ? `issue 4 asks 20,000 devices; ${devicesRun} here (open-files hard limit ${limits?.hard} per process, one descriptor per connection in the hub and in device-sim, ${FD_HEADROOM} kept free; the limit cannot be raised here, EPERM)`
-    : `${devicesRun} devices`;
-  o.log(`storm: ${devicesRun} devices (${capNote}), ${o.rate} msg/s each, batch ${o.batch}; ${place.note}`);
+  const scale = hubScale(o.devices, o.workers, o.processCap);
+  const devicesRun = scale.devices;
+  const runPlace = placementFor(scale, place);
+  const capNote = scale.workers > 1
+    ? `${devicesRun} devices on a hub of ${scale.workers} workers (PULSEWIRE_WORKERS; one process holds at most ${scale.cap}: ${scale.capReason}), the fleet in ${scale.fleetProcesses} device-sim processes on loopback source addresses, the baseline as ${scale.workers} bare ws processes on ${scale.workers} ports`
+    : devicesRun < 20_000
+      ? `issue 4 asks 20,000 devices; ${devicesRun} here (one process: ${scale.capReason}; ${FD_HEADROOM} kept free; the limit cannot be raised here, EPERM)`
+      : `${devicesRun} devices`;
+  o.log(`storm: ${devicesRun} devices (${capNote}), ${o.rate} msg/s each, batch ${o.batch}; ${runPlace.note}`);
   o.log('  hub...');
-  const hub = await stormHub(o, devicesRun, place);
+  const hub = await stormHub(o, scale, runPlace);
   o.log(`  hub: back 99% after ${hub.back99S?.toFixed(1)} s, all after ${hub.backAllS?.toFixed(1)} s, peak ${Math.round(hub.peakAcceptsPerSecond)} accepts/s, lost ${hub.lost}`);
   o.log('  bare ws...');
-  const bare = await stormBare(o, devicesRun, place);
+  const bare = await stormBare(o, scale, runPlace);
   o.log(`  bare ws: back 99% after ${bare.back99S?.toFixed(1)} s, peak ${Math.round(bare.peakAcceptsPerSecond)} accepts/s`);
   const { log: _l, hubEntry: _h, ...recorded } = o;
-  const result: StormResult = { scenario: 'storm', machine, placement: place, options: recorded, devicesRun, capNote, hub, bare, targets: [] };
+  const result: StormResult = { scenario: 'storm', machine, placement: runPlace, options: recorded, devicesRun, workers: scale.workers, capNote, hub, bare, targets: [] };
   result.targets = stormTargets(result);
   return result;
 }

@@ -34,6 +34,7 @@ describe('bench harness', () => {
   it('runs the ingest scenario with tiny numbers: every figure present, nothing lost', async () => {
     const result = await runIngest({
       devices: 20, seconds: 1, singleSeconds: 1, peerSeconds: 1, window: 4, pin: false, drainTimeoutS: 30,
+      workers: [1, 2], workersSeconds: 1, workersRounds: 1,
       hubEntry: ['--import', 'tsx', 'src/main.ts'],
     });
     for (const phase of [result.ceilingA.batch, result.ceilingA.single, result.hub.batch, result.hub.single]) {
@@ -56,16 +57,28 @@ describe('bench harness', () => {
     expect(result.targets.map((t) => t.target)).toContain('zero loss: sent = acknowledged = stored (both phases)');
     expect(result.targets.find((t) => t.target.startsWith('zero loss'))!.met).toBe(true);
     expect(result.machine.cores).toBeGreaterThan(0);
+    // The workers phase: one process and a hub of two workers (primary, workers, nats-server), nothing lost in either.
+    expect(result.workers!.runs.map((r) => r.workers)).toEqual([1, 2]);
+    for (const run of result.workers!.runs) {
+      expect(run.connected).toBe(20);
+      expect(run.stored).toBe(run.readingsSent);
+      expect(run.lost).toBe(0);
+      expect(run.cpuPerMillion.hub).toBeGreaterThan(0);
+    }
+    expect(result.workers!.runs[1]!.cpu.percent['nats-server']).toBeGreaterThanOrEqual(0);
+    expect(result.targets.find((t) => t.target.startsWith('zero loss with workers'))!.met).toBe(true);
     expect(ingestMarkdown(result, 'npm run bench -- ingest', 'bench/results/x.json', [])).toContain('| hub (spool, then InfluxDB) |');
-  }, 120_000);
+  }, 180_000);
 
-  it('runs the liveness scenario with tiny numbers: every zombie timed on both sides', async () => {
+  it('runs the liveness scenario with tiny numbers on a hub of workers: every zombie timed on both sides', async () => {
     // 1.5 s: a healthy device's pong has over a second to be read, so a busy machine does not make
     // it a "false offline"; 500 ms left it 375 ms across two processes.
+    // processCap 30: 40 devices are more than "one process" holds, so a hub of two workers and two fleet processes.
     const result = await runLiveness({
-      devices: 40, zombiesPct: 10, pingIntervalMs: 1500, pin: false,
+      devices: 40, zombiesPct: 10, pingIntervalMs: 1500, pin: false, processCap: 30,
       hubEntry: ['--import', 'tsx', 'src/main.ts'],
     });
+    expect(result.workers).toBe(2);
     expect(result.zombies).toBe(4);
     expect(result.deviceSide.count).toBe(4);
     expect(result.hubSide.count).toBe(4);
@@ -76,24 +89,33 @@ describe('bench harness', () => {
     expect(result.targets.map((t) => t.target)).toContain('no live device reported offline');
     expect(result.falseOffline).toBe(0);
     expect(livenessMarkdown(result, 'npm run bench -- liveness', 'bench/results/x.json', [])).toContain('| device side');
-  }, 60_000);
+  }, 90_000);
 
-  it('runs the connections scenario with tiny numbers: hub and bare server hold the fleet, each connection\'s RSS split', async () => {
+  it('runs the connections scenario with tiny numbers: hub and bare server hold the fleet, each connection\'s RSS split; over the cap, a hub of workers', async () => {
+    // processCap 100: the step of 150 is more than "one process" holds, so a hub of two workers, two fleet processes, two bare servers.
     const result = await runConnections({
-      steps: [60], pingIntervalMs: 1000, settleS: 1, measureS: 1, pin: false,
+      steps: [60, 150], processCap: 100, pingIntervalMs: 1000, settleS: 1, measureS: 1, pin: false,
       hubEntry: ['--import', 'tsx', 'src/main.ts'],
     });
-    const step = result.steps[0]!;
-    expect(step.hub.connected).toBe(60);
-    expect(step.bare.connected).toBe(60);
-    expect(step.hub.lost).toBe(0);
-    for (const split of [step.hub.split, step.bare.split, step.hub.afterGc.split, step.bare.afterGc.split]) {
-      for (const value of Object.values(split)) expect(Number.isFinite(value)).toBe(true);
-      // The parts add up: anonymous = heap reserved + external + the rest.
-      expect(split.heapTotal + split.external + split.otherNative).toBeCloseTo(split.anon, 6);
+    expect(result.steps.map((s) => [s.devices, s.workers, s.hub.processes, s.bare.processes])).toEqual([[60, 1, 1, 1], [150, 2, 3, 2]]);
+    for (const step of result.steps) {
+      expect(step.hub.connected).toBe(step.devices);
+      expect(step.bare.connected).toBe(step.devices);
+      expect(step.hub.lost).toBe(0);
+      for (const split of [step.hub.split, step.bare.split, step.hub.afterGc.split, step.bare.afterGc.split]) {
+        for (const value of Object.values(split)) expect(Number.isFinite(value)).toBe(true);
+        // The parts add up: anonymous = heap reserved + external + the rest.
+        expect(split.heapTotal + split.external + split.otherNative).toBeCloseTo(split.anon, 6);
+      }
     }
+    const workers = result.steps[1]!;
+    // Every socket is in a worker or a bare server (each holds a few descriptors of its own besides); nats-server apart.
+    expect(workers.hub.perProcess.slice(1).reduce((n, p) => n + p.fds, 0)).toBeGreaterThanOrEqual(150);
+    expect(workers.bare.perProcess.reduce((n, p) => n + p.fds, 0)).toBeGreaterThanOrEqual(150);
+    expect(workers.hub.side['nats-server']!.rssHeldBytes).toBeGreaterThan(0);
+    expect(result.targets.find((t) => t.target.startsWith('zero loss'))!.met).toBe(true);
     expect(connectionsMarkdown(result, 'npm run bench -- connections', 'bench/results/x.json', [])).toContain('| after full GC: RSS |');
-  }, 120_000);
+  }, 180_000);
 
   it('runs the latency scenario with tiny numbers: a maximum, then three rate steps timed on hub and ceiling A', async () => {
     const result = await runLatency({
