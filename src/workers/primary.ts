@@ -35,7 +35,23 @@ const RESTART_MAX_MS = 30_000;
 
 type Slot = { index: number; env: Record<string, string>; worker: Worker | undefined; restarts: number; backoffMs: number };
 
+/**
+ * Each worker accepts from the shared listening socket itself (the kernel's listen backlog is the queue)
+ * rather than node:cluster's default on Linux, round-robin through the primary. Round-robin hands a worker
+ * one connection at a time and waits for its answer before the next, so while a fleet connects faster than
+ * busy workers answer, the primary holds thousands of accepted connections no worker has taken; devices
+ * time out their handshakes on them, retry, and the queue fills with dead ones (the 50,000-device bench:
+ * 12,208 connected and none more for two minutes, 16,672 descriptors in the primary; bench/probes/
+ * worker-accepts.ts, 30,000 devices at 2,000/s: round-robin 2,158 handshake timeouts, none here).
+ * The price is a less even spread; a worker at its connection cap answers 503 and the device retries,
+ * landing on another. NODE_CLUSTER_SCHED_POLICY, when set, is left to decide.
+ */
+function chooseSchedulingPolicy(): void {
+  if (process.env['NODE_CLUSTER_SCHED_POLICY'] === undefined) cluster.schedulingPolicy = cluster.SCHED_NONE;
+}
+
 export async function runPrimary(config: Config): Promise<void> {
+  chooseSchedulingPolicy();
   const log = lineLogger(config.logLevel, { role: 'primary', workers: config.workers });
   let influxd: ManagedInfluxd | undefined;
   let nats: ManagedNatsServer | undefined;
