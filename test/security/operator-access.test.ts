@@ -5,6 +5,10 @@
  * the operator's session cookie riding a cross-site device connection, and
  * login from a foreign page. Each is refused.
  *
+ * The session cookie's attributes behind a proxy that terminates TLS are
+ * tried here (Secure only when a trusted proxy says https: an untrusted
+ * connection cannot claim it, fastify's GHSA-444r-cwp2-x5xf).
+ *
  * Tried elsewhere, and listed with these in SECURITY.md: the session cookie's
  * HttpOnly, SameSite=Strict (and Secure over TLS), a cookie-authenticated
  * change without an allowed Origin (CSRF), cross-site WebSocket hijacking
@@ -129,5 +133,55 @@ describe('operator endpoints and credentials', () => {
     expect(logout.status).toBe(403);
     expect(logout.headers.get('set-cookie')).toBeNull();
     expect((await call(hub, 'GET', '/v1/devices', { cookie })).status).toBe(200);
+  });
+});
+
+describe('the session cookie behind a proxy that terminates TLS', () => {
+  const COOKIE = /^pulsewire_session=[^;]+; HttpOnly; SameSite=Strict; Path=\/; Max-Age=\d+(; Secure)?$/;
+  let behindProxy: TestHub;
+  let otherProxy: TestHub;
+  beforeAll(async () => {
+    // The test's requests come from 127.0.0.1: the proxy the first hub trusts, not the second's.
+    behindProxy = await startHub({ PULSEWIRE_TRUST_PROXY: '127.0.0.1' });
+    otherProxy = await startHub({ PULSEWIRE_TRUST_PROXY: '10.0.0.5' });
+  });
+  afterAll(async () => {
+    await behindProxy?.close();
+    await otherProxy?.close();
+  });
+
+  const login = (hub: TestHub, headers: Record<string, string>) => fetch(`${hub.baseUrl}/v1/login`, {
+    method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify({ token: OPERATOR_TOKEN }),
+  });
+
+  it('is HttpOnly, SameSite=Strict, Path=/ and Secure when the trusted proxy says https; its logout clears it with Secure', async () => {
+    const host = new URL(behindProxy.baseUrl).host;
+    const res = await login(behindProxy, { 'x-forwarded-proto': 'https', origin: `https://${host}` });
+    expect(res.status).toBe(204);
+    const cookie = res.headers.get('set-cookie')!;
+    expect(cookie).toMatch(COOKIE);
+    expect(cookie.endsWith('; Secure')).toBe(true);
+    // Behind TLS the page's origin is https://: the plain-http one is now foreign.
+    expect((await login(behindProxy, { 'x-forwarded-proto': 'https', origin: `http://${host}` })).status).toBe(403);
+    const out = await call(behindProxy, 'POST', '/v1/logout', { cookie: cookie.split(';')[0]!, 'x-forwarded-proto': 'https', origin: `https://${host}` });
+    expect(out.status).toBe(204);
+    expect(out.headers.get('set-cookie')).toBe('pulsewire_session=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0; Secure');
+  });
+
+  it('is not Secure for plain http through the same proxy', async () => {
+    const res = await login(behindProxy, { 'x-forwarded-proto': 'http' });
+    expect(res.status).toBe(204);
+    expect(res.headers.get('set-cookie')).toMatch(COOKIE);
+    expect(res.headers.get('set-cookie')).not.toContain('Secure');
+  });
+
+  it('a client that is not the trusted proxy cannot claim https: no Secure, and an https Origin is foreign', async () => {
+    const host = new URL(otherProxy.baseUrl).host;
+    const res = await login(otherProxy, { 'x-forwarded-proto': 'https' });
+    expect(res.status).toBe(204);
+    expect(res.headers.get('set-cookie')).toMatch(COOKIE);
+    expect(res.headers.get('set-cookie')).not.toContain('Secure');
+    expect((await login(otherProxy, { 'x-forwarded-proto': 'https', origin: `https://${host}` })).status).toBe(403);
+    expect((await login(otherProxy, { 'x-forwarded-proto': 'https', origin: `http://${host}` })).status).toBe(204);
   });
 });
