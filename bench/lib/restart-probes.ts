@@ -49,6 +49,8 @@ export type RestartResponsiveness = {
   before: { readyz: PhaseFigures; healthz: PhaseFigures; baseline: PhaseFigures };
   down: { readyz: DownCounts; healthz: DownCounts };
   storm: { readyz: PhaseFigures; healthz: PhaseFigures; baseline: PhaseFigures };
+  /** Every /readyz probe (for the JSON: when the slow ones came, against the fleet's timeline): start in s from the SIGTERM, ms, outcome. */
+  readyzTimeline: Array<{ s: number; ms: number; outcome: string }>;
 };
 
 export const outcomeOf = (s: ProbeSample): string => (s.status === 0 ? (s.error ?? 'no answer') : String(s.status));
@@ -86,6 +88,7 @@ export function restartResponsiveness(
     before: { readyz: before(samples.readyz), healthz: before(samples.healthz), baseline: before(samples.baseline) },
     down: { readyz: down(samples.readyz, m), healthz: down(samples.healthz, m) },
     storm: { readyz: storm(samples.readyz), healthz: storm(samples.healthz), baseline: storm(samples.baseline) },
+    readyzTimeline: samples.readyz.map((x) => ({ s: (x.at - m.sigtermAt) / 1000, ms: Math.round(x.ms * 10) / 10, outcome: outcomeOf(x) })),
   };
 }
 

@@ -1,7 +1,8 @@
 /** Tables and the BENCHMARKS.md section of the reconnect-storm scenario. */
 import type { DownCounts, PhaseFigures, RestartResponsiveness } from '../lib/restart-probes.js';
 import { fmt, ratio, sectionMarkdown, type Table, targetsTable } from '../lib/report.js';
-import type { StormHubSide, StormResult, StormRun } from './storm.js';
+import type { StormHubSide } from './storm-hub-side.js';
+import type { StormResult, StormRun } from './storm.js';
 
 /** How the figures were taken: the section's closing paragraph. */
 export const STORM_NOTES = [
@@ -39,13 +40,23 @@ export const STORM_NOTES = [
 const s = (x: number | undefined) => (x === undefined ? 'never' : fmt(x, 1));
 const tally = (t: Record<string, number> | undefined) => (!t || Object.keys(t).length === 0 ? 'none' : Object.entries(t).map(([k, v]) => `${k} ${fmt(v)}`).join(', '));
 
-function responsivenessTable(x: RestartResponsiveness, hubSide: StormHubSide | undefined): Table {
+/** Where a slow answer comes from: the hub's own loop, the CPU it got, the listen backlog. */
+function hubSideTable(x: StormHubSide): Table {
+  const d = x.eventLoopDelayMs;
+  const pct = (v: number) => `${fmt(v, 0)} %`;
+  return {
+    title: 'The new hub from its readiness to the end of the reconnect window: its event-loop delay (ms), the CPU it got (% of one core, summed over its processes), and connections a full listen backlog turned away (machine-wide, anyone\'s)',
+    head: ['event-loop delay p50', 'p99', 'max', 'hub CPU', 'its influxd CPU', 'machine CPU (of 200 %)', 'listen overflows', 'listen drops'],
+    rows: [[fmt(d.p50, 1), fmt(d.p99, 1), fmt(d.max, 1), pct(x.cpuPercent.hub), pct(x.cpuPercent.influxd), pct(x.cpuPercent.machine), x.listenOverflows === undefined ? '-' : fmt(x.listenOverflows), x.listenDrops === undefined ? '-' : fmt(x.listenDrops)]],
+  };
+}
+
+function responsivenessTable(x: RestartResponsiveness): Table {
   const timed = (name: string, p: PhaseFigures) => [name, fmt(p.probes), fmt(p.p50, 1), fmt(p.p90, 1), fmt(p.p99, 1), fmt(p.max, 1), tally(p.outcomes)];
   const counted = (name: string, d: DownCounts) => [name, fmt(d.probes), '-', '-', '-', '-', `${tally(d.outcomes)} (not timed)`];
   const window = `${fmt(x.bannerS, 1)} to ${fmt(x.windowEndS, 1)} s`;
-  const delay = hubSide?.eventLoopDelayMs;
   return {
-    title: `Hub responsiveness through the restart: probe answer time, ms (every ${x.everyMs} ms, a new connection each); reconnect window ${window} after SIGTERM${delay ? `; the hub's own event-loop delay over it: p50 ${fmt(delay.p50, 1)}, p99 ${fmt(delay.p99, 1)}, max ${fmt(delay.max, 1)} ms` : ''}`,
+    title: `Hub responsiveness through the restart: probe answer time, ms (every ${x.everyMs} ms, a new connection each); reconnect window ${window} after SIGTERM`,
     head: ['probe', 'probes', 'p50', 'p90', 'p99', 'max', 'answers'],
     rows: [
       timed('before the restart (steady load): /readyz', x.before.readyz),
@@ -79,7 +90,8 @@ export function stormTables(r: StormResult): Table[] {
         ['hub / bare', '', '', '', h.back99S && r.bare.back99S ? ratio(h.back99S, r.bare.back99S) : 'n/a', h.backAllS && r.bare.backAllS ? ratio(h.backAllS, r.bare.backAllS) : 'n/a', ratio(h.peakAcceptsPerSecond, r.bare.peakAcceptsPerSecond), '', '', '', '', ''],
       ],
     },
-    ...(h.responsiveness ? [responsivenessTable(h.responsiveness, h.hubSide)] : []),
+    ...(h.responsiveness ? [responsivenessTable(h.responsiveness)] : []),
+    ...(h.hubSide ? [hubSideTable(h.hubSide)] : []),
     {
       title: 'What paced the reconnects: failed connection attempts by reason (device side, whole run) and the new hub\'s refusals before the upgrade',
       head: ['server', 'failed attempts, by reason', 'refused by the new hub before the upgrade, by reason'],
@@ -98,5 +110,7 @@ export function stormTables(r: StormResult): Table[] {
 }
 
 export function stormMarkdown(r: StormResult, command: string, jsonFile: string, notes: string[]): string {
-  return sectionMarkdown({ scenario: 'storm', facts: r, lines: [`Scale: ${r.capNote}.`], command, jsonFile, tables: stormTables(r), notes });
+  const env = Object.entries(r.options.hubEnv ?? {}).map(([k, v]) => `${k}=${v}`);
+  const lines = [`Scale: ${r.capNote}.`, ...(env.length ? [`Hub environment besides the defaults: ${env.join(', ')}.`] : [])];
+  return sectionMarkdown({ scenario: 'storm', facts: r, lines, command, jsonFile, tables: stormTables(r), notes });
 }

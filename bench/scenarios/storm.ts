@@ -35,13 +35,14 @@ import os from 'node:os';
 import path from 'node:path';
 import { FleetGroup } from '../lib/fleet-group.js';
 import type { FleetStartArgs } from '../lib/fleet-worker.js';
-import { BENCH_ENROLLMENT_KEY, countDeviceReadings, metricByLabel, parseMetrics, startHubProcess, type HubProcess } from '../lib/hub-process.js';
+import { BENCH_ENROLLMENT_KEY, countDeviceReadings, startHubProcess, type HubProcess } from '../lib/hub-process.js';
 import { Remote } from '../lib/ipc.js';
 import { describeMachine } from '../lib/machine.js';
 import { CpuMeter, openFds, pin, placement, sleep, until, type Placement } from '../lib/proc.js';
 import type { ResultHead, Target } from '../lib/report.js';
 import { RestartProbes, type RestartResponsiveness } from '../lib/restart-probes.js';
-import { BARE_WS_MODULE, CONNECT_STALL_MS, FD_HEADROOM, hubScale, placementFor, type HubScale } from './connections.js';
+import { hubSideMeter, type HubSideMeter, type StormHubSide } from './storm-hub-side.js';
+import { BARE_WS_MODULE, CONNECT_STALL_MS, hubScale, placementFor, type HubScale } from './connections.js';
 
 export type StormOptions = {
   devices: number;
@@ -68,6 +69,8 @@ export type StormOptions = {
   processCap?: number;
   pin: boolean;
   hubEntry?: string[];
+  /** More environment for the hub (both starts), e.g. an admission limit to compare with its default. */
+  hubEnv?: Record<string, string>;
   log: (line: string) => void;
 };
 
@@ -117,14 +120,6 @@ export type StormRun = {
   hubSide?: StormHubSide;
 };
 
-/** The new hub's own view of the storm, from /metrics (summed over the workers of a hub of workers). */
-export type StormHubSide = {
-  /** Upgrades answered 503 (or 404) before the upgrade, by reason: which admission limit paced the storm. */
-  handshakeRefusals: Record<string, number>;
-  /** prom-client's event-loop delay monitor (10 ms resolution) between two scrapes: at readiness and at the window's end. */
-  eventLoopDelayMs: { p50: number; p99: number; max: number };
-};
-
 export type StormResult = ResultHead<'storm', StormOptions> & {
   devicesRun: number;
   /** Hub worker processes (1: one process); the baseline runs as many bare servers. */
@@ -144,9 +139,6 @@ type Restartable = {
   /** The hub only: its probes (started with the steady load before the restart) and its own counts. */
   hub?: { baseUrl: string; probes: RestartProbes; side: HubSideMeter };
 };
-
-/** The new hub's counts over the storm: a scrape at readiness resets prom-client's event-loop monitor, one at the window's end reads it. */
-type HubSideMeter = { begin(): Promise<void>; end(): Promise<StormHubSide | undefined> };
 
 /** Waits until `devices` are connected while the count keeps growing (CONNECT_STALL_MS without growth ends it, as does 15 min). */
 async function connectAll(fleet: FleetGroup, devices: number, o: StormOptions): Promise<boolean> {
@@ -242,7 +234,8 @@ async function storm(server: Restartable, o: StormOptions, scale: HubScale, plac
 async function stormHub(o: StormOptions, scale: HubScale, place: Placement): Promise<StormRun> {
   const dataDir = mkdtempSync(path.join(os.tmpdir(), 'pulsewire-bench-storm-'));
   const workers = scale.workers > 1 ? { workers: scale.workers } : {};
-  let hub: HubProcess = await startHubProcess({ entry: o.hubEntry, dataDir, ...workers });
+  const env = o.hubEnv ?? {};
+  let hub: HubProcess = await startHubProcess({ entry: o.hubEntry, dataDir, env, ...workers });
   const port = Number(new URL(hub.baseUrl).port);
   const pinHub = () => { for (const pid of hub.processes().hub) pin(pid, place.subject, place); };
   let probes: RestartProbes | undefined;
@@ -254,7 +247,7 @@ async function stormHub(o: StormOptions, scale: HubScale, place: Placement): Pro
       pids: () => hub.processes().hub,
       stop: async () => { await hub.stop(); return hub.exitStatus(); },
       restart: async () => {
-        hub = await startHubProcess({ entry: o.hubEntry, dataDir, port, ...workers });
+        hub = await startHubProcess({ entry: o.hubEntry, dataDir, port, env, ...workers });
         pinHub();
         return hub.bannerAt;
       },
@@ -268,28 +261,6 @@ async function stormHub(o: StormOptions, scale: HubScale, place: Placement): Pro
     await hub.stop();
     rmSync(dataDir, { recursive: true, force: true });
   }
-}
-
-/** Scrapes of the new hub's /metrics; a failed scrape (the hub too busy to answer in time) leaves the counts out. */
-function hubSideMeter(current: () => HubProcess): HubSideMeter {
-  const ms = (m: Map<string, number>, name: string) => (m.get(`pulsewire_nodejs_eventloop_lag_${name}_seconds`) ?? NaN) * 1000;
-  return {
-    async begin() {
-      await current().metricsText().catch(() => undefined);
-    },
-    async end() {
-      try {
-        const text = await current().metricsText();
-        const m = parseMetrics(text);
-        return {
-          handshakeRefusals: metricByLabel(text, 'pulsewire_handshake_refusals_total', 'reason'),
-          eventLoopDelayMs: { p50: ms(m, 'p50'), p99: ms(m, 'p99'), max: ms(m, 'max') },
-        };
-      } catch {
-        return undefined;
-      }
-    },
-  };
 }
 
 /** As many bare servers as the hub has workers, each on its own port, restarted together. */
@@ -333,7 +304,7 @@ export async function runStorm(options: Partial<StormOptions> = {}): Promise<Sto
   const capNote = scale.workers > 1
     ? `${devicesRun} devices on a hub of ${scale.workers} workers (PULSEWIRE_WORKERS; one process holds at most ${scale.cap}: ${scale.capReason}), the fleet in ${scale.fleetProcesses} device-sim processes on loopback source addresses, the baseline as ${scale.workers} bare ws processes on ${scale.workers} ports`
     : devicesRun < 20_000
-      ? `issue 4 asks 20,000 devices; ${devicesRun} here (one process: ${scale.capReason}; ${FD_HEADROOM} kept free; the limit cannot be raised here, EPERM)`
+      ? `issue 4 asks 20,000 devices; ${devicesRun} here (one process: ${scale.capReason}; the limit cannot be raised here, EPERM)`
       : `${devicesRun} devices`;
   o.log(`storm: ${devicesRun} devices (${capNote}), ${o.rate} msg/s each, batch ${o.batch}; ${runPlace.note}`);
   o.log('  hub...');

@@ -164,7 +164,10 @@ describe('bench harness', () => {
     expect(x.storm.readyz.p99).toBeGreaterThanOrEqual(x.storm.readyz.p50);
     expect(x.storm.baseline.probes).toBeGreaterThan(0);
     expect(x.storm.healthz.probes).toBeGreaterThan(0);
+    expect(x.readyzTimeline.length).toBe(x.before.readyz.probes + x.down.readyz.probes + x.storm.readyz.probes + x.readyzTimeline.filter((p) => p.s > x.windowEndS).length);
+    // The new hub's side: its event-loop monitor and the CPU of its process were read over the window.
     expect(result.hub.hubSide!.eventLoopDelayMs.max).toBeGreaterThan(0);
+    expect(result.hub.hubSide!.cpuPercent.hub).toBeGreaterThan(0);
     expect(result.bare.responsiveness).toBeUndefined();
     const readyzTarget = (r: typeof result) => stormTargets(r).find((t) => t.target.startsWith('/readyz p99 during the storm'))!;
     expect(readyzTarget(result).figure).toContain(`${x.storm.readyz.probes} probes`);
@@ -174,6 +177,7 @@ describe('bench harness', () => {
     expect(markdown).toContain('| hub |');
     expect(markdown).toContain('| reconnect window: /readyz (event loop and InfluxDB ping) |');
     expect(markdown).toContain('| hub down (SIGTERM to the new banner): /readyz |');
+    expect(markdown).toContain('| event-loop delay p50 |');
   }, 180_000);
 
   it('runs the commands scenario with tiny numbers: every command of both rates succeeds in one call on hub and relay', async () => {

@@ -42,10 +42,12 @@ describe('restartResponsiveness', () => {
     expect(r.before.readyz.max).toBe(4);
   });
 
-  it('gives the banner and the window\'s end in seconds from the SIGTERM', () => {
+  it('gives the banner and the window\'s end in seconds from the SIGTERM, and every /readyz probe on that scale', () => {
     expect(r.bannerS).toBe(3);
     expect(r.windowEndS).toBe(10);
     expect(r.everyMs).toBe(200);
+    expect(r.readyzTimeline).toHaveLength(readyz.length);
+    expect(r.readyzTimeline[3]).toEqual({ s: 1, ms: 0.3, outcome: 'ECONNREFUSED' });
   });
 });
 
