@@ -50,8 +50,12 @@ export type RestartResponsiveness = {
   down: { readyz: DownCounts; healthz: DownCounts };
   storm: { readyz: PhaseFigures; healthz: PhaseFigures; baseline: PhaseFigures };
   /** Every /readyz probe (for the JSON: when the slow ones came, against the fleet's timeline): start in s from the SIGTERM, ms, outcome. */
-  readyzTimeline: Array<{ s: number; ms: number; outcome: string }>;
+  readyzTimeline: ProbeTimeline;
+  /** The bare HTTP server's probes, the same way: what the machine did at those moments. */
+  baselineTimeline: ProbeTimeline;
 };
+
+export type ProbeTimeline = Array<{ s: number; ms: number; outcome: string }>;
 
 export const outcomeOf = (s: ProbeSample): string => (s.status === 0 ? (s.error ?? 'no answer') : String(s.status));
 
@@ -74,6 +78,9 @@ function down(samples: ProbeSample[], m: RestartMoments): DownCounts {
   return { probes: kept.length, refused: kept.filter((s) => s.error === 'ECONNREFUSED').length, outcomes: tally(kept) };
 }
 
+const timeline = (samples: ProbeSample[], from: number): ProbeTimeline =>
+  samples.map((x) => ({ s: (x.at - from) / 1000, ms: Math.round(x.ms * 10) / 10, outcome: outcomeOf(x) }));
+
 /** The three probes' samples split at the SIGTERM, the banner and the window's end. */
 export function restartResponsiveness(
   samples: { readyz: ProbeSample[]; healthz: ProbeSample[]; baseline: ProbeSample[] }, m: RestartMoments, everyMs: number,
@@ -88,7 +95,8 @@ export function restartResponsiveness(
     before: { readyz: before(samples.readyz), healthz: before(samples.healthz), baseline: before(samples.baseline) },
     down: { readyz: down(samples.readyz, m), healthz: down(samples.healthz, m) },
     storm: { readyz: storm(samples.readyz), healthz: storm(samples.healthz), baseline: storm(samples.baseline) },
-    readyzTimeline: samples.readyz.map((x) => ({ s: (x.at - m.sigtermAt) / 1000, ms: Math.round(x.ms * 10) / 10, outcome: outcomeOf(x) })),
+    readyzTimeline: timeline(samples.readyz, m.sigtermAt),
+    baselineTimeline: timeline(samples.baseline, m.sigtermAt),
   };
 }
 

@@ -17,13 +17,21 @@ export type StormHubSide = {
   eventLoopDelayMs: { p50: number; p99: number; max: number };
   /** % of one core: the hub's processes (summed), its influxd, and the whole machine (two cores: up to 200 %). */
   cpuPercent: { hub: number; influxd: number; machine: number };
+  /** The hub's CPU seconds over the span, and the span's length. */
+  cpuSeconds: number;
+  spanS: number;
+  /** The old hub's CPU, % of one core, over the steady load before the restart (the same fleet sending): subtracted to get a reconnect's cost. */
+  steadyCpuPercent: number;
   /** TcpExt ListenOverflows / ListenDrops over the same span, this network namespace, anyone's listener. */
   listenOverflows?: number;
   listenDrops?: number;
 };
 
-/** begin() when the new hub is ready (resets prom-client's event-loop monitor with a scrape), end() at the window's end. */
-export type HubSideMeter = { begin(): Promise<void>; end(): Promise<StormHubSide | undefined> };
+/**
+ * steadyFrom() and steadyTo() around the steady load before the SIGTERM (the old hub); begin() when the new hub is
+ * ready (it resets prom-client's event-loop monitor with a scrape), end() at the window's end.
+ */
+export type HubSideMeter = { steadyFrom(): void; steadyTo(): void; begin(): Promise<void>; end(): Promise<StormHubSide | undefined> };
 
 export function hubSideMeter(current: () => HubProcess): HubSideMeter {
   const ms = (m: Map<string, number>, name: string) => (m.get(`pulsewire_nodejs_eventloop_lag_${name}_seconds`) ?? NaN) * 1000;
@@ -31,8 +39,16 @@ export function hubSideMeter(current: () => HubProcess): HubSideMeter {
   meter.add('hub', () => current().processes().hub);
   meter.add('influxd', () => current().processes().influxd);
   let mark: CpuMark | undefined;
+  let steadyMark: CpuMark | undefined;
+  let steadyCpuPercent = NaN;
   let backlog: ReturnType<typeof listenOverflows>;
   return {
+    steadyFrom() {
+      steadyMark = meter.mark();
+    },
+    steadyTo() {
+      if (steadyMark) steadyCpuPercent = meter.since(steadyMark).percent.hub ?? NaN;
+    },
     async begin() {
       mark = meter.mark();
       backlog = listenOverflows();
@@ -48,6 +64,7 @@ export function hubSideMeter(current: () => HubProcess): HubSideMeter {
           handshakeRefusals: metricByLabel(text, 'pulsewire_handshake_refusals_total', 'reason'),
           eventLoopDelayMs: { p50: ms(m, 'p50'), p99: ms(m, 'p99'), max: ms(m, 'max') },
           cpuPercent: { hub: cpu?.percent.hub ?? NaN, influxd: cpu?.percent.influxd ?? NaN, machine: cpu?.machinePercent ?? NaN },
+          cpuSeconds: cpu?.seconds.hub ?? NaN, spanS: cpu?.wallS ?? NaN, steadyCpuPercent,
           ...(backlog && backlogNow ? { listenOverflows: backlogNow.overflows - backlog.overflows, listenDrops: backlogNow.drops - backlog.drops } : {}),
         };
       } catch {

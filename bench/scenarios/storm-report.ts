@@ -32,23 +32,39 @@ export const STORM_NOTES = [
   'alone does. A probe started between the SIGTERM and the new hub\'s banner is not a latency of the storm (the old hub',
   'drains, then nothing listens): those are counted apart, by outcome. The reconnect window runs from the banner until',
   'every device is back (device-sim\'s count) and 5 s more; its /readyz p99 is judged against 100 ms, with every probe',
-  'answered 200. A probe without an answer counts as its timeout, 10 s. The hub\'s own event-loop delay is prom-client\'s',
-  'monitor (10 ms resolution) between a scrape of /metrics when the new hub is ready and one at the window\'s end.',
-  'The bare ws baseline has no /readyz and is not probed.',
+  'answered 200. A probe without an answer counts as its timeout, 10 s. The bare ws baseline has no /readyz and is not',
+  'probed. Where a slow answer comes from, over the new hub\'s readiness to the window\'s end: its own event-loop delay',
+  '(prom-client\'s monitor, 10 ms resolution, between a scrape of /metrics at readiness and one at the end); the CPU its',
+  'processes got (a hub far below its core while its answers are slow was waiting for the CPU, not working); its CPU per',
+  'device that came back, less what the old hub used for the same fleet\'s steady load before the restart (the handshake,',
+  'the session, the REPORTED and the resent window; the new hub\'s own catching up with its spool is in it too); and the',
+  'kernel\'s ListenOverflows over the same span (every listener of the machine\'s network namespace, so a neighbour\'s',
+  'count too): a connection turned away by a full backlog retries its SYN after 1 s, which a probe on a new connection',
+  'would show as an answer of a second or more. Every probe of /readyz and of the bare server is in the JSON',
+  '(`responsiveness.readyzTimeline`, `baselineTimeline`: seconds from the SIGTERM, ms) to set against the fleet\'s timeline.',
 ];
 
 const s = (x: number | undefined) => (x === undefined ? 'never' : fmt(x, 1));
 const tally = (t: Record<string, number> | undefined) => (!t || Object.keys(t).length === 0 ? 'none' : Object.entries(t).map(([k, v]) => `${k} ${fmt(v)}`).join(', '));
 
 /** Where a slow answer comes from: the hub's own loop, the CPU it got, the listen backlog. */
-function hubSideTable(x: StormHubSide): Table {
+function hubSideTable(x: StormHubSide, reconnects: number): Table {
   const d = x.eventLoopDelayMs;
   const pct = (v: number) => `${fmt(v, 0)} %`;
   return {
     title: 'The new hub from its readiness to the end of the reconnect window: its event-loop delay (ms), the CPU it got (% of one core, summed over its processes), and connections a full listen backlog turned away (machine-wide, anyone\'s)',
-    head: ['event-loop delay p50', 'p99', 'max', 'hub CPU', 'its influxd CPU', 'machine CPU (of 200 %)', 'listen overflows', 'listen drops'],
-    rows: [[fmt(d.p50, 1), fmt(d.p99, 1), fmt(d.max, 1), pct(x.cpuPercent.hub), pct(x.cpuPercent.influxd), pct(x.cpuPercent.machine), x.listenOverflows === undefined ? '-' : fmt(x.listenOverflows), x.listenDrops === undefined ? '-' : fmt(x.listenDrops)]],
+    head: ['event-loop delay p50', 'p99', 'max', 'hub CPU', 'before the restart (steady load)', 'CPU ms per reconnect (steady load taken out)', 'its influxd CPU', 'machine CPU (of 200 %)', 'listen overflows', 'listen drops'],
+    rows: [[
+      fmt(d.p50, 1), fmt(d.p99, 1), fmt(d.max, 1), pct(x.cpuPercent.hub), pct(x.steadyCpuPercent), fmt(reconnectCpuMs(x, reconnects), 2),
+      pct(x.cpuPercent.influxd), pct(x.cpuPercent.machine), x.listenOverflows === undefined ? '-' : fmt(x.listenOverflows), x.listenDrops === undefined ? '-' : fmt(x.listenDrops),
+    ]],
   };
+}
+
+/** The hub's CPU over the window less what the steady load took before the restart, per device that came back. */
+export function reconnectCpuMs(x: StormHubSide, reconnects: number): number {
+  const steadyS = ((Number.isFinite(x.steadyCpuPercent) ? x.steadyCpuPercent : 0) / 100) * x.spanS;
+  return reconnects > 0 ? ((x.cpuSeconds - steadyS) * 1000) / reconnects : NaN;
 }
 
 function responsivenessTable(x: RestartResponsiveness): Table {
@@ -91,7 +107,7 @@ export function stormTables(r: StormResult): Table[] {
       ],
     },
     ...(h.responsiveness ? [responsivenessTable(h.responsiveness)] : []),
-    ...(h.hubSide ? [hubSideTable(h.hubSide)] : []),
+    ...(h.hubSide ? [hubSideTable(h.hubSide, h.connectedBefore)] : []),
     {
       title: 'What paced the reconnects: failed connection attempts by reason (device side, whole run) and the new hub\'s refusals before the upgrade',
       head: ['server', 'failed attempts, by reason', 'refused by the new hub before the upgrade, by reason'],

@@ -168,6 +168,7 @@ async function storm(server: Restartable, o: StormOptions, scale: HubScale, plac
     if (!allIn) o.log(`  only ${(await snap()).connected} of ${devices} connected before the restart`);
     else o.log(`  ${devices} connected after ${connectSeconds.toFixed(1)} s`);
     await server.hub?.probes.start(server.hub.baseUrl);
+    server.hub?.side.steadyFrom();
     await sleep(o.steadyS * 1000);
     await worker.setRamp(o.stormRamp);
     const before = await snap();
@@ -178,6 +179,7 @@ async function storm(server: Restartable, o: StormOptions, scale: HubScale, plac
     const fdsSampler = setInterval(() => {
       try { fdsTimeline.push({ s: (Date.now() - t0) / 1000, fds: server.pids().map(openFds) }); } catch { /* restarting */ }
     }, 1000);
+    server.hub?.side.steadyTo();
     const exit = await server.stop();
     const downS = (Date.now() - t0) / 1000;
     const listeningAt = await server.restart();

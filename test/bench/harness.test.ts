@@ -168,6 +168,9 @@ describe('bench harness', () => {
     // The new hub's side: its event-loop monitor and the CPU of its process were read over the window.
     expect(result.hub.hubSide!.eventLoopDelayMs.max).toBeGreaterThan(0);
     expect(result.hub.hubSide!.cpuPercent.hub).toBeGreaterThan(0);
+    expect(result.hub.hubSide!.cpuSeconds).toBeGreaterThan(0);
+    expect(result.hub.hubSide!.steadyCpuPercent).toBeGreaterThanOrEqual(0);
+    expect(x.baselineTimeline.length).toBeGreaterThanOrEqual(x.before.baseline.probes + x.storm.baseline.probes);
     expect(result.bare.responsiveness).toBeUndefined();
     const readyzTarget = (r: typeof result) => stormTargets(r).find((t) => t.target.startsWith('/readyz p99 during the storm'))!;
     expect(readyzTarget(result).figure).toContain(`${x.storm.readyz.probes} probes`);
