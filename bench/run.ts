@@ -121,6 +121,9 @@ async function main(): Promise<void> {
     throw new Error('--workers takes one number for connections, liveness and storm (a list is for ingest alone)');
   }
   const workers = workersList?.[0];
+  if (values.env !== undefined && chosen.some((c) => c !== 'storm')) {
+    throw new Error(`--env is for storm alone (the hub's environment of its restart); not for ${chosen.filter((c) => c !== 'storm').join(', ')}`);
+  }
   const ramp = num('ramp');
   const args = process.argv.slice(2).join(' ');
   const command = args ? `npm run bench -- ${args}` : 'npm run bench';
