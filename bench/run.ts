@@ -8,6 +8,7 @@
  */
 import { parseArgs } from 'node:util';
 import { describeMachine } from './lib/machine.js';
+import { parseEnvList } from './lib/hub-process.js';
 import { summaryMarkdown, textTable, writeResultJson, writeSection, type Table, type Target } from './lib/report.js';
 import { runIngest } from './scenarios/ingest.js';
 import { INGEST_NOTES, ingestMarkdown, ingestTables } from './scenarios/ingest-report.js';
@@ -53,6 +54,7 @@ const USAGE = `usage: npm run bench -- [ingest] [latency] [connections] [livenes
   --ping-interval MS   connections, liveness: the hub's ping interval (default 5000)
   --zombies PCT        liveness: percent zombies (default 5); --devices sets N (default 19000; 50000: a hub of workers)
                        storm: --devices sets N (default 19000; more than one process holds: a hub of workers)
+  --env K=V,K2=V2      storm: more environment for the hub (e.g. PULSEWIRE_ACCEPT_RATE=500), recorded in its section
   --step-seconds S     latency: each rate step (default 20)
   --no-pin             do not pin processes to cores with taskset
   dashboard: --seconds S per phase (default 10; 3 rounds), --rate R readings/s (default 10000), --devices N (default 100)
@@ -86,7 +88,7 @@ async function main(): Promise<void> {
       rate: { type: 'string' }, 'outage-seconds': { type: 'string' }, before: { type: 'string' }, after: { type: 'string' },
       steps: { type: 'string' }, 'step-seconds': { type: 'string' }, 'ping-interval': { type: 'string' }, zombies: { type: 'string' },
       rates: { type: 'string' }, rounds: { type: 'string' }, 'result-delay': { type: 'string' }, configs: { type: 'string' },
-      minutes: { type: 'string' }, flap: { type: 'string' },
+      minutes: { type: 'string' }, flap: { type: 'string' }, env: { type: 'string' },
       workers: { type: 'string' }, 'workers-seconds': { type: 'string' }, 'workers-rounds': { type: 'string' }, ramp: { type: 'string' },
       'no-pin': { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
     },
@@ -119,6 +121,9 @@ async function main(): Promise<void> {
     throw new Error('--workers takes one number for connections, liveness and storm (a list is for ingest alone)');
   }
   const workers = workersList?.[0];
+  if (values.env !== undefined && chosen.some((c) => c !== 'storm')) {
+    throw new Error(`--env is for storm alone (the hub's environment of its restart); not for ${chosen.filter((c) => c !== 'storm').join(', ')}`);
+  }
   const ramp = num('ramp');
   const args = process.argv.slice(2).join(' ');
   const command = args ? `npm run bench -- ${args}` : 'npm run bench';
@@ -146,7 +151,7 @@ async function main(): Promise<void> {
       tables: latencyTables, markdown: latencyMarkdown, notes: LATENCY_NOTES,
     }),
     storm: define({
-      run: () => runStorm(defined({ pin, log, devices: num('devices'), workers, ramp })),
+      run: () => runStorm(defined({ pin, log, devices: num('devices'), workers, ramp, hubEnv: values.env === undefined ? undefined : parseEnvList(values.env) })),
       tables: stormTables, markdown: stormMarkdown, notes: STORM_NOTES,
     }),
     dashboard: define({

@@ -56,6 +56,8 @@ export type HubProcess = {
   /** http://127.0.0.1:PORT/pulsewire: the database the hub writes to. */
   readonly databaseUrl: string;
   readonly dataDir: string;
+  /** Epoch ms at which the banner (the InfluxDB line, its last) was read: the hub listens on every worker; /readyz may still be 503. */
+  readonly bannerAt: number;
   metrics(): Promise<Metrics>;
   /** /metrics as the hub wrote it (histogram buckets by label; see prom-histogram.ts). */
   metricsText(): Promise<string>;
@@ -108,6 +110,8 @@ export function parseEnvList(text: string | undefined): Record<string, string> {
 }
 
 const PORT_RETRY_MS = 30_000;
+/** The banner's last line names the hub's InfluxDB; with it the hub (every worker of it) listens. */
+const BANNER_DONE = /InfluxDB:\s+\S+/;
 
 export async function startHubProcess(options: HubOptions = {}): Promise<HubProcess> {
   const deadline = Date.now() + PORT_RETRY_MS;
@@ -147,11 +151,14 @@ async function startHubProcessOnce(options: HubOptions): Promise<HubProcess> {
   const child = spawn(process.execPath, entry, { env, stdio: ['ignore', 'pipe', 'pipe'] });
   const inspectorUrls: string[] = [];
   let banner = '';
+  let bannerAt = 0;
   let stderr = '';
   const logFile = process.env.PULSEWIRE_BENCH_HUB_LOG;
   // Only the banner is needed from stdout; keeping every log line would grow without bound.
   child.stdout!.on('data', (chunk) => {
     if (banner.length < 64 * 1024) banner += chunk;
+    // Read here rather than when the poll below sees it: the storm times its probes from this moment.
+    if (bannerAt === 0 && BANNER_DONE.test(banner)) bannerAt = Date.now();
     if (logFile) appendFileSync(logFile, chunk);
   });
   child.stderr!.on('data', (chunk) => {
@@ -161,7 +168,7 @@ async function startHubProcessOnce(options: HubOptions): Promise<HubProcess> {
     for (const m of text.matchAll(/Debugger listening on (ws:\/\/\S+)/g)) inspectorUrls.push(m[1]!);
   });
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  const listening = await until(() => /InfluxDB:\s+\S+/.test(banner) || child.exitCode !== null, 60_000, 50);
+  const listening = await until(() => BANNER_DONE.test(banner) || child.exitCode !== null, 60_000, 50);
   const base = /Pulsewire hub on (http:\/\/\S+)/.exec(banner)?.[1];
   const influxLine = /InfluxDB:\s+(http:\/\/\S+)/.exec(banner)?.[1];
   if (!listening || !base || !influxLine) {
@@ -190,6 +197,7 @@ async function startHubProcessOnce(options: HubOptions): Promise<HubProcess> {
     deviceUrl: `${baseUrl.replace(/^http/, 'ws')}/v1/device`,
     databaseUrl,
     dataDir,
+    bannerAt,
     async metrics() {
       return parseMetrics(await metricsText());
     },

@@ -23,6 +23,23 @@ export function machineTicks(): { busy: number; total: number } {
   return { busy: total - fields[3]! - fields[4]!, total };
 }
 
+/**
+ * The kernel's count of connections a full listen backlog turned away (TcpExt ListenOverflows, and ListenDrops,
+ * which includes them) in this network namespace, everyone's: a dropped SYN is sent again after 1 s, so a client
+ * that met one waits a second more. Undefined where /proc/net/netstat cannot be read.
+ */
+export function listenOverflows(): { overflows: number; drops: number } | undefined {
+  try {
+    const lines = readFileSync('/proc/net/netstat', 'utf8').split('\n').filter((l) => l.startsWith('TcpExt:'));
+    const names = lines[0]!.split(/\s+/);
+    const values = lines[1]!.split(/\s+/).map(Number);
+    const get = (name: string) => values[names.indexOf(name)] ?? NaN;
+    return { overflows: get('ListenOverflows'), drops: get('ListenDrops') };
+  } catch {
+    return undefined;
+  }
+}
+
 /** Resident set size in bytes. */
 export function rssBytes(pid: number): number {
   const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');

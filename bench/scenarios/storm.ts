@@ -13,6 +13,15 @@
  * the time to come back is the devices' own backoff; the ratio shows what
  * the hub adds (its restart, auth, session set-up).
  *
+ * Responsiveness (issue 18: "the event loop stays responsive"): from the
+ * steady load before the restart until the fleet is back, the hub's /readyz
+ * and /healthz are probed as an orchestrator does (bench/lib/restart-probes.ts:
+ * a fixed schedule, a new connection each), and a bare node:http server on
+ * the hub's core at the same moments. Probes while the hub is down (SIGTERM
+ * to the new hub's banner) are counted apart; the latencies are those of the
+ * reconnect window, from the banner until every device is back plus
+ * `probeTailS`. The bare ws baseline has no /readyz and is not probed.
+ *
  * Size: the open-files hard limit bounds one process's connections. More
  * devices than one process holds (issue 17: 50,000) run, as in `connections`,
  * on a hub of workers (restarted as a whole: SIGTERM to its primary, which
@@ -31,7 +40,9 @@ import { Remote } from '../lib/ipc.js';
 import { describeMachine } from '../lib/machine.js';
 import { CpuMeter, openFds, pin, placement, sleep, until, type Placement } from '../lib/proc.js';
 import type { ResultHead, Target } from '../lib/report.js';
-import { BARE_WS_MODULE, CONNECT_STALL_MS, FD_HEADROOM, hubScale, placementFor, type HubScale } from './connections.js';
+import { RestartProbes, type RestartResponsiveness } from '../lib/restart-probes.js';
+import { hubSideMeter, type HubSideMeter, type StormHubSide } from './storm-hub-side.js';
+import { BARE_WS_MODULE, CONNECT_STALL_MS, hubScale, placementFor, type HubScale } from './connections.js';
 
 export type StormOptions = {
   devices: number;
@@ -46,17 +57,28 @@ export type StormOptions = {
   steadyS: number;
   /** Give up waiting for the fleet to come back after this long. */
   timeoutS: number;
+  /** /readyz, /healthz and the bare HTTP baseline, each every this many ms from the steady load before the restart on. */
+  probeEveryMs: number;
+  /** The reconnect window goes on this long after every device is back (at most `steadyS`: the probes stop then). */
+  probeTailS: number;
+  /** Issue 18's bar: /readyz p99 over the reconnect window under this, ms. */
+  readyzP99BoundMs: number;
   /** Hub workers when the devices do not fit one process (undefined: the fewest that hold them; 1: cut to one process's cap). */
   workers?: number;
   /** Connections one process may hold (default from the open-files limit; the smoke test lowers it). */
   processCap?: number;
   pin: boolean;
   hubEntry?: string[];
+  /** More environment for the hub (both starts), e.g. an admission limit to compare with its default. */
+  hubEnv?: Record<string, string>;
   log: (line: string) => void;
 };
 
 export const STORM_DEFAULTS: StormOptions = {
-  devices: 19_000, rate: 0.1, batch: 4, ramp: 2_000, stormRamp: 100_000, steadyS: 10, timeoutS: 240, pin: true, log: () => {},
+  devices: 19_000, rate: 0.1, batch: 4, ramp: 2_000, stormRamp: 100_000, steadyS: 10, timeoutS: 240,
+  // 200 ms, not an orchestrator's usual 1-10 s: a window of about 30 s then holds some 150 probes, enough for a p99
+  // that is not simply the slowest one; five small requests a second add nothing a hub would notice.
+  probeEveryMs: 200, probeTailS: 5, readyzP99BoundMs: 100, pin: true, log: () => {},
 };
 
 type Snap = { at: number; connected: number; connects: number };
@@ -92,6 +114,10 @@ export type StormRun = {
   loopDelayMaxMs?: number;
   /** Every second from the SIGTERM: each server process's open descriptors (a hub of workers: the primary first, then the workers). */
   fdsTimeline?: Array<{ s: number; fds: number[] }>;
+  /** The hub only: /readyz, /healthz and the bare HTTP baseline before, during (counted) and after the restart. */
+  responsiveness?: RestartResponsiveness;
+  /** The hub only: what the new hub counted from its readiness to the end of the reconnect window. */
+  hubSide?: StormHubSide;
 };
 
 export type StormResult = ResultHead<'storm', StormOptions> & {
@@ -104,7 +130,15 @@ export type StormResult = ResultHead<'storm', StormOptions> & {
 };
 
 /** One server under test (one process or several, each part of the fleet to urls[i mod length]), restartable on the same ports. */
-type Restartable = { urls: string[]; stop(): Promise<string | undefined>; restart(): Promise<void>; pids(): number[] };
+type Restartable = {
+  urls: string[];
+  stop(): Promise<string | undefined>;
+  /** Starts it again on the same ports; resolves with the epoch ms it listened (the hub: its banner) once it is ready. */
+  restart(): Promise<number>;
+  pids(): number[];
+  /** The hub only: its probes (started with the steady load before the restart) and its own counts. */
+  hub?: { baseUrl: string; probes: RestartProbes; side: HubSideMeter };
+};
 
 /** Waits until `devices` are connected while the count keeps growing (CONNECT_STALL_MS without growth ends it, as does 15 min). */
 async function connectAll(fleet: FleetGroup, devices: number, o: StormOptions): Promise<boolean> {
@@ -133,6 +167,8 @@ async function storm(server: Restartable, o: StormOptions, scale: HubScale, plac
     const connectSeconds = (Date.now() - started) / 1000;
     if (!allIn) o.log(`  only ${(await snap()).connected} of ${devices} connected before the restart`);
     else o.log(`  ${devices} connected after ${connectSeconds.toFixed(1)} s`);
+    await server.hub?.probes.start(server.hub.baseUrl);
+    server.hub?.side.steadyFrom();
     await sleep(o.steadyS * 1000);
     await worker.setRamp(o.stormRamp);
     const before = await snap();
@@ -143,16 +179,24 @@ async function storm(server: Restartable, o: StormOptions, scale: HubScale, plac
     const fdsSampler = setInterval(() => {
       try { fdsTimeline.push({ s: (Date.now() - t0) / 1000, fds: server.pids().map(openFds) }); } catch { /* restarting */ }
     }, 1000);
+    server.hub?.side.steadyTo();
     const exit = await server.stop();
     const downS = (Date.now() - t0) / 1000;
-    await server.restart();
+    const listeningAt = await server.restart();
     const upS = (Date.now() - t0) / 1000;
+    await server.hub?.side.begin();
     const target99 = Math.ceil(before.connected * 0.99);
     const upAt = t0 + upS * 1000;
     await until(async () => { const s = await snap(); return s.connected >= target99 && s.at > upAt; }, o.timeoutS * 1000, 250);
     const cpu = meter.since(mark);
     await until(async () => (await snap()).connected >= before.connected, 30_000, 250);
-    await sleep(o.steadyS * 1000);
+    // Device-side samples are 100 ms apart, the wait above polls every 250 ms: "all back" is read from the samples below.
+    const waitedAllAt = Date.now();
+    const tail = Math.min(o.probeTailS, o.steadyS) * 1000;
+    await sleep(tail);
+    const hubSide = await server.hub?.side.end();
+    await sleep(o.steadyS * 1000 - tail);
+    await server.hub?.probes.stop();
     clearInterval(fdsSampler);
     const snaps = await worker.recorded();
     const { loopDelayMaxMs } = await worker.snapshot();
@@ -168,6 +212,8 @@ async function storm(server: Restartable, o: StormOptions, scale: HubScale, plac
       if (span >= 1) peak = Math.max(peak, (snaps[i]!.connects - snaps[j]!.connects) / span);
     }
     const t = summary.telemetry;
+    const allBackAt = firstAt(before.connected)?.at;
+    const responsiveness = server.hub?.probes.figures({ sigtermAt: t0, bannerAt: listeningAt, windowEndAt: (allBackAt ?? waitedAllAt) + tail });
     return {
       downS, upS, exit, connectedBefore: before.connected,
       back99S: seconds(firstAt(target99)), backAllS: seconds(firstAt(before.connected)),
@@ -179,6 +225,8 @@ async function storm(server: Restartable, o: StormOptions, scale: HubScale, plac
       connectSeconds,
       stormCpu: { machinePercent: cpu.machinePercent, deviceSimPercent: cpu.percent['device-sim'] ?? NaN },
       loopDelayMaxMs, fdsTimeline,
+      ...(responsiveness ? { responsiveness } : {}),
+      ...(hubSide ? { hubSide } : {}),
     };
   } finally {
     await worker.close();
@@ -188,24 +236,30 @@ async function storm(server: Restartable, o: StormOptions, scale: HubScale, plac
 async function stormHub(o: StormOptions, scale: HubScale, place: Placement): Promise<StormRun> {
   const dataDir = mkdtempSync(path.join(os.tmpdir(), 'pulsewire-bench-storm-'));
   const workers = scale.workers > 1 ? { workers: scale.workers } : {};
-  let hub: HubProcess = await startHubProcess({ entry: o.hubEntry, dataDir, ...workers });
+  const env = o.hubEnv ?? {};
+  let hub: HubProcess = await startHubProcess({ entry: o.hubEntry, dataDir, env, ...workers });
   const port = Number(new URL(hub.baseUrl).port);
   const pinHub = () => { for (const pid of hub.processes().hub) pin(pid, place.subject, place); };
+  let probes: RestartProbes | undefined;
   try {
     pinHub();
+    probes = await RestartProbes.open(place, o.probeEveryMs);
     const run = await storm({
       urls: [hub.deviceUrl],
       pids: () => hub.processes().hub,
       stop: async () => { await hub.stop(); return hub.exitStatus(); },
       restart: async () => {
-        hub = await startHubProcess({ entry: o.hubEntry, dataDir, port, ...workers });
+        hub = await startHubProcess({ entry: o.hubEntry, dataDir, port, env, ...workers });
         pinHub();
+        return hub.bannerAt;
       },
+      hub: { baseUrl: hub.baseUrl, probes, side: hubSideMeter(() => hub) },
     }, o, scale, place, 'storm-');
     await until(async () => (await hub.metrics()).get('pulsewire_spool_entries') === 0, 300_000, 200);
     const stored = await countDeviceReadings(hub.databaseUrl, 'storm-');
     return { ...run, stored, lost: run.sim.records - stored };
   } finally {
+    await probes?.close();
     await hub.stop();
     rmSync(dataDir, { recursive: true, force: true });
   }
@@ -232,7 +286,10 @@ async function stormBare(o: StormOptions, scale: HubScale, place: Placement): Pr
         }));
         return '0';
       },
-      restart: async () => { bare = await Promise.all(ports.map((port) => startBare(port))); },
+      restart: async () => {
+        bare = await Promise.all(ports.map((port) => startBare(port)));
+        return Date.now();
+      },
     }, o, scale, place, 'bare-');
   } finally {
     await Promise.all(bare.map((b) => b.proc.close()));
@@ -249,7 +306,7 @@ export async function runStorm(options: Partial<StormOptions> = {}): Promise<Sto
   const capNote = scale.workers > 1
     ? `${devicesRun} devices on a hub of ${scale.workers} workers (PULSEWIRE_WORKERS; one process holds at most ${scale.cap}: ${scale.capReason}), the fleet in ${scale.fleetProcesses} device-sim processes on loopback source addresses, the baseline as ${scale.workers} bare ws processes on ${scale.workers} ports`
     : devicesRun < 20_000
-      ? `issue 4 asks 20,000 devices; ${devicesRun} here (one process: ${scale.capReason}; ${FD_HEADROOM} kept free; the limit cannot be raised here, EPERM)`
+      ? `issue 4 asks 20,000 devices; ${devicesRun} here (one process: ${scale.capReason}; the limit cannot be raised here, EPERM)`
       : `${devicesRun} devices`;
   o.log(`storm: ${devicesRun} devices (${capNote}), ${o.rate} msg/s each, batch ${o.batch}; ${runPlace.note}`);
   o.log('  hub...');
@@ -282,5 +339,22 @@ export function stormTargets(r: StormResult): Target[] {
       figure: `messages sent ${h.sim.sent}, ACKed ${h.sim.stored}, unACKed ${h.sim.unacknowledged}, dropped ${h.sim.dropped}; readings sent ${h.sim.records}, in InfluxDB ${h.stored}, lost ${h.lost}`,
       met: lossFree && h.lost === 0,
     },
+    readyzTarget(r),
   ];
+}
+
+/** Issue 18: the event loop stays responsive while the fleet reconnects. */
+function readyzTarget(r: StormResult): Target {
+  const bound = r.options.readyzP99BoundMs ?? STORM_DEFAULTS.readyzP99BoundMs;
+  const target = `/readyz p99 during the storm < ${bound} ms (from the new hub's banner until every device is back and ${r.options.probeTailS ?? STORM_DEFAULTS.probeTailS} s more; every probe answered 200)`;
+  const x = r.hub.responsiveness;
+  if (!x) return { target, figure: 'not measured', met: false };
+  const ready = x.storm.readyz;
+  const ms = (v: number) => `${v.toFixed(1)} ms`;
+  const others = Object.entries(ready.outcomes).filter(([k]) => k !== '200').map(([k, v]) => `${v} ${k}`);
+  return {
+    target,
+    figure: `${ready.probes} probes over ${(x.windowEndS - x.bannerS).toFixed(1)} s (every ${x.everyMs} ms, a new connection each): p50 ${ms(ready.p50)}, p99 ${ms(ready.p99)}, max ${ms(ready.max)}; ${others.length ? `not 200: ${others.join(', ')}` : 'all 200'}; the machine alone (a bare HTTP server on the hub's core, same moments) p99 ${ms(x.storm.baseline.p99)}; /healthz p99 ${ms(x.storm.healthz.p99)}; before the restart /readyz p99 ${ms(x.before.readyz.p99)}; ${x.down.readyz.probes} probes while the hub was down (${x.down.readyz.refused} refused) not timed`,
+    met: ready.probes > 0 && ready.p99 < bound && ready.notOk === 0,
+  };
 }

@@ -1,9 +1,9 @@
 /**
- * The baseline of the soak's probes: a bare node:http server answering every
- * request with 200 at once, pinned to the hub's core. Probed on the same
- * schedule as the hub's /healthz, it shows what the machine alone does to an
- * answer's time (a core shared with neighbours, the scheduler), so a slow
- * /healthz can be told from a slow hub.
+ * The baseline of the soak's and the storm's probes: a bare node:http server
+ * answering every request with 200 at once, pinned to the hub's core. Probed
+ * on the same schedule as the hub's /readyz, it shows what the machine alone
+ * does to an answer's time (a core shared with neighbours, the scheduler), so
+ * a slow /readyz can be told from a slow hub.
  */
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
