@@ -10,8 +10,9 @@
  * before it handles the device's first TELEMETRY, so a message resent after
  * the move is answered ACK 1 (duplicate) and stored once.
  *
- * If the previous holder is still alive, the new holder waits (bounded) for
- * the window of that holder's claim; if it died, the window saved at the
+ * If the previous holder is still alive (whether or not it still lists the
+ * device online: it releases the claim before it saves), the new holder
+ * waits (bounded) for the window of that holder's claim; if it died, the window saved at the
  * device's last disconnect is the best there is: messages the dead node had
  * accepted but not acknowledged may then be stored twice (identical points
  * with the device's own timestamps collapse into one in InfluxDB).
@@ -62,7 +63,10 @@ export class WindowHandover {
   async adopt(runtime: DeviceRuntime, previous: DeviceStatus): Promise<void> {
     if (previous.node === undefined || previous.node === this.#nodeId || previous.epoch === undefined) return;
     const wanted = previous.epoch;
-    const waitForIt = previous.online && this.#isAlive(previous.node);
+    // Online or not: a node releases its claim before it saves the window (the save waits for the device's
+    // writes in flight), so a device that reconnects at once through another node finds itself offline and
+    // the window not yet there. A live previous holder always saves; only a dead one never will.
+    const waitForIt = this.#isAlive(previous.node);
     const deadline = Date.now() + (waitForIt ? HANDOVER_WAIT_MS : 0);
     try {
       for (;;) {

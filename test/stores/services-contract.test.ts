@@ -171,8 +171,8 @@ describe.each(BACKENDS)('services on $name', (backend) => {
   it('a lease is held by one node at a time, and taken over when its holder stops renewing', async () => {
     const events: string[] = [];
     const task = (node: string) => ({ acquired: () => { events.push(`${node}+`); }, lost: () => { events.push(`${node}-`); } });
-    const a = new Leases({ bucket: handle.stores.leases, nodeId: 'node-a', leaseMs: 600, logger: quiet });
-    const b = new Leases({ bucket: handle.stores.leases, nodeId: 'node-b', leaseMs: 600, logger: quiet });
+    const a = new Leases({ bucket: handle.stores.leases, nodeId: 'node-a', leaseMs: 5_000, logger: quiet });
+    const b = new Leases({ bucket: handle.stores.leases, nodeId: 'node-b', leaseMs: 5_000, logger: quiet });
     await a.hold('work', task('a'));
     await b.hold('work', task('b'));
     if (!handle.stores.leases) {
