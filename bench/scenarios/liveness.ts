@@ -20,7 +20,7 @@ import type { FleetStartArgs } from '../lib/fleet-worker.js';
 import { BENCH_ENROLLMENT_KEY, BENCH_OPERATOR_TOKEN, startHubProcess } from '../lib/hub-process.js';
 import { describeMachine } from '../lib/machine.js';
 import { CpuMeter, pin, placement, sleep, type CpuShares } from '../lib/proc.js';
-import { CONNECT_STALL_MS, FD_HEADROOM, hubScale, placementFor } from './connections.js';
+import { CONNECT_STALL_MS, hubScale, placementFor } from './connections.js';
 import type { ResultHead, Target } from '../lib/report.js';
 
 export type LivenessOptions = {
@@ -102,7 +102,7 @@ export async function runLiveness(options: Partial<LivenessOptions> = {}): Promi
   const capNote = scale.workers > 1
     ? `${devices} devices on a hub of ${scale.workers} workers (PULSEWIRE_WORKERS; one process holds at most ${scale.cap}: ${scale.capReason}), the fleet in ${scale.fleetProcesses} device-sim processes on loopback source addresses`
     : devices < 20_000
-      ? `issue 4 asks 20,000 devices with 1,000 zombies; ${devices} here (one process: ${scale.capReason}; ${FD_HEADROOM} kept free)`
+      ? `issue 4 asks 20,000 devices with 1,000 zombies; ${devices} here (one process: ${scale.capReason})`
       : 'as issue 4 asks';
   const boundMs = 2 * o.pingIntervalMs;
   const prefix = 'lv-';
