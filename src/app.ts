@@ -26,6 +26,10 @@ import { DeviceOutbox } from './commands/outbox.js';
 import { loginRoutes } from './api/login.js';
 import { operatorAuth, OriginPolicy } from './api/operator-auth.js';
 import { SessionKeys } from './api/session.js';
+import { keyRoutes } from './api/keys.js';
+import { ApiKeyStore } from './operators/api-key-store.js';
+import { KeyStreams } from './operators/key-streams.js';
+import { OperatorKeys } from './operators/operator-keys.js';
 import type { Config } from './config/index.js';
 import { EventBus } from './events/bus.js';
 import { REMEMBERED_SEQS } from './gateway/accepted-seqs.js';
@@ -202,7 +206,8 @@ export async function buildApp(config: Config, opts: BuildOptions): Promise<Fast
   await app.register(swagger, {
     openapi: {
       info: { title: 'Pulsewire operator API', version: '1' },
-      components: { securitySchemes: { operatorToken: { type: 'http', scheme: 'bearer' } } },
+      // Each operation also states the scope a key needs for it as `x-scope` (operators/scopes.ts).
+      components: { securitySchemes: { operatorToken: { type: 'http', scheme: 'bearer', description: 'an operator key (POST /v1/keys) or PULSEWIRE_OPERATOR_TOKEN' } } },
       security: [{ operatorToken: [] }],
     },
   });
@@ -227,13 +232,20 @@ export async function buildApp(config: Config, opts: BuildOptions): Promise<Fast
 
   const origins = new OriginPolicy(config.allowedOrigins, config.tls !== undefined);
   const sessions = new SessionKeys(config.operatorToken, { revoked: new BucketRevokedSessions(stores.revokedSessions) });
-  const auth = operatorAuth({ token: config.operatorToken, sessions, origins });
+  const keyStore = new ApiKeyStore(stores.apiKeys);
+  const keys = new OperatorKeys({ bootstrapToken: config.operatorToken, store: keyStore, logger: app.log });
+  const auth = operatorAuth({ keys, sessions, origins });
   const requireOperator = auth.requireOperator;
+  app.decorateRequest('operator', undefined);
+  // A key revoked on any node ends its live streams on this one.
+  const streams = new KeyStreams();
+  const stopWatchingKeys = keyStore.onRevoked((keyId) => streams.revoked(keyId));
+  app.addHook('onClose', async () => { stopWatchingKeys(); });
   await app.register(healthRoutes, { requireOperator });
   await app.register(loginRoutes, {
     auth, sessions, origins, secure: config.tls !== undefined, maxFailures: config.authMaxFailures, blockMs: config.authBlockMs, maxAddresses: config.authMaxAddresses,
   });
-  await app.register(live, { requireOperator, origins, ...opts.live });
+  await app.register(live, { requireOperator, origins, streams, ...opts.live });
   cluster?.connectLive(app.live, (deviceId) => app.gateway.runtimes.peek(deviceId) !== undefined);
   await app.register(async (operator) => {
     operator.addHook('onRequest', requireOperator);
@@ -244,6 +256,7 @@ export async function buildApp(config: Config, opts: BuildOptions): Promise<Fast
     await operator.register(commandRoutes);
     await operator.register(deviceStateRoutes);
     await operator.register(jobRoutes);
+    await operator.register(keyRoutes, { store: keyStore });
   });
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
   // Static and public: the page asks for the login before it reads any data.

@@ -8,6 +8,7 @@ import type { FastifyInstance } from 'fastify';
 import { PulsewireError } from '../errors/catalog.js';
 import type { DeviceRecord } from '../registry/device-registry.js';
 import { deviceIdParam, errorView } from './schemas.js';
+import { needs } from '../operators/scopes.js';
 
 const deviceView = {
   type: 'object',
@@ -52,7 +53,7 @@ export async function deviceRoutes(app: FastifyInstance): Promise<void> {
   };
 
   app.get('/v1/devices', {
-    schema: {
+    schema: { ...needs('read'),
       summary: 'List devices, key-ordered, paged',
       querystring: {
         type: 'object',
@@ -79,7 +80,7 @@ export async function deviceRoutes(app: FastifyInstance): Promise<void> {
   });
 
   app.get('/v1/devices/:id', {
-    schema: { summary: 'One device with its live status', params: deviceIdParam, response: { 200: deviceView, 404: errorView } },
+    schema: { ...needs('read'), summary: 'One device with its live status', params: deviceIdParam, response: { 200: deviceView, 404: errorView } },
   }, async (request) => {
     const { id } = request.params as { id: string };
     const record = await registry.get(id);
@@ -88,7 +89,7 @@ export async function deviceRoutes(app: FastifyInstance): Promise<void> {
   });
 
   app.put('/v1/devices/:id', {
-    schema: {
+    schema: { ...needs('admin'),
       summary: 'Register a device, or issue it a new secret; the secret is returned only here',
       params: deviceIdParam,
       response: { 201: { type: 'object', properties: { id: { type: 'string' }, secret: { type: 'string' } } } },
@@ -102,7 +103,7 @@ export async function deviceRoutes(app: FastifyInstance): Promise<void> {
   });
 
   app.delete('/v1/devices/:id', {
-    schema: { summary: 'Remove a device and close its connection with 1008', params: deviceIdParam, response: { 204: { type: 'null' }, 404: errorView } },
+    schema: { ...needs('admin'), summary: 'Remove a device and close its connection with 1008', params: deviceIdParam, response: { 204: { type: 'null' }, 404: errorView } },
   }, async (request, reply) => {
     const { id } = request.params as { id: string };
     if (!(await registry.remove(id))) throw new PulsewireError('PW_ERR_DEVICE_NOT_FOUND', id);

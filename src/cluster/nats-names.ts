@@ -29,6 +29,7 @@ export const STORE_BUCKETS = {
   jobTargets: 'job-targets',
   jobDispatch: 'job-dispatch',
   revokedSessions: 'revoked-sessions',
+  apiKeys: 'api-keys',
   leases: 'leases',
   nodes: 'nodes',
   windows: 'duplicate-windows',

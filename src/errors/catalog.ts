@@ -64,6 +64,12 @@ export const ERRORS = {
   // Operator API.
   PW_ERR_OPERATOR_AUTH: { message: 'missing or wrong operator bearer token or session', http: 401 },
   PW_ERR_ORIGIN: { message: 'request origin not allowed', http: 403 },
+  // Operator keys (docs/operators.md): a key below the route's scope, or one that no longer works.
+  PW_ERR_SCOPE: { message: "the operator key's scope does not allow this", http: 403 },
+  PW_ERR_KEY_REVOKED: { message: 'operator key revoked', http: 401, close: 1008 },
+  PW_ERR_KEY_EXPIRED: { message: 'operator key expired', http: 401, close: 1008 },
+  PW_ERR_KEY_NOT_FOUND: { message: 'no such operator key', http: 404 },
+  PW_ERR_KEYS_FULL: { message: 'too many operator keys; delete revoked or unused ones first', http: 409 },
   PW_ERR_DEVICE_NOT_FOUND: { message: 'no such device', http: 404 },
   PW_ERR_BAD_REQUEST: { message: 'bad request', http: 400 },
   PW_ERR_BODY_TOO_BIG: { message: 'request body larger than the operator API accepts', http: 413 },

@@ -16,6 +16,7 @@ import type { DesiredRecord, ReportedRecord } from '../state/state-store.js';
 import type { Bucket } from './bucket.js';
 import type { NodeRecord } from '../cluster/node-directory.js';
 import type { LeaseRecord } from '../cluster/leases.js';
+import type { ApiKeyRecord } from '../operators/api-key-store.js';
 
 export type StoreBackend = 'lmdb' | 'jetstream';
 
@@ -47,6 +48,8 @@ export type Stores = {
   readonly jobDispatch: Bucket<Dispatch>;
   /** Logged-out operator sessions: nonce → when the cookie would have expired. */
   readonly revokedSessions: Bucket<number>;
+  /** Operator API keys by id: name, scope, digest of the secret, expiry, revocation. */
+  readonly apiKeys: Bucket<ApiKeyRecord>;
   /** Undefined with one process, which holds every lease. */
   readonly leases: Bucket<LeaseRecord> | undefined;
   /** Each node's heartbeat; undefined with one process. */
@@ -61,7 +64,7 @@ export type Stores = {
 export async function flushAll(stores: Stores): Promise<void> {
   const buckets = [
     stores.devices, stores.deviceStatus, stores.commands, stores.commandsDone, stores.desired, stores.reported, stores.desiredVersions,
-    stores.jobs, stores.jobTargets, stores.jobDispatch, stores.revokedSessions, stores.leases, stores.nodes, stores.windows,
+    stores.jobs, stores.jobTargets, stores.jobDispatch, stores.revokedSessions, stores.apiKeys, stores.leases, stores.nodes, stores.windows,
   ];
   await Promise.all(buckets.map((bucket) => bucket?.flush()));
 }
