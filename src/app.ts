@@ -27,6 +27,9 @@ import { loginRoutes } from './api/login.js';
 import { operatorAuth, OriginPolicy } from './api/operator-auth.js';
 import { SessionKeys } from './api/session.js';
 import { keyRoutes } from './api/keys.js';
+import { auditRoutes } from './api/audit.js';
+import { auditHook } from './audit/audit-hook.js';
+import { AuditLog, pruneAuditHourly } from './audit/audit-log.js';
 import { ApiKeyStore } from './operators/api-key-store.js';
 import { KeyStreams } from './operators/key-streams.js';
 import { OperatorKeys } from './operators/operator-keys.js';
@@ -241,6 +244,9 @@ export async function buildApp(config: Config, opts: BuildOptions): Promise<Fast
   const streams = new KeyStreams();
   const stopWatchingKeys = keyStore.onRevoked((keyId) => streams.revoked(keyId));
   app.addHook('onClose', async () => { stopWatchingKeys(); });
+  const audit = new AuditLog({ bucket: stores.audit, points: spool, logger: app.log });
+  const auditPrune = pruneAuditHourly(audit, config.auditRetentionMs, app.log);
+  app.addHook('onClose', async () => { clearInterval(auditPrune); });
   await app.register(healthRoutes, { requireOperator });
   await app.register(loginRoutes, {
     auth, sessions, origins, secure: config.tls !== undefined, maxFailures: config.authMaxFailures, blockMs: config.authBlockMs, maxAddresses: config.authMaxAddresses,
@@ -249,6 +255,8 @@ export async function buildApp(config: Config, opts: BuildOptions): Promise<Fast
   cluster?.connectLive(app.live, (deviceId) => app.gateway.runtimes.peek(deviceId) !== undefined);
   await app.register(async (operator) => {
     operator.addHook('onRequest', requireOperator);
+    // Every route that states an `x-audit` action gets its entry before the answer leaves.
+    operator.addHook('onSend', auditHook(audit));
     await operator.register(deviceRoutes);
     await operator.register(historyRoutes);
     await operator.register(seriesRoutes);
@@ -257,6 +265,7 @@ export async function buildApp(config: Config, opts: BuildOptions): Promise<Fast
     await operator.register(deviceStateRoutes);
     await operator.register(jobRoutes);
     await operator.register(keyRoutes, { store: keyStore });
+    await operator.register(auditRoutes, { audit });
   });
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
   // Static and public: the page asks for the login before it reads any data.

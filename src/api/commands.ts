@@ -11,6 +11,7 @@ import { PulsewireError } from '../errors/catalog.js';
 import { deviceIdParam, errorView, knownDevice } from './schemas.js';
 import type { JsonValue } from '../state/types.js';
 import { needs } from '../operators/scopes.js';
+import { audited } from '../audit/audit-hook.js';
 
 /** Long polls are bounded so a forgotten script does not hold a request forever. */
 export const MAX_WAIT_SECONDS = 120;
@@ -64,7 +65,7 @@ export async function commandRoutes(app: FastifyInstance): Promise<void> {
   const deviceOf = (request: FastifyRequest): Promise<string> => knownDevice(registry, (request.params as { id: string }).id);
 
   app.post('/v1/devices/:id/commands', {
-    schema: { ...needs('operate'),
+    schema: { ...audited('command.create'), ...needs('operate'),
       summary: 'Send a command to a device; queued durably while it is offline',
       description: '202 with the command. With ?wait=SECONDS the answer waits until the command is final (200) or the wait ends (202). '
         + '409 PW_ERR_COMMAND_TTL_TOO_LONG when ttlMs is above PULSEWIRE_COMMAND_TTL_MS; 429 PW_ERR_COMMAND_QUEUE_FULL when the device has PULSEWIRE_COMMAND_QUEUE_MAX unfinished commands.',
@@ -121,7 +122,7 @@ export async function commandRoutes(app: FastifyInstance): Promise<void> {
   });
 
   app.delete('/v1/devices/:id/commands/:cid', {
-    schema: { ...needs('operate'),
+    schema: { ...audited('command.cancel'), ...needs('operate'),
       summary: 'Cancel a queued command (409 once it was sent)',
       params: commandParams,
       response: { 200: commandView, 404: errorView, 409: errorView },

@@ -8,6 +8,7 @@ import type { FastifyInstance } from 'fastify';
 import { deviceIdParam, errorView, knownDevice } from './schemas.js';
 import type { JsonObject } from '../state/types.js';
 import { needs } from '../operators/scopes.js';
+import { audited } from '../audit/audit-hook.js';
 
 const stateView = {
   type: 'object',
@@ -32,7 +33,7 @@ export async function deviceStateRoutes(app: FastifyInstance): Promise<void> {
   }, async (request) => deviceState.view(await knownDevice(registry, (request.params as { id: string }).id)));
 
   app.patch('/v1/devices/:id/desired', {
-    schema: { ...needs('operate'),
+    schema: { ...audited('desired.patch'), ...needs('operate'),
       summary: 'Change desired state with a JSON Merge Patch (null removes a key); sent to the device',
       params: deviceIdParam,
       body: { type: 'object', additionalProperties: true },

@@ -9,6 +9,7 @@ import { PulsewireError } from '../errors/catalog.js';
 import type { DeviceRecord } from '../registry/device-registry.js';
 import { deviceIdParam, errorView } from './schemas.js';
 import { needs } from '../operators/scopes.js';
+import { audited } from '../audit/audit-hook.js';
 
 const deviceView = {
   type: 'object',
@@ -89,7 +90,7 @@ export async function deviceRoutes(app: FastifyInstance): Promise<void> {
   });
 
   app.put('/v1/devices/:id', {
-    schema: { ...needs('admin'),
+    schema: { ...audited('device.register'), ...needs('admin'),
       summary: 'Register a device, or issue it a new secret; the secret is returned only here',
       params: deviceIdParam,
       response: { 201: { type: 'object', properties: { id: { type: 'string' }, secret: { type: 'string' } } } },
@@ -103,7 +104,7 @@ export async function deviceRoutes(app: FastifyInstance): Promise<void> {
   });
 
   app.delete('/v1/devices/:id', {
-    schema: { ...needs('admin'), summary: 'Remove a device and close its connection with 1008', params: deviceIdParam, response: { 204: { type: 'null' }, 404: errorView } },
+    schema: { ...audited('device.remove'), ...needs('admin'), summary: 'Remove a device and close its connection with 1008', params: deviceIdParam, response: { 204: { type: 'null' }, 404: errorView } },
   }, async (request, reply) => {
     const { id } = request.params as { id: string };
     if (!(await registry.remove(id))) throw new PulsewireError('PW_ERR_DEVICE_NOT_FOUND', id);

@@ -12,6 +12,7 @@ import { DEVICE_ID_PATTERN } from '../protocol/limits.js';
 import { commandView, newCommandBody } from './commands.js';
 import { errorView } from './schemas.js';
 import { needs } from '../operators/scopes.js';
+import { audited } from '../audit/audit-hook.js';
 
 /** Most ids one request may list; larger fleets are selected by prefix. */
 const MAX_TARGET_IDS = 10_000;
@@ -66,7 +67,7 @@ export async function jobRoutes(app: FastifyInstance): Promise<void> {
   const { jobs } = app;
 
   app.post('/v1/jobs', {
-    schema: { ...needs('operate'),
+    schema: { ...audited('job.create'), ...needs('operate'),
       summary: 'Roll one command out to many devices at a bounded rate',
       description: '201 with the job and a Location header; the rollout continues in the background (docs/jobs.md).',
       body: newJobBody,
@@ -128,7 +129,7 @@ export async function jobRoutes(app: FastifyInstance): Promise<void> {
   });
 
   app.post('/v1/jobs/:id/cancel', {
-    schema: { ...needs('operate'),
+    schema: { ...audited('job.cancel'), ...needs('operate'),
       summary: 'Stop the rollout and cancel the commands still queued (409 once the job is finished)',
       params: jobIdParam,
       response: { 200: jobView, 404: errorView, 409: errorView },

@@ -11,6 +11,7 @@ import { PulsewireError } from '../errors/catalog.js';
 import type { ApiKeyRecord, ApiKeyStore } from '../operators/api-key-store.js';
 import { needs, SCOPES } from '../operators/scopes.js';
 import { errorView } from './schemas.js';
+import { audited } from '../audit/audit-hook.js';
 
 const keyView = {
   type: 'object',
@@ -32,7 +33,7 @@ export async function keyRoutes(app: FastifyInstance, opts: { store: ApiKeyStore
 
   app.post('/v1/keys', {
     schema: {
-      ...needs('admin'),
+      ...audited('key.create'), ...needs('admin'),
       summary: 'Create an operator key; its secret is in this answer only',
       body: {
         type: 'object',
@@ -60,7 +61,7 @@ export async function keyRoutes(app: FastifyInstance, opts: { store: ApiKeyStore
   }, async () => ({ keys: (await store.list()).sort((a, b) => a.createdAt - b.createdAt).map(view) }));
 
   app.delete('/v1/keys/:id', {
-    schema: { ...needs('admin'), summary: 'Revoke an operator key: refused at once, its live streams closed (1008)', params: keyIdParam, response: { 204: { type: 'null' }, 404: errorView } },
+    schema: { ...audited('key.revoke'), ...needs('admin'), summary: 'Revoke an operator key: refused at once, its live streams closed (1008)', params: keyIdParam, response: { 204: { type: 'null' }, 404: errorView } },
   }, async (request, reply) => {
     const { id } = request.params as { id: string };
     const revoked = await store.revoke(id);

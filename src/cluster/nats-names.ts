@@ -30,6 +30,7 @@ export const STORE_BUCKETS = {
   jobDispatch: 'job-dispatch',
   revokedSessions: 'revoked-sessions',
   apiKeys: 'api-keys',
+  audit: 'audit',
   leases: 'leases',
   nodes: 'nodes',
   windows: 'duplicate-windows',

@@ -55,6 +55,8 @@ export type Config = {
   readonly commandTimeoutMs: number;
   /** How long finished commands stay readable in the API. */
   readonly commandRetentionMs: number;
+  /** How long audit entries are kept (the store; InfluxDB's copy follows the database's retention policy). */
+  readonly auditRetentionMs: number;
   readonly logLevel: string;
   readonly tls: TlsConfig | undefined;
   /** Origins a browser may use operator endpoints from; undefined means only the hub's own origin. */
@@ -139,6 +141,7 @@ export const CONFIG_DOC = [
   ['PULSEWIRE_COMMAND_TTL_MS', '3600000', 'default and largest ttlMs of a command: one not sent within it expires (1 hour; at most 30 days)'],
   ['PULSEWIRE_COMMAND_TIMEOUT_MS', '30000', 'default timeoutMs: a sent command with no final RESULT within it is timed-out'],
   ['PULSEWIRE_COMMAND_RETENTION_MS', '604800000', 'how long finished commands stay readable in the API (7 days)'],
+  ['PULSEWIRE_AUDIT_RETENTION_MS', '7776000000', 'how long audit entries stay in GET /v1/audit (90 days; 60000 to 3650 days); the InfluxDB copy follows the database\'s retention policy'],
   ['PULSEWIRE_LOG_LEVEL', 'info', 'fatal, error, warn, info, debug, trace or silent'],
   ['PULSEWIRE_TLS_CERT', 'unset', 'PEM certificate file: serve https/wss (with PULSEWIRE_TLS_KEY)'],
   ['PULSEWIRE_TLS_KEY', 'unset', 'PEM private key file for PULSEWIRE_TLS_CERT'],
@@ -206,6 +209,7 @@ export function loadConfig(env: Env = process.env): Config {
     commandTtlMs: envInteger(env, 'PULSEWIRE_COMMAND_TTL_MS', { min: 1000, max: 30 * 86_400_000 }) ?? 3_600_000,
     commandTimeoutMs: envInteger(env, 'PULSEWIRE_COMMAND_TIMEOUT_MS', { min: 100, max: 86_400_000 }) ?? 30_000,
     commandRetentionMs: envInteger(env, 'PULSEWIRE_COMMAND_RETENTION_MS', { min: 60_000, max: 365 * 86_400_000 }) ?? 7 * 86_400_000,
+    auditRetentionMs: envInteger(env, 'PULSEWIRE_AUDIT_RETENTION_MS', { min: 60_000, max: 3650 * 86_400_000 }) ?? 90 * 86_400_000,
     logLevel: envChoice(env, 'PULSEWIRE_LOG_LEVEL', LOG_LEVELS) ?? 'info',
     tls: loadTls(env),
     allowedOrigins: loadOrigins(env),
