@@ -240,6 +240,7 @@ export async function buildApp(config: Config, opts: BuildOptions): Promise<Fast
   const auth = operatorAuth({ keys, sessions, origins });
   const requireOperator = auth.requireOperator;
   app.decorateRequest('operator', undefined);
+  app.decorateRequest('auditAction', undefined);
   // A key revoked on any node ends its live streams on this one.
   const streams = new KeyStreams();
   const stopWatchingKeys = keyStore.onRevoked((keyId) => streams.revoked(keyId));

@@ -9,6 +9,13 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { AuditLog } from './audit-log.js';
 
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** Set by a handler whose action is more precise than its route's (a PUT that rotated a secret). */
+    auditAction: string | undefined;
+  }
+}
+
 /** The schema field a state-changing route names its audit action in. */
 export const AUDIT_FIELD = 'x-audit';
 
@@ -22,7 +29,7 @@ export function audited(action: string): { [AUDIT_FIELD]: string } {
 
 export function auditHook(audit: AuditLog) {
   return async function recordAudit(request: FastifyRequest, reply: FastifyReply, payload: unknown): Promise<unknown> {
-    const action = (request.routeOptions.schema as Record<string, unknown> | undefined)?.[AUDIT_FIELD];
+    const action = request.auditAction ?? (request.routeOptions.schema as Record<string, unknown> | undefined)?.[AUDIT_FIELD];
     const operator = request.operator;
     if (typeof action !== 'string' || operator === undefined) return payload;
     const status = reply.statusCode;
@@ -51,6 +58,10 @@ function detailOf(action: string, requestBody: unknown): string | undefined {
   if (action === 'command.create' && typeof body.name === 'string') return body.name;
   if (action === 'job.create' && typeof body.command?.name === 'string') return body.command.name;
   if (action === 'key.create' && typeof body.name === 'string') return `${body.name} (${String(body.scope)})`;
+  if (action === 'device.rotate') {
+    const rotation = requestBody as { keepEnrollment?: unknown; graceS?: unknown } | undefined;
+    return `grace ${Number(rotation?.graceS ?? 0)} s${rotation?.keepEnrollment === true ? ', enrollment kept' : ''}`;
+  }
   return undefined;
 }
 

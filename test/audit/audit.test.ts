@@ -94,7 +94,7 @@ describe('audit log', () => {
 
   it('writes each entry to InfluxDB as measurement audit, tagged by key, action and outcome', async () => {
     const rows = await until(async () => {
-      const found = await hub.db.query<{ key: string; action: string; outcome: string; target: string; source: string; status: number }>(
+      const found = await hub.db.query<{ time: number; key: string; action: string; outcome: string; target: string; source: string; status: number }>(
         `SELECT * FROM audit WHERE action = 'command.cancel'`,
       );
       return found.length >= 2 ? found : undefined;
