@@ -124,9 +124,10 @@ export async function authenticateDevice(input: AuthInput, deps: AuthDeps): Prom
   if (matched === undefined) return refuse();
   const endsAt = record?.enrollmentEndsAt;
   if (endsAt !== undefined && now >= endsAt) return refuse();
-  const provisioned = await registry.ensureProvisioned(deviceId, 'enrollment');
-  if (!provisioned) return refuse();
   const keyId = enrollmentKeyId(matched);
+  const provisioned = await registry.ensureProvisioned(deviceId, 'enrollment', keyId);
+  if (!provisioned) return refuse();
+  // A write only when the device moved to another key (or was enrolled before keys were recorded).
   if (provisioned.enrollmentKeyId !== keyId) await registry.noteEnrollmentKey(deviceId, keyId);
   return admit(provisioned, 'enrollment', endsAt);
 }

@@ -218,12 +218,13 @@ export class DeviceRegistry {
    * enrollment key or client certificate). Undefined for a tombstone: a
    * removed device stays out until an operator registers it again.
    */
-  async ensureProvisioned(id: string, provisioning: 'enrollment' | 'certificate'): Promise<DeviceIdentity | undefined> {
+  async ensureProvisioned(id: string, provisioning: 'enrollment' | 'certificate', enrollmentKeyId?: string): Promise<DeviceIdentity | undefined> {
     assertDeviceId(id);
     for (;;) {
       const existing = await this.#devices.get(id);
       if (existing) return existing.value.revoked ? undefined : existing.value;
-      const identity: DeviceIdentity = { id, provisioning, createdAt: this.#now() };
+      // The enrollment key is recorded with the first write, so a fleet enrolling costs one write per device, not two.
+      const identity: DeviceIdentity = { id, provisioning, createdAt: this.#now(), ...(enrollmentKeyId !== undefined ? { enrollmentKeyId } : {}) };
       if ((await this.#devices.create(id, identity)) !== undefined) {
         // A device deleted earlier left its last status (for its epoch): a new one starts fresh.
         await this.#resetStatus(id, NEVER_CONNECTED, { ifPresent: true });
