@@ -92,6 +92,8 @@ export async function deviceRoutes(app: FastifyInstance): Promise<void> {
           cursor: { type: 'string', maxLength: 200 },
           online: { type: 'boolean' },
           prefix: { type: 'string', pattern: '^[A-Za-z0-9._-]{0,64}$' },
+          oldEnrollmentKey: { type: 'boolean', description: 'true: only devices that last enrolled with a previous enrollment key (who still has to move); false: the others' },
+          disabled: { type: 'boolean' },
         },
         additionalProperties: false,
       },
@@ -101,10 +103,13 @@ export async function deviceRoutes(app: FastifyInstance): Promise<void> {
       },
     },
   }, async (request) => {
-    const q = request.query as { limit: number; cursor?: string; online?: boolean; prefix?: string };
+    const q = request.query as { limit: number; cursor?: string; online?: boolean; prefix?: string; oldEnrollmentKey?: boolean; disabled?: boolean };
+    const onOldKey = (record: DeviceRecord) => record.enrollmentKeyId !== undefined && record.enrollmentKeyId !== currentEnrollmentKey;
+    const where = q.oldEnrollmentKey === undefined && q.disabled === undefined ? undefined : (record: DeviceRecord) =>
+      (q.oldEnrollmentKey === undefined || onOldKey(record) === q.oldEnrollmentKey) && (q.disabled === undefined || (record.disabled === true) === q.disabled);
     // Online is live state; the registry's copy can lag by a write, so filter on the live view.
     const page = await registry.list({
-      limit: q.limit, cursor: q.cursor, prefix: q.prefix, online: q.online, isOnline: (record) => online.isOnline(record.id, record.status),
+      limit: q.limit, cursor: q.cursor, prefix: q.prefix, online: q.online, isOnline: (record) => online.isOnline(record.id, record.status), ...(where ? { where } : {}),
     });
     return { devices: page.devices.map(view), nextCursor: page.nextCursor ?? null };
   });

@@ -27,12 +27,29 @@ export function watchCredentials(devices: Bucket<DeviceIdentity>, runtimes: Devi
     if (!identity || identity.revoked) return;
     const session = runtimes.peek(identity.id)?.session as { credentialsVersion?: number } | undefined;
     if (!session) return;
-    if (identity.disabled) return end(kick, identity.id, new PulsewireError('PW_ERR_DEVICE_DISABLED'));
-    // HTTP fallback links carry no count: each request authenticates anew.
-    if (session.credentialsVersion !== undefined && (identity.credentialsVersion ?? 0) > session.credentialsVersion) {
-      end(kick, identity.id, new PulsewireError('PW_ERR_REAUTHENTICATE'));
-    }
+    const err = staleBy(identity, session);
+    if (err) kick(identity.id, err.spec.close!, err.closeReason);
   });
+}
+
+/**
+ * For a session just accepted: its handshake read the identity before a
+ * rotation or a disable whose change the watch reported while the session
+ * did not exist yet. Read again once accepted, it is closed like the others.
+ */
+export function recheckAfterAccept(session: DeviceSession, current: DeviceIdentity | undefined): void {
+  const err = current && !current.revoked ? staleBy(current, session) : undefined;
+  if (err) session.end(err.spec.close!, err.closeReason, 'kicked');
+}
+
+/** Why a session no longer holds under `identity`; undefined while it does. */
+function staleBy(identity: DeviceIdentity, session: { credentialsVersion?: number | undefined }): PulsewireError | undefined {
+  if (identity.disabled) return new PulsewireError('PW_ERR_DEVICE_DISABLED');
+  // HTTP fallback links carry no count: each request authenticates anew.
+  if (session.credentialsVersion !== undefined && (identity.credentialsVersion ?? 0) > session.credentialsVersion) {
+    return new PulsewireError('PW_ERR_REAUTHENTICATE');
+  }
+  return undefined;
 }
 
 /** Closes the session with 4001 when the secret it used stops working. */
@@ -42,8 +59,4 @@ export function closeAtGraceEnd(session: DeviceSession, validUntil: number): voi
     session.end(err.spec.close!, err.closeReason, 'kicked');
   });
   session.onClosed(() => deadline.cancel());
-}
-
-function end(kick: Kick, deviceId: string, err: PulsewireError): void {
-  kick(deviceId, err.spec.close!, err.closeReason);
 }

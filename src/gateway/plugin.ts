@@ -21,7 +21,7 @@ import { DeviceRateLimiter, type DeviceLimit } from './device-rates.js';
 import { DeviceRuntimes } from './device-runtime.js';
 import { DeviceSession, type SessionHost } from './device-session.js';
 import { checkDeviceRequest } from './request-credentials.js';
-import { closeAtGraceEnd, watchCredentials } from './credential-watch.js';
+import { closeAtGraceEnd, recheckAfterAccept, watchCredentials } from './credential-watch.js';
 import { LivenessSweep } from './liveness.js';
 import { receiptClock } from './receipt-clock.js';
 import { StatusRecorder } from './status-recorder.js';
@@ -185,6 +185,8 @@ async function gatewayPlugin(app: FastifyInstance, opts: GatewayOptions): Promis
       session.acceptOrder = accepted;
       session.credentialsVersion = device.credentialsVersion;
       if (device.validUntil !== undefined) closeAtGraceEnd(session, device.validUntil);
+      // One more read (lmdb, or the cluster's local mirror) closes the gap between the handshake's check and now.
+      void registry.identity(device.id).then((identity) => recheckAfterAccept(session, identity), () => undefined);
       // The newer connection wins only once it has shown life (takeover.ts); with none live it is attached now.
       if (current || device.heldElsewhere) takeovers.hold(session, () => attach(session, device.method, device.heldElsewhere !== undefined));
       else attach(session, device.method, false);

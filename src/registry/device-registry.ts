@@ -72,6 +72,8 @@ export interface ListOptions {
   online?: boolean;
   /** Live online state for the `online` filter (presence/online-devices.ts); defaults to the stored status. */
   isOnline?: (record: DeviceRecord) => boolean;
+  /** Only devices this says yes to (the API's further filters). */
+  where?: (record: DeviceRecord) => boolean;
 }
 
 export interface DevicePage {
@@ -255,6 +257,7 @@ export class DeviceRegistry {
       const status = (await this.#statuses.get(identity.id))?.value ?? { ...NEVER_CONNECTED };
       const record = { ...identity, status };
       if (online !== undefined && (isOnline === undefined ? status.online : isOnline(record)) !== online) continue;
+      if (options.where && !options.where(record)) continue;
       // Look one match ahead so an absent nextCursor means "no more".
       if (devices.length === limit) {
         nextCursor = encodeCursor(devices[limit - 1]!.id);

@@ -100,6 +100,7 @@ describe('disabling a device', () => {
     const command = await hub.api('POST', '/v1/devices/dis-1/commands', { name: 'calibrate' });
     expect(command.status).toBe(202);
     expect((await hub.api('PATCH', '/v1/devices/dis-1/desired', { interval: 30 })).status).toBeLessThan(300);
+    expect(((await hub.api('GET', '/v1/devices?disabled=true')).body.devices as { id: string }[]).map((d) => d.id)).toEqual(['dis-1']);
     expect((await hub.api('POST', '/v1/devices/dis-1/enable')).body.disabled).toBe(false);
     const back = await connect('dis-1', secret);
     const got: number[] = [];
@@ -120,9 +121,12 @@ describe('enrollment key rotation', () => {
     const onOld = await TestDevice.connect(hub.deviceUrl, { id: 'ek-1', secret: enrollmentSecret('ek-1', ENROLLMENT_KEY) });
     await onOld.close();
     expect((await hub.api('GET', '/v1/devices/ek-1')).body.enrollmentKey).toEqual({ id: enrollmentKeyId(ENROLLMENT_KEY), current: false });
+    const stillOld = async () => ((await hub.api('GET', '/v1/devices?oldEnrollmentKey=true')).body.devices as { id: string }[]).map((d) => d.id);
+    expect(await stillOld()).toEqual(['ek-1']);
     const onNew = await TestDevice.connect(hub.deviceUrl, { id: 'ek-1', secret: enrollmentSecret('ek-1', NEW_KEY) });
     await onNew.close();
     expect((await hub.api('GET', '/v1/devices/ek-1')).body.enrollmentKey).toEqual({ id: enrollmentKeyId(NEW_KEY), current: true });
+    expect(await stillOld()).toEqual([]);
     expect(await refusal(TestDevice.connect(hub.deviceUrl, { id: 'ek-2', secret: enrollmentSecret('ek-2', 'some-other-key-0123456789') }))).toBe(401);
     // The fingerprint tells keys apart without revealing them.
     expect(JSON.stringify((await hub.api('GET', '/v1/devices/ek-1')).body)).not.toContain(NEW_KEY);
