@@ -26,6 +26,13 @@ import { DeviceOutbox } from './commands/outbox.js';
 import { loginRoutes } from './api/login.js';
 import { operatorAuth, OriginPolicy } from './api/operator-auth.js';
 import { SessionKeys } from './api/session.js';
+import { keyRoutes } from './api/keys.js';
+import { auditRoutes } from './api/audit.js';
+import { auditHook } from './audit/audit-hook.js';
+import { AuditLog, pruneAuditHourly } from './audit/audit-log.js';
+import { ApiKeyStore } from './operators/api-key-store.js';
+import { KeyStreams } from './operators/key-streams.js';
+import { OperatorKeys } from './operators/operator-keys.js';
 import type { Config } from './config/index.js';
 import { EventBus } from './events/bus.js';
 import { REMEMBERED_SEQS } from './gateway/accepted-seqs.js';
@@ -202,7 +209,8 @@ export async function buildApp(config: Config, opts: BuildOptions): Promise<Fast
   await app.register(swagger, {
     openapi: {
       info: { title: 'Pulsewire operator API', version: '1' },
-      components: { securitySchemes: { operatorToken: { type: 'http', scheme: 'bearer' } } },
+      // Each operation also states the scope a key needs for it as `x-scope` (operators/scopes.ts).
+      components: { securitySchemes: { operatorToken: { type: 'http', scheme: 'bearer', description: 'an operator key (POST /v1/keys) or PULSEWIRE_OPERATOR_TOKEN' } } },
       security: [{ operatorToken: [] }],
     },
   });
@@ -227,16 +235,29 @@ export async function buildApp(config: Config, opts: BuildOptions): Promise<Fast
 
   const origins = new OriginPolicy(config.allowedOrigins, config.tls !== undefined);
   const sessions = new SessionKeys(config.operatorToken, { revoked: new BucketRevokedSessions(stores.revokedSessions) });
-  const auth = operatorAuth({ token: config.operatorToken, sessions, origins });
+  const keyStore = new ApiKeyStore(stores.apiKeys);
+  const keys = new OperatorKeys({ bootstrapToken: config.operatorToken, store: keyStore, logger: app.log });
+  const auth = operatorAuth({ keys, sessions, origins });
   const requireOperator = auth.requireOperator;
+  app.decorateRequest('operator', undefined);
+  app.decorateRequest('auditAction', undefined);
+  // A key revoked on any node ends its live streams on this one.
+  const streams = new KeyStreams();
+  const stopWatchingKeys = keyStore.onRevoked((keyId) => streams.revoked(keyId));
+  app.addHook('onClose', async () => { stopWatchingKeys(); });
+  const audit = new AuditLog({ bucket: stores.audit, points: spool, logger: app.log });
+  const auditPrune = pruneAuditHourly(audit, config.auditRetentionMs, app.log);
+  app.addHook('onClose', async () => { clearInterval(auditPrune); });
   await app.register(healthRoutes, { requireOperator });
   await app.register(loginRoutes, {
     auth, sessions, origins, secure: config.tls !== undefined, maxFailures: config.authMaxFailures, blockMs: config.authBlockMs, maxAddresses: config.authMaxAddresses,
   });
-  await app.register(live, { requireOperator, origins, ...opts.live });
+  await app.register(live, { requireOperator, origins, streams, ...opts.live });
   cluster?.connectLive(app.live, (deviceId) => app.gateway.runtimes.peek(deviceId) !== undefined);
   await app.register(async (operator) => {
     operator.addHook('onRequest', requireOperator);
+    // Every route that states an `x-audit` action gets its entry before the answer leaves.
+    operator.addHook('onSend', auditHook(audit));
     await operator.register(deviceRoutes);
     await operator.register(historyRoutes);
     await operator.register(seriesRoutes);
@@ -244,6 +265,8 @@ export async function buildApp(config: Config, opts: BuildOptions): Promise<Fast
     await operator.register(commandRoutes);
     await operator.register(deviceStateRoutes);
     await operator.register(jobRoutes);
+    await operator.register(keyRoutes, { store: keyStore });
+    await operator.register(auditRoutes, { audit });
   });
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
   // Static and public: the page asks for the login before it reads any data.

@@ -10,6 +10,8 @@ import { COMMAND_STATUSES, type CommandStatus } from '../commands/types.js';
 import { PulsewireError } from '../errors/catalog.js';
 import { deviceIdParam, errorView, knownDevice } from './schemas.js';
 import type { JsonValue } from '../state/types.js';
+import { needs } from '../operators/scopes.js';
+import { audited } from '../audit/audit-hook.js';
 
 /** Long polls are bounded so a forgotten script does not hold a request forever. */
 export const MAX_WAIT_SECONDS = 120;
@@ -63,7 +65,7 @@ export async function commandRoutes(app: FastifyInstance): Promise<void> {
   const deviceOf = (request: FastifyRequest): Promise<string> => knownDevice(registry, (request.params as { id: string }).id);
 
   app.post('/v1/devices/:id/commands', {
-    schema: {
+    schema: { ...audited('command.create'), ...needs('operate'),
       summary: 'Send a command to a device; queued durably while it is offline',
       description: '202 with the command. With ?wait=SECONDS the answer waits until the command is final (200) or the wait ends (202). '
         + '409 PW_ERR_COMMAND_TTL_TOO_LONG when ttlMs is above PULSEWIRE_COMMAND_TTL_MS; 429 PW_ERR_COMMAND_QUEUE_FULL when the device has PULSEWIRE_COMMAND_QUEUE_MAX unfinished commands.',
@@ -83,7 +85,7 @@ export async function commandRoutes(app: FastifyInstance): Promise<void> {
   });
 
   app.get('/v1/devices/:id/commands/:cid', {
-    schema: {
+    schema: { ...needs('read'),
       summary: 'One command; with ?wait=SECONDS, answers when it is final or the wait ends',
       description: '200 with the command. With ?wait=SECONDS (above 0) as on POST: 200 once it is final, 202 when the wait ends first.',
       params: commandParams,
@@ -100,7 +102,7 @@ export async function commandRoutes(app: FastifyInstance): Promise<void> {
   });
 
   app.get('/v1/devices/:id/commands', {
-    schema: {
+    schema: { ...needs('read'),
       summary: "A device's commands in the order they were created",
       params: deviceIdParam,
       querystring: {
@@ -120,7 +122,7 @@ export async function commandRoutes(app: FastifyInstance): Promise<void> {
   });
 
   app.delete('/v1/devices/:id/commands/:cid', {
-    schema: {
+    schema: { ...audited('command.cancel'), ...needs('operate'),
       summary: 'Cancel a queued command (409 once it was sent)',
       params: commandParams,
       response: { 200: commandView, 404: errorView, 409: errorView },

@@ -6,6 +6,7 @@
 import type { FastifyInstance } from 'fastify';
 import { PulsewireError } from '../errors/catalog.js';
 import { MAX_DEAD_LETTER_PAGE } from '../storage/dead-letters.js';
+import { needs } from '../operators/scopes.js';
 
 const pointView = {
   type: 'object',
@@ -30,7 +31,7 @@ const letterView = {
 
 export async function deadLetterRoutes(app: FastifyInstance): Promise<void> {
   app.get('/v1/dead-letters', {
-    schema: {
+    schema: { ...needs('admin'),
       summary: 'Points InfluxDB refused, newest first, paged',
       querystring: {
         type: 'object',

@@ -7,6 +7,8 @@
 import type { FastifyInstance } from 'fastify';
 import { deviceIdParam, errorView, knownDevice } from './schemas.js';
 import type { JsonObject } from '../state/types.js';
+import { needs } from '../operators/scopes.js';
+import { audited } from '../audit/audit-hook.js';
 
 const stateView = {
   type: 'object',
@@ -27,11 +29,11 @@ export async function deviceStateRoutes(app: FastifyInstance): Promise<void> {
   app.addContentTypeParser('application/merge-patch+json', { parseAs: 'string' }, app.getDefaultJsonParser('error', 'error'));
 
   app.get('/v1/devices/:id/state', {
-    schema: { summary: 'Reported and desired state, desired version, and their delta', params: deviceIdParam, response: { 200: stateView, 404: errorView } },
+    schema: { ...needs('read'), summary: 'Reported and desired state, desired version, and their delta', params: deviceIdParam, response: { 200: stateView, 404: errorView } },
   }, async (request) => deviceState.view(await knownDevice(registry, (request.params as { id: string }).id)));
 
   app.patch('/v1/devices/:id/desired', {
-    schema: {
+    schema: { ...audited('desired.patch'), ...needs('operate'),
       summary: 'Change desired state with a JSON Merge Patch (null removes a key); sent to the device',
       params: deviceIdParam,
       body: { type: 'object', additionalProperties: true },

@@ -8,6 +8,7 @@
  * operator endpoint (Prometheus sends it with `authorization.credentials`).
  */
 import type { FastifyInstance, onRequestAsyncHookHandler } from 'fastify';
+import { needs } from '../operators/scopes.js';
 
 const READY_PING_TIMEOUT_MS = 2000;
 
@@ -25,7 +26,7 @@ export async function healthRoutes(app: FastifyInstance, opts: { requireOperator
     return reply.code(ready ? 200 : 503).send({ status: ready ? 'ready' : 'not ready', checks });
   });
 
-  app.get('/metrics', { onRequest: opts.requireOperator, schema: { summary: 'Prometheus metrics' } }, async (_request, reply) => {
+  app.get('/metrics', { onRequest: opts.requireOperator, schema: { ...needs('read'), summary: 'Prometheus metrics' } }, async (_request, reply) => {
     const { text, contentType } = await app.metricsText();
     return reply.type(contentType).send(text);
   });

@@ -15,6 +15,7 @@ import { DEVICE_ID_PATTERN } from '../protocol/limits.js';
 import { classifyInfluxError } from '../storage/influx-errors.js';
 import { knownDevice } from './schemas.js';
 import { FIELD_BY_KIND, MEASUREMENT, TAG } from '../storage/schema.js';
+import { needs } from '../operators/scopes.js';
 
 export const AGGREGATES = ['mean', 'min', 'max', 'last', 'count'] as const;
 type Aggregate = (typeof AGGREGATES)[number];
@@ -61,7 +62,7 @@ type Query = { name: string; from?: string; to?: string; every?: string; agg: Ag
 
 export async function historyRoutes(app: FastifyInstance): Promise<void> {
   app.get('/v1/devices/:id/telemetry', {
-    schema: {
+    schema: { ...needs('read'),
       summary: 'One series of a device from InfluxDB, aggregated into time buckets',
       params: { type: 'object', required: ['id'], properties: { id: { type: 'string', pattern: DEVICE_ID_PATTERN.source } } },
       querystring: {

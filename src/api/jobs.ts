@@ -11,6 +11,8 @@ import { JOB_DEFAULTS, JOB_STATUSES, MAX_JOB_TARGETS, type JobStatus, type NewJo
 import { DEVICE_ID_PATTERN } from '../protocol/limits.js';
 import { commandView, newCommandBody } from './commands.js';
 import { errorView } from './schemas.js';
+import { needs } from '../operators/scopes.js';
+import { audited } from '../audit/audit-hook.js';
 
 /** Most ids one request may list; larger fleets are selected by prefix. */
 const MAX_TARGET_IDS = 10_000;
@@ -65,7 +67,7 @@ export async function jobRoutes(app: FastifyInstance): Promise<void> {
   const { jobs } = app;
 
   app.post('/v1/jobs', {
-    schema: {
+    schema: { ...audited('job.create'), ...needs('operate'),
       summary: 'Roll one command out to many devices at a bounded rate',
       description: '201 with the job and a Location header; the rollout continues in the background (docs/jobs.md).',
       body: newJobBody,
@@ -77,7 +79,7 @@ export async function jobRoutes(app: FastifyInstance): Promise<void> {
   });
 
   app.get('/v1/jobs', {
-    schema: {
+    schema: { ...needs('read'),
       summary: 'Jobs, newest first',
       querystring: {
         type: 'object',
@@ -92,11 +94,11 @@ export async function jobRoutes(app: FastifyInstance): Promise<void> {
   });
 
   app.get('/v1/jobs/:id', {
-    schema: { summary: 'One job with its progress counts', params: jobIdParam, response: { 200: jobView, 404: errorView } },
+    schema: { ...needs('read'), summary: 'One job with its progress counts', params: jobIdParam, response: { 200: jobView, 404: errorView } },
   }, async (request) => jobs.get((request.params as { id: string }).id));
 
   app.get('/v1/jobs/:id/commands', {
-    schema: {
+    schema: { ...needs('read'),
       summary: "The job's commands (one per device), in device id order",
       params: jobIdParam,
       querystring: {
@@ -112,7 +114,7 @@ export async function jobRoutes(app: FastifyInstance): Promise<void> {
   });
 
   app.get('/v1/jobs/:id/skipped', {
-    schema: {
+    schema: { ...needs('read'),
       summary: 'Targets that got no command, with the reason',
       params: jobIdParam,
       querystring: { type: 'object', properties: { limit }, additionalProperties: false },
@@ -127,7 +129,7 @@ export async function jobRoutes(app: FastifyInstance): Promise<void> {
   });
 
   app.post('/v1/jobs/:id/cancel', {
-    schema: {
+    schema: { ...audited('job.cancel'), ...needs('operate'),
       summary: 'Stop the rollout and cancel the commands still queued (409 once the job is finished)',
       params: jobIdParam,
       response: { 200: jobView, 404: errorView, 409: errorView },

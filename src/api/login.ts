@@ -1,12 +1,14 @@
 /**
- * `POST /v1/login` and `POST /v1/logout`: the browser page trades the
- * operator token for an HttpOnly, SameSite=Strict session cookie (see
- * session.ts), so the token is typed once and never stored where page
- * scripts or URLs could leak it.
+ * `POST /v1/login` and `POST /v1/logout`: the browser page trades an
+ * operator key (or the bootstrap PULSEWIRE_OPERATOR_TOKEN) for an HttpOnly,
+ * SameSite=Strict session cookie (see session.ts), so the key is typed once
+ * and never stored where page scripts or URLs could leak it. The page then
+ * asks `GET /v1/whoami` for the key's scope and shows only what it may do.
  */
 import type { FastifyInstance } from 'fastify';
 import { PulsewireError } from '../errors/catalog.js';
 import { AuthFailureLimiter } from '../gateway/auth-limiter.js';
+import type { Operator } from '../operators/operator-keys.js';
 import type { OperatorAuth, OriginPolicy } from './operator-auth.js';
 import { clearedSessionCookie, readCookie, SESSION_COOKIE, sessionCookie, type SessionKeys } from './session.js';
 
@@ -35,7 +37,7 @@ export async function loginRoutes(app: FastifyInstance, opts: LoginRouteOptions)
   app.decorate('loginLimiter', limiter);
   app.post('/v1/login', {
     schema: {
-      summary: 'Trade the operator token for a session cookie (browsers)',
+      summary: 'Trade an operator key for a session cookie (browsers)',
       security: [],
       body: {
         type: 'object',
@@ -54,12 +56,15 @@ export async function loginRoutes(app: FastifyInstance, opts: LoginRouteOptions)
       throw new PulsewireError('PW_ERR_AUTH_RATE_LIMITED');
     }
     const { token } = request.body as { token: string };
-    if (!opts.auth.isOperatorToken(token)) {
+    let operator: Operator;
+    try {
+      operator = await opts.auth.authenticate(token);
+    } catch (err) {
       limiter.recordFailure(request.ip);
       request.log.info({ remoteAddress: request.ip }, 'operator login refused');
-      throw new PulsewireError('PW_ERR_OPERATOR_AUTH');
+      throw err;
     }
-    const session = opts.sessions.issue();
+    const session = opts.sessions.issue({ keyId: operator.keyId, ...(operator.expiresAt !== undefined ? { expiresAt: operator.expiresAt } : {}) });
     return reply.code(204).header('set-cookie', sessionCookie(session.value, session.maxAgeS, opts.secure || request.protocol === 'https')).send();
   });
 

@@ -1,9 +1,10 @@
 /**
- * Who may use operator endpoints: the bearer token (tools, Prometheus,
- * Node-RED) or the session cookie of `POST /v1/login` (the browser page),
- * and from which browser origins. Token comparison is constant-time over
- * SHA-256 digests so neither the token's content nor its length leaks
- * through timing.
+ * Who may use operator endpoints, and for what: an operator key as a bearer
+ * token (tools, Prometheus, Node-RED) or the session cookie of `POST
+ * /v1/login` (the browser page), from which browser origins, and whether the
+ * key's scope covers the route (the route's `x-scope`, operators/scopes.ts).
+ * The key is looked up on every request, so a revoked or expired one is
+ * refused at once, on every node.
  *
  * Browsers attach `Origin` to WebSocket upgrades, EventSource and every
  * non-GET fetch, and a cookie travels with them whatever page started the
@@ -12,13 +13,21 @@
  * hijacking). A cookie-only request that changes something must therefore
  * come from an allowed origin.
  */
-import { createHash, timingSafeEqual } from 'node:crypto';
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { PulsewireError } from '../errors/catalog.js';
+import { isPulsewireError, PulsewireError } from '../errors/catalog.js';
+import type { Operator, OperatorKeys } from '../operators/operator-keys.js';
+import { isScope, SCOPE_FIELD, scopeAllows, type Scope } from '../operators/scopes.js';
 import { readCookie, SESSION_COOKIE, type SessionKeys } from './session.js';
 
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** Set by requireOperator: who made this request (the audit log names them). */
+    operator: Operator | undefined;
+  }
+}
+
 export type OperatorAuthOptions = {
-  token: string;
+  keys: OperatorKeys;
   sessions: SessionKeys;
   origins: OriginPolicy;
 };
@@ -26,33 +35,46 @@ export type OperatorAuthOptions = {
 export type OperatorAuth = {
   /** The onRequest hook of every operator endpoint. */
   requireOperator(request: FastifyRequest, reply: FastifyReply): Promise<void>;
-  /** True when `candidate` is the operator token (login). */
-  isOperatorToken(candidate: string): boolean;
+  /** The operator holding `candidate` (login); throws PulsewireError (401) when it lets nobody in. */
+  authenticate(candidate: string): Promise<Operator>;
 };
 
 const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
 
-export function operatorAuth(opts: OperatorAuthOptions): OperatorAuth {
-  const expected = digest(opts.token);
-  const isOperatorToken = (candidate: string) => timingSafeEqual(digest(candidate), expected);
-  return {
-    isOperatorToken,
-    async requireOperator(request, reply) {
-      const match = /^Bearer\s+(\S+)\s*$/i.exec(request.headers.authorization ?? '');
-      if (match && isOperatorToken(match[1]!)) return;
-      const session = readCookie(request.headers.cookie, SESSION_COOKIE);
-      if (!match && session !== undefined && (await opts.sessions.verify(session))) {
-        if (!SAFE_METHODS.has(request.method)) opts.origins.check(request, true);
-        return;
-      }
-      reply.header('www-authenticate', 'Bearer realm="pulsewire-operator"');
-      throw new PulsewireError('PW_ERR_OPERATOR_AUTH');
-    },
-  };
+/** The scope a route states; one that states none needs admin (closed by default, and the OpenAPI walk in the tests flags it). */
+export function routeScope(request: FastifyRequest): Scope {
+  const stated = (request.routeOptions.schema as Record<string, unknown> | undefined)?.[SCOPE_FIELD];
+  return isScope(stated) ? stated : 'admin';
 }
 
-function digest(text: string): Buffer {
-  return createHash('sha256').update(text).digest();
+export function operatorAuth(opts: OperatorAuthOptions): OperatorAuth {
+  const identify = async (request: FastifyRequest): Promise<Operator> => {
+    const match = /^Bearer\s+(\S+)\s*$/i.exec(request.headers.authorization ?? '');
+    if (match) return opts.keys.fromToken(match[1]!);
+    const session = readCookie(request.headers.cookie, SESSION_COOKIE);
+    const keyId = session === undefined ? undefined : await opts.sessions.keyIdOf(session);
+    if (keyId === undefined) throw new PulsewireError('PW_ERR_OPERATOR_AUTH');
+    const operator = await opts.keys.fromKeyId(keyId);
+    if (!SAFE_METHODS.has(request.method)) opts.origins.check(request, true);
+    return operator;
+  };
+  return {
+    authenticate: (candidate) => opts.keys.fromToken(candidate),
+    async requireOperator(request, reply) {
+      let operator: Operator;
+      try {
+        operator = await identify(request);
+      } catch (err) {
+        if (isPulsewireError(err) && err.spec.http === 401) reply.header('www-authenticate', 'Bearer realm="pulsewire-operator"');
+        throw err;
+      }
+      request.operator = operator;
+      const needed = routeScope(request);
+      if (!scopeAllows(operator.scope, needed)) {
+        throw new PulsewireError('PW_ERR_SCOPE', `${request.method} ${request.routeOptions.url} needs scope ${needed}; key "${operator.name}" has ${operator.scope}`);
+      }
+    },
+  };
 }
 
 export class OriginPolicy {

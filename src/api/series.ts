@@ -11,13 +11,14 @@ import { queryLatest } from '../storage/latest-readings.js';
 import { FIELD_BY_KIND } from '../storage/schema.js';
 import { parseInstant } from './history.js';
 import { deviceIdParam, knownDevice } from './schemas.js';
+import { needs } from '../operators/scopes.js';
 
 /** A device has at most PULSEWIRE_MAX_NAMES_PER_DEVICE names; this bounds the answer whatever the config. */
 const MAX_SERIES = 10_000;
 
 export async function seriesRoutes(app: FastifyInstance): Promise<void> {
   app.get('/v1/devices/:id/series', {
-    schema: {
+    schema: { ...needs('read'),
       summary: 'The series a device has stored, each with its kind, unit and newest reading',
       params: deviceIdParam,
       querystring: {

@@ -1,15 +1,19 @@
 /**
- * Browser sessions for operators. A browser page cannot keep the operator
- * token out of reach of scripts, so `POST /v1/login` trades it for a cookie
+ * Browser sessions for operators. A browser page cannot keep an operator
+ * key out of reach of scripts, so `POST /v1/login` trades it for a cookie
  * that scripts cannot read (HttpOnly) and other sites cannot send
- * (SameSite=Strict). The cookie is not the token: it is an expiry and a nonce
- * signed with a key derived from the token, so it is worthless once expired,
- * logged out, or the token is changed, and leaking it never leaks the token.
+ * (SameSite=Strict). The cookie is not the key: it is an expiry, a nonce and
+ * the id of the key it was opened with, signed with a key derived from the
+ * bootstrap token, so it is worthless once expired, logged out, its key
+ * revoked (operator-auth.ts looks the key up on every request), or the token
+ * changed, and leaking it never leaks a key.
  */
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import { BOOTSTRAP_KEY_ID } from '../operators/operator-keys.js';
 
 export const SESSION_COOKIE = 'pulsewire_session';
 export const SESSION_TTL_MS = 12 * 3600_000;
+
 /** Logged-out sessions remembered until they expire; past this many the oldest are forgotten. */
 const MAX_REVOKED = 10_000;
 
@@ -50,14 +54,23 @@ export class SessionKeys {
     this.#revoked = options.revoked ?? new MemoryRevokedSessions();
   }
 
-  issue(ttlMs = SESSION_TTL_MS): { value: string; maxAgeS: number } {
-    const payload = `${this.#now() + ttlMs}.${randomBytes(16).toString('base64url')}`;
-    return { value: `${payload}.${this.#mac(payload)}`, maxAgeS: Math.floor(ttlMs / 1000) };
+  /** A session for the operator key `keyId` (default: the bootstrap key); never outlives `expiresAt` when given. */
+  issue(options: { keyId?: string; ttlMs?: number; expiresAt?: number } = {}): { value: string; maxAgeS: number } {
+    const now = this.#now();
+    const ttlMs = Math.min(options.ttlMs ?? SESSION_TTL_MS, (options.expiresAt ?? Infinity) - now);
+    const payload = `${now + ttlMs}.${randomBytes(16).toString('base64url')}.${options.keyId ?? BOOTSTRAP_KEY_ID}`;
+    return { value: `${payload}.${this.#mac(payload)}`, maxAgeS: Math.max(0, Math.floor(ttlMs / 1000)) };
   }
 
   async verify(value: string): Promise<boolean> {
+    return (await this.keyIdOf(value)) !== undefined;
+  }
+
+  /** The key a live session was opened with; undefined for a forged, expired or logged-out one. */
+  async keyIdOf(value: string): Promise<string | undefined> {
     const parsed = this.#parse(value);
-    return parsed !== undefined && parsed.expiresAt > this.#now() && !(await this.#revoked.has(parsed.nonce));
+    if (parsed === undefined || parsed.expiresAt <= this.#now() || (await this.#revoked.has(parsed.nonce))) return undefined;
+    return parsed.keyId;
   }
 
   /** Logout: a stateless cookie would stay valid until it expires unless the hub remembers it. */
@@ -68,13 +81,13 @@ export class SessionKeys {
     await this.#revoked.add(parsed.nonce, parsed.expiresAt);
   }
 
-  #parse(value: string): { expiresAt: number; nonce: string } | undefined {
-    const match = /^(\d{1,16})\.([A-Za-z0-9_-]{22})\.([A-Za-z0-9_-]{43})$/.exec(value);
+  #parse(value: string): { expiresAt: number; nonce: string; keyId: string } | undefined {
+    const match = /^(\d{1,16})\.([A-Za-z0-9_-]{22})\.(bootstrap|[0-9a-f]{16})\.([A-Za-z0-9_-]{43})$/.exec(value);
     if (!match) return undefined;
-    const expected = Buffer.from(this.#mac(`${match[1]}.${match[2]}`));
-    const given = Buffer.from(match[3]!);
+    const expected = Buffer.from(this.#mac(`${match[1]}.${match[2]}.${match[3]}`));
+    const given = Buffer.from(match[4]!);
     if (given.length !== expected.length || !timingSafeEqual(given, expected)) return undefined;
-    return { expiresAt: Number(match[1]), nonce: match[2]! };
+    return { expiresAt: Number(match[1]), nonce: match[2]!, keyId: match[3]! };
   }
 
   #mac(payload: string): string {

@@ -29,6 +29,8 @@ export const STORE_BUCKETS = {
   jobTargets: 'job-targets',
   jobDispatch: 'job-dispatch',
   revokedSessions: 'revoked-sessions',
+  apiKeys: 'api-keys',
+  audit: 'audit',
   leases: 'leases',
   nodes: 'nodes',
   windows: 'duplicate-windows',

@@ -33,6 +33,9 @@ const SHAPE: Record<StoreName, { mirror?: boolean; watch?: boolean }> = {
   jobTargets: { watch: false },
   jobDispatch: { watch: false },
   revokedSessions: { watch: false },
+  // Every node closes the live streams of a key revoked on any node.
+  apiKeys: { watch: true },
+  audit: { watch: false },
   leases: { watch: false },
   nodes: { watch: true },
   windows: { watch: false },
@@ -48,7 +51,7 @@ export async function openJetStreamStores(nc: NatsConnection, options: JetStream
     opened.push(bucket as JetStreamBucket<unknown>);
     return bucket;
   };
-  const [devices, deviceStatus, commands, commandsDone, desired, reported, desiredVersions, jobs, jobTargets, jobDispatch, revokedSessions, leases, nodes, windows] = await Promise.all([
+  const [devices, deviceStatus, commands, commandsDone, desired, reported, desiredVersions, jobs, jobTargets, jobDispatch, revokedSessions, apiKeys, audit, leases, nodes, windows] = await Promise.all([
     open<Stores['devices'] extends Bucket<infer V> ? V : never>('devices'),
     open<Stores['deviceStatus'] extends Bucket<infer V> ? V : never>('deviceStatus'),
     open<Stores['commands'] extends Bucket<infer V> ? V : never>('commands'),
@@ -60,13 +63,15 @@ export async function openJetStreamStores(nc: NatsConnection, options: JetStream
     open<string[]>('jobTargets'),
     open<Stores['jobDispatch'] extends Bucket<infer V> ? V : never>('jobDispatch'),
     open<number>('revokedSessions'),
+    open<Stores['apiKeys'] extends Bucket<infer V> ? V : never>('apiKeys'),
+    open<Stores['audit'] extends Bucket<infer V> ? V : never>('audit'),
     open<NonNullable<Stores['leases']> extends Bucket<infer V> ? V : never>('leases'),
     open<NonNullable<Stores['nodes']> extends Bucket<infer V> ? V : never>('nodes'),
     open<NonNullable<Stores['windows']> extends Bucket<infer V> ? V : never>('windows'),
   ]);
   const stores: Stores = {
     backend: 'jetstream',
-    devices, deviceStatus, commands, commandsDone, desired, reported, desiredVersions, jobs, jobTargets, jobDispatch, revokedSessions, leases, nodes, windows,
+    devices, deviceStatus, commands, commandsDone, desired, reported, desiredVersions, jobs, jobTargets, jobDispatch, revokedSessions, apiKeys, audit, leases, nodes, windows,
     async close() {
       await flushAll(stores);
       for (const bucket of opened) bucket.close();

@@ -8,7 +8,7 @@ import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { configError, envBoolean, envInteger, envString, envUrl, type Env } from './parse.js';
+import { configError, envBoolean, envInteger, envList, envString, envUrl, type Env } from './parse.js';
 
 export type TlsConfig = {
   readonly cert: Buffer;
@@ -23,7 +23,10 @@ export type Config = {
   readonly dataDir: string;
   /** Unset: the hub starts and supervises its own influxd under dataDir. */
   readonly influxUrl: string | undefined;
+  /** The current enrollment key: what new devices are told to use (the first of enrollmentKeys). */
   readonly enrollmentKey: string | undefined;
+  /** Every enrollment key a device is accepted under: the current one first, then previous ones still honoured. */
+  readonly enrollmentKeys: readonly string[];
   readonly operatorToken: string;
   /** True when the token was generated because none was configured. */
   readonly operatorTokenGenerated: boolean;
@@ -55,6 +58,8 @@ export type Config = {
   readonly commandTimeoutMs: number;
   /** How long finished commands stay readable in the API. */
   readonly commandRetentionMs: number;
+  /** How long audit entries are kept (the store; InfluxDB's copy follows the database's retention policy). */
+  readonly auditRetentionMs: number;
   readonly logLevel: string;
   readonly tls: TlsConfig | undefined;
   /** Origins a browser may use operator endpoints from; undefined means only the hub's own origin. */
@@ -117,7 +122,7 @@ export const CONFIG_DOC = [
   ['PULSEWIRE_PORT', '8080', 'one port for HTTP, device and operator sockets (0 picks a free one)'],
   ['PULSEWIRE_DATA_DIR', './data', "the hub's durable state (lmdb) and a managed InfluxDB's files"],
   ['PULSEWIRE_INFLUX_URL', 'unset', 'e.g. http://127.0.0.1:8086/pulsewire; the path is the database, created if missing. Unset: the hub runs its own influxd under the data dir'],
-  ['PULSEWIRE_ENROLLMENT_KEY', 'unset', 'key from which device secrets are derived (zero-touch provisioning)'],
+  ['PULSEWIRE_ENROLLMENT_KEY', 'unset', 'key from which device secrets are derived (zero-touch provisioning); to rotate it, the new key, a comma, then the previous ones (each at least 16 characters, no commas): devices are accepted under any, and GET /v1/devices/:id shows which one a device last used'],
   ['PULSEWIRE_OPERATOR_TOKEN', 'generated', 'bearer token for every operator endpoint; generated and printed at start when unset'],
   ['PULSEWIRE_PING_INTERVAL_MS', '25000', 'liveness ping interval; a dead device is offline within two'],
   ['PULSEWIRE_MAX_MESSAGE_BYTES', '65536', 'largest device message; larger closes with 1009'],
@@ -139,6 +144,7 @@ export const CONFIG_DOC = [
   ['PULSEWIRE_COMMAND_TTL_MS', '3600000', 'default and largest ttlMs of a command: one not sent within it expires (1 hour; at most 30 days)'],
   ['PULSEWIRE_COMMAND_TIMEOUT_MS', '30000', 'default timeoutMs: a sent command with no final RESULT within it is timed-out'],
   ['PULSEWIRE_COMMAND_RETENTION_MS', '604800000', 'how long finished commands stay readable in the API (7 days)'],
+  ['PULSEWIRE_AUDIT_RETENTION_MS', '7776000000', 'how long audit entries stay in GET /v1/audit (90 days; 60000 to 3650 days); the InfluxDB copy follows the database\'s retention policy'],
   ['PULSEWIRE_LOG_LEVEL', 'info', 'fatal, error, warn, info, debug, trace or silent'],
   ['PULSEWIRE_TLS_CERT', 'unset', 'PEM certificate file: serve https/wss (with PULSEWIRE_TLS_KEY)'],
   ['PULSEWIRE_TLS_KEY', 'unset', 'PEM private key file for PULSEWIRE_TLS_CERT'],
@@ -178,12 +184,14 @@ export function loadConfig(env: Env = process.env): Config {
   if (influxUrl !== undefined && new URL(influxUrl).pathname.replace(/^\/+/, '') === '') {
     throw configError('PULSEWIRE_INFLUX_URL', influxUrl, 'a URL whose path names the database, e.g. http://127.0.0.1:8086/pulsewire');
   }
+  const enrollmentKeys = envList(env, 'PULSEWIRE_ENROLLMENT_KEY', { minLength: 16, hidden: true }) ?? [];
   const config: Config = {
     host: envString(env, 'PULSEWIRE_HOST') ?? '127.0.0.1',
     port: envInteger(env, 'PULSEWIRE_PORT', { min: 0, max: 65535 }) ?? 8080,
     dataDir: path.resolve(envString(env, 'PULSEWIRE_DATA_DIR') ?? './data'),
     influxUrl,
-    enrollmentKey: envString(env, 'PULSEWIRE_ENROLLMENT_KEY', { minLength: 16 }),
+    enrollmentKey: enrollmentKeys[0],
+    enrollmentKeys,
     operatorToken: givenToken ?? randomBytes(24).toString('base64url'),
     operatorTokenGenerated: givenToken === undefined,
     pingIntervalMs: envInteger(env, 'PULSEWIRE_PING_INTERVAL_MS', { min: 100, max: 3_600_000 }) ?? 25_000,
@@ -206,6 +214,7 @@ export function loadConfig(env: Env = process.env): Config {
     commandTtlMs: envInteger(env, 'PULSEWIRE_COMMAND_TTL_MS', { min: 1000, max: 30 * 86_400_000 }) ?? 3_600_000,
     commandTimeoutMs: envInteger(env, 'PULSEWIRE_COMMAND_TIMEOUT_MS', { min: 100, max: 86_400_000 }) ?? 30_000,
     commandRetentionMs: envInteger(env, 'PULSEWIRE_COMMAND_RETENTION_MS', { min: 60_000, max: 365 * 86_400_000 }) ?? 7 * 86_400_000,
+    auditRetentionMs: envInteger(env, 'PULSEWIRE_AUDIT_RETENTION_MS', { min: 60_000, max: 3650 * 86_400_000 }) ?? 90 * 86_400_000,
     logLevel: envChoice(env, 'PULSEWIRE_LOG_LEVEL', LOG_LEVELS) ?? 'info',
     tls: loadTls(env),
     allowedOrigins: loadOrigins(env),

@@ -17,6 +17,23 @@ export function envString(env: Env, name: string, opts: { minLength?: number } =
   return raw;
 }
 
+/**
+ * A comma-separated list (surrounding spaces trimmed); empty items are refused, not skipped,
+ * since `a,,b` is more likely a mistake than a wish. `hidden`: secrets are never echoed in the error.
+ */
+export function envList(env: Env, name: string, opts: { minLength?: number; hidden?: boolean } = {}): string[] | undefined {
+  const raw = envString(env, name);
+  if (raw === undefined) return undefined;
+  const items = raw.split(',').map((item) => item.trim());
+  items.forEach((item, i) => {
+    if (item === '' || (opts.minLength !== undefined && item.length < opts.minLength)) {
+      const what = opts.minLength !== undefined ? `items of at least ${opts.minLength} characters` : 'non-empty items';
+      throw configError(name, opts.hidden ? '<hidden>' : raw, `a comma-separated list of ${what} (item ${i + 1} is not)`);
+    }
+  });
+  return [...new Set(items)];
+}
+
 export function envInteger(env: Env, name: string, range: { min: number; max: number }): number | undefined {
   const raw = envString(env, name);
   if (raw === undefined) return undefined;

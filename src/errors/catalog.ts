@@ -42,6 +42,7 @@ export const ERRORS = {
   // Device handshake (protocol section 2): answered before the upgrade.
   PW_ERR_SUBPROTOCOL: { message: 'offer the WebSocket subprotocol pulsewire.v1 (Sec-WebSocket-Protocol: pulsewire.v1)', http: 400 },
   PW_ERR_DEVICE_AUTH: { message: 'unknown device or wrong secret', http: 401 },
+  PW_ERR_DEVICE_DISABLED: { message: 'device disabled by an operator', http: 403, close: 1008 },
   PW_ERR_AUTH_RATE_LIMITED: { message: 'too many failed attempts from this address, retry later', http: 429 },
   PW_ERR_NO_SOCKET_HERE: { message: 'no WebSocket at this path', http: 404 },
   // Admission (gateway/admission.ts): answered 503 with Retry-After, before the credentials are checked.
@@ -57,6 +58,7 @@ export const ERRORS = {
   // Device sessions ended by the hub.
   PW_ERR_REPLACED: { message: 'replaced by a newer connection of the same device', close: 4000 },
   PW_ERR_REVOKED: { message: 'device removed or credentials revoked', close: 1008 },
+  PW_ERR_REAUTHENTICATE: { message: 'credentials changed, authenticate again', close: 4001 },
   PW_ERR_SHUTDOWN: { message: 'hub going away', close: 1001 },
   PW_ERR_PING_TIMEOUT: { message: 'no pong before the next ping' },
   PW_ERR_INTERNAL: { message: 'hub internal error', close: 1011, http: 500 },
@@ -64,6 +66,12 @@ export const ERRORS = {
   // Operator API.
   PW_ERR_OPERATOR_AUTH: { message: 'missing or wrong operator bearer token or session', http: 401 },
   PW_ERR_ORIGIN: { message: 'request origin not allowed', http: 403 },
+  // Operator keys (docs/operators.md): a key below the route's scope, or one that no longer works.
+  PW_ERR_SCOPE: { message: "the operator key's scope does not allow this", http: 403 },
+  PW_ERR_KEY_REVOKED: { message: 'operator key revoked', http: 401, close: 1008 },
+  PW_ERR_KEY_EXPIRED: { message: 'operator key expired', http: 401, close: 1008 },
+  PW_ERR_KEY_NOT_FOUND: { message: 'no such operator key', http: 404 },
+  PW_ERR_KEYS_FULL: { message: 'too many operator keys; delete revoked or unused ones first', http: 409 },
   PW_ERR_DEVICE_NOT_FOUND: { message: 'no such device', http: 404 },
   PW_ERR_BAD_REQUEST: { message: 'bad request', http: 400 },
   PW_ERR_BODY_TOO_BIG: { message: 'request body larger than the operator API accepts', http: 413 },

@@ -6,13 +6,19 @@
  * Every refusal is the same PW_ERR_DEVICE_AUTH, whether the device is
  * unknown, removed, or the secret is wrong, and each path does the same
  * digest work, so neither the answer nor its timing tells an attacker which
- * device ids exist.
+ * device ids exist. Only a device whose credentials are right learns that an
+ * operator disabled it (403 PW_ERR_DEVICE_DISABLED).
+ *
+ * Which secrets work (docs/protocol.md, section 2): the registered one; the
+ * one it replaced, until the rotation's grace period ends; the one derived
+ * from any of the enrollment keys (current first, then previous ones), until
+ * an operator issued the device its own secret without keeping enrollment.
  */
 
 import { PulsewireError } from '../errors/catalog.js';
 import { isValidDeviceId } from '../protocol/limits.js';
-import type { DeviceRegistry } from '../registry/device-registry.js';
-import { enrollmentSecretMatches, secretMatches } from '../registry/secrets.js';
+import type { DeviceIdentity, DeviceRegistry } from '../registry/device-registry.js';
+import { enrollmentKeyId, enrollmentSecretMatches, secretMatches } from '../registry/secrets.js';
 
 export interface BasicCredentials {
   deviceId: string;
@@ -30,12 +36,22 @@ export interface AuthInput {
 
 export interface AuthDeps {
   registry: DeviceRegistry;
-  enrollmentKey?: string;
+  /** The current key first, then previous ones still honoured; none: no enrollment. */
+  enrollmentKeys?: readonly string[];
+  now?: () => number;
 }
 
-export type AuthResult =
-  | { ok: true; deviceId: string; method: AuthMethod }
-  | { ok: false; error: PulsewireError };
+export type AuthSuccess = {
+  ok: true;
+  deviceId: string;
+  method: AuthMethod;
+  /** The identity's rotation count the session authenticated under (credential-watch.ts). */
+  credentialsVersion: number;
+  /** Set when the secret used stops working at this time (a grace period): the session is closed then. */
+  validUntil?: number;
+};
+
+export type AuthResult = AuthSuccess | { ok: false; error: PulsewireError };
 
 /**
  * Longest secret worth hashing. Hub-issued and derived secrets are 43
@@ -81,12 +97,13 @@ export function parseBasicAuthorization(header: string | undefined): BasicCreden
  * use, unless they were removed (tombstone).
  */
 export async function authenticateDevice(input: AuthInput, deps: AuthDeps): Promise<AuthResult> {
-  const { registry, enrollmentKey } = deps;
+  const { registry, enrollmentKeys = [] } = deps;
+  const now = (deps.now ?? Date.now)();
   const cert = input.certificate;
   if (cert?.authorized && isValidDeviceId(cert.subjectCN)) {
     // The CA vouches for the id; a tombstone still wins over the certificate.
     const record = await registry.ensureProvisioned(cert.subjectCN, 'certificate');
-    return record ? { ok: true, deviceId: record.id, method: 'certificate' } : refuse();
+    return record ? admit(record, 'certificate') : refuse();
   }
 
   const credentials = parseBasicAuthorization(input.authorization);
@@ -94,17 +111,32 @@ export async function authenticateDevice(input: AuthInput, deps: AuthDeps): Prom
   const { deviceId, secret } = credentials;
 
   // Unknown and removed devices compare against a dummy digest inside
-  // secretMatches, so this costs the same as a wrong secret.
+  // secretMatches, so this costs the same as a wrong secret; the previous
+  // secret is compared (against the dummy when there is none) for the same reason.
   const record = await registry.identity(deviceId);
-  if (secretMatches(secret, record?.secretDigest)) {
-    return { ok: true, deviceId, method: 'secret' };
-  }
+  if (secretMatches(secret, record?.secretDigest)) return admit(record!, 'secret');
+  const inGrace = record?.previousSecretUntil !== undefined && now < record.previousSecretUntil;
+  if (secretMatches(secret, inGrace ? record.previousSecretDigest : undefined)) return admit(record!, 'secret', record!.previousSecretUntil);
+  // Every key is tried, whichever matches: the work does not tell which keys a fleet has.
   // An empty key is treated as none: it would be a fleet-wide guessable key.
-  if (enrollmentKey && enrollmentSecretMatches(enrollmentKey, deviceId, secret)) {
-    const provisioned = await registry.ensureProvisioned(deviceId, 'enrollment');
-    return provisioned ? { ok: true, deviceId, method: 'enrollment' } : refuse();
-  }
-  return refuse();
+  let matched: string | undefined;
+  for (const key of enrollmentKeys) if (key !== '' && enrollmentSecretMatches(key, deviceId, secret) && matched === undefined) matched = key;
+  if (matched === undefined) return refuse();
+  const endsAt = record?.enrollmentEndsAt;
+  if (endsAt !== undefined && now >= endsAt) return refuse();
+  const keyId = enrollmentKeyId(matched);
+  const provisioned = await registry.ensureProvisioned(deviceId, 'enrollment', keyId);
+  if (!provisioned) return refuse();
+  // A write only when the device moved to another key (or was enrolled before keys were recorded).
+  if (provisioned.enrollmentKeyId !== keyId) await registry.noteEnrollmentKey(deviceId, keyId);
+  return admit(provisioned, 'enrollment', endsAt);
+}
+
+function admit(identity: DeviceIdentity, method: AuthMethod, validUntil?: number): AuthResult {
+  if (identity.disabled) return { ok: false, error: new PulsewireError('PW_ERR_DEVICE_DISABLED', identity.id) };
+  return {
+    ok: true, deviceId: identity.id, method, credentialsVersion: identity.credentialsVersion ?? 0, ...(validUntil !== undefined ? { validUntil } : {}),
+  };
 }
 
 function refuse(): AuthResult {

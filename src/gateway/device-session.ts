@@ -42,6 +42,8 @@ export class DeviceSession implements DeviceSessionHandle, Pingable {
   readonly remoteAddress: string;
   /** Set by the gateway once accepted: see accept-order.ts. */
   acceptOrder: number | undefined;
+  /** The device's rotation count when this connection authenticated (credential-watch.ts). */
+  credentialsVersion: number | undefined;
   claim: Promise<Claim | undefined> | undefined = undefined;
   readonly #socket: WebSocket;
   readonly #runtime: DeviceRuntime;

@@ -21,6 +21,7 @@ import { DeviceRateLimiter, type DeviceLimit } from './device-rates.js';
 import { DeviceRuntimes } from './device-runtime.js';
 import { DeviceSession, type SessionHost } from './device-session.js';
 import { checkDeviceRequest } from './request-credentials.js';
+import { closeAtGraceEnd, recheckAfterAccept, watchCredentials } from './credential-watch.js';
 import { LivenessSweep } from './liveness.js';
 import { receiptClock } from './receipt-clock.js';
 import { StatusRecorder } from './status-recorder.js';
@@ -33,7 +34,7 @@ declare module 'fastify' {
   }
   interface FastifyRequest {
     /** `heldElsewhere`: another live node holds the device (cluster mode), so this connection must show life first. */
-    device?: { id: string; method: string; heldElsewhere?: string };
+    device?: { id: string; method: string; heldElsewhere?: string; credentialsVersion?: number; validUntil?: number };
     /** The device upgrade's admission (admission.ts), held until its socket closes. */
     admission?: AdmissionTicket;
   }
@@ -152,9 +153,12 @@ async function gatewayPlugin(app: FastifyInstance, opts: GatewayOptions): Promis
       }
       request.admission = ticket;
       request.raw.socket.once('close', () => ticket.release());
-      const checked = await checkDeviceRequest(request, limiter, { registry, enrollmentKey: config.enrollmentKey });
+      const checked = await checkDeviceRequest(request, limiter, { registry, enrollmentKeys: config.enrollmentKeys });
       if ('error' in checked) return refuse(request, reply, checked.error.code, checked.headers);
-      request.device = { id: checked.deviceId, method: checked.method };
+      request.device = {
+        id: checked.deviceId, method: checked.method, credentialsVersion: checked.credentialsVersion,
+        ...(checked.validUntil !== undefined ? { validUntil: checked.validUntil } : {}),
+      };
       // Held by another live node: like a second connection here, it takes over at its first sign of life.
       if (clustered && !runtimes.isConnectedHere(checked.deviceId)) {
         const elsewhere = await app.online.heldElsewhere(checked.deviceId).catch(() => undefined);
@@ -179,6 +183,10 @@ async function gatewayPlugin(app: FastifyInstance, opts: GatewayOptions): Promis
       const runtime = runtimes.get(device.id);
       const session = new DeviceSession(socket, runtime, request.ip, host);
       session.acceptOrder = accepted;
+      session.credentialsVersion = device.credentialsVersion;
+      if (device.validUntil !== undefined) closeAtGraceEnd(session, device.validUntil);
+      // One more read (lmdb, or the cluster's local mirror) closes the gap between the handshake's check and now.
+      void registry.identity(device.id).then((identity) => recheckAfterAccept(session, identity), () => undefined);
       // The newer connection wins only once it has shown life (takeover.ts); with none live it is attached now.
       if (current || device.heldElsewhere) takeovers.hold(session, () => attach(session, device.method, device.heldElsewhere !== undefined));
       else attach(session, device.method, false);
@@ -223,6 +231,10 @@ async function gatewayPlugin(app: FastifyInstance, opts: GatewayOptions): Promis
     });
     app.addHook('onClose', async () => stopWatching());
   }
+
+  // A device rotated or disabled (by any node's operator) loses its session here (credential-watch.ts).
+  const stopCredentialWatch = watchCredentials(app.stores.devices, runtimes, (deviceId, code, reason) => app.gateway.kick(deviceId, code, reason));
+  app.addHook('onClose', async () => stopCredentialWatch());
 
   liveness.start();
   // Runtimes of devices gone for long are forgotten; what must survive is durable (device-runtime.ts).

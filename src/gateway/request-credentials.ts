@@ -8,19 +8,21 @@ import type { FastifyRequest } from 'fastify';
 import type { TLSSocket } from 'node:tls';
 import { PulsewireError } from '../errors/catalog.js';
 import type { AuthFailureLimiter } from './auth-limiter.js';
-import { authenticateDevice, type AuthDeps, type AuthMethod } from './auth.js';
+import { authenticateDevice, type AuthDeps, type AuthSuccess } from './auth.js';
 
 export type CredentialRefusal = { error: PulsewireError; headers: Record<string, string> };
 
 export async function checkDeviceRequest(
   request: FastifyRequest, limiter: AuthFailureLimiter, deps: AuthDeps,
-): Promise<{ deviceId: string; method: AuthMethod } | CredentialRefusal> {
+): Promise<AuthSuccess | CredentialRefusal> {
   const retryAfterMs = limiter.retryAfterMs(request.ip);
   if (retryAfterMs > 0) {
     return { error: new PulsewireError('PW_ERR_AUTH_RATE_LIMITED'), headers: { 'retry-after': String(Math.ceil(retryAfterMs / 1000)) } };
   }
   const result = await authenticateDevice({ authorization: request.headers.authorization, certificate: peerCertificate(request) }, deps);
-  if (result.ok) return { deviceId: result.deviceId, method: result.method };
+  if (result.ok) return result;
+  // A disabled device presented the right credentials: no guess, no challenge.
+  if (result.error.code !== 'PW_ERR_DEVICE_AUTH') return { error: result.error, headers: {} };
   if (request.headers.authorization) limiter.recordFailure(request.ip);
   return { error: result.error, headers: { 'www-authenticate': 'Basic realm="pulsewire"' } };
 }

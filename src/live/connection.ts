@@ -5,7 +5,7 @@
  * them, or keeps only the latest of each thing until the queue drains
  * (conflation), or gives up on a consumer that stays behind (1013).
  */
-import { ERRORS } from '../errors/catalog.js';
+import { ERRORS, type ErrorCode } from '../errors/catalog.js';
 import { LiveFilter } from './filter.js';
 import { batchSize, eventsFrame, seriesKey, type LiveBatch, type LiveReading } from './types.js';
 
@@ -14,7 +14,8 @@ export interface LiveTransport {
   send(text: string, seq?: number): void;
   /** Bytes accepted by send() and not yet handed to the kernel. */
   readonly bufferedAmount: number;
-  close(code: number, reason: string): void;
+  /** `error` names the cause where the transport has no close code to carry it (SSE's last event). */
+  close(code: number, reason: string, error?: ErrorCode): void;
 }
 
 export type BackpressureLimits = {
@@ -132,11 +133,11 @@ export class LiveConnection {
     }
   }
 
-  close(code: number, reason: string): void {
+  close(code: number, reason: string, error?: ErrorCode): void {
     if (this.#closed) return;
     this.#closed = true;
     this.#pending = undefined;
-    this.transport.close(code, reason);
+    this.transport.close(code, reason, error);
   }
 
   #tooSlow(why: string): void {

@@ -8,7 +8,9 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
 import type { OriginPolicy } from '../api/operator-auth.js';
-import { ERRORS } from '../errors/catalog.js';
+import { ERRORS, truncateUtf8 } from '../errors/catalog.js';
+import type { KeyStreams } from '../operators/key-streams.js';
+import type { LiveConnection } from './connection.js';
 import { queryLatest } from '../storage/latest-readings.js';
 import { liveSseRoute } from './sse-transport.js';
 import { LiveHub } from './stream-hub.js';
@@ -23,10 +25,14 @@ declare module 'fastify' {
 }
 
 export type LiveGuard = (request: FastifyRequest, reply: FastifyReply) => Promise<void>;
+/** Follows a stream by the key that opened it (ended when the key is revoked or expires); returns the release. */
+export type TrackStream = (request: FastifyRequest, connection: LiveConnection) => () => void;
 
 export type LivePluginOptions = {
   requireOperator: (request: FastifyRequest, reply: FastifyReply) => Promise<void>;
   origins: OriginPolicy;
+  /** Open streams by operator key: a revoked or expired key's are closed (1008, or SSE's last event). */
+  streams: KeyStreams;
   /** Batching period of the stream (default 100 ms). */
   tickMs?: number;
   /** How long a connection may stay behind before 1013 (default 30 s); tests shorten it. */
@@ -74,12 +80,17 @@ async function livePlugin(app: FastifyInstance, opts: LivePluginOptions): Promis
       throw err;
     }
   };
-  liveWebSocketRoute(app, hub, guard);
-  liveSseRoute(app, hub, guard);
+  const track: TrackStream = (request, connection) => opts.streams.track(request.operator!, (err) => {
+    request.log.info({ keyId: request.operator!.keyId, code: err.code }, 'live stream of an operator key ended');
+    connection.close(err.spec.close ?? 1008, truncateUtf8(err.message, 123), err.code);
+  });
+  liveWebSocketRoute(app, hub, guard, track);
+  liveSseRoute(app, hub, guard, track);
 
   app.addHook('preClose', async () => {
     closing = true;
     hub.stop(ERRORS.PW_ERR_SHUTDOWN.close, ERRORS.PW_ERR_SHUTDOWN.message);
+    opts.streams.close();
   });
 }
 

@@ -7,9 +7,10 @@
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { ERRORS } from '../errors/catalog.js';
+import { needs } from '../operators/scopes.js';
 import type { LiveTransport } from './connection.js';
 import { LiveFilter, parsePatterns } from './filter.js';
-import type { LiveGuard } from './plugin.js';
+import type { LiveGuard, TrackStream } from './plugin.js';
 import type { LiveHub } from './stream-hub.js';
 import { CLOSE_GRACE_MS } from './ws-transport.js';
 
@@ -17,10 +18,11 @@ import { CLOSE_GRACE_MS } from './ws-transport.js';
 const KEEPALIVE_MS = 15_000;
 const RECONNECT_MS = 2000;
 
-export function liveSseRoute(app: FastifyInstance, hub: LiveHub, guard: LiveGuard): void {
+export function liveSseRoute(app: FastifyInstance, hub: LiveHub, guard: LiveGuard, track: TrackStream): void {
   app.get('/v1/live/sse', {
     preValidation: guard,
     schema: {
+      ...needs('read'),
       summary: 'Live stream for operators as Server-Sent Events (see docs/live-stream.md)',
       querystring: {
         type: 'object',
@@ -56,17 +58,19 @@ export function liveSseRoute(app: FastifyInstance, hub: LiveHub, guard: LiveGuar
       get bufferedAmount() {
         return raw.writableLength;
       },
-      close(code, reason) {
+      close(code, reason, cause) {
         if (!open()) return;
-        const error = code === ERRORS.PW_ERR_LIVE_TOO_SLOW.close ? 'PW_ERR_LIVE_TOO_SLOW' : 'PW_ERR_SHUTDOWN';
+        const error = cause ?? (code === ERRORS.PW_ERR_LIVE_TOO_SLOW.close ? 'PW_ERR_LIVE_TOO_SLOW' : 'PW_ERR_SHUTDOWN');
         raw.end(`data: ${JSON.stringify({ type: 'error', code: error, message: reason })}\n\n`);
         setTimeout(() => raw.destroy(), CLOSE_GRACE_MS).unref();
       },
     };
     const connection = hub.attach(transport, filter, lastEventId);
+    const untrack = track(request, connection);
     const keepalive = setInterval(() => { if (open()) raw.write(': keepalive\n\n'); }, KEEPALIVE_MS);
     keepalive.unref();
     raw.on('close', () => {
+      untrack();
       clearInterval(keepalive);
       hub.detach(connection);
     });

@@ -8,9 +8,10 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { RawData, WebSocket } from 'ws';
 import { isPulsewireError, PulsewireError } from '../errors/catalog.js';
+import { needs } from '../operators/scopes.js';
 import type { LiveTransport } from './connection.js';
 import { LiveFilter, parseSubscribe } from './filter.js';
-import type { LiveGuard } from './plugin.js';
+import type { LiveGuard, TrackStream } from './plugin.js';
 import type { LiveHub } from './stream-hub.js';
 
 export const LIVE_PATH = '/v1/live';
@@ -35,12 +36,12 @@ export function webSocketTransport(socket: WebSocket): LiveTransport {
   };
 }
 
-export function liveWebSocketRoute(app: FastifyInstance, hub: LiveHub, guard: LiveGuard): void {
+export function liveWebSocketRoute(app: FastifyInstance, hub: LiveHub, guard: LiveGuard, track: TrackStream): void {
   app.route({
     method: 'GET',
     url: LIVE_PATH,
     websocket: true,
-    schema: { summary: 'Live stream for operators (WebSocket, JSON text frames; see docs/live-stream.md)' },
+    schema: { ...needs('read'), summary: 'Live stream for operators (WebSocket, JSON text frames; see docs/live-stream.md)' },
     preValidation: guard,
     handler: (socket: WebSocket, request: FastifyRequest) => {
       const connection = hub.attach(webSocketTransport(socket), LiveFilter.ALL);
@@ -64,7 +65,9 @@ export function liveWebSocketRoute(app: FastifyInstance, hub: LiveHub, guard: Li
       }, PING_INTERVAL_MS);
       ping.unref();
       socket.on('error', (err) => request.log.debug({ err: err.message }, 'live socket error'));
+      const untrack = track(request, connection);
       socket.on('close', () => {
+        untrack();
         clearInterval(ping);
         hub.detach(connection);
       });

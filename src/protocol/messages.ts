@@ -35,6 +35,8 @@ export const CloseCode = {
   INTERNAL_ERROR: 1011,
   RESTARTING: 1012,
   REPLACED: 4000,
+  /** The device's credentials changed (an operator rotated its secret): authenticate again, with the new secret. */
+  REAUTHENTICATE: 4001,
 } as const;
 
 export const ResultStatus = {

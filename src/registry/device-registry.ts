@@ -24,7 +24,29 @@ export interface DeviceIdentity {
   createdAt: number;
   /** A tombstone: removed, and must not re-provision itself (see remove()). */
   revoked?: boolean;
+  /**
+   * Counts secret rotations: a session authenticated under an older count is
+   * closed with 4001 ("authenticate again"), on whichever node holds it
+   * (gateway/credential-watch.ts). Absent: 0.
+   */
+  credentialsVersion?: number;
+  /** The secret replaced by the last rotation, still accepted until previousSecretUntil (a grace period). */
+  previousSecretDigest?: string;
+  previousSecretUntil?: number;
+  /** From this time (epoch ms) the enrollment-derived secret no longer works for this device; absent: it works. */
+  enrollmentEndsAt?: number;
+  /** Disabled by an operator: refused at the handshake (403), queue and state kept. */
+  disabled?: boolean;
+  /** Which enrollment key (fingerprint, registry/secrets.ts) the device last authenticated with. */
+  enrollmentKeyId?: string;
 }
+
+export type RotationOptions = {
+  /** Keep the enrollment-derived secret working for this device (default: it stops working). */
+  keepEnrollment?: boolean;
+  /** How long the replaced secret (registered or enrollment-derived) keeps working too, in ms (default 0). */
+  graceMs?: number;
+};
 
 export interface DeviceStatus {
   online: boolean;
@@ -50,6 +72,8 @@ export interface ListOptions {
   online?: boolean;
   /** Live online state for the `online` filter (presence/online-devices.ts); defaults to the stored status. */
   isOnline?: (record: DeviceRecord) => boolean;
+  /** Only devices this says yes to (the API's further filters). */
+  where?: (record: DeviceRecord) => boolean;
 }
 
 export interface DevicePage {
@@ -79,30 +103,76 @@ export class DeviceRegistry {
   }
 
   /**
-   * Creates the device, or gives an existing one a new secret (the old one
-   * stops working at once). The secret is returned this once and never again.
-   * Re-registering a removed device (tombstone) revives it with a fresh status.
+   * Creates the device, or gives an existing one a new secret (a rotation:
+   * the old one stops working, at once or after `graceMs`, and open sessions
+   * are told to authenticate again). Unless `keepEnrollment`, a rotation
+   * also ends the secret derived from the enrollment key for this device
+   * (after the same grace): an operator who issues a secret means that one. The
+   * secret is returned this once and never again. Re-registering a removed
+   * device (tombstone) revives it with a fresh status.
    */
-  async register(id: string): Promise<{ id: string; secret: string }> {
+  async register(id: string, options: RotationOptions = {}): Promise<{ id: string; secret: string; rotated: boolean }> {
     assertDeviceId(id);
     const secret = generateSecret();
+    const now = this.#now();
+    const graceMs = options.graceMs ?? 0;
     for (;;) {
       const existing = await this.#devices.get(id);
       const live = existing && !existing.value.revoked;
-      const identity: DeviceIdentity = live
-        ? { ...existing.value, secretDigest: hashSecret(secret) }
-        : {
-            id,
-            secretDigest: hashSecret(secret),
-            // A revived tombstone keeps its provisioning, so removing it again leaves a tombstone again.
-            provisioning: existing?.value.provisioning ?? 'registered',
-            createdAt: this.#now(),
-          };
+      // Only a rotation ends enrollment: a device an operator creates keeps the behaviour it always had.
+      const enrollmentEndsAt = !live ? undefined
+        : options.keepEnrollment ? existing.value.enrollmentEndsAt
+        : Math.min(existing.value.enrollmentEndsAt ?? Infinity, now + graceMs);
+      let identity: DeviceIdentity;
+      if (live) {
+        const { previousSecretDigest: _d, previousSecretUntil: _u, enrollmentEndsAt: _e, ...kept } = existing.value;
+        const old = existing.value.secretDigest;
+        identity = {
+          ...kept,
+          secretDigest: hashSecret(secret),
+          credentialsVersion: (existing.value.credentialsVersion ?? 0) + 1,
+          ...(graceMs > 0 && old !== undefined ? { previousSecretDigest: old, previousSecretUntil: now + graceMs } : {}),
+        };
+      } else {
+        identity = {
+          id,
+          secretDigest: hashSecret(secret),
+          // A revived tombstone keeps its provisioning, so removing it again leaves a tombstone again.
+          provisioning: existing?.value.provisioning ?? 'registered',
+          createdAt: now,
+        };
+      }
+      if (enrollmentEndsAt !== undefined) identity = { ...identity, enrollmentEndsAt };
       const stored = existing ? await this.#devices.update(id, identity, existing.revision) : await this.#devices.create(id, identity);
       if (stored === undefined) continue; // changed meanwhile: read again
       // A revived tombstone (or a deleted device's leftover) starts from a fresh status.
       if (!live) await this.#resetStatus(id, NEVER_CONNECTED, { ifPresent: true });
-      return { id, secret };
+      return { id, secret, rotated: live === true };
+    }
+  }
+
+  /** Disables or enables the device; its identity after, or undefined when unknown (or removed). */
+  async setDisabled(id: string, disabled: boolean): Promise<DeviceIdentity | undefined> {
+    return this.#change(id, (identity) => {
+      const { disabled: _, ...rest } = identity;
+      return disabled ? { ...rest, disabled: true } : rest;
+    });
+  }
+
+  /** Records which enrollment key the device authenticated with (written only when it changed). */
+  async noteEnrollmentKey(id: string, keyId: string): Promise<void> {
+    await this.#change(id, (identity) => (identity.enrollmentKeyId === keyId ? undefined : { ...identity, enrollmentKeyId: keyId }));
+  }
+
+  /** A revision-checked change of a live identity; `change` returning undefined writes nothing. */
+  async #change(id: string, change: (identity: DeviceIdentity) => DeviceIdentity | undefined): Promise<DeviceIdentity | undefined> {
+    if (!isValidDeviceId(id)) return undefined;
+    for (;;) {
+      const existing = await this.#devices.get(id);
+      if (!existing || existing.value.revoked) return undefined;
+      const next = change(existing.value);
+      if (next === undefined) return existing.value;
+      if ((await this.#devices.update(id, next, existing.revision)) !== undefined) return next;
     }
   }
 
@@ -150,12 +220,13 @@ export class DeviceRegistry {
    * enrollment key or client certificate). Undefined for a tombstone: a
    * removed device stays out until an operator registers it again.
    */
-  async ensureProvisioned(id: string, provisioning: 'enrollment' | 'certificate'): Promise<DeviceIdentity | undefined> {
+  async ensureProvisioned(id: string, provisioning: 'enrollment' | 'certificate', enrollmentKeyId?: string): Promise<DeviceIdentity | undefined> {
     assertDeviceId(id);
     for (;;) {
       const existing = await this.#devices.get(id);
       if (existing) return existing.value.revoked ? undefined : existing.value;
-      const identity: DeviceIdentity = { id, provisioning, createdAt: this.#now() };
+      // The enrollment key is recorded with the first write, so a fleet enrolling costs one write per device, not two.
+      const identity: DeviceIdentity = { id, provisioning, createdAt: this.#now(), ...(enrollmentKeyId !== undefined ? { enrollmentKeyId } : {}) };
       if ((await this.#devices.create(id, identity)) !== undefined) {
         // A device deleted earlier left its last status (for its epoch): a new one starts fresh.
         await this.#resetStatus(id, NEVER_CONNECTED, { ifPresent: true });
@@ -186,6 +257,7 @@ export class DeviceRegistry {
       const status = (await this.#statuses.get(identity.id))?.value ?? { ...NEVER_CONNECTED };
       const record = { ...identity, status };
       if (online !== undefined && (isOnline === undefined ? status.online : isOnline(record)) !== online) continue;
+      if (options.where && !options.where(record)) continue;
       // Look one match ahead so an absent nextCursor means "no more".
       if (devices.length === limit) {
         nextCursor = encodeCursor(devices[limit - 1]!.id);

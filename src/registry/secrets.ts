@@ -69,3 +69,12 @@ export function enrollmentSecretMatches(enrollmentKey: string, deviceId: string,
 function sha256(text: string): Buffer {
   return createHash('sha256').update(text, 'utf8').digest();
 }
+
+/**
+ * Names an enrollment key without revealing it: the first 8 hex digits of
+ * SHA-256 over the key. Enough to tell the current key from the previous ones
+ * in the registry and the API, useless for deriving any device's secret.
+ */
+export function enrollmentKeyId(enrollmentKey: string): string {
+  return sha256(`pulsewire-enrollment-key:${enrollmentKey}`).toString('hex').slice(0, 8);
+}

@@ -7,7 +7,7 @@ import type { IPoint } from 'influx';
 import { PulsewireError } from '../errors/catalog.js';
 import type { Reading, ReadingKind } from '../protocol/messages.js';
 
-export const MEASUREMENT = { TELEMETRY: 'telemetry', DEVICE_STATUS: 'device_status', COMMAND: 'command' } as const;
+export const MEASUREMENT = { TELEMETRY: 'telemetry', DEVICE_STATUS: 'device_status', COMMAND: 'command', AUDIT: 'audit' } as const;
 export const TAG = { DEVICE: 'device', NAME: 'name', UNIT: 'unit', STATUS: 'status' } as const;
 export const FIELD_BY_KIND = { value: 'value', text: 'text', flag: 'flag', data: 'data', sum: 'sum' } as const satisfies Record<ReadingKind, string>;
 export const STATUS_FIELD = { ONLINE: 'online', REASON: 'reason' } as const;
@@ -94,6 +94,23 @@ export function statusPoint(deviceId: string, online: boolean, reason: string, t
     measurement: MEASUREMENT.DEVICE_STATUS,
     tags: { [TAG.DEVICE]: deviceId },
     fields: { [STATUS_FIELD.ONLINE]: online, [STATUS_FIELD.REASON]: reason },
+    timestamp: timestampUs(timeUs),
+  };
+}
+
+/**
+ * One audit entry (audit/audit-log.ts), for Grafana: tagged by who, what and
+ * how it ended (few distinct values each), with the target, status, source
+ * and entry id as fields (many distinct values: as tags they would multiply series).
+ */
+export function auditPoint(
+  entry: { id: string; keyId: string; key: string; action: string; target: string; outcome: string; status: number; source: string },
+  timeUs: number,
+): IPoint {
+  return {
+    measurement: MEASUREMENT.AUDIT,
+    tags: { key: entry.key, action: entry.action, outcome: entry.outcome },
+    fields: { id: entry.id, key_id: entry.keyId, target: entry.target, status: entry.status, source: entry.source },
     timestamp: timestampUs(timeUs),
   };
 }

@@ -16,6 +16,8 @@ import type { DesiredRecord, ReportedRecord } from '../state/state-store.js';
 import type { Bucket } from './bucket.js';
 import type { NodeRecord } from '../cluster/node-directory.js';
 import type { LeaseRecord } from '../cluster/leases.js';
+import type { ApiKeyRecord } from '../operators/api-key-store.js';
+import type { AuditEntry } from '../audit/audit-log.js';
 
 export type StoreBackend = 'lmdb' | 'jetstream';
 
@@ -47,6 +49,10 @@ export type Stores = {
   readonly jobDispatch: Bucket<Dispatch>;
   /** Logged-out operator sessions: nonce → when the cookie would have expired. */
   readonly revokedSessions: Bucket<number>;
+  /** Operator API keys by id: name, scope, digest of the secret, expiry, revocation. */
+  readonly apiKeys: Bucket<ApiKeyRecord>;
+  /** The audit log of state-changing operator calls, keyed newest first (audit/audit-log.ts). */
+  readonly audit: Bucket<AuditEntry>;
   /** Undefined with one process, which holds every lease. */
   readonly leases: Bucket<LeaseRecord> | undefined;
   /** Each node's heartbeat; undefined with one process. */
@@ -61,7 +67,7 @@ export type Stores = {
 export async function flushAll(stores: Stores): Promise<void> {
   const buckets = [
     stores.devices, stores.deviceStatus, stores.commands, stores.commandsDone, stores.desired, stores.reported, stores.desiredVersions,
-    stores.jobs, stores.jobTargets, stores.jobDispatch, stores.revokedSessions, stores.leases, stores.nodes, stores.windows,
+    stores.jobs, stores.jobTargets, stores.jobDispatch, stores.revokedSessions, stores.apiKeys, stores.audit, stores.leases, stores.nodes, stores.windows,
   ];
   await Promise.all(buckets.map((bucket) => bucket?.flush()));
 }

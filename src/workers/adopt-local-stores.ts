@@ -1,6 +1,6 @@
 /**
  * A hub that ran as one process kept its registry, commands, state, jobs and
- * logged-out sessions in lmdb under its data dir. Started with workers, its
+ * logged-out sessions, operator keys and audit log in lmdb under its data dir. Started with workers, its
  * state lives in JetStream (the hub's own nats-server); so that no device,
  * secret or queued command is left behind, the first such start copies the
  * lmdb stores into the empty buckets, record by record. Devices lmdb still
@@ -20,7 +20,7 @@ import { openLmdbStores } from '../stores/open-lmdb-stores.js';
 import type { Stores } from '../stores/stores.js';
 
 const COPIED: readonly (keyof Stores)[] = [
-  'devices', 'deviceStatus', 'commands', 'commandsDone', 'desired', 'reported', 'desiredVersions', 'jobs', 'jobTargets', 'jobDispatch', 'revokedSessions',
+  'devices', 'deviceStatus', 'commands', 'commandsDone', 'desired', 'reported', 'desiredVersions', 'jobs', 'jobTargets', 'jobDispatch', 'revokedSessions', 'apiKeys', 'audit',
 ];
 
 export async function copyLocalStoresToCluster(config: Config, natsUrl: string, log: StorageLogger): Promise<number> {

@@ -53,7 +53,7 @@ describe('unknown fields and query parameters', () => {
   });
 
   it('devices, series, telemetry and dead-letter queries refuse a misspelt parameter and take the right one', async () => {
-    refused(await hub.api('GET', '/v1/devices?onlin=true'), 'querystring has an unknown query parameter "onlin" (known: limit, cursor, online, prefix)');
+    refused(await hub.api('GET', '/v1/devices?onlin=true'), 'querystring has an unknown query parameter "onlin" (known: limit, cursor, online, prefix, oldEnrollmentKey, disabled)');
     expect((await hub.api('GET', '/v1/devices?online=false&prefix=uf-&limit=10')).body.devices.map((d: { id: string }) => d.id)).toEqual(['uf-1', 'uf-2']);
     refused(await hub.api('GET', '/v1/devices/uf-1/series?from=0'), 'querystring has an unknown query parameter "from" (known: since)');
     expect((await hub.api('GET', '/v1/devices/uf-1/series?since=0')).status).toBe(200);

@@ -78,7 +78,7 @@ describe('authenticateDevice', () => {
   it('accepts a registered secret', async () => {
     const { secret } = await registry.register('sensor-1');
     const result = await authenticateDevice({ authorization: basic(`sensor-1:${secret}`) }, { registry });
-    expect(result).toEqual({ ok: true, deviceId: 'sensor-1', method: 'secret' });
+    expect(result).toEqual({ ok: true, deviceId: 'sensor-1', method: 'secret', credentialsVersion: 0 });
   });
 
   it('refuses a replaced secret', async () => {
@@ -90,10 +90,10 @@ describe('authenticateDevice', () => {
 
   it('gives an unknown device and a wrong secret the identical error', async () => {
     await registry.register('sensor-1');
-    const wrong = await authenticateDevice({ authorization: basic('sensor-1:nope') }, { registry, enrollmentKey });
-    const unknown = await authenticateDevice({ authorization: basic('ghost:nope') }, { registry, enrollmentKey });
-    const malformed = await authenticateDevice({ authorization: 'Basic ???' }, { registry, enrollmentKey });
-    const missing = await authenticateDevice({}, { registry, enrollmentKey });
+    const wrong = await authenticateDevice({ authorization: basic('sensor-1:nope') }, { registry, enrollmentKeys: [enrollmentKey] });
+    const unknown = await authenticateDevice({ authorization: basic('ghost:nope') }, { registry, enrollmentKeys: [enrollmentKey] });
+    const malformed = await authenticateDevice({ authorization: 'Basic ???' }, { registry, enrollmentKeys: [enrollmentKey] });
+    const missing = await authenticateDevice({}, { registry, enrollmentKeys: [enrollmentKey] });
     for (const result of [wrong, unknown, malformed, missing]) {
       expect(result.ok).toBe(false);
       if (result.ok) continue;
@@ -113,28 +113,28 @@ describe('authenticateDevice', () => {
     );
     const secret = derived('sensor-001');
     expect(secret).toMatch(/^[A-Za-z0-9_-]{43}$/);
-    const result = await authenticateDevice({ authorization: basic(`sensor-001:${secret}`) }, { registry, enrollmentKey });
-    expect(result).toEqual({ ok: true, deviceId: 'sensor-001', method: 'enrollment' });
+    const result = await authenticateDevice({ authorization: basic(`sensor-001:${secret}`) }, { registry, enrollmentKeys: [enrollmentKey] });
+    expect(result).toEqual({ ok: true, deviceId: 'sensor-001', method: 'enrollment', credentialsVersion: 0 });
     expect((await registry.get('sensor-001'))?.provisioning).toBe('enrollment');
     // Second connection: still accepted, not re-created.
-    const again = await authenticateDevice({ authorization: basic(`sensor-001:${secret}`) }, { registry, enrollmentKey });
+    const again = await authenticateDevice({ authorization: basic(`sensor-001:${secret}`) }, { registry, enrollmentKeys: [enrollmentKey] });
     expect(again.ok).toBe(true);
   });
 
   it('refuses derived secrets without an enrollment key, for another id, or with padding', async () => {
     const secret = derived('sensor-001');
     const noKey = await authenticateDevice({ authorization: basic(`sensor-001:${secret}`) }, { registry });
-    const emptyKey = await authenticateDevice({ authorization: basic(`sensor-001:${derived('sensor-001', '')}`) }, { registry, enrollmentKey: '' });
-    const otherId = await authenticateDevice({ authorization: basic(`sensor-002:${secret}`) }, { registry, enrollmentKey });
-    const padded = await authenticateDevice({ authorization: basic(`sensor-001:${secret}=`) }, { registry, enrollmentKey });
-    const otherKey = await authenticateDevice({ authorization: basic(`sensor-001:${derived('sensor-001', 'other')}`) }, { registry, enrollmentKey });
+    const emptyKey = await authenticateDevice({ authorization: basic(`sensor-001:${derived('sensor-001', '')}`) }, { registry, enrollmentKeys: [''] });
+    const otherId = await authenticateDevice({ authorization: basic(`sensor-002:${secret}`) }, { registry, enrollmentKeys: [enrollmentKey] });
+    const padded = await authenticateDevice({ authorization: basic(`sensor-001:${secret}=`) }, { registry, enrollmentKeys: [enrollmentKey] });
+    const otherKey = await authenticateDevice({ authorization: basic(`sensor-001:${derived('sensor-001', 'other')}`) }, { registry, enrollmentKeys: [enrollmentKey] });
     expect([noKey, emptyKey, otherId, padded, otherKey].map((r) => r.ok)).toEqual([false, false, false, false, false]);
     expect((await registry.list({ limit: 10 })).devices).toEqual([]);
   });
 
   it('refuses a removed enrolled device even with the right derived secret, until re-registered', async () => {
     const secret = derived('sensor-001');
-    const auth = () => authenticateDevice({ authorization: basic(`sensor-001:${secret}`) }, { registry, enrollmentKey });
+    const auth = () => authenticateDevice({ authorization: basic(`sensor-001:${secret}`) }, { registry, enrollmentKeys: [enrollmentKey] });
     expect((await auth()).ok).toBe(true);
     expect(await registry.remove('sensor-001')).toBe(true);
     const refused = await auth();
@@ -143,14 +143,14 @@ describe('authenticateDevice', () => {
     expect(await registry.get('sensor-001')).toBeUndefined();
 
     const { secret: fresh } = await registry.register('sensor-001');
-    expect(await authenticateDevice({ authorization: basic(`sensor-001:${fresh}`) }, { registry, enrollmentKey })).toEqual({
-      ok: true, deviceId: 'sensor-001', method: 'secret',
+    expect(await authenticateDevice({ authorization: basic(`sensor-001:${fresh}`) }, { registry, enrollmentKeys: [enrollmentKey] })).toEqual({
+      ok: true, deviceId: 'sensor-001', method: 'secret', credentialsVersion: 0,
     });
   });
 
   it('accepts a verified client certificate whose CN is a device id, provisioning it', async () => {
     const result = await authenticateDevice({ certificate: { authorized: true, subjectCN: 'cam-7' } }, { registry });
-    expect(result).toEqual({ ok: true, deviceId: 'cam-7', method: 'certificate' });
+    expect(result).toEqual({ ok: true, deviceId: 'cam-7', method: 'certificate', credentialsVersion: 0 });
     expect((await registry.get('cam-7'))?.provisioning).toBe('certificate');
   });
 
@@ -159,7 +159,7 @@ describe('authenticateDevice', () => {
       { certificate: { authorized: true, subjectCN: 'cam-7' }, authorization: basic('other:wrong') },
       { registry },
     );
-    expect(result).toEqual({ ok: true, deviceId: 'cam-7', method: 'certificate' });
+    expect(result).toEqual({ ok: true, deviceId: 'cam-7', method: 'certificate', credentialsVersion: 0 });
   });
 
   it('ignores unverified certificates and CNs that are not device ids, falling back to Basic', async () => {
@@ -173,7 +173,7 @@ describe('authenticateDevice', () => {
       { certificate: { authorized: false, subjectCN: 'cam-7' }, authorization: basic(`sensor-1:${secret}`) },
       { registry },
     );
-    expect(fallback).toEqual({ ok: true, deviceId: 'sensor-1', method: 'secret' });
+    expect(fallback).toEqual({ ok: true, deviceId: 'sensor-1', method: 'secret', credentialsVersion: 0 });
   });
 
   it('refuses a removed certificate device', async () => {

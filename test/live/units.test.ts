@@ -207,9 +207,13 @@ describe('SessionKeys', () => {
   it('accepts its own unexpired, unrevoked sessions only', async () => {
     let now = 1_000_000;
     const keys = new SessionKeys('operator-token-0123456789', { now: () => now });
-    const { value } = keys.issue(60_000);
+    const { value } = keys.issue({ ttlMs: 60_000 });
     expect(value).not.toContain('operator-token');
     expect(await keys.verify(value)).toBe(true);
+    expect(await keys.keyIdOf(value)).toBe('bootstrap');
+    expect(await keys.keyIdOf(keys.issue({ keyId: '0123456789abcdef' }).value)).toBe('0123456789abcdef');
+    // The key id is signed: a session cannot be moved onto another key.
+    expect(await keys.verify(value.replace('.bootstrap.', '.0123456789abcdef.'))).toBe(false);
     expect(await keys.verify(value.slice(0, -1) + (value.endsWith('A') ? 'B' : 'A'))).toBe(false);
     expect(await new SessionKeys('another-token-0123456789', { now: () => now }).verify(value)).toBe(false);
     now += 60_001;

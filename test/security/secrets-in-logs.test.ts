@@ -5,7 +5,8 @@
  * device and one with an enrollment-derived secret connect, send readings,
  * and one answers a command; a device over the HTTP fallback; the live
  * stream over WebSocket and SSE; failed device and operator logins, a token
- * put in a URL; logout; shutdown. Then the whole log (stdout and stderr) is
+ * put in a URL; an operator key created, used, logged in with and revoked;
+ * a device secret rotated while connected; logout; shutdown. Then the whole log (stdout and stderr) is
  * searched for every secret used, as written and as it travelled (the
  * base64 of Basic credentials).
  */
@@ -82,6 +83,25 @@ describe('secrets in the log', () => {
     expect((await fallback.post(batch(oneReading(7)))).status).toBe(200);
     await live.next((f) => f.type === 'events' && Array.isArray(f.readings));
 
+    // An operator key: created (its only showing), used as a bearer token, traded for a session, revoked;
+    // a device secret rotated while connected.
+    const key = await operatorRequest(base, 'POST', '/v1/keys', { name: 'log-key', scope: 'operate' });
+    expect(key.status).toBe(201);
+    secrets['operator key'] = key.body.key;
+    secrets['operator key, its secret part'] = (key.body.key as string).slice('pwk_0123456789abcdef_'.length);
+    expect((await operatorRequest(base, 'GET', '/v1/devices', undefined, key.body.key)).status).toBe(200);
+    const keyLogin = await fetch(`${base}/v1/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ token: key.body.key }) });
+    expect(keyLogin.status).toBe(204);
+    const keyCookie = keyLogin.headers.get('set-cookie')!.split(';')[0]!;
+    secrets['session cookie of the key'] = keyCookie.slice(keyCookie.indexOf('=') + 1);
+    expect((await fetch(`${base}/v1/devices`, { headers: { cookie: keyCookie } })).status).toBe(200);
+    expect((await operatorRequest(base, 'DELETE', `/v1/keys/${key.body.id}`)).status).toBe(204);
+    expect((await operatorRequest(base, 'GET', '/v1/devices', undefined, key.body.key)).status).toBe(401);
+    const rotated = await operatorRequest(base, 'PUT', '/v1/devices/log-dev-2', { graceS: 60 });
+    expect(rotated.body.rotated).toBe(true);
+    secrets['rotated device secret'] = rotated.body.secret;
+    expect((await enrolledDevice.closed).code).toBe(4001);
+
     // Failures: a wrong device secret (WebSocket and HTTP), a wrong token (API and login), the token in a URL.
     await expect(TestDevice.connect(hub.deviceUrl, { id: 'log-dev-1', secret: wrongSecret })).rejects.toMatchObject({ status: 401 });
     expect((await new HttpDevice(base, 'log-dev-1', wrongSecret).post(batch(oneReading(8)))).status).toBe(401);
@@ -92,7 +112,6 @@ describe('secrets in the log', () => {
     // Logout, disconnects, shutdown (its log lines too).
     expect((await fetch(`${base}/v1/logout`, { method: 'POST', headers: { cookie, origin: base } })).status).toBe(204);
     await registeredDevice.close();
-    await enrolledDevice.close();
     await live.close();
     sse.close();
     expect(await hub.kill('SIGTERM')).toBe(0);

@@ -1,6 +1,6 @@
 /**
  * The operator API from the page. Credentials are the HttpOnly session
- * cookie that POST /v1/login sets: the page never sees or stores the token
+ * cookie that POST /v1/login sets: the page never sees or stores the key
  * after the login form sends it once.
  */
 
@@ -41,7 +41,30 @@ export async function api<T>(method: string, route: string, body?: unknown, cont
   return parsed as T;
 }
 
-/** Trades the operator token for the session cookie. False when the hub refuses the token. */
+export type Scope = 'read' | 'operate' | 'admin';
+/** The key the session was opened with (GET /v1/whoami). */
+export type Operator = { id: string; name: string; scope: Scope };
+
+/**
+ * Who is logged in; undefined when the hub does not say (an older hub). The
+ * page then shows everything and the hub's 403 decides: hiding is a courtesy,
+ * the hub is the guard.
+ */
+export async function whoami(): Promise<Operator | undefined> {
+  try {
+    return await api<Operator>('GET', '/v1/whoami');
+  } catch (err) {
+    if (err instanceof LoggedOut) throw err;
+    return undefined;
+  }
+}
+
+/** Whether the key may send commands and change desired state (scope operate or admin). */
+export function mayOperate(operator: Operator | undefined): boolean {
+  return operator === undefined || operator.scope !== 'read';
+}
+
+/** Trades an operator key for the session cookie. False when the hub refuses the key. */
 export async function login(token: string): Promise<boolean> {
   const res = await fetch('/v1/login', {
     method: 'POST',

@@ -56,9 +56,13 @@ export class DeviceView {
   readonly #commandNote = h('p', { class: 'form-note', 'data-testid': 'command-note', role: 'status' });
   readonly #patchNote = h('p', { class: 'form-note', 'data-testid': 'patch-note', role: 'status' });
 
-  constructor(id: string, store: FleetStore) {
+  /** False for a read-only key: no command form, no cancel, no desired patch (the hub would answer 403). */
+  readonly #mayOperate: boolean;
+
+  constructor(id: string, store: FleetStore, options: { mayOperate?: boolean } = {}) {
     this.id = id;
     this.#store = store;
+    this.#mayOperate = options.mayOperate ?? true;
 
     const cmdName = h('input', { name: 'name', list: 'known-commands', required: true, value: 'set_interval', 'aria-label': 'Command name', 'data-testid': 'command-name' });
     const cmdArgs = h('textarea', { name: 'args', rows: '3', spellcheck: 'false', 'aria-label': 'Arguments (JSON)', 'data-testid': 'command-args' });
@@ -101,9 +105,10 @@ export class DeviceView {
             h('div', {}, h('h4', {}, 'Reported'), this.#reported),
             h('div', {}, h('h4', {}, 'Desired'), this.#desired),
             h('div', {}, h('h4', {}, 'Delta (not yet reported)'), this.#delta)),
-          patchForm),
+          this.#mayOperate ? patchForm : undefined),
         h('div', { class: 'panel command-panel' },
-          h('h3', {}, 'Commands'), commandForm,
+          h('h3', {}, 'Commands'),
+          this.#mayOperate ? commandForm : h('p', { class: 'muted', 'data-testid': 'read-only-note' }, 'This key may watch only: sending commands and changing desired state need an operate key.'),
           h('table', { class: 'commands' },
             h('thead', {}, h('tr', {}, h('th', {}, 'name'), h('th', {}, 'args'), h('th', {}, 'status'), h('th', {}, 'result'), h('th', {}, 'created'), h('th', {}))),
             this.#commandRows))));
@@ -388,7 +393,7 @@ export class DeviceView {
         h('td', {}, h('span', { class: `cmd-status s-${c.status}`, 'data-testid': 'command-status' }, c.status)),
         h('td', { class: 'mono' }, c.result === undefined ? '' : JSON.stringify(c.result)),
         h('td', { class: 'muted' }, new Date(c.createdAt).toLocaleTimeString()),
-        h('td', {}, FINAL.has(c.status) ? undefined : this.#cancelButton(c)))));
+        h('td', {}, FINAL.has(c.status) || !this.#mayOperate ? undefined : this.#cancelButton(c)))));
   };
 
   #cancelButton(command: CommandView): HTMLButtonElement {

@@ -3,7 +3,7 @@
  * (`#/device/ID`), both fed by one live connection that reconnects by itself.
  */
 import './style.css';
-import { isLoggedIn, login, logout, whenLoggedOut } from './api.js';
+import { isLoggedIn, login, logout, mayOperate, whenLoggedOut, whoami, type Operator } from './api.js';
 import { DeviceView } from './device-view.js';
 import { FleetView } from './fleet-view.js';
 import { h } from './frame.js';
@@ -15,12 +15,15 @@ const app = document.getElementById('app')!;
 const banner = document.getElementById('banner')!;
 const conn = document.getElementById('conn')!;
 const logoutButton = document.getElementById('logout') as HTMLButtonElement;
+const who = document.getElementById('who')!;
 
 const store = new FleetStore();
 let view: FleetView | DeviceView | undefined;
 let fleetView: FleetView | undefined;
 let everOpen = false;
 let bannerClock: ReturnType<typeof setInterval> | undefined;
+/** The logged-in key; the page leaves out what its scope cannot do. */
+let operator: Operator | undefined;
 
 const live = new LiveClient({
   onFrame: (frame: LiveFrame) => {
@@ -88,7 +91,7 @@ function route(): void {
   view?.unmount();
   let subscription: Subscription;
   if (match) {
-    const device = new DeviceView(decodeURIComponent(match[1]!), store);
+    const device = new DeviceView(decodeURIComponent(match[1]!), store, { mayOperate: mayOperate(operator) });
     view = device;
     subscription = device.subscription;
   } else {
@@ -102,7 +105,11 @@ function route(): void {
   else live.subscribe(subscription);
 }
 
-function startApp(): void {
+async function startApp(): Promise<void> {
+  operator = await whoami().catch(() => undefined);
+  document.body.dataset.scope = operator?.scope ?? 'unknown';
+  who.textContent = operator ? `${operator.name} (${operator.scope})` : '';
+  who.hidden = operator === undefined;
   logoutButton.hidden = false;
   window.addEventListener('hashchange', route);
   route();
@@ -114,13 +121,15 @@ function showLogin(note = ''): void {
   view = undefined;
   window.removeEventListener('hashchange', route);
   logoutButton.hidden = true;
-  const token = h('input', { type: 'password', name: 'token', required: true, autocomplete: 'off', 'aria-label': 'Operator token', 'data-testid': 'login-token' });
+  who.hidden = true;
+  operator = undefined;
+  const token = h('input', { type: 'password', name: 'token', required: true, autocomplete: 'off', 'aria-label': 'Operator key', 'data-testid': 'login-token' });
   const error = h('p', { class: 'form-note error', role: 'alert', 'data-testid': 'login-error' }, note);
   const button = h('button', { type: 'submit', 'data-testid': 'login-submit' }, 'Log in');
   const form = h('form', { class: 'login panel', 'data-testid': 'login-form' },
     h('h2', {}, 'Operator login'),
-    h('p', { class: 'muted' }, 'The operator token the hub printed at start (PULSEWIRE_OPERATOR_TOKEN). It is exchanged for a session cookie and not kept by this page.'),
-    h('label', {}, 'Operator token ', token), button, error);
+    h('p', { class: 'muted' }, 'An operator key (pwk_…, from an admin), or the operator token the hub printed at start (PULSEWIRE_OPERATOR_TOKEN). It is exchanged for a session cookie and not kept by this page; the page shows what the key\'s scope allows.'),
+    h('label', {}, 'Operator key ', token), button, error);
   form.addEventListener('submit', (event) => {
     event.preventDefault();
     const value = token.value;
@@ -128,9 +137,9 @@ function showLogin(note = ''): void {
     button.disabled = true;
     error.textContent = '';
     login(value).then((ok) => {
-      if (ok) startApp();
+      if (ok) void startApp();
       else {
-        error.textContent = 'The hub refused that token.';
+        error.textContent = 'The hub refused that key.';
         button.disabled = false;
       }
     }, (err: unknown) => {

@@ -83,7 +83,7 @@ export async function httpFallback(app: FastifyInstance): Promise<void> {
 
   // onRequest: credentials are checked before a byte of the body is read.
   app.addHook('onRequest', async (request, reply) => {
-    const result = await checkDeviceRequest(request, authLimiter, { registry, enrollmentKey: config.enrollmentKey });
+    const result = await checkDeviceRequest(request, authLimiter, { registry, enrollmentKeys: config.enrollmentKeys });
     if ('error' in result) {
       void reply.headers(result.headers);
       throw result.error;
