@@ -76,9 +76,13 @@ describe('a hub of three workers at scale', { timeout: 600_000 }, () => {
     expect(summary.connections.connectedAtEnd, output).toBe(DEVICES);
     expect(summary.telemetry.unacknowledged).toBe(0);
     expect(summary.telemetry.acknowledged['0']).toBe(summary.telemetry.sent);
-    // Handshakes the simulator gave up on and retried (a busy machine: the ramp outpaces the hub) are
-    // not failures of the hub: what matters is that every device got in and nothing was lost.
-    expect(Object.keys(summary.connections.connectFailures).filter((reason) => reason !== 'Opening handshake has timed out')).toEqual([]);
+    // A handshake that timed out on a busy machine, the ramp outpacing the hub, is retried and is no failure
+    // of the hub: timed out by the simulator, or by a worker that could not read the request in time (408,
+    // or a reset when the request arrived after the worker let the socket go; workers accept from the shared
+    // socket themselves, so a starved worker's connections wait there). What matters is that every device
+    // got in and nothing was lost; anything else (a 401, 404, a refusal the hub did not mean) fails.
+    const busyMachine = new Set(['Opening handshake has timed out', 'http 408', 'ECONNRESET']);
+    expect(Object.keys(summary.connections.connectFailures).filter((reason) => !busyMachine.has(reason))).toEqual([]);
     const stored = async () => {
       const [row] = await database.query(`SELECT count(*) FROM telemetry`);
       return Object.entries(row ?? {}).filter(([column]) => column.startsWith('count_')).reduce((n, [, v]) => n + Number(v), 0);
