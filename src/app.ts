@@ -137,6 +137,7 @@ export async function buildApp(config: Config, opts: BuildOptions): Promise<Fast
   // TELEMETRY is ACKed once in the spool; the drainer moves it into InfluxDB (see storage/spool.ts).
   const spool = Spool.open(path.join(config.dataDir, 'spool'), {
     maxBytes: config.spoolMaxBytes, windowSize: REMEMBERED_SEQS, deadLettersMax: config.deadLettersMax, logger: app.log,
+    sync: config.spoolSync,
     onCommitTimed: (ms) => app.metrics.spoolCommits.observe(ms / 1000),
   });
   const drainer = new SpoolDrainer(spool, writer, { batchPoints: 2 * config.writeBatchPoints, logger: app.log });
