@@ -28,7 +28,8 @@ import { SENML_LABELS, senmlField, type SenmlField } from './senml-labels.js';
 export type PackLimits = { maxRecords: number; maxFutureSeconds: number; maxPastSeconds: number };
 export type ResolveOptions = { nowUs: number } & Partial<PackLimits>;
 
-type Base = { name: string; time: number; unit: string | undefined; value: number; sum: number };
+/** The pack's base fields so far, and the resolved time (s) of the record just resolved (no wrapper object per record). */
+type Base = { name: string; time: number; unit: string | undefined; value: number; sum: number; seconds: number };
 
 const NAME = /^[A-Za-z0-9][A-Za-z0-9\-:./_]*$/;
 const UNIT = /^[\x20-\x7e]*$/;
@@ -154,8 +155,8 @@ function valueField(fields: Fields): (typeof VALUE_FIELDS)[number] {
     : `record has more than one value (${VALUE_FIELDS.filter((f) => fields.has(f)).join(', ')})`);
 }
 
-/** Applies this record's base fields to `base`, then resolves the record itself; time in seconds. */
-function resolveRecord(fields: Fields, base: Base): { reading: Reading; seconds: number } {
+/** Applies this record's base fields to `base`, then resolves the record itself; its time in seconds goes to base.seconds. */
+function resolveRecord(fields: Fields, base: Base): Reading {
   const bver = num(fields, 'bver');
   if (bver !== undefined && !(Number.isInteger(bver) && bver >= 1 && bver <= SENML_VERSION)) {
     throw new Malformed(`bver must be an integer from 1 to ${SENML_VERSION}`);
@@ -207,7 +208,8 @@ function resolveRecord(fields: Fields, base: Base): { reading: Reading; seconds:
     }
   }
   // timeUs is set by the caller; given here so every reading has one object shape.
-  return { reading: unit === undefined ? { name, timeUs: 0, kind, value } : { name, unit, timeUs: 0, kind, value }, seconds };
+  base.seconds = seconds;
+  return unit === undefined ? { name, timeUs: 0, kind, value } : { name, unit, timeUs: 0, kind, value };
 }
 
 const malformed = (detail: string) => new PulsewireError('PW_ERR_PACK_MALFORMED', detail);
@@ -224,13 +226,14 @@ export function resolvePack(pack: unknown, opts: ResolveOptions): { readings: Re
   if (pack.length === 0) return malformed('pack is empty');
   if (pack.length > maxRecords) return malformed(`pack has ${pack.length} records, at most ${maxRecords} allowed`);
 
-  const base: Base = { name: '', time: 0, unit: undefined, value: 0, sum: 0 };
+  const base: Base = { name: '', time: 0, unit: undefined, value: 0, sum: 0, seconds: 0 };
   const fields = packFields;
   const readings: Reading[] = [];
   let timeError: PulsewireError | undefined;
   for (let i = 0; i < pack.length; i++) {
     try {
-      const { reading, seconds } = resolveRecord(readFields(pack[i], fields), base);
+      const reading = resolveRecord(readFields(pack[i], fields), base);
+      const { seconds } = base;
       // Below 2^28 s the time is relative to now (RFC 8428 4.5.3); 0 or absent means now.
       const timeUs = Math.round(seconds < SENML_RELATIVE_TIME_LIMIT ? opts.nowUs + seconds * 1e6 : seconds * 1e6);
       if (timeUs < earliestUs || timeUs > latestUs) {

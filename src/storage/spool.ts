@@ -114,6 +114,8 @@ type PendingRecord = {
   bytes: number;
   committed: Promise<void>;
   settle: (err?: unknown) => void;
+  /** Its turn has ended while another record's commit was in flight: committed when that one is reported. */
+  due: boolean;
 };
 
 /** A record is cut at this many points even within one turn: it bounds what one refused write re-sends point by point. */
@@ -257,11 +259,30 @@ export class Spool {
     const committed = new Promise<void>((resolve, reject) => {
       settle = (err) => (err === undefined ? resolve() : reject(err));
     });
-    const pending: PendingRecord = { at, head, text: head, messages: [], marks: [], names: [], points: 0, bytes: 0, committed, settle };
+    const pending: PendingRecord = { at, head, text: head, messages: [], marks: [], names: [], points: 0, bytes: 0, committed, settle, due: false };
     this.#pending = pending;
     // After this turn's socket reads: every append of the turn shares the record.
-    setImmediate(() => this.#commit(pending));
+    setImmediate(() => this.#commitWhenFree(pending));
     return pending;
+  }
+
+  /**
+   * One record's commit in flight at a time: the appends of the turns that
+   * end meanwhile join the next record, committed once the one in flight is
+   * reported. At a moderate rate a commit per turn (a put and its promise,
+   * lmdb's write-thread wake-up and sync) cost more than the turn's messages;
+   * this way the commits follow the disk's pace, not the sockets', and at
+   * saturation (one turn per commit anyway) nothing changes.
+   */
+  #commitWhenFree(pending: PendingRecord): void {
+    if (this.#committing.size > 0) pending.due = true;
+    else this.#commit(pending);
+  }
+
+  /** A commit was reported: the record that waited for it goes now. */
+  #commitDue(): void {
+    const next = this.#pending;
+    if (next?.due && this.#committing.size === 0) this.#commit(next);
   }
 
   /** Writes the record and its window slots in one event turn: one lmdb transaction. */
@@ -285,6 +306,7 @@ export class Spool {
     writes.then(
       () => {
         this.#committing.delete(key);
+        this.#commitDue();
         if (this.#openPoints + pending.points <= this.#cachedPoints) this.#addOpen(key, pending.at, pending.messages, pending.bytes);
         // Committed: the drainer may take it (InfluxDB does not need our fsync); the ACKs may have to wait for it.
         this.#committedListeners.forEach((listener) => listener());
@@ -296,6 +318,7 @@ export class Spool {
       },
       (err: unknown) => {
         this.#committing.delete(key);
+        this.#commitDue();
         this.#count -= pending.messages.length;
         this.#points -= pending.points;
         this.#bytes -= pending.bytes;
