@@ -13,7 +13,7 @@ import http from 'node:http';
 import https from 'node:https';
 import { WRITE_PRECISION } from './schema.js';
 
-export type WriteTarget = {
+export type InfluxEndpoint = {
   protocol: 'http' | 'https';
   host: string;
   port: number;
@@ -38,7 +38,7 @@ const MAX_ERROR_BODY = 4096;
 
 export type LineWrite = (body: string) => Promise<void>;
 
-export function lineWriter(target: WriteTarget, timeoutMs: number): LineWrite {
+export function lineWriter(target: InfluxEndpoint, timeoutMs: number): LineWrite {
   const client = target.protocol === 'https' ? https : http;
   const agent = new client.Agent({ keepAlive: true });
   const query = new URLSearchParams({ db: target.database, precision: WRITE_PRECISION });

@@ -21,7 +21,7 @@ export type { WriterStats } from './writer-stats.js';
 export type LineGroup = { readonly lines: string; readonly count: number };
 
 /** Where requests go: InfluxConnection (influx-connection.ts) is one. */
-export type WriteTarget = { readonly writeLines: LineWrite };
+export type LineSink = { readonly writeLines: LineWrite };
 
 export type PointWriterOptions = {
   /** Upper bound of points per request; one caller's group is never split across requests. */
@@ -71,7 +71,7 @@ const BACKOFF_CAP_MS = 2000;
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 export class PointWriter {
-  #target: WriteTarget;
+  #target: LineSink;
   #maxBatchPoints: number;
   #maxConcurrent: number;
   #retryForMs: number;
@@ -82,7 +82,7 @@ export class PointWriter {
   #closed = false;
   #stats = new WriterStatsRecorder();
 
-  constructor(target: WriteTarget, options: PointWriterOptions = {}) {
+  constructor(target: LineSink, options: PointWriterOptions = {}) {
     const { maxBatchPoints = 5000, maxConcurrentWrites = 2, retryForMs = 5000 } = options;
     if (!(maxBatchPoints >= 1)) throw new PulsewireError('PW_ERR_CONFIG', 'PointWriter: maxBatchPoints must be at least 1');
     if (!(maxConcurrentWrites >= 1)) throw new PulsewireError('PW_ERR_CONFIG', 'PointWriter: maxConcurrentWrites must be at least 1');
