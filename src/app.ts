@@ -140,10 +140,11 @@ export async function buildApp(config: Config, opts: BuildOptions): Promise<Fast
   else if (config.cluster) ({ link, stores } = await joinCluster(config, app.log));
   else stores = await openLmdbStores(config.dataDir);
   const storage = connectInflux(opts.influxUrl);
-  const writer = new PointWriter(storage.influx, { database: storage.database, maxBatchPoints: config.writeBatchPoints, logger: app.log });
+  const writer = new PointWriter(storage, { maxBatchPoints: config.writeBatchPoints, logger: app.log });
   // TELEMETRY is ACKed once in the spool; the drainer moves it into InfluxDB (see storage/spool.ts).
   const spool = Spool.open(path.join(config.dataDir, 'spool'), {
     maxBytes: config.spoolMaxBytes, windowSize: REMEMBERED_SEQS, deadLettersMax: config.deadLettersMax, logger: app.log,
+    sync: config.spoolSync,
     onCommitTimed: (ms) => app.metrics.spoolCommits.observe(ms / 1000),
   });
   const drainer = new SpoolDrainer(spool, writer, { batchPoints: 2 * config.writeBatchPoints, logger: app.log });

@@ -49,6 +49,8 @@ export type Config = {
   readonly writeBatchPoints: number;
   /** Bound of the on-disk spool between the gateway and InfluxDB; when reached, TELEMETRY gets ACK 4. */
   readonly spoolMaxBytes: number;
+  /** What ACK 0 waits for: the spool's commit (survives a crash of the process) or also its flush to disk (survives a power loss). */
+  readonly spoolSync: SpoolSync;
   /** Most dead letters kept; past it the oldest go. */
   readonly deadLettersMax: number;
   /** Protocol section 3 command queue: most commands waiting per device, and how long one may wait. */
@@ -139,6 +141,7 @@ export const CONFIG_DOC = [
   ['PULSEWIRE_SHUTDOWN_TIMEOUT_MS', '10000', 'bound on a graceful shutdown'],
   ['PULSEWIRE_WRITE_BATCH_POINTS', '5000', 'most points in one InfluxDB write request'],
   ['PULSEWIRE_SPOOL_MAX_BYTES', '1073741824', 'bound of the on-disk spool (1 GiB); when full, TELEMETRY gets ACK 4 until it drains below 90%'],
+  ['PULSEWIRE_SPOOL_SYNC', 'commit', 'what ACK 0 waits for: `commit` (the spool\'s commit; survives a crash of the hub process) or `flush` (also its fsync to disk; survives a power loss, costs CPU and latency per commit)'],
   ['PULSEWIRE_DEAD_LETTERS_MAX', '10000', 'most dead letters kept (readings InfluxDB refused, GET /v1/dead-letters; one per refused message); past it the oldest are deleted and counted in pulsewire_dead_letters_dropped_total'],
   ['PULSEWIRE_COMMAND_QUEUE_MAX', '100', 'most commands waiting for one device (queued or sent, not final); more get HTTP 429'],
   ['PULSEWIRE_COMMAND_TTL_MS', '3600000', 'default and largest ttlMs of a command: one not sent within it expires (1 hour; at most 30 days)'],
@@ -176,6 +179,9 @@ export const CONFIG_DOC = [
   ['PULSEWIRE_NODE_LEASE_MS', '15000', 'cluster mode: a node that stops beating is lost after this long (its devices listed offline with reason node-lost), and so are its leases'],
 ] as const;
 
+export const SPOOL_SYNC_MODES = ['commit', 'flush'] as const;
+export type SpoolSync = (typeof SPOOL_SYNC_MODES)[number];
+
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
 export function loadConfig(env: Env = process.env): Config {
@@ -209,6 +215,7 @@ export function loadConfig(env: Env = process.env): Config {
     shutdownTimeoutMs: envInteger(env, 'PULSEWIRE_SHUTDOWN_TIMEOUT_MS', { min: 100, max: 600_000 }) ?? 10_000,
     writeBatchPoints: envInteger(env, 'PULSEWIRE_WRITE_BATCH_POINTS', { min: 1, max: 1_000_000 }) ?? 5000,
     spoolMaxBytes: envInteger(env, 'PULSEWIRE_SPOOL_MAX_BYTES', { min: 1024, max: Number.MAX_SAFE_INTEGER }) ?? 1024 ** 3,
+    spoolSync: envChoice(env, 'PULSEWIRE_SPOOL_SYNC', SPOOL_SYNC_MODES) ?? 'commit',
     deadLettersMax: envInteger(env, 'PULSEWIRE_DEAD_LETTERS_MAX', { min: 1, max: 10_000_000 }) ?? 10_000,
     commandQueueMax: envInteger(env, 'PULSEWIRE_COMMAND_QUEUE_MAX', { min: 1, max: 100_000 }) ?? 100,
     commandTtlMs: envInteger(env, 'PULSEWIRE_COMMAND_TTL_MS', { min: 1000, max: 30 * 86_400_000 }) ?? 3_600_000,

@@ -15,6 +15,7 @@
  * hub sent.
  */
 import { PulsewireError } from '../errors/catalog.js';
+import { CborPack } from '../protocol/senml-cbor.js';
 import type { DeviceRuntime } from './device-runtime.js';
 import { TokenBucket } from './token-bucket.js';
 
@@ -73,5 +74,6 @@ export class DeviceRateLimiter {
 
 /** Records a TELEMETRY pack claims to carry, counted before it is resolved (a pack that is not an array has none). */
 export function packLength(pack: unknown): number {
+  if (pack instanceof CborPack) return pack.length;
   return Array.isArray(pack) ? pack.length : 0;
 }

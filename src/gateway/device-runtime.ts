@@ -6,6 +6,7 @@
  * names (for ACK code 5; loaded from its durable copy at the first message
  * that needs it), counters, and the session that currently owns it.
  */
+import { SeriesKeys } from '../storage/reading-lines.js';
 import { AcceptedSeqs } from './accepted-seqs.js';
 import type { DeviceBuckets } from './device-rates.js';
 
@@ -32,6 +33,7 @@ export class DeviceRuntime {
   readonly pending = new Map<number, { fingerprint: number; outcome: Promise<AckOutcome> }>();
   readonly #loadNames: (deviceId: string) => Iterable<string>;
   #names: Set<string> | undefined;
+  #seriesKeys: SeriesKeys | undefined;
   /** Messages since this process first saw the device; `messagesInBefore` holds the persisted total. */
   messagesIn = 0;
   messagesInBefore: number | undefined;
@@ -53,6 +55,11 @@ export class DeviceRuntime {
   /** The device's distinct series names, durable ones included (storage/device-names-store.ts). */
   get names(): Set<string> {
     return (this.#names ??= new Set(this.#loadNames(this.deviceId)));
+  }
+
+  /** Its series keys in line protocol (storage/reading-lines.ts), made at its first reading. */
+  get seriesKeys(): SeriesKeys {
+    return (this.#seriesKeys ??= new SeriesKeys(this.deviceId));
   }
 
   get messagesInTotal(): number {

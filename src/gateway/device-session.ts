@@ -8,7 +8,7 @@ import type { WebSocket, RawData } from 'ws';
 import { PulsewireError } from '../errors/catalog.js';
 import type { Claim } from '../presence/device-presence.js';
 import type { OfflineReason } from '../events/bus.js';
-import { decodeDeviceFrame, encodeAck, encodeHubMessage } from '../protocol/codec.js';
+import { decodeDeviceFrame, decodeTelemetryFrame, encodeAck, encodeHubMessage } from '../protocol/codec.js';
 import type { DeviceMessage, HubMessage, ReportedMessage, ResultMessage } from '../protocol/messages.js';
 import type { AckOutcome, DeviceRuntime, DeviceSessionHandle } from './device-runtime.js';
 import { frameFingerprint } from './accepted-seqs.js';
@@ -195,7 +195,8 @@ export class DeviceSession implements DeviceSessionHandle, Pingable {
     runtime.lastSeen = Date.now();
     if (!isBinary) return this.#reject(new PulsewireError('PW_ERR_TEXT_FRAME'));
     const bytes = asBytes(data);
-    const message = decodeDeviceFrame(bytes);
+    // TELEMETRY in its usual encoding keeps its pack as bytes (no Map per record); anything else as before.
+    const message = decodeTelemetryFrame(bytes) ?? decodeDeviceFrame(bytes);
     if (message instanceof PulsewireError) return this.#reject(message);
     this.#host.received(message.type);
     switch (message.type) {

@@ -11,7 +11,7 @@ import { isPulsewireError, PulsewireError, truncateUtf8 } from '../errors/catalo
 import type { EventBus } from '../events/bus.js';
 import type { Reading } from '../protocol/messages.js';
 import { resolvePack } from '../protocol/senml.js';
-import { readingPoints } from '../storage/schema.js';
+import { readingLines } from '../storage/reading-lines.js';
 import type { AckOutcome, DeviceRuntime } from './device-runtime.js';
 import { packLength, type DeviceLimit, type DeviceRateLimiter } from './device-rates.js';
 
@@ -29,9 +29,12 @@ export interface SeriesBudget {
   release(count: number): void;
 }
 
-/** The spool: resolves once the points (and the seq mark, and the names new to the device) are committed to disk. */
+/**
+ * The spool: resolves once the points (`count` lines of line protocol, and
+ * the seq mark, and the names new to the device) are committed to disk.
+ */
 export interface PointSink {
-  append(deviceId: string, points: ReturnType<typeof readingPoints>, mark?: { seq: number; fingerprint: number }, names?: readonly string[]): Promise<void>;
+  appendLines(deviceId: string, lines: string, count: number, mark?: { seq: number; fingerprint: number }, names?: readonly string[]): Promise<void>;
 }
 
 export interface IntakeObserver {
@@ -124,7 +127,8 @@ export class TelemetryIntake {
     const reserved = this.#reserveNames(runtime, readings);
     if ('error' in reserved) return this.#limited(reserved);
     try {
-      await sink.append(runtime.deviceId, readingPoints(runtime.deviceId, readings), mark, reserved.names);
+      // The readings' stored form, made once here: the spool keeps it and the drainer writes it as is.
+      await sink.appendLines(runtime.deviceId, readingLines(runtime.seriesKeys, readings), readings.length, mark, reserved.names);
     } catch (err) {
       this.#releaseNames(runtime, reserved.names);
       return outcomeOf(isPulsewireError(err) ? err : new PulsewireError('PW_ERR_STORAGE_UNAVAILABLE', undefined, { cause: err }));

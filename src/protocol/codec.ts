@@ -10,7 +10,9 @@
  */
 import { PulsewireError } from '../errors/catalog.js';
 import { decodeCbor } from './cbor-decode.js';
+import { inspectCbor } from './cbor-scan.js';
 import { MAX_BATCH_DEPTH, MAX_CBOR_DEPTH, MAX_COMMAND_ID_LENGTH, SEQ_MODULUS } from './limits.js';
+import { CborPack } from './senml-cbor.js';
 import type {
   CborMap, DeviceMessage, DesiredMessage, HubMessage, ReportedMessage, ResultMessage, TelemetryMessage,
 } from './messages.js';
@@ -128,6 +130,37 @@ function decodeBytes(bytes: Uint8Array, opts: DecodeOptions, maxDepth = MAX_CBOR
   // The defaults need no limits object per frame.
   if (maxDepth === MAX_CBOR_DEPTH && opts.maxItems === undefined) return decodeCbor(bytes);
   return decodeCbor(bytes, { maxDepth, ...(opts.maxItems !== undefined ? { maxItems: opts.maxItems } : {}) });
+}
+
+/**
+ * A WebSocket frame that is a TELEMETRY message in its usual encoding
+ * (`83 01`, seq an unsigned integer, then a definite array), with its pack
+ * left as bytes (CborPack) for resolvePack to read record by record; the
+ * same scan as decodeDeviceFrame's runs first, and its error is returned as
+ * that one would. undefined for any other frame: decodeDeviceFrame then
+ * decodes it as before (a frame both accept means the same to both).
+ */
+export function decodeTelemetryFrame(bytes: Uint8Array): TelemetryMessage | PulsewireError | undefined {
+  if (bytes.length < 4 || bytes[0] !== 0x83 || bytes[1] !== 0x01) return undefined;
+  const seqHead = bytes[2]!;
+  if (seqHead >> 5 !== 0) return undefined;
+  let seq: number;
+  let pos: number;
+  switch (seqHead & 0x1f) {
+    case 24: seq = bytes[3]!; pos = 4; break;
+    case 25: seq = (bytes[3]! << 8) | bytes[4]!; pos = 5; break;
+    case 26: seq = bytes[3]! * 2 ** 24 + ((bytes[4]! << 16) | (bytes[5]! << 8) | bytes[6]!); pos = 7; break;
+    default:
+      if ((seqHead & 0x1f) >= 24) return undefined;
+      seq = seqHead & 0x1f;
+      pos = 3;
+  }
+  const packHead = bytes[pos];
+  if (packHead === undefined || packHead >> 5 !== 4 || (packHead & 0x1f) > 26) return undefined;
+  const scan = inspectCbor(bytes);
+  if (scan.error) return scan.error;
+  if (scan.indefiniteStrings.length > 0) return undefined;
+  return { type: 1, seq, pack: new CborPack(bytes, pos) };
 }
 
 /** One WebSocket binary frame from a device. */

@@ -23,89 +23,22 @@ import {
   MAX_SENML_TEXT_LENGTH, MAX_SENML_UNIT_LENGTH, SENML_RELATIVE_TIME_LIMIT, SENML_VERSION,
 } from './limits.js';
 import type { Reading } from './messages.js';
-import { SENML_LABELS, senmlField, type SenmlField } from './senml-labels.js';
+import { CborPack, CborRecords, Unusual } from './senml-cbor.js';
+import { Fields, Malformed, readFields } from './senml-fields.js';
+import type { SenmlField } from './senml-labels.js';
 
 export type PackLimits = { maxRecords: number; maxFutureSeconds: number; maxPastSeconds: number };
 export type ResolveOptions = { nowUs: number } & Partial<PackLimits>;
 
-type Base = { name: string; time: number; unit: string | undefined; value: number; sum: number };
+/** The pack's base fields so far, and the resolved time (s) of the record just resolved (no wrapper object per record). */
+type Base = { name: string; time: number; unit: string | undefined; value: number; sum: number; seconds: number };
 
 const NAME = /^[A-Za-z0-9][A-Za-z0-9\-:./_]*$/;
 const UNIT = /^[\x20-\x7e]*$/;
 // C0, DEL and C1 controls: newlines and the like must not reach a stored string.
 const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
 
-/** Thrown inside this module only, caught in resolvePack. */
-class Malformed extends Error {}
-
-/** A short, printable rendering of a device-chosen key for error details. */
-function show(key: unknown): string {
-  return JSON.stringify(String(key)).slice(0, 34);
-}
-
-/**
- * One record's fields, by label, in fixed slots. One instance serves a whole
- * pack (cleared per record): a Map per record and the objects built around it
- * were a fifth of the hub's CPU at full ingest (profile), most of it garbage.
- */
-class Fields {
-  readonly #values: unknown[] = new Array(SLOTS).fill(undefined);
-  #present = 0;
-
-  clear(): void {
-    this.#present = 0;
-  }
-
-  has(field: SenmlField): boolean {
-    return (this.#present & (1 << SLOT[field])) !== 0;
-  }
-
-  get(field: SenmlField): unknown {
-    const slot = SLOT[field];
-    return (this.#present & (1 << slot)) !== 0 ? this.#values[slot] : undefined;
-  }
-
-  set(field: SenmlField, value: unknown): void {
-    const slot = SLOT[field];
-    this.#present |= 1 << slot;
-    this.#values[slot] = value;
-  }
-}
-
-/** Slot of each field: its integer label shifted to start at 0. */
-const SLOT = Object.fromEntries(Object.entries(SENML_LABELS).map(([field, label]) => [field, label + 6])) as Record<SenmlField, number>;
-const SLOTS = 15;
 const VALUE_FIELDS = ['v', 'vs', 'vb', 'vd', 's'] as const;
-
-/** Collects the record's fields into `fields`, checking labels (RFC 8428 section 6 and 4.4). */
-function readFields(record: unknown, fields: Fields): Fields {
-  fields.clear();
-  if (record instanceof Map) {
-    // forEach, not for-of: no [key, value] array per label, and no closure (fields is `this`).
-    record.forEach(addMapField, fields);
-  } else if (typeof record === 'object' && record !== null && !Array.isArray(record) && !(record instanceof Uint8Array)) {
-    for (const [key, value] of Object.entries(record)) addField(fields, key, value);
-  } else throw new Malformed('record must be a map');
-  return fields;
-}
-
-function addMapField(this: Fields, value: unknown, key: unknown): void {
-  addField(this, key, value);
-}
-
-function addField(fields: Fields, key: unknown, value: unknown): void {
-  if (typeof key !== 'string' && !(typeof key === 'number' && Number.isInteger(key))) {
-    throw new Malformed('labels must be integers or text');
-  }
-  const field = senmlField(key);
-  if (field === undefined) {
-    // Labels ending in "_" are must-understand extensions; anything else unknown is ignored.
-    if (typeof key === 'string' && key.endsWith('_')) throw new Malformed(`must-understand label ${show(key)} not supported`);
-    return;
-  }
-  if (fields.has(field)) throw new Malformed(`${field} given twice (integer and text label)`);
-  fields.set(field, value);
-}
 
 function num(fields: Fields, field: SenmlField): number | undefined {
   const raw = fields.get(field);
@@ -154,8 +87,8 @@ function valueField(fields: Fields): (typeof VALUE_FIELDS)[number] {
     : `record has more than one value (${VALUE_FIELDS.filter((f) => fields.has(f)).join(', ')})`);
 }
 
-/** Applies this record's base fields to `base`, then resolves the record itself; time in seconds. */
-function resolveRecord(fields: Fields, base: Base): { reading: Reading; seconds: number } {
+/** Applies this record's base fields to `base`, then resolves the record itself; its time in seconds goes to base.seconds. */
+function resolveRecord(fields: Fields, base: Base): Reading {
   const bver = num(fields, 'bver');
   if (bver !== undefined && !(Number.isInteger(bver) && bver >= 1 && bver <= SENML_VERSION)) {
     throw new Malformed(`bver must be an integer from 1 to ${SENML_VERSION}`);
@@ -207,7 +140,8 @@ function resolveRecord(fields: Fields, base: Base): { reading: Reading; seconds:
     }
   }
   // timeUs is set by the caller; given here so every reading has one object shape.
-  return { reading: unit === undefined ? { name, timeUs: 0, kind, value } : { name, unit, timeUs: 0, kind, value }, seconds };
+  base.seconds = seconds;
+  return unit === undefined ? { name, timeUs: 0, kind, value } : { name, unit, timeUs: 0, kind, value };
 }
 
 const malformed = (detail: string) => new PulsewireError('PW_ERR_PACK_MALFORMED', detail);
@@ -215,22 +149,45 @@ const malformed = (detail: string) => new PulsewireError('PW_ERR_PACK_MALFORMED'
 /** Resolution is synchronous, so one Fields serves every pack in turn. */
 const packFields = new Fields();
 
-/** Resolves and validates a SenML pack; `nowUs` is the hub's clock at receipt. */
+/** Reads record `index` of a pack into `fields` (records are read in order, each once). */
+type RecordReader = (fields: Fields, index: number) => void;
+
+/**
+ * Resolves and validates a SenML pack; `nowUs` is the hub's clock at receipt.
+ * The pack is decoded CBOR or JSON (an array of Maps or objects), or a
+ * TELEMETRY frame's bytes (CborPack, senml-cbor.ts), read without decoding
+ * them into objects first; what that reader leaves aside goes through cbor-x.
+ */
 export function resolvePack(pack: unknown, opts: ResolveOptions): { readings: Reading[] } | PulsewireError {
+  if (pack instanceof CborPack) {
+    const records = new CborRecords(pack);
+    try {
+      return resolveRecords(pack.length, (fields) => records.next(fields), opts);
+    } catch (err) {
+      if (!(err instanceof Unusual)) throw err;
+    }
+    return resolvePack(pack.decode(), opts);
+  }
+  if (!Array.isArray(pack)) return malformed('pack must be an array of records');
+  return resolveRecords(pack.length, (fields, index) => readFields(pack[index], fields), opts);
+}
+
+function resolveRecords(count: number, read: RecordReader, opts: ResolveOptions): { readings: Reading[] } | PulsewireError {
   const maxRecords = opts.maxRecords ?? DEFAULT_MAX_RECORDS;
   const earliestUs = opts.nowUs - (opts.maxPastSeconds ?? DEFAULT_MAX_PAST_SECONDS) * 1e6;
   const latestUs = opts.nowUs + (opts.maxFutureSeconds ?? DEFAULT_MAX_FUTURE_SECONDS) * 1e6;
-  if (!Array.isArray(pack)) return malformed('pack must be an array of records');
-  if (pack.length === 0) return malformed('pack is empty');
-  if (pack.length > maxRecords) return malformed(`pack has ${pack.length} records, at most ${maxRecords} allowed`);
+  if (count === 0) return malformed('pack is empty');
+  if (count > maxRecords) return malformed(`pack has ${count} records, at most ${maxRecords} allowed`);
 
-  const base: Base = { name: '', time: 0, unit: undefined, value: 0, sum: 0 };
+  const base: Base = { name: '', time: 0, unit: undefined, value: 0, sum: 0, seconds: 0 };
   const fields = packFields;
   const readings: Reading[] = [];
   let timeError: PulsewireError | undefined;
-  for (let i = 0; i < pack.length; i++) {
+  for (let i = 0; i < count; i++) {
     try {
-      const { reading, seconds } = resolveRecord(readFields(pack[i], fields), base);
+      read(fields, i);
+      const reading = resolveRecord(fields, base);
+      const { seconds } = base;
       // Below 2^28 s the time is relative to now (RFC 8428 4.5.3); 0 or absent means now.
       const timeUs = Math.round(seconds < SENML_RELATIVE_TIME_LIMIT ? opts.nowUs + seconds * 1e6 : seconds * 1e6);
       if (timeUs < earliestUs || timeUs > latestUs) {

@@ -7,12 +7,15 @@ import { InfluxDB } from 'influx';
 import type { IBackoffStrategy } from 'influx/lib/src/backoff/backoff.js';
 import { PulsewireError } from '../errors/catalog.js';
 import { classifyInfluxError } from './influx-errors.js';
+import { lineWriter, type LineWrite } from './influx-write.js';
 
 export const DATABASE_NAME = /^[A-Za-z0-9_-]+$/;
 
 export type InfluxConnection = {
   readonly influx: InfluxDB;
   readonly database: string;
+  /** POST /write of line protocol already written, microsecond precision (influx-write.ts). */
+  readonly writeLines: LineWrite;
   /** The URL with any password replaced by ***, safe to log. */
   readonly safeUrl: string;
   /** True when InfluxDB answered /ping within timeoutMs; never throws. */
@@ -79,9 +82,11 @@ export function connectInflux(url: string, options: ConnectOptions = {}): Influx
     ...(username !== undefined ? { username, password: password ?? '' } : {}),
     pool: { maxRetries: 0, requestTimeout: options.requestTimeoutMs ?? 10_000, backoff: NO_BACKOFF },
   });
+  const target = { protocol, host, port, database, ...(username !== undefined ? { username, password: password ?? '' } : {}) };
   return {
     influx,
     database,
+    writeLines: lineWriter(target, options.requestTimeoutMs ?? 10_000),
     safeUrl,
     async ping(timeoutMs = 2000) {
       try {

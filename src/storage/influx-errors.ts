@@ -1,15 +1,19 @@
 /**
- * Sorts node-influx failures into the two outcomes the writer acts on:
+ * Sorts InfluxDB failures (node-influx's and influx-write.ts's) into the two outcomes the writer acts on:
  * try again later (the server or the network), or give up on these points
  * (the server read them and said no). Everything else is a bug or a config
  * problem that retrying may outlast, so it is treated as "try again".
  */
 
+import { InfluxHttpError } from './influx-write.js';
+
 /**
- * node-influx's RequestError (3xx/4xx) carries the response; it is not
- * exported from the package root, so it is recognised by shape.
+ * Writes fail with influx-write.ts's InfluxHttpError. node-influx's
+ * RequestError (3xx/4xx, queries and database management) carries the
+ * response; it is not exported from the package root, so it is recognised by shape.
  */
 function httpStatusOf(err: unknown): number | undefined {
+  if (err instanceof InfluxHttpError) return err.status;
   if (!(err instanceof Error) || !('res' in err)) return undefined;
   const status = (err as { res?: { statusCode?: unknown } }).res?.statusCode;
   return typeof status === 'number' ? status : undefined;

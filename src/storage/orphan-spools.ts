@@ -55,7 +55,7 @@ export async function drainOrphanSpools(orphans: readonly OrphanSpool[], influxU
   const stuckMs = options.stuckMs ?? 60_000;
   for (const { spool: dir, remove } of orphans) {
     const storage = connectInflux(influxUrl);
-    const writer = new PointWriter(storage.influx, { database: storage.database, maxBatchPoints: options.batchPoints, logger });
+    const writer = new PointWriter(storage, { maxBatchPoints: options.batchPoints, logger });
     const spool = Spool.open(dir, { maxBytes: Number.MAX_SAFE_INTEGER, windowSize: REMEMBERED_SEQS, logger });
     const drainer = new SpoolDrainer(spool, writer, { batchPoints: 2 * options.batchPoints, logger });
     const before = spool.stats.entries;

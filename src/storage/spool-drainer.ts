@@ -19,23 +19,25 @@
  */
 import type { IPoint } from 'influx';
 import { isPulsewireError } from '../errors/catalog.js';
+import { parseLine, parseLines, splitLines } from './line-protocol.js';
 import { silentLogger, type StorageLogger } from './logger.js';
 import type { Spool, SpoolEntry } from './spool.js';
+import type { LineGroup } from './writer.js';
 
 /**
- * What the drainer writes through (PointWriter): every group settles on its
- * own; the result holds undefined for each group stored and the error of
- * each other one, in order.
+ * What the drainer writes through (PointWriter): every group (a spooled
+ * entry's line protocol, as stored) settles on its own; the result holds
+ * undefined for each group stored and the error of each other one, in order.
  */
 export interface EntryWriter {
-  writeEach(groups: readonly IPoint[][]): Promise<(Error | undefined)[]>;
+  writeEach(groups: readonly LineGroup[]): Promise<(Error | undefined)[]>;
 }
 
-/** An EntryWriter from a write of one group (tests, adapters): each group written on its own, all at once. */
+/** An EntryWriter from a write of one group's points (tests, adapters): each group parsed and written on its own, all at once. */
 export function writeEachOf(write: (points: IPoint[]) => Promise<void>): EntryWriter {
   return {
     async writeEach(groups) {
-      const results = await Promise.allSettled(groups.map((points) => write(points)));
+      const results = await Promise.allSettled(groups.map((group) => write(parseLines(group.lines))));
       return results.map((result) => (result.status === 'fulfilled' ? undefined : (result.reason as Error)));
     },
   };
@@ -178,8 +180,8 @@ export class SpoolDrainer {
   }
 
   async #deliver(batch: SpoolEntry[]): Promise<Round> {
-    // One group per entry in one call: the writer group-commits them and isolates a 400 per entry.
-    const errors = await this.#writer.writeEach(batch.map((entry) => entry.points));
+    // One group per entry (an entry is one) in one call: the writer group-commits them and isolates a 400 per entry.
+    const errors = await this.#writer.writeEach(batch);
     if (this.#stopped) return 'ok';
     const confirmed: SpoolEntry[] = [];
     const rejected: [SpoolEntry, string][] = [];
@@ -191,7 +193,7 @@ export class SpoolDrainer {
       else unavailable = true;
     }
     await this.#spool.remove(confirmed);
-    this.#drainedPoints += confirmed.reduce((n, e) => n + e.points.length, 0);
+    for (const entry of confirmed) this.#drainedPoints += entry.count;
     for (const [entry, reason] of rejected) {
       if ((await this.#isolate(entry, reason)) === 'unavailable') unavailable = true;
     }
@@ -200,15 +202,16 @@ export class SpoolDrainer {
 
   /** Finds the points of a refused entry that InfluxDB refuses on their own, and dead-letters them. */
   async #isolate(entry: SpoolEntry, entryReason: string): Promise<Round> {
-    if (entry.points.length === 1) return this.#settleRejected(entry, entry.points, entryReason);
-    const errors = await this.#writer.writeEach(entry.points.map((point) => [point]));
+    if (entry.count === 1) return this.#settleRejected(entry, entry.points, entryReason);
+    const lines = splitLines(entry.lines);
+    const errors = await this.#writer.writeEach(lines.map((line) => ({ lines: line, count: 1 })));
     if (this.#stopped) return 'ok';
     const bad: IPoint[] = [];
     let reason = '';
     for (const [i, error] of errors.entries()) {
       if (error === undefined) continue;
       if (!isPulsewireError(error, 'PW_ERR_STORAGE_REJECTED')) return 'unavailable';
-      bad.push(entry.points[i]!);
+      bad.push(parseLine(lines[i]!));
       reason ||= error.detail ?? error.message;
     }
     return this.#settleRejected(entry, bad, reason || entryReason);
@@ -219,7 +222,7 @@ export class SpoolDrainer {
     if (bad.length === 0) await this.#spool.remove([entry]);
     else await this.#spool.deadLetter(entry, bad, reason);
     this.#deadLetterPoints += bad.length;
-    this.#drainedPoints += entry.points.length - bad.length;
+    this.#drainedPoints += entry.count - bad.length;
     if (bad.length > 0) this.#log.warn({ deviceId: entry.deviceId, points: bad.length, reason }, 'InfluxDB refused points; moved to dead letters');
     return 'ok';
   }

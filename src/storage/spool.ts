@@ -28,17 +28,30 @@ import { PulsewireError } from '../errors/catalog.js';
 import { AcceptedWindowStore } from './accepted-window-store.js';
 import { DeadLetters } from './dead-letters.js';
 import { DeviceNamesStore } from './device-names-store.js';
+import { parseLines, pointsLines } from './line-protocol.js';
 import { silentLogger, type StorageLogger } from './logger.js';
+import { decodeRecord, encodeMessage, recordAt, recordHead, type StoredMessage } from './spool-record.js';
 
-export type SpoolEntry = {
-  /** The lmdb record that holds it, and its place in that record. */
-  readonly record: number;
-  readonly index: number;
-  readonly deviceId: string;
-  readonly points: IPoint[];
-  /** When it was spooled (ms since the epoch). */
-  readonly at: number;
-};
+/** One spooled message: its points as InfluxDB line protocol, ready to write. */
+export class SpoolEntry {
+  constructor(
+    /** The lmdb record that holds it, and its place in that record. */
+    readonly record: number,
+    readonly index: number,
+    readonly deviceId: string,
+    /** Its points as line protocol, one line each, joined by newlines. */
+    readonly lines: string,
+    /** How many points (lines) it holds. */
+    readonly count: number,
+    /** When it was spooled (ms since the epoch). */
+    readonly at: number,
+  ) {}
+
+  /** Its points as objects, parsed when asked (dead letters, tests): the drain path never asks. */
+  get points(): IPoint[] {
+    return parseLines(this.lines);
+  }
+}
 
 export type SpoolStats = {
   readonly entries: number;
@@ -58,7 +71,16 @@ export type SpoolOptions = {
   deadLettersMax?: number;
   logger?: StorageLogger;
   now?: () => number;
-  /** Points of just-committed records kept as objects for the drainer (default MAX_CACHED_POINTS). */
+  /**
+   * What an append waits for (PULSEWIRE_SPOOL_SYNC): `commit` (default) the
+   * lmdb commit, which a crash of the process cannot undo (the OS has the
+   * pages); `flush` also lmdb's fsync of that commit (overlappingSync makes
+   * it a separate step), which a power loss cannot undo either.
+   */
+  sync?: 'commit' | 'flush';
+  /** The flush an append waits for with `flush` (default: lmdb's `flushed` of the env); a seam for tests. */
+  flushed?: () => PromiseLike<unknown>;
+  /** Points of just-committed records kept for the drainer (default MAX_CACHED_POINTS). */
   cachedPoints?: number;
   /**
    * Told how long each record's commit took, from the put until lmdb's
@@ -72,21 +94,17 @@ export type SpoolOptions = {
 /** Once full, appends stay refused until the spool drains below this share of the bound (no flapping). */
 const LOW_WATER = 0.9;
 
-/** One message in a record. */
-type StoredMessage = { d: string; p: IPoint[] };
-/** A record: the messages of one commit. Records written before group commit hold one message, `{d, p, at}`. */
-type StoredRecord = { at: number; m: StoredMessage[] } | (StoredMessage & { at: number });
-
 /** A record read from disk, kept while some of its entries are still spooled. */
 type OpenRecord = { at: number; messages: StoredMessage[]; removed: boolean[]; left: number; bytes: number };
 
 /** The appends of the current event turn, committed together. */
 type PendingRecord = {
-  /** When the record started (ms since the epoch), and its JSON up to the first message: `{"at":..,"m":[`. */
+  /** When the record started (ms since the epoch), and its text up to the first message (spool-record.ts). */
   at: number;
   head: string;
-  parts: string[];
-  /** The same messages as objects, so the drainer need not parse back what this process just wrote. */
+  /** The record's text so far: head and every message. */
+  text: string;
+  /** The same messages apart, so the drainer need not parse back what this process just wrote. */
   messages: StoredMessage[];
   marks: { deviceId: string; seq: number; fingerprint: number }[];
   /** Series names new to their device, recorded in the same commit as the readings that brought them. */
@@ -96,6 +114,8 @@ type PendingRecord = {
   bytes: number;
   committed: Promise<void>;
   settle: (err?: unknown) => void;
+  /** Its turn has ended while another record's commit was in flight: committed when that one is reported. */
+  due: boolean;
 };
 
 /** A record is cut at this many points even within one turn: it bounds what one refused write re-sends point by point. */
@@ -104,19 +124,17 @@ const MAX_RECORD_POINTS = 2000;
 /**
  * Committed records stay in memory as objects while the records held so
  * have fewer points than this, so in the usual case (InfluxDB keeping up)
- * the drainer never parses the JSON back (it was 7% of the hub's CPU at full
+ * the drainer never cuts the text apart again (parsing JSON back was 7% of the hub's CPU at full
  * ingest). A backlog beyond it (an outage) is read from disk as before.
  * About 30 MB of point objects at most.
  */
 export const MAX_CACHED_POINTS = 100_000;
 
-function messagesOf(record: StoredRecord): StoredMessage[] {
-  return 'm' in record ? record.m : [record];
-}
-
 export class Spool {
   readonly accepted: AcceptedWindowStore;
   readonly names: DeviceNamesStore;
+  /** What an append waits for (SpoolOptions.sync). */
+  readonly sync: 'commit' | 'flush';
   readonly deadLetters: DeadLetters;
 
   /** A device's durable duplicate window, oldest first (the gateway restores it when it first sees the device). */
@@ -139,6 +157,8 @@ export class Spool {
   readonly #log: StorageLogger;
   readonly #now: () => number;
   readonly #onCommitTimed: ((ms: number) => void) | undefined;
+  /** Set with PULSEWIRE_SPOOL_SYNC=flush: an append also waits for this. */
+  readonly #flushed: (() => PromiseLike<unknown>) | undefined;
   readonly #committedListeners = new Set<() => void>();
   readonly #removedListeners = new Set<() => void>();
   /** Records held as objects (peeked, or committed by this process while few), until fully removed; by key. */
@@ -157,7 +177,7 @@ export class Spool {
 
   private constructor(root: RootDatabase, options: SpoolOptions) {
     this.#root = root;
-    // The values are UTF-8 JSON. As 'string' lmdb encodes and decodes them in place; as 'binary' (before)
+    // The values are UTF-8 text (spool-record.ts). As 'string' lmdb encodes and decodes them in place; as 'binary' (before)
     // each append also made a Buffer of the text and each read a string of the Buffer (8% of the hub's
     // CPU at full ingest). The bytes on disk are the same, so a spool written before reads as is.
     this.#entries = root.openDB<string, number>({ name: 'entries', encoding: 'string' });
@@ -169,13 +189,15 @@ export class Spool {
     this.#log = options.logger ?? silentLogger;
     this.#now = options.now ?? Date.now;
     this.#onCommitTimed = options.onCommitTimed;
+    this.sync = options.sync ?? 'commit';
+    this.#flushed = this.sync === 'flush' ? (options.flushed ?? (() => root.flushed)) : undefined;
     let last = 0;
     // One scan at start: the counters a restart needs (a 1 GiB spool is a few hundred ms).
     for (const { key, value } of this.#entries.getRange({})) {
       this.#bytes += Buffer.byteLength(value, 'utf8');
-      for (const message of messagesOf(JSON.parse(value) as StoredRecord)) {
+      for (const message of decodeRecord(value).messages) {
         this.#count++;
-        this.#points += message.p.length;
+        this.#points += message.count;
       }
       last = key;
     }
@@ -194,24 +216,37 @@ export class Spool {
    * rejects with PW_ERR_SPOOL_FULL when over the bound.
    */
   append(deviceId: string, points: IPoint[], mark?: { seq: number; fingerprint: number }, names?: readonly string[]): Promise<void> {
+    let lines: string;
+    try {
+      lines = pointsLines(points);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    return this.appendLines(deviceId, lines, points.length, mark, names);
+  }
+
+  /**
+   * append() for points already in line protocol (`count` lines joined by
+   * newlines, as reading-lines.ts makes them at intake): the hot path, which
+   * stores the text as it came.
+   */
+  appendLines(deviceId: string, lines: string, count: number, mark?: { seq: number; fingerprint: number }, names?: readonly string[]): Promise<void> {
     if (this.#closed) return Promise.reject(new PulsewireError('PW_ERR_STORAGE_UNAVAILABLE', 'spool is closed'));
-    // JSON keeps every number, string and boolean exactly, and its size is what we count.
-    const message: StoredMessage = { d: deviceId, p: points };
-    const part = JSON.stringify(message);
-    // A record's bytes: its frame `{"at":..,"m":[` + `]}`, counted with its first part, and each part with its separator.
+    const part = encodeMessage(deviceId, lines, count);
+    // A record's bytes: its head, counted with its first message, and each message's.
     const at = this.#pending?.at ?? this.#now();
-    const head = this.#pending?.head ?? `{"at":${at},"m":[`;
-    const bytes = Buffer.byteLength(part, 'utf8') + (this.#pending ? 1 : head.length + 2);
+    const head = this.#pending?.head ?? recordHead(at);
+    const bytes = Buffer.byteLength(part, 'utf8') + (this.#pending ? 0 : head.length);
     if (!this.#hasRoomFor(bytes)) {
       return Promise.reject(new PulsewireError('PW_ERR_SPOOL_FULL', `${this.#bytes} of ${this.#maxBytes} bytes used`));
     }
     this.#count++;
-    this.#points += points.length;
+    this.#points += count;
     this.#bytes += bytes;
     const pending = this.#pending ?? this.#startRecord(at, head);
-    pending.parts.push(part);
-    pending.messages.push(message);
-    pending.points += points.length;
+    pending.text += part;
+    pending.messages.push({ d: deviceId, lines, count });
+    pending.points += count;
     pending.bytes += bytes;
     if (mark) pending.marks.push({ deviceId, seq: mark.seq, fingerprint: mark.fingerprint });
     if (names !== undefined && names.length > 0) pending.names.push({ deviceId, names });
@@ -224,18 +259,37 @@ export class Spool {
     const committed = new Promise<void>((resolve, reject) => {
       settle = (err) => (err === undefined ? resolve() : reject(err));
     });
-    const pending: PendingRecord = { at, head, parts: [], messages: [], marks: [], names: [], points: 0, bytes: 0, committed, settle };
+    const pending: PendingRecord = { at, head, text: head, messages: [], marks: [], names: [], points: 0, bytes: 0, committed, settle, due: false };
     this.#pending = pending;
     // After this turn's socket reads: every append of the turn shares the record.
-    setImmediate(() => this.#commit(pending));
+    setImmediate(() => this.#commitWhenFree(pending));
     return pending;
+  }
+
+  /**
+   * One record's commit in flight at a time: the appends of the turns that
+   * end meanwhile join the next record, committed once the one in flight is
+   * reported. At a moderate rate a commit per turn (a put and its promise,
+   * lmdb's write-thread wake-up and sync) cost more than the turn's messages;
+   * this way the commits follow the disk's pace, not the sockets', and at
+   * saturation (one turn per commit anyway) nothing changes.
+   */
+  #commitWhenFree(pending: PendingRecord): void {
+    if (this.#committing.size > 0) pending.due = true;
+    else this.#commit(pending);
+  }
+
+  /** A commit was reported: the record that waited for it goes now. */
+  #commitDue(): void {
+    const next = this.#pending;
+    if (next?.due && this.#committing.size === 0) this.#commit(next);
   }
 
   /** Writes the record and its window slots in one event turn: one lmdb transaction. */
   #commit(pending: PendingRecord): void {
     if (this.#pending !== pending) return; // already committed (cut at MAX_RECORD_POINTS)
     this.#pending = undefined;
-    const value = `${pending.head}${pending.parts.join(',')}]}`;
+    const value = pending.text;
     const key = this.#nextKey++;
     this.#committing.add(key);
     const started = performance.now();
@@ -248,22 +302,34 @@ export class Spool {
     } catch (err) {
       writes = Promise.reject(err);
     }
+    const flushed = this.#flushed;
     writes.then(
       () => {
         this.#committing.delete(key);
-        this.#onCommitTimed?.(performance.now() - started);
+        this.#commitDue();
         if (this.#openPoints + pending.points <= this.#cachedPoints) this.#addOpen(key, pending.at, pending.messages, pending.bytes);
-        pending.settle();
+        // Committed: the drainer may take it (InfluxDB does not need our fsync); the ACKs may have to wait for it.
         this.#committedListeners.forEach((listener) => listener());
+        if (flushed === undefined) return this.#settle(pending, started);
+        flushed().then(
+          () => this.#settle(pending, started),
+          (err: unknown) => pending.settle(new PulsewireError('PW_ERR_STORAGE_UNAVAILABLE', `spool flush failed: ${(err as Error).message}`, { cause: err })),
+        );
       },
       (err: unknown) => {
         this.#committing.delete(key);
-        this.#count -= pending.parts.length;
+        this.#commitDue();
+        this.#count -= pending.messages.length;
         this.#points -= pending.points;
         this.#bytes -= pending.bytes;
         pending.settle(new PulsewireError('PW_ERR_STORAGE_UNAVAILABLE', `spool write failed: ${(err as Error).message}`, { cause: err }));
       },
     );
+  }
+
+  #settle(pending: PendingRecord, started: number): void {
+    this.#onCommitTimed?.(performance.now() - started);
+    pending.settle();
   }
 
   /**
@@ -288,9 +354,9 @@ export class Spool {
       for (let index = 0; index < record.messages.length; index++) {
         if (record.removed[index] || skip?.(key, index)) continue;
         const message = record.messages[index]!;
-        if (out.length > 0 && points + message.p.length > maxPoints) return out;
-        out.push({ record: key, index, deviceId: message.d, points: message.p, at: record.at });
-        points += message.p.length;
+        if (out.length > 0 && points + message.count > maxPoints) return out;
+        out.push(new SpoolEntry(key, index, message.d, message.lines, message.count, record.at));
+        points += message.count;
       }
     }
     return out;
@@ -333,7 +399,7 @@ export class Spool {
     let oldestAgeSeconds = 0;
     if (this.#count > 0 && !this.#closed) {
       for (const { key, value } of this.#entries.getRange({ limit: 1 })) {
-        const at = this.#open.get(key)?.at ?? (JSON.parse(value) as StoredRecord).at;
+        const at = this.#open.get(key)?.at ?? recordAt(value);
         oldestAgeSeconds = Math.max(0, (this.#now() - at) / 1000);
       }
     }
@@ -373,15 +439,15 @@ export class Spool {
     let record = this.#open.get(key);
     if (!record) {
       const value = this.#entries.get(key)!;
-      const stored = JSON.parse(value) as StoredRecord;
-      record = this.#addOpen(key, stored.at, messagesOf(stored), Buffer.byteLength(value, 'utf8'));
+      const stored = decodeRecord(value);
+      record = this.#addOpen(key, stored.at, stored.messages, Buffer.byteLength(value, 'utf8'));
     }
     return record;
   }
 
   #addOpen(key: number, at: number, messages: StoredMessage[], bytes: number): OpenRecord {
     let points = 0;
-    for (const message of messages) points += message.p.length;
+    for (const message of messages) points += message.count;
     const record: OpenRecord = { at, messages, removed: new Array<boolean>(messages.length).fill(false), left: messages.length, bytes };
     this.#open.set(key, record);
     this.#openPoints += points;
@@ -397,8 +463,8 @@ export class Spool {
       record.removed[entry.index] = true;
       record.left--;
       this.#count--;
-      this.#points -= entry.points.length;
-      this.#openPoints -= entry.points.length;
+      this.#points -= entry.count;
+      this.#openPoints -= entry.count;
       if (record.left > 0) continue;
       // Kept open (all removed) until the removal commits: till then a read still finds the record on disk.
       const key = entry.record;

@@ -3,20 +3,27 @@
  * group per spooled message) await write() or writeEach(), which settle once
  * InfluxDB confirmed (or refused) the requests that carried their points. Requests are formed from whatever is queued
  * when a slot frees up, so a trickle goes out at once and a flood becomes a
- * few large requests.
+ * few large requests. A group is line protocol already written (the spool
+ * keeps it so); a request is its groups' text joined by newlines.
  */
 
-import type { InfluxDB, IPoint } from 'influx';
+import type { IPoint } from 'influx';
 import { PulsewireError } from '../errors/catalog.js';
 import { classifyInfluxError } from './influx-errors.js';
+import type { LineWrite } from './influx-write.js';
+import { pointsLines } from './line-protocol.js';
 import { silentLogger, type StorageLogger } from './logger.js';
-import { WRITE_PRECISION } from './schema.js';
 import { WriterStatsRecorder, type WriterStats } from './writer-stats.js';
 
 export type { WriterStats } from './writer-stats.js';
 
+/** Points as line protocol: `count` lines joined by newlines (a SpoolEntry is one). */
+export type LineGroup = { readonly lines: string; readonly count: number };
+
+/** Where requests go: InfluxConnection (influx-connection.ts) is one. */
+export type LineSink = { readonly writeLines: LineWrite };
+
 export type PointWriterOptions = {
-  database: string;
   /** Upper bound of points per request; one caller's group is never split across requests. */
   maxBatchPoints?: number;
   maxConcurrentWrites?: number;
@@ -27,7 +34,7 @@ export type PointWriterOptions = {
 
 /** One caller's points; its outcome goes to slot `index` of its call's Settlement. */
 type Group = {
-  points: IPoint[];
+  group: LineGroup;
   settlement: Settlement;
   index: number;
 };
@@ -64,8 +71,7 @@ const BACKOFF_CAP_MS = 2000;
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 export class PointWriter {
-  #influx: InfluxDB;
-  #database: string;
+  #target: LineSink;
   #maxBatchPoints: number;
   #maxConcurrent: number;
   #retryForMs: number;
@@ -76,14 +82,12 @@ export class PointWriter {
   #closed = false;
   #stats = new WriterStatsRecorder();
 
-  constructor(influx: InfluxDB, options: PointWriterOptions) {
+  constructor(target: LineSink, options: PointWriterOptions = {}) {
     const { maxBatchPoints = 5000, maxConcurrentWrites = 2, retryForMs = 5000 } = options;
-    if (!options.database) throw new PulsewireError('PW_ERR_CONFIG', 'PointWriter: database is required');
     if (!(maxBatchPoints >= 1)) throw new PulsewireError('PW_ERR_CONFIG', 'PointWriter: maxBatchPoints must be at least 1');
     if (!(maxConcurrentWrites >= 1)) throw new PulsewireError('PW_ERR_CONFIG', 'PointWriter: maxConcurrentWrites must be at least 1');
     if (!(retryForMs >= 0)) throw new PulsewireError('PW_ERR_CONFIG', 'PointWriter: retryForMs must not be negative');
-    this.#influx = influx;
-    this.#database = options.database;
+    this.#target = target;
     this.#maxBatchPoints = maxBatchPoints;
     this.#maxConcurrent = maxConcurrentWrites;
     this.#retryForMs = retryForMs;
@@ -97,7 +101,7 @@ export class PointWriter {
 
   /** Resolves once InfluxDB confirmed these points; rejects with PW_ERR_STORAGE_UNAVAILABLE or PW_ERR_STORAGE_REJECTED. */
   async write(points: IPoint[]): Promise<void> {
-    const [error] = await this.writeEach([points]);
+    const [error] = await this.writeEach([{ lines: pointsLines(points), count: points.length }]);
     if (error) throw error;
   }
 
@@ -108,15 +112,15 @@ export class PointWriter {
    * and the PW_ERR_STORAGE_UNAVAILABLE / PW_ERR_STORAGE_REJECTED error of
    * each other one, in the order given.
    */
-  writeEach(groups: readonly IPoint[][]): Promise<(PulsewireError | undefined)[]> {
+  writeEach(groups: readonly LineGroup[]): Promise<(PulsewireError | undefined)[]> {
     const settlement = new Settlement(groups.length);
     for (let index = 0; index < groups.length; index++) {
-      const points = groups[index]!;
+      const group = groups[index]!;
       if (this.#closed) settlement.settle(index, new PulsewireError('PW_ERR_STORAGE_UNAVAILABLE', 'writer is closed'));
-      else if (points.length === 0) settlement.settle(index, undefined);
+      else if (group.count === 0) settlement.settle(index, undefined);
       else {
-        this.#queue.push({ points, settlement, index });
-        this.#stats.queued(points.length);
+        this.#queue.push({ group, settlement, index });
+        this.#stats.queued(group.count);
       }
     }
     const { done } = settlement;
@@ -166,16 +170,22 @@ export class PointWriter {
     let size = 0;
     while (this.#queue.length > 0) {
       const next = this.#queue[0]!;
-      if (batch.length > 0 && size + next.points.length > this.#maxBatchPoints) break;
+      if (batch.length > 0 && size + next.group.count > this.#maxBatchPoints) break;
       this.#queue.shift();
       batch.push(next);
-      size += next.points.length;
+      size += next.group.count;
     }
     return batch;
   }
 
   async #commit(batch: Group[]): Promise<void> {
-    const outcome = await this.#writeWithRetry(batch.flatMap((g) => g.points), Date.now() + this.#retryForMs);
+    let body = batch[0]!.group.lines;
+    let count = batch[0]!.group.count;
+    for (let i = 1; i < batch.length; i++) {
+      body += `\n${batch[i]!.group.lines}`;
+      count += batch[i]!.group.count;
+    }
+    const outcome = await this.#writeWithRetry(body, count, Date.now() + this.#retryForMs);
     if (outcome.ok) return batch.forEach((g) => this.#settle(g, outcome));
     if (outcome.error.code === 'PW_ERR_STORAGE_UNAVAILABLE' || batch.length === 1) {
       return batch.forEach((g) => this.#settle(g, outcome));
@@ -187,7 +197,7 @@ export class PointWriter {
     const deadline = Date.now() + this.#retryForMs;
     let unavailable: Outcome | undefined;
     for (const group of batch) {
-      const result = unavailable ?? (await this.#writeWithRetry(group.points, deadline));
+      const result = unavailable ?? (await this.#writeWithRetry(group.group.lines, group.group.count, deadline));
       if (!result.ok && result.error.code === 'PW_ERR_STORAGE_UNAVAILABLE') unavailable = result;
       this.#settle(group, result);
     }
@@ -195,22 +205,21 @@ export class PointWriter {
 
   #settle(group: Group, outcome: Outcome): void {
     if (outcome.ok) {
-      this.#stats.settledOk(group.points.length);
+      this.#stats.settledOk(group.group.count);
       group.settlement.settle(group.index, undefined);
     } else {
-      this.#stats.settledFailed(group.points.length, outcome.error.code === 'PW_ERR_STORAGE_REJECTED');
+      this.#stats.settledFailed(group.group.count, outcome.error.code === 'PW_ERR_STORAGE_REJECTED');
       group.settlement.settle(group.index, outcome.error);
     }
   }
 
   /** Exponential backoff with full jitter; the last attempt is made at the deadline, not skipped. */
-  async #writeWithRetry(points: IPoint[], deadline: number): Promise<Outcome> {
+  async #writeWithRetry(body: string, points: number, deadline: number): Promise<Outcome> {
     for (let attempt = 0; ; attempt += 1) {
       const started = performance.now();
       try {
         this.#stats.requestSent();
-        // writePoints serialises synchronously and can throw before returning a promise.
-        await this.#influx.writePoints(points, { database: this.#database, precision: WRITE_PRECISION });
+        await this.#target.writeLines(body);
         this.#stats.requestOk(performance.now() - started);
         return { ok: true };
       } catch (err) {
@@ -221,10 +230,10 @@ export class PointWriter {
         }
         const remaining = deadline - Date.now();
         if (remaining <= 0) {
-          this.#log.error({ points: points.length, attempts: attempt + 1, error: failure.detail }, 'InfluxDB unavailable; giving up on batch');
+          this.#log.error({ points, attempts: attempt + 1, error: failure.detail }, 'InfluxDB unavailable; giving up on batch');
           return { ok: false, error: new PulsewireError('PW_ERR_STORAGE_UNAVAILABLE', failure.detail, { cause: err }) };
         }
-        if (attempt === 0) this.#log.warn({ points: points.length, error: failure.detail }, 'InfluxDB write failed; retrying');
+        if (attempt === 0) this.#log.warn({ points, error: failure.detail }, 'InfluxDB write failed; retrying');
         this.#stats.retried();
         await sleep(Math.min(remaining, Math.random() * Math.min(BACKOFF_CAP_MS, BACKOFF_BASE_MS * 2 ** attempt)));
       }

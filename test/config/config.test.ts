@@ -50,6 +50,9 @@ describe('loadConfig', () => {
     expect(configError({ PULSEWIRE_INFLUX_URL: 'http://127.0.0.1:8086' })).toMatch(/path names the database/);
     expect(configError({ PULSEWIRE_INFLUX_URL: 'ftp://x/db' })).toMatch(/scheme http: or https:/);
     expect(configError({ PULSEWIRE_PERMESSAGE_DEFLATE: 'maybe' })).toMatch(/true or false/);
+    expect(configError({ PULSEWIRE_SPOOL_SYNC: 'fsync' })).toMatch(/PULSEWIRE_SPOOL_SYNC="fsync".*one of commit, flush/);
+    expect(loadConfig({}).spoolSync).toBe('commit');
+    expect(loadConfig({ PULSEWIRE_SPOOL_SYNC: 'flush' }).spoolSync).toBe('flush');
     expect(configError({ PULSEWIRE_TLS_CERT: '/nonexistent.pem', PULSEWIRE_TLS_KEY: '/nonexistent.key' })).toMatch(/PULSEWIRE_TLS_CERT.*readable PEM file/);
     expect(configError({ PULSEWIRE_TLS_CA: '/ca.pem' })).toMatch(/PULSEWIRE_TLS_CA/);
   });

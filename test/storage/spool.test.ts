@@ -137,6 +137,29 @@ describe('Spool group commit', () => {
     await env.close();
   });
 
+  it('while one record is being committed, the turns that end meanwhile share the next record', async () => {
+    // Hold the first record's commit (its window-slot put, which the record's commit waits for).
+    let release!: () => void;
+    const held = new Promise<void>((resolve) => { release = resolve; });
+    const record = spool.accepted.record.bind(spool.accepted);
+    spool.accepted.record = (deviceId, seq, fingerprint) => {
+      const put = record(deviceId, seq, fingerprint);
+      return seq === 1 ? held.then(() => put) : put;
+    };
+    const first = spool.append('d', [point('d', 1)], { seq: 1, fingerprint: 1 });
+    const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
+    await nextTurn();
+    const later: Promise<void>[] = [];
+    for (const i of [2, 3, 4]) {
+      later.push(spool.append('d', [point('d', i)], { seq: i, fingerprint: i }));
+      await nextTurn();
+    }
+    release();
+    await Promise.all([first, ...later]);
+    expect(spool.peek(100).map((e) => [e.record, e.index, e.points[0]!.fields!['value']])).toEqual([[1, 0, 1], [2, 0, 2], [2, 1, 3], [2, 2, 4]]);
+    expect(spool.accepted.load('d')).toEqual([[1, 1], [2, 2], [3, 3], [4, 4]]);
+  });
+
   it('cuts a record at 2,000 points even within one turn', async () => {
     const many = Array.from({ length: 1500 }, (_, i) => point('d', i));
     await Promise.all([spool.append('a', many), spool.append('b', many), spool.append('c', [point('c', 1)])]);

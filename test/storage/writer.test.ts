@@ -18,8 +18,7 @@ afterAll(async () => {
 });
 
 function writerFor(url: string, options: { maxBatchPoints?: number; retryForMs?: number } = {}): PointWriter {
-  const { influx, database } = connectInflux(url, { requestTimeoutMs: 2000 });
-  return new PointWriter(influx, { database, ...options });
+  return new PointWriter(connectInflux(url, { requestTimeoutMs: 2000 }), options);
 }
 
 const T0 = 1_764_000_000_000_001;

@@ -1,0 +1,75 @@
+/**
+ * POST /write of line-protocol text that is already written (the spool's
+ * entries, concatenated): the one request node-influx is bypassed for, since
+ * its writePoints takes point objects and serialises them again. Queries and
+ * database management stay with node-influx (influx-connection.ts).
+ *
+ * One keep-alive agent per connection, no retries of its own (the writer
+ * owns retries and backoff), a timeout per request. A refusal is an
+ * InfluxHttpError with InfluxDB's status and body, which influx-errors.ts
+ * sorts as it sorts node-influx's.
+ */
+import http from 'node:http';
+import https from 'node:https';
+import { WRITE_PRECISION } from './schema.js';
+
+export type InfluxEndpoint = {
+  protocol: 'http' | 'https';
+  host: string;
+  port: number;
+  database: string;
+  username?: string;
+  password?: string;
+};
+
+/** InfluxDB answered a write with something other than 204. */
+export class InfluxHttpError extends Error {
+  readonly status: number;
+
+  constructor(status: number, body: string) {
+    super(`A ${status} ${http.STATUS_CODES[status] ?? ''} error occurred: ${body}`);
+    this.name = 'InfluxHttpError';
+    this.status = status;
+  }
+}
+
+/** InfluxDB's answers are a few hundred bytes; a proxy's error page is cut here. */
+const MAX_ERROR_BODY = 4096;
+
+export type LineWrite = (body: string) => Promise<void>;
+
+export function lineWriter(target: InfluxEndpoint, timeoutMs: number): LineWrite {
+  const client = target.protocol === 'https' ? https : http;
+  const agent = new client.Agent({ keepAlive: true });
+  const query = new URLSearchParams({ db: target.database, precision: WRITE_PRECISION });
+  const path = `/write?${query.toString()}`;
+  const headers: http.OutgoingHttpHeaders = { 'content-type': 'text/plain; charset=utf-8' };
+  if (target.username !== undefined) {
+    headers['authorization'] = `Basic ${Buffer.from(`${target.username}:${target.password ?? ''}`).toString('base64')}`;
+  }
+  return (body) =>
+    new Promise<void>((resolve, reject) => {
+      // Encoded once: its length for the header, its bytes for the socket.
+      const bytes = Buffer.from(body, 'utf8');
+      const request = client.request(
+        { host: target.host, port: target.port, method: 'POST', path, agent, headers: { ...headers, 'content-length': bytes.length }, timeout: timeoutMs },
+        (response) => {
+          const status = response.statusCode ?? 0;
+          if (status >= 200 && status < 300) {
+            response.resume();
+            response.on('end', resolve);
+            response.on('error', reject);
+            return;
+          }
+          let text = '';
+          response.setEncoding('utf8');
+          response.on('data', (chunk: string) => { if (text.length < MAX_ERROR_BODY) text += chunk; });
+          response.on('end', () => reject(new InfluxHttpError(status, text.slice(0, MAX_ERROR_BODY).trim())));
+          response.on('error', reject);
+        },
+      );
+      request.on('timeout', () => request.destroy(Object.assign(new Error(`no answer within ${timeoutMs} ms`), { code: 'ETIMEDOUT' })));
+      request.on('error', reject);
+      request.end(bytes);
+    });
+}

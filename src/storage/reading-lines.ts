@@ -1,0 +1,84 @@
+/**
+ * A device's readings as the line protocol InfluxDB stores (protocol v1
+ * section 6, the same bytes schema.ts readingPoints gave through node-influx):
+ * the form a reading is spooled in and written in, made once at intake.
+ *
+ * A reading's series key (`telemetry,device=..,name=..[,unit=..] `) is the
+ * same for every reading of its series, so each device keeps the keys of its
+ * names (SeriesKeys, at most one per name: a name is refused past the
+ * device's name limit before it gets here): a reading then costs its field,
+ * its timestamp and one concatenation, not tag objects and escaping.
+ */
+import { PulsewireError } from '../errors/catalog.js';
+import type { Reading } from '../protocol/messages.js';
+import { escapeTag, quoteString } from './line-protocol.js';
+import { MEASUREMENT } from './schema.js';
+
+type Key = { readonly unit: string | undefined; readonly prefix: string };
+
+/** One device's series keys, by name (a unit that changes replaces its name's key). */
+export class SeriesKeys {
+  readonly #deviceTags: string;
+  readonly #byName = new Map<string, Key>();
+
+  constructor(deviceId: string) {
+    this.#deviceTags = `${MEASUREMENT.TELEMETRY},device=${escapeTag(deviceId)},name=`;
+  }
+
+  /** `telemetry,device=..,name=..[,unit=..] ` (with the space before the field). */
+  prefix(name: string, unit: string | undefined): string {
+    const key = this.#byName.get(name);
+    if (key !== undefined && key.unit === unit) return key.prefix;
+    // Line protocol has no empty tag value; an empty unit is no unit (resolvePack already makes it undefined).
+    const prefix = unit ? `${this.#deviceTags}${escapeTag(name)},unit=${escapeTag(unit)} ` : `${this.#deviceTags}${escapeTag(name)} `;
+    this.#byName.set(name, { unit, prefix });
+    return prefix;
+  }
+
+  get size(): number {
+    return this.#byName.size;
+  }
+}
+
+/**
+ * The reading's field: floats go out without an `i` (a sensor reporting 41
+ * then 41.5 must not hit a field type conflict); NaN and infinity have no
+ * spelling and are refused, as schema.ts refuses them.
+ */
+function field(reading: Reading): string {
+  const { value } = reading;
+  switch (reading.kind) {
+    case 'value':
+    case 'sum':
+      if (typeof value !== 'number' || !Number.isFinite(value)) break;
+      return reading.kind === 'value' ? `value=${value}` : `sum=${value}`;
+    case 'text':
+      if (typeof value === 'string') return `text=${quoteString(value)}`;
+      break;
+    case 'flag':
+      if (typeof value === 'boolean') return value ? 'flag=true' : 'flag=false';
+      break;
+    case 'data':
+      if (value instanceof Uint8Array) return `data="${Buffer.from(value.buffer, value.byteOffset, value.byteLength).toString('base64')}"`;
+      break;
+  }
+  throw new PulsewireError('PW_ERR_PACK_MALFORMED', `${reading.name}: value does not match kind ${String(reading.kind)}`);
+}
+
+/** Microseconds as a decimal integer (a fraction of a µs is below what is stored, not an error). */
+function timestamp(timeUs: number): number {
+  const whole = Math.trunc(timeUs);
+  if (!Number.isSafeInteger(whole)) throw new PulsewireError('PW_ERR_TIME_RANGE', `time ${timeUs} µs is not representable`);
+  return whole;
+}
+
+/** The readings as lines joined by newlines (no trailing one). */
+export function readingLines(keys: SeriesKeys, readings: readonly Reading[]): string {
+  let text = '';
+  for (let i = 0; i < readings.length; i++) {
+    const reading = readings[i]!;
+    const line = `${keys.prefix(reading.name, reading.unit)}${field(reading)} ${timestamp(reading.timeUs)}`;
+    text = i === 0 ? line : `${text}\n${line}`;
+  }
+  return text;
+}

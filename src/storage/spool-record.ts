@@ -1,0 +1,68 @@
+/**
+ * A spool record's text: the messages of one commit, each its points as
+ * InfluxDB line protocol, so what the drainer writes is what was stored,
+ * with no JSON (and no point objects) in between.
+ *
+ *   L<at>\n                                  at: ms since the epoch
+ *   <deviceId>\t<count>\t<length>\n<lines>\n one per message
+ *
+ * `length` is the lines' length in UTF-16 code units (what JS strings count),
+ * so a message is cut out with one slice, whatever its lines hold (a string
+ * field may hold a newline). Device ids are [A-Za-z0-9._-] (no tab, no newline).
+ *
+ * Spools written before this format hold JSON: `{"at":..,"m":[{"d":..,"p":[IPoint]}]}`
+ * (group commit) or `{"d":..,"p":[..],"at":..}` (one message each). Those are
+ * read as they are and their points turned into line protocol here, so a hub
+ * upgraded over a data dir with entries still spooled drains them.
+ */
+import type { IPoint } from 'influx';
+import { pointsLines } from './line-protocol.js';
+
+/** One message in a record. */
+export type StoredMessage = { readonly d: string; readonly lines: string; readonly count: number };
+
+export type DecodedRecord = { at: number; messages: StoredMessage[] };
+
+const MARK = 'L';
+
+export function recordHead(at: number): string {
+  return `${MARK}${at}\n`;
+}
+
+export function encodeMessage(deviceId: string, lines: string, count: number): string {
+  return `${deviceId}\t${count}\t${lines.length}\n${lines}\n`;
+}
+
+type LegacyMessage = { d: string; p: IPoint[] };
+type LegacyRecord = { at: number; m: LegacyMessage[] } | (LegacyMessage & { at: number });
+
+function decodeLegacy(value: string): DecodedRecord {
+  const record = JSON.parse(value) as LegacyRecord;
+  const messages = 'm' in record ? record.m : [record];
+  return { at: record.at, messages: messages.map((m) => ({ d: m.d, lines: pointsLines(m.p), count: m.p.length })) };
+}
+
+/** When the record was started, without cutting out its messages. */
+export function recordAt(value: string): number {
+  if (!value.startsWith(MARK)) return (JSON.parse(value) as { at: number }).at;
+  return Number(value.slice(1, value.indexOf('\n')));
+}
+
+export function decodeRecord(value: string): DecodedRecord {
+  if (!value.startsWith(MARK)) return decodeLegacy(value);
+  let pos = value.indexOf('\n');
+  const at = Number(value.slice(1, pos));
+  pos++;
+  const messages: StoredMessage[] = [];
+  while (pos < value.length) {
+    const tab1 = value.indexOf('\t', pos);
+    const tab2 = value.indexOf('\t', tab1 + 1);
+    const end = value.indexOf('\n', tab2 + 1);
+    if (tab1 < 0 || tab2 < 0 || end < 0) throw new Error(`spool record damaged at offset ${pos}`);
+    const length = Number(value.slice(tab2 + 1, end));
+    const lines = value.slice(end + 1, end + 1 + length);
+    messages.push({ d: value.slice(pos, tab1), lines, count: Number(value.slice(tab1 + 1, tab2)) });
+    pos = end + 1 + length + 1;
+  }
+  return { at, messages };
+}
