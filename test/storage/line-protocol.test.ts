@@ -1,22 +1,11 @@
 import fc from 'fast-check';
 import type { IPoint } from 'influx';
-import { InfluxDB } from 'influx';
 import { describe, expect, it } from 'vitest';
 import type { Reading } from '../../src/protocol/messages.js';
 import { parseLine, parseLines, pointLine, pointsLines, splitLines } from '../../src/storage/line-protocol.js';
 import { readingLines, SeriesKeys } from '../../src/storage/reading-lines.js';
 import { readingPoints, statusPoint, WRITE_PRECISION } from '../../src/storage/schema.js';
-
-/** The line protocol node-influx sends for these points (what the hub wrote before it wrote its own), captured without a server. */
-async function nodeInfluxBody(points: IPoint[]): Promise<string> {
-  const influx = new InfluxDB({ database: 'x' });
-  let body = '';
-  (influx as unknown as { _pool: { discard(o: { body: string }): Promise<void> } })._pool.discard = async (o) => {
-    body = o.body;
-  };
-  await influx.writePoints(points, { precision: WRITE_PRECISION });
-  return body;
-}
+import { nodeInfluxBody } from '../support/node-influx-body.js';
 
 // What can reach a line: validated names and device ids, units of printable ASCII, text without controls
 // (protocol/senml.ts), plus the characters line protocol treats specially, on purpose.

@@ -1,21 +1,11 @@
 import type { IPoint } from 'influx';
-import { InfluxDB } from 'influx';
 import { describe, expect, it } from 'vitest';
 import { isPulsewireError } from '../../src/errors/catalog.js';
 import type { Reading } from '../../src/protocol/messages.js';
 import { MEASUREMENT, readingPoints, statusPoint, WRITE_PRECISION } from '../../src/storage/schema.js';
+import { nodeInfluxBody } from '../support/node-influx-body.js';
 
-/** The line protocol node-influx would send, captured without a server. */
-async function lineProtocol(points: IPoint[]): Promise<string> {
-  const influx = new InfluxDB({ database: 'x' });
-  let body = '';
-  // Reach the serialised body through the pool, node-influx's one HTTP door.
-  (influx as unknown as { _pool: { discard(o: { body: string }): Promise<void> } })._pool.discard = async (o) => {
-    body = o.body;
-  };
-  await influx.writePoints(points, { precision: WRITE_PRECISION });
-  return body;
-}
+const lineProtocol = nodeInfluxBody;
 
 const at = 1_764_000_000_123_456;
 
