@@ -70,7 +70,8 @@ export type LivenessResult = ResultHead<'liveness', LivenessOptions> & {
   sim: { connects: number; sent: number; stored: number; connectFailures: Record<string, number>; disconnects: Record<string, number>; zombiesOpened: number; loopDelayMaxMs?: number };
 };
 
-function distribution(values: number[], bound: number): Distribution {
+/** Count, min, p50, p99, max of `values` and how many are over `bound` (liveness's zombies, the soak's zombie sessions). */
+export function distribution(values: number[], bound: number): Distribution {
   const s = [...values].sort((a, b) => a - b);
   const q = (p: number) => (s.length === 0 ? NaN : s[Math.min(s.length - 1, Math.ceil(p * s.length) - 1)]!);
   return { count: s.length, min: s[0] ?? NaN, p50: q(0.5), p99: q(0.99), max: s.at(-1) ?? NaN, overBound: s.filter((v) => v > bound).length };

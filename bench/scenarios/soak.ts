@@ -42,6 +42,7 @@ import { describeMachine } from '../lib/machine.js';
 import { CpuMeter, findChild, memoryStatus, pin, placement, sleep, until, type CpuShares } from '../lib/proc.js';
 import type { ResultHead, Target } from '../lib/report.js';
 import { startFleetWorker } from './connections.js';
+import { distribution, type Distribution } from './liveness.js';
 import { LATENCY_DEFAULTS, probeMaximum, type StepCpu } from './latency.js';
 
 const MiB = 2 ** 20;
@@ -137,8 +138,6 @@ export type SoakSlice = {
   rssMiB: number; heapUsedMaxMiB: number; readyzP99: number; healthzP99: number; baselineP99: number;
 };
 
-export type SessionTimes = { count: number; min: number; p50: number; p99: number; max: number; overBound: number };
-
 export type SoakResult = ResultHead<'soak', SoakOptions> & {
   maxMessagesPerSecond: number;
   maxCpu: StepCpu;
@@ -162,7 +161,7 @@ export type SoakResult = ResultHead<'soak', SoakOptions> & {
     zombies: number; flapping: number; steady: number;
     boundMs: number;
     /** Zombie sessions the hub ended (device side: open to drop). */
-    zombieSessions: SessionTimes;
+    zombieSessions: Distribution;
     /** Zombie sessions still open when the fleet began to close, and how many were older than the bound then. */
     zombieOpenAtEnd: number; zombieOpenAtEndOverBound: number;
     flaps: number; flappingSessions: number;
@@ -213,12 +212,6 @@ function slope(points: Array<{ at: number; v: number }>): Slope {
     miBPerHour: fit.slope, stdError: fit.slopeStdError, medianMiBPerHour: theilSenSlope(xy), points: fit.points,
     firstMiB: (points[0]?.v ?? NaN) / MiB, lastMiB: (points.at(-1)?.v ?? NaN) / MiB,
   };
-}
-
-function sessionTimes(durations: number[], bound: number): SessionTimes {
-  const s = [...durations].sort((a, b) => a - b);
-  const q = (p: number) => (s.length === 0 ? NaN : s[Math.min(s.length - 1, Math.ceil(p * s.length) - 1)]!);
-  return { count: s.length, min: s[0] ?? NaN, p50: q(0.5), p99: q(0.99), max: s.at(-1) ?? NaN, overBound: s.filter((d) => d > bound).length };
 }
 
 /** The hub's memory every few seconds: /proc and /metrics. */
@@ -429,7 +422,7 @@ export async function runSoak(options: Partial<SoakOptions> = {}): Promise<SoakR
       },
       liveness: {
         zombies: count('zombie'), flapping: count('flapping'), steady: count('steady'), boundMs,
-        zombieSessions: sessionTimes(zombieDurations, boundMs), zombieOpenAtEnd, zombieOpenAtEndOverBound,
+        zombieSessions: distribution(zombieDurations, boundMs), zombieOpenAtEnd, zombieOpenAtEndOverBound,
         flaps: summary.chaos.flaps, flappingSessions,
         steadyDropped: steadyDroppedIds.length, steadyDroppedIds: steadyDroppedIds.slice(0, 20),
         apiPolls, falseOffline: falseOfflineCount, falseOfflineExamples: falseOffline, listedOffline: listed,
