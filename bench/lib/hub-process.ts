@@ -305,3 +305,20 @@ export class MetricsSampler {
     clearInterval(this.#timer);
   }
 }
+
+export type OfflineDeviceView = { id: string; online: boolean; connectedAt: string | null; offlineReason: string | null };
+
+/** Every device `${prefix}*` the hub's operator API lists offline, page by page (liveness, soak). */
+export async function listOfflineDevices(baseUrl: string, prefix: string): Promise<OfflineDeviceView[]> {
+  const out: OfflineDeviceView[] = [];
+  let cursor: string | undefined;
+  do {
+    const q = new URLSearchParams({ online: 'false', prefix, limit: '1000', ...(cursor ? { cursor } : {}) });
+    const res = await fetch(`${baseUrl}/v1/devices?${q}`, { headers: { authorization: `Bearer ${BENCH_OPERATOR_TOKEN}` } });
+    if (!res.ok) throw new Error(`GET /v1/devices: ${res.status} ${await res.text()}`);
+    const page = (await res.json()) as { devices: OfflineDeviceView[]; nextCursor: string | null };
+    out.push(...page.devices);
+    cursor = page.nextCursor ?? undefined;
+  } while (cursor);
+  return out;
+}

@@ -17,7 +17,7 @@
  */
 import { FleetGroup } from '../lib/fleet-group.js';
 import type { FleetStartArgs } from '../lib/fleet-worker.js';
-import { BENCH_ENROLLMENT_KEY, BENCH_OPERATOR_TOKEN, startHubProcess } from '../lib/hub-process.js';
+import { BENCH_ENROLLMENT_KEY, listOfflineDevices, startHubProcess } from '../lib/hub-process.js';
 import { describeMachine } from '../lib/machine.js';
 import { CpuMeter, pin, placement, sleep, type CpuShares } from '../lib/proc.js';
 import { CONNECT_STALL_MS, hubScale, placementFor } from './connections.js';
@@ -77,22 +77,6 @@ export function distribution(values: number[], bound: number): Distribution {
   return { count: s.length, min: s[0] ?? NaN, p50: q(0.5), p99: q(0.99), max: s.at(-1) ?? NaN, overBound: s.filter((v) => v > bound).length };
 }
 
-type DeviceView = { id: string; online: boolean; connectedAt: string | null; offlineReason: string | null };
-
-async function listOffline(baseUrl: string, prefix: string): Promise<DeviceView[]> {
-  const out: DeviceView[] = [];
-  let cursor: string | undefined;
-  do {
-    const q = new URLSearchParams({ online: 'false', prefix, limit: '1000', ...(cursor ? { cursor } : {}) });
-    const res = await fetch(`${baseUrl}/v1/devices?${q}`, { headers: { authorization: `Bearer ${BENCH_OPERATOR_TOKEN}` } });
-    if (!res.ok) throw new Error(`GET /v1/devices: ${res.status} ${await res.text()}`);
-    const page = (await res.json()) as { devices: DeviceView[]; nextCursor: string | null };
-    out.push(...page.devices);
-    cursor = page.nextCursor ?? undefined;
-  } while (cursor);
-  return out;
-}
-
 export async function runLiveness(options: Partial<LivenessOptions> = {}): Promise<LivenessResult> {
   const o: LivenessOptions = { ...LIVENESS_DEFAULTS, ...options };
   const place = placement(o.pin);
@@ -133,7 +117,7 @@ export async function runLiveness(options: Partial<LivenessOptions> = {}): Promi
     let connectedAll = false;
     for (;;) {
       const before = Date.now();
-      const offline = await listOffline(hub.baseUrl, prefix);
+      const offline = await listOfflineDevices(hub.baseUrl, prefix);
       const at = Date.now();
       pollMs.push(at - before);
       for (const d of offline) {

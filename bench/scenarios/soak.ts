@@ -33,7 +33,7 @@ import type { Summary } from '../../device-sim/index.js';
 import type { DeviceSessions, FleetSnapshot, FleetStartArgs } from '../lib/fleet-worker.js';
 import { HttpProbe, type ProbeFigures, type ProbeSample } from '../lib/http-probe.js';
 import {
-  BENCH_ENROLLMENT_KEY, BENCH_OPERATOR_TOKEN, countDeviceReadings, metricByLabel, parseMetrics, startHubProcess, type HubProcess,
+  BENCH_ENROLLMENT_KEY, countDeviceReadings, listOfflineDevices, metricByLabel, type OfflineDeviceView, parseMetrics, startHubProcess, type HubProcess,
 } from '../lib/hub-process.js';
 import { heapAfterFullGc } from '../lib/inspector.js';
 import { Remote } from '../lib/ipc.js';
@@ -189,22 +189,6 @@ export type SoakResult = ResultHead<'soak', SoakOptions> & {
   slices: SoakSlice[];
 };
 
-type DeviceView = { id: string; online: boolean; offlineReason: string | null };
-
-async function listOffline(baseUrl: string): Promise<DeviceView[]> {
-  const out: DeviceView[] = [];
-  let cursor: string | undefined;
-  do {
-    const q = new URLSearchParams({ online: 'false', prefix: PREFIX, limit: '1000', ...(cursor ? { cursor } : {}) });
-    const res = await fetch(`${baseUrl}/v1/devices?${q}`, { headers: { authorization: `Bearer ${BENCH_OPERATOR_TOKEN}` } });
-    if (!res.ok) throw new Error(`GET /v1/devices: ${res.status} ${await res.text()}`);
-    const page = (await res.json()) as { devices: DeviceView[]; nextCursor: string | null };
-    out.push(...page.devices);
-    cursor = page.nextCursor ?? undefined;
-  } while (cursor);
-  return out;
-}
-
 function slope(points: Array<{ at: number; v: number }>): Slope {
   const xy = points.map((p) => ({ x: p.at / 3_600_000, y: p.v / MiB }));
   const fit: LinearFit = linearFit(xy);
@@ -321,9 +305,9 @@ export async function runSoak(options: Partial<SoakOptions> = {}): Promise<SoakR
     let apiPolls = 0;
     let polling: Promise<void> | undefined;
     const poll = async () => {
-      const offline = await listOffline(hub.baseUrl);
+      const offline = await listOfflineDevices(hub.baseUrl, PREFIX);
       apiPolls++;
-      const steadyListed: DeviceView[] = [];
+      const steadyListed: OfflineDeviceView[] = [];
       for (const d of offline) {
         const role = roles.get(d.id) ?? 'steady';
         const reason = d.offlineReason ?? 'none';
