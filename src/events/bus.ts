@@ -4,6 +4,7 @@
  * subscribe. Nobody registers ad-hoc callbacks on another module.
  */
 import { EventEmitter } from 'node:events';
+import type { AlertView } from '../alerts/types.js';
 import type { CommandStatus, CommandView } from '../commands/types.js';
 import type { JobView } from '../jobs/types.js';
 import type { Reading } from '../protocol/messages.js';
@@ -38,6 +39,10 @@ export type HubEvents = {
   'state.reported': { deviceId: string; reported: JsonObject; at: number };
   /** An operator changed the desired state (the whole new document and its version). */
   'state.desired': { deviceId: string; desired: JsonObject; version: number; at: number };
+  /** An alert rule's condition held for its duration on one device's series (src/alerts). */
+  'alert.firing': { alert: AlertView };
+  /** A firing alert's condition cleared (with hysteresis), or its rule or device was removed. */
+  'alert.resolved': { alert: AlertView };
 };
 
 export class EventBus {
