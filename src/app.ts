@@ -54,6 +54,7 @@ import { Spool } from './storage/spool.js';
 import { SpoolDrainer } from './storage/spool-drainer.js';
 import { BacklogPacer } from './storage/backlog-pacer.js';
 import { PointWriter } from './storage/writer.js';
+import { cutUnfinishedResponsesOnClose } from './server/bounded-close.js';
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -295,6 +296,7 @@ export async function buildApp(config: Config, opts: BuildOptions): Promise<Fast
     await stores.close();
     await link?.close();
   });
+  cutUnfinishedResponsesOnClose(app, config.shutdownTimeoutMs / 4);
   return app;
 }
 

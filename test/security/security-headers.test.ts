@@ -49,6 +49,7 @@ describe('security headers', () => {
     const script = /<script[^>]+src="([^"]+)"/.exec(html)![1]!;
     const asset = await fetch(`${hub.baseUrl}${script}`);
     expect(asset.status).toBe(200);
+    expect((await asset.text()).length).toBeGreaterThan(0);
     expectBrowserHeaders(asset.headers, script);
 
     const api = await hub.api('GET', '/v1/devices');
@@ -62,6 +63,7 @@ describe('security headers', () => {
     expectBrowserHeaders(refused.headers, 'GET /v1/devices without a token');
     const missing = await fetch(`${hub.baseUrl}/no/such/page`);
     expect(missing.status).toBe(404);
+    await missing.arrayBuffer();
     expectBrowserHeaders(missing.headers, 'an unknown path');
 
     const sse = await SseClient.open(hub.baseUrl);
