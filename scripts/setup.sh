@@ -14,6 +14,7 @@ need_command nats-server nats-server
 need_command nginx nginx
 need_command openssl openssl
 need_command chromium chromium
+need_command ss iproute2
 
 # npm ci when node_modules is missing or older than the lock file.
 if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then

@@ -81,6 +81,8 @@ export type Config = {
   /** Device handshakes in progress at once, and begun per second, before 503. */
   readonly maxHandshakes: number;
   readonly acceptRate: number;
+  /** listen(2)'s backlog: the kernel's queue of connections not yet accepted. */
+  readonly listenBacklog: number;
   /** Per device, whatever the transport: messages and readings per second before ACK 4 (bursts of twice the rate). */
   readonly deviceMessageRate: number;
   readonly deviceReadingRate: number;
@@ -161,6 +163,7 @@ export const CONFIG_DOC = [
   ['PULSEWIRE_MAX_CONNECTIONS_PER_ADDRESS', 'unset', 'device connections from one source address (IPv6: one /64; the client address behind PULSEWIRE_TRUST_PROXY) one hub process admits; more get 503 with Retry-After. Unset: no cap (fleets behind one NAT share an address). Per process, as above'],
   ['PULSEWIRE_MAX_HANDSHAKES', '1000', 'device upgrades in progress at once (from the request to the 101) in one hub process; more get 503 with Retry-After. Per process'],
   ['PULSEWIRE_ACCEPT_RATE', '2000', 'device upgrades one hub process begins per second (a burst of one second\'s worth); more get 503 with Retry-After of 1 to 5 s, so a reconnect storm comes in at a pace that leaves the event loop to the connected devices and /readyz. Per process'],
+  ['PULSEWIRE_LISTEN_BACKLOG', '4096', 'connections the kernel queues for the hub before it accepts them (capped by net.core.somaxconn). A reconnect storm overflows a short queue: the kernel then drops connection attempts, which retry a second or more later (devices and health probes alike)'],
   ['PULSEWIRE_DEVICE_MESSAGE_RATE', '1000', 'messages per second one device may send (bursts of 2 x rate pass); more: TELEMETRY gets ACK 4 with the reason, a bare pack is dropped, a REPORTED closes with 1008. RESULT is not counted'],
   ['PULSEWIRE_DEVICE_READING_RATE', '10000', 'SenML records per second one device may send (bursts of max(2 x rate, PULSEWIRE_MAX_RECORDS) pass); more: ACK 4 with the reason'],
   ['PULSEWIRE_HANDSHAKE_TIMEOUT_MS', '10000', 'longest a client may take to send its request headers (a WebSocket upgrade too) and, with TLS, to finish the TLS handshake; slower ones (slowloris) get 408 and are cut'],
@@ -233,6 +236,7 @@ export function loadConfig(env: Env = process.env): Config {
     maxConnectionsPerAddress: envInteger(env, 'PULSEWIRE_MAX_CONNECTIONS_PER_ADDRESS', { min: 1, max: 10_000_000 }),
     maxHandshakes: envInteger(env, 'PULSEWIRE_MAX_HANDSHAKES', { min: 1, max: 1_000_000 }) ?? 1000,
     acceptRate: envInteger(env, 'PULSEWIRE_ACCEPT_RATE', { min: 1, max: 1_000_000 }) ?? 2000,
+    listenBacklog: envInteger(env, 'PULSEWIRE_LISTEN_BACKLOG', { min: 1, max: 65_535 }) ?? 4096,
     deviceMessageRate: envInteger(env, 'PULSEWIRE_DEVICE_MESSAGE_RATE', { min: 1, max: 1_000_000 }) ?? 1000,
     deviceReadingRate: envInteger(env, 'PULSEWIRE_DEVICE_READING_RATE', { min: 1, max: 100_000_000 }) ?? 10_000,
     handshakeTimeoutMs: envInteger(env, 'PULSEWIRE_HANDSHAKE_TIMEOUT_MS', { min: 100, max: 300_000 }) ?? 10_000,

@@ -67,7 +67,7 @@ export async function runHub(config: Config): Promise<void> {
 
   let address: string;
   try {
-    address = await app.listen({ host: config.host, port: config.port });
+    address = await app.listen({ host: config.host, port: config.port, backlog: config.listenBacklog });
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     const why = code === 'EADDRINUSE' ? 'another process already listens there (set PULSEWIRE_PORT or PULSEWIRE_HOST)'

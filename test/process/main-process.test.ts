@@ -3,7 +3,7 @@
  * says clearly why it cannot listen and leaves no influxd behind, and a hub
  * started with an IPC channel stops itself when its parent goes away.
  */
-import type { ChildProcess } from 'node:child_process';
+import { execFileSync, type ChildProcess } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import net from 'node:net';
@@ -64,6 +64,19 @@ describe('the hub process', () => {
       squatter.close();
     }
   }, 60_000);
+
+  it('listens with the backlog PULSEWIRE_LISTEN_BACKLOG names (a short queue overflows in a reconnect storm)', async () => {
+    const hub = await startHubProcess({ dataDir, env: { PULSEWIRE_LISTEN_BACKLOG: '777' } });
+    children.push(hub.child);
+    try {
+      // For a listening socket, ss shows the backlog in the Send-Q column (iproute2, installed by setup.sh).
+      const listening = execFileSync('ss', ['-ltnH', `sport = :${hub.port}`], { encoding: 'utf8' }).trim().split(/\s+/);
+      expect(listening[0]).toBe('LISTEN');
+      expect(listening[2]).toBe('777');
+    } finally {
+      expect(await hub.kill('SIGTERM')).toBe(0);
+    }
+  }, 90_000);
 
   it('stops cleanly, influxd included, when the parent that started it with an IPC channel goes away', async () => {
     // Port 0, read back from the banner: a port picked first and bound later could be taken meanwhile.
