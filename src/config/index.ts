@@ -81,6 +81,9 @@ export type Config = {
   /** Device handshakes in progress at once, and begun per second, before 503. */
   readonly maxHandshakes: number;
   readonly acceptRate: number;
+  /** Device upgrades that may wait for their turn; 0: refused at once (gateway/admission.ts). */
+  readonly admissionQueue: number;
+  readonly admissionWaitMs: number;
   /** listen(2)'s backlog: the kernel's queue of connections not yet accepted. */
   readonly listenBacklog: number;
   /** Per device, whatever the transport: messages and readings per second before ACK 4 (bursts of twice the rate). */
@@ -161,8 +164,10 @@ export const CONFIG_DOC = [
   ['PULSEWIRE_HTTP_DEVICE_RATE', '5', 'HTTP fallback: requests per second one device may make (bursts of max(10, 2 x rate) pass); more get 429 with Retry-After'],
   ['PULSEWIRE_MAX_DEVICE_CONNECTIONS', 'auto', 'device WebSocket connections (handshakes included) one hub process admits; more get 503 with Retry-After before the upgrade. auto: what the open-files limit allows, less 200 kept for operators, the HTTP fallback and storage. Per process: with PULSEWIRE_WORKERS or cluster nodes, each has its own'],
   ['PULSEWIRE_MAX_CONNECTIONS_PER_ADDRESS', 'unset', 'device connections from one source address (IPv6: one /64; the client address behind PULSEWIRE_TRUST_PROXY) one hub process admits; more get 503 with Retry-After. Unset: no cap (fleets behind one NAT share an address). Per process, as above'],
-  ['PULSEWIRE_MAX_HANDSHAKES', '1000', 'device upgrades in progress at once (from the request to the 101) in one hub process; more get 503 with Retry-After. Per process'],
-  ['PULSEWIRE_ACCEPT_RATE', '2000', 'device upgrades one hub process begins per second (a burst of one second\'s worth); more get 503 with Retry-After of 1 to 5 s, so a reconnect storm comes in at a pace that leaves the event loop to the connected devices and /readyz. Per process'],
+  ['PULSEWIRE_MAX_HANDSHAKES', '1000', 'device upgrades in progress at once (from their turn to the 101) in one hub process; more wait in the admission queue. Per process'],
+  ['PULSEWIRE_ACCEPT_RATE', '2000', 'device upgrades one hub process begins per second; more wait in the admission queue, so a reconnect storm comes in at a pace that leaves the event loop to the connected devices and /readyz. Per process'],
+  ['PULSEWIRE_ADMISSION_QUEUE', '10000', 'device upgrades that may wait for their turn (past PULSEWIRE_ACCEPT_RATE or PULSEWIRE_MAX_HANDSHAKES), holding their request unanswered; more get 503 with Retry-After of 1 to 5 s. 0: none wait, past the rate or the handshakes is refused at once. Per process'],
+  ['PULSEWIRE_ADMISSION_WAIT_MS', '5000', 'longest a device upgrade waits in the admission queue (0 to 60000); longer gets 503 with Retry-After of 1 to 5 s. 0: none wait'],
   ['PULSEWIRE_LISTEN_BACKLOG', '4096', 'connections the kernel queues for the hub before it accepts them (capped by net.core.somaxconn). A reconnect storm overflows a short queue: the kernel then drops connection attempts, which retry a second or more later (devices and health probes alike)'],
   ['PULSEWIRE_DEVICE_MESSAGE_RATE', '1000', 'messages per second one device may send (bursts of 2 x rate pass); more: TELEMETRY gets ACK 4 with the reason, a bare pack is dropped, a REPORTED closes with 1008. RESULT is not counted'],
   ['PULSEWIRE_DEVICE_READING_RATE', '10000', 'SenML records per second one device may send (bursts of max(2 x rate, PULSEWIRE_MAX_RECORDS) pass); more: ACK 4 with the reason'],
@@ -236,6 +241,8 @@ export function loadConfig(env: Env = process.env): Config {
     maxConnectionsPerAddress: envInteger(env, 'PULSEWIRE_MAX_CONNECTIONS_PER_ADDRESS', { min: 1, max: 10_000_000 }),
     maxHandshakes: envInteger(env, 'PULSEWIRE_MAX_HANDSHAKES', { min: 1, max: 1_000_000 }) ?? 1000,
     acceptRate: envInteger(env, 'PULSEWIRE_ACCEPT_RATE', { min: 1, max: 1_000_000 }) ?? 2000,
+    admissionQueue: envInteger(env, 'PULSEWIRE_ADMISSION_QUEUE', { min: 0, max: 1_000_000 }) ?? 10_000,
+    admissionWaitMs: envInteger(env, 'PULSEWIRE_ADMISSION_WAIT_MS', { min: 0, max: 60_000 }) ?? 5000,
     listenBacklog: envInteger(env, 'PULSEWIRE_LISTEN_BACKLOG', { min: 1, max: 65_535 }) ?? 4096,
     deviceMessageRate: envInteger(env, 'PULSEWIRE_DEVICE_MESSAGE_RATE', { min: 1, max: 1_000_000 }) ?? 1000,
     deviceReadingRate: envInteger(env, 'PULSEWIRE_DEVICE_READING_RATE', { min: 1, max: 100_000_000 }) ?? 10_000,

@@ -11,10 +11,24 @@
  *   handshakes begun per second (PULSEWIRE_ACCEPT_RATE), so a reconnect
  *   storm is let in at a pace that leaves the event loop free for the
  *   devices already connected, /readyz and the operators.
- * Beyond any of them: HTTP 503 with a Retry-After spread at random over a
- * few seconds (busy) or up to a minute (full), so a refused fleet does not
- * come back in one second. Counts are per process: with several workers or
- * nodes each holds its own.
+ *
+ * Past the rate or the handshakes in progress, an upgrade waits in a queue
+ * (PULSEWIRE_ADMISSION_QUEUE long, PULSEWIRE_ADMISSION_WAIT_MS at most)
+ * rather than being refused at once. Why: the kernel's accept queue is one
+ * FIFO for devices and health probes alike, so the hub must take
+ * connections off it as fast as they come; accepting and parsing a request
+ * is cheap, admitting a device (credentials, registry, presence, session)
+ * is not, and a refusal only brings the device back a second later for
+ * another accept and another refusal. The queue is released by a timer a
+ * few at a time (10 ms worth of the rate per tick), so the costly part
+ * comes in small slices with the event loop free in between; when the loop
+ * is late, ticks are late and fewer devices are let in: the pace follows
+ * what the hub can do.
+ *
+ * Beyond the queue, past the wait, or past a connection cap: HTTP 503 with
+ * a Retry-After spread at random over a few seconds (busy) or up to a
+ * minute (full), so a refused fleet does not come back in one second.
+ * Counts are per process: with several workers or nodes each holds its own.
  *
  * A ticket is taken at the start of an upgrade and held until its TCP
  * socket closes: refused, failed or, once upgraded, when the device goes.
@@ -29,6 +43,10 @@ export type AdmissionLimits = {
   readonly maxConnectionsPerAddress: number | undefined;
   readonly maxHandshakes: number;
   readonly acceptRate: number;
+  /** Upgrades that may wait for their turn (0, the default: none wait, past the rate is refused at once). */
+  readonly maxWaiting?: number;
+  /** Longest an upgrade waits for its turn before it is refused, ms. */
+  readonly maxWaitMs?: number;
 };
 
 export type AdmissionRefusal = { readonly error: PulsewireError; readonly retryAfterS: number };
@@ -36,31 +54,69 @@ export type AdmissionRefusal = { readonly error: PulsewireError; readonly retryA
 /** Retry-After ranges, seconds: a busy hub frees up within seconds, a full one as devices leave. */
 const BUSY_RETRY_S = [1, 5] as const;
 const FULL_RETRY_S = [10, 60] as const;
+/** The queue's release timer: small enough that a probe behind a tick waits little, large enough to batch. */
+const RELEASE_TICK_MS = 10;
+
+type TicketState = 'waiting' | 'handshake' | 'upgraded' | 'released';
 
 export class AdmissionTicket {
-  #inHandshake = true;
-  #released = false;
+  #state: TicketState;
   readonly #admission: DeviceAdmission;
   readonly #key: string;
+  readonly #turn: Promise<AdmissionRefusal | undefined>;
+  #settleTurn: (refusal: AdmissionRefusal | undefined) => void = () => undefined;
+  /** When it began to wait (the admission's clock), for the wait's bound. */
+  readonly since: number;
 
-  constructor(admission: DeviceAdmission, key: string) {
+  constructor(admission: DeviceAdmission, key: string, waiting: boolean, since: number) {
     this.#admission = admission;
     this.#key = key;
+    this.#state = waiting ? 'waiting' : 'handshake';
+    this.since = since;
+    this.#turn = waiting ? new Promise((resolve) => { this.#settleTurn = resolve; }) : Promise.resolve(undefined);
+  }
+
+  get waiting(): boolean {
+    return this.#state === 'waiting';
+  }
+
+  /**
+   * Resolves when the upgrade may go on (undefined), or with the refusal it
+   * met waiting (the wait's bound, or the socket closed): the ticket is then
+   * released already.
+   */
+  turn(): Promise<AdmissionRefusal | undefined> {
+    return this.#turn;
   }
 
   /** The upgrade completed, or was answered: no longer a handshake in progress. */
   handshakeDone(): void {
-    if (!this.#inHandshake) return;
-    this.#inHandshake = false;
+    if (this.#state === 'waiting') return this.release();
+    if (this.#state !== 'handshake') return;
+    this.#state = 'upgraded';
     this.#admission.leftHandshake();
   }
 
   /** The socket closed. */
   release(): void {
-    if (this.#released) return;
-    this.#released = true;
-    this.handshakeDone();
-    this.#admission.left(this.#key);
+    if (this.#state === 'released') return;
+    const was = this.#state;
+    this.#state = 'released';
+    if (was === 'handshake') this.#admission.leftHandshake();
+    if (was === 'waiting') this.#settleTurn(this.#admission.gone());
+    this.#admission.left(this.#key, was === 'waiting');
+  }
+
+  /** @internal DeviceAdmission's: its turn came. */
+  go(): void {
+    this.#state = 'handshake';
+    this.#settleTurn(undefined);
+  }
+
+  /** @internal DeviceAdmission's: it waited too long. */
+  refuse(refusal: AdmissionRefusal): void {
+    this.#settleTurn(refusal);
+    this.release();
   }
 }
 
@@ -68,15 +124,33 @@ export class DeviceAdmission {
   readonly #limits: AdmissionLimits;
   readonly #random: () => number;
   readonly #rate: TokenBucket;
+  readonly #now: () => number;
   readonly #byAddress = new Map<string, number>();
+  /** FIFO; a ticket released while waiting stays until it reaches the head (skipped there). */
+  readonly #queue: AdmissionTicket[] = [];
+  #queueHead = 0;
+  #waiting = 0;
+  #ticker: NodeJS.Timeout | undefined;
   #connections = 0;
   #handshakes = 0;
 
   constructor(limits: AdmissionLimits, options: { now?: () => number; random?: () => number } = {}) {
     this.#limits = limits;
     this.#random = options.random ?? Math.random;
-    // One second's worth may arrive at once: the burst of a restart is what the rate paces.
-    this.#rate = new TokenBucket({ ratePerS: limits.acceptRate, capacity: limits.acceptRate, ...(options.now ? { now: options.now } : {}) });
+    this.#now = options.now ?? Date.now;
+    // Refusing at once: one second's worth may arrive at once (the burst of a restart is what the rate
+    // paces). Queueing: one tick's worth, so what is let in comes in slices the event loop can interleave.
+    const capacity = this.#queueing ? Math.max(1, Math.ceil((limits.acceptRate * RELEASE_TICK_MS) / 1000)) : limits.acceptRate;
+    this.#rate = new TokenBucket({ ratePerS: limits.acceptRate, capacity, now: this.#now });
+  }
+
+  get #queueing(): boolean {
+    return (this.#limits.maxWaiting ?? 0) > 0 && (this.#limits.maxWaitMs ?? 0) > 0;
+  }
+
+  /** Upgrades waiting for their turn. */
+  get waiting(): number {
+    return this.#waiting;
   }
 
   /** Device connections admitted and not yet closed (handshakes included). */
@@ -88,7 +162,11 @@ export class DeviceAdmission {
     return this.#handshakes;
   }
 
-  /** A ticket for an upgrade from `address`, or why not. */
+  /**
+   * A ticket for an upgrade from `address`, or why not. The ticket may have
+   * to wait for its turn (`turn()`); the connection counts include it from
+   * now, so the caps hold for the queue too.
+   */
   admit(address: string): AdmissionTicket | AdmissionRefusal {
     const { maxDeviceConnections, maxConnectionsPerAddress, maxHandshakes, acceptRate } = this.#limits;
     const key = addressKey(address);
@@ -99,16 +177,75 @@ export class DeviceAdmission {
     if (maxConnectionsPerAddress !== undefined && fromAddress >= maxConnectionsPerAddress) {
       return this.#refusal('PW_ERR_ADDRESS_CONNECTIONS_FULL', `${maxConnectionsPerAddress} from this address (PULSEWIRE_MAX_CONNECTIONS_PER_ADDRESS)`, FULL_RETRY_S);
     }
-    if (this.#handshakes >= maxHandshakes) {
-      return this.#refusal('PW_ERR_HANDSHAKES_BUSY', `${maxHandshakes} in progress (PULSEWIRE_MAX_HANDSHAKES)`, BUSY_RETRY_S);
-    }
-    if (this.#rate.take() > 0) {
-      return this.#refusal('PW_ERR_ACCEPT_RATE', `${acceptRate} per second (PULSEWIRE_ACCEPT_RATE)`, BUSY_RETRY_S);
+    // Nobody waiting and room now: straight on. Otherwise behind those already waiting, if the queue has room.
+    const now = this.#waiting === 0 && this.#handshakes < maxHandshakes && this.#rate.take() === 0;
+    if (!now) {
+      if (!this.#queueing) {
+        return this.#handshakes >= maxHandshakes
+          ? this.#refusal('PW_ERR_HANDSHAKES_BUSY', `${maxHandshakes} in progress (PULSEWIRE_MAX_HANDSHAKES)`, BUSY_RETRY_S)
+          : this.#refusal('PW_ERR_ACCEPT_RATE', `${acceptRate} per second (PULSEWIRE_ACCEPT_RATE)`, BUSY_RETRY_S);
+      }
+      if (this.#waiting >= this.#limits.maxWaiting!) {
+        return this.#refusal('PW_ERR_HANDSHAKES_BUSY', `${this.#waiting} waiting (PULSEWIRE_ADMISSION_QUEUE)`, BUSY_RETRY_S);
+      }
     }
     this.#connections++;
-    this.#handshakes++;
     this.#byAddress.set(key, fromAddress + 1);
-    return new AdmissionTicket(this, key);
+    const ticket = new AdmissionTicket(this, key, !now, this.#now());
+    if (now) this.#handshakes++;
+    else this.#enqueue(ticket);
+    return ticket;
+  }
+
+  /** Stops the release timer; tickets still waiting are refused. */
+  close(): void {
+    clearTimeout(this.#ticker);
+    this.#ticker = undefined;
+    for (const ticket of this.#queue.splice(0)) if (ticket.waiting) ticket.refuse(this.#refusal('PW_ERR_HANDSHAKES_BUSY', 'the hub is stopping', BUSY_RETRY_S));
+    this.#queueHead = 0;
+  }
+
+  #enqueue(ticket: AdmissionTicket): void {
+    this.#queue.push(ticket);
+    this.#waiting++;
+    this.#ticker ??= setTimeout(() => this.#release(), RELEASE_TICK_MS).unref();
+  }
+
+  /** One tick: refuse who waited too long, then let in as many as the rate and the handshakes allow. */
+  #release(): void {
+    this.#ticker = undefined;
+    const { maxHandshakes, acceptRate } = this.#limits;
+    const oldest = this.#now() - this.#limits.maxWaitMs!;
+    while (this.#queueHead < this.#queue.length) {
+      const ticket = this.#queue[this.#queueHead]!;
+      if (!ticket.waiting) { this.#queueHead++; continue; }
+      if (ticket.since <= oldest) {
+        this.#queueHead++;
+        ticket.refuse(this.#refusal('PW_ERR_ACCEPT_RATE', `${acceptRate} per second (PULSEWIRE_ACCEPT_RATE); waited ${this.#limits.maxWaitMs} ms (PULSEWIRE_ADMISSION_WAIT_MS)`, BUSY_RETRY_S));
+        continue;
+      }
+      if (this.#handshakes >= maxHandshakes || this.#rate.take() > 0) break;
+      this.#queueHead++;
+      this.#waiting--;
+      this.#handshakes++;
+      ticket.go();
+    }
+    // Compact now and then, not per release: the array is the queue's only memory.
+    if (this.#queueHead > 1024 && this.#queueHead * 2 > this.#queue.length) {
+      this.#queue.splice(0, this.#queueHead);
+      this.#queueHead = 0;
+    }
+    if (this.#queueHead === this.#queue.length) {
+      this.#queue.length = 0;
+      this.#queueHead = 0;
+    } else {
+      this.#ticker = setTimeout(() => this.#release(), RELEASE_TICK_MS).unref();
+    }
+  }
+
+  /** @internal AdmissionTicket's: why a waiting ticket released by its socket's close got no turn. */
+  gone(): AdmissionRefusal {
+    return this.#refusal('PW_ERR_HANDSHAKES_BUSY', 'the connection closed while waiting', BUSY_RETRY_S);
   }
 
   /** @internal AdmissionTicket's. */
@@ -117,7 +254,8 @@ export class DeviceAdmission {
   }
 
   /** @internal AdmissionTicket's. */
-  left(key: string): void {
+  left(key: string, wasWaiting: boolean): void {
+    if (wasWaiting) this.#waiting--;
     this.#connections--;
     const count = (this.#byAddress.get(key) ?? 1) - 1;
     // Only addresses with open connections are kept: the map is bounded by them.

@@ -67,7 +67,10 @@ async function gatewayPlugin(app: FastifyInstance, opts: GatewayOptions): Promis
     maxConnectionsPerAddress: config.maxConnectionsPerAddress,
     maxHandshakes: config.maxHandshakes,
     acceptRate: config.acceptRate,
+    maxWaiting: config.admissionQueue,
+    maxWaitMs: config.admissionWaitMs,
   });
+  app.addHook('onClose', async () => admission.close());
   const limiter = new AuthFailureLimiter({ maxFailures: config.authMaxFailures, blockMs: config.authBlockMs, maxAddresses: config.authMaxAddresses });
   const status = new StatusRecorder({ presence, sink: spool, bus, logger: app.log, ...(app.cluster ? { handover: app.cluster.handover } : {}) });
   const takeovers = new Takeovers<DeviceSession>({
@@ -153,6 +156,9 @@ async function gatewayPlugin(app: FastifyInstance, opts: GatewayOptions): Promis
       }
       request.admission = ticket;
       request.raw.socket.once('close', () => ticket.release());
+      // Under a storm its turn comes a few milliseconds to seconds from now (admission.ts says why it waits).
+      const late = await ticket.turn();
+      if (late) return refuse(request, reply, late.error.code, { 'retry-after': String(late.retryAfterS) }, late.error.message);
       const checked = await checkDeviceRequest(request, limiter, { registry, enrollmentKeys: config.enrollmentKeys });
       if ('error' in checked) return refuse(request, reply, checked.error.code, checked.headers);
       request.device = {

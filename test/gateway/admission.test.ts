@@ -70,6 +70,87 @@ describe('DeviceAdmission', () => {
   });
 });
 
+describe('DeviceAdmission with a queue', () => {
+  const QUEUED: AdmissionLimits = { ...NONE, maxWaiting: 100, maxWaitMs: 60_000 };
+  const admissions: DeviceAdmission[] = [];
+  afterEach(() => { for (const a of admissions.splice(0)) a.close(); });
+  const make = (limits: AdmissionLimits) => { const a = new DeviceAdmission(limits, { random: () => 0 }); admissions.push(a); return a; };
+
+  it('lets those past the rate wait, then in, first come first served, a tick at a time', async () => {
+    // 100 a second: one per 10 ms tick.
+    const admission = make({ ...QUEUED, acceptRate: 100 });
+    const tickets = Array.from({ length: 5 }, () => ticket(admission.admit('10.0.0.1')));
+    expect(tickets.map((t) => t.waiting)).toEqual([false, true, true, true, true]);
+    expect(admission.waiting).toBe(4);
+    expect(admission.connections).toBe(5);
+    expect(admission.handshakes).toBe(1);
+    const order: number[] = [];
+    const turns = await Promise.all(tickets.map((t, i) => t.turn().then((refusal) => { order.push(i); return refusal; })));
+    expect(turns).toEqual([undefined, undefined, undefined, undefined, undefined]);
+    expect(order).toEqual([0, 1, 2, 3, 4]);
+    expect(admission.waiting).toBe(0);
+    expect(admission.handshakes).toBe(5);
+  });
+
+  it('waits for a handshake in progress to finish rather than refusing', async () => {
+    const admission = make({ ...QUEUED, maxHandshakes: 1 });
+    const first = ticket(admission.admit('10.0.0.1'));
+    const second = ticket(admission.admit('10.0.0.2'));
+    expect(second.waiting).toBe(true);
+    let went = false;
+    const turn = second.turn().then((refusal) => { went = true; return refusal; });
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(went).toBe(false);
+    first.handshakeDone();
+    expect(await turn).toBeUndefined();
+    expect(admission.handshakes).toBe(1);
+  });
+
+  it('refuses past PULSEWIRE_ADMISSION_WAIT_MS with 503 material, and frees the place it held', async () => {
+    const admission = make({ ...QUEUED, maxHandshakes: 1, maxWaitMs: 30 });
+    ticket(admission.admit('10.0.0.1'));
+    const late = ticket(admission.admit('10.0.0.2'));
+    const refusal = await late.turn();
+    expect(refusal?.error.code).toBe('PW_ERR_ACCEPT_RATE');
+    expect(refusal?.error.message).toContain('PULSEWIRE_ADMISSION_WAIT_MS');
+    expect(refusal?.retryAfterS).toBe(1);
+    expect(admission.waiting).toBe(0);
+    expect(admission.connections).toBe(1);
+  });
+
+  it('refuses past PULSEWIRE_ADMISSION_QUEUE at once', () => {
+    const admission = make({ ...QUEUED, maxHandshakes: 1, maxWaiting: 2 });
+    for (let i = 0; i < 3; i++) ticket(admission.admit('10.0.0.1'));
+    const full = refused(admission.admit('10.0.0.1'));
+    expect(full.error.code).toBe('PW_ERR_HANDSHAKES_BUSY');
+    expect(full.error.message).toContain('PULSEWIRE_ADMISSION_QUEUE');
+    expect(admission.connections).toBe(3);
+  });
+
+  it('drops a waiting upgrade whose socket closed; the one behind it gets its turn', async () => {
+    const admission = make({ ...QUEUED, maxHandshakes: 1 });
+    const first = ticket(admission.admit('10.0.0.1'));
+    const gone = ticket(admission.admit('10.0.0.2'));
+    const next = ticket(admission.admit('10.0.0.3'));
+    gone.release();
+    expect((await gone.turn())?.error.code).toBe('PW_ERR_HANDSHAKES_BUSY');
+    expect(admission.waiting).toBe(1);
+    expect(admission.connections).toBe(2);
+    first.release();
+    expect(await next.turn()).toBeUndefined();
+    expect(admission.handshakes).toBe(1);
+  });
+
+  it('close() refuses those still waiting', async () => {
+    const admission = make({ ...QUEUED, maxHandshakes: 1 });
+    ticket(admission.admit('10.0.0.1'));
+    const waiting = ticket(admission.admit('10.0.0.2'));
+    admission.close();
+    expect((await waiting.turn())?.error.message).toContain('stopping');
+    expect(admission.connections).toBe(1);
+  });
+});
+
 describe('admission at the handshake', () => {
   let hub: TestHub | undefined;
   const devices: TestDevice[] = [];
@@ -113,7 +194,7 @@ describe('admission at the handshake', () => {
   });
 
   it('answers past PULSEWIRE_MAX_HANDSHAKES with 503 while handshakes wait on the registry', async () => {
-    hub = await startHub({ PULSEWIRE_MAX_HANDSHAKES: '2' });
+    hub = await startHub({ PULSEWIRE_MAX_HANDSHAKES: '2', PULSEWIRE_ADMISSION_QUEUE: '0' });
     // Hold every credential check until released: the handshakes stay in progress.
     const registry = hub.app.registry as unknown as { identity: (id: string) => Promise<unknown> };
     const identity = registry.identity.bind(registry);
@@ -135,8 +216,8 @@ describe('admission at the handshake', () => {
     devices.push(await TestDevice.connect(hub.deviceUrl, { id: 'hs-3' }));
   });
 
-  it('answers handshakes begun faster than PULSEWIRE_ACCEPT_RATE with 503 and a short Retry-After; /readyz still answers', async () => {
-    hub = await startHub({ PULSEWIRE_ACCEPT_RATE: '2' });
+  it('with no admission queue, answers handshakes begun faster than PULSEWIRE_ACCEPT_RATE with 503 and a short Retry-After; /readyz still answers', async () => {
+    hub = await startHub({ PULSEWIRE_ACCEPT_RATE: '2', PULSEWIRE_ADMISSION_QUEUE: '0' });
     const started = Date.now();
     const outcomes = await Promise.all(Array.from({ length: 8 }, (_, i) => TestDevice.connect(hub!.deviceUrl, { id: `rate-${i}` }).then(
       (device) => { devices.push(device); return 'admitted' as const; },
@@ -154,5 +235,34 @@ describe('admission at the handshake', () => {
       expect(Number(r.headers['retry-after'])).toBeLessThanOrEqual(5);
     }
     expect((await fetch(`${hub.baseUrl}/readyz`)).status).toBeLessThan(500);
+  });
+
+  it('lets handshakes past PULSEWIRE_ACCEPT_RATE wait their turn: all admitted, none refused, /readyz answers while they wait', async () => {
+    hub = await startHub({ PULSEWIRE_ACCEPT_RATE: '2' });
+    const connecting = Array.from({ length: 6 }, (_, i) => TestDevice.connect(hub!.deviceUrl, { id: `queued-${i}` }));
+    await waitFor(async () => /pulsewire_device_handshakes_waiting [1-9]/.test(await metrics()), { what: 'upgrades waiting in the admission queue' });
+    const ready = await fetch(`${hub.baseUrl}/readyz`);
+    await ready.arrayBuffer();
+    expect(ready.status).toBe(200);
+    devices.push(...(await Promise.all(connecting)));
+    expect(devices).toHaveLength(6);
+    expect(await metrics()).toMatch(/pulsewire_device_handshakes_waiting 0\b/);
+    expect(await metrics()).not.toMatch(/pulsewire_handshake_refusals_total\{reason="PW_ERR_ACCEPT_RATE"\}/);
+  });
+
+  it('answers an upgrade that waited past PULSEWIRE_ADMISSION_WAIT_MS with 503 and Retry-After', async () => {
+    hub = await startHub({ PULSEWIRE_MAX_HANDSHAKES: '1', PULSEWIRE_ADMISSION_WAIT_MS: '300' });
+    const registry = hub.app.registry as unknown as { identity: (id: string) => Promise<unknown> };
+    const identity = registry.identity.bind(registry);
+    let release!: () => void;
+    const held = new Promise<void>((resolve) => { release = resolve; });
+    registry.identity = async (id) => { await held; return identity(id); };
+    const slow = TestDevice.connect(hub.deviceUrl, { id: 'wait-1' });
+    const r = await refusal(TestDevice.connect(hub.deviceUrl, { id: 'wait-2' }));
+    expect(r.status).toBe(503);
+    expect(r.body).toContain('PULSEWIRE_ADMISSION_WAIT_MS');
+    expect(Number(r.headers['retry-after'])).toBeGreaterThanOrEqual(1);
+    release();
+    devices.push(await slow);
   });
 });
