@@ -30,8 +30,13 @@
  * minute (full), so a refused fleet does not come back in one second.
  * Counts are per process: with several workers or nodes each holds its own.
  *
- * A ticket is taken at the start of an upgrade and held until its TCP
- * socket closes: refused, failed or, once upgraded, when the device goes.
+ * Two steps: a turn (UpgradeTurn: the queue, the rate, the handshakes in
+ * progress), taken as the upgrade request arrives, before Fastify routes it
+ * (upgrade-gate.ts: a waiting request then costs the hub an accept and a
+ * parse, half of what a routed one does); then a ticket (AdmissionTicket:
+ * the connection caps, by address), taken when the turn came, held until
+ * the TCP socket closes: refused, failed or, once upgraded, when the device
+ * goes.
  */
 import { PulsewireError } from '../errors/catalog.js';
 import { addressKey } from './auth-limiter.js';
@@ -57,23 +62,22 @@ const FULL_RETRY_S = [10, 60] as const;
 /** The queue's release timer: small enough that a probe behind a tick waits little, large enough to batch. */
 const RELEASE_TICK_MS = 10;
 
-type TicketState = 'waiting' | 'handshake' | 'upgraded' | 'released';
+type TurnState = 'waiting' | 'handshake' | 'done';
 
-export class AdmissionTicket {
-  #state: TicketState;
+/** An upgrade's place: waiting in the queue, then a handshake in progress until done(). */
+export class UpgradeTurn {
+  #state: TurnState;
   readonly #admission: DeviceAdmission;
-  readonly #key: string;
   readonly #turn: Promise<AdmissionRefusal | undefined>;
-  #settleTurn: (refusal: AdmissionRefusal | undefined) => void = () => undefined;
+  #settle: (refusal: AdmissionRefusal | undefined) => void = () => undefined;
   /** When it began to wait (the admission's clock), for the wait's bound. */
   readonly since: number;
 
-  constructor(admission: DeviceAdmission, key: string, waiting: boolean, since: number) {
+  constructor(admission: DeviceAdmission, waiting: boolean, since: number) {
     this.#admission = admission;
-    this.#key = key;
     this.#state = waiting ? 'waiting' : 'handshake';
     this.since = since;
-    this.#turn = waiting ? new Promise((resolve) => { this.#settleTurn = resolve; }) : Promise.resolve(undefined);
+    this.#turn = waiting ? new Promise((resolve) => { this.#settle = resolve; }) : Promise.resolve(undefined);
   }
 
   get waiting(): boolean {
@@ -82,41 +86,62 @@ export class AdmissionTicket {
 
   /**
    * Resolves when the upgrade may go on (undefined), or with the refusal it
-   * met waiting (the wait's bound, or the socket closed): the ticket is then
-   * released already.
+   * met waiting (the wait's bound, the hub stopping, or done() before its
+   * turn): the turn is then done already.
    */
   turn(): Promise<AdmissionRefusal | undefined> {
     return this.#turn;
   }
 
-  /** The upgrade completed, or was answered: no longer a handshake in progress. */
-  handshakeDone(): void {
-    if (this.#state === 'waiting') return this.release();
-    if (this.#state !== 'handshake') return;
-    this.#state = 'upgraded';
-    this.#admission.leftHandshake();
-  }
-
-  /** The socket closed. */
-  release(): void {
-    if (this.#state === 'released') return;
+  /** The handshake finished, was answered, or its socket closed (a waiting turn leaves the queue). */
+  done(): void {
+    if (this.#state === 'done') return;
     const was = this.#state;
-    this.#state = 'released';
-    if (was === 'handshake') this.#admission.leftHandshake();
-    if (was === 'waiting') this.#settleTurn(this.#admission.gone());
-    this.#admission.left(this.#key, was === 'waiting');
+    this.#state = 'done';
+    if (was === 'waiting') {
+      this.#settle(this.#admission.gone());
+      this.#admission.leftQueue();
+    } else {
+      this.#admission.leftHandshake();
+    }
   }
 
   /** @internal DeviceAdmission's: its turn came. */
   go(): void {
     this.#state = 'handshake';
-    this.#settleTurn(undefined);
+    this.#settle(undefined);
   }
 
-  /** @internal DeviceAdmission's: it waited too long. */
+  /** @internal DeviceAdmission's: it waited too long, or the hub stops. */
   refuse(refusal: AdmissionRefusal): void {
-    this.#settleTurn(refusal);
-    this.release();
+    this.#settle(refusal);
+    this.done();
+  }
+}
+
+export class AdmissionTicket {
+  #released = false;
+  readonly #admission: DeviceAdmission;
+  readonly #key: string;
+  readonly #turn: UpgradeTurn;
+
+  constructor(admission: DeviceAdmission, key: string, turn: UpgradeTurn) {
+    this.#admission = admission;
+    this.#key = key;
+    this.#turn = turn;
+  }
+
+  /** The upgrade completed, or was answered: no longer a handshake in progress. */
+  handshakeDone(): void {
+    this.#turn.done();
+  }
+
+  /** The socket closed. */
+  release(): void {
+    if (this.#released) return;
+    this.#released = true;
+    this.#turn.done();
+    this.#admission.left(this.#key);
   }
 }
 
@@ -126,8 +151,8 @@ export class DeviceAdmission {
   readonly #rate: TokenBucket;
   readonly #now: () => number;
   readonly #byAddress = new Map<string, number>();
-  /** FIFO; a ticket released while waiting stays until it reaches the head (skipped there). */
-  readonly #queue: AdmissionTicket[] = [];
+  /** FIFO; a turn done while waiting stays until it reaches the head (skipped there). */
+  readonly #queue: UpgradeTurn[] = [];
   #queueHead = 0;
   #waiting = 0;
   #ticker: NodeJS.Timeout | undefined;
@@ -140,17 +165,13 @@ export class DeviceAdmission {
     this.#now = options.now ?? Date.now;
     // Refusing at once: one second's worth may arrive at once (the burst of a restart is what the rate
     // paces). Queueing: one tick's worth, so what is let in comes in slices the event loop can interleave.
-    const capacity = this.#queueing ? Math.max(1, Math.ceil((limits.acceptRate * RELEASE_TICK_MS) / 1000)) : limits.acceptRate;
+    const capacity = this.queueing ? Math.max(1, Math.ceil((limits.acceptRate * RELEASE_TICK_MS) / 1000)) : limits.acceptRate;
     this.#rate = new TokenBucket({ ratePerS: limits.acceptRate, capacity, now: this.#now });
   }
 
-  get #queueing(): boolean {
+  /** Whether upgrades past the rate or the handshakes wait (else they are refused at once). */
+  get queueing(): boolean {
     return (this.#limits.maxWaiting ?? 0) > 0 && (this.#limits.maxWaitMs ?? 0) > 0;
-  }
-
-  /** Upgrades waiting for their turn. */
-  get waiting(): number {
-    return this.#waiting;
   }
 
   /** Device connections admitted and not yet closed (handshakes included). */
@@ -162,53 +183,85 @@ export class DeviceAdmission {
     return this.#handshakes;
   }
 
+  /** Upgrades waiting for their turn. */
+  get waiting(): number {
+    return this.#waiting;
+  }
+
   /**
-   * A ticket for an upgrade from `address`, or why not. The ticket may have
-   * to wait for its turn (`turn()`); the connection counts include it from
-   * now, so the caps hold for the queue too.
+   * A turn for an upgrade: now, or (queueing) a place in the queue whose
+   * turn() resolves when it may go on; or why not.
    */
-  admit(address: string): AdmissionTicket | AdmissionRefusal {
-    const { maxDeviceConnections, maxConnectionsPerAddress, maxHandshakes, acceptRate } = this.#limits;
-    const key = addressKey(address);
-    if (maxDeviceConnections !== undefined && this.#connections >= maxDeviceConnections) {
-      return this.#refusal('PW_ERR_CONNECTIONS_FULL', `${maxDeviceConnections} device connections (PULSEWIRE_MAX_DEVICE_CONNECTIONS)`, FULL_RETRY_S);
-    }
-    const fromAddress = this.#byAddress.get(key) ?? 0;
-    if (maxConnectionsPerAddress !== undefined && fromAddress >= maxConnectionsPerAddress) {
-      return this.#refusal('PW_ERR_ADDRESS_CONNECTIONS_FULL', `${maxConnectionsPerAddress} from this address (PULSEWIRE_MAX_CONNECTIONS_PER_ADDRESS)`, FULL_RETRY_S);
-    }
+  queueTurn(): UpgradeTurn | AdmissionRefusal {
+    const { maxHandshakes, acceptRate } = this.#limits;
     // Nobody waiting and room now: straight on. Otherwise behind those already waiting, if the queue has room.
-    const now = this.#waiting === 0 && this.#handshakes < maxHandshakes && this.#rate.take() === 0;
-    if (!now) {
-      if (!this.#queueing) {
-        return this.#handshakes >= maxHandshakes
-          ? this.#refusal('PW_ERR_HANDSHAKES_BUSY', `${maxHandshakes} in progress (PULSEWIRE_MAX_HANDSHAKES)`, BUSY_RETRY_S)
-          : this.#refusal('PW_ERR_ACCEPT_RATE', `${acceptRate} per second (PULSEWIRE_ACCEPT_RATE)`, BUSY_RETRY_S);
-      }
-      if (this.#waiting >= this.#limits.maxWaiting!) {
-        return this.#refusal('PW_ERR_HANDSHAKES_BUSY', `${this.#waiting} waiting (PULSEWIRE_ADMISSION_QUEUE)`, BUSY_RETRY_S);
-      }
+    if (this.#waiting === 0 && this.#handshakes < maxHandshakes && this.#rate.take() === 0) {
+      this.#handshakes++;
+      return new UpgradeTurn(this, false, this.#now());
+    }
+    if (!this.queueing) {
+      return this.#handshakes >= maxHandshakes
+        ? this.#refusal('PW_ERR_HANDSHAKES_BUSY', `${maxHandshakes} in progress (PULSEWIRE_MAX_HANDSHAKES)`, BUSY_RETRY_S)
+        : this.#refusal('PW_ERR_ACCEPT_RATE', `${acceptRate} per second (PULSEWIRE_ACCEPT_RATE)`, BUSY_RETRY_S);
+    }
+    if (this.#waiting >= this.#limits.maxWaiting!) {
+      return this.#refusal('PW_ERR_HANDSHAKES_BUSY', `${this.#waiting} waiting (PULSEWIRE_ADMISSION_QUEUE)`, BUSY_RETRY_S);
+    }
+    const turn = new UpgradeTurn(this, true, this.#now());
+    this.#queue.push(turn);
+    this.#waiting++;
+    this.#ticker ??= setTimeout(() => this.#release(), RELEASE_TICK_MS).unref();
+    return turn;
+  }
+
+  /**
+   * A ticket for an upgrade from `address` whose turn came (without one: a
+   * turn now or a refusal, no waiting), or why not.
+   */
+  admit(address: string, turn?: UpgradeTurn): AdmissionTicket | AdmissionRefusal {
+    const { maxDeviceConnections, maxConnectionsPerAddress } = this.#limits;
+    const key = addressKey(address);
+    let refusal: AdmissionRefusal | undefined;
+    const fromAddress = this.#byAddress.get(key) ?? 0;
+    if (maxDeviceConnections !== undefined && this.#connections >= maxDeviceConnections) {
+      refusal = this.#refusal('PW_ERR_CONNECTIONS_FULL', `${maxDeviceConnections} device connections (PULSEWIRE_MAX_DEVICE_CONNECTIONS)`, FULL_RETRY_S);
+    } else if (maxConnectionsPerAddress !== undefined && fromAddress >= maxConnectionsPerAddress) {
+      refusal = this.#refusal('PW_ERR_ADDRESS_CONNECTIONS_FULL', `${maxConnectionsPerAddress} from this address (PULSEWIRE_MAX_CONNECTIONS_PER_ADDRESS)`, FULL_RETRY_S);
+    }
+    if (refusal) {
+      turn?.done();
+      return refusal;
+    }
+    let granted = turn;
+    if (!granted) {
+      const now = this.#takeTurnNow();
+      if (!(now instanceof UpgradeTurn)) return now;
+      granted = now;
     }
     this.#connections++;
     this.#byAddress.set(key, fromAddress + 1);
-    const ticket = new AdmissionTicket(this, key, !now, this.#now());
-    if (now) this.#handshakes++;
-    else this.#enqueue(ticket);
-    return ticket;
+    return new AdmissionTicket(this, key, granted);
   }
 
-  /** Stops the release timer; tickets still waiting are refused. */
+  /** Stops the release timer; turns still waiting are refused. */
   close(): void {
     clearTimeout(this.#ticker);
     this.#ticker = undefined;
-    for (const ticket of this.#queue.splice(0)) if (ticket.waiting) ticket.refuse(this.#refusal('PW_ERR_HANDSHAKES_BUSY', 'the hub is stopping', BUSY_RETRY_S));
+    const queue = this.#queue.splice(0);
     this.#queueHead = 0;
+    for (const turn of queue) if (turn.waiting) turn.refuse(this.#refusal('PW_ERR_HANDSHAKES_BUSY', 'the hub is stopping', BUSY_RETRY_S));
   }
 
-  #enqueue(ticket: AdmissionTicket): void {
-    this.#queue.push(ticket);
-    this.#waiting++;
-    this.#ticker ??= setTimeout(() => this.#release(), RELEASE_TICK_MS).unref();
+  #takeTurnNow(): UpgradeTurn | AdmissionRefusal {
+    const { maxHandshakes, acceptRate } = this.#limits;
+    if (this.#handshakes >= maxHandshakes) {
+      return this.#refusal('PW_ERR_HANDSHAKES_BUSY', `${maxHandshakes} in progress (PULSEWIRE_MAX_HANDSHAKES)`, BUSY_RETRY_S);
+    }
+    if (this.#rate.take() > 0) {
+      return this.#refusal('PW_ERR_ACCEPT_RATE', `${acceptRate} per second (PULSEWIRE_ACCEPT_RATE)`, BUSY_RETRY_S);
+    }
+    this.#handshakes++;
+    return new UpgradeTurn(this, false, this.#now());
   }
 
   /** One tick: refuse who waited too long, then let in as many as the rate and the handshakes allow. */
@@ -217,18 +270,18 @@ export class DeviceAdmission {
     const { maxHandshakes, acceptRate } = this.#limits;
     const oldest = this.#now() - this.#limits.maxWaitMs!;
     while (this.#queueHead < this.#queue.length) {
-      const ticket = this.#queue[this.#queueHead]!;
-      if (!ticket.waiting) { this.#queueHead++; continue; }
-      if (ticket.since <= oldest) {
+      const turn = this.#queue[this.#queueHead]!;
+      if (!turn.waiting) { this.#queueHead++; continue; }
+      if (turn.since <= oldest) {
         this.#queueHead++;
-        ticket.refuse(this.#refusal('PW_ERR_ACCEPT_RATE', `${acceptRate} per second (PULSEWIRE_ACCEPT_RATE); waited ${this.#limits.maxWaitMs} ms (PULSEWIRE_ADMISSION_WAIT_MS)`, BUSY_RETRY_S));
+        turn.refuse(this.#refusal('PW_ERR_ACCEPT_RATE', `${acceptRate} per second (PULSEWIRE_ACCEPT_RATE); waited ${this.#limits.maxWaitMs} ms (PULSEWIRE_ADMISSION_WAIT_MS)`, BUSY_RETRY_S));
         continue;
       }
       if (this.#handshakes >= maxHandshakes || this.#rate.take() > 0) break;
       this.#queueHead++;
       this.#waiting--;
       this.#handshakes++;
-      ticket.go();
+      turn.go();
     }
     // Compact now and then, not per release: the array is the queue's only memory.
     if (this.#queueHead > 1024 && this.#queueHead * 2 > this.#queue.length) {
@@ -243,19 +296,23 @@ export class DeviceAdmission {
     }
   }
 
-  /** @internal AdmissionTicket's: why a waiting ticket released by its socket's close got no turn. */
+  /** @internal UpgradeTurn's: why a waiting turn done before its time got none. */
   gone(): AdmissionRefusal {
     return this.#refusal('PW_ERR_HANDSHAKES_BUSY', 'the connection closed while waiting', BUSY_RETRY_S);
   }
 
-  /** @internal AdmissionTicket's. */
+  /** @internal UpgradeTurn's. */
+  leftQueue(): void {
+    this.#waiting--;
+  }
+
+  /** @internal UpgradeTurn's. */
   leftHandshake(): void {
     this.#handshakes--;
   }
 
   /** @internal AdmissionTicket's. */
-  left(key: string, wasWaiting: boolean): void {
-    if (wasWaiting) this.#waiting--;
+  left(key: string): void {
     this.#connections--;
     const count = (this.#byAddress.get(key) ?? 1) - 1;
     // Only addresses with open connections are kept: the map is bounded by them.

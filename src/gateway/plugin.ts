@@ -15,6 +15,7 @@ import type { OfflineReason } from '../events/bus.js';
 import { DEVICE_PATH, SUBPROTOCOL } from '../protocol/messages.js';
 import { trackAcceptOrder } from './accept-order.js';
 import { AdmissionTicket, DeviceAdmission } from './admission.js';
+import { gateDeviceUpgrades, turnOf } from './upgrade-gate.js';
 import { AuthFailureLimiter } from './auth-limiter.js';
 import { autoDeviceConnections, openFilesLimit } from './capacity.js';
 import { DeviceRateLimiter, type DeviceLimit } from './device-rates.js';
@@ -71,6 +72,13 @@ async function gatewayPlugin(app: FastifyInstance, opts: GatewayOptions): Promis
     maxWaitMs: config.admissionWaitMs,
   });
   app.addHook('onClose', async () => admission.close());
+  // Once the WebSocket plugin's own 'upgrade' listener is in place, in front of it.
+  app.addHook('onReady', async () => gateDeviceUpgrades(app.server, admission, {
+    refused(refusal, remoteAddress) {
+      metrics.handshakeRefusals.inc({ reason: refusal.error.code });
+      app.log.info({ code: refusal.error.code, remoteAddress }, 'device handshake refused');
+    },
+  }));
   const limiter = new AuthFailureLimiter({ maxFailures: config.authMaxFailures, blockMs: config.authBlockMs, maxAddresses: config.authMaxAddresses });
   const status = new StatusRecorder({ presence, sink: spool, bus, logger: app.log, ...(app.cluster ? { handover: app.cluster.handover } : {}) });
   const takeovers = new Takeovers<DeviceSession>({
@@ -148,17 +156,22 @@ async function gatewayPlugin(app: FastifyInstance, opts: GatewayOptions): Promis
     helmet: false,
     // Runs before the upgrade, so every refusal is an ordinary HTTP status with a reason.
     preValidation: async (request, reply) => {
-      if (!offersSubprotocol(request.headers['sec-websocket-protocol'])) return refuse(request, reply, 'PW_ERR_SUBPROTOCOL');
+      // Its turn came in the gate (upgrade-gate.ts), before Fastify routed it.
+      const turn = turnOf(request.raw);
+      if (!offersSubprotocol(request.headers['sec-websocket-protocol'])) {
+        turn?.done();
+        return refuse(request, reply, 'PW_ERR_SUBPROTOCOL');
+      }
       // Before the credentials: under a storm, a refusal must cost less than the work it saves.
-      const ticket = admission.admit(request.ip);
+      const ticket = admission.admit(request.ip, turn);
       if (!(ticket instanceof AdmissionTicket)) {
         return refuse(request, reply, ticket.error.code, { 'retry-after': String(ticket.retryAfterS) }, ticket.error.message);
       }
       request.admission = ticket;
-      request.raw.socket.once('close', () => ticket.release());
-      // Under a storm its turn comes a few milliseconds to seconds from now (admission.ts says why it waits).
-      const late = await ticket.turn();
-      if (late) return refuse(request, reply, late.error.code, { 'retry-after': String(late.retryAfterS) }, late.error.message);
+      const socket = request.raw.socket;
+      socket.once('close', () => ticket.release());
+      // Closed before this hook ran: its 'close' has been emitted or is about to be; release() is idempotent.
+      if (socket.destroyed) ticket.release();
       const checked = await checkDeviceRequest(request, limiter, { registry, enrollmentKeys: config.enrollmentKeys });
       if ('error' in checked) return refuse(request, reply, checked.error.code, checked.headers);
       request.device = {

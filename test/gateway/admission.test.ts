@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { AdmissionTicket, DeviceAdmission, type AdmissionLimits, type AdmissionRefusal } from '../../src/gateway/admission.js';
+import { AdmissionTicket, DeviceAdmission, UpgradeTurn, type AdmissionLimits, type AdmissionRefusal } from '../../src/gateway/admission.js';
 import { TestDevice, type Refusal } from '../support/device-client.js';
 import { startHub, type TestHub } from '../support/hub.js';
 import { waitFor } from '../support/wait.js';
@@ -75,79 +75,95 @@ describe('DeviceAdmission with a queue', () => {
   const admissions: DeviceAdmission[] = [];
   afterEach(() => { for (const a of admissions.splice(0)) a.close(); });
   const make = (limits: AdmissionLimits) => { const a = new DeviceAdmission(limits, { random: () => 0 }); admissions.push(a); return a; };
+  const turn = (result: UpgradeTurn | AdmissionRefusal): UpgradeTurn => {
+    if (!(result instanceof UpgradeTurn)) throw new Error(`refused: ${result.error.message}`);
+    return result;
+  };
 
   it('lets those past the rate wait, then in, first come first served, a tick at a time', async () => {
     // 100 a second: one per 10 ms tick.
     const admission = make({ ...QUEUED, acceptRate: 100 });
-    const tickets = Array.from({ length: 5 }, () => ticket(admission.admit('10.0.0.1')));
-    expect(tickets.map((t) => t.waiting)).toEqual([false, true, true, true, true]);
+    const turns = Array.from({ length: 5 }, () => turn(admission.queueTurn()));
+    expect(turns.map((t) => t.waiting)).toEqual([false, true, true, true, true]);
     expect(admission.waiting).toBe(4);
-    expect(admission.connections).toBe(5);
     expect(admission.handshakes).toBe(1);
     const order: number[] = [];
-    const turns = await Promise.all(tickets.map((t, i) => t.turn().then((refusal) => { order.push(i); return refusal; })));
-    expect(turns).toEqual([undefined, undefined, undefined, undefined, undefined]);
+    const refusals = await Promise.all(turns.map((t, i) => t.turn().then((refusal) => { order.push(i); return refusal; })));
+    expect(refusals).toEqual([undefined, undefined, undefined, undefined, undefined]);
     expect(order).toEqual([0, 1, 2, 3, 4]);
     expect(admission.waiting).toBe(0);
     expect(admission.handshakes).toBe(5);
+    // Its turn came: the connection caps are checked now, and the ticket holds the handshake until done.
+    const ticketed = ticket(admission.admit('10.0.0.1', turns[4]));
+    ticketed.handshakeDone();
+    expect(admission.handshakes).toBe(4);
+    expect(admission.connections).toBe(1);
   });
 
   it('waits for a handshake in progress to finish rather than refusing', async () => {
     const admission = make({ ...QUEUED, maxHandshakes: 1 });
-    const first = ticket(admission.admit('10.0.0.1'));
-    const second = ticket(admission.admit('10.0.0.2'));
+    const first = turn(admission.queueTurn());
+    const second = turn(admission.queueTurn());
     expect(second.waiting).toBe(true);
     let went = false;
-    const turn = second.turn().then((refusal) => { went = true; return refusal; });
+    const going = second.turn().then((refusal) => { went = true; return refusal; });
     await new Promise((resolve) => setTimeout(resolve, 50));
     expect(went).toBe(false);
-    first.handshakeDone();
-    expect(await turn).toBeUndefined();
+    first.done();
+    expect(await going).toBeUndefined();
     expect(admission.handshakes).toBe(1);
   });
 
   it('refuses past PULSEWIRE_ADMISSION_WAIT_MS with 503 material, and frees the place it held', async () => {
     const admission = make({ ...QUEUED, maxHandshakes: 1, maxWaitMs: 30 });
-    ticket(admission.admit('10.0.0.1'));
-    const late = ticket(admission.admit('10.0.0.2'));
+    turn(admission.queueTurn());
+    const late = turn(admission.queueTurn());
     const refusal = await late.turn();
     expect(refusal?.error.code).toBe('PW_ERR_ACCEPT_RATE');
     expect(refusal?.error.message).toContain('PULSEWIRE_ADMISSION_WAIT_MS');
     expect(refusal?.retryAfterS).toBe(1);
     expect(admission.waiting).toBe(0);
-    expect(admission.connections).toBe(1);
+    expect(admission.handshakes).toBe(1);
   });
 
   it('refuses past PULSEWIRE_ADMISSION_QUEUE at once', () => {
     const admission = make({ ...QUEUED, maxHandshakes: 1, maxWaiting: 2 });
-    for (let i = 0; i < 3; i++) ticket(admission.admit('10.0.0.1'));
-    const full = refused(admission.admit('10.0.0.1'));
+    for (let i = 0; i < 3; i++) turn(admission.queueTurn());
+    const full = admission.queueTurn();
+    if (full instanceof UpgradeTurn) throw new Error('queued');
     expect(full.error.code).toBe('PW_ERR_HANDSHAKES_BUSY');
     expect(full.error.message).toContain('PULSEWIRE_ADMISSION_QUEUE');
-    expect(admission.connections).toBe(3);
+    expect(admission.waiting).toBe(2);
   });
 
   it('drops a waiting upgrade whose socket closed; the one behind it gets its turn', async () => {
     const admission = make({ ...QUEUED, maxHandshakes: 1 });
-    const first = ticket(admission.admit('10.0.0.1'));
-    const gone = ticket(admission.admit('10.0.0.2'));
-    const next = ticket(admission.admit('10.0.0.3'));
-    gone.release();
+    const first = turn(admission.queueTurn());
+    const gone = turn(admission.queueTurn());
+    const next = turn(admission.queueTurn());
+    gone.done();
     expect((await gone.turn())?.error.code).toBe('PW_ERR_HANDSHAKES_BUSY');
     expect(admission.waiting).toBe(1);
-    expect(admission.connections).toBe(2);
-    first.release();
+    first.done();
     expect(await next.turn()).toBeUndefined();
+    expect(admission.handshakes).toBe(1);
+  });
+
+  it('gives the turn back when the caps refuse it', () => {
+    const admission = make({ ...QUEUED, maxDeviceConnections: 1 });
+    ticket(admission.admit('10.0.0.1', turn(admission.queueTurn())));
+    const over = turn(admission.queueTurn());
+    expect(refused(admission.admit('10.0.0.2', over)).error.code).toBe('PW_ERR_CONNECTIONS_FULL');
     expect(admission.handshakes).toBe(1);
   });
 
   it('close() refuses those still waiting', async () => {
     const admission = make({ ...QUEUED, maxHandshakes: 1 });
-    ticket(admission.admit('10.0.0.1'));
-    const waiting = ticket(admission.admit('10.0.0.2'));
+    turn(admission.queueTurn());
+    const waiting = turn(admission.queueTurn());
     admission.close();
     expect((await waiting.turn())?.error.message).toContain('stopping');
-    expect(admission.connections).toBe(1);
+    expect(admission.waiting).toBe(0);
   });
 });
 
@@ -262,6 +278,7 @@ describe('admission at the handshake', () => {
     expect(r.status).toBe(503);
     expect(r.body).toContain('PULSEWIRE_ADMISSION_WAIT_MS');
     expect(Number(r.headers['retry-after'])).toBeGreaterThanOrEqual(1);
+    expect(await metrics()).toMatch(/pulsewire_handshake_refusals_total\{reason="PW_ERR_ACCEPT_RATE"\} 1\b/);
     release();
     devices.push(await slow);
   });
