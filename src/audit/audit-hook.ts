@@ -20,7 +20,7 @@ declare module 'fastify' {
 export const AUDIT_FIELD = 'x-audit';
 
 /** Actions that create something whose id is only in the answer (`{id}`): the target names it. */
-const CREATES = new Set(['command.create', 'job.create', 'key.create']);
+const CREATES = new Set(['command.create', 'job.create', 'key.create', 'webhook.create']);
 
 /** A route's schema fragment: `schema: { ...audited('command.create'), ... }`. */
 export function audited(action: string): { [AUDIT_FIELD]: string } {
