@@ -1,0 +1,191 @@
+/**
+ * Delivery from a real hub to loopback receivers, with a short retry config:
+ * - a receiver down for a while (connections refused, then 503s) gets every
+ *   event once it is back, in the order they happened, each id once;
+ * - a receiver that never answers holds up only its own endpoint, not another
+ *   endpoint's deliveries nor the devices' telemetry;
+ * - an event whose retries ran out is in the failed list, and a replay
+ *   delivers it with the same id;
+ * - an endpoint failing for long enough is paused with the reason; events
+ *   are not queued while paused; resume delivers what was queued before;
+ * - alert events on the bus reach the endpoints that asked for them.
+ */
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { encodeTelemetry, senmlRecord } from '../../src/protocol/index.js';
+import type { AlertView } from '../../src/alerts/types.js';
+import { TestDevice } from '../support/device-client.js';
+import { startHub, type TestHub } from '../support/hub.js';
+import { sleep, until, waitFor } from '../support/wait.js';
+import { Receiver } from './receiver.js';
+
+const FAST = {
+  PULSEWIRE_WEBHOOK_ALLOW_PRIVATE: 'true',
+  PULSEWIRE_WEBHOOK_BACKOFF_MS: '50',
+  PULSEWIRE_WEBHOOK_BACKOFF_MAX_MS: '400',
+  PULSEWIRE_WEBHOOK_TIMEOUT_MS: '30000',
+};
+
+/** Connects and disconnects `ids` one after the other: online then offline per device, in this order. */
+async function cycle(hub: TestHub, ids: string[]): Promise<string[]> {
+  const expected: string[] = [];
+  for (const id of ids) {
+    const device = await TestDevice.connect(hub.deviceUrl, { id });
+    await device.close();
+    await waitFor(async () => (await hub.api('GET', `/v1/devices/${id}`)).body.online === false, { what: `${id} offline` });
+    expected.push(`device.online ${id}`, `device.offline ${id}`);
+  }
+  return expected;
+}
+
+const seen = (receiver: Receiver) => receiver.received.map((r) => `${r.event.type} ${r.event.data.deviceId}`);
+
+describe('webhook delivery', () => {
+  let hub: TestHub;
+  const receivers: Receiver[] = [];
+  const receiver = async () => {
+    const r = await Receiver.start();
+    receivers.push(r);
+    return r;
+  };
+  const register = async (url: string, body: object = {}) => {
+    const res = await hub.api('POST', '/v1/webhooks', { url, events: ['device.online', 'device.offline'], ...body });
+    expect(res.status).toBe(201);
+    return res.body.id as string;
+  };
+
+  beforeAll(async () => {
+    hub = await startHub({ ...FAST, PULSEWIRE_WEBHOOK_RETRY_FOR_MS: '600000', PULSEWIRE_WEBHOOK_PAUSE_AFTER_MS: '600000' });
+  });
+  afterEach(async () => {
+    for (const endpoint of hub.app.webhooks.endpoints.all()) await hub.api('DELETE', `/v1/webhooks/${endpoint.id}`);
+  });
+  afterAll(async () => {
+    await hub?.close();
+    for (const r of receivers) await r.close();
+  });
+
+  it('keeps every event while the receiver is down and delivers them in order, each id once, when it is back', async () => {
+    const r = await receiver();
+    const id = await register(r.url, { devicePrefix: 'down-' });
+    await r.down();
+    const expected = await cycle(hub, ['down-1', 'down-2', 'down-3']);
+    await waitFor(async () => (await hub.api('GET', `/v1/webhooks/${id}`)).body.failingSince !== null, { what: 'endpoint failing' });
+    // Back, but answering 503 for a while: still failing, still nothing lost.
+    r.mode = { kind: 'status', status: 503 };
+    await r.up();
+    await waitFor(() => r.arrived >= 2, { what: 'retries reach the receiver' });
+    expect(r.received).toHaveLength(0);
+    expect((await hub.api('GET', `/v1/webhooks/${id}`)).body).toMatchObject({ queued: 6, lastFailure: 'HTTP 503' });
+    expected.push(...(await cycle(hub, ['down-4'])));
+    r.mode = { kind: 'ok' };
+    await waitFor(() => r.received.length >= expected.length, { what: 'all delivered' });
+    await sleep(300);
+    expect(seen(r)).toEqual(expected);
+    expect(new Set(r.acceptedIds).size).toBe(expected.length);
+    expect((await hub.api('GET', `/v1/webhooks/${id}`)).body).toMatchObject({ queued: 0, failingSince: null });
+  });
+
+  it('a receiver that never answers holds up only its own endpoint', async () => {
+    const slow = await receiver();
+    const fast = await receiver();
+    slow.mode = { kind: 'hang' };
+    await register(slow.url, { devicePrefix: 'iso-' });
+    await register(fast.url, { devicePrefix: 'iso-' });
+    const expected = await cycle(hub, ['iso-1', 'iso-2']);
+    await waitFor(() => fast.received.length >= expected.length, { what: 'the other endpoint got everything' });
+    expect(seen(fast)).toEqual(expected);
+    // The slow one holds its first request, unanswered, and has sent nothing after it.
+    await waitFor(() => slow.arrived >= 1, { what: 'the slow endpoint got its first request' });
+    expect(slow.arrived).toBe(1);
+    expect(slow.received).toHaveLength(0);
+    // Devices' telemetry is ACKed meanwhile.
+    const device = await TestDevice.connect(hub.deviceUrl, { id: 'iso-telemetry' });
+    device.send(encodeTelemetry(1, [senmlRecord({ n: 'temp', v: 21.5 })]));
+    expect(await device.next()).toEqual({ type: 2, seq: 1 });
+    await device.close();
+    slow.release();
+    slow.mode = { kind: 'ok' };
+    await waitFor(() => slow.received.length >= 5, { what: 'the slow endpoint catches up' });
+  });
+
+  it('delivers alert events from the bus to the endpoints that asked for them', async () => {
+    const r = await receiver();
+    await register(r.url, { events: ['alert.firing', 'alert.resolved'], deviceIds: ['pump-1'] });
+    const alert: AlertView = {
+      id: 'r1/pump-1/pressure', ruleId: 'r1', ruleName: 'high pressure', deviceId: 'pump-1', series: 'pressure',
+      condition: { kind: 'above', threshold: 5 }, state: 'firing', value: 6.2, firingSince: Date.now(),
+    };
+    hub.app.bus.emit('alert.firing', { alert: { ...alert, deviceId: 'pump-2', id: 'r1/pump-2/pressure' } });
+    hub.app.bus.emit('alert.firing', { alert });
+    hub.app.bus.emit('alert.resolved', { alert: { ...alert, state: 'resolved', resolvedAt: Date.now() } });
+    await waitFor(() => r.received.length >= 2, { what: 'alerts delivered' });
+    await sleep(200);
+    expect(r.received.map((x) => [x.event.type, x.event.data.alert.deviceId, x.event.data.alert.state])).toEqual([
+      ['alert.firing', 'pump-1', 'firing'], ['alert.resolved', 'pump-1', 'resolved'],
+    ]);
+  });
+});
+
+describe('webhook failed list, replay and pausing', () => {
+  let hub: TestHub;
+  let r: Receiver;
+
+  beforeAll(async () => {
+    r = await Receiver.start();
+    hub = await startHub({ ...FAST, PULSEWIRE_WEBHOOK_RETRY_FOR_MS: '500', PULSEWIRE_WEBHOOK_PAUSE_AFTER_MS: '2000' });
+  });
+  afterAll(async () => {
+    await hub?.close();
+    await r?.close();
+  });
+
+  it('moves events whose retries ran out to the failed list, replays them with their ids, pauses an endpoint that keeps failing', async () => {
+    r.mode = { kind: 'status', status: 500 };
+    const created = await hub.api('POST', '/v1/webhooks', { url: r.url, events: ['device.online', 'device.offline'] });
+    const id = created.body.id as string;
+    const expected = await cycle(hub, ['fail-1']);
+    const failed = await until(async () => {
+      const list = await hub.api('GET', `/v1/webhooks/${id}/failed`);
+      return list.body.events.length === 2 ? list.body.events : undefined;
+    });
+    expect(failed.map((f: any) => `${f.event.type} ${f.event.data.deviceId}`)).toEqual(expected);
+    expect(failed[0].attempts).toBeGreaterThanOrEqual(1);
+    expect(failed[0].reason).toMatch(/retries ran out after \d+ attempts; last: HTTP 500/);
+    const failedIds = failed.map((f: any) => f.event.id);
+
+    // Still failing while events keep coming: paused by the hub, with the reason.
+    let paused: any;
+    for (let n = 2; !paused && n < 200; n++) {
+      await cycle(hub, [`fail-${n}`]);
+      const view = (await hub.api('GET', `/v1/webhooks/${id}`)).body;
+      if (view.paused) paused = view;
+    }
+    expect(paused?.pausedReason).toMatch(/^every attempt failed for \d+ s; last: HTTP 500$/);
+    expect(paused.failingSince).not.toBeNull();
+    // Nothing is queued for it while it is paused, and nothing is sent.
+    const queuedAtPause = (await hub.api('GET', `/v1/webhooks/${id}`)).body.queued as number;
+    const arrivedWhilePaused = r.arrived;
+    await cycle(hub, ['while-paused']);
+    await sleep(300);
+    expect((await hub.api('GET', `/v1/webhooks/${id}`)).body.queued).toBe(queuedAtPause);
+    expect(r.arrived).toBe(arrivedWhilePaused);
+
+    // The receiver is fixed; the operator resumes (what was queued goes), then replays one event, then the rest.
+    r.mode = { kind: 'ok' };
+    expect((await hub.api('POST', `/v1/webhooks/${id}/resume`)).body).toMatchObject({ paused: false, failingSince: null, pausedReason: null });
+    await waitFor(() => r.received.length === queuedAtPause, { what: 'queued events delivered after resume' });
+    const allFailed = (await hub.api('GET', `/v1/webhooks/${id}/failed?limit=1000`)).body.events.map((f: any) => f.event.id) as string[];
+    expect(allFailed.slice(0, 2)).toEqual(failedIds);
+    expect((await hub.api('POST', `/v1/webhooks/${id}/replay`, { eventIds: [failedIds[1]] })).body).toEqual({ replayed: 1 });
+    await waitFor(() => r.received.length === queuedAtPause + 1, { what: 'one replayed' });
+    expect(r.acceptedIds.at(-1)).toBe(failedIds[1]);
+    expect((await hub.api('POST', `/v1/webhooks/${id}/replay`)).body).toEqual({ replayed: allFailed.length - 1 });
+    await waitFor(() => r.received.length === queuedAtPause + allFailed.length, { what: 'all replayed' });
+    await sleep(200);
+    expect(r.acceptedIds.slice(queuedAtPause).sort()).toEqual([...allFailed].sort());
+    expect(new Set(r.acceptedIds).size).toBe(r.acceptedIds.length);
+    expect(r.received.some((x) => x.event.data.deviceId === 'while-paused')).toBe(false);
+    expect((await hub.api('GET', `/v1/webhooks/${id}/failed`)).body.events).toEqual([]);
+    expect((await hub.api('POST', `/v1/webhooks/${id}/replay`)).body).toEqual({ replayed: 0 });
+  });
+});
