@@ -190,6 +190,7 @@ export async function buildApp(config: Config, opts: BuildOptions): Promise<Fast
     ],
     pacer: () => ({ waiting: pacer.waiting, pacedTotal: pacer.pacedTotal }),
     live: () => (app.hasDecorator('live') ? app.live.stats : undefined),
+    webhooks: () => (app.hasDecorator('webhooks') ? app.webhooks.stats : undefined),
     ...(link ? { cluster: () => app.cluster?.stats() } : {}),
   }));
   const hubMetrics = opts.hubMetrics?.(app.metrics.registry);

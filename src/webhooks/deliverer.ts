@@ -35,6 +35,8 @@ const IDLE_POLL_MS = 5000;
 
 type Worker = {
   readonly id: string;
+  /** The URL its connection pool was made for; another URL gets a new worker. */
+  readonly url: string;
   readonly abort: AbortController;
   readonly agent: Agent;
   /** Set when an event was appended since the loop last looked. */
@@ -97,13 +99,18 @@ export class WebhookDeliverer implements LeaseTask {
 
   #sync(id: string, record: WebhookRecord | undefined): void {
     if (!this.#active) return;
+    const worker = this.#workers.get(id);
     if (!record || record.paused) this.#stop(id);
-    else if (!this.#workers.has(id)) this.#start(id, record.url);
-    else this.#wake(id);
+    else if (!worker) this.#start(id, record.url);
+    else if (worker.url !== record.url) {
+      // A request in flight to the old URL is abandoned and sent again to the new one (at least once).
+      this.#stop(id);
+      this.#start(id, record.url);
+    } else this.#wake(id);
   }
 
   #start(id: string, url: string): void {
-    const worker: Worker = { id, abort: new AbortController(), agent: endpointAgent(url), dirty: true, wake: undefined };
+    const worker: Worker = { id, url, abort: new AbortController(), agent: endpointAgent(url), dirty: true, wake: undefined };
     this.#workers.set(id, worker);
     void this.#run(worker).catch((err: unknown) => this.#deps.logger.warn({ err, endpoint: id }, 'webhook delivery loop ended'))
       .finally(() => {
@@ -145,7 +152,7 @@ export class WebhookDeliverer implements LeaseTask {
         continue;
       }
       const endpoint = endpoints.cached(worker.id);
-      if (!endpoint || endpoint.paused) return;
+      if (!endpoint || endpoint.paused || endpoint.url !== worker.url) return;
       const resolve = this.#deps.resolve;
       const attempt = await postEvent(endpoint.url, endpoint.secret, head.value.event, {
         timeoutMs: config.timeoutMs, resolve, agent: worker.agent, signal: worker.abort.signal, now: this.#now,

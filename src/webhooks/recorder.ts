@@ -6,7 +6,7 @@
  * event enters each outbox once. The append is not awaited by the bus: a
  * slow store never slows the gateway that emitted the event.
  */
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import type { EventBus, HubEvents } from '../events/bus.js';
 import type { EndpointStore } from './endpoint-store.js';
 import { SOURCE_EVENTS, toOccurrence, wants, type SourceEvent } from './events.js';
@@ -58,7 +58,7 @@ export class WebhookRecorder {
       this.#once.add(occurrence.once);
       if (this.#once.size > REMEMBERED_ONCE) this.#once.delete(this.#once.values().next().value!);
     }
-    const webhookEvent: WebhookEvent = { id: `evt_${randomBytes(12).toString('hex')}`, type: occurrence.type, time: new Date(occurrence.at).toISOString(), data: occurrence.data };
+    const webhookEvent: WebhookEvent = { id: eventId(occurrence.once), type: occurrence.type, time: new Date(occurrence.at).toISOString(), data: occurrence.data };
     for (const endpoint of targets) {
       const append = this.#deps.outbox.append(endpoint.id, webhookEvent).then(
         () => { this.#recorded++; },
@@ -67,4 +67,14 @@ export class WebhookRecorder {
       this.#appends.add(append);
     }
   }
+}
+
+/**
+ * A new random id, or for a once-only event (a command's end, a job's) one derived from what it is about: should two
+ * nodes both record it (a job cancelled on one while its runner on another counts it finished), receivers still see
+ * one id and dedupe it.
+ */
+function eventId(once: string | undefined): string {
+  const hex = once === undefined ? randomBytes(12).toString('hex') : createHash('sha256').update(once).digest('hex').slice(0, 24);
+  return `evt_${hex}`;
 }

@@ -66,6 +66,12 @@ export class Webhooks {
     this.endpoints.close();
   }
 
+  /** What /metrics shows (hub-metrics.ts). */
+  get stats(): { queued: number; delivered: number; attemptsFailed: number; gaveUp: number; endpointsDelivering: number } {
+    const d = this.deliverer.stats;
+    return { queued: this.recorder.recorded, delivered: d.delivered, attemptsFailed: d.attemptsFailed, gaveUp: d.gaveUp, endpointsDelivering: d.endpoints };
+  }
+
   /** The URL if the hub would post to it (PW_ERR_WEBHOOK_URL, PW_ERR_WEBHOOK_ADDRESS_REFUSED otherwise). */
   async checkUrl(raw: string): Promise<string> {
     const url = parseWebhookUrl(raw);

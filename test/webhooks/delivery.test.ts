@@ -12,6 +12,8 @@
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { encodeTelemetry, senmlRecord } from '../../src/protocol/index.js';
+import { encodeResult } from '../../src/protocol/encode.js';
+import { nextCommand } from '../support/commands.js';
 import type { AlertView } from '../../src/alerts/types.js';
 import { TestDevice } from '../support/device-client.js';
 import { startHub, type TestHub } from '../support/hub.js';
@@ -83,6 +85,11 @@ describe('webhook delivery', () => {
     expect(seen(r)).toEqual(expected);
     expect(new Set(r.acceptedIds).size).toBe(expected.length);
     expect((await hub.api('GET', `/v1/webhooks/${id}`)).body).toMatchObject({ queued: 0, failingSince: null });
+    const metrics = (await hub.api('GET', '/metrics')).body as string;
+    const value = (name: string) => Number(new RegExp(`^${name} (\\d+)$`, 'm').exec(metrics)?.[1]);
+    expect(value('pulsewire_webhook_deliveries_total')).toBeGreaterThanOrEqual(expected.length);
+    expect(value('pulsewire_webhook_events_queued_total')).toBeGreaterThanOrEqual(expected.length);
+    expect(value('pulsewire_webhook_attempts_failed_total')).toBeGreaterThan(0);
   });
 
   it('a receiver that never answers holds up only its own endpoint', async () => {
@@ -106,6 +113,52 @@ describe('webhook delivery', () => {
     slow.release();
     slow.mode = { kind: 'ok' };
     await waitFor(() => slow.received.length >= 5, { what: 'the slow endpoint catches up' });
+  });
+
+  it('delivers command.final and job.finished from real commands and jobs, once each', async () => {
+    const r = await receiver();
+    await register(r.url, { events: ['command.final', 'job.finished'] });
+    const device = await TestDevice.connect(hub.deviceUrl, { id: 'cmdwh-1' });
+    const created = await hub.api('POST', '/v1/devices/cmdwh-1/commands', { name: 'blink' });
+    expect(created.status).toBe(202);
+    const command = await nextCommand(device);
+    device.send(encodeResult(command.commandId, 0));
+    device.send(encodeResult(command.commandId, 1, new Map([['ok', true]])));
+    // A job for an offline device, cancelled: its command ends cancelled and the job finishes.
+    expect((await hub.api('PUT', '/v1/devices/cmdwh-off')).status).toBe(201);
+    const job = await hub.api('POST', '/v1/jobs', { command: { name: 'reboot' }, target: { ids: ['cmdwh-off'] } });
+    expect(job.status).toBe(201);
+    await waitFor(async () => (await hub.api('GET', `/v1/jobs/${job.body.id}/commands`)).body.commands.length === 1, { what: 'job command created' });
+    expect((await hub.api('POST', `/v1/jobs/${job.body.id}/cancel`)).status).toBe(200);
+    await waitFor(() => r.received.length >= 3, { what: 'command.final twice and job.finished' });
+    await sleep(300);
+    await device.close();
+    const got = r.received.map((x) => x.event);
+    expect(got.filter((e) => e.type === 'job.finished')).toHaveLength(1);
+    expect(got.find((e) => e.type === 'job.finished')!.data.job).toMatchObject({ id: job.body.id, status: 'cancelled' });
+    const finals = got.filter((e) => e.type === 'command.final').map((e) => [e.data.command.deviceId, e.data.command.name, e.data.command.status]);
+    expect(finals.sort()).toEqual([['cmdwh-1', 'blink', 'succeeded'], ['cmdwh-off', 'reboot', 'cancelled']]);
+    expect(got.find((e) => e.type === 'command.final' && e.data.command.name === 'blink')!.data.command.result).toEqual({ ok: true });
+    expect(r.received).toHaveLength(3);
+  });
+
+  it('sends to the new URL after a PATCH, and stops sending after a DELETE', async () => {
+    const before = await receiver();
+    const after = await receiver();
+    const id = await register(before.url, { events: ['alert.firing'] });
+    const fire = (deviceId: string) => hub.app.bus.emit('alert.firing', { alert: {
+      id: `r/${deviceId}/t`, ruleId: 'r', ruleName: 'n', deviceId, series: 't', condition: { kind: 'above', threshold: 1 }, state: 'firing', value: 2, firingSince: Date.now(),
+    } });
+    fire('url-1');
+    await waitFor(() => before.received.length === 1, { what: 'first URL' });
+    expect((await hub.api('PATCH', `/v1/webhooks/${id}`, { url: after.url })).body.url).toBe(after.url);
+    fire('url-2');
+    await waitFor(() => after.received.length === 1, { what: 'second URL' });
+    expect(after.received[0]!.event.data.alert.deviceId).toBe('url-2');
+    expect((await hub.api('DELETE', `/v1/webhooks/${id}`)).status).toBe(204);
+    fire('url-3');
+    await sleep(300);
+    expect([before.arrived, after.arrived]).toEqual([1, 1]);
   });
 
   it('delivers alert events from the bus to the endpoints that asked for them', async () => {
