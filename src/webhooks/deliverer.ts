@@ -147,6 +147,7 @@ export class WebhookDeliverer implements LeaseTask {
         await this.#sleep(worker, config.backoffMs, false);
         continue;
       }
+      if (stopped()) return;
       if (!head) {
         if (!worker.dirty) await this.#sleep(worker, IDLE_POLL_MS, true);
         continue;

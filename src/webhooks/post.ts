@@ -34,6 +34,7 @@ export function endpointAgent(url: string): http.Agent {
 }
 
 export function postEvent(url: string, secret: string, event: WebhookEvent, opts: PostOptions): Promise<Attempt> {
+  if (opts.signal.aborted) return Promise.resolve({ ok: false, reason: 'delivery stopped (hub closing or lease lost)' });
   const target = new URL(url);
   const host = urlHost(target);
   // A literal address never goes through `lookup`, so it is checked here.
