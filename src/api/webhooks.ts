@@ -82,7 +82,8 @@ export async function webhookRoutes(app: FastifyInstance, opts: { webhooks: Webh
   }, async (request, reply) => {
     const body = request.body as EndpointInput;
     const record = await endpoints.create({ ...body, url: await webhooks.checkUrl(body.url) });
-    request.log.info({ webhook: record.id, url: record.url, events: record.events }, 'webhook endpoint registered');
+    // The origin only: a receiver's path or query often carries its own token (chat and incident tools' webhook URLs).
+    request.log.info({ webhook: record.id, origin: new URL(record.url).origin, events: record.events }, 'webhook endpoint registered');
     return reply.code(201).send({ ...view(record, 0), secret: record.secret });
   });
 

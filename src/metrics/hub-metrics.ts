@@ -32,9 +32,9 @@ export type MetricSources = {
   pacer: () => { waiting: number; pacedTotal: number };
   /** The operator live stream (src/live), once its plugin is registered. */
   live?: () => { connections: number; conflating: number; closedTooSlow: number; series: number; devices: number; untracked: number } | undefined;
-  /** Cluster mode (src/cluster); undefined with one process. */
   /** Outgoing webhooks (src/webhooks), once opened: events queued by this process, and its deliveries while it holds the lease. */
   webhooks?: () => { queued: number; delivered: number; attemptsFailed: number; gaveUp: number; endpointsDelivering: number } | undefined;
+  /** Cluster mode (src/cluster); undefined with one process. */
   cluster?: () => { natsConnected: boolean; natsDisconnects: number; nodesAlive: number; eventsPublished: number; eventsReceived: number } | undefined;
 };
 

@@ -105,6 +105,10 @@ describe('webhook signatures and the endpoint API', () => {
     const audit = await hub.api('GET', '/v1/audit?limit=50');
     const actions = audit.body.entries.filter((e: { target: string }) => e.target === id).map((e: { action: string }) => e.action);
     expect(actions.sort()).toEqual(['webhook.create', 'webhook.delete', 'webhook.pause', 'webhook.resume', 'webhook.update']);
+    // The destination is recorded by its origin, never its path (a receiver's URL may hold its token).
+    const createEntry = audit.body.entries.find((e: { target: string; action: string }) => e.target === id && e.action === 'webhook.create');
+    expect(createEntry.detail).toBe(new URL(receiver.url).origin);
+    expect(JSON.stringify(audit.body)).not.toContain('/hook');
 
     const openapi = await hub.api('GET', '/openapi.json');
     const paths = openapi.body.paths;
