@@ -33,6 +33,14 @@ type Logger = { info(obj: object, msg: string): void; warn(obj: object, msg: str
 /** How often an idle endpoint looks at its queue without being woken (a watch missed in a NATS outage). */
 const IDLE_POLL_MS = 5000;
 
+/**
+ * How long an event queued for an endpoint nobody knows waits before it is dropped. Such an event was
+ * appended as its endpoint was being deleted (an append in flight, or another node that had not yet heard of
+ * the deletion); nothing would ever deliver or delete it. The wait covers the other case, an endpoint just
+ * created on another node whose record has not reached this one yet.
+ */
+export const ORPHAN_GRACE_MS = 60_000;
+
 type Worker = {
   readonly id: string;
   /** The URL its connection pool was made for; another URL gets a new worker. */
@@ -53,6 +61,8 @@ export type DelivererDeps = {
   logger: Logger;
   now?: () => number;
   random?: () => number;
+  /** ORPHAN_GRACE_MS unless a test says otherwise. */
+  orphanGraceMs?: number;
 };
 
 export class WebhookDeliverer implements LeaseTask {
@@ -61,6 +71,8 @@ export class WebhookDeliverer implements LeaseTask {
   readonly #random: () => number;
   readonly #workers = new Map<string, Worker>();
   readonly #off: (() => void)[] = [];
+  /** Endpoint ids with events but no record, each checked again after the grace. */
+  readonly #orphanChecks = new Map<string, NodeJS.Timeout>();
   #active = false;
   #delivered = 0;
   #attemptsFailed = 0;
@@ -80,7 +92,7 @@ export class WebhookDeliverer implements LeaseTask {
     if (this.#active) return;
     this.#active = true;
     this.#off.push(this.#deps.endpoints.onChange((id, record) => this.#sync(id, record)));
-    this.#off.push(this.#deps.outbox.onAppended((id) => this.#wake(id)));
+    this.#off.push(this.#deps.outbox.onAppended((id) => this.#appended(id)));
     for (const endpoint of this.#deps.endpoints.all()) this.#sync(endpoint.id, endpoint);
   }
 
@@ -88,6 +100,8 @@ export class WebhookDeliverer implements LeaseTask {
     this.#active = false;
     for (const off of this.#off.splice(0)) off();
     for (const id of [...this.#workers.keys()]) this.#stop(id);
+    for (const timer of this.#orphanChecks.values()) clearTimeout(timer);
+    this.#orphanChecks.clear();
   }
 
   /** Delay before attempt `attempts + 1` (attempts >= 1): doubling, capped, half of it random. */
@@ -125,6 +139,26 @@ export class WebhookDeliverer implements LeaseTask {
     this.#workers.delete(id);
     worker.abort.abort();
     worker.wake?.();
+  }
+
+  #appended(id: string): void {
+    if (this.#workers.has(id) || this.#deps.endpoints.cached(id) !== undefined) {
+      this.#wake(id);
+      return;
+    }
+    if (this.#orphanChecks.has(id)) return;
+    const timer = setTimeout(() => {
+      this.#orphanChecks.delete(id);
+      void this.#dropIfOrphan(id).catch((err: unknown) => this.#deps.logger.warn({ err, endpoint: id }, 'webhook events of a deleted endpoint not dropped'));
+    }, this.#deps.orphanGraceMs ?? ORPHAN_GRACE_MS);
+    timer.unref();
+    this.#orphanChecks.set(id, timer);
+  }
+
+  async #dropIfOrphan(id: string): Promise<void> {
+    if (!this.#active || this.#deps.endpoints.cached(id) !== undefined || (await this.#deps.endpoints.exists(id))) return;
+    await this.#deps.outbox.dropEndpoint(id);
+    this.#deps.logger.info({ endpoint: id }, 'dropped webhook events queued for a deleted endpoint');
   }
 
   #wake(id: string): void {

@@ -72,6 +72,11 @@ export class EndpointStore {
     return entry.value;
   }
 
+  /** Whether the bucket holds `id` (not only this node's copy). */
+  async exists(id: string): Promise<boolean> {
+    return (await this.#bucket.get(id)) !== undefined;
+  }
+
   async create(input: EndpointInput): Promise<WebhookRecord> {
     if (this.#byId.size >= this.#maxEndpoints) throw new PulsewireError('PW_ERR_WEBHOOKS_FULL', `${this.#byId.size} registered`);
     const now = this.#now();

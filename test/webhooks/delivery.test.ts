@@ -77,6 +77,8 @@ describe('webhook delivery', () => {
     await r.up();
     await waitFor(() => r.arrived >= 2, { what: 'retries reach the receiver' });
     expect(r.received).toHaveLength(0);
+    // A retry is the same event: the head of the queue, again and again, under one id.
+    expect(new Set(r.attemptIds).size).toBe(1);
     expect((await hub.api('GET', `/v1/webhooks/${id}`)).body).toMatchObject({ queued: 6, lastFailure: 'HTTP 503' });
     expected.push(...(await cycle(hub, ['down-4'])));
     r.mode = { kind: 'ok' };
@@ -84,6 +86,8 @@ describe('webhook delivery', () => {
     await sleep(300);
     expect(seen(r)).toEqual(expected);
     expect(new Set(r.acceptedIds).size).toBe(expected.length);
+    // The id the receiver refused is the one it accepted first (receivers dedupe by it).
+    expect(r.acceptedIds[0]).toBe(r.attemptIds[0]);
     expect((await hub.api('GET', `/v1/webhooks/${id}`)).body).toMatchObject({ queued: 0, failingSince: null });
     const metrics = (await hub.api('GET', '/metrics')).body as string;
     const value = (name: string) => Number(new RegExp(`^${name} (\\d+)$`, 'm').exec(metrics)?.[1]);
@@ -179,6 +183,37 @@ describe('webhook delivery', () => {
   });
 });
 
+describe('webhook delivery deadline', () => {
+  let hub: TestHub;
+  let r: Receiver;
+
+  beforeAll(async () => {
+    r = await Receiver.start();
+    hub = await startHub({
+      ...FAST, PULSEWIRE_WEBHOOK_TIMEOUT_MS: '300', PULSEWIRE_WEBHOOK_RETRY_FOR_MS: '600000', PULSEWIRE_WEBHOOK_PAUSE_AFTER_MS: '600000',
+    });
+  });
+  afterAll(async () => {
+    await hub?.close();
+    await r?.close();
+  });
+
+  it('gives up on a receiver that never answers after PULSEWIRE_WEBHOOK_TIMEOUT_MS and sends the same event again', async () => {
+    r.mode = { kind: 'hang' };
+    const id = (await hub.api('POST', '/v1/webhooks', { url: r.url, events: ['alert.firing'] })).body.id as string;
+    hub.app.bus.emit('alert.firing', { alert: {
+      id: 'r/dl-1/t', ruleId: 'r', ruleName: 'n', deviceId: 'dl-1', series: 't', condition: { kind: 'above', threshold: 1 }, state: 'firing', value: 2, firingSince: Date.now(),
+    } });
+    // A hanging request is never answered: a second one comes only because the hub cut the first at its deadline.
+    await waitFor(() => r.arrived >= 2, { what: 'the attempt cut at its deadline and retried' });
+    expect((await hub.api('GET', `/v1/webhooks/${id}`)).body).toMatchObject({ queued: 1, lastFailure: 'no answer within 300 ms' });
+    r.mode = { kind: 'ok' };
+    await waitFor(() => r.received.length === 1, { what: 'delivered once the receiver answers' });
+    expect(r.acceptedIds).toEqual([r.attemptIds[0]]);
+    expect(new Set(r.attemptIds).size).toBe(1);
+  });
+});
+
 describe('webhook failed list, replay and pausing', () => {
   let hub: TestHub;
   let r: Receiver;
@@ -215,7 +250,9 @@ describe('webhook failed list, replay and pausing', () => {
     }
     expect(paused?.pausedReason).toMatch(/^every attempt failed for \d+ s; last: HTTP 500$/);
     expect(paused.failingSince).not.toBeNull();
-    // Nothing is queued for it while it is paused, and nothing is sent.
+    // Nothing is queued for it while it is paused, and nothing is sent. The API reads the store, which shows the
+    // pause as soon as it is written; the recorder's copy of the endpoint hears of it once lmdb committed it.
+    await waitFor(() => hub.app.webhooks.endpoints.cached(id)?.paused === true, { what: "the recorder's copy paused" });
     const queuedAtPause = (await hub.api('GET', `/v1/webhooks/${id}`)).body.queued as number;
     const arrivedWhilePaused = r.arrived;
     await cycle(hub, ['while-paused']);

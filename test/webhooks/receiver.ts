@@ -14,6 +14,8 @@ export class Receiver {
   readonly received: Received[] = [];
   /** Requests that arrived, answered or not. */
   arrived = 0;
+  /** The event id of every request that arrived, answered or not, in order (a retry repeats one). */
+  readonly attemptIds: string[] = [];
   mode: Mode = { kind: 'ok' };
   #server: http.Server;
   #port = 0;
@@ -57,7 +59,7 @@ export class Receiver {
 
   /** Answers the requests held by `hang` (with 204, not counted as received). */
   release(): void {
-    for (const res of this.#hanging.splice(0)) if (!res.writableEnded) res.writeHead(204).end();
+    for (const res of this.#hanging.splice(0)) if (!res.writableEnded && !res.destroyed) res.writeHead(204).end();
   }
 
   async close(): Promise<void> {
@@ -72,6 +74,7 @@ export class Receiver {
       req.on('data', (chunk: Buffer) => chunks.push(chunk));
       req.on('end', () => {
         this.arrived++;
+        this.attemptIds.push(String(JSON.parse(Buffer.concat(chunks).toString('utf8') || '{}').id));
         const mode = this.mode;
         if (mode.kind === 'hang') {
           this.#hanging.push(res);
