@@ -3,7 +3,8 @@
  * admin key, and the hub POSTs to it from inside the network. By default the
  * hub refuses endpoints that resolve to loopback, private, link-local
  * (cloud metadata lives at 169.254.169.254 and fd00:ec2::254), carrier-grade
- * NAT, multicast or reserved addresses. It checks twice: at registration, so
+ * NAT, multicast or reserved addresses, and IPv6 forms that embed an IPv4
+ * address (mapped, NAT64, 6to4, Teredo). It checks twice: at registration, so
  * the operator hears at once, and at every connection, on the addresses the
  * connection will really use (a name that resolved to a public address at
  * registration may resolve to 127.0.0.1 later: DNS rebinding).
@@ -26,7 +27,10 @@ for (const [net, bits] of [
   ['224.0.0.0', 4], ['240.0.0.0', 4],
 ] as const) REFUSED.addSubnet(net, bits, 'ipv4');
 for (const [net, bits] of [
-  ['::', 128], ['::1', 128], ['fc00::', 7], ['fe80::', 10], ['ff00::', 8], ['2001:db8::', 32], ['100::', 64],
+  ['::', 128], ['::1', 128], ['fc00::', 7], ['fe80::', 10], ['fec0::', 10], ['ff00::', 8], ['2001:db8::', 32], ['100::', 64],
+  // 6to4 and Teredo carry an IPv4 address inside (6to4 in plain view, Teredo obfuscated): where a relay routes them,
+  // 2002:7f00:1:: reaches 127.0.0.1. Both are deprecated, so refusing them whole costs no real receiver.
+  ['2002::', 16], ['2001::', 32],
 ] as const) REFUSED.addSubnet(net, bits, 'ipv6');
 
 /** Whether the hub refuses to connect to `address` (an IP address literal) by default. */

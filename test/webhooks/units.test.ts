@@ -21,9 +21,9 @@ describe('address policy', () => {
     for (const address of [
       '127.0.0.1', '127.1.2.3', '10.0.0.5', '172.16.0.1', '172.31.255.255', '192.168.1.1', '169.254.169.254', '100.64.0.1', '0.0.0.0',
       '224.0.0.1', '255.255.255.255', '::1', '::', 'fe80::1', 'fc00::1', 'fd00:ec2::254', 'ff02::1', '::ffff:127.0.0.1', '::ffff:7f00:1',
-      '::ffff:a9fe:a9fe', '64:ff9b::10.0.0.1', 'not-an-address',
+      '::ffff:a9fe:a9fe', '64:ff9b::10.0.0.1', '2002:7f00:1::1', '2001:0:4136:e378:8000:63bf:3fff:fdd2', 'fec0::1', 'not-an-address',
     ]) expect(isRefusedAddress(address), address).toBe(true);
-    for (const address of ['93.184.216.34', '8.8.8.8', '172.32.0.1', '2606:4700:4700::1111', '::ffff:8.8.8.8']) {
+    for (const address of ['93.184.216.34', '8.8.8.8', '172.32.0.1', '2606:4700:4700::1111', '2001:4860:4860::8888', '::ffff:8.8.8.8']) {
       expect(isRefusedAddress(address), address).toBe(false);
     }
   });
