@@ -11,6 +11,7 @@ import { needs } from '../operators/scopes.js';
 import { DEVICE_ID_PATTERN } from '../protocol/limits.js';
 import { WEBHOOK_EVENT_TYPES, type FailedEntry, type WebhookRecord } from '../webhooks/types.js';
 import type { EndpointInput } from '../webhooks/endpoint-store.js';
+import { QUEUED_COUNT_CAP } from '../webhooks/outbox.js';
 import type { Webhooks } from '../webhooks/webhooks.js';
 import { errorView } from './schemas.js';
 
@@ -32,7 +33,7 @@ const endpointView = {
     pausedAt: nullableTime,
     failingSince: { ...nullableTime, description: 'since when every attempt failed; absent while deliveries succeed' },
     lastFailure: { type: 'string', nullable: true },
-    queued: { type: 'integer', description: 'events waiting for delivery' },
+    queued: { type: 'integer', description: `events waiting for delivery, counted up to ${QUEUED_COUNT_CAP} (that figure means at least as many)` },
   },
 } as const;
 

@@ -16,6 +16,9 @@
 import { collect, type Bucket, type Entry } from '../stores/bucket.js';
 import type { FailedEntry, OutboxEntry, WebhookEvent } from './types.js';
 
+/** The most `queued` counts (the API says "at least" at this figure). */
+export const QUEUED_COUNT_CAP = 10_000;
+
 export type Queued = Entry<OutboxEntry> & { readonly key: readonly [string, string] };
 
 export class WebhookOutbox {
@@ -44,9 +47,15 @@ export class WebhookOutbox {
     return first as Queued | undefined;
   }
 
-  async queued(endpointId: string): Promise<number> {
+  /**
+   * How many events wait for `endpointId`, counted up to `cap`: a receiver dead for a day may have a large queue,
+   * and lmdb lists it without yielding to the event loop, so an operator's GET must not walk all of it.
+   */
+  async queued(endpointId: string, cap = QUEUED_COUNT_CAP): Promise<number> {
     let count = 0;
-    for await (const _ of this.#outbox.entries({ group: endpointId })) count++;
+    for await (const _ of this.#outbox.entries({ group: endpointId })) {
+      if (++count >= cap) break;
+    }
     return count;
   }
 
