@@ -33,7 +33,24 @@ export function endpointAgent(url: string): http.Agent {
   return url.startsWith('https:') ? new https.Agent(options) : new http.Agent(options);
 }
 
-export function postEvent(url: string, secret: string, event: WebhookEvent, opts: PostOptions): Promise<Attempt> {
+/**
+ * One delivery attempt. A kept-alive connection the receiver closed as this request went out (servers close idle
+ * ones, Node's after 5 s) fails with a reset before any answer; that says nothing about the receiver, so the request
+ * goes once more at once on a new connection instead of counting as a failure and waiting out a backoff.
+ */
+export async function postEvent(url: string, secret: string, event: WebhookEvent, opts: PostOptions): Promise<Attempt> {
+  const first = await sendOnce(url, secret, event, opts);
+  if (first.ok || !first.staleConnection || opts.signal.aborted) return strip(first);
+  return strip(await sendOnce(url, secret, event, opts));
+}
+
+type SendResult = Attempt & { staleConnection?: boolean };
+
+function strip(result: SendResult): Attempt {
+  return result.ok ? { ok: true, status: result.status } : { ok: false, reason: result.reason };
+}
+
+function sendOnce(url: string, secret: string, event: WebhookEvent, opts: PostOptions): Promise<SendResult> {
   if (opts.signal.aborted) return Promise.resolve({ ok: false, reason: 'delivery stopped (hub closing or lease lost)' });
   const target = new URL(url);
   const host = urlHost(target);
@@ -50,9 +67,10 @@ export function postEvent(url: string, secret: string, event: WebhookEvent, opts
     [SIGNATURE_HEADER]: signatureHeader(secret, body, (opts.now ?? Date.now)()),
   };
   const client = target.protocol === 'https:' ? https : http;
-  return new Promise<Attempt>((resolve) => {
+  return new Promise<SendResult>((resolve) => {
     let settled = false;
-    const finish = (attempt: Attempt): void => {
+    let answered = false;
+    const finish = (attempt: SendResult): void => {
       if (settled) return;
       settled = true;
       clearTimeout(deadline);
@@ -63,6 +81,7 @@ export function postEvent(url: string, secret: string, event: WebhookEvent, opts
       method: 'POST', headers, agent: opts.agent,
       ...(opts.resolve ? { lookup: guardedLookup(opts.resolve) } : {}),
     }, (answer) => {
+      answered = true;
       let read = 0;
       answer.on('data', (chunk: Buffer) => {
         read += chunk.length;
@@ -87,7 +106,8 @@ export function postEvent(url: string, secret: string, event: WebhookEvent, opts
       const reason = isPulsewireError(err, 'PW_ERR_WEBHOOK_ADDRESS_REFUSED')
         ? `address refused: ${err.detail ?? ''} (PULSEWIRE_WEBHOOK_ALLOW_PRIVATE allows it)`
         : `${(err as NodeJS.ErrnoException).code ?? 'error'}: ${err.message}`;
-      finish({ ok: false, reason });
+      const staleConnection = request.reusedSocket && !answered && (err as NodeJS.ErrnoException).code === 'ECONNRESET';
+      finish({ ok: false, reason, ...(staleConnection ? { staleConnection } : {}) });
     });
     request.end(body);
   });

@@ -10,6 +10,8 @@
  *   are not queued while paused; resume delivers what was queued before;
  * - alert events on the bus reach the endpoints that asked for them.
  */
+import http from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { encodeTelemetry, senmlRecord } from '../../src/protocol/index.js';
 import { encodeResult } from '../../src/protocol/encode.js';
@@ -163,6 +165,45 @@ describe('webhook delivery', () => {
     fire('url-3');
     await sleep(300);
     expect([before.arrived, after.arrived]).toEqual([1, 1]);
+  });
+
+  it('sends again at once on a new connection when the kept-alive one is closed under a request, and counts no failure', async () => {
+    // A receiver that closes each connection when its second request arrives, as a server closing an idle
+    // kept-alive connection just as the next event goes out does.
+    const requestsOn = new WeakMap<Socket, number>();
+    const accepted: string[] = [];
+    let closedUnder = 0;
+    const server = http.createServer((req, res) => {
+      const n = (requestsOn.get(req.socket) ?? 0) + 1;
+      requestsOn.set(req.socket, n);
+      const chunks: Buffer[] = [];
+      req.on('data', (chunk: Buffer) => chunks.push(chunk));
+      req.on('end', () => {
+        if (n >= 2) {
+          closedUnder++;
+          req.socket.destroy();
+          return;
+        }
+        accepted.push(JSON.parse(Buffer.concat(chunks).toString('utf8')).id);
+        res.writeHead(204).end();
+      });
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    try {
+      const id = await register(`http://127.0.0.1:${(server.address() as AddressInfo).port}/hook`, { events: ['alert.firing'] });
+      for (const deviceId of ['ka-1', 'ka-2', 'ka-3']) {
+        hub.app.bus.emit('alert.firing', { alert: {
+          id: `r/${deviceId}/t`, ruleId: 'r', ruleName: 'n', deviceId, series: 't', condition: { kind: 'above', threshold: 1 }, state: 'firing', value: 2, firingSince: Date.now(),
+        } });
+        await waitFor(() => accepted.length === Number(deviceId.slice(3)), { what: `${deviceId} delivered` });
+      }
+      expect(closedUnder).toBeGreaterThanOrEqual(2);
+      expect(new Set(accepted).size).toBe(3);
+      expect((await hub.api('GET', `/v1/webhooks/${id}`)).body).toMatchObject({ queued: 0, lastFailure: null, failingSince: null });
+    } finally {
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    }
   });
 
   it('delivers alert events from the bus to the endpoints that asked for them', async () => {
