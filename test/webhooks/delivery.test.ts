@@ -249,9 +249,9 @@ describe('webhook delivery deadline', () => {
     await waitFor(() => r.arrived >= 2, { what: 'the attempt cut at its deadline and retried' });
     expect((await hub.api('GET', `/v1/webhooks/${id}`)).body).toMatchObject({ queued: 1, lastFailure: 'no answer within 300 ms' });
     r.mode = { kind: 'ok' };
-    await waitFor(() => r.received.length === 1, { what: 'delivered once the receiver answers' });
-    expect(r.acceptedIds).toEqual([r.attemptIds[0]]);
-    expect(new Set(r.attemptIds).size).toBe(1);
+    await waitFor(() => r.received.length >= 1, { what: 'delivered once the receiver answers' });
+    // On a busy machine an answered attempt may still miss the 300 ms deadline and go again: always this one event.
+    expect(new Set([...r.attemptIds, ...r.acceptedIds])).toEqual(new Set([r.attemptIds[0]]));
   });
 });
 
