@@ -188,6 +188,8 @@ describe('webhook delivery', () => {
         res.writeHead(204).end();
       });
     });
+    // Its own idle close (5 s by default) would close connections the hub wanted to reuse on a slow machine.
+    server.keepAliveTimeout = 120_000;
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     try {
       const id = await register(`http://127.0.0.1:${(server.address() as AddressInfo).port}/hook`, { events: ['alert.firing'] });
