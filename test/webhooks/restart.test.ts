@@ -26,7 +26,16 @@ const ENV = {
   PULSEWIRE_ENROLLMENT_KEY: ENROLLMENT_KEY,
 };
 
-const seen = (receiver: Receiver) => receiver.received.map((r) => `${r.event.type} ${r.event.data.deviceId}`);
+/**
+ * What the receiver saw, deduplicated by event id as receivers do. A request the old hub sent just before it
+ * stopped may reach the receiver's handler only after the test switched it to answering 2xx: the hub never heard
+ * that answer, so the next hub sends the event again (at least once). Repeats are allowed, nothing else.
+ */
+const seen = (receiver: Receiver) => {
+  const firsts = new Map<string, string>();
+  for (const r of receiver.received) if (!firsts.has(r.event.id)) firsts.set(r.event.id, `${r.event.type} ${r.event.data.deviceId}`);
+  return [...firsts.values()];
+};
 
 describe('webhook outbox across restarts', () => {
   const receivers: Receiver[] = [];
@@ -53,11 +62,11 @@ describe('webhook outbox across restarts', () => {
       await waitFor(() => receiver.received.length >= 4, { what: 'delivered after restart' });
       await sleep(200);
       const got = seen(receiver);
-      expect(got).toHaveLength(4);
+      expect(got, JSON.stringify(receiver.received.map((r) => [r.event.id, r.event.type, r.event.data.deviceId]))).toHaveLength(4);
       // Each device's online comes before its offline, and gr-1's events before gr-2's offline.
       expect(got.indexOf('device.online gr-1')).toBeLessThan(got.indexOf('device.offline gr-1'));
       expect(got.indexOf('device.online gr-2')).toBeLessThan(got.indexOf('device.offline gr-2'));
-      expect(new Set(receiver.acceptedIds).size).toBe(4);
+      expect(receiver.received.length, 'at most the one request in flight at the stop repeated').toBeLessThanOrEqual(5);
       expect((await second.api('GET', `/v1/webhooks/${id}`)).body.queued).toBe(0);
     } finally {
       await hubs.close();
@@ -106,7 +115,7 @@ describe('webhook outbox across restarts', () => {
       await waitFor(() => receiver.received.length >= expected.length, { what: 'delivered after the kill', timeoutMs: 30_000 });
       await sleep(200);
       expect(seen(receiver)).toEqual(expected);
-      expect(new Set(receiver.acceptedIds).size).toBe(expected.length);
+      expect(receiver.received.length, 'at most the one request in flight at the kill repeated').toBeLessThanOrEqual(expected.length + 1);
       expect((await api(after, 'GET', `/v1/webhooks/${id}`)).body).toMatchObject({ queued: 0, description: 'barrier' });
     });
   });
