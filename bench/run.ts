@@ -30,8 +30,10 @@ import { runCluster } from './scenarios/cluster.js';
 import { CLUSTER_NOTES, clusterMarkdown, clusterTables } from './scenarios/cluster-report.js';
 import { runSoak } from './scenarios/soak.js';
 import { SOAK_NOTES, soakMarkdown, soakTables } from './scenarios/soak-report.js';
+import { runWebhooks } from './scenarios/webhooks.js';
+import { WEBHOOKS_NOTES, webhooksMarkdown, webhooksTables } from './scenarios/webhooks-report.js';
 
-const USAGE = `usage: npm run bench -- [ingest] [latency] [connections] [liveness] [storm] [outage] [dashboard] [commands] [fleet-page] [cluster] [soak] [options]   (no scenario: all)
+const USAGE = `usage: npm run bench -- [ingest] [latency] [connections] [liveness] [storm] [outage] [dashboard] [commands] [fleet-page] [cluster] [soak] [webhooks] [options]   (no scenario: all)
 
   --seconds S          ingest: each batch-load phase (default 60)
   --single-seconds S   ingest: each one-record phase (default 20)
@@ -66,9 +68,12 @@ const USAGE = `usage: npm run bench -- [ingest] [latency] [connections] [livenes
             --rate R commands/s through node 1 (default 100)
   soak:     --minutes M of load at half the probed ingest maximum (default 30), --devices N (default 1000),
             --flap PCT flapping devices (default 5), --zombies PCT (default 1), --ping-interval MS (default 25000, the hub's)
+  webhooks: --endpoints N receivers (default 10), --burst N connect/disconnect cycles delivered (default 1000),
+            --devices N saturating ingest (default 1000), --seconds S per ingest phase (default 20), --rounds N of
+            webhooks off and on (default 2), --rate R flap cycles/s during the ingest phases (default 50)
 `;
 
-const SCENARIOS = ['ingest', 'latency', 'connections', 'liveness', 'storm', 'outage', 'dashboard', 'commands', 'fleet-page', 'cluster', 'soak'] as const;
+const SCENARIOS = ['ingest', 'latency', 'connections', 'liveness', 'storm', 'outage', 'dashboard', 'commands', 'fleet-page', 'cluster', 'soak', 'webhooks'] as const;
 type Scenario = (typeof SCENARIOS)[number];
 
 /** A scenario as the command line sees it: run it, then print and record what it measured. */
@@ -88,7 +93,7 @@ async function main(): Promise<void> {
       rate: { type: 'string' }, 'outage-seconds': { type: 'string' }, before: { type: 'string' }, after: { type: 'string' },
       steps: { type: 'string' }, 'step-seconds': { type: 'string' }, 'ping-interval': { type: 'string' }, zombies: { type: 'string' },
       rates: { type: 'string' }, rounds: { type: 'string' }, 'result-delay': { type: 'string' }, configs: { type: 'string' },
-      minutes: { type: 'string' }, flap: { type: 'string' }, env: { type: 'string' },
+      minutes: { type: 'string' }, flap: { type: 'string' }, env: { type: 'string' }, endpoints: { type: 'string' }, burst: { type: 'string' },
       workers: { type: 'string' }, 'workers-seconds': { type: 'string' }, 'workers-rounds': { type: 'string' }, ramp: { type: 'string' },
       'no-pin': { type: 'boolean' }, help: { type: 'boolean', short: 'h' },
     },
@@ -173,6 +178,10 @@ async function main(): Promise<void> {
     soak: define({
       run: () => runSoak(defined({ pin, log, minutes: num('minutes'), devices: num('devices'), flapPct: num('flap'), zombiesPct: num('zombies'), pingIntervalMs: num('ping-interval') })),
       tables: soakTables, markdown: soakMarkdown, notes: SOAK_NOTES,
+    }),
+    webhooks: define({
+      run: () => runWebhooks(defined({ pin, log, endpoints: num('endpoints'), burst: num('burst'), devices: num('devices'), seconds: num('seconds'), rounds: num('rounds'), flapPerSecond: num('rate') })),
+      tables: webhooksTables, markdown: webhooksMarkdown, notes: WEBHOOKS_NOTES,
     }),
   };
 

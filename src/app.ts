@@ -55,6 +55,9 @@ import { SpoolDrainer } from './storage/spool-drainer.js';
 import { BacklogPacer } from './storage/backlog-pacer.js';
 import { PointWriter } from './storage/writer.js';
 import { cutUnfinishedResponsesOnClose } from './server/bounded-close.js';
+import { webhookRoutes } from './api/webhooks.js';
+import type { Resolve } from './webhooks/address-policy.js';
+import { Webhooks } from './webhooks/webhooks.js';
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -77,6 +80,8 @@ declare module 'fastify' {
     online: Services['online'];
     /** Set in cluster mode (PULSEWIRE_NATS_URL): this hub is a node sharing its state through NATS. */
     cluster: ClusterNode | undefined;
+    /** Outgoing webhooks: endpoints, outbox, recorder and deliverer (docs/webhooks.md). */
+    webhooks: Webhooks;
     /** What GET /metrics serves: this process's metrics, or a hub of workers' added up (workers/messages.ts). */
     metricsText: () => Promise<{ text: string; contentType: string }>;
   }
@@ -96,6 +101,8 @@ export type BuildOptions = GatewayOptions & {
   hubMetrics?: HubMetricsSource;
   /** The command service's clock (epoch ms) and the scheduler of its hourly prune; tests move and run them. */
   commands?: { now?: () => number; pruneScheduler?: Scheduler };
+  /** Host name resolution of the webhook address policy (tests play DNS rebinding with it). */
+  webhooks?: { resolve?: Resolve };
 };
 
 /**
@@ -184,6 +191,7 @@ export async function buildApp(config: Config, opts: BuildOptions): Promise<Fast
     ],
     pacer: () => ({ waiting: pacer.waiting, pacedTotal: pacer.pacedTotal }),
     live: () => (app.hasDecorator('live') ? app.live.stats : undefined),
+    webhooks: () => (app.hasDecorator('webhooks') ? app.webhooks.stats : undefined),
     ...(link ? { cluster: () => app.cluster?.stats() } : {}),
   }));
   const hubMetrics = opts.hubMetrics?.(app.metrics.registry);
@@ -232,6 +240,14 @@ export async function buildApp(config: Config, opts: BuildOptions): Promise<Fast
   const cluster = link ? new ClusterNode({ link, stores, services, bus, config, logger: app.log, sink: spool }) : undefined;
   app.decorate('cluster', cluster);
   cluster?.start();
+  // Before the gateway: a device connecting at once is an event an endpoint may want.
+  const webhooks = new Webhooks({
+    stores, bus, nodeId: config.nodeId, config: config.webhooks, logger: app.log,
+    ...(cluster ? { isRemote: (payload: object) => cluster.bridge.isRemote(payload) } : {}),
+    ...(opts.webhooks?.resolve ? { resolve: opts.webhooks.resolve } : {}),
+  });
+  await webhooks.open();
+  app.decorate('webhooks', webhooks);
   await app.register(gateway, { ...(opts.nowUs ? { nowUs: opts.nowUs } : {}) });
   await app.register(httpFallback);
 
@@ -269,6 +285,7 @@ export async function buildApp(config: Config, opts: BuildOptions): Promise<Fast
     await operator.register(jobRoutes);
     await operator.register(keyRoutes, { store: keyStore });
     await operator.register(auditRoutes, { audit });
+    await operator.register(webhookRoutes, { webhooks });
   });
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
   // Static and public: the page asks for the login before it reads any data.
@@ -279,6 +296,7 @@ export async function buildApp(config: Config, opts: BuildOptions): Promise<Fast
   // Rollouts look at the gateway's sessions, so only once everything is registered.
   await services.start();
   if (cluster) await services.leases.hold('node-lost', cluster.nodeLost);
+  await webhooks.start(services.leases);
   // Runs after the gateway closed every device, so nothing is appended any more. Whatever
   // the drainer cannot deliver within its share of the shutdown bound stays spooled for the
   // next start; a write still retrying is abandoned (it is in the spool, so nothing is lost).
@@ -289,6 +307,7 @@ export async function buildApp(config: Config, opts: BuildOptions): Promise<Fast
     await drainer.stop(bound);
     await Promise.race([writer.close(), new Promise((r) => setTimeout(r, bound).unref())]);
     app.outbox.close();
+    await webhooks.close();
     cluster?.stop();
     await cluster?.handover.flush();
     await services.close();

@@ -20,7 +20,7 @@ declare module 'fastify' {
 export const AUDIT_FIELD = 'x-audit';
 
 /** Actions that create something whose id is only in the answer (`{id}`): the target names it. */
-const CREATES = new Set(['command.create', 'job.create', 'key.create']);
+const CREATES = new Set(['command.create', 'job.create', 'key.create', 'webhook.create']);
 
 /** A route's schema fragment: `schema: { ...audited('command.create'), ... }`. */
 export function audited(action: string): { [AUDIT_FIELD]: string } {
@@ -52,17 +52,29 @@ export function auditHook(audit: AuditLog) {
   };
 }
 
-/** What some actions add: the command's name, a new key's name and scope. */
+/** What some actions add: the command's name, a new key's name and scope, a webhook's destination. */
 function detailOf(action: string, requestBody: unknown): string | undefined {
   const body = (requestBody ?? {}) as { name?: unknown; scope?: unknown; command?: { name?: unknown } };
   if (action === 'command.create' && typeof body.name === 'string') return body.name;
   if (action === 'job.create' && typeof body.command?.name === 'string') return body.command.name;
   if (action === 'key.create' && typeof body.name === 'string') return `${body.name} (${String(body.scope)})`;
+  // Where the fleet's events will go, by origin only (a receiver's path or query may hold its token).
+  if ((action === 'webhook.create' || action === 'webhook.update') && typeof (requestBody as { url?: unknown } | undefined)?.url === 'string') {
+    return urlOrigin((requestBody as { url: string }).url);
+  }
   if (action === 'device.rotate') {
     const rotation = requestBody as { keepEnrollment?: unknown; graceS?: unknown } | undefined;
     return `grace ${Number(rotation?.graceS ?? 0)} s${rotation?.keepEnrollment === true ? ', enrollment kept' : ''}`;
   }
   return undefined;
+}
+
+function urlOrigin(raw: string): string | undefined {
+  try {
+    return new URL(raw).origin;
+  } catch {
+    return undefined;
+  }
 }
 
 function parseJson(payload: unknown): { id?: unknown; error?: { code?: unknown } } | undefined {

@@ -104,6 +104,11 @@ export class BusBridge {
     return this.#deviceSubscriptions.size + (this.#allSubscription ? 1 : 0);
   }
 
+  /** Whether a bus payload came from another node (webhooks record only their own node's events). */
+  isRemote(payload: object): boolean {
+    return this.#remote.has(payload);
+  }
+
   get stats(): { published: number; received: number } {
     return { published: this.#published, received: this.#received };
   }

@@ -34,6 +34,9 @@ export const STORE_BUCKETS = {
   leases: 'leases',
   nodes: 'nodes',
   windows: 'duplicate-windows',
+  webhooks: 'webhooks',
+  webhookOutbox: 'webhook-outbox',
+  webhookFailed: 'webhook-failed',
 } as const;
 
 export type StoreName = keyof typeof STORE_BUCKETS;

@@ -39,6 +39,11 @@ const SHAPE: Record<StoreName, { mirror?: boolean; watch?: boolean }> = {
   leases: { watch: false },
   nodes: { watch: true },
   windows: { watch: false },
+  // Every node matches its events against the endpoints; the delivering node reads each endpoint's
+  // queue head and is woken by new entries, so both are mirrored (small: endpoints, and events not yet delivered).
+  webhooks: { mirror: true, watch: true },
+  webhookOutbox: { mirror: true, watch: true },
+  webhookFailed: { watch: false },
 };
 
 export async function openJetStreamStores(nc: NatsConnection, options: JetStreamStoresOptions): Promise<Stores> {
@@ -51,7 +56,7 @@ export async function openJetStreamStores(nc: NatsConnection, options: JetStream
     opened.push(bucket as JetStreamBucket<unknown>);
     return bucket;
   };
-  const [devices, deviceStatus, commands, commandsDone, desired, reported, desiredVersions, jobs, jobTargets, jobDispatch, revokedSessions, apiKeys, audit, leases, nodes, windows] = await Promise.all([
+  const [devices, deviceStatus, commands, commandsDone, desired, reported, desiredVersions, jobs, jobTargets, jobDispatch, revokedSessions, apiKeys, audit, leases, nodes, windows, webhooks, webhookOutbox, webhookFailed] = await Promise.all([
     open<Stores['devices'] extends Bucket<infer V> ? V : never>('devices'),
     open<Stores['deviceStatus'] extends Bucket<infer V> ? V : never>('deviceStatus'),
     open<Stores['commands'] extends Bucket<infer V> ? V : never>('commands'),
@@ -68,10 +73,13 @@ export async function openJetStreamStores(nc: NatsConnection, options: JetStream
     open<NonNullable<Stores['leases']> extends Bucket<infer V> ? V : never>('leases'),
     open<NonNullable<Stores['nodes']> extends Bucket<infer V> ? V : never>('nodes'),
     open<NonNullable<Stores['windows']> extends Bucket<infer V> ? V : never>('windows'),
+    open<Stores['webhooks'] extends Bucket<infer V> ? V : never>('webhooks'),
+    open<Stores['webhookOutbox'] extends Bucket<infer V> ? V : never>('webhookOutbox'),
+    open<Stores['webhookFailed'] extends Bucket<infer V> ? V : never>('webhookFailed'),
   ]);
   const stores: Stores = {
     backend: 'jetstream',
-    devices, deviceStatus, commands, commandsDone, desired, reported, desiredVersions, jobs, jobTargets, jobDispatch, revokedSessions, apiKeys, audit, leases, nodes, windows,
+    devices, deviceStatus, commands, commandsDone, desired, reported, desiredVersions, jobs, jobTargets, jobDispatch, revokedSessions, apiKeys, audit, webhooks, webhookOutbox, webhookFailed, leases, nodes, windows,
     async close() {
       await flushAll(stores);
       for (const bucket of opened) bucket.close();

@@ -107,6 +107,24 @@ export type Config = {
   readonly trustProxy: readonly string[] | undefined;
   /** Set: this hub is a node of a cluster sharing its state through NATS JetStream (PULSEWIRE_NATS_URL). */
   readonly cluster: ClusterConfig | undefined;
+  /** Outgoing webhooks (docs/webhooks.md): delivery bounds and the address policy. */
+  readonly webhooks: WebhookConfig;
+};
+
+export type WebhookConfig = {
+  /** Let endpoints resolve to loopback, private, link-local or metadata addresses (refused by default: SSRF). */
+  readonly allowPrivate: boolean;
+  /** Longest one delivery (connect, request, answer) may take before it counts as failed. */
+  readonly timeoutMs: number;
+  /** First retry delay; each further one doubles, up to backoffMaxMs, with jitter. */
+  readonly backoffMs: number;
+  readonly backoffMaxMs: number;
+  /** How long an event is retried after it was queued before it goes to the endpoint's failed list. */
+  readonly retryForMs: number;
+  /** An endpoint failing every attempt for this long is paused, with the reason. */
+  readonly pauseAfterMs: number;
+  /** Endpoints the hub accepts at most (each has its own delivery loop and connection). */
+  readonly maxEndpoints: number;
 };
 
 export type ClusterConfig = {
@@ -185,6 +203,13 @@ export const CONFIG_DOC = [
   ['PULSEWIRE_NATS_TLS_CERT', 'unset', 'cluster mode: PEM client certificate for NATS (with PULSEWIRE_NATS_TLS_KEY)'],
   ['PULSEWIRE_NATS_TLS_KEY', 'unset', 'cluster mode: PEM private key for PULSEWIRE_NATS_TLS_CERT'],
   ['PULSEWIRE_NODE_LEASE_MS', '15000', 'cluster mode: a node that stops beating is lost after this long (its devices listed offline with reason node-lost), and so are its leases'],
+  ['PULSEWIRE_WEBHOOK_ALLOW_PRIVATE', 'false', 'let webhook endpoints resolve to loopback, private, link-local or cloud metadata addresses (refused by default, at registration and again at each delivery: server-side request forgery)'],
+  ['PULSEWIRE_WEBHOOK_TIMEOUT_MS', '10000', 'longest one webhook delivery may take (connect, request, answer) before it counts as failed (100 to 120000)'],
+  ['PULSEWIRE_WEBHOOK_BACKOFF_MS', '1000', 'first retry delay of a failed webhook delivery; each further one doubles, with jitter, up to PULSEWIRE_WEBHOOK_BACKOFF_MAX_MS'],
+  ['PULSEWIRE_WEBHOOK_BACKOFF_MAX_MS', '600000', 'longest delay between two attempts of one webhook delivery (10 minutes; at least PULSEWIRE_WEBHOOK_BACKOFF_MS)'],
+  ['PULSEWIRE_WEBHOOK_RETRY_FOR_MS', '86400000', "how long a webhook event is retried after it was queued (24 hours) before it goes to the endpoint's failed list (GET /v1/webhooks/:id/failed, replayable)"],
+  ['PULSEWIRE_WEBHOOK_PAUSE_AFTER_MS', '259200000', 'a webhook endpoint whose every attempt failed for this long (3 days) is paused with the reason; POST /v1/webhooks/:id/resume starts it again'],
+  ['PULSEWIRE_WEBHOOK_MAX_ENDPOINTS', '100', 'webhook endpoints the hub accepts (1 to 10000); more get HTTP 409'],
 ] as const;
 
 export const SPOOL_SYNC_MODES = ['commit', 'flush'] as const;
@@ -255,6 +280,7 @@ export function loadConfig(env: Env = process.env): Config {
     nodeId: loadNodeId(env),
     nodeLeaseMs: envInteger(env, 'PULSEWIRE_NODE_LEASE_MS', { min: 300, max: 600_000 }) ?? 15_000,
     cluster: loadCluster(env),
+    webhooks: loadWebhooks(env),
   };
   if (config.cluster && givenToken === undefined) {
     // A token generated per process would differ on every node: a login on one would fail on the next.
@@ -267,6 +293,23 @@ export function loadConfig(env: Env = process.env): Config {
     throw configError('PULSEWIRE_LIVE_MAX_BUFFERED_BYTES', String(config.liveMaxBufferedBytes), `more than PULSEWIRE_LIVE_CONFLATE_BYTES (${config.liveConflateBytes})`);
   }
   return Object.freeze(config);
+}
+
+function loadWebhooks(env: Env): WebhookConfig {
+  const backoffMs = envInteger(env, 'PULSEWIRE_WEBHOOK_BACKOFF_MS', { min: 10, max: 3_600_000 }) ?? 1000;
+  const backoffMaxMs = envInteger(env, 'PULSEWIRE_WEBHOOK_BACKOFF_MAX_MS', { min: 10, max: 86_400_000 }) ?? 600_000;
+  if (backoffMaxMs < backoffMs) {
+    throw configError('PULSEWIRE_WEBHOOK_BACKOFF_MAX_MS', String(backoffMaxMs), `at least PULSEWIRE_WEBHOOK_BACKOFF_MS (${backoffMs})`);
+  }
+  return Object.freeze({
+    allowPrivate: envBoolean(env, 'PULSEWIRE_WEBHOOK_ALLOW_PRIVATE') ?? false,
+    timeoutMs: envInteger(env, 'PULSEWIRE_WEBHOOK_TIMEOUT_MS', { min: 100, max: 120_000 }) ?? 10_000,
+    backoffMs,
+    backoffMaxMs,
+    retryForMs: envInteger(env, 'PULSEWIRE_WEBHOOK_RETRY_FOR_MS', { min: 100, max: 30 * 86_400_000 }) ?? 86_400_000,
+    pauseAfterMs: envInteger(env, 'PULSEWIRE_WEBHOOK_PAUSE_AFTER_MS', { min: 100, max: 365 * 86_400_000 }) ?? 3 * 86_400_000,
+    maxEndpoints: envInteger(env, 'PULSEWIRE_WEBHOOK_MAX_ENDPOINTS', { min: 1, max: 10_000 }) ?? 100,
+  });
 }
 
 /** A whole number in range, or `auto` (undefined: the caller works it out). */

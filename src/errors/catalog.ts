@@ -86,6 +86,12 @@ export const ERRORS = {
   PW_ERR_JOB_FINISHED: { message: 'job already finished', http: 409 },
   PW_ERR_JOB_NO_TARGETS: { message: 'the job target matches no device', http: 400 },
 
+  // Outgoing webhooks (docs/webhooks.md).
+  PW_ERR_WEBHOOK_NOT_FOUND: { message: 'no such webhook endpoint', http: 404 },
+  PW_ERR_WEBHOOK_URL: { message: 'webhook URL not accepted', http: 400 },
+  PW_ERR_WEBHOOK_ADDRESS_REFUSED: { message: 'webhook URL resolves to a loopback, private, link-local or metadata address (PULSEWIRE_WEBHOOK_ALLOW_PRIVATE allows them)', http: 400 },
+  PW_ERR_WEBHOOKS_FULL: { message: 'too many webhook endpoints (PULSEWIRE_WEBHOOK_MAX_ENDPOINTS); delete unused ones first', http: 409 },
+
   // Live stream for operators (docs/live-stream.md).
   PW_ERR_LIVE_SUBSCRIBE: { message: 'invalid live-stream subscription', http: 400 },
   PW_ERR_LIVE_TOO_SLOW: { message: 'live-stream consumer too slow', close: 1013 },

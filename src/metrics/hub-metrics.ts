@@ -32,6 +32,8 @@ export type MetricSources = {
   pacer: () => { waiting: number; pacedTotal: number };
   /** The operator live stream (src/live), once its plugin is registered. */
   live?: () => { connections: number; conflating: number; closedTooSlow: number; series: number; devices: number; untracked: number } | undefined;
+  /** Outgoing webhooks (src/webhooks), once opened: events queued by this process, and its deliveries while it holds the lease. */
+  webhooks?: () => { queued: number; delivered: number; attemptsFailed: number; gaveUp: number; endpointsDelivering: number } | undefined;
   /** Cluster mode (src/cluster); undefined with one process. */
   cluster?: () => { natsConnected: boolean; natsDisconnects: number; nodesAlive: number; eventsPublished: number; eventsReceived: number } | undefined;
 };
@@ -202,6 +204,16 @@ export class HubMetrics {
       name: 'pulsewire_acks_paced_total', help: 'ACKs that were held back to let delivery catch up', registers,
       collect() { this.reset(); this.inc(sources.pacer().pacedTotal); },
     });
+    const webhooks = () => sources.webhooks?.() ?? { queued: 0, delivered: 0, attemptsFailed: 0, gaveUp: 0, endpointsDelivering: 0 };
+    gauge('pulsewire_webhook_endpoints_delivering', 'Webhook endpoints this process delivers to now (all active ones on the holder of the webhooks lease, else 0)', () => webhooks().endpointsDelivering);
+    for (const [name, help, read] of [
+      ['pulsewire_webhook_events_queued_total', 'Webhook events this process put in an endpoint\'s outbox (one per event and endpoint)', () => webhooks().queued],
+      ['pulsewire_webhook_deliveries_total', 'Webhook events delivered (answered 2xx) by this process', () => webhooks().delivered],
+      ['pulsewire_webhook_attempts_failed_total', 'Webhook delivery attempts that failed (retried later)', () => webhooks().attemptsFailed],
+      ['pulsewire_webhook_events_failed_total', "Webhook events moved to their endpoint's failed list (retries ran out)", () => webhooks().gaveUp],
+    ] as const) {
+      new Counter({ name, help, registers, collect() { this.reset(); this.inc(read()); } });
+    }
     if (!sources.cluster) return;
     const cluster = () => sources.cluster?.() ?? { natsConnected: false, natsDisconnects: 0, nodesAlive: 0, eventsPublished: 0, eventsReceived: 0 };
     gauge('pulsewire_nats_connected', 'Cluster mode: 1 while this node is connected to NATS (0: shared state waits; devices and spool carry on)', () => (cluster().natsConnected ? 1 : 0), 'min');

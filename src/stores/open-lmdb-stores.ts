@@ -18,6 +18,8 @@ import { flushAll, type Stores } from './stores.js';
 export async function openLmdbStores(dataDir: string): Promise<Stores> {
   const stateEnv = openEnvironment(path.join(dataDir, 'state'));
   const commandsEnv = openEnvironment(path.join(dataDir, 'commands'));
+  // Its own environment: the outbox is written at every event and deleted at every delivery.
+  const webhooksEnv = openEnvironment(path.join(dataDir, 'webhooks'));
   migrateLmdbLayout(stateEnv.root, commandsEnv.root);
   const stores: Stores = {
     backend: 'lmdb',
@@ -34,12 +36,15 @@ export async function openLmdbStores(dataDir: string): Promise<Stores> {
     revokedSessions: commandsEnv.bucket('revoked-sessions'),
     apiKeys: commandsEnv.bucket('api-keys'),
     audit: commandsEnv.bucket('audit'),
+    webhooks: webhooksEnv.bucket('endpoints'),
+    webhookOutbox: webhooksEnv.bucket('outbox'),
+    webhookFailed: webhooksEnv.bucket('failed'),
     leases: undefined,
     nodes: undefined,
     windows: undefined,
     async close() {
       await flushAll(stores);
-      await Promise.all([stateEnv.close(), commandsEnv.close()]);
+      await Promise.all([stateEnv.close(), commandsEnv.close(), webhooksEnv.close()]);
     },
   };
   return stores;

@@ -18,6 +18,7 @@ import type { NodeRecord } from '../cluster/node-directory.js';
 import type { LeaseRecord } from '../cluster/leases.js';
 import type { ApiKeyRecord } from '../operators/api-key-store.js';
 import type { AuditEntry } from '../audit/audit-log.js';
+import type { FailedEntry, OutboxEntry, WebhookRecord } from '../webhooks/types.js';
 
 export type StoreBackend = 'lmdb' | 'jetstream';
 
@@ -53,6 +54,12 @@ export type Stores = {
   readonly apiKeys: Bucket<ApiKeyRecord>;
   /** The audit log of state-changing operator calls, keyed newest first (audit/audit-log.ts). */
   readonly audit: Bucket<AuditEntry>;
+  /** Webhook endpoints by id, their signing secrets included (webhooks/endpoint-store.ts). */
+  readonly webhooks: Bucket<WebhookRecord>;
+  /** Events waiting for delivery, keyed [endpointId, order key]: an endpoint's queue in order (webhooks/outbox.ts). */
+  readonly webhookOutbox: Bucket<OutboxEntry>;
+  /** Events whose retries ran out, keyed like the outbox, until replayed or the endpoint is deleted. */
+  readonly webhookFailed: Bucket<FailedEntry>;
   /** Undefined with one process, which holds every lease. */
   readonly leases: Bucket<LeaseRecord> | undefined;
   /** Each node's heartbeat; undefined with one process. */
@@ -67,7 +74,7 @@ export type Stores = {
 export async function flushAll(stores: Stores): Promise<void> {
   const buckets = [
     stores.devices, stores.deviceStatus, stores.commands, stores.commandsDone, stores.desired, stores.reported, stores.desiredVersions,
-    stores.jobs, stores.jobTargets, stores.jobDispatch, stores.revokedSessions, stores.apiKeys, stores.audit, stores.leases, stores.nodes, stores.windows,
+    stores.jobs, stores.jobTargets, stores.jobDispatch, stores.revokedSessions, stores.apiKeys, stores.audit, stores.webhooks, stores.webhookOutbox, stores.webhookFailed, stores.leases, stores.nodes, stores.windows,
   ];
   await Promise.all(buckets.map((bucket) => bucket?.flush()));
 }

@@ -1,6 +1,6 @@
 /**
  * A hub that ran as one process kept its registry, commands, state, jobs and
- * logged-out sessions, operator keys and audit log in lmdb under its data dir. Started with workers, its
+ * logged-out sessions, operator keys, audit log and webhooks in lmdb under its data dir. Started with workers, its
  * state lives in JetStream (the hub's own nats-server); so that no device,
  * secret or queued command is left behind, the first such start copies the
  * lmdb stores into the empty buckets, record by record. Devices lmdb still
@@ -21,6 +21,8 @@ import type { Stores } from '../stores/stores.js';
 
 const COPIED: readonly (keyof Stores)[] = [
   'devices', 'deviceStatus', 'commands', 'commandsDone', 'desired', 'reported', 'desiredVersions', 'jobs', 'jobTargets', 'jobDispatch', 'revokedSessions', 'apiKeys', 'audit',
+  // Webhook endpoints with their secrets, the events still waiting and the failed lists.
+  'webhooks', 'webhookOutbox', 'webhookFailed',
 ];
 
 export async function copyLocalStoresToCluster(config: Config, natsUrl: string, log: StorageLogger): Promise<number> {

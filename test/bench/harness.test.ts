@@ -29,6 +29,8 @@ import { runCluster } from '../../bench/scenarios/cluster.js';
 import { clusterMarkdown } from '../../bench/scenarios/cluster-report.js';
 import { runSoak } from '../../bench/scenarios/soak.js';
 import { soakMarkdown } from '../../bench/scenarios/soak-report.js';
+import { runWebhooks } from '../../bench/scenarios/webhooks.js';
+import { webhooksMarkdown } from '../../bench/scenarios/webhooks-report.js';
 
 describe('bench harness', () => {
   it('runs the ingest scenario with tiny numbers: every figure present, nothing lost', async () => {
@@ -266,6 +268,28 @@ describe('bench harness', () => {
     expect(result.targets.find((t) => t.target.startsWith('zero loss'))!.met).toBe(true);
     expect(soakMarkdown(result, 'npm run bench -- soak', 'bench/results/x.json', [])).toContain('| JS heap right after a full GC');
   }, 240_000);
+
+  it('runs the webhooks scenario with tiny numbers: every event reaches every endpoint, both ingest phases ACKed', async () => {
+    const result = await runWebhooks({
+      endpoints: 3, burst: 20, loops: 4, devices: 20, batch: 5, window: 2, seconds: 1, rounds: 1, flapPerSecond: 10, deliveryTimeoutS: 60, pin: false,
+      hubEntry: ['--import', 'tsx', 'src/main.ts'],
+    });
+    expect(result.delivery.events).toBe(40);
+    expect(result.delivery.delivered).toBe(120);
+    expect(result.delivery.perEndpoint).toEqual([40, 40, 40]);
+    expect(result.delivery.deliveriesPerSecond).toBeGreaterThan(0);
+    expect(result.ingest.phases.map((p) => p.webhooks)).toEqual(['off', 'on']);
+    for (const phase of result.ingest.phases) {
+      expect(phase.readingsPerSecond).toBeGreaterThan(0);
+      expect(phase.acks, JSON.stringify(phase.acks)).toEqual({ 0: expect.any(Number) });
+    }
+    // Paused endpoints get nothing queued: deliveries happen only in the "on" phase.
+    expect(result.ingest.phases[0]!.deliveries).toBe(0);
+    expect(result.ingest.phases[1]!.deliveries).toBeGreaterThan(0);
+    expect(result.ingest.ratio).toBeGreaterThan(0);
+    expect(result.targets[0]!.met).toBe(true);
+    expect(webhooksMarkdown(result, 'npm run bench -- webhooks', 'bench/results/x.json', [])).toContain('ACK rate, webhooks on against off');
+  }, 180_000);
 
   it('replaces its own BENCHMARKS.md section and leaves the rest alone', () => {
     const dir = mkdtempSync(path.join(os.tmpdir(), 'pulsewire-bench-md-'));

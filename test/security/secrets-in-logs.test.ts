@@ -6,7 +6,8 @@
  * and one answers a command; a device over the HTTP fallback; the live
  * stream over WebSocket and SSE; failed device and operator logins, a token
  * put in a URL; an operator key created, used, logged in with and revoked;
- * a device secret rotated while connected; logout; shutdown. Then the whole log (stdout and stderr) is
+ * a device secret rotated while connected; a webhook endpoint whose URL holds
+ * the receiver's token registered, failing once, then delivering; logout; shutdown. Then the whole log (stdout and stderr) is
  * searched for every secret used, as written and as it travelled (the
  * base64 of Basic credentials).
  */
@@ -22,19 +23,23 @@ import { basic, batch, HttpDevice } from '../support/http-device.js';
 import { ENROLLMENT_KEY, OPERATOR_TOKEN, operatorRequest } from '../support/hub.js';
 import { startHubProcess, type HubProcess } from '../support/hub-process.js';
 import { freshDatabase, type FreshDatabase } from '../support/influx.js';
+import { waitFor } from '../support/wait.js';
 import { LiveClient, SseClient } from '../live/live-client.js';
+import { Receiver } from '../webhooks/receiver.js';
 import { oneReading } from './attack-helpers.js';
 
 describe('secrets in the log', () => {
   let dataDir: string;
   let db: FreshDatabase;
   let hub: HubProcess | undefined;
+  let receiver: Receiver | undefined;
   beforeAll(async () => {
     dataDir = await mkdtemp(path.join(os.tmpdir(), 'pulsewire-secrets-log-'));
     db = await freshDatabase('secrets_log');
   });
   afterAll(async () => {
     await hub?.kill('SIGKILL');
+    await receiver?.close();
     await db?.drop();
     await rm(dataDir, { recursive: true, force: true });
   });
@@ -42,7 +47,10 @@ describe('secrets in the log', () => {
   it('a full cycle at log level trace writes none of the secrets it used', async () => {
     hub = await startHubProcess({
       dataDir, keepStdout: true,
-      env: { PULSEWIRE_INFLUX_URL: db.url, PULSEWIRE_ENROLLMENT_KEY: ENROLLMENT_KEY, PULSEWIRE_LOG_LEVEL: 'trace' },
+      env: {
+        PULSEWIRE_INFLUX_URL: db.url, PULSEWIRE_ENROLLMENT_KEY: ENROLLMENT_KEY, PULSEWIRE_LOG_LEVEL: 'trace',
+        PULSEWIRE_WEBHOOK_ALLOW_PRIVATE: 'true', PULSEWIRE_WEBHOOK_BACKOFF_MS: '50', PULSEWIRE_WEBHOOK_BACKOFF_MAX_MS: '100',
+      },
     });
     const base = hub.baseUrl;
     const secrets: Record<string, string> = { 'operator token': OPERATOR_TOKEN, 'enrollment key': ENROLLMENT_KEY };
@@ -62,6 +70,16 @@ describe('secrets in the log', () => {
     const wrongToken = 'wrong-operator-token-still-a-secret-0123';
     secrets['a wrong device secret'] = wrongSecret;
     secrets['a wrong operator token'] = wrongToken;
+
+    // A webhook endpoint: its signing secret (shown once) and a token in its URL, as chat tools' webhook URLs carry;
+    // its first attempt fails (500), so the failure path runs too.
+    receiver = await Receiver.start();
+    receiver.mode = { kind: 'status', status: 500 };
+    const urlToken = 'receiver-token-in-the-url-0123456789';
+    secrets['token in a webhook URL'] = urlToken;
+    const webhook = await operatorRequest(base, 'POST', '/v1/webhooks', { url: `${receiver.url}/${urlToken}?key=${urlToken}`, events: ['device.online', 'command.final'] });
+    expect(webhook.status).toBe(201);
+    secrets['webhook signing secret'] = webhook.body.secret;
 
     // Devices: a registered secret, an enrollment-derived one, the HTTP fallback; a command answered.
     const live = await LiveClient.connect(base, { cookie, origin: base });
@@ -109,6 +127,10 @@ describe('secrets in the log', () => {
     expect((await fetch(`${base}/v1/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ token: wrongToken }) })).status).toBe(401);
     expect((await fetch(`${base}/v1/devices?token=${OPERATOR_TOKEN}`)).status).toBe(401);
 
+    await waitFor(() => receiver!.arrived >= 1, { what: 'a webhook attempt refused by the receiver' });
+    receiver.mode = { kind: 'ok' };
+    await waitFor(() => receiver!.received.some((r) => r.event.type === 'command.final'), { what: 'webhook deliveries' });
+
     // Logout, disconnects, shutdown (its log lines too).
     expect((await fetch(`${base}/v1/logout`, { method: 'POST', headers: { cookie, origin: base } })).status).toBe(204);
     await registeredDevice.close();
@@ -121,7 +143,7 @@ describe('secrets in the log', () => {
     const log = `${hub.stdout()}\n${hub.stderr()}`;
     // The log is the hub's (at trace the cycle says no more than at info: request logging is off): lines from
     // each part of the cycle are there to be searched.
-    for (const said of ['log-dev-1', 'log-dev-2', 'log-dev-3', 'device handshake refused', 'operator login refused']) expect(log, said).toContain(said);
+    for (const said of ['log-dev-1', 'log-dev-2', 'log-dev-3', 'device handshake refused', 'operator login refused', 'webhook endpoint registered']) expect(log, said).toContain(said);
 
     const forms: Array<[string, string]> = [];
     for (const [name, secret] of Object.entries(secrets)) {
