@@ -18,6 +18,7 @@ import type { NodeRecord } from '../cluster/node-directory.js';
 import type { LeaseRecord } from '../cluster/leases.js';
 import type { ApiKeyRecord } from '../operators/api-key-store.js';
 import type { AuditEntry } from '../audit/audit-log.js';
+import type { AlertRule, AlertView } from '../alerts/types.js';
 
 export type StoreBackend = 'lmdb' | 'jetstream';
 
@@ -53,6 +54,10 @@ export type Stores = {
   readonly apiKeys: Bucket<ApiKeyRecord>;
   /** The audit log of state-changing operator calls, keyed newest first (audit/audit-log.ts). */
   readonly audit: Bucket<AuditEntry>;
+  /** Alert rules by id (alerts/rule-service.ts). */
+  readonly alertRules: Bucket<AlertRule>;
+  /** Alerts firing now, keyed [ruleId, `${deviceId}/${series}`]: a record exists exactly while its alert fires. */
+  readonly alerts: Bucket<AlertView>;
   /** Undefined with one process, which holds every lease. */
   readonly leases: Bucket<LeaseRecord> | undefined;
   /** Each node's heartbeat; undefined with one process. */
@@ -67,7 +72,7 @@ export type Stores = {
 export async function flushAll(stores: Stores): Promise<void> {
   const buckets = [
     stores.devices, stores.deviceStatus, stores.commands, stores.commandsDone, stores.desired, stores.reported, stores.desiredVersions,
-    stores.jobs, stores.jobTargets, stores.jobDispatch, stores.revokedSessions, stores.apiKeys, stores.audit, stores.leases, stores.nodes, stores.windows,
+    stores.jobs, stores.jobTargets, stores.jobDispatch, stores.revokedSessions, stores.apiKeys, stores.audit, stores.alertRules, stores.alerts, stores.leases, stores.nodes, stores.windows,
   ];
   await Promise.all(buckets.map((bucket) => bucket?.flush()));
 }
