@@ -158,8 +158,9 @@ export class AlertEngine {
     let local: boolean | undefined;
     for (let i = 0; i < readings.length; i++) {
       const reading = readings[i]!;
-      const watching = this.#index.forSeries(reading.name);
-      if (watching === undefined || typeof reading.value !== 'number') continue;
+      if (typeof reading.value !== 'number') continue;
+      const watching = this.#index.forReading(deviceId, reading.name);
+      if (watching === undefined) continue;
       local ??= this.#isLocal ? this.#isLocal(deviceId) : true;
       if (!local) return;
       const now = this.#now();

@@ -51,6 +51,8 @@ export function sameWatch(previous: AlertRule, next: AlertRule): boolean {
 export class RuleIndex {
   readonly #byId = new Map<string, WatchedRule>();
   readonly #bySeries = new Map<string, WatchedRule[]>();
+  /** Series name length → rules with a series that long: the cheap test before looking a name up without its base. */
+  readonly #lengths = new Map<number, number>();
 
   get size(): number {
     return this.#byId.size;
@@ -60,8 +62,19 @@ export class RuleIndex {
     return this.#byId.get(id);
   }
 
-  forSeries(series: string): readonly WatchedRule[] | undefined {
-    return this.#bySeries.get(series);
+  /**
+   * The rules watching a reading's series: its name, or its name less the
+   * device's own id as base name (`<deviceId>/temperature`, the bn of
+   * device-sim and of docs/protocol.md's example), so one rule serves a fleet
+   * whose devices each prefix their names. The second lookup makes a string
+   * only when a rule's series has exactly the length that is left.
+   */
+  forReading(deviceId: string, name: string): readonly WatchedRule[] | undefined {
+    const exact = this.#bySeries.get(name);
+    if (exact !== undefined) return exact;
+    const rest = name.length - deviceId.length - 1;
+    if (rest <= 0 || !this.#lengths.has(rest) || name.charCodeAt(deviceId.length) !== 0x2f || !name.startsWith(deviceId)) return undefined;
+    return this.#bySeries.get(name.slice(deviceId.length + 1));
   }
 
   all(): IterableIterator<WatchedRule> {
@@ -76,6 +89,7 @@ export class RuleIndex {
     const list = this.#bySeries.get(rule.series);
     if (list) list.push(watched);
     else this.#bySeries.set(rule.series, [watched]);
+    this.#lengths.set(rule.series.length, (this.#lengths.get(rule.series.length) ?? 0) + 1);
     return watched;
   }
 
@@ -87,6 +101,9 @@ export class RuleIndex {
     const rest = list.filter((other) => other !== watched);
     if (rest.length > 0) this.#bySeries.set(watched.rule.series, rest);
     else this.#bySeries.delete(watched.rule.series);
+    const sameLength = (this.#lengths.get(watched.rule.series.length) ?? 1) - 1;
+    if (sameLength > 0) this.#lengths.set(watched.rule.series.length, sameLength);
+    else this.#lengths.delete(watched.rule.series.length);
     return watched;
   }
 }

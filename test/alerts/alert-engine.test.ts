@@ -101,6 +101,20 @@ describe.each(BACKENDS)('alert engine on $name', (backend: Backend) => {
     ]);
   });
 
+  it("matches a series by its name or by its name under the device's own base name, nothing else", async () => {
+    const n = await node(handle.stores);
+    const rule = await n.rules.create({ ...hot, forSeconds: 0 });
+    send(n, 'th-1', 'th-2/temperature', 50); // another device's base name
+    send(n, 'th-1', 'th-1/temperatures', 50);
+    send(n, 'th-1', 'th-1:temperature', 50);
+    send(n, 'th-1', 'x/th-1/temperature', 50);
+    send(n, 'th-1', 'th-1/temperature', 50);
+    await waitFor(() => n.events.length === 1, { what: 'firing' });
+    send(n, 'th-3', 'temperature', 50);
+    await waitFor(() => n.events.length === 2, { what: 'firing' });
+    expect(n.events.map((e) => e.alert.id)).toEqual([`${rule.id}/th-1/temperature`, `${rule.id}/th-3/temperature`]);
+  });
+
   it('staleness: one sweep fires a device named by id that never sent, and one that went quiet; a reading resolves it', async () => {
     const n = await node(handle.stores);
     const rule = await n.rules.create({ name: 'quiet', devices: { ids: ['s-1', 's-2'] }, series: 'temperature', condition: { kind: 'stale', afterSeconds: 60 } });
