@@ -1,0 +1,28 @@
+/**
+ * The firing alerts as a list, for the fleet view (every device's) and the
+ * device view (its own): rule name, device, series, the value that made it
+ * fire, and since when. Rendered from the store, which the live stream keeps
+ * current (snapshot: what fires now; events: each firing and resolving).
+ */
+import { formatValue, h, timeAgo } from './frame.js';
+import type { AlertView } from './types.js';
+
+/** What the condition says, short: "> 80", "< 10", "silent 300 s". */
+export function describeCondition(alert: AlertView): string {
+  const c = alert.condition;
+  return c.kind === 'stale' ? `no reading for ${c.afterSeconds} s` : `${c.kind === 'above' ? '>' : '<'} ${c.threshold}`;
+}
+
+export function renderAlerts(list: HTMLElement, alerts: readonly AlertView[], withDevice: boolean): void {
+  if (alerts.length === 0) {
+    list.replaceChildren(h('li', { class: 'muted' }, 'none firing'));
+    return;
+  }
+  list.replaceChildren(...alerts.map((alert) =>
+    h('li', { 'data-alert': alert.id, 'data-device': alert.deviceId },
+      h('span', { class: 'badge alert' }, 'firing'),
+      h('b', { class: 'rule' }, alert.ruleName),
+      withDevice ? h('a', { href: `#/device/${encodeURIComponent(alert.deviceId)}` }, alert.deviceId) : undefined,
+      h('span', { class: 'muted' }, `${alert.series} ${describeCondition(alert)}${alert.value === undefined ? '' : ` · ${formatValue(alert.value)}`}`),
+      h('span', { class: 'muted since' }, timeAgo(alert.firingSince)))));
+}
