@@ -92,6 +92,8 @@ export class AlertEngine {
     );
     for await (const entry of this.#alerts.entries()) this.#alertChanged(entry.key, entry.value, entry.revision);
     for await (const entry of this.#rules.entries()) this.applyRule(entry.value);
+    // A rule deleted by a run (or node) that stopped before resolving its alerts: they resolve now.
+    this.#resolveAll((view) => this.#index.get(view.ruleId) === undefined);
     this.#unsubscribe.push(
       this.#bus.on('device.removed', ({ deviceId }) => this.#forgetDevice(deviceId, true)),
       this.#bus.on('device.online', ({ deviceId }) => {
