@@ -158,14 +158,18 @@ export class AlertEngine {
 
   readonly #onReadings = ({ deviceId, readings }: HubEvents['telemetry.accepted']): void => {
     let local: boolean | undefined;
+    // One clock read per message, and only for a message with a watched series.
+    let now = 0;
     for (let i = 0; i < readings.length; i++) {
       const reading = readings[i]!;
       if (typeof reading.value !== 'number') continue;
       const watching = this.#index.forReading(deviceId, reading.name);
       if (watching === undefined) continue;
-      local ??= this.#isLocal ? this.#isLocal(deviceId) : true;
-      if (!local) return;
-      const now = this.#now();
+      if (local === undefined) {
+        local = this.#isLocal ? this.#isLocal(deviceId) : true;
+        if (!local) return;
+        now = this.#now();
+      }
       for (const watched of watching) {
         if (!watched.matches(deviceId)) continue;
         const track = this.#trackOf(watched, deviceId, now);
