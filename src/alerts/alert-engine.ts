@@ -18,7 +18,9 @@
  * Cluster mode: a device's readings are evaluated on the node holding it
  * (`isLocal`); the bridge's copies of other nodes' readings are skipped.
  * A node drops its tracks of a device that came online elsewhere, so the
- * node it left does not later take its silence for staleness.
+ * node it left does not later take its silence for staleness; a device
+ * whose node died (`node-lost`) is watched for staleness by every node until
+ * it comes online somewhere, and the store lets one of them announce it.
  */
 import type { IPoint } from 'influx';
 import type { EventBus, HubEvents } from '../events/bus.js';
@@ -98,6 +100,11 @@ export class AlertEngine {
       this.#bus.on('device.removed', ({ deviceId }) => this.#forgetDevice(deviceId, true)),
       this.#bus.on('device.online', ({ deviceId }) => {
         if (this.#isLocal && !this.#isLocal(deviceId)) this.#forgetDevice(deviceId, false);
+      }),
+      // Cluster mode: a device whose node died is nobody's to sweep; every node watches it from now on
+      // (the alerts store lets one of them announce it), until it comes online somewhere.
+      this.#bus.on('device.offline', ({ deviceId, reason }) => {
+        if (this.#isLocal && reason === 'node-lost') this.#watchOrphan(deviceId);
       }),
     );
     this.#sweep = setInterval(() => this.sweep(), this.#sweepMs);
@@ -197,6 +204,14 @@ export class AlertEngine {
     if (watched.rule.condition.kind !== 'stale' || !ids || this.#isLocal) return;
     const now = this.#now();
     for (const deviceId of ids) this.#trackOf(watched, deviceId, now);
+  }
+
+  /** Staleness rules watch a device no node holds, from now on. */
+  #watchOrphan(deviceId: string): void {
+    const now = this.#now();
+    for (const watched of this.#index.all()) {
+      if (watched.rule.condition.kind === 'stale' && watched.matches(deviceId)) this.#trackOf(watched, deviceId, now);
+    }
   }
 
   /** The track of a device, created in the phase the store knows it in (firing after a restart or a takeover). */

@@ -185,6 +185,36 @@ describe.each(BACKENDS)('alert engine on $name', (backend: Backend) => {
     expect(n.events.map((e) => e.type)).toEqual(['firing', 'resolved']);
   });
 
+  it('two nodes on one store: a device whose node died goes stale once, and the node it comes back to resolves it', async () => {
+    let holder: 'a' | 'b' | 'lost' = 'lost';
+    const a = await node(handle.stores, () => holder === 'a');
+    const b = await node(handle.stores, () => holder === 'b');
+    const rule = await a.rules.create({ name: 'quiet', devices: { prefix: 'q-' }, series: 'temperature', condition: { kind: 'stale', afterSeconds: 60 } });
+    await waitFor(() => b.engine.evaluating, { what: 'rule seen by node b' });
+    for (const n of [a, b]) n.bus.emit('device.offline', { deviceId: 'q-1', at: clock, reason: 'node-lost' });
+    clock += 30_000;
+    for (const n of [a, b]) n.engine.sweep();
+    expect([...a.events, ...b.events]).toEqual([]);
+    clock += 30_000;
+    for (const n of [a, b]) n.engine.sweep();
+    await waitFor(() => a.engine.firing().length === 1 && b.engine.firing().length === 1, { what: 'firing known to both' });
+    for (const n of [a, b]) n.engine.sweep();
+    expect([...a.events, ...b.events].map((e) => [e.type, e.alert.id])).toEqual([['firing', `${rule.id}/q-1/temperature`]]);
+
+    holder = 'b';
+    for (const n of [a, b]) n.bus.emit('device.online', { deviceId: 'q-1', at: clock, remoteAddress: '127.0.0.1', method: 'secret' });
+    send(b, 'q-1', 'temperature', 20);
+    await waitFor(() => [...a.events, ...b.events].length === 2, { what: 'resolved' });
+    expect(b.events.at(-1)).toMatchObject({ type: 'resolved', alert: { deviceId: 'q-1' } });
+    // Node a stopped watching it: its silence there is not staleness.
+    clock += 120_000;
+    a.engine.sweep();
+    send(b, 'q-1', 'temperature', 20);
+    b.engine.sweep();
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    expect([...a.events, ...b.events]).toHaveLength(2);
+  });
+
   it('two nodes on one store: a device moving from one to the other fires once and is resolved by the new holder', async () => {
     let holder: 'a' | 'b' = 'a';
     const a = await node(handle.stores, () => holder === 'a');
