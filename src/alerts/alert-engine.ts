@@ -244,6 +244,10 @@ export class AlertEngine {
         track.revision = revision;
         this.#firing.set(id, { view, revision });
         this.#announce('alert.firing', view, now);
+        // The rule was deleted, or changed to watch something else, while this was being stored: ruleRemoved and
+        // applyRule resolved what #firing held then, which this was not yet, so it resolves here (else it
+        // would fire on with nothing left to resolve it, a restart included, as the rule id still exists).
+        if (this.#index.get(rule.id)?.tracks !== watched.tracks) await this.#resolve(key, id, undefined, this.#now());
       });
     } else {
       const value = rule.condition.kind === 'stale' ? undefined : track.lastValue;

@@ -14,7 +14,7 @@ import type { AlertView, NewRule } from '../../src/alerts/types.js';
 import { EventBus } from '../../src/events/bus.js';
 import type { Reading } from '../../src/protocol/messages.js';
 import { silentLogger } from '../../src/storage/logger.js';
-import { collect } from '../../src/stores/bucket.js';
+import { collect, type BucketKey } from '../../src/stores/bucket.js';
 import type { Stores } from '../../src/stores/stores.js';
 import { BACKENDS, type Backend, type StoresHandle } from '../support/stores.js';
 import { waitFor } from '../support/wait.js';
@@ -169,6 +169,36 @@ describe.each(BACKENDS)('alert engine on $name', (backend: Backend) => {
     await waitFor(() => n.events.length === 7, { what: "th-2's alert resolved" });
     expect(n.events[6]).toMatchObject({ type: 'resolved', alert: { ruleId: b.id, deviceId: 'th-2' } });
     expect(n.engine.firing().map((x) => x.id)).toEqual([`${b.id}/th-1/temperature`]);
+  });
+
+  /** The alerts store with its creates held until `open()`: an alert stays in flight while the test changes its rule. */
+  function heldCreates(stores: Stores): { stores: Stores; open: () => void } {
+    let open!: () => void;
+    const gate = new Promise<void>((resolve) => { open = resolve; });
+    const alerts = new Proxy(stores.alerts, {
+      get(target, prop) {
+        if (prop === 'create') return async (key: BucketKey, value: AlertView) => { await gate; return target.create(key, value); };
+        const value: unknown = Reflect.get(target, prop, target);
+        return typeof value === 'function' ? (value as (...args: unknown[]) => unknown).bind(target) : value;
+      },
+    });
+    return { stores: { ...stores, alerts }, open };
+  }
+
+  it.each([
+    ['deleted', async (n: Node, id: string) => { await n.rules.remove(id); }],
+    ['changed to another series', async (n: Node, id: string) => { await n.rules.update(id, { series: 'humidity' }); }],
+  ])('an alert still being stored when its rule is %s resolves too, and nothing is left firing', async (_how, change) => {
+    const held = heldCreates(handle.stores);
+    const n = await node(held.stores);
+    const rule = await n.rules.create({ ...hot, forSeconds: 0 });
+    send(n, 'th-1', 'temperature', 50);
+    await change(n, rule.id);
+    held.open();
+    await waitFor(() => n.events.length === 2, { what: 'fired, then resolved' });
+    expect(n.events.map((e) => [e.type, e.alert.id])).toEqual([['firing', `${rule.id}/th-1/temperature`], ['resolved', `${rule.id}/th-1/temperature`]]);
+    expect(n.engine.firing()).toEqual([]);
+    expect(await collect(handle.stores.alerts.entries())).toEqual([]);
   });
 
   it('a changed threshold applies from the next reading: the firing alert resolves when a reading says so', async () => {
