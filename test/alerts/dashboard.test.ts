@@ -2,8 +2,9 @@
  * Firing alerts on the dashboard, in Chromium against a real hub: a device
  * (a real socket) crosses a rule's threshold and the fleet view counts and
  * lists the alert, live; the device view shows it; the reading that clears it
- * takes it off both, live, without a reload. Under the hub's content security
- * policy with no violation. Screenshots go to test-artifacts/dashboard/.
+ * takes it off both, live, without a reload; many alerts at once are
+ * counted and listed newest first, at most 50. Under the hub's content
+ * security policy with no violation. Screenshots go to test-artifacts/dashboard/.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Browser, Page } from 'playwright-core';
@@ -73,6 +74,19 @@ describe('alerts on the dashboard (real hub, Chromium)', () => {
     await page.getByTestId('fleet-view').waitFor();
     await expect.poll(() => page.getByTestId('alert-count').textContent()).toBe('0');
     expect(await page.locator('[data-testid=firing-alerts] li[data-alert]').count()).toBe(0);
+    expect(violations.list()).toEqual([]);
+  }, 60_000);
+
+  it('many alerts at once: the count says how many, the list shows the newest 50 and how many more', async () => {
+    // A staleness rule naming devices that never report: the hub's sweep fires one alert per device.
+    const ids = Array.from({ length: 56 }, (_, i) => `silent-${String(i).padStart(2, '0')}`);
+    await hub.api('POST', '/v1/rules', { name: 'silent', devices: { ids }, series: 'temperature', condition: { kind: 'stale', afterSeconds: 1 } });
+    await expect.poll(() => page.getByTestId('alert-count').textContent(), { timeout: 15_000 }).toBe('56');
+    const rows = page.locator('[data-testid=firing-alerts] li[data-alert]');
+    await expect.poll(() => rows.count()).toBe(50);
+    expect(await page.getByTestId('more-alerts').textContent()).toBe('and 6 more, older');
+    expect(await rows.first().textContent()).toMatch(/firing\s*silent\s*silent-\d\d\s*temperature no reading for 1 s/);
+    await screenshot(page, 'alerts-4-fleet-many');
     expect(violations.list()).toEqual([]);
   }, 60_000);
 });

@@ -169,7 +169,8 @@ export class DeviceView {
     }
     for (const command of change.commands) if (command.deviceId === this.id) this.#command(command);
     for (const state of change.state) if (state.device === this.id) this.#stateChange(state);
-    if (change.alerts) renderNextFrame(this.#renderAlerts);
+    // While an alert shows, its "since" ages with every change (readings mostly), as the head's times do.
+    if (change.alerts || this.#alerts.firstElementChild?.hasAttribute('data-alert')) renderNextFrame(this.#renderAlerts);
     renderNextFrame(this.#renderHead);
   }
 

@@ -70,8 +70,8 @@ export class FleetView {
     this.#filterDirty = true;
     this.#alertsDirty = true;
     renderNextFrame(this.#render);
-    // "since" columns age without events.
-    this.#clock = setInterval(() => { this.#list.refresh(); renderNextFrame(this.#render); }, 5000);
+    // "since" columns (the device list's and the alerts') age without events.
+    this.#clock = setInterval(() => { this.#list.refresh(); this.#alertsDirty = true; renderNextFrame(this.#render); }, 5000);
   }
 
   unmount(): void {
