@@ -22,6 +22,7 @@ import { seriesRoutes } from './api/series.js';
 import { historyRoutes } from './api/history.js';
 import { jobRoutes } from './api/jobs.js';
 import { ruleRoutes } from './api/rules.js';
+import { LiveFilter } from './live/filter.js';
 import { AlertEngine } from './alerts/alert-engine.js';
 import { RuleService } from './alerts/rule-service.js';
 import type { Scheduler } from './commands/deadline.js';
@@ -245,6 +246,8 @@ export async function buildApp(config: Config, opts: BuildOptions): Promise<Fast
     bus, rules: stores.alertRules, alerts: stores.alerts, points: spool, logger: app.log, ...opts.alerts,
     // Cluster mode: the bridge also brings other nodes' readings (for dashboards); each node evaluates only its own devices.
     ...(cluster ? { isLocal: (deviceId: string) => app.gateway.runtimes.peek(deviceId) !== undefined } : {}),
+    // The live stream is registered below: until then (this start) there is nothing to know; liveSeeded catches up.
+    knownSeries: () => (app.hasDecorator('live') ? app.live.latest(LiveFilter.ALL) : []),
   });
   await alerts.start();
   app.decorate('alerts', alerts);
@@ -271,6 +274,8 @@ export async function buildApp(config: Config, opts: BuildOptions): Promise<Fast
   });
   await app.register(live, { requireOperator, origins, streams, ...opts.live });
   app.live.useAlerts(() => alerts.firing());
+  // Staleness rules watch the devices InfluxDB knows to send their series, so one that went quiet across the restart fires.
+  void app.liveSeeded.then((seeded) => { if (seeded) alerts.watchKnown(app.live.latest(LiveFilter.ALL)); });
   cluster?.connectLive(app.live, (deviceId) => app.gateway.runtimes.peek(deviceId) !== undefined);
   await app.register(async (operator) => {
     operator.addHook('onRequest', requireOperator);

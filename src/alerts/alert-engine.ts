@@ -44,7 +44,16 @@ export type AlertEngineOptions = {
   sweepMs?: number;
   /** Cluster mode: whether this node holds the device. Absent: one process, every device is local. */
   isLocal?: (deviceId: string) => boolean;
+  /**
+   * The series the hub knows each device to send, before this run's readings
+   * (the live stream's latest values, seeded from InfluxDB at start): a new
+   * staleness rule watches those devices at once (see watchKnown).
+   */
+  knownSeries?: () => Iterable<KnownSeries>;
 };
+
+/** A device's series as the live stream's latest values hold it. */
+export type KnownSeries = { device: string; name: string; v: unknown };
 
 type Firing = { view: AlertView; revision: number };
 
@@ -63,6 +72,7 @@ export class AlertEngine {
   readonly #now: () => number;
   readonly #sweepMs: number;
   readonly #isLocal: ((deviceId: string) => boolean) | undefined;
+  readonly #knownSeries: (() => Iterable<KnownSeries>) | undefined;
   readonly #index = new RuleIndex();
   /** Every firing alert of the hub (cluster: of every node), as the store has them. */
   readonly #firing = new Map<string, Firing>();
@@ -81,6 +91,7 @@ export class AlertEngine {
     this.#now = opts.now ?? Date.now;
     this.#sweepMs = opts.sweepMs ?? DEFAULT_SWEEP_MS;
     this.#isLocal = opts.isLocal;
+    this.#knownSeries = opts.knownSeries;
   }
 
   /** Loads the rules and the firing alerts, then follows both stores and the bus. */
@@ -196,14 +207,41 @@ export class AlertEngine {
 
   /**
    * A staleness rule naming its devices watches them from now on, readings or
-   * not (one process only: in a cluster no node knows it holds them before
-   * they send). Prefix rules watch the devices they see a reading from.
+   * not; any staleness rule watches the devices the hub knows to send its
+   * series (one process only: in a cluster no node knows it holds a device
+   * before it sends). Otherwise rules watch the devices they see a reading from.
    */
   #seed(watched: WatchedRule): void {
+    if (watched.rule.condition.kind !== 'stale' || this.#isLocal) return;
     const { ids } = watched.rule.devices;
-    if (watched.rule.condition.kind !== 'stale' || !ids || this.#isLocal) return;
+    if (ids) {
+      const now = this.#now();
+      for (const deviceId of ids) this.#trackOf(watched, deviceId, now);
+    }
+    if (this.#knownSeries) this.watchKnown(this.#knownSeries(), watched);
+  }
+
+  /**
+   * Staleness rules (or only `only`) watch the devices these series belong
+   * to, from now on: a device that went quiet before its rule was created,
+   * or across a hub restart (the caller passes the series InfluxDB had once
+   * the live stream is seeded), fires after afterSeconds like one that went
+   * quiet under the rule's eyes. A track already there is left as it is.
+   * One process only, as #seed.
+   */
+  watchKnown(series: Iterable<KnownSeries>, only?: WatchedRule): void {
+    if (this.#isLocal) return;
     const now = this.#now();
-    for (const deviceId of ids) this.#trackOf(watched, deviceId, now);
+    for (const { device, name, v } of series) {
+      if (typeof v !== 'number') continue;
+      const watching = this.#index.forReading(device, name);
+      if (watching === undefined) continue;
+      for (const watched of watching) {
+        if ((only === undefined || watched === only) && watched.rule.condition.kind === 'stale' && watched.matches(device)) {
+          this.#trackOf(watched, device, now);
+        }
+      }
+    }
   }
 
   /** Staleness rules watch a device no node holds, from now on. */

@@ -8,7 +8,7 @@
  */
 import type { IPoint } from 'influx';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { AlertEngine } from '../../src/alerts/alert-engine.js';
+import { AlertEngine, type KnownSeries } from '../../src/alerts/alert-engine.js';
 import { RuleService } from '../../src/alerts/rule-service.js';
 import type { AlertView, NewRule } from '../../src/alerts/types.js';
 import { EventBus } from '../../src/events/bus.js';
@@ -28,13 +28,14 @@ describe.each(BACKENDS)('alert engine on $name', (backend: Backend) => {
   let clock: number;
   const nodes: Node[] = [];
 
-  async function node(stores: Stores, isLocal?: (id: string) => boolean): Promise<Node> {
+  async function node(stores: Stores, isLocal?: (id: string) => boolean, known?: KnownSeries[]): Promise<Node> {
     const bus = new EventBus();
     const points: IPoint[] = [];
     const engine = new AlertEngine({
       bus, rules: stores.alertRules, alerts: stores.alerts, logger: silentLogger, now: () => clock, sweepMs: 3_600_000,
       points: { append: async (_device, p) => { points.push(...p); } },
       ...(isLocal ? { isLocal } : {}),
+      ...(known ? { knownSeries: () => known } : {}),
     });
     const events: Node['events'] = [];
     bus.on('alert.firing', ({ alert }) => events.push({ type: 'firing', alert }));
@@ -135,6 +136,29 @@ describe.each(BACKENDS)('alert engine on $name', (backend: Backend) => {
     expect(n.events[2]!.alert).toMatchObject({ id: `${rule.id}/s-1/temperature`, state: 'resolved', resolvedAt: 1_090_000 });
     expect(n.events[2]!.alert.value).toBeUndefined();
     expect(n.engine.firing().map((a) => a.deviceId)).toEqual(['s-2']);
+  });
+
+  it('staleness: a new prefix rule watches the devices known to send its series, numeric ones, so one already quiet fires', async () => {
+    const n = await node(handle.stores, undefined, [
+      { device: 'q-1', name: 'temperature', v: 20 },
+      { device: 'q-2', name: 'q-2/temperature', v: 21 }, // under its own base name
+      { device: 'q-3', name: 'humidity', v: 40 }, // another series
+      { device: 'q-4', name: 'temperature', v: 'n/a' }, // not a number: not a reading the rule counts
+      { device: 'other', name: 'temperature', v: 19 }, // not the prefix
+    ]);
+    const rule = await n.rules.create({ name: 'quiet', devices: { prefix: 'q-' }, series: 'temperature', condition: { kind: 'stale', afterSeconds: 60 } });
+    clock += 59_000;
+    n.engine.sweep();
+    clock += 1_000;
+    n.engine.sweep();
+    await waitFor(() => n.events.length === 2, { what: 'q-1 and q-2 stale' });
+    expect(n.events.map((e) => e.alert.id).sort()).toEqual([`${rule.id}/q-1/temperature`, `${rule.id}/q-2/temperature`]);
+    expect(n.events.map((e) => e.alert.firingSince)).toEqual([1_060_000, 1_060_000]);
+    // Known again later (the live stream seeded after a restart): the tracks there are left alone, no second firing.
+    n.engine.watchKnown([{ device: 'q-1', name: 'temperature', v: 20 }]);
+    n.engine.sweep();
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(n.events).toHaveLength(2);
   });
 
   it('a firing alert survives a restart: not announced again while still crossed, resolved once by the next run', async () => {

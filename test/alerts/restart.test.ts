@@ -1,7 +1,8 @@
 /**
  * A firing alert across a hub restart (same data dir, same InfluxDB): the
  * next run lists it firing at once, does not announce it again while the
- * device stays above the threshold, and resolves it once when it drops.
+ * device stays above the threshold, and resolves it once when it drops. A
+ * device that stops sending while the hub is down goes stale after it.
  */
 import { afterAll, describe, expect, it } from 'vitest';
 import type { AlertView } from '../../src/alerts/types.js';
@@ -48,5 +49,28 @@ describe('alerts across a hub restart', () => {
       return found.length >= 2 ? found : undefined;
     });
     expect(rows.map((r) => [r.state, r.value])).toEqual([['firing', 7.5], ['resolved', 5]]);
+  });
+
+  it('a device that goes quiet across the restart is stale for a prefix staleness rule, from the series InfluxDB knows', async () => {
+    const quietHubs = await restartableHub('alerts-restart-quiet');
+    try {
+      const first = await quietHubs.start();
+      const rule = (await first.api('POST', '/v1/rules', { name: 'pump silent', devices: { prefix: 'pump-' }, series: 'flow', condition: { kind: 'stale', afterSeconds: 2 } })).body;
+      const device = await TestDevice.connect(first.deviceUrl, { id: 'pump-7' });
+      device.send(encodeTelemetry(1, [{ n: 'flow', v: 3.2 }]));
+      expect(await device.next()).toMatchObject({ type: 2, seq: 1 });
+      await device.close();
+      // Stored before the hub stops, so the next run's seeding of the live stream finds it.
+      await until(async () => ((await first.db.query(`SELECT "value" FROM "telemetry" WHERE "device" = 'pump-7'`)).length === 1 ? true : undefined));
+      await first.close();
+
+      // The device never comes back: nothing but the stored series tells the new run to watch it.
+      const second = await quietHubs.start({}, { alerts: { sweepMs: 100 } });
+      const stale = await until(async () => (await second.api('GET', '/v1/alerts')).body.alerts[0] as AlertView | undefined);
+      expect(stale).toMatchObject({ id: `${rule.id}/pump-7/flow`, deviceId: 'pump-7', state: 'firing' });
+      expect(stale.value).toBeUndefined();
+    } finally {
+      await quietHubs.close();
+    }
   });
 });
