@@ -274,6 +274,7 @@ export async function buildApp(config: Config, opts: BuildOptions): Promise<Fast
   });
   await app.register(live, { requireOperator, origins, streams, ...opts.live });
   app.live.useAlerts(() => alerts.firing());
+  alerts.onAlert((alert) => app.live.alert(alert));
   // Staleness rules watch the devices InfluxDB knows to send their series, so one that went quiet across the restart fires.
   void app.liveSeeded.then((seeded) => { if (seeded) alerts.watchKnown(app.live.latest(LiveFilter.ALL)); });
   cluster?.connectLive(app.live, (deviceId) => app.gateway.runtimes.peek(deviceId) !== undefined);

@@ -76,6 +76,12 @@ export class AlertEngine {
   readonly #index = new RuleIndex();
   /** Every firing alert of the hub (cluster: of every node), as the store has them. */
   readonly #firing = new Map<string, Firing>();
+  /** Per alert id, the resolved view of this node's delete in flight: the store's watch may report the delete first. */
+  readonly #resolving = new Map<string, AlertView>();
+  /** Who hears every alert this node learns of, its own and other nodes' (the live stream); see onAlert. */
+  #observer: ((alert: AlertView) => void) | undefined;
+  /** False while start loads the store: what is firing already is no news. */
+  #observing = false;
   /** Per alert id, the store write in flight: a resolve waits for the create it follows. */
   readonly #inflight = new Map<string, Promise<void>>();
   readonly #unsubscribe: (() => void)[] = [];
@@ -104,6 +110,7 @@ export class AlertEngine {
       this.#alerts.watch((change) => this.#alertChanged(change.key, change.value, change.revision)),
     );
     for await (const entry of this.#alerts.entries()) this.#alertChanged(entry.key, entry.value, entry.revision);
+    this.#observing = true;
     for await (const entry of this.#rules.entries()) this.applyRule(entry.value);
     // A rule deleted by a run (or node) that stopped before resolving its alerts: they resolve now.
     this.#resolveAll((view) => this.#index.get(view.ruleId) === undefined);
@@ -129,6 +136,20 @@ export class AlertEngine {
     this.#offReadings = undefined;
     for (const off of this.#unsubscribe.splice(0)) off();
     await Promise.allSettled([...this.#inflight.values()]);
+  }
+
+  /**
+   * `observer` hears each alert firing and resolving once, as the alerts
+   * store records it: this node's and, in cluster mode, every other node's
+   * (through the store's watch), unlike the bus's events, which only the
+   * node that won the record emits (webhooks deliver them once per cluster).
+   * The live stream listens here, so a dashboard on any node (behind nginx,
+   * or on any of PULSEWIRE_WORKERS) sees every alert. A resolving another
+   * node did carries no `value` (the store has none) and this node's clock
+   * as resolvedAt. Not called for what is loaded at start (snapshots have it).
+   */
+  onAlert(observer: (alert: AlertView) => void): void {
+    this.#observer = observer;
   }
 
   /** Alerts firing now (GET /v1/alerts, the live stream's snapshot). */
@@ -280,7 +301,7 @@ export class AlertEngine {
         // Undefined: the store already has it firing (another node, or a run before a restart): announced then.
         if (revision === undefined) return;
         track.revision = revision;
-        this.#firing.set(id, { view, revision });
+        this.#learnFiring(id, view, revision);
         this.#announce('alert.firing', view, now);
         // The rule was deleted, or changed to watch something else, while this was being stored: ruleRemoved and
         // applyRule resolved what #firing held then, which this was not yet, so it resolves here (else it
@@ -305,12 +326,18 @@ export class AlertEngine {
   async #resolve(key: BucketKey, id: string, value: number | undefined, now: number): Promise<void> {
     const known = this.#firing.get(id) ?? (await this.#alerts.get(key).then((entry) => entry && { view: entry.value, revision: entry.revision }));
     if (!known) return;
-    // False: another node resolved it first (or it fired again since): it announced that.
-    if (!(await this.#alerts.delete(key, known.revision))) return;
-    if (this.#firing.get(id)?.revision === known.revision) this.#firing.delete(id);
     const resolved: AlertView = { ...known.view, state: 'resolved', resolvedAt: now };
     if (value === undefined) delete resolved.value;
     else resolved.value = value;
+    this.#resolving.set(id, resolved);
+    try {
+      // False: another node resolved it first (or it fired again since): it announced that.
+      if (!(await this.#alerts.delete(key, known.revision))) return;
+      // Unless the store's watch reported the delete already (lmdb does, before delete returns).
+      if (this.#firing.get(id)?.revision === known.revision) this.#learnResolved(id, resolved);
+    } finally {
+      this.#resolving.delete(id);
+    }
     this.#announce('alert.resolved', resolved, now);
   }
 
@@ -340,16 +367,36 @@ export class AlertEngine {
     const id = `${key[0]}/${key[1]}`;
     const track = this.#findTrack(key[0], key[1]);
     if (view) {
-      this.#firing.set(id, { view, revision });
+      this.#learnFiring(id, view, revision);
       if (track) {
         track.phase = 'firing';
         track.firingSince = view.firingSince;
         track.revision = revision;
       }
-    } else if (this.#firing.get(id)?.revision !== undefined && this.#firing.get(id)!.revision < revision) {
-      this.#firing.delete(id);
+    } else {
+      const known = this.#firing.get(id);
+      if (known === undefined || known.revision >= revision) return;
+      this.#learnResolved(id, this.#resolving.get(id) ?? { ...known.view, state: 'resolved', resolvedAt: this.#now() });
       if (track?.phase === 'firing') track.phase = 'ok';
     }
+  }
+
+  /** An alert fires at `revision` (this node's create, or the store's watch): the observer hears it the first time. */
+  #learnFiring(id: string, view: AlertView, revision: number): void {
+    const known = this.#firing.get(id);
+    this.#firing.set(id, { view, revision });
+    if (this.#observing && known?.revision !== revision) this.#observer?.(view);
+  }
+
+  /** A firing alert is gone from the store: the observer hears it resolved (another node's resolving: without the value it fired with). */
+  #learnResolved(id: string, resolved: AlertView): void {
+    this.#firing.delete(id);
+    if (!this.#observing) return;
+    if (resolved.value !== undefined && this.#resolving.get(id) !== resolved) {
+      resolved = { ...resolved };
+      delete resolved.value;
+    }
+    this.#observer?.(resolved);
   }
 
   #findTrack(ruleId: string, deviceAndSeries: string): AlertTrack | undefined {

@@ -115,8 +115,6 @@ export class LiveHub {
       }),
       bus.on('command.status', ({ command }) => { batch().commands.push(command); }),
       bus.on('job.progress', ({ job }) => { batch().jobs.push(job); }),
-      bus.on('alert.firing', ({ alert }) => { batch().alerts.push(alert); }),
-      bus.on('alert.resolved', ({ alert }) => { batch().alerts.push(alert); }),
       bus.on('state.reported', ({ deviceId, reported, at }) => { batch().state.push({ device: deviceId, kind: 'reported', state: reported, at }); }),
       bus.on('state.desired', ({ deviceId, desired, version, at }) => {
         batch().state.push({ device: deviceId, kind: 'desired', state: desired, version, at });
@@ -130,6 +128,15 @@ export class LiveHub {
   /** Where snapshots take the alerts firing now from (the alert engine). */
   useAlerts(firing: () => readonly AlertView[]): void {
     this.#firingAlerts = firing;
+  }
+
+  /**
+   * An alert fired or resolved, on any node (the alert engine's onAlert, not
+   * the bus: the bus carries an alert only on the node that announced it).
+   */
+  alert(alert: AlertView): void {
+    if (this.#stopped) return;
+    this.#batch.alerts.push(alert);
   }
 
   /** Cluster mode: snapshots include the other nodes' latest readings, and readings are received for the filters in use. */

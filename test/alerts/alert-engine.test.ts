@@ -19,7 +19,11 @@ import type { Stores } from '../../src/stores/stores.js';
 import { BACKENDS, type Backend, type StoresHandle } from '../support/stores.js';
 import { waitFor } from '../support/wait.js';
 
-type Node = { bus: EventBus; engine: AlertEngine; rules: RuleService; events: { type: string; alert: AlertView }[]; points: IPoint[] };
+type Node = {
+  bus: EventBus; engine: AlertEngine; rules: RuleService; events: { type: string; alert: AlertView }[]; points: IPoint[];
+  /** What the engine's onAlert observer heard (the live stream's feed). */
+  observed: AlertView[];
+};
 
 const reading = (name: string, value: number): Reading => ({ name, kind: 'value', value, timeUs: Date.now() * 1000 });
 
@@ -41,7 +45,9 @@ describe.each(BACKENDS)('alert engine on $name', (backend: Backend) => {
     bus.on('alert.firing', ({ alert }) => events.push({ type: 'firing', alert }));
     bus.on('alert.resolved', ({ alert }) => events.push({ type: 'resolved', alert }));
     await engine.start();
-    const created = { bus, engine, rules: new RuleService({ bucket: stores.alertRules, engine, now: () => clock }), events, points };
+    const observed: AlertView[] = [];
+    engine.onAlert((alert) => observed.push(alert));
+    const created = { bus, engine, rules: new RuleService({ bucket: stores.alertRules, engine, now: () => clock }), events, points, observed };
     nodes.push(created);
     return created;
   }
@@ -96,6 +102,8 @@ describe.each(BACKENDS)('alert engine on $name', (backend: Backend) => {
     expect(n.events[1]).toMatchObject({ type: 'resolved', alert: { id, state: 'resolved', value: 25, firingSince: 1_010_000, resolvedAt: 1_015_000 } });
     expect(n.engine.firing()).toEqual([]);
     expect(await collect(handle.stores.alerts.entries())).toEqual([]);
+    // The live stream's feed heard the same two, with the same views (the value that resolved it included).
+    expect(n.observed).toEqual(n.events.map((e) => e.alert));
     expect(n.points.map((p) => [p.measurement, p.tags, p.fields])).toEqual([
       ['alert', { rule: rule.id, device: 'th-1', series: 'temperature' }, { state: 'firing', value: 33 }],
       ['alert', { rule: rule.id, device: 'th-1', series: 'temperature' }, { state: 'resolved', value: 25 }],
@@ -288,5 +296,13 @@ describe.each(BACKENDS)('alert engine on $name', (backend: Backend) => {
     await waitFor(() => a.engine.firing().length === 0, { what: 'node a hears it resolved' });
     expect(a.events.map((e) => e.type)).toEqual(['firing']);
     expect(b.events.map((e) => [e.type, e.alert.id])).toEqual([['resolved', `${rule.id}/th-1/temperature`]]);
+    // Each node's live stream hears both, once: its own with the value, the other node's from the store (no resolving value there).
+    const id = `${rule.id}/th-1/temperature`;
+    await waitFor(() => a.observed.length === 2, { what: 'node a observed the resolving' });
+    expect(a.observed).toMatchObject([{ id, state: 'firing', value: 50 }, { id, state: 'resolved' }]);
+    expect(a.observed[1]!.value).toBeUndefined();
+    expect(b.observed).toMatchObject([{ id, state: 'firing', value: 50 }, { id, state: 'resolved', value: 10 }]);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    expect([a.observed.length, b.observed.length]).toEqual([2, 2]);
   });
 });

@@ -4,7 +4,8 @@
  * holding the device, and only there, even while a dashboard on the other
  * node makes it receive the device's readings; when the device is taken
  * over by the other node, the alert is not fired again there and the new
- * holder resolves it, once.
+ * holder resolves it, once. Each node's dashboards see the alert fire and
+ * resolve live, whichever node did it.
  */
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import type { AlertView } from '../../src/alerts/types.js';
@@ -44,15 +45,22 @@ describe('alert rules in a cluster of two nodes', () => {
   it('fires once on the holding node, is known to both, and after a takeover is resolved once by the new holder', async () => {
     const rule = (await a.api('POST', '/v1/rules', { name: 'hot', devices: { prefix: 'cl-' }, series: 'temp', condition: { kind: 'above', threshold: 50 } })).body;
     await waitFor(() => b.app.alerts.evaluating, { what: 'node b has the rule' });
-    // A dashboard on node b on the whole fleet: node b receives node a's readings too.
+    // A dashboard on each node on the whole fleet: node b receives node a's readings too.
     const live = await LiveClient.connect(b.baseUrl);
     await live.next((f) => f.type === 'snapshot');
+    const liveA = await LiveClient.connect(a.baseUrl);
+    await liveA.next((f) => f.type === 'snapshot');
+    // Any frame so far (the alert may share a tick with the readings awaited below).
+    const alertFrame = (client: LiveClient, state: string) =>
+      until(() => client.seen.find((f) => f.type === 'events' && Array.isArray(f.alerts) && (f.alerts as { state: string }[]).some((x) => x.state === state)));
 
     const onA = await TestDevice.connect(a.deviceUrl, { id: 'cl-1' });
     onA.send(encodeTelemetry(1, [{ n: 'temp', v: 60 }]));
     expect(await onA.next()).toMatchObject({ type: 2, seq: 1 });
     await live.next((f) => f.type === 'events' && Array.isArray(f.readings) && f.readings.some((r: { device: string }) => r.device === 'cl-1'));
     await waitFor(() => events.length >= 1, { what: 'firing' });
+    // Node b's dashboard sees the alert node a fired, live (not only in its next snapshot).
+    expect((await alertFrame(live, 'firing')).alerts).toMatchObject([{ id: `${rule.id}/cl-1/temp`, state: 'firing', value: 60 }]);
     for (const hub of [a, b]) {
       await until(async () => ((await hub.api('GET', '/v1/alerts')).body.alerts.length === 1 ? true : undefined));
     }
@@ -70,7 +78,10 @@ describe('alert rules in a cluster of two nodes', () => {
     }
     const id = `${rule.id}/cl-1/temp`;
     expect(events.map((e) => [e.node, e.type, e.alert.id, e.alert.value])).toEqual([['a', 'firing', id, 60], ['b', 'resolved', id, 40]]);
+    // And node a's dashboard sees node b resolve it.
+    expect((await alertFrame(liveA, 'resolved')).alerts).toMatchObject([{ id, state: 'resolved' }]);
     await onB.close();
     await live.close();
+    await liveA.close();
   });
 });
