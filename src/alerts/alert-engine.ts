@@ -32,6 +32,8 @@ import { RuleIndex, sameWatch, type WatchedRule } from './rule-index.js';
 import { alertId, type AlertRule, type AlertView } from './types.js';
 
 export const DEFAULT_SWEEP_MS = 1000;
+/** How long a removed device is remembered: far longer than a store write takes. */
+const REMOVED_KEPT_MS = 60_000;
 
 export type AlertEngineOptions = {
   bus: EventBus;
@@ -82,6 +84,13 @@ export class AlertEngine {
   #observer: ((alert: AlertView) => void) | undefined;
   /** False while start loads the store: what is firing already is no news. */
   #observing = false;
+  /**
+   * Devices removed, with when: an alert of one that was still being stored
+   * when it went resolves once stored (device.removed resolved only what
+   * #firing held). Kept a minute, pruned by the sweep; a moved device's
+   * tracks go too, but its alerts stay firing for its new node to resolve.
+   */
+  readonly #removed = new Map<string, number>();
   /** Per alert id, the store write in flight: a resolve waits for the create it follows. */
   readonly #inflight = new Map<string, Promise<void>>();
   readonly #unsubscribe: (() => void)[] = [];
@@ -115,7 +124,10 @@ export class AlertEngine {
     // A rule deleted by a run (or node) that stopped before resolving its alerts: they resolve now.
     this.#resolveAll((view) => this.#index.get(view.ruleId) === undefined);
     this.#unsubscribe.push(
-      this.#bus.on('device.removed', ({ deviceId }) => this.#forgetDevice(deviceId, true)),
+      this.#bus.on('device.removed', ({ deviceId }) => {
+        this.#removed.set(deviceId, this.#now());
+        this.#forgetDevice(deviceId, true);
+      }),
       this.#bus.on('device.online', ({ deviceId }) => {
         if (this.#isLocal && !this.#isLocal(deviceId)) this.#forgetDevice(deviceId, false);
       }),
@@ -186,6 +198,7 @@ export class AlertEngine {
   /** One pass over every track: staleness, and pending alerts whose duration ran out. */
   sweep(): void {
     const now = this.#now();
+    for (const [deviceId, at] of this.#removed) if (now - at > REMOVED_KEPT_MS) this.#removed.delete(deviceId);
     for (const watched of this.#index.all()) {
       const { condition } = watched.rule;
       for (const [deviceId, track] of watched.tracks) {
@@ -306,7 +319,9 @@ export class AlertEngine {
         // The rule was deleted, or changed to watch something else, while this was being stored: ruleRemoved and
         // applyRule resolved what #firing held then, which this was not yet, so it resolves here (else it
         // would fire on with nothing left to resolve it, a restart included, as the rule id still exists).
-        if (this.#index.get(rule.id)?.tracks !== watched.tracks) await this.#resolve(key, id, undefined, this.#now());
+        // The same for a device removed meanwhile (not before this fired: a device registered again under its id fires anew).
+        const gone = this.#index.get(rule.id)?.tracks !== watched.tracks || (this.#removed.get(deviceId) ?? -Infinity) >= now;
+        if (gone) await this.#resolve(key, id, undefined, this.#now());
       });
     } else {
       const value = rule.condition.kind === 'stale' ? undefined : track.lastValue;

@@ -218,9 +218,10 @@ describe.each(BACKENDS)('alert engine on $name', (backend: Backend) => {
   }
 
   it.each([
-    ['deleted', async (n: Node, id: string) => { await n.rules.remove(id); }],
-    ['changed to another series', async (n: Node, id: string) => { await n.rules.update(id, { series: 'humidity' }); }],
-  ])('an alert still being stored when its rule is %s resolves too, and nothing is left firing', async (_how, change) => {
+    ['its rule is deleted', async (n: Node, id: string) => { await n.rules.remove(id); }],
+    ['its rule is changed to another series', async (n: Node, id: string) => { await n.rules.update(id, { series: 'humidity' }); }],
+    ['its device is removed', async (n: Node) => { n.bus.emit('device.removed', { deviceId: 'th-1', at: clock }); }],
+  ])('an alert still being stored when %s resolves too, and nothing is left firing', async (_how, change) => {
     const held = heldCreates(handle.stores);
     const n = await node(held.stores);
     const rule = await n.rules.create({ ...hot, forSeconds: 0 });
