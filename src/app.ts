@@ -21,6 +21,10 @@ import { securityHeaders } from './api/security-headers.js';
 import { seriesRoutes } from './api/series.js';
 import { historyRoutes } from './api/history.js';
 import { jobRoutes } from './api/jobs.js';
+import { ruleRoutes } from './api/rules.js';
+import { LiveFilter } from './live/filter.js';
+import { AlertEngine } from './alerts/alert-engine.js';
+import { RuleService } from './alerts/rule-service.js';
 import type { Scheduler } from './commands/deadline.js';
 import { DeviceOutbox } from './commands/outbox.js';
 import { loginRoutes } from './api/login.js';
@@ -74,6 +78,9 @@ declare module 'fastify' {
     deviceState: Services['deviceState'];
     outbox: DeviceOutbox;
     jobs: Services['jobs'];
+    /** Alert rules evaluated on the live path (src/alerts). */
+    alerts: AlertEngine;
+    rules: RuleService;
     stores: Stores;
     services: Services;
     presence: Services['presence'];
@@ -103,6 +110,8 @@ export type BuildOptions = GatewayOptions & {
   commands?: { now?: () => number; pruneScheduler?: Scheduler };
   /** Host name resolution of the webhook address policy (tests play DNS rebinding with it). */
   webhooks?: { resolve?: Resolve };
+  /** The alert engine's clock and staleness sweep period (default 1 s); tests move and shorten them. */
+  alerts?: { now?: () => number; sweepMs?: number };
 };
 
 /**
@@ -250,6 +259,16 @@ export async function buildApp(config: Config, opts: BuildOptions): Promise<Fast
   app.decorate('webhooks', webhooks);
   await app.register(gateway, { ...(opts.nowUs ? { nowUs: opts.nowUs } : {}) });
   await app.register(httpFallback);
+  const alerts = new AlertEngine({
+    bus, rules: stores.alertRules, alerts: stores.alerts, points: spool, logger: app.log, ...opts.alerts,
+    // Cluster mode: the bridge also brings other nodes' readings (for dashboards); each node evaluates only its own devices.
+    ...(cluster ? { isLocal: (deviceId: string) => app.gateway.runtimes.peek(deviceId) !== undefined } : {}),
+    // The live stream is registered below: until then (this start) there is nothing to know; liveSeeded catches up.
+    knownSeries: () => (app.hasDecorator('live') ? app.live.latest(LiveFilter.ALL) : []),
+  });
+  await alerts.start();
+  app.decorate('alerts', alerts);
+  app.decorate('rules', new RuleService({ bucket: stores.alertRules, engine: alerts, ...(opts.alerts?.now ? { now: opts.alerts.now } : {}) }));
 
   const origins = new OriginPolicy(config.allowedOrigins, config.tls !== undefined);
   const sessions = new SessionKeys(config.operatorToken, { revoked: new BucketRevokedSessions(stores.revokedSessions) });
@@ -271,6 +290,10 @@ export async function buildApp(config: Config, opts: BuildOptions): Promise<Fast
     auth, sessions, origins, secure: config.tls !== undefined, maxFailures: config.authMaxFailures, blockMs: config.authBlockMs, maxAddresses: config.authMaxAddresses,
   });
   await app.register(live, { requireOperator, origins, streams, ...opts.live });
+  app.live.useAlerts(() => alerts.firing());
+  alerts.onAlert((alert) => app.live.alert(alert));
+  // Staleness rules watch the devices InfluxDB knows to send their series, so one that went quiet across the restart fires.
+  void app.liveSeeded.then((seeded) => { if (seeded) alerts.watchKnown(app.live.latest(LiveFilter.ALL)); });
   cluster?.connectLive(app.live, (deviceId) => app.gateway.runtimes.peek(deviceId) !== undefined);
   await app.register(async (operator) => {
     operator.addHook('onRequest', requireOperator);
@@ -283,6 +306,7 @@ export async function buildApp(config: Config, opts: BuildOptions): Promise<Fast
     await operator.register(commandRoutes);
     await operator.register(deviceStateRoutes);
     await operator.register(jobRoutes);
+    await operator.register(ruleRoutes, { rules: app.rules, engine: alerts });
     await operator.register(keyRoutes, { store: keyStore });
     await operator.register(auditRoutes, { audit });
     await operator.register(webhookRoutes, { webhooks });
@@ -307,6 +331,8 @@ export async function buildApp(config: Config, opts: BuildOptions): Promise<Fast
     await drainer.stop(bound);
     await Promise.race([writer.close(), new Promise((r) => setTimeout(r, bound).unref())]);
     app.outbox.close();
+    // Alerts first: what they announce while stopping is still recorded for delivery.
+    await alerts.close();
     await webhooks.close();
     cluster?.stop();
     await cluster?.handover.flush();

@@ -20,7 +20,7 @@ declare module 'fastify' {
 export const AUDIT_FIELD = 'x-audit';
 
 /** Actions that create something whose id is only in the answer (`{id}`): the target names it. */
-const CREATES = new Set(['command.create', 'job.create', 'key.create', 'webhook.create']);
+const CREATES = new Set(['command.create', 'job.create', 'key.create', 'webhook.create', 'rule.create']);
 
 /** A route's schema fragment: `schema: { ...audited('command.create'), ... }`. */
 export function audited(action: string): { [AUDIT_FIELD]: string } {
@@ -57,6 +57,7 @@ function detailOf(action: string, requestBody: unknown): string | undefined {
   const body = (requestBody ?? {}) as { name?: unknown; scope?: unknown; command?: { name?: unknown } };
   if (action === 'command.create' && typeof body.name === 'string') return body.name;
   if (action === 'job.create' && typeof body.command?.name === 'string') return body.command.name;
+  if ((action === 'rule.create' || action === 'rule.update') && typeof body.name === 'string') return body.name;
   if (action === 'key.create' && typeof body.name === 'string') return `${body.name} (${String(body.scope)})`;
   // Where the fleet's events will go, by origin only (a receiver's path or query may hold its token).
   if ((action === 'webhook.create' || action === 'webhook.update') && typeof (requestBody as { url?: unknown } | undefined)?.url === 'string') {

@@ -31,6 +31,8 @@ export const STORE_BUCKETS = {
   revokedSessions: 'revoked-sessions',
   apiKeys: 'api-keys',
   audit: 'audit',
+  alertRules: 'alert-rules',
+  alerts: 'alerts',
   leases: 'leases',
   nodes: 'nodes',
   windows: 'duplicate-windows',

@@ -36,6 +36,9 @@ const SHAPE: Record<StoreName, { mirror?: boolean; watch?: boolean }> = {
   // Every node closes the live streams of a key revoked on any node.
   apiKeys: { watch: true },
   audit: { watch: false },
+  // Every node evaluates the rules in force and knows which alerts fire (a device may move to it).
+  alertRules: { watch: true },
+  alerts: { watch: true },
   leases: { watch: false },
   nodes: { watch: true },
   windows: { watch: false },
@@ -56,7 +59,7 @@ export async function openJetStreamStores(nc: NatsConnection, options: JetStream
     opened.push(bucket as JetStreamBucket<unknown>);
     return bucket;
   };
-  const [devices, deviceStatus, commands, commandsDone, desired, reported, desiredVersions, jobs, jobTargets, jobDispatch, revokedSessions, apiKeys, audit, leases, nodes, windows, webhooks, webhookOutbox, webhookFailed] = await Promise.all([
+  const [devices, deviceStatus, commands, commandsDone, desired, reported, desiredVersions, jobs, jobTargets, jobDispatch, revokedSessions, apiKeys, audit, alertRules, alerts, leases, nodes, windows, webhooks, webhookOutbox, webhookFailed] = await Promise.all([
     open<Stores['devices'] extends Bucket<infer V> ? V : never>('devices'),
     open<Stores['deviceStatus'] extends Bucket<infer V> ? V : never>('deviceStatus'),
     open<Stores['commands'] extends Bucket<infer V> ? V : never>('commands'),
@@ -70,6 +73,8 @@ export async function openJetStreamStores(nc: NatsConnection, options: JetStream
     open<number>('revokedSessions'),
     open<Stores['apiKeys'] extends Bucket<infer V> ? V : never>('apiKeys'),
     open<Stores['audit'] extends Bucket<infer V> ? V : never>('audit'),
+    open<Stores['alertRules'] extends Bucket<infer V> ? V : never>('alertRules'),
+    open<Stores['alerts'] extends Bucket<infer V> ? V : never>('alerts'),
     open<NonNullable<Stores['leases']> extends Bucket<infer V> ? V : never>('leases'),
     open<NonNullable<Stores['nodes']> extends Bucket<infer V> ? V : never>('nodes'),
     open<NonNullable<Stores['windows']> extends Bucket<infer V> ? V : never>('windows'),
@@ -79,7 +84,7 @@ export async function openJetStreamStores(nc: NatsConnection, options: JetStream
   ]);
   const stores: Stores = {
     backend: 'jetstream',
-    devices, deviceStatus, commands, commandsDone, desired, reported, desiredVersions, jobs, jobTargets, jobDispatch, revokedSessions, apiKeys, audit, webhooks, webhookOutbox, webhookFailed, leases, nodes, windows,
+    devices, deviceStatus, commands, commandsDone, desired, reported, desiredVersions, jobs, jobTargets, jobDispatch, revokedSessions, apiKeys, audit, alertRules, alerts, webhooks, webhookOutbox, webhookFailed, leases, nodes, windows,
     async close() {
       await flushAll(stores);
       for (const bucket of opened) bucket.close();

@@ -85,6 +85,10 @@ export const ERRORS = {
   PW_ERR_JOB_NOT_FOUND: { message: 'no such job', http: 404 },
   PW_ERR_JOB_FINISHED: { message: 'job already finished', http: 409 },
   PW_ERR_JOB_NO_TARGETS: { message: 'the job target matches no device', http: 400 },
+  // Alert rules (docs/webhooks.md, "Alert rules").
+  PW_ERR_RULE_NOT_FOUND: { message: 'no such alert rule', http: 404 },
+  PW_ERR_RULE_INVALID: { message: 'invalid alert rule', http: 400 },
+  PW_ERR_RULES_FULL: { message: 'too many alert rules; delete unused ones first', http: 409 },
 
   // Outgoing webhooks (docs/webhooks.md).
   PW_ERR_WEBHOOK_NOT_FOUND: { message: 'no such webhook endpoint', http: 404 },

@@ -167,6 +167,7 @@ export class Conflation {
   readonly #commands = new Map<string, LiveBatch['commands'][number]>();
   readonly #state = new Map<string, LiveBatch['state'][number]>();
   readonly #jobs = new Map<string, LiveBatch['jobs'][number]>();
+  readonly #alerts = new Map<string, LiveBatch['alerts'][number]>();
 
   add(batch: LiveBatch): void {
     for (const reading of batch.readings) {
@@ -186,10 +187,12 @@ export class Conflation {
     for (const command of batch.commands) replace(this.#commands, command.id, command);
     for (const change of batch.state) replace(this.#state, `${change.kind}\u0000${change.device}`, change);
     for (const job of batch.jobs) replace(this.#jobs, job.id, job);
+    // An alert that fired and resolved while the consumer was behind: its last state is what it needs.
+    for (const alert of batch.alerts) replace(this.#alerts, alert.id, alert);
   }
 
   get empty(): boolean {
-    return this.#readings.size + this.#status.size + this.#commands.size + this.#state.size + this.#jobs.size === 0;
+    return this.#readings.size + this.#status.size + this.#commands.size + this.#state.size + this.#jobs.size + this.#alerts.size === 0;
   }
 
   toBatch(): LiveBatch {
@@ -199,6 +202,7 @@ export class Conflation {
       commands: [...this.#commands.values()],
       state: [...this.#state.values()],
       jobs: [...this.#jobs.values()],
+      alerts: [...this.#alerts.values()],
     };
   }
 }

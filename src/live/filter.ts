@@ -77,6 +77,7 @@ export class LiveFilter {
       commands: batch.commands.filter((c) => this.device(c.deviceId)),
       state: batch.state.filter((s) => this.device(s.device)),
       jobs: batch.jobs,
+      alerts: batch.alerts.filter((a) => this.device(a.deviceId)),
     };
   }
 }

@@ -6,6 +6,7 @@
  * more than one, and the device path only pays a Map lookup per reading.
  */
 import { randomInt } from 'node:crypto';
+import type { AlertView } from '../alerts/types.js';
 import type { EventBus } from '../events/bus.js';
 import type { BackpressureLimits, LiveTransport } from './connection.js';
 import { LiveConnection } from './connection.js';
@@ -69,6 +70,7 @@ export class LiveHub {
   #closedTooSlow = 0;
   #timer: NodeJS.Timeout | undefined;
   #peers: LivePeers | undefined;
+  #firingAlerts: () => readonly AlertView[] = () => [];
   #stopped = false;
 
   constructor(options: LiveHubOptions) {
@@ -121,6 +123,20 @@ export class LiveHub {
     this.#timer = setInterval(() => this.tick(), this.options.tickMs);
     this.#timer.unref();
     return this.#status.load(statuses);
+  }
+
+  /** Where snapshots take the alerts firing now from (the alert engine). */
+  useAlerts(firing: () => readonly AlertView[]): void {
+    this.#firingAlerts = firing;
+  }
+
+  /**
+   * An alert fired or resolved, on any node (the alert engine's onAlert, not
+   * the bus: the bus carries an alert only on the node that announced it).
+   */
+  alert(alert: AlertView): void {
+    if (this.#stopped) return;
+    this.#batch.alerts.push(alert);
   }
 
   /** Cluster mode: snapshots include the other nodes' latest readings, and readings are received for the filters in use. */
@@ -239,7 +255,8 @@ export class LiveHub {
     const filter = connection.filter;
     const { devices, counts } = this.#status.select((id) => filter.device(id));
     const latest = this.#latest.select(filter);
-    connection.sendSnapshot(JSON.stringify({ type: 'snapshot', seq: this.#seq, counts, devices, latest }), this.#seq);
+    const alerts = this.#firingAlerts().filter((alert) => filter.device(alert.deviceId));
+    connection.sendSnapshot(JSON.stringify({ type: 'snapshot', seq: this.#seq, counts, devices, latest, alerts }), this.#seq);
   }
 
   /** Public so tests can drive ticks; normally the timer calls it. */

@@ -3,6 +3,7 @@
  * to them. Conversions happen once per event on the hub side, not once per
  * connection, so a hundred dashboards cost one conversion.
  */
+import type { AlertView } from '../alerts/types.js';
 import type { CommandView } from '../commands/types.js';
 import type { JobView } from '../jobs/types.js';
 import type { Reading, ReadingKind } from '../protocol/messages.js';
@@ -32,16 +33,18 @@ export type LiveBatch = {
   commands: CommandView[];
   state: LiveStateChange[];
   jobs: JobView[];
+  /** Alerts that fired or resolved (src/alerts): `state` says which. */
+  alerts: AlertView[];
 };
 
-export const BATCH_KEYS = ['readings', 'status', 'commands', 'state', 'jobs'] as const;
+export const BATCH_KEYS = ['readings', 'status', 'commands', 'state', 'jobs', 'alerts'] as const;
 
 export function emptyBatch(): LiveBatch {
-  return { readings: [], status: [], commands: [], state: [], jobs: [] };
+  return { readings: [], status: [], commands: [], state: [], jobs: [], alerts: [] };
 }
 
 export function batchSize(batch: LiveBatch): number {
-  return batch.readings.length + batch.status.length + batch.commands.length + batch.state.length + batch.jobs.length;
+  return batch.readings.length + batch.status.length + batch.commands.length + batch.state.length + batch.jobs.length + batch.alerts.length;
 }
 
 export function toLiveReading(device: string, reading: Reading): LiveReading {

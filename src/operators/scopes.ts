@@ -1,9 +1,10 @@
 /**
  * What an operator key may do. Scopes are ordered, each allowing everything
  * the one below does:
- * - `read`: devices, history, series, state, commands and jobs as they are,
- *   the live stream, metrics;
- * - `operate`: read, plus sending and cancelling commands, desired state, jobs;
+ * - `read`: devices, history, series, state, commands, jobs, alert rules and
+ *   firing alerts as they are, the live stream, metrics;
+ * - `operate`: read, plus sending and cancelling commands, desired state, jobs,
+ *   alert rules;
  * - `admin`: operate, plus the registry (register, rotate, disable, remove
  *   devices), operator keys, dead letters and the audit log.
  * Each operator route states the scope it needs in its schema as `x-scope`,

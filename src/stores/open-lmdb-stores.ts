@@ -2,7 +2,7 @@
  * The single-process backend: every store as a bucket on lmdb, in the two
  * environments the hub has always had under its data dir, `state` (the
  * device registry, busy with status writes) and `commands` (commands, device
- * state, jobs, logged-out sessions, operator keys, the audit log). lmdb's own files are the truth; leases
+ * state, jobs, logged-out sessions, operator keys, the audit log, alert rules and firing alerts). lmdb's own files are the truth; leases
  * are not needed (one process holds every one) and duplicate windows stay in
  * the spool, which commits them with the readings.
  *
@@ -39,6 +39,8 @@ export async function openLmdbStores(dataDir: string): Promise<Stores> {
     webhooks: webhooksEnv.bucket('endpoints'),
     webhookOutbox: webhooksEnv.bucket('outbox'),
     webhookFailed: webhooksEnv.bucket('failed'),
+    alertRules: commandsEnv.bucket('alert-rules'),
+    alerts: commandsEnv.bucket('alerts'),
     leases: undefined,
     nodes: undefined,
     windows: undefined,

@@ -19,6 +19,7 @@ import type { LeaseRecord } from '../cluster/leases.js';
 import type { ApiKeyRecord } from '../operators/api-key-store.js';
 import type { AuditEntry } from '../audit/audit-log.js';
 import type { FailedEntry, OutboxEntry, WebhookRecord } from '../webhooks/types.js';
+import type { AlertRule, AlertView } from '../alerts/types.js';
 
 export type StoreBackend = 'lmdb' | 'jetstream';
 
@@ -60,6 +61,10 @@ export type Stores = {
   readonly webhookOutbox: Bucket<OutboxEntry>;
   /** Events whose retries ran out, keyed like the outbox, until replayed or the endpoint is deleted. */
   readonly webhookFailed: Bucket<FailedEntry>;
+  /** Alert rules by id (alerts/rule-service.ts). */
+  readonly alertRules: Bucket<AlertRule>;
+  /** Alerts firing now, keyed [ruleId, `${deviceId}/${series}`]: a record exists exactly while its alert fires. */
+  readonly alerts: Bucket<AlertView>;
   /** Undefined with one process, which holds every lease. */
   readonly leases: Bucket<LeaseRecord> | undefined;
   /** Each node's heartbeat; undefined with one process. */
@@ -74,7 +79,7 @@ export type Stores = {
 export async function flushAll(stores: Stores): Promise<void> {
   const buckets = [
     stores.devices, stores.deviceStatus, stores.commands, stores.commandsDone, stores.desired, stores.reported, stores.desiredVersions,
-    stores.jobs, stores.jobTargets, stores.jobDispatch, stores.revokedSessions, stores.apiKeys, stores.audit, stores.webhooks, stores.webhookOutbox, stores.webhookFailed, stores.leases, stores.nodes, stores.windows,
+    stores.jobs, stores.jobTargets, stores.jobDispatch, stores.revokedSessions, stores.apiKeys, stores.audit, stores.webhooks, stores.webhookOutbox, stores.webhookFailed, stores.alertRules, stores.alerts, stores.leases, stores.nodes, stores.windows,
   ];
   await Promise.all(buckets.map((bucket) => bucket?.flush()));
 }

@@ -20,7 +20,7 @@ import { openLmdbStores } from '../stores/open-lmdb-stores.js';
 import type { Stores } from '../stores/stores.js';
 
 const COPIED: readonly (keyof Stores)[] = [
-  'devices', 'deviceStatus', 'commands', 'commandsDone', 'desired', 'reported', 'desiredVersions', 'jobs', 'jobTargets', 'jobDispatch', 'revokedSessions', 'apiKeys', 'audit',
+  'devices', 'deviceStatus', 'commands', 'commandsDone', 'desired', 'reported', 'desiredVersions', 'jobs', 'jobTargets', 'jobDispatch', 'revokedSessions', 'apiKeys', 'audit', 'alertRules', 'alerts',
   // Webhook endpoints with their secrets, the events still waiting and the failed lists.
   'webhooks', 'webhookOutbox', 'webhookFailed',
 ];

@@ -25,7 +25,7 @@ function isFresh(built: string, sources: string[]): boolean {
 }
 
 export async function ensureDashboardBuilt(): Promise<void> {
-  if (isFresh(at('dist/dashboard/index.html'), [at('dashboards/web'), at('src/commands/types.ts'), at('src/state/types.ts')])) return;
+  if (isFresh(at('dist/dashboard/index.html'), [at('dashboards/web'), at('src/commands/types.ts'), at('src/state/types.ts'), at('src/alerts/types.ts')])) return;
   const { build } = await import('vite');
   await build({ configFile: at('dashboards/web/vite.config.ts'), logLevel: 'warn' });
 }

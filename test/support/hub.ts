@@ -112,14 +112,14 @@ export async function operatorRequest(baseUrl: string, method: string, route: st
  * the same data dir and database. `close()` closes whichever are still open
  * (closing twice is harmless) and removes the data dir.
  */
-export async function restartableHub(name: string): Promise<{ dataDir: string; start(env?: Record<string, string>): Promise<TestHub>; close(): Promise<void> }> {
+export async function restartableHub(name: string): Promise<{ dataDir: string; start(env?: Record<string, string>, opts?: Partial<BuildOptions>): Promise<TestHub>; close(): Promise<void> }> {
   const dataDir = await mkdtemp(path.join(os.tmpdir(), `pulsewire-${name}-`));
   const database = await freshDatabase(name);
   const hubs: TestHub[] = [];
   return {
     dataDir,
-    async start(env = {}) {
-      const hub = await startHub(env, { dataDir, database });
+    async start(env = {}, opts = {}) {
+      const hub = await startHub(env, { ...opts, dataDir, database });
       hubs.push(hub);
       return hub;
     },

@@ -4,6 +4,7 @@
  * reported/desired state with the delta, a form to send a command and watch
  * its status change live, and a form to patch the desired state.
  */
+import { renderAlerts } from './alert-list.js';
 import { api, ApiError } from './api.js';
 import { SeriesChart, WINDOW_MS } from './charts.js';
 import { formatValue, h, renderNextFrame, timeAgo } from './frame.js';
@@ -44,6 +45,7 @@ export class DeviceView {
   readonly #badge = h('span', { class: 'badge', 'data-testid': 'device-status' });
   readonly #reason = h('span', { class: 'reason', 'data-testid': 'device-reason' });
   readonly #detailList = h('dl', { class: 'details' });
+  readonly #alerts = h('ol', { class: 'recent alerts', 'data-testid': 'device-alerts' });
   readonly #chartBox = h('div', { class: 'charts', 'data-testid': 'charts' });
   readonly #chartNote = h('p', { class: 'muted' }, 'Waiting for readings…');
   readonly #textTable = h('tbody');
@@ -96,6 +98,7 @@ export class DeviceView {
         h('a', { href: '#/', class: 'back' }, '← Fleet'),
         h('h2', {}, id), this.#badge, this.#reason),
       this.#detailList,
+      h('div', { class: 'panel alerts-panel' }, h('h3', {}, 'Firing alerts'), this.#alerts),
       h('div', { class: 'panel' }, h('h3', {}, 'Live series'), this.#chartNote, this.#chartBox,
         h('table', { class: 'texts' }, this.#textTable)),
       h('div', { class: 'device-cols' },
@@ -139,7 +142,10 @@ export class DeviceView {
     void this.#loadState();
     void this.#loadCommands();
     renderNextFrame(this.#renderHead);
+    renderNextFrame(this.#renderAlerts);
   }
+
+  readonly #renderAlerts = () => renderAlerts(this.#alerts, this.#store.alertsOf(this.id), false);
 
   unmount(): void {
     this.#closed = true;
@@ -163,6 +169,8 @@ export class DeviceView {
     }
     for (const command of change.commands) if (command.deviceId === this.id) this.#command(command);
     for (const state of change.state) if (state.device === this.id) this.#stateChange(state);
+    // While an alert shows, its "since" ages with every change (readings mostly), as the head's times do.
+    if (change.alerts || this.#alerts.firstElementChild?.hasAttribute('data-alert')) renderNextFrame(this.#renderAlerts);
     renderNextFrame(this.#renderHead);
   }
 

@@ -1,8 +1,10 @@
 /**
  * Fleet view: online/offline counts, a searchable device list with live
  * status badges (virtual scrolling: only visible rows are in the DOM), and the
- * devices that went offline most recently with their reason.
+ * devices that went offline most recently with their reason, and the alerts
+ * firing now.
  */
+import { renderAlerts } from './alert-list.js';
 import { formatValue, h, renderNextFrame, timeAgo } from './frame.js';
 import type { DeviceEntry, FleetChange, FleetStore } from './store.js';
 import { VirtualList } from './virtual-list.js';
@@ -24,6 +26,9 @@ export class FleetView {
   readonly #statusFilter = h('select', { 'aria-label': 'Status', 'data-testid': 'status-filter' },
     h('option', { value: 'all' }, 'all'), h('option', { value: 'online' }, 'online'), h('option', { value: 'offline' }, 'offline'));
   readonly #recent = h('ol', { class: 'recent', 'data-testid': 'recent-offline' });
+  readonly #alertCount = h('b', { 'data-testid': 'alert-count' }, '0');
+  readonly #alerts = h('ol', { class: 'recent alerts', 'data-testid': 'firing-alerts' });
+  #alertsDirty = true;
   #unlisten: (() => void) | undefined;
   #filterDirty = true;
   #clock: ReturnType<typeof setInterval> | undefined;
@@ -46,23 +51,27 @@ export class FleetView {
       h('div', { class: 'counts' },
         h('div', { class: 'count online' }, this.#online, ' online'),
         h('div', { class: 'count offline' }, this.#offline, ' offline'),
-        h('div', { class: 'count total' }, this.#total, ' devices')),
+        h('div', { class: 'count total' }, this.#total, ' devices'),
+        h('div', { class: 'count alerting' }, this.#alertCount, ' alerts firing')),
       h('div', { class: 'fleet-cols' },
         h('div', { class: 'panel list-panel' },
           h('div', { class: 'list-tools' }, this.#search, this.#statusFilter, this.#shown),
           h('div', { class: 'row head' }, h('span', { class: 'badge' }, 'status'), h('span', { class: 'id' }, 'device'),
             h('span', { class: 'value' }, 'latest reading'), h('span', { class: 'since' }, 'since')),
           this.#list.element),
-        h('div', { class: 'panel recent-panel' }, h('h3', {}, 'Recently offline'), this.#recent)));
+        h('div', { class: 'side-panels' },
+          h('div', { class: 'panel alerts-panel' }, h('h3', {}, 'Firing alerts'), this.#alerts),
+          h('div', { class: 'panel recent-panel' }, h('h3', {}, 'Recently offline'), this.#recent))));
   }
 
   mount(parent: HTMLElement): void {
     parent.replaceChildren(this.element);
     this.#unlisten = this.#store.listen((change) => this.#onChange(change));
     this.#filterDirty = true;
+    this.#alertsDirty = true;
     renderNextFrame(this.#render);
-    // "since" columns age without events.
-    this.#clock = setInterval(() => { this.#list.refresh(); renderNextFrame(this.#render); }, 5000);
+    // "since" columns (the device list's and the alerts') age without events.
+    this.#clock = setInterval(() => { this.#list.refresh(); this.#alertsDirty = true; renderNextFrame(this.#render); }, 5000);
   }
 
   unmount(): void {
@@ -74,7 +83,8 @@ export class FleetView {
     if (change.membership) this.#filterDirty = true;
     // A status flip changes membership of the online/offline filter.
     if (change.status && this.#statusFilter.value !== 'all') this.#filterDirty = true;
-    if (change.membership || change.status) renderNextFrame(this.#render);
+    if (change.alerts) this.#alertsDirty = true;
+    if (change.membership || change.status || change.alerts) renderNextFrame(this.#render);
   }
 
   #refilter(): void {
@@ -103,6 +113,11 @@ export class FleetView {
       this.#list.refresh();
     }
     this.#renderRecent(store.recentlyOffline(RECENT_OFFLINE));
+    if (this.#alertsDirty) {
+      this.#alertsDirty = false;
+      this.#alertCount.textContent = String(store.alerts.size);
+      renderAlerts(this.#alerts, [...store.alerts.values()], true);
+    }
   };
 
   #renderRow(row: HTMLAnchorElement, id: string): void {

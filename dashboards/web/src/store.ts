@@ -3,7 +3,7 @@
  * and newest reading, and every series' newest reading. Applying a frame only
  * changes data and notifies; views render in the next animation frame.
  */
-import type { CommandView, EventsFrame, LiveDeviceStatus, LiveReading, LiveStateChange, SnapshotFrame } from './types.js';
+import type { AlertView, CommandView, EventsFrame, LiveDeviceStatus, LiveReading, LiveStateChange, SnapshotFrame } from './types.js';
 
 export type DeviceEntry = {
   id: string;
@@ -24,6 +24,8 @@ export type FleetChange = {
   readings: LiveReading[];
   commands: CommandView[];
   state: LiveStateChange[];
+  /** Some alert fired or resolved (or the snapshot replaced them all). */
+  alerts: boolean;
 };
 
 type Listener = (change: FleetChange) => void;
@@ -32,6 +34,8 @@ export class FleetStore {
   readonly devices = new Map<string, DeviceEntry>();
   /** Newest reading per device and series: device -> name -> reading. */
   readonly latest = new Map<string, Map<string, LiveReading>>();
+  /** The alerts firing now, by alert id, oldest first. */
+  readonly alerts = new Map<string, AlertView>();
   #sortedIds: string[] = [];
   #sortedDirty = false;
   #online = 0;
@@ -66,9 +70,11 @@ export class FleetStore {
     this.#online = 0;
     for (const status of frame.devices ?? []) this.#applyStatus(status);
     for (const reading of frame.latest ?? []) this.#applyReading(reading);
+    this.alerts.clear();
+    for (const alert of [...(frame.alerts ?? [])].sort((a, b) => a.firingSince - b.firingSince)) this.alerts.set(alert.id, alert);
     this.#sortedDirty = true;
     this.lastSeq = frame.seq;
-    this.#emit({ membership: true, status: true, snapshot: true, readings: frame.latest ?? [], commands: [], state: [] });
+    this.#emit({ membership: true, status: true, snapshot: true, readings: frame.latest ?? [], commands: [], state: [], alerts: true });
   }
 
   applyEvents(frame: EventsFrame): void {
@@ -77,6 +83,10 @@ export class FleetStore {
     for (const status of frame.status ?? []) membership = this.#applyStatus(status) || membership;
     for (const reading of frame.readings ?? []) membership = this.#applyReading(reading) || membership;
     if (membership) this.#sortedDirty = true;
+    for (const alert of frame.alerts ?? []) {
+      if (alert.state === 'firing') this.alerts.set(alert.id, alert);
+      else this.alerts.delete(alert.id);
+    }
     this.#emit({
       membership,
       status: (frame.status?.length ?? 0) > 0 || (frame.readings?.length ?? 0) > 0,
@@ -84,7 +94,13 @@ export class FleetStore {
       readings: frame.readings ?? [],
       commands: frame.commands ?? [],
       state: frame.state ?? [],
+      alerts: (frame.alerts?.length ?? 0) > 0,
     });
+  }
+
+  /** The alerts firing now on one device, oldest first. */
+  alertsOf(deviceId: string): AlertView[] {
+    return [...this.alerts.values()].filter((alert) => alert.deviceId === deviceId);
   }
 
   /** The offline devices that went offline most recently, newest first. */

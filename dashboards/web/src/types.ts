@@ -3,8 +3,10 @@
  * and the operator API shapes it uses. Command and state shapes are the hub's
  * own types (type-only imports, erased from the bundle).
  */
+export type { AlertView } from '../../../src/alerts/types.js';
 export type { CommandStatus, CommandView } from '../../../src/commands/types.js';
 export type { DeviceStateView, JsonObject, JsonValue } from '../../../src/state/types.js';
+import type { AlertView } from '../../../src/alerts/types.js';
 import type { CommandView } from '../../../src/commands/types.js';
 import type { JsonObject } from '../../../src/state/types.js';
 
@@ -23,6 +25,8 @@ export type SnapshotFrame = {
   counts: { online: number; offline: number };
   devices: LiveDeviceStatus[];
   latest: LiveReading[];
+  /** The alerts firing now (absent from a hub before alert rules). */
+  alerts?: AlertView[];
 };
 export type EventsFrame = {
   type: 'events';
@@ -32,6 +36,8 @@ export type EventsFrame = {
   commands?: CommandView[];
   state?: LiveStateChange[];
   jobs?: unknown[];
+  /** Alerts that fired or resolved (`state`). */
+  alerts?: AlertView[];
   conflated?: boolean;
 };
 export type ErrorFrame = { type: 'error'; code: string; message: string };
