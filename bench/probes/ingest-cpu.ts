@@ -6,7 +6,13 @@
  * backlog pacer ties to InfluxDB anyway. For A/B: alternate --root.
  *
  *   tsx bench/probes/ingest-cpu.ts [--root DIR] [--batch N] [--seconds S] [--devices N] [--cpu-prof DIR] [--env K=V,...]
- *     [--heap-prof DIR [--heap-prof-interval BYTES]]
+ *     [--heap-prof DIR [--heap-prof-interval BYTES]] [--rate MESSAGES_PER_S]
+ *
+ * --rate: a fixed fleet-wide message rate instead of the closed loop. On a
+ * shared machine the closed loop's rate follows the CPU the hub gets, and the
+ * cost per reading follows the rate (fewer messages per turn share each
+ * turn's fixed costs), so two builds compare better at one rate both keep up
+ * with (check readingsAckedPerSecond).
  *
  * --heap-prof: an allocation profile of the hub over the load window (V8's
  * sampling heap profiler through the hub's inspector, collected objects
@@ -24,7 +30,7 @@ import { startDriver } from '../scenarios/ceilings.js';
 
 const { values } = parseArgs({
   options: { root: { type: 'string' }, env: { type: 'string' }, batch: { type: 'string' }, seconds: { type: 'string' }, devices: { type: 'string' }, 'cpu-prof': { type: 'string' },
-    'heap-prof': { type: 'string' }, 'heap-prof-interval': { type: 'string' } },
+    'heap-prof': { type: 'string' }, 'heap-prof-interval': { type: 'string' }, rate: { type: 'string' } },
 });
 const root = path.resolve(values.root ?? '.');
 const batch = Number(values.batch ?? 10);
@@ -43,13 +49,14 @@ try {
   await sampler?.start(values['heap-prof-interval'] ? Number(values['heap-prof-interval']) : undefined);
   const cpu0 = cpuSeconds(hub.pid);
   const t0 = Date.now();
-  const run = await driver.call<RunResult>('run', { mode: 'saturate', batch, seconds: Number(values.seconds ?? 15), names: 'p', window: 32 });
+  const mode = values.rate === undefined ? { mode: 'saturate' } : { mode: 'rate', messagesPerSecond: Number(values.rate) };
+  const run = await driver.call<RunResult>('run', { ...mode, batch, seconds: Number(values.seconds ?? 15), names: 'p', window: 32 });
   const loadCpu = cpuSeconds(hub.pid) - cpu0;
   await until(async () => (await hub.metrics()).get('pulsewire_spool_entries') === 0, 120_000, 100);
   const cpu = cpuSeconds(hub.pid) - cpu0;
   const heapProfile = sampler ? await sampler.stopTo(values['heap-prof']!, hub.pid) : undefined;
   console.log(JSON.stringify({
-    root, batch, readingsAckedPerSecond: Math.round(run.readingsAcked / run.seconds),
+    root, batch, ...(values.rate === undefined ? {} : { messagesPerSecond: Number(values.rate) }), readingsAckedPerSecond: Math.round(run.readingsAcked / run.seconds),
     intoInfluxPerSecond: Math.round(run.readingsAcked / ((Date.now() - t0) / 1000)),
     hubCpuSecondsPerMillionReadings: +(cpu / (run.readingsAcked / 1e6)).toFixed(2),
     hubCpuPercentDuringLoad: Math.round((100 * loadCpu) / run.seconds), acks: run.acks,

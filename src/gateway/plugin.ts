@@ -258,7 +258,7 @@ async function gatewayPlugin(app: FastifyInstance, opts: GatewayOptions): Promis
   liveness.start();
   // Runtimes of devices gone for long are forgotten; what must survive is durable (device-runtime.ts).
   const forgetSweep = setInterval(() => {
-    for (const deviceId of runtimes.forgetIdle(config.deviceForgetMs)) spool.accepted.forget(deviceId);
+    runtimes.forgetIdle(config.deviceForgetMs);
   }, Math.min(60_000, Math.max(250, Math.floor(config.deviceForgetMs / 4))));
   forgetSweep.unref();
   app.addHook('onClose', async () => clearInterval(forgetSweep));

@@ -12,11 +12,22 @@
 import type { HubEvents } from '../events/bus.js';
 import type { DeviceRecord } from '../registry/device-registry.js';
 import type { LiveFilter } from './filter.js';
-import { seriesKey, type LiveDeviceStatus, type LiveReading } from './types.js';
+import type { Reading } from '../protocol/messages.js';
+import { toLiveReading, type LiveDeviceStatus, type LiveReading } from './types.js';
+
+/**
+ * What is kept of a series' latest reading: as the live stream sends it, or,
+ * while nobody watches (stream-hub.ts), the accepted Reading itself, turned
+ * into a LiveReading only when a snapshot asks for it. So a hub that nobody
+ * watches makes no object per reading for the live stream.
+ */
+type Held = LiveReading | Reading;
 
 export class LatestValues {
-  readonly #bySeries = new Map<string, LiveReading>();
+  /** By device, then by name: no key string made per reading. */
+  readonly #byDevice = new Map<string, Map<string, Held>>();
   readonly #maxSeries: number;
+  #size = 0;
   #dropped = 0;
 
   /** `maxSeries` bounds memory against a fleet inventing names; past it new series are not tracked. */
@@ -26,39 +37,69 @@ export class LatestValues {
 
   /** Keeps `reading` when it is newer than the series' latest; true when it was. */
   offer(reading: LiveReading): boolean {
-    const key = seriesKey(reading.device, reading.name);
-    const current = this.#bySeries.get(key);
+    return this.#offer(reading.device, reading.name, reading.t, reading);
+  }
+
+  /** offer() for a reading as accepted from `device`, kept as it is (nobody is watching); its binary value is copied out of the frame. */
+  offerAccepted(device: string, reading: Reading): void {
+    this.#offer(device, reading.name, reading.timeUs / 1000, reading.value instanceof Uint8Array ? toLiveReading(device, reading) : reading);
+  }
+
+  #offer(device: string, name: string, t: number, held: Held): boolean {
+    let names = this.#byDevice.get(device);
+    const current = names?.get(name);
     if (current !== undefined) {
       // Equal times replace, as InfluxDB keeps the last write of a point.
-      if (reading.t < current.t) return false;
-    } else if (this.#bySeries.size >= this.#maxSeries) {
+      if (t < timeOf(current)) return false;
+    } else if (this.#size >= this.#maxSeries) {
       this.#dropped++;
       return true;
+    } else {
+      if (names === undefined) this.#byDevice.set(device, (names = new Map()));
+      this.#size++;
     }
-    this.#bySeries.set(key, reading);
+    names!.set(name, held);
     return true;
   }
 
   /** A removed device's series would otherwise linger in every snapshot. */
   forgetDevice(device: string): void {
-    const prefix = seriesKey(device, '');
-    for (const key of this.#bySeries.keys()) if (key.startsWith(prefix)) this.#bySeries.delete(key);
+    const names = this.#byDevice.get(device);
+    if (names === undefined) return;
+    this.#size -= names.size;
+    this.#byDevice.delete(device);
   }
 
   select(filter: LiveFilter): LiveReading[] {
     const out: LiveReading[] = [];
-    for (const reading of this.#bySeries.values()) if (filter.reading(reading.device, reading.name)) out.push(reading);
+    for (const [device, names] of this.#byDevice) {
+      if (!filter.device(device)) continue;
+      for (const [name, held] of names) {
+        if (!filter.reading(device, name)) continue;
+        if ('device' in held) {
+          out.push(held);
+        } else {
+          const live = toLiveReading(device, held);
+          names.set(name, live);
+          out.push(live);
+        }
+      }
+    }
     return out;
   }
 
   get size(): number {
-    return this.#bySeries.size;
+    return this.#size;
   }
 
   /** Readings of series that arrived after the bound was reached (streamed, not remembered). */
   get untracked(): number {
     return this.#dropped;
   }
+}
+
+function timeOf(held: Held): number {
+  return 'device' in held ? held.t : held.timeUs / 1000;
 }
 
 export type StatusSource = {

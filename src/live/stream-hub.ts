@@ -71,12 +71,17 @@ export class LiveHub {
   #timer: NodeJS.Timeout | undefined;
   #peers: LivePeers | undefined;
   #firingAlerts: () => readonly AlertView[] = () => [];
+  /** The seq at which the last connection went; see #streaming. Before the first came, no client holds an id of this run to resume from. */
+  #unwatchedSince: number;
+  /** Readings are being left out of the batches (#skipReadings). */
+  #skipping = false;
   #stopped = false;
 
   constructor(options: LiveHubOptions) {
     this.options = options;
     this.#latest = new LatestValues(options.maxSeries);
     this.#ring = new EventRing(options.ringTicks, options.ringItems);
+    this.#unwatchedSince = -options.ringTicks;
     this.#now = options.now ?? Date.now;
     this.boot = options.boot ?? randomInt(1, 2 ** 48);
   }
@@ -99,6 +104,12 @@ export class LiveHub {
     const pushStatus = (status: LiveDeviceStatus | undefined) => { if (status) batch().status.push(status); };
     this.#unsubscribe.push(
       bus.on('telemetry.accepted', ({ deviceId, readings }) => {
+        if (!this.#streaming) {
+          this.#skipReadings();
+          for (const reading of readings) this.#latest.offerAccepted(deviceId, reading);
+          return;
+        }
+        this.#skipping = false;
         const out = batch().readings;
         for (const reading of readings) {
           const live = toLiveReading(deviceId, reading);
@@ -137,6 +148,37 @@ export class LiveHub {
   alert(alert: AlertView): void {
     if (this.#stopped) return;
     this.#batch.alerts.push(alert);
+  }
+
+  /**
+   * Whether readings go into the ticks' batches (and so the ring): while a
+   * connection is open, and after the last one went for as long as the ring
+   * could still answer a resume from before it (ringTicks ticks with events;
+   * a resume from further back gets a snapshot anyway). Then only the
+   * snapshot state takes them, with no object per reading: at full ingest
+   * the readings nobody watched were an eighth of what the hub allocated, and
+   * the ring kept up to ringItems of them alive, for the GC to move and scan.
+   */
+  get #streaming(): boolean {
+    return this.#connections.size > 0 || this.#seq - this.#unwatchedSince < this.options.ringTicks;
+  }
+
+  /**
+   * The first reading left out of the batches: the ring no longer holds all
+   * that happened, so it is emptied and the seq moves on. A resume from any
+   * id sent before then gets a snapshot (which has the readings left out),
+   * not a replay without them.
+   */
+  #skipReadings(): void {
+    if (this.#skipping) return;
+    this.#skipping = true;
+    this.#seq++;
+    this.#ring.clear();
+  }
+
+  /** A connection went: from the last one on, the ring's grace period counts (#streaming). */
+  #left(connection: LiveConnection): void {
+    if (this.#connections.delete(connection) && this.#connections.size === 0) this.#unwatchedSince = this.#seq;
   }
 
   /** Cluster mode: snapshots include the other nodes' latest readings, and readings are received for the filters in use. */
@@ -207,7 +249,7 @@ export class LiveHub {
 
   detach(connection: LiveConnection): void {
     connection.detached = true;
-    this.#connections.delete(connection);
+    this.#left(connection);
     this.#interestChanged();
   }
 
@@ -278,7 +320,7 @@ export class LiveHub {
       connection.tick(now, seq, batch, sharedFrame);
       if (!connection.closed) continue;
       if (connection.tooSlow) this.#closedTooSlow++;
-      this.#connections.delete(connection);
+      this.#left(connection);
       this.#interestChanged();
     }
   }
@@ -329,6 +371,12 @@ export class EventRing {
    * client must start again from a snapshot). `currentSeq` is the hub's
    * latest seq: ticks with nothing in them have no entry but still count.
    */
+  /** Forgets every entry: a resume from before now gets a snapshot. */
+  clear(): void {
+    this.#entries.length = 0;
+    this.#items = 0;
+  }
+
   since(seq: number, currentSeq: number): RingEntry[] | undefined {
     if (!Number.isSafeInteger(seq) || seq < 0 || seq > currentSeq) return undefined;
     if (seq === currentSeq) return [];

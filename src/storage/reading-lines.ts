@@ -41,26 +41,33 @@ export class SeriesKeys {
 }
 
 /**
- * The reading's field: floats go out without an `i` (a sensor reporting 41
- * then 41.5 must not hit a field type conflict); NaN and infinity have no
- * spelling and are refused, as schema.ts refuses them.
+ * Puts the reading's field on `out` (its key and value apart, so a number is
+ * turned into text only by the join): floats go out without an `i` (a sensor
+ * reporting 41 then 41.5 must not hit a field type conflict); NaN and
+ * infinity have no spelling and are refused, as schema.ts refuses them.
  */
-function field(reading: Reading): string {
+function pushField(out: Pieces, reading: Reading): void {
   const { value } = reading;
   switch (reading.kind) {
     case 'value':
     case 'sum':
       if (typeof value !== 'number' || !Number.isFinite(value)) break;
-      return reading.kind === 'value' ? `value=${value}` : `sum=${value}`;
+      out.add(reading.kind === 'value' ? 'value=' : 'sum=');
+      out.add(value);
+      return;
     case 'text':
-      if (typeof value === 'string') return `text=${quoteString(value)}`;
-      break;
+      if (typeof value !== 'string') break;
+      out.add('text=');
+      out.add(quoteString(value));
+      return;
     case 'flag':
-      if (typeof value === 'boolean') return value ? 'flag=true' : 'flag=false';
-      break;
+      if (typeof value !== 'boolean') break;
+      out.add(value ? 'flag=true' : 'flag=false');
+      return;
     case 'data':
-      if (value instanceof Uint8Array) return `data="${Buffer.from(value.buffer, value.byteOffset, value.byteLength).toString('base64')}"`;
-      break;
+      if (!(value instanceof Uint8Array)) break;
+      out.add(`data="${Buffer.from(value.buffer, value.byteOffset, value.byteLength).toString('base64')}"`);
+      return;
   }
   throw new PulsewireError('PW_ERR_PACK_MALFORMED', `${reading.name}: value does not match kind ${String(reading.kind)}`);
 }
@@ -72,13 +79,42 @@ function timestamp(timeUs: number): number {
   return whole;
 }
 
-/** The readings as lines joined by newlines (no trailing one). */
+/**
+ * One message's pieces, reused from message to message (readingLines runs to
+ * its end without yielding). Filled by index and cut to length before the
+ * join, never emptied: `length = 0` gives the array's storage back, and it
+ * was grown again, in steps, for every message.
+ */
+class Pieces {
+  readonly items: (string | number)[] = [];
+  n = 0;
+
+  add(item: string | number): void {
+    this.items[this.n++] = item;
+  }
+}
+
+const pieces = new Pieces();
+
+/**
+ * The readings as lines joined by newlines (no trailing one), as one flat
+ * string: the pieces are joined once at the end. Concatenated piece by piece
+ * the text was a tree of some six string objects per reading, which the spool
+ * and the drainer hold from the append until InfluxDB confirms the write, so
+ * the GC copied every one of them at each scavenge on the way (and each
+ * reader flattened the tree again).
+ */
 export function readingLines(keys: SeriesKeys, readings: readonly Reading[]): string {
-  let text = '';
+  pieces.n = 0;
   for (let i = 0; i < readings.length; i++) {
     const reading = readings[i]!;
-    const line = `${keys.prefix(reading.name, reading.unit)}${field(reading)} ${timestamp(reading.timeUs)}`;
-    text = i === 0 ? line : `${text}\n${line}`;
+    if (i > 0) pieces.add('\n');
+    pieces.add(keys.prefix(reading.name, reading.unit));
+    pushField(pieces, reading);
+    pieces.add(' ');
+    pieces.add(timestamp(reading.timeUs));
   }
-  return text;
+  const { items } = pieces;
+  items.length = pieces.n;
+  return items.join('');
 }

@@ -17,15 +17,15 @@
  *
  * The env (`${dataDir}/spool`) also holds the durable duplicate windows, each
  * device's series names (device-names-store.ts) and the dead letters. lmdb-js commits every write issued in one event turn in
- * one transaction, so a record and the window slots of its messages, put
- * together, are durable together: after a crash a resend is recognised
+ * one transaction, so a record and the duplicate-window log record of its
+ * messages (accepted-window-store.ts), put together, are durable together: after a crash a resend is recognised
  * exactly when its readings are in the spool (or already in InfluxDB).
  * Async `transaction()` is not used: it never resolves on our hosts.
  */
 import type { IPoint } from 'influx';
 import { open, type Database, type RootDatabase } from 'lmdb';
 import { PulsewireError } from '../errors/catalog.js';
-import { AcceptedWindowStore } from './accepted-window-store.js';
+import { AcceptedWindowStore, type FoldOptions } from './accepted-window-store.js';
 import { DeadLetters } from './dead-letters.js';
 import { DeviceNamesStore } from './device-names-store.js';
 import { parseLines, pointsLines } from './line-protocol.js';
@@ -80,6 +80,8 @@ export type SpoolOptions = {
   sync?: 'commit' | 'flush';
   /** The flush an append waits for with `flush` (default: lmdb's `flushed` of the env); a seam for tests. */
   flushed?: () => PromiseLike<unknown>;
+  /** How often the duplicate windows' log is folded (accepted-window-store.ts); tests shorten it. */
+  fold?: FoldOptions;
   /** Points of just-committed records kept for the drainer (default MAX_CACHED_POINTS). */
   cachedPoints?: number;
   /**
@@ -106,7 +108,8 @@ type PendingRecord = {
   text: string;
   /** The same messages apart, so the drainer need not parse back what this process just wrote. */
   messages: StoredMessage[];
-  marks: { deviceId: string; seq: number; fingerprint: number }[];
+  /** Acknowledged messages' device ids, and their (seq, fingerprint) flat: one put for the whole record (accepted-window-store.ts). */
+  marks: { devices: string[]; pairs: number[] };
   /** Series names new to their device, recorded in the same commit as the readings that brought them. */
   names: { deviceId: string; names: readonly string[] }[];
   points: number;
@@ -181,7 +184,7 @@ export class Spool {
     // each append also made a Buffer of the text and each read a string of the Buffer (8% of the hub's
     // CPU at full ingest). The bytes on disk are the same, so a spool written before reads as is.
     this.#entries = root.openDB<string, number>({ name: 'entries', encoding: 'string' });
-    this.accepted = new AcceptedWindowStore(root.openDB({ name: 'accepted' }), options.windowSize);
+    this.accepted = new AcceptedWindowStore(root, options.windowSize, options.fold);
     this.names = new DeviceNamesStore(root.openDB({ name: 'names' }));
     this.deadLetters = new DeadLetters(root.openDB({ name: 'dead-letters' }), options.now, options.deadLettersMax);
     this.#maxBytes = options.maxBytes;
@@ -248,7 +251,10 @@ export class Spool {
     pending.messages.push({ d: deviceId, lines, count });
     pending.points += count;
     pending.bytes += bytes;
-    if (mark) pending.marks.push({ deviceId, seq: mark.seq, fingerprint: mark.fingerprint });
+    if (mark) {
+      pending.marks.devices.push(deviceId);
+      pending.marks.pairs.push(mark.seq, mark.fingerprint);
+    }
     if (names !== undefined && names.length > 0) pending.names.push({ deviceId, names });
     if (pending.points >= MAX_RECORD_POINTS) this.#commit(pending);
     return pending.committed;
@@ -259,7 +265,7 @@ export class Spool {
     const committed = new Promise<void>((resolve, reject) => {
       settle = (err) => (err === undefined ? resolve() : reject(err));
     });
-    const pending: PendingRecord = { at, head, text: head, messages: [], marks: [], names: [], points: 0, bytes: 0, committed, settle, due: false };
+    const pending: PendingRecord = { at, head, text: head, messages: [], marks: { devices: [], pairs: [] }, names: [], points: 0, bytes: 0, committed, settle, due: false };
     this.#pending = pending;
     // After this turn's socket reads: every append of the turn shares the record.
     setImmediate(() => this.#commitWhenFree(pending));
@@ -294,9 +300,14 @@ export class Spool {
     this.#committing.add(key);
     const started = performance.now();
     let writes: Promise<unknown>;
+    let logKey: number | undefined;
     try {
       const puts = [this.#entries.put(key, value)];
-      for (const { deviceId, seq, fingerprint } of pending.marks) puts.push(this.accepted.record(deviceId, seq, fingerprint));
+      if (pending.marks.devices.length > 0) {
+        const logged = this.accepted.log(pending.marks);
+        logKey = logged.key;
+        puts.push(logged.written);
+      }
       for (const { deviceId, names } of pending.names) for (const name of names) puts.push(this.names.record(deviceId, name));
       writes = Promise.all(puts);
     } catch (err) {
@@ -306,6 +317,7 @@ export class Spool {
     writes.then(
       () => {
         this.#committing.delete(key);
+        if (logKey !== undefined) this.accepted.committed(logKey, pending.marks);
         this.#commitDue();
         if (this.#openPoints + pending.points <= this.#cachedPoints) this.#addOpen(key, pending.at, pending.messages, pending.bytes);
         // Committed: the drainer may take it (InfluxDB does not need our fsync); the ACKs may have to wait for it.
@@ -414,6 +426,7 @@ export class Spool {
       this.#commit(pending);
       await pending.committed.catch(() => undefined);
     }
+    await this.accepted.close();
     await this.#root.close();
   }
 

@@ -5,6 +5,7 @@ import { LiveFilter, parseSubscribe } from '../../src/live/filter.js';
 import { LatestValues } from '../../src/live/snapshot-state.js';
 import { EventRing, LiveHub } from '../../src/live/stream-hub.js';
 import { EventBus } from '../../src/events/bus.js';
+import type { Reading } from '../../src/protocol/messages.js';
 import { emptyBatch, type LiveBatch, type LiveReading } from '../../src/live/types.js';
 
 const reading = (device: string, name: string, t: number, v = t): LiveReading => ({ device, name, t, kind: 'value', v });
@@ -163,6 +164,8 @@ describe('LiveHub SSE resume', () => {
     const bus = new EventBus();
     void hub.start(bus, { list: async () => ({ devices: [] }), isOnline: () => false });
     try {
+      // Someone watches (and reads everything), so the readings go into the ring.
+      hub.attach(new FakeTransport(), LiveFilter.ALL);
       for (let k = 1; k <= 40; k++) {
         bus.emit('telemetry.accepted', { deviceId: 'd', readings: [{ name: `series-with-a-long-name-${k}`, kind: 'value', value: k, timeUs: k * 1000 }] });
         hub.tick();
@@ -180,6 +183,54 @@ describe('LiveHub SSE resume', () => {
       t.bufferedAmount = 1500;
       hub.tick();
       expect(t.closedWith?.[0]).toBe(1013);
+    } finally {
+      hub.stop(1001, 'test over');
+    }
+  });
+});
+
+describe('LiveHub with nobody watching', () => {
+  it('batches readings while a resume could still be served, then only keeps the latest values, and a resume gets a snapshot', () => {
+    const hub = new LiveHub({ tickMs: 100, conflateBytes: 1e6, maxBufferedBytes: 1e7, stallMs: 60_000, ringTicks: 2, ringItems: 1000, maxSeries: 100 });
+    const bus = new EventBus();
+    void hub.start(bus, { list: async () => ({ devices: [] }), isOnline: () => false });
+    const emit = (v: number, extra: Reading[] = []) => bus.emit('telemetry.accepted', { deviceId: 'd', readings: [{ name: 'x', kind: 'value', value: v, timeUs: v * 1000 }, ...extra] });
+    const frames = (t: FakeTransport) => t.sent.map((f) => JSON.parse(f) as { type: string; seq: number; readings?: LiveReading[]; latest?: LiveReading[] });
+    try {
+      const first = hub.attach(new FakeTransport(), LiveFilter.ALL);
+      emit(1);
+      hub.tick();
+      hub.detach(first);
+      // Within ringTicks (2) ticks of the last connection going, the readings still go into the ring.
+      emit(2);
+      hub.tick();
+      emit(3);
+      hub.tick();
+      const resumed = new FakeTransport();
+      hub.detach(hub.attach(resumed, LiveFilter.ALL, 1));
+      expect(frames(resumed).map((f) => [f.type, f.readings?.map((r) => r.v)])).toEqual([['hello', undefined], ['events', [2]], ['events', [3]]]);
+      const lastSeen = frames(resumed)[2]!.seq;
+      emit(4);
+      hub.tick();
+      emit(5);
+      hub.tick();
+      // Past that, readings are left out of the batches: nothing to tick, but the latest values are kept.
+      emit(6, [{ name: 'blob', kind: 'data', value: new Uint8Array([1, 2, 3]), timeUs: 6000 }]);
+      hub.tick();
+      const late = new FakeTransport();
+      hub.attach(late, LiveFilter.ALL, lastSeen);
+      const [hello, snapshot, ...rest] = frames(late);
+      expect(hello!.type).toBe('hello');
+      expect(snapshot!.type).toBe('snapshot');
+      expect(snapshot!.latest).toEqual([
+        { device: 'd', name: 'x', t: 6, kind: 'value', v: 6 },
+        { device: 'd', name: 'blob', t: 6, kind: 'data', v: Buffer.from([1, 2, 3]).toString('base64') },
+      ]);
+      expect(rest).toEqual([]);
+      // Watched again: readings stream.
+      emit(7);
+      hub.tick();
+      expect(frames(late).at(-1)).toMatchObject({ type: 'events', readings: [{ name: 'x', v: 7 }] });
     } finally {
       hub.stop(1001, 'test over');
     }

@@ -109,14 +109,14 @@ describe('Spool group commit', () => {
 
   it('hands out each entry once when its record is readable before its commit is reported', async () => {
     // lmdb makes a commit readable before its put promises resolve (overlappingSync: the flush comes
-    // after); under load that gap outlasted a whole InfluxDB write. Holding back the window-slot puts,
+    // after); under load that gap outlasted a whole InfluxDB write. Holding back the duplicate-window log put,
     // which the record's commit waits for too, opens the gap on purpose.
     let release!: () => void;
     const held = new Promise<void>((resolve) => { release = resolve; });
-    const record = spool.accepted.record.bind(spool.accepted);
-    spool.accepted.record = (deviceId, seq, fingerprint) => {
-      const put = record(deviceId, seq, fingerprint);
-      return held.then(() => put);
+    const log = spool.accepted.log.bind(spool.accepted);
+    spool.accepted.log = (marks) => {
+      const logged = log(marks);
+      return { key: logged.key, written: held.then(() => logged.written) };
     };
     const { open: openEnv } = await import('lmdb');
     const env = openEnv({ path: dir });
@@ -138,13 +138,13 @@ describe('Spool group commit', () => {
   });
 
   it('while one record is being committed, the turns that end meanwhile share the next record', async () => {
-    // Hold the first record's commit (its window-slot put, which the record's commit waits for).
+    // Hold the first record's commit (its duplicate-window log put, which the record's commit waits for).
     let release!: () => void;
     const held = new Promise<void>((resolve) => { release = resolve; });
-    const record = spool.accepted.record.bind(spool.accepted);
-    spool.accepted.record = (deviceId, seq, fingerprint) => {
-      const put = record(deviceId, seq, fingerprint);
-      return seq === 1 ? held.then(() => put) : put;
+    const log = spool.accepted.log.bind(spool.accepted);
+    spool.accepted.log = (marks) => {
+      const logged = log(marks);
+      return marks.pairs[0] === 1 ? { key: logged.key, written: held.then(() => logged.written) } : logged;
     };
     const first = spool.append('d', [point('d', 1)], { seq: 1, fingerprint: 1 });
     const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
