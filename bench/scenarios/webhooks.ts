@@ -128,8 +128,9 @@ export async function runWebhooks(options: Partial<WebhooksOptions> = {}): Promi
     for (let round = 1; round <= o.rounds; round++) {
       const order: Array<'off' | 'on'> = round % 2 === 1 ? ['off', 'on'] : ['on', 'off'];
       for (const mode of order) {
-        for (const id of ids) await api(hub, 'POST', `/v1/webhooks/${id}/${mode === 'on' ? 'resume' : 'pause'}`);
+        // Delivered before the endpoints are paused: a paused endpoint keeps its queue, and the wait would last its timeout.
         await until(async () => (await queued(hub)) === 0, o.deliveryTimeoutS * 1000, 100);
+        for (const id of ids) await api(hub, 'POST', `/v1/webhooks/${id}/${mode === 'on' ? 'resume' : 'pause'}`);
         const before = receivers.total();
         const cpu = cpuSeconds(hub.pid);
         const flapping = flap({ url: hub.deviceUrl, enrollmentKey: BENCH_ENROLLMENT_KEY, prefix: 'flap-', loops: o.loops, cyclesPerSecond: o.flapPerSecond });
