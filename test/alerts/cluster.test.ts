@@ -7,14 +7,13 @@
  * holder resolves it, once. Each node's dashboards see the alert fire and
  * resolve live, whichever node did it.
  */
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { AlertView } from '../../src/alerts/types.js';
 import { encodeTelemetry } from '../../src/protocol/encode.js';
 import { LiveClient } from '../live/live-client.js';
 import { TestDevice } from '../support/device-client.js';
-import { freshDatabase } from '../support/influx.js';
 import { startHub, type TestHub } from '../support/hub.js';
-import { uniqueNamespace } from '../support/nats.js';
+import { startTwoNodes } from '../support/two-nodes.js';
 import { until, waitFor } from '../support/wait.js';
 
 describe('alert rules in a cluster of two nodes', () => {
@@ -24,15 +23,7 @@ describe('alert rules in a cluster of two nodes', () => {
   const events: { node: string; type: string; alert: AlertView }[] = [];
 
   beforeAll(async () => {
-    const cluster = uniqueNamespace('al');
-    const database = await freshDatabase('alerts-cluster');
-    const env = (node: string) => ({
-      PULSEWIRE_NATS_URL: inject('natsUrl'), PULSEWIRE_CLUSTER_NAME: cluster, PULSEWIRE_NODE_ID: node, PULSEWIRE_NODE_LEASE_MS: '1500',
-    });
-    a = await startHub(env('node-a'), { database });
-    hubs.push(a);
-    b = await startHub(env('node-b'), { database });
-    hubs.push(b);
+    [a, b] = await startTwoNodes(hubs, 'al');
     for (const [node, hub] of [['a', a], ['b', b]] as const) {
       hub.app.bus.on('alert.firing', ({ alert }) => events.push({ node, type: 'firing', alert }));
       hub.app.bus.on('alert.resolved', ({ alert }) => events.push({ node, type: 'resolved', alert }));

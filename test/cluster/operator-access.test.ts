@@ -6,12 +6,11 @@
  * is closed with 4001 when rotated, and with 1008 when disabled, through the
  * other; the audit log is one log, whichever node answered.
  */
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LiveClient } from '../live/live-client.js';
 import { enrollmentSecret, TestDevice, type Refusal } from '../support/device-client.js';
-import { freshDatabase } from '../support/influx.js';
 import { operatorRequest, startHub, type TestHub } from '../support/hub.js';
-import { uniqueNamespace } from '../support/nats.js';
+import { startTwoNodes } from '../support/two-nodes.js';
 
 describe('operator access on two nodes of one cluster', () => {
   const hubs: TestHub[] = [];
@@ -19,13 +18,7 @@ describe('operator access on two nodes of one cluster', () => {
   let b: TestHub;
 
   beforeAll(async () => {
-    const cluster = uniqueNamespace('op');
-    const database = await freshDatabase('cluster-ops');
-    const env = (node: string) => ({ PULSEWIRE_NATS_URL: inject('natsUrl'), PULSEWIRE_CLUSTER_NAME: cluster, PULSEWIRE_NODE_ID: node, PULSEWIRE_NODE_LEASE_MS: '1500' });
-    a = await startHub(env('node-a'), { database });
-    hubs.push(a);
-    b = await startHub(env('node-b'), { database });
-    hubs.push(b);
+    [a, b] = await startTwoNodes(hubs, 'op');
   });
   afterAll(async () => {
     for (const hub of hubs.reverse()) await hub.close();

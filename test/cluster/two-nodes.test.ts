@@ -5,13 +5,11 @@
  * cluster.test.ts; these are the quick ones to debug.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { inject } from 'vitest';
 import { encodeResult, encodeTelemetry } from '../../src/protocol/encode.js';
 import { LiveClient, telemetry } from '../live/live-client.js';
 import { TestDevice } from '../support/device-client.js';
-import { freshDatabase } from '../support/influx.js';
 import { OPERATOR_TOKEN, startHub, type TestHub } from '../support/hub.js';
-import { uniqueNamespace } from '../support/nats.js';
+import { startTwoNodes } from '../support/two-nodes.js';
 import { until } from '../support/wait.js';
 
 describe('two nodes of one cluster', () => {
@@ -21,15 +19,7 @@ describe('two nodes of one cluster', () => {
   const devices: TestDevice[] = [];
 
   beforeAll(async () => {
-    const cluster = uniqueNamespace('c');
-    const database = await freshDatabase('cluster2');
-    const env = (node: string) => ({
-      PULSEWIRE_NATS_URL: inject('natsUrl'), PULSEWIRE_CLUSTER_NAME: cluster, PULSEWIRE_NODE_ID: node, PULSEWIRE_NODE_LEASE_MS: '1500',
-    });
-    a = await startHub(env('node-a'), { database });
-    hubs.push(a);
-    b = await startHub(env('node-b'), { database });
-    hubs.push(b);
+    [a, b] = await startTwoNodes(hubs, 'c');
   });
 
   afterAll(async () => {

@@ -7,11 +7,9 @@
  * node stops, the other takes the lease over and delivers what follows.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { inject } from 'vitest';
 import { TestDevice } from '../support/device-client.js';
-import { freshDatabase } from '../support/influx.js';
 import { startHub, type TestHub } from '../support/hub.js';
-import { uniqueNamespace } from '../support/nats.js';
+import { startTwoNodes } from '../support/two-nodes.js';
 import { sleep, until, waitFor } from '../support/wait.js';
 import { Receiver } from './receiver.js';
 
@@ -23,16 +21,7 @@ describe('webhooks in a cluster of two nodes', () => {
 
   beforeAll(async () => {
     receiver = await Receiver.start();
-    const cluster = uniqueNamespace('w');
-    const database = await freshDatabase('cluster_webhooks');
-    const env = (node: string) => ({
-      PULSEWIRE_NATS_URL: inject('natsUrl'), PULSEWIRE_CLUSTER_NAME: cluster, PULSEWIRE_NODE_ID: node, PULSEWIRE_NODE_LEASE_MS: '1500',
-      PULSEWIRE_WEBHOOK_ALLOW_PRIVATE: 'true', PULSEWIRE_WEBHOOK_BACKOFF_MS: '50', PULSEWIRE_WEBHOOK_BACKOFF_MAX_MS: '200',
-    });
-    a = await startHub(env('node-a'), { database });
-    hubs.push(a);
-    b = await startHub(env('node-b'), { database });
-    hubs.push(b);
+    [a, b] = await startTwoNodes(hubs, 'w', { PULSEWIRE_WEBHOOK_ALLOW_PRIVATE: 'true', PULSEWIRE_WEBHOOK_BACKOFF_MS: '50', PULSEWIRE_WEBHOOK_BACKOFF_MAX_MS: '200' });
   });
   afterAll(async () => {
     for (const hub of hubs.reverse()) await hub.close();
