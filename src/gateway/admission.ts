@@ -193,16 +193,11 @@ export class DeviceAdmission {
    * turn() resolves when it may go on; or why not.
    */
   queueTurn(): UpgradeTurn | AdmissionRefusal {
-    const { maxHandshakes, acceptRate } = this.#limits;
+    if (!this.queueing) return this.#takeTurnNow();
     // Nobody waiting and room now: straight on. Otherwise behind those already waiting, if the queue has room.
-    if (this.#waiting === 0 && this.#handshakes < maxHandshakes && this.#rate.take() === 0) {
-      this.#handshakes++;
-      return new UpgradeTurn(this, false, this.#now());
-    }
-    if (!this.queueing) {
-      return this.#handshakes >= maxHandshakes
-        ? this.#refusal('PW_ERR_HANDSHAKES_BUSY', `${maxHandshakes} in progress (PULSEWIRE_MAX_HANDSHAKES)`, BUSY_RETRY_S)
-        : this.#refusal('PW_ERR_ACCEPT_RATE', `${acceptRate} per second (PULSEWIRE_ACCEPT_RATE)`, BUSY_RETRY_S);
+    if (this.#waiting === 0) {
+      const now = this.#turnNow();
+      if (now) return now;
     }
     if (this.#waiting >= this.#limits.maxWaiting!) {
       return this.#refusal('PW_ERR_HANDSHAKES_BUSY', `${this.#waiting} waiting (PULSEWIRE_ADMISSION_QUEUE)`, BUSY_RETRY_S);
@@ -252,16 +247,21 @@ export class DeviceAdmission {
     for (const turn of queue) if (turn.waiting) turn.refuse(this.#refusal('PW_ERR_HANDSHAKES_BUSY', 'the hub is stopping', BUSY_RETRY_S));
   }
 
-  #takeTurnNow(): UpgradeTurn | AdmissionRefusal {
-    const { maxHandshakes, acceptRate } = this.#limits;
-    if (this.#handshakes >= maxHandshakes) {
-      return this.#refusal('PW_ERR_HANDSHAKES_BUSY', `${maxHandshakes} in progress (PULSEWIRE_MAX_HANDSHAKES)`, BUSY_RETRY_S);
-    }
-    if (this.#rate.take() > 0) {
-      return this.#refusal('PW_ERR_ACCEPT_RATE', `${acceptRate} per second (PULSEWIRE_ACCEPT_RATE)`, BUSY_RETRY_S);
-    }
+  /** A turn if there is room now (no refusal built: a storm's queued arrivals come through here). */
+  #turnNow(): UpgradeTurn | undefined {
+    if (this.#handshakes >= this.#limits.maxHandshakes || this.#rate.take() > 0) return undefined;
     this.#handshakes++;
     return new UpgradeTurn(this, false, this.#now());
+  }
+
+  #takeTurnNow(): UpgradeTurn | AdmissionRefusal {
+    const { maxHandshakes, acceptRate } = this.#limits;
+    const handshakesFull = this.#handshakes >= maxHandshakes;
+    const now = this.#turnNow();
+    if (now) return now;
+    return handshakesFull
+      ? this.#refusal('PW_ERR_HANDSHAKES_BUSY', `${maxHandshakes} in progress (PULSEWIRE_MAX_HANDSHAKES)`, BUSY_RETRY_S)
+      : this.#refusal('PW_ERR_ACCEPT_RATE', `${acceptRate} per second (PULSEWIRE_ACCEPT_RATE)`, BUSY_RETRY_S);
   }
 
   /** One tick: refuse who waited too long, then let in as many as the rate and the handshakes allow. */
