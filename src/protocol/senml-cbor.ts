@@ -14,6 +14,7 @@
  * well-formedness scan first (cbor-scan.ts: no tags, valid UTF-8, lengths
  * within the frame, limits).
  */
+import { PulsewireError } from '../errors/catalog.js';
 import { decodeCbor } from './cbor-decode.js';
 import { addField, Malformed, type Fields } from './senml-fields.js';
 
@@ -37,10 +38,13 @@ export class CborPack {
     this.length = arg;
   }
 
-  /** The pack as cbor-x decodes it (Maps in an array): resolvePack's way when this reader gives up. */
+  /**
+   * The pack as cbor-x decodes it (Maps in an array): resolvePack's way when
+   * this reader gives up; or the error cbor-x's decoding of the frame gives.
+   */
   decode(): unknown {
     const decoded = decodeCbor(this.bytes.subarray(this.start));
-    return decoded instanceof Error ? undefined : decoded.value;
+    return decoded instanceof PulsewireError ? decoded : decoded.value;
   }
 }
 

@@ -162,11 +162,15 @@ export function resolvePack(pack: unknown, opts: ResolveOptions): { readings: Re
   if (pack instanceof CborPack) {
     const records = new CborRecords(pack);
     try {
-      return resolveRecords(pack.length, (fields) => records.next(fields), opts);
+      const resolved = resolveRecords(pack.length, (fields) => records.next(fields), opts);
+      // A refusal is given as cbor-x's way gives it: this reader stops at the first bad record, where cbor-x
+      // may first refuse the whole frame (a later record in an encoding only cbor-x reads, or cannot).
+      if (!(resolved instanceof PulsewireError)) return resolved;
     } catch (err) {
       if (!(err instanceof Unusual)) throw err;
     }
-    return resolvePack(pack.decode(), opts);
+    const decoded = pack.decode();
+    return decoded instanceof PulsewireError ? decoded : resolvePack(decoded, opts);
   }
   if (!Array.isArray(pack)) return malformed('pack must be an array of records');
   return resolveRecords(pack.length, (fields, index) => readFields(pack[index], fields), opts);

@@ -75,7 +75,15 @@ describe('TELEMETRY packs read from the frame bytes', () => {
           if (fast !== undefined) expect(fast).toEqual(slow);
         },
       ),
-      { numRuns: 3000 },
+      {
+        numRuns: 3000,
+        // Found by a CI run: record 0 is not a map (the reader refused the pack there), and record 1 holds a
+        // text with an 8-byte length, which cbor-x refuses for the whole frame: the refusal must be cbor-x's.
+        examples: [['shortest', [
+          { kind: 'text', data: Uint8Array.from([194, 160]), width: 'shortest' },
+          { kind: 'map', entries: [[{ kind: 'text', data: Uint8Array.from([]), width: 'shortest' }, { kind: 'text', data: Uint8Array.from([]), width: 8 }]], indefinite: false, dropLastValue: false },
+        ]]],
+      },
     );
   });
 
