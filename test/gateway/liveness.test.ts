@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { LivenessSweep, type Pingable } from '../../src/gateway/liveness.js';
+import { LivenessSweep, TARGET_SWEEP_MS, type Pingable } from '../../src/gateway/liveness.js';
 
 const INTERVAL = 1000;
 
@@ -142,5 +142,70 @@ describe('LivenessSweep with late sweeps (a busy core)', () => {
     expect(Math.max(...took)).toBeLessThanOrEqual(2 * INTERVAL);
     // And never before its ping was a full interval old (as measured on the clock).
     for (const [z, at] of timedOut) expect(at - z.pings[0]!).toBeGreaterThanOrEqual(INTERVAL);
+  });
+});
+
+describe('LivenessSweep with the default 25 s interval (sweeps every 500 ms)', () => {
+  const LONG = 25_000;
+
+  it('cuts the interval into whole sweeps of about TARGET_SWEEP_MS, never fewer than two', () => {
+    expect(new LivenessSweep(LONG).sweepIntervalMs).toBe(TARGET_SWEEP_MS);
+    expect(new LivenessSweep(5_000).sweepIntervalMs).toBe(TARGET_SWEEP_MS);
+    expect(new LivenessSweep(1_200).sweepIntervalMs).toBe(600);
+    expect(new LivenessSweep(100).sweepIntervalMs).toBe(50);
+  });
+
+  it('pings a reconnect storm as it arrived, not in bursts of half the fleet (and times out none of it)', () => {
+    // 19,000 healthy devices connecting evenly over 15 s, as in the storm bench.
+    let clock = 0;
+    const sweep = new LivenessSweep<FakeSocket>(LONG, { now: () => clock });
+    const pingsAt = new Map<number, number>();
+    class CountingSocket extends FakeSocket {
+      override ping(): void {
+        pingsAt.set(clock, (pingsAt.get(clock) ?? 0) + 1);
+        sweep.markAlive(this);
+      }
+      override onPingTimeout(): void { this.timedOutAt = clock; }
+    }
+    const devices: CountingSocket[] = [];
+    const fleet = 19_000, spreadMs = 15_000, step = spreadMs / fleet;
+    let nextSweep = sweep.sweepIntervalMs;
+    for (let i = 0; i < fleet; i++) {
+      clock = i * step;
+      while (nextSweep <= clock) { const c = clock; clock = nextSweep; sweep.sweep(); clock = c; nextSweep += sweep.sweepIntervalMs; }
+      const d = new CountingSocket(sweep);
+      devices.push(d);
+      sweep.add(d);
+    }
+    // Two more intervals: every device's first and second pings.
+    for (; nextSweep <= spreadMs + 2 * LONG; nextSweep += sweep.sweepIntervalMs) { clock = nextSweep; sweep.sweep(); }
+    const perSweep = [...pingsAt.values()];
+    const arrivalsPerSweep = Math.ceil(fleet / (spreadMs / sweep.sweepIntervalMs));
+    // Each sweep pings at most what arrived since the previous one (plus rounding): ~634, where one sweep
+    // every half interval pinged ~9,500 at once.
+    expect(Math.max(...perSweep)).toBeLessThanOrEqual(arrivalsPerSweep + 1);
+    expect(perSweep.reduce((a, b) => a + b, 0)).toBeGreaterThanOrEqual(2 * fleet);
+    expect(devices.filter((d) => d.timedOutAt !== undefined)).toHaveLength(0);
+  });
+
+  it('a zombie goes within interval + 1.5 sweeps of connecting, and never before its ping is an interval old', () => {
+    vi.useFakeTimers({ now: 0 });
+    const sweep = new LivenessSweep<FakeSocket>(LONG, { now: () => Date.now() });
+    sweep.start();
+    try {
+      for (let offset = 0; offset < 1_000; offset += 37) {
+        vi.advanceTimersByTime(37);
+        const zombie = new FakeSocket(sweep, true);
+        const connectedAt = Date.now();
+        sweep.add(zombie);
+        const at = runUntilTimedOut(zombie, 2 * LONG);
+        expect(at, `connected at ${connectedAt}`).toBeTypeOf('number');
+        expect(at! - connectedAt).toBeLessThanOrEqual(LONG + 1.5 * sweep.sweepIntervalMs);
+        expect(at! - zombie.pings[0]!).toBeGreaterThanOrEqual(LONG);
+      }
+    } finally {
+      sweep.stop();
+      vi.useRealTimers();
+    }
   });
 });
