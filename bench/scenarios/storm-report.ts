@@ -67,7 +67,7 @@ export function reconnectCpuMs(x: StormHubSide, reconnects: number): number {
   return reconnects > 0 ? ((x.cpuSeconds - steadyS) * 1000) / reconnects : NaN;
 }
 
-function responsivenessTable(x: RestartResponsiveness): Table {
+function responsivenessTable(x: RestartResponsiveness, bare: RestartResponsiveness | undefined): Table {
   const timed = (name: string, p: PhaseFigures) => [name, fmt(p.probes), fmt(p.p50, 1), fmt(p.p90, 1), fmt(p.p99, 1), fmt(p.max, 1), tally(p.outcomes)];
   const counted = (name: string, d: DownCounts) => [name, fmt(d.probes), '-', '-', '-', '-', `${tally(d.outcomes)} (not timed)`];
   const window = `${fmt(x.bannerS, 1)} to ${fmt(x.windowEndS, 1)} s`;
@@ -83,6 +83,11 @@ function responsivenessTable(x: RestartResponsiveness): Table {
       timed('reconnect window: /healthz (event loop)', x.storm.healthz),
       timed('reconnect window: bare HTTP server on the hub\'s core (the machine alone)', x.storm.baseline),
       ['hub / bare HTTP server, p99 in the window', '', '', '', ratio(x.storm.readyz.p99, x.storm.baseline.p99), '', ''],
+      // The same probes against bare ws restarted under the same fleet: what any server on one port meets (the kernel's accept queue).
+      ...(bare ? [
+        timed(`bare ws restarted the same way, its reconnect window (${fmt(bare.bannerS, 1)} to ${fmt(bare.windowEndS, 1)} s): any path, 200 at once`, bare.storm.readyz),
+        ['hub /readyz / bare ws, p99 in each one\'s window', '', '', '', ratio(x.storm.readyz.p99, bare.storm.readyz.p99), '', ''],
+      ] : []),
     ],
   };
 }
@@ -106,7 +111,7 @@ export function stormTables(r: StormResult): Table[] {
         ['hub / bare', '', '', '', h.back99S && r.bare.back99S ? ratio(h.back99S, r.bare.back99S) : 'n/a', h.backAllS && r.bare.backAllS ? ratio(h.backAllS, r.bare.backAllS) : 'n/a', ratio(h.peakAcceptsPerSecond, r.bare.peakAcceptsPerSecond), '', '', '', '', ''],
       ],
     },
-    ...(h.responsiveness ? [responsivenessTable(h.responsiveness)] : []),
+    ...(h.responsiveness ? [responsivenessTable(h.responsiveness, r.bare.responsiveness)] : []),
     ...(h.hubSide ? [hubSideTable(h.hubSide, h.connectedBefore)] : []),
     {
       title: 'What paced the reconnects: failed connection attempts by reason (device side, whole run) and the new hub\'s refusals before the upgrade',

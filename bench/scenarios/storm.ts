@@ -136,8 +136,10 @@ type Restartable = {
   /** Starts it again on the same ports; resolves with the epoch ms it listened (the hub: its banner) once it is ready. */
   restart(): Promise<number>;
   pids(): number[];
-  /** The hub only: its probes (started with the steady load before the restart) and its own counts. */
-  hub?: { baseUrl: string; probes: RestartProbes; side: HubSideMeter };
+  /** Its probes, started with the steady load before the restart (the hub: /readyz and /healthz; bare ws: any path, answered 200 at once). */
+  probed?: { baseUrl: string; probes: RestartProbes };
+  /** The hub only: its own counts. */
+  hub?: { side: HubSideMeter };
 };
 
 /** Waits until `devices` are connected while the count keeps growing (CONNECT_STALL_MS without growth ends it, as does 15 min). */
@@ -167,7 +169,7 @@ async function storm(server: Restartable, o: StormOptions, scale: HubScale, plac
     const connectSeconds = (Date.now() - started) / 1000;
     if (!allIn) o.log(`  only ${(await snap()).connected} of ${devices} connected before the restart`);
     else o.log(`  ${devices} connected after ${connectSeconds.toFixed(1)} s`);
-    await server.hub?.probes.start(server.hub.baseUrl);
+    await server.probed?.probes.start(server.probed.baseUrl);
     server.hub?.side.steadyFrom();
     await sleep(o.steadyS * 1000);
     await worker.setRamp(o.stormRamp);
@@ -196,7 +198,7 @@ async function storm(server: Restartable, o: StormOptions, scale: HubScale, plac
     await sleep(tail);
     const hubSide = await server.hub?.side.end();
     await sleep(o.steadyS * 1000 - tail);
-    await server.hub?.probes.stop();
+    await server.probed?.probes.stop();
     clearInterval(fdsSampler);
     const snaps = await worker.recorded();
     const { loopDelayMaxMs } = await worker.snapshot();
@@ -213,7 +215,7 @@ async function storm(server: Restartable, o: StormOptions, scale: HubScale, plac
     }
     const t = summary.telemetry;
     const allBackAt = firstAt(before.connected)?.at;
-    const responsiveness = server.hub?.probes.figures({ sigtermAt: t0, bannerAt: listeningAt, windowEndAt: (allBackAt ?? waitedAllAt) + tail });
+    const responsiveness = server.probed?.probes.figures({ sigtermAt: t0, bannerAt: listeningAt, windowEndAt: (allBackAt ?? waitedAllAt) + tail });
     return {
       downS, upS, exit, connectedBefore: before.connected,
       back99S: seconds(firstAt(target99)), backAllS: seconds(firstAt(before.connected)),
@@ -253,7 +255,8 @@ async function stormHub(o: StormOptions, scale: HubScale, place: Placement): Pro
         pinHub();
         return hub.bannerAt;
       },
-      hub: { baseUrl: hub.baseUrl, probes, side: hubSideMeter(() => hub) },
+      probed: { baseUrl: hub.baseUrl, probes },
+      hub: { side: hubSideMeter(() => hub) },
     }, o, scale, place, 'storm-');
     await until(async () => (await hub.metrics()).get('pulsewire_spool_entries') === 0, 300_000, 200);
     const stored = await countDeviceReadings(hub.databaseUrl, 'storm-');
@@ -270,11 +273,13 @@ async function stormBare(o: StormOptions, scale: HubScale, place: Placement): Pr
   const startBare = async (port?: number) => {
     const proc = new Remote(BARE_WS_MODULE);
     pin(proc.pid, place.subject, place);
-    const started = await proc.call<{ port: number }>('start', { pingIntervalMs: 25_000, port });
+    const started = await proc.call<{ port: number }>('start', { pingIntervalMs: 25_000, port, probes: true });
     return { proc, port: started.port };
   };
   let bare = await Promise.all(Array.from({ length: scale.workers }, () => startBare()));
   const ports = bare.map((b) => b.port);
+  // Probed as the hub is (the first server's port: the hub's probes go to its primary's).
+  const probes = await RestartProbes.open(place, o.probeEveryMs);
   try {
     return await storm({
       urls: ports.map((port) => `ws://127.0.0.1:${port}/v1/device`),
@@ -290,8 +295,10 @@ async function stormBare(o: StormOptions, scale: HubScale, place: Placement): Pr
         bare = await Promise.all(ports.map((port) => startBare(port)));
         return Date.now();
       },
+      probed: { baseUrl: `http://127.0.0.1:${ports[0]}`, probes },
     }, o, scale, place, 'bare-');
   } finally {
+    await probes.close();
     await Promise.all(bare.map((b) => b.proc.close()));
   }
 }
@@ -354,7 +361,7 @@ function readyzTarget(r: StormResult): Target {
   const others = Object.entries(ready.outcomes).filter(([k]) => k !== '200').map(([k, v]) => `${v} ${k}`);
   return {
     target,
-    figure: `${ready.probes} probes over ${(x.windowEndS - x.bannerS).toFixed(1)} s (every ${x.everyMs} ms, a new connection each): p50 ${ms(ready.p50)}, p99 ${ms(ready.p99)}, max ${ms(ready.max)}; ${others.length ? `not 200: ${others.join(', ')}` : 'all 200'}; the machine alone (a bare HTTP server on the hub's core, same moments) p99 ${ms(x.storm.baseline.p99)}; /healthz p99 ${ms(x.storm.healthz.p99)}; before the restart /readyz p99 ${ms(x.before.readyz.p99)}; ${x.down.readyz.probes} probes while the hub was down (${x.down.readyz.refused} refused) not timed`,
+    figure: `${ready.probes} probes over ${(x.windowEndS - x.bannerS).toFixed(1)} s (every ${x.everyMs} ms, a new connection each): p50 ${ms(ready.p50)}, p99 ${ms(ready.p99)}, max ${ms(ready.max)}; ${others.length ? `not 200: ${others.join(', ')}` : 'all 200'}; bare ws restarted under the same fleet, probed the same way: p99 ${r.bare.responsiveness ? ms(r.bare.responsiveness.storm.readyz.p99) : 'not measured'}; the machine alone (a bare HTTP server on the hub's core, same moments) p99 ${ms(x.storm.baseline.p99)}; /healthz p99 ${ms(x.storm.healthz.p99)}; before the restart /readyz p99 ${ms(x.before.readyz.p99)}; ${x.down.readyz.probes} probes while the hub was down (${x.down.readyz.refused} refused) not timed`,
     met: ready.probes > 0 && ready.p99 < bound && ready.notOk === 0,
   };
 }

@@ -6,14 +6,23 @@
  * no per-device state, no storage.
  */
 import type { WebSocketServer } from 'ws';
-import { holdDevices, listenLikeHub } from './listen-like-hub.js';
+import { closeListening, holdDevices, listenLikeHub } from './listen-like-hub.js';
 import { serve } from '../lib/ipc.js';
 
 let server: WebSocketServer | undefined;
+let listening: Awaited<ReturnType<typeof listenLikeHub>> | undefined;
 let sweep: NodeJS.Timeout | undefined;
 
-async function start(args: { pingIntervalMs: number; port?: number }): Promise<{ port: number }> {
-  const listening = await listenLikeHub(args.port);
+/**
+ * `probes`: answer every plain HTTP request 200 at once, so the storm can probe this
+ * baseline as it probes the hub's /readyz: what any server on this port, doing nothing
+ * per request, answers during the same storm (the kernel's accept queue included).
+ */
+async function start(args: { pingIntervalMs: number; port?: number; probes?: boolean }): Promise<{ port: number }> {
+  listening = await listenLikeHub(args.port, args.probes ? (_request, response) => {
+    response.writeHead(200, { 'content-type': 'text/plain' });
+    response.end('ok\n');
+  } : undefined);
   server = listening.server;
   sweep = holdDevices(server, args.pingIntervalMs);
   return { port: listening.port };
@@ -36,6 +45,6 @@ serve({
       if (args.closeCode) ws.close(args.closeCode, 'server going away');
       else ws.terminate();
     }
-    server?.close(() => resolve());
+    void closeListening(listening).then(resolve);
   }),
 });

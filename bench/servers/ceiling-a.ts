@@ -7,16 +7,17 @@
  */
 import { decode, encode } from 'cbor-x';
 import type { WebSocketServer } from 'ws';
-import { listenLikeHub } from './listen-like-hub.js';
+import { closeListening, listenLikeHub } from './listen-like-hub.js';
 import { serve } from '../lib/ipc.js';
 
 export type CeilingACounts = { messages: number; readings: number; undecodable: number };
 
 const counts: CeilingACounts = { messages: 0, readings: 0, undecodable: 0 };
 let server: WebSocketServer | undefined;
+let listening: Awaited<ReturnType<typeof listenLikeHub>> | undefined;
 
 async function start(): Promise<{ port: number }> {
-  const listening = await listenLikeHub();
+  listening = await listenLikeHub();
   server = listening.server;
   server.on('connection', (ws) => {
     ws.on('message', (data: Buffer) => {
@@ -39,8 +40,8 @@ async function start(): Promise<{ port: number }> {
 serve({
   start,
   counts: () => counts,
-  stop: () => new Promise<void>((resolve) => {
+  stop: () => {
     for (const ws of server?.clients ?? []) ws.terminate();
-    server?.close(() => resolve());
-  }),
+    return closeListening(listening);
+  },
 });

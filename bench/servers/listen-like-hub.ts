@@ -11,7 +11,18 @@ import { SUBPROTOCOL } from '../../src/protocol/index.js';
 /** How long a restart on its old port waits for another process to let go of it. */
 const PORT_RETRY_MS = 30_000;
 
-type Listening = { server: WebSocketServer; port: number; httpServer?: Server };
+type Listening = { server: WebSocketServer; port: number; httpServer: Server };
+
+/** Stops listening: ws's server, then the HTTP server it was given (ws does not close one it did not create). */
+export function closeListening(listening: Listening | undefined): Promise<void> {
+  return new Promise((resolve) => {
+    if (!listening) return resolve();
+    listening.server.close(() => {
+      listening.httpServer.closeIdleConnections();
+      listening.httpServer.close(() => resolve());
+    });
+  });
+}
 
 /**
  * `port` 0 (default): a free one; a given port lets a restarted baseline take the same URL, and is
@@ -30,25 +41,23 @@ export async function listenLikeHub(port = 0, http?: RequestListener): Promise<L
   }
 }
 
+/** The hub's default listen(2) backlog (PULSEWIRE_LISTEN_BACKLOG): a storm baseline with a shorter queue would drop more attempts than the hub. */
+export const HUB_LISTEN_BACKLOG = 4096;
+
 function listenOnce(port: number, http: RequestListener | undefined): Promise<Listening> {
   const common = {
     path: '/v1/device', perMessageDeflate: false, maxPayload: 65_536,
     handleProtocols: (protocols: Set<string>) => (protocols.has(SUBPROTOCOL) ? SUBPROTOCOL : false),
   };
   return new Promise((resolve, reject) => {
-    if (!http) {
-      const server: WebSocketServer = new WebSocketServer({ ...common, host: '127.0.0.1', port }, () => {
-        server.off('error', failed);
-        resolve({ server, port: (server.address() as { port: number }).port });
-      });
-      const failed = (err: Error) => { server.close(); reject(err); };
-      server.once('error', failed);
-      return;
-    }
-    const httpServer = createServer({ keepAliveTimeout: 72_000 }, http);
+    // Without `http`, other requests get what ws's own server answers them: 426.
+    const httpServer = createServer({ keepAliveTimeout: 72_000 }, http ?? ((_request, response) => {
+      response.writeHead(426, { 'content-type': 'text/plain' });
+      response.end('Upgrade Required');
+    }));
     const server = new WebSocketServer({ ...common, server: httpServer });
     httpServer.once('error', reject);
-    httpServer.listen(port, '127.0.0.1', () => {
+    httpServer.listen({ port, host: '127.0.0.1', backlog: HUB_LISTEN_BACKLOG }, () => {
       httpServer.off('error', reject);
       resolve({ server, port: (httpServer.address() as { port: number }).port, httpServer });
     });
