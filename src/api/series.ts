@@ -57,7 +57,7 @@ export async function seriesRoutes(app: FastifyInstance): Promise<void> {
     const sinceMs = since === undefined ? Date.now() - app.config.maxPastSeconds * 1000 : parseInstant('since', since);
     let latest;
     try {
-      latest = await queryLatest(app.storage.influx, app.storage.database, { device: id, sinceMs, maxSeries: MAX_SERIES });
+      latest = await queryLatest(app.storage.queryStream, { device: id, sinceMs, maxSeries: MAX_SERIES });
     } catch (err) {
       const failure = classifyInfluxError(err);
       throw new PulsewireError(failure.kind === 'rejected' ? 'PW_ERR_BAD_REQUEST' : 'PW_ERR_STORAGE_UNAVAILABLE', failure.detail, { cause: err });

@@ -11,7 +11,7 @@ import type { OriginPolicy } from '../api/operator-auth.js';
 import { ERRORS, truncateUtf8 } from '../errors/catalog.js';
 import type { KeyStreams } from '../operators/key-streams.js';
 import type { LiveConnection } from './connection.js';
-import { queryLatest } from '../storage/latest-readings.js';
+import { forEachLatest, type StoredLatest } from '../storage/latest-readings.js';
 import { liveSseRoute } from './sse-transport.js';
 import { LiveHub } from './stream-hub.js';
 import { liveWebSocketRoute } from './ws-transport.js';
@@ -103,14 +103,27 @@ async function seedLatest(app: FastifyInstance, hub: LiveHub, isClosing: () => b
   const started = Date.now();
   for (let attempt = 0; !isClosing(); attempt++) {
     try {
-      const readings = await queryLatest(app.storage.influx, app.storage.database, {
+      // Seeded a socket read at a time as the answers stream in (each batch's devices checked against the
+      // registry in turn): a fleet's series never parsed or offered in one block of the event loop.
+      let kept = 0;
+      const known = new Map<string, boolean>();
+      let seeding = Promise.resolve();
+      const seedBatch = async (batch: StoredLatest[]) => {
+        const unseen = [...new Set(batch.map((reading) => reading.device))].filter((id) => !known.has(id));
+        const identities = await Promise.all(unseen.map((id) => app.registry.identity(id)));
+        unseen.forEach((id, i) => known.set(id, identities[i] !== undefined));
+        // InfluxDB keeps a removed device's readings; the snapshot leaves removed devices out.
+        kept += hub.seed(batch.filter((reading) => known.get(reading.device)));
+      };
+      await forEachLatest(app.storage.queryStream, {
         sinceMs: Date.now() - app.config.maxPastSeconds * 1000,
         maxSeries: app.config.liveMaxSeries,
+      }, (batch) => {
+        seeding = seeding.then(() => seedBatch(batch));
+        // Awaited below; marked handled now, so a failure while the query still streams is not an unhandled rejection.
+        seeding.catch(() => undefined);
       });
-      // InfluxDB keeps a removed device's readings; the snapshot leaves removed devices out.
-      const devices = [...new Set(readings.map((reading) => reading.device))];
-      const known = new Set((await Promise.all(devices.map((id) => app.registry.identity(id)))).flatMap((d) => (d ? [d.id] : [])));
-      const kept = hub.seed(readings.filter((reading) => known.has(reading.device)));
+      await seeding;
       app.log.info({ series: kept }, 'live snapshot seeded from InfluxDB');
       return true;
     } catch (err) {

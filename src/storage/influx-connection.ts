@@ -7,6 +7,7 @@ import { InfluxDB } from 'influx';
 import type { IBackoffStrategy } from 'influx/lib/src/backoff/backoff.js';
 import { PulsewireError } from '../errors/catalog.js';
 import { classifyInfluxError } from './influx-errors.js';
+import { queryStreamer, type StreamQuery } from './influx-query-stream.js';
 import { lineWriter, type LineWrite } from './influx-write.js';
 
 export const DATABASE_NAME = /^[A-Za-z0-9_-]+$/;
@@ -16,6 +17,8 @@ export type InfluxConnection = {
   readonly database: string;
   /** POST /write of line protocol already written, microsecond precision (influx-write.ts). */
   readonly writeLines: LineWrite;
+  /** A query whose answer is read as it streams in, a socket read at a time (influx-query-stream.ts). */
+  readonly queryStream: StreamQuery;
   /** The URL with any password replaced by ***, safe to log. */
   readonly safeUrl: string;
   /** True when InfluxDB answered /ping within timeoutMs; never throws. */
@@ -87,6 +90,7 @@ export function connectInflux(url: string, options: ConnectOptions = {}): Influx
     influx,
     database,
     writeLines: lineWriter(target, options.requestTimeoutMs ?? 10_000),
+    queryStream: queryStreamer(target, options.requestTimeoutMs ?? 10_000),
     safeUrl,
     async ping(timeoutMs = 2000) {
       try {

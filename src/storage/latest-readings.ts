@@ -8,9 +8,13 @@
  * one query (`last(*)`) would not (InfluxDB answers time 0 then), and the
  * snapshot orders readings by reading time. A series whose kind changed has
  * rows in several fields; the newest wins, as it does in the live stream.
+ *
+ * The answers are read as they stream in (influx-query-stream.ts), one kind
+ * after the other: a fleet's worth of series is parsed a socket read at a
+ * time, never in one block of the event loop.
  */
-import type { InfluxDB } from 'influx';
 import type { ReadingKind } from '../protocol/messages.js';
+import type { StreamedSeries, StreamQuery } from './influx-query-stream.js';
 import { FIELD_BY_KIND, MEASUREMENT, TAG } from './schema.js';
 
 export type StoredLatest = {
@@ -34,33 +38,55 @@ export type LatestQuery = {
 
 const KINDS = Object.keys(FIELD_BY_KIND) as ReadingKind[];
 
-type Row = { time: { getNanoTime(): string }; last: number | string | boolean; device?: string; name?: string; unit?: string };
-
-export async function queryLatest(influx: InfluxDB, database: string, q: LatestQuery): Promise<StoredLatest[]> {
+/**
+ * The newest reading of each series, handed to `onBatch` a socket read at a
+ * time, kind after kind: the same series may come again in another kind's
+ * batch (the newest wins: compare `t`).
+ */
+export async function forEachLatest(query: StreamQuery, q: LatestQuery, onBatch: (readings: StoredLatest[]) => void): Promise<void> {
   const where = `time >= $since${q.device === undefined ? '' : ` AND "${TAG.DEVICE}" = $device`}`;
-  const placeholders: Record<string, string> = { since: new Date(q.sinceMs).toISOString(), ...(q.device === undefined ? {} : { device: q.device }) };
-  // maxSeries is a number from config, not request text; everything from a request is a placeholder.
+  const params: Record<string, string> = { since: new Date(q.sinceMs).toISOString(), ...(q.device === undefined ? {} : { device: q.device }) };
+  // maxSeries is a number from config, not request text; everything from a request is a parameter.
   const limit = Math.max(1, Math.floor(q.maxSeries));
-  const results = await Promise.all(KINDS.map(async (kind) => {
+  for (const kind of KINDS) {
     const influxql = `SELECT last("${FIELD_BY_KIND[kind]}") FROM "${MEASUREMENT.TELEMETRY}" WHERE ${where} ` +
       `GROUP BY "${TAG.DEVICE}", "${TAG.NAME}", "${TAG.UNIT}" SLIMIT ${limit}`;
-    const rows = await influx.query<Row>(influxql, { database, placeholders });
-    return rows.map((row) => toLatest(kind, row, q.device));
-  }));
-  const newest = new Map<string, StoredLatest>();
-  for (const reading of results.flat()) {
-    if (reading === undefined) continue;
-    const key = `${reading.device}\u0000${reading.name}`;
-    const current = newest.get(key);
-    if (current === undefined || reading.t >= current.t) newest.set(key, reading);
+    await query(influxql, params, (series) => {
+      const batch: StoredLatest[] = [];
+      for (const one of series) {
+        const reading = toLatest(kind, one, q.device);
+        if (reading) batch.push(reading);
+      }
+      if (batch.length > 0) onBatch(batch);
+    });
   }
+}
+
+/** The newest reading of each series, all at once (a device's series: a few). */
+export async function queryLatest(query: StreamQuery, q: LatestQuery): Promise<StoredLatest[]> {
+  const newest = new Map<string, StoredLatest>();
+  await forEachLatest(query, q, (batch) => {
+    for (const reading of batch) {
+      const key = `${reading.device}\u0000${reading.name}`;
+      const current = newest.get(key);
+      if (current === undefined || reading.t >= current.t) newest.set(key, reading);
+    }
+  });
   return [...newest.values()];
 }
 
-function toLatest(kind: ReadingKind, row: Row, device: string | undefined): StoredLatest | undefined {
-  const id = row.device || device;
-  if (!id || !row.name || row.last === null || row.last === undefined) return undefined;
-  // Nanoseconds as text: a Date would round the microseconds the hub stores away.
-  const t = Number(BigInt(row.time.getNanoTime()) / 1000n) / 1000;
-  return { device: id, name: row.name, ...(row.unit ? { unit: row.unit } : {}), t, kind, v: row.last };
+function toLatest(kind: ReadingKind, series: StreamedSeries, device: string | undefined): StoredLatest | undefined {
+  const id = series.tags?.[TAG.DEVICE] || device;
+  const name = series.tags?.[TAG.NAME];
+  const unit = series.tags?.[TAG.UNIT];
+  const row = series.values[0];
+  const timeAt = series.columns.indexOf('time');
+  const lastAt = series.columns.indexOf('last');
+  if (!id || !name || row === undefined || timeAt === -1 || lastAt === -1) return undefined;
+  const v = row[lastAt];
+  const us = row[timeAt];
+  if (v === null || v === undefined || typeof us !== 'number') return undefined;
+  if (typeof v !== 'number' && typeof v !== 'string' && typeof v !== 'boolean') return undefined;
+  // Microseconds (epoch=u) to milliseconds with the fraction kept: the live stream orders by it.
+  return { device: id, name, ...(unit ? { unit } : {}), t: us / 1000, kind, v };
 }
