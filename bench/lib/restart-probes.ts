@@ -46,9 +46,14 @@ export type RestartResponsiveness = {
   /** Seconds from the SIGTERM: the banner, and the reconnect window's end. */
   bannerS: number;
   windowEndS: number;
-  before: { readyz: PhaseFigures; healthz: PhaseFigures; baseline: PhaseFigures };
+  before: { readyz: PhaseFigures; healthz: PhaseFigures; baseline: PhaseFigures; readyzKeptAlive?: PhaseFigures };
   down: { readyz: DownCounts; healthz: DownCounts };
-  storm: { readyz: PhaseFigures; healthz: PhaseFigures; baseline: PhaseFigures };
+  /**
+   * readyzKeptAlive: /readyz over a kept-alive connection (reopened once after the
+   * restart), at the same moments as `readyz`: the event loop's answer time without
+   * the wait in the kernel's accept queue that a new connection has during a storm.
+   */
+  storm: { readyz: PhaseFigures; healthz: PhaseFigures; baseline: PhaseFigures; readyzKeptAlive?: PhaseFigures };
   /** Every /readyz probe (for the JSON: when the slow ones came, against the fleet's timeline): start in s from the SIGTERM, ms, outcome. */
   readyzTimeline: ProbeTimeline;
   /** The bare HTTP server's probes, the same way: what the machine did at those moments. */
@@ -83,7 +88,7 @@ const timeline = (samples: ProbeSample[], from: number): ProbeTimeline =>
 
 /** The three probes' samples split at the SIGTERM, the banner and the window's end. */
 export function restartResponsiveness(
-  samples: { readyz: ProbeSample[]; healthz: ProbeSample[]; baseline: ProbeSample[] }, m: RestartMoments, everyMs: number,
+  samples: { readyz: ProbeSample[]; healthz: ProbeSample[]; baseline: ProbeSample[]; readyzKeptAlive?: ProbeSample[] }, m: RestartMoments, everyMs: number,
 ): RestartResponsiveness {
   const before = (s: ProbeSample[]) => phase(s, 0, m.sigtermAt);
   // The window's end is inclusive: a probe started at that very ms is still the storm's.
@@ -92,9 +97,15 @@ export function restartResponsiveness(
     everyMs,
     bannerS: (m.bannerAt - m.sigtermAt) / 1000,
     windowEndS: (m.windowEndAt - m.sigtermAt) / 1000,
-    before: { readyz: before(samples.readyz), healthz: before(samples.healthz), baseline: before(samples.baseline) },
+    before: {
+      readyz: before(samples.readyz), healthz: before(samples.healthz), baseline: before(samples.baseline),
+      ...(samples.readyzKeptAlive ? { readyzKeptAlive: before(samples.readyzKeptAlive) } : {}),
+    },
     down: { readyz: down(samples.readyz, m), healthz: down(samples.healthz, m) },
-    storm: { readyz: storm(samples.readyz), healthz: storm(samples.healthz), baseline: storm(samples.baseline) },
+    storm: {
+      readyz: storm(samples.readyz), healthz: storm(samples.healthz), baseline: storm(samples.baseline),
+      ...(samples.readyzKeptAlive ? { readyzKeptAlive: storm(samples.readyzKeptAlive) } : {}),
+    },
     readyzTimeline: timeline(samples.readyz, m.sigtermAt),
     baselineTimeline: timeline(samples.baseline, m.sigtermAt),
   };
@@ -105,7 +116,7 @@ export class RestartProbes {
   readonly #server: Remote;
   readonly #baselineUrl: string;
   readonly #everyMs: number;
-  #probes: { readyz: HttpProbe; healthz: HttpProbe; baseline: HttpProbe } | undefined;
+  #probes: { readyz: HttpProbe; healthz: HttpProbe; baseline: HttpProbe; readyzKeptAlive: HttpProbe } | undefined;
   /** Every probe as soon as it runs, so stop() ends them even if start() is still under way. */
   readonly #running: HttpProbe[] = [];
 
@@ -132,16 +143,17 @@ export class RestartProbes {
   async start(hubBaseUrl: string): Promise<void> {
     const every = this.#everyMs;
     // The baseline at the moments /readyz is probed; /healthz half a period later, as the soak does.
-    const probe = (url: string) => {
-      const p = new HttpProbe(url, every, PROBE_TIMEOUT_MS, 'new');
+    const probe = (url: string, connection: 'new' | 'keep-alive' = 'new') => {
+      const p = new HttpProbe(url, every, PROBE_TIMEOUT_MS, connection);
       this.#running.push(p);
       return p;
     };
     const readyz = probe(`${hubBaseUrl}/readyz`);
     const baseline = probe(this.#baselineUrl);
+    const readyzKeptAlive = probe(`${hubBaseUrl}/readyz`, 'keep-alive');
     await sleep(every / 2);
     const healthz = probe(`${hubBaseUrl}/healthz`);
-    this.#probes = { readyz, healthz, baseline };
+    this.#probes = { readyz, healthz, baseline, readyzKeptAlive };
   }
 
   async stop(): Promise<void> {
@@ -150,8 +162,8 @@ export class RestartProbes {
 
   figures(m: RestartMoments): RestartResponsiveness | undefined {
     if (!this.#probes) return undefined;
-    const { readyz, healthz, baseline } = this.#probes;
-    return restartResponsiveness({ readyz: readyz.samples, healthz: healthz.samples, baseline: baseline.samples }, m, this.#everyMs);
+    const { readyz, healthz, baseline, readyzKeptAlive } = this.#probes;
+    return restartResponsiveness({ readyz: readyz.samples, healthz: healthz.samples, baseline: baseline.samples, readyzKeptAlive: readyzKeptAlive.samples }, m, this.#everyMs);
   }
 
   async close(): Promise<void> {

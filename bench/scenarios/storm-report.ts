@@ -81,11 +81,13 @@ function responsivenessTable(x: RestartResponsiveness, bare: RestartResponsivene
       counted('hub down: /healthz', x.down.healthz),
       timed('reconnect window: /readyz (event loop and InfluxDB ping)', x.storm.readyz),
       timed('reconnect window: /healthz (event loop)', x.storm.healthz),
+      ...(x.storm.readyzKeptAlive ? [timed('reconnect window: /readyz over a kept-alive connection (no wait in the kernel\'s accept queue)', x.storm.readyzKeptAlive)] : []),
       timed('reconnect window: bare HTTP server on the hub\'s core (the machine alone)', x.storm.baseline),
       ['hub / bare HTTP server, p99 in the window', '', '', '', ratio(x.storm.readyz.p99, x.storm.baseline.p99), '', ''],
       // The same probes against bare ws restarted under the same fleet: what any server on one port meets (the kernel's accept queue).
       ...(bare ? [
         timed(`bare ws restarted the same way, its reconnect window (${fmt(bare.bannerS, 1)} to ${fmt(bare.windowEndS, 1)} s): any path, 200 at once`, bare.storm.readyz),
+        ...(bare.storm.readyzKeptAlive ? [timed('bare ws, the same over a kept-alive connection', bare.storm.readyzKeptAlive)] : []),
         ['hub /readyz / bare ws, p99 in each one\'s window', '', '', '', ratio(x.storm.readyz.p99, bare.storm.readyz.p99), '', ''],
       ] : []),
     ],

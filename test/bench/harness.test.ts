@@ -166,6 +166,12 @@ describe('bench harness', () => {
     expect(x.storm.readyz.p99).toBeGreaterThanOrEqual(x.storm.readyz.p50);
     expect(x.storm.baseline.probes).toBeGreaterThan(0);
     expect(x.storm.healthz.probes).toBeGreaterThan(0);
+    // The same /readyz over a kept-alive connection, and the bare ws baseline probed as the hub is.
+    expect(x.storm.readyzKeptAlive!.probes).toBeGreaterThan(0);
+    expect(x.storm.readyzKeptAlive!.outcomes['200']).toBeGreaterThan(0);
+    const bare = result.bare.responsiveness!;
+    expect(bare.storm.readyz.probes).toBeGreaterThan(0);
+    expect(bare.storm.readyz.outcomes['200']).toBe(bare.storm.readyz.probes);
     expect(x.readyzTimeline.length).toBe(x.before.readyz.probes + x.down.readyz.probes + x.storm.readyz.probes + x.readyzTimeline.filter((p) => p.s > x.windowEndS).length);
     // The new hub's side: its event-loop monitor and the CPU of its process were read over the window.
     expect(result.hub.hubSide!.eventLoopDelayMs.max).toBeGreaterThan(0);
@@ -173,11 +179,16 @@ describe('bench harness', () => {
     expect(result.hub.hubSide!.cpuSeconds).toBeGreaterThan(0);
     expect(result.hub.hubSide!.steadyCpuPercent).toBeGreaterThanOrEqual(0);
     expect(x.baselineTimeline.length).toBeGreaterThanOrEqual(x.before.baseline.probes + x.storm.baseline.probes);
-    expect(result.bare.responsiveness).toBeUndefined();
+    // The bare baseline has no hub side of its own to read.
+    expect(result.bare.hubSide).toBeUndefined();
     const readyzTarget = (r: typeof result) => stormTargets(r).find((t) => t.target.startsWith('/readyz p99 during the storm'))!;
     expect(readyzTarget(result).figure).toContain(`${x.storm.readyz.probes} probes`);
     const slow = { ...x, storm: { ...x.storm, readyz: { ...x.storm.readyz, p99: result.options.readyzP99BoundMs } } };
     expect(readyzTarget({ ...result, hub: { ...result.hub, responsiveness: slow } }).met).toBe(false);
+    const keptTarget = (r: typeof result) => stormTargets(r).find((t) => t.target.startsWith('the event loop stays responsive'))!;
+    expect(keptTarget(result).figure).toContain(`${x.storm.readyzKeptAlive!.probes} probes`);
+    const slowKept = { ...x, storm: { ...x.storm, readyzKeptAlive: { ...x.storm.readyzKeptAlive!, p99: result.options.readyzP99BoundMs } } };
+    expect(keptTarget({ ...result, hub: { ...result.hub, responsiveness: slowKept } }).met).toBe(false);
     const markdown = stormMarkdown(result, 'npm run bench -- storm', 'bench/results/x.json', []);
     expect(markdown).toContain('| hub |');
     expect(markdown).toContain('| reconnect window: /readyz (event loop and InfluxDB ping) |');
