@@ -157,14 +157,15 @@ export async function buildApp(config: Config, opts: BuildOptions): Promise<Fast
   else if (config.cluster) ({ link, stores } = await joinCluster(config, app.log));
   else stores = await openLmdbStores(config.dataDir);
   const storage = connectInflux(opts.influxUrl);
-  const writer = new PointWriter(storage, { maxBatchPoints: config.writeBatchPoints, logger: app.log });
+  const writer = new PointWriter(storage, { maxBatchPoints: config.writeBatchPoints, maxConcurrentWrites: config.writeConcurrency, logger: app.log });
   // TELEMETRY is ACKed once in the spool; the drainer moves it into InfluxDB (see storage/spool.ts).
   const spool = Spool.open(path.join(config.dataDir, 'spool'), {
     maxBytes: config.spoolMaxBytes, windowSize: REMEMBERED_SEQS, deadLettersMax: config.deadLettersMax, logger: app.log,
     sync: config.spoolSync,
     onCommitTimed: (ms) => app.metrics.spoolCommits.observe(ms / 1000),
   });
-  const drainer = new SpoolDrainer(spool, writer, { batchPoints: 2 * config.writeBatchPoints, logger: app.log });
+  // A round holds a request for every write slot: with two rounds in flight the writer always has the next ones queued.
+  const drainer = new SpoolDrainer(spool, writer, { batchPoints: config.writeConcurrency * config.writeBatchPoints, logger: app.log });
   const pacer = new BacklogPacer(
     { get backlogPoints() { return spool.backlogPoints; }, get deliveryFailing() { return drainer.stats.backingOff; } },
     // About one second of ingest at full speed: enough to keep write requests full, small enough to drain fast.

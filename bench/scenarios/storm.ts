@@ -20,7 +20,11 @@
  * the hub's core at the same moments. Probes while the hub is down (SIGTERM
  * to the new hub's banner) are counted apart; the latencies are those of the
  * reconnect window, from the banner until every device is back plus
- * `probeTailS`. The bare ws baseline has no /readyz and is not probed.
+ * `probeTailS`. /readyz is also probed over a kept-alive connection: its
+ * answer time without the wait in the kernel's accept queue. The bare ws
+ * baseline, restarted under the same fleet, is probed the same two ways (it
+ * answers any request 200 at once): what a server that does nothing per
+ * request meets on this port in this storm, the floor for the hub's figures.
  *
  * Size: the open-files hard limit bounds one process's connections. More
  * devices than one process holds (issue 17: 50,000) run, as in `connections`,

@@ -47,6 +47,8 @@ export type Config = {
   readonly deviceForgetMs: number;
   readonly shutdownTimeoutMs: number;
   readonly writeBatchPoints: number;
+  /** InfluxDB write requests in flight at once. */
+  readonly writeConcurrency: number;
   /** Bound of the on-disk spool between the gateway and InfluxDB; when reached, TELEMETRY gets ACK 4. */
   readonly spoolMaxBytes: number;
   /** What ACK 0 waits for: the spool's commit (survives a crash of the process) or also its flush to disk (survives a power loss). */
@@ -163,6 +165,7 @@ export const CONFIG_DOC = [
   ['PULSEWIRE_DEVICE_FORGET_MS', '3600000', 'a device without a connection for this long (1 hour) has its per-device memory in this process forgotten (rates, window and names as loaded); its duplicate window and names are on disk and come back when it does'],
   ['PULSEWIRE_SHUTDOWN_TIMEOUT_MS', '10000', 'bound on a graceful shutdown'],
   ['PULSEWIRE_WRITE_BATCH_POINTS', '5000', 'most points in one InfluxDB write request'],
+  ['PULSEWIRE_WRITE_CONCURRENCY', '2', 'InfluxDB write requests in flight at once; more keep InfluxDB busy while the hub\'s event loop is slow to send the next'],
   ['PULSEWIRE_SPOOL_MAX_BYTES', '1073741824', 'bound of the on-disk spool (1 GiB); when full, TELEMETRY gets ACK 4 until it drains below 90%'],
   ['PULSEWIRE_SPOOL_SYNC', 'commit', 'what ACK 0 waits for: `commit` (the spool\'s commit; survives a crash of the hub process) or `flush` (also its fsync to disk; survives a power loss, costs CPU and latency per commit)'],
   ['PULSEWIRE_DEAD_LETTERS_MAX', '10000', 'most dead letters kept (readings InfluxDB refused, GET /v1/dead-letters; one per refused message); past it the oldest are deleted and counted in pulsewire_dead_letters_dropped_total'],
@@ -247,6 +250,7 @@ export function loadConfig(env: Env = process.env): Config {
     deviceForgetMs: envInteger(env, 'PULSEWIRE_DEVICE_FORGET_MS', { min: 1000, max: 30 * 86_400_000 }) ?? 3_600_000,
     shutdownTimeoutMs: envInteger(env, 'PULSEWIRE_SHUTDOWN_TIMEOUT_MS', { min: 100, max: 600_000 }) ?? 10_000,
     writeBatchPoints: envInteger(env, 'PULSEWIRE_WRITE_BATCH_POINTS', { min: 1, max: 1_000_000 }) ?? 5000,
+    writeConcurrency: envInteger(env, 'PULSEWIRE_WRITE_CONCURRENCY', { min: 1, max: 64 }) ?? 2,
     spoolMaxBytes: envInteger(env, 'PULSEWIRE_SPOOL_MAX_BYTES', { min: 1024, max: Number.MAX_SAFE_INTEGER }) ?? 1024 ** 3,
     spoolSync: envChoice(env, 'PULSEWIRE_SPOOL_SYNC', SPOOL_SYNC_MODES) ?? 'commit',
     deadLettersMax: envInteger(env, 'PULSEWIRE_DEAD_LETTERS_MAX', { min: 1, max: 10_000_000 }) ?? 10_000,
