@@ -53,6 +53,8 @@ describe('loadConfig', () => {
     expect(configError({ PULSEWIRE_SPOOL_SYNC: 'fsync' })).toMatch(/PULSEWIRE_SPOOL_SYNC="fsync".*one of commit, flush/);
     expect(loadConfig({}).spoolSync).toBe('commit');
     expect(loadConfig({ PULSEWIRE_SPOOL_SYNC: 'flush' }).spoolSync).toBe('flush');
+    expect(configError({ PULSEWIRE_WRITE_CONCURRENCY: '0' })).toMatch(/PULSEWIRE_WRITE_CONCURRENCY="0".*1 to 64/);
+    expect(loadConfig({ PULSEWIRE_WRITE_CONCURRENCY: '4' }).writeConcurrency).toBe(4);
     expect(configError({ PULSEWIRE_TLS_CERT: '/nonexistent.pem', PULSEWIRE_TLS_KEY: '/nonexistent.key' })).toMatch(/PULSEWIRE_TLS_CERT.*readable PEM file/);
     expect(configError({ PULSEWIRE_TLS_CA: '/ca.pem' })).toMatch(/PULSEWIRE_TLS_CA/);
   });
