@@ -53,6 +53,7 @@ import { openServices, type Services } from './services.js';
 import { ClusterNode, joinCluster } from './cluster/cluster-node.js';
 import type { NatsLink } from './cluster/nats-link.js';
 import type { HubMetricsSource } from './workers/messages.js';
+import { InfluxReachability } from './storage/influx-reachability.js';
 import { connectInflux, type InfluxConnection } from './storage/influx-connection.js';
 import { Spool } from './storage/spool.js';
 import { SpoolDrainer } from './storage/spool-drainer.js';
@@ -68,6 +69,8 @@ declare module 'fastify' {
     config: Config;
     registry: Services['registry'];
     storage: InfluxConnection;
+    /** Whether InfluxDB answers, from a background ping (what /readyz reports). */
+    influxReachability: InfluxReachability;
     writer: PointWriter;
     spool: Spool;
     drainer: SpoolDrainer;
@@ -179,6 +182,10 @@ export async function buildApp(config: Config, opts: BuildOptions): Promise<Fast
   app.decorate('config', config);
   app.decorate('stores', stores);
   app.decorate('storage', storage);
+  const influxReachability = new InfluxReachability((timeoutMs) => storage.ping(timeoutMs));
+  app.decorate('influxReachability', influxReachability);
+  influxReachability.start();
+  app.addHook('onClose', async () => influxReachability.stop());
   app.decorate('writer', writer);
   app.decorate('spool', spool);
   app.decorate('drainer', drainer);

@@ -10,15 +10,14 @@
 import type { FastifyInstance, onRequestAsyncHookHandler } from 'fastify';
 import { needs } from '../operators/scopes.js';
 
-const READY_PING_TIMEOUT_MS = 2000;
-
 export async function healthRoutes(app: FastifyInstance, opts: { requireOperator: onRequestAsyncHookHandler }): Promise<void> {
   // `security: []`: the OpenAPI description says these two need no token (the API's default is the bearer token).
   app.get('/healthz', { schema: { summary: 'Liveness of the hub process', security: [] } }, async () => ({ status: 'ok' }));
 
   app.get('/readyz', { schema: { summary: 'Ready: listening, InfluxDB answers, the spool has room', security: [] } }, async (_request, reply) => {
     const listening = app.server.listening;
-    const influx = await app.storage.ping(READY_PING_TIMEOUT_MS);
+    // The last background ping's answer (influx-reachability.ts): InfluxDB's latency is not the probe's.
+    const influx = await app.influxReachability.reachable();
     const spool = !app.spool.full;
     const nats = app.cluster ? app.cluster.link.connected : undefined;
     const ready = listening && influx && spool && nats !== false;
