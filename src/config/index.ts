@@ -165,7 +165,7 @@ export const CONFIG_DOC = [
   ['PULSEWIRE_DEVICE_FORGET_MS', '3600000', 'a device without a connection for this long (1 hour) has its per-device memory in this process forgotten (rates, window and names as loaded); its duplicate window and names are on disk and come back when it does'],
   ['PULSEWIRE_SHUTDOWN_TIMEOUT_MS', '10000', 'bound on a graceful shutdown'],
   ['PULSEWIRE_WRITE_BATCH_POINTS', '5000', 'most points in one InfluxDB write request'],
-  ['PULSEWIRE_WRITE_CONCURRENCY', '2', 'InfluxDB write requests in flight at once; more keep InfluxDB busy while the hub\'s event loop is slow to send the next'],
+  ['PULSEWIRE_WRITE_CONCURRENCY', '2', 'InfluxDB write requests in flight at once; more help when InfluxDB is far away (each request waits a round trip). On loopback 4 wrote no more than 2 (BENCHMARKS.md, Findings)'],
   ['PULSEWIRE_SPOOL_MAX_BYTES', '1073741824', 'bound of the on-disk spool (1 GiB); when full, TELEMETRY gets ACK 4 until it drains below 90%'],
   ['PULSEWIRE_SPOOL_SYNC', 'commit', 'what ACK 0 waits for: `commit` (the spool\'s commit; survives a crash of the hub process) or `flush` (also its fsync to disk; survives a power loss, costs CPU and latency per commit)'],
   ['PULSEWIRE_DEAD_LETTERS_MAX', '10000', 'most dead letters kept (readings InfluxDB refused, GET /v1/dead-letters; one per refused message); past it the oldest are deleted and counted in pulsewire_dead_letters_dropped_total'],
