@@ -13,13 +13,20 @@ const PORT_RETRY_MS = 30_000;
 
 type Listening = { server: WebSocketServer; port: number; httpServer: Server };
 
-/** Stops listening: ws's server, then the HTTP server it was given (ws does not close one it did not create). */
+/**
+ * Stops listening: ws's server, then the HTTP server it was given (ws does not close one it did not create).
+ * A kept-alive probe connection busy at the moment close() looks is not idle, and a probe every 200 ms keeps
+ * it from ever timing out: idle connections are closed again until the server has let go of all of them.
+ */
 export function closeListening(listening: Listening | undefined): Promise<void> {
   return new Promise((resolve) => {
     if (!listening) return resolve();
     listening.server.close(() => {
-      listening.httpServer.closeIdleConnections();
-      listening.httpServer.close(() => resolve());
+      const sweep = setInterval(() => listening.httpServer.closeIdleConnections(), 50);
+      listening.httpServer.close(() => {
+        clearInterval(sweep);
+        resolve();
+      });
     });
   });
 }
