@@ -194,10 +194,7 @@ export async function buildApp(config: Config, opts: BuildOptions): Promise<Fast
   app.decorate('metrics', new HubMetrics({
     onlineDevices: () => app.gateway.runtimes.onlineCount,
     runtimes: () => ({ held: app.gateway.runtimes.size, forgotten: app.gateway.runtimes.forgotten }),
-    admission: () => {
-      const a = app.gateway.admission;
-      return { connections: a.connections, handshakes: a.handshakes, waiting: a.waiting, ticksPacedByLoad: a.ticksPacedByLoad };
-    },
+    admission: () => ({ connections: app.gateway.admission.connections, handshakes: app.gateway.admission.handshakes, waiting: app.gateway.admission.waiting }),
     writer: () => writer.stats,
     writeLatency: () => ({ sumMs: writer.stats.latencySumMs, count: writer.stats.latencyCount }),
     spool: () => spool.stats,

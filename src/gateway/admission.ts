@@ -22,10 +22,8 @@
  * another accept and another refusal. The queue is released by a timer a
  * few at a time (10 ms worth of the rate per tick), so the costly part
  * comes in small slices with the event loop free in between; when the loop
- * is late, ticks are late and fewer devices are let in. And while the loop
- * has been busy (utilization at or above BUSY_LOAD over the last ~100 ms,
- * loop-load.ts), a tick lets in only a tenth of its share (at least one), so
- * accepting comes first: the pace follows what the hub can do.
+ * is late, ticks are late and fewer devices are let in: the pace follows
+ * what the hub can do.
  *
  * Beyond the queue, past the wait, or past a connection cap: HTTP 503 with
  * a Retry-After spread at random over a few seconds (busy) or up to a
@@ -42,7 +40,6 @@
  */
 import { PulsewireError } from '../errors/catalog.js';
 import { addressKey } from './auth-limiter.js';
-import { LoopLoad } from './loop-load.js';
 import { TokenBucket } from './token-bucket.js';
 
 export type AdmissionLimits = {
@@ -64,14 +61,6 @@ const BUSY_RETRY_S = [1, 5] as const;
 const FULL_RETRY_S = [10, 60] as const;
 /** The queue's release timer: small enough that a probe behind a tick waits little, large enough to batch. */
 const RELEASE_TICK_MS = 10;
-/**
- * Event-loop utilization from which the queue is let in at BUSY_SHARE of the
- * rate: past it the loop is not keeping up with accepting what arrives
- * (loop-load.ts). Not zero: a hub saturated by telemetry still admits
- * devices, more slowly.
- */
-export const BUSY_LOAD = 0.85;
-export const BUSY_SHARE = 0.1;
 
 type TurnState = 'waiting' | 'handshake' | 'done';
 
@@ -169,22 +158,11 @@ export class DeviceAdmission {
   #ticker: NodeJS.Timeout | undefined;
   #connections = 0;
   #handshakes = 0;
-  /** The event loop's recent utilization, 0 to 1 (loop-load.ts), asked once per release tick. */
-  readonly #load: () => number;
-  /** Turns a tick lets in at most while the loop is busy. */
-  readonly #busyPerTick: number;
-  #pacedByLoad = 0;
 
-  constructor(limits: AdmissionLimits, options: { now?: () => number; random?: () => number; load?: () => number } = {}) {
+  constructor(limits: AdmissionLimits, options: { now?: () => number; random?: () => number } = {}) {
     this.#limits = limits;
     this.#random = options.random ?? Math.random;
     this.#now = options.now ?? Date.now;
-    if (options.load) this.#load = options.load;
-    else {
-      const load = new LoopLoad();
-      this.#load = () => load.sample();
-    }
-    this.#busyPerTick = Math.max(1, Math.floor((limits.acceptRate * RELEASE_TICK_MS * BUSY_SHARE) / 1000));
     // Refusing at once: one second's worth may arrive at once (the burst of a restart is what the rate
     // paces). Queueing: one tick's worth, so what is let in comes in slices the event loop can interleave.
     const capacity = this.queueing ? Math.max(1, Math.ceil((limits.acceptRate * RELEASE_TICK_MS) / 1000)) : limits.acceptRate;
@@ -208,11 +186,6 @@ export class DeviceAdmission {
   /** Upgrades waiting for their turn. */
   get waiting(): number {
     return this.#waiting;
-  }
-
-  /** Release ticks that let in fewer because the event loop was busy (BUSY_LOAD), since the start. */
-  get ticksPacedByLoad(): number {
-    return this.#pacedByLoad;
   }
 
   /**
@@ -296,8 +269,6 @@ export class DeviceAdmission {
     this.#ticker = undefined;
     const { maxHandshakes, acceptRate } = this.#limits;
     const oldest = this.#now() - this.#limits.maxWaitMs!;
-    const busy = this.#load() >= BUSY_LOAD;
-    let left = busy ? this.#busyPerTick : Infinity;
     while (this.#queueHead < this.#queue.length) {
       const turn = this.#queue[this.#queueHead]!;
       if (!turn.waiting) { this.#queueHead++; continue; }
@@ -306,15 +277,10 @@ export class DeviceAdmission {
         turn.refuse(this.#refusal('PW_ERR_ACCEPT_RATE', `${acceptRate} per second (PULSEWIRE_ACCEPT_RATE); waited ${this.#limits.maxWaitMs} ms (PULSEWIRE_ADMISSION_WAIT_MS)`, BUSY_RETRY_S));
         continue;
       }
-      if (left === 0) {
-        this.#pacedByLoad++;
-        break;
-      }
       if (this.#handshakes >= maxHandshakes || this.#rate.take() > 0) break;
       this.#queueHead++;
       this.#waiting--;
       this.#handshakes++;
-      left--;
       turn.go();
     }
     // Compact now and then, not per release: the array is the queue's only memory.

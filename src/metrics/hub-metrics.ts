@@ -17,7 +17,7 @@ export type MetricSources = {
   /** Per-device runtimes held in memory, and forgotten since start (gateway/device-runtime.ts). */
   runtimes?: () => { held: number; forgotten: number };
   /** Device upgrades admitted (gateway/admission.ts): connections open or in their handshake, and handshakes alone. */
-  admission?: () => { connections: number; handshakes: number; waiting: number; ticksPacedByLoad: number };
+  admission?: () => { connections: number; handshakes: number; waiting: number };
   writer: () => WriterStats;
   writeLatency: () => { sumMs: number; count: number };
   spool: () => SpoolStats;
@@ -128,7 +128,7 @@ export class HubMetrics {
       name: 'pulsewire_device_runtimes_forgotten_total', help: 'Per-device states forgotten after PULSEWIRE_DEVICE_FORGET_MS without a connection', registers,
       collect() { this.reset(); this.inc(runtimes().forgotten); },
     });
-    const admission = () => sources.admission?.() ?? { connections: 0, handshakes: 0, waiting: 0, ticksPacedByLoad: 0 };
+    const admission = () => sources.admission?.() ?? { connections: 0, handshakes: 0, waiting: 0 };
     new Gauge({
       name: 'pulsewire_device_connections', help: 'Device WebSocket connections admitted and not closed, handshakes included (against PULSEWIRE_MAX_DEVICE_CONNECTIONS)', registers,
       collect() { this.set(admission().connections); },
@@ -140,10 +140,6 @@ export class HubMetrics {
     new Gauge({
       name: 'pulsewire_device_handshakes_waiting', help: 'Device upgrades waiting for their turn in the admission queue (against PULSEWIRE_ADMISSION_QUEUE)', registers,
       collect() { this.set(admission().waiting); },
-    });
-    new Counter({
-      name: 'pulsewire_device_admission_paced_ticks_total', help: 'Release ticks (every 10 ms) of the admission queue that let in a tenth of their share because the event loop was busy (utilization over 0.85): the hub was accepting connections first', registers,
-      collect() { this.reset(); this.inc(admission().ticksPacedByLoad); },
     });
     const authLimiters = () => sources.authLimiters?.() ?? [];
     new Gauge({
