@@ -15,8 +15,7 @@
  */
 import http from 'node:http';
 import https from 'node:https';
-import type { InfluxEndpoint } from './influx-write.js';
-import { InfluxHttpError } from './influx-write.js';
+import { endpointHeaders, refusalOf, type InfluxEndpoint } from './influx-write.js';
 
 /** One series of an answer (or a part of one: a long series comes in several). */
 export type StreamedSeries = {
@@ -31,9 +30,6 @@ type Chunk = {
   results?: { statement_id?: number; error?: string; series?: StreamedSeries[] }[];
 };
 
-/** InfluxDB's answers other than 200 are short; a proxy's error page is cut here. */
-const MAX_ERROR_BODY = 4096;
-
 export type StreamQuery = (
   influxql: string,
   params: Readonly<Record<string, string>>,
@@ -43,10 +39,7 @@ export type StreamQuery = (
 
 export function queryStreamer(target: InfluxEndpoint, timeoutMs: number): StreamQuery {
   const client = target.protocol === 'https' ? https : http;
-  const headers: http.OutgoingHttpHeaders = {};
-  if (target.username !== undefined) {
-    headers['authorization'] = `Basic ${Buffer.from(`${target.username}:${target.password ?? ''}`).toString('base64')}`;
-  }
+  const headers = endpointHeaders(target);
   return (influxql, params, onSeries) =>
     new Promise<void>((resolve, reject) => {
       const query = new URLSearchParams({ db: target.database, q: influxql, params: JSON.stringify(params), chunked: 'true', epoch: 'u' });
@@ -59,14 +52,8 @@ export function queryStreamer(target: InfluxEndpoint, timeoutMs: number): Stream
       };
       const request = client.request({ host: target.host, port: target.port, method: 'GET', path: `/query?${query.toString()}`, headers, timeout: timeoutMs }, (response) => {
         const status = response.statusCode ?? 0;
+        if (status !== 200) return refusalOf(response, status, fail);
         response.setEncoding('utf8');
-        if (status !== 200) {
-          let text = '';
-          response.on('data', (chunk: string) => { if (text.length < MAX_ERROR_BODY) text += chunk; });
-          response.on('end', () => fail(new InfluxHttpError(status, text.slice(0, MAX_ERROR_BODY).trim())));
-          response.on('error', fail);
-          return;
-        }
         let pending = '';
         /** The series of whole lines of `text`, handed over together. */
         const take = (text: string) => {

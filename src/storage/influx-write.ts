@@ -38,15 +38,28 @@ const MAX_ERROR_BODY = 4096;
 
 export type LineWrite = (body: string) => Promise<void>;
 
+/** The request headers every call to `target` carries: its credentials, when the URL has some. */
+export function endpointHeaders(target: InfluxEndpoint): http.OutgoingHttpHeaders {
+  return target.username === undefined
+    ? {}
+    : { authorization: `Basic ${Buffer.from(`${target.username}:${target.password ?? ''}`).toString('base64')}` };
+}
+
+/** Reads an answer that is not a success (at most MAX_ERROR_BODY of it) and hands over InfluxDB's refusal once it ended. */
+export function refusalOf(response: http.IncomingMessage, status: number, done: (err: Error) => void): void {
+  let text = '';
+  response.setEncoding('utf8');
+  response.on('data', (chunk: string) => { if (text.length < MAX_ERROR_BODY) text += chunk; });
+  response.on('end', () => done(new InfluxHttpError(status, text.slice(0, MAX_ERROR_BODY).trim())));
+  response.on('error', done);
+}
+
 export function lineWriter(target: InfluxEndpoint, timeoutMs: number): LineWrite {
   const client = target.protocol === 'https' ? https : http;
   const agent = new client.Agent({ keepAlive: true });
   const query = new URLSearchParams({ db: target.database, precision: WRITE_PRECISION });
   const path = `/write?${query.toString()}`;
-  const headers: http.OutgoingHttpHeaders = { 'content-type': 'text/plain; charset=utf-8' };
-  if (target.username !== undefined) {
-    headers['authorization'] = `Basic ${Buffer.from(`${target.username}:${target.password ?? ''}`).toString('base64')}`;
-  }
+  const headers: http.OutgoingHttpHeaders = { ...endpointHeaders(target), 'content-type': 'text/plain; charset=utf-8' };
   return (body) =>
     new Promise<void>((resolve, reject) => {
       // Encoded once: its length for the header, its bytes for the socket.
@@ -61,11 +74,7 @@ export function lineWriter(target: InfluxEndpoint, timeoutMs: number): LineWrite
             response.on('error', reject);
             return;
           }
-          let text = '';
-          response.setEncoding('utf8');
-          response.on('data', (chunk: string) => { if (text.length < MAX_ERROR_BODY) text += chunk; });
-          response.on('end', () => reject(new InfluxHttpError(status, text.slice(0, MAX_ERROR_BODY).trim())));
-          response.on('error', reject);
+          refusalOf(response, status, reject);
         },
       );
       request.on('timeout', () => request.destroy(Object.assign(new Error(`no answer within ${timeoutMs} ms`), { code: 'ETIMEDOUT' })));
