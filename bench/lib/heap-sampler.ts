@@ -6,7 +6,7 @@
  * collected too, so the profile says which code makes the garbage. It also
  * covers only the window between start and stop, not the startup.
  */
-import { writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { InspectorClient } from './inspector.js';
 
@@ -35,6 +35,8 @@ export class HeapSampler {
   /** Stops sampling and writes DIR/Heap.<time>.<pid>.heapprofile; returns the file. */
   async stopTo(dir: string, pid: number): Promise<string> {
     const { profile } = (await this.#client.call('HeapProfiler.stopSampling')) as { profile: unknown };
+    // As node's --cpu-prof-dir does: the directory is made when missing.
+    mkdirSync(dir, { recursive: true });
     const file = path.join(dir, `Heap.${new Date().toISOString().replace(/[:.]/g, '-')}.${pid}.heapprofile`);
     writeFileSync(file, JSON.stringify(profile));
     this.close();
