@@ -2,7 +2,7 @@
 import type { LatencyFigures } from '../lib/latency-figures.js';
 import { fmt, sectionMarkdown, type Table, targetsTable } from '../lib/report.js';
 import { median } from '../lib/proc.js';
-import { byRate, lostCommands, P99_BOUND_MS, sustained, type CommandsResult, type PhaseFigures } from './commands.js';
+import { byRate, lostCommands, P99_BOUND_MS, SETTLED_FROM_S, sustained, type CommandsResult, type PhaseFigures } from './commands.js';
 
 /** How the figures were taken: the section's closing paragraph. */
 export const COMMANDS_NOTES = [
@@ -18,7 +18,9 @@ export const COMMANDS_NOTES = [
   'after round, so a neighbour\'s burst on this shared machine lands on one phase; ratios are per round, then the median.',
   'Round trip = performance.now() from the call to the end of its answer; "to sent" = the answer\'s sentAt minus the wall',
   'clock at the call, "sent to final" = completedAt - sentAt (millisecond clocks of the same host). Commands issued in the',
-  'first 2 s of a phase are counted but not in the percentiles. "Not succeeded" = issued - answers with status succeeded:',
+  'first 2 s of a phase are counted but not in the percentiles; "p99 from 6 s" leaves out 4 s more (where a step from the',
+  'previous phase\'s rate shows), for context only: the target is on the whole phase. "Not succeeded" = issued - answers',
+  'with status succeeded:',
   'other final states, 202 (the wait ended), HTTP errors, socket errors (a request times out 60 s after it got its socket)',
   'and calls never answered; calls still waiting for a pool socket when the drain (65 s) ends are "never sent", shown but',
   'not counted as the subject\'s loss (the loss target is then not met either: the run could not offer the rate). CPU % is the subject\'s',
@@ -39,7 +41,7 @@ function phaseRow(name: string, p: PhaseFigures): Array<string | number> {
   return [
     name, fmt(l.issued), fmt(l.finals.succeeded ?? 0), fmt(lostCommands(l)),
     [...others, ...(l.notFinal ? [`202 ${l.notFinal}`] : []), ...errors, ...(l.requestErrors ? [`socket ${l.requestErrors}`] : []), ...(l.unanswered ? [`unanswered ${l.unanswered}`] : []), ...(l.neverSent ? [`never sent ${l.neverSent}`] : [])].join(', ') || '-',
-    `${sustained(p).toFixed(3)} x`, lat(l.roundTripMs), ms(l.roundTripMs.p999), `${ms(l.toSentMs.p50)} / ${ms(l.toSentMs.p99)}`, `${ms(l.sentToFinalMs.p50)} / ${ms(l.sentToFinalMs.p99)}`,
+    `${sustained(p).toFixed(3)} x`, lat(l.roundTripMs), ms(l.roundTripMs.p999), l.roundTripSettledMs ? ms(l.roundTripSettledMs.p99) : '-', `${ms(l.toSentMs.p50)} / ${ms(l.toSentMs.p99)}`, `${ms(l.sentToFinalMs.p50)} / ${ms(l.sentToFinalMs.p99)}`,
     fmt(p.cpuPercent), fmt(p.cpuMsPerCommand, 2), `${mib(p.rssMedianBytes)} (${mib(p.rssPeakBytes)})`, `${fmt(p.connectedAfter)} / ${fmt(p.disconnects)}`,
     `${ms(l.issueLagMs.p99)} / ${ms(l.poolWaitMs.p99)}`,
   ];
@@ -57,7 +59,7 @@ export function commandsTables(r: CommandsResult): Table[] {
   return [
     {
       title: `Command round trip with ${fmt(o.devices)} devices connected to each, ${o.phaseSeconds} s per phase, rounds in the order run, RESULT ${o.resultDelayMs} ms after the COMMAND; times in ms`,
-      head: ['round: subject, rate', 'issued', 'succeeded', 'not succeeded (of those sent)', 'why (and never sent)', 'answered in window / offered', 'round trip p50 / p99 / max', 'p999', 'to sent p50 / p99', 'sent to final p50 / p99', 'CPU %', 'CPU ms per command', 'RSS MiB median (peak)', 'devices connected after / disconnects', 'load lag p99 / pool wait p99'],
+      head: ['round: subject, rate', 'issued', 'succeeded', 'not succeeded (of those sent)', 'why (and never sent)', 'answered in window / offered', 'round trip p50 / p99 / max', 'p999', `p99 from ${SETTLED_FROM_S} s`, 'to sent p50 / p99', 'sent to final p50 / p99', 'CPU %', 'CPU ms per command', 'RSS MiB median (peak)', 'devices connected after / disconnects', 'load lag p99 / pool wait p99'],
       rows: phases.map(({ name, p }) => phaseRow(`${p.round}: ${name} ${fmt(p.rate)}/s`, p)),
     },
     {

@@ -198,7 +198,7 @@ describe('bench harness', () => {
 
   it('runs the commands scenario with tiny numbers: every command of both rates succeeds in one call on hub and relay', async () => {
     const result = await runCommands({
-      devices: 30, rates: [10, 40], rounds: 1, phaseSeconds: 1.5, warmupS: 0.5, ramp: 200, resultDelayMs: 20, pin: false,
+      devices: 30, rates: [10, 40], rounds: 1, phaseSeconds: 1.5, warmupS: 0.5, settleS: 0.5, ramp: 200, resultDelayMs: 20, pin: false,
       hubEntry: ['--import', 'tsx', 'src/main.ts'],
     });
     for (const subject of [result.hub, result.relay]) {
@@ -212,6 +212,9 @@ describe('bench harness', () => {
         // The devices wait 20 ms before their RESULT: no round trip can be shorter.
         expect(phase.load.roundTripMs.p50).toBeGreaterThanOrEqual(20);
         expect(phase.load.sentToFinalMs.count).toBeGreaterThan(0);
+        // The settled figure is the recorded commands without the settle's: some, not all.
+        expect(phase.load.roundTripSettledMs.count).toBeGreaterThan(0);
+        expect(phase.load.roundTripSettledMs.count).toBeLessThan(phase.load.roundTripMs.count);
       }
     }
     expect(result.targets.find((t) => t.target.startsWith('no command lost'))!.met).toBe(true);
