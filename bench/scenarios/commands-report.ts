@@ -2,7 +2,7 @@
 import type { LatencyFigures } from '../lib/latency-figures.js';
 import { fmt, sectionMarkdown, type Table, targetsTable } from '../lib/report.js';
 import { median } from '../lib/proc.js';
-import { byRate, lostCommands, P99_BOUND_MS, SETTLED_FROM_S, sustained, type CommandsResult, type PhaseFigures } from './commands.js';
+import { byRate, lostCommands, P99_BOUND_MS, settledFromS, sustained, type CommandsResult, type PhaseFigures } from './commands.js';
 
 /** How the figures were taken: the section's closing paragraph. */
 export const COMMANDS_NOTES = [
@@ -41,7 +41,7 @@ function phaseRow(name: string, p: PhaseFigures): Array<string | number> {
   return [
     name, fmt(l.issued), fmt(l.finals.succeeded ?? 0), fmt(lostCommands(l)),
     [...others, ...(l.notFinal ? [`202 ${l.notFinal}`] : []), ...errors, ...(l.requestErrors ? [`socket ${l.requestErrors}`] : []), ...(l.unanswered ? [`unanswered ${l.unanswered}`] : []), ...(l.neverSent ? [`never sent ${l.neverSent}`] : [])].join(', ') || '-',
-    `${sustained(p).toFixed(3)} x`, lat(l.roundTripMs), ms(l.roundTripMs.p999), l.roundTripSettledMs ? ms(l.roundTripSettledMs.p99) : '-', `${ms(l.toSentMs.p50)} / ${ms(l.toSentMs.p99)}`, `${ms(l.sentToFinalMs.p50)} / ${ms(l.sentToFinalMs.p99)}`,
+    `${sustained(p).toFixed(3)} x`, lat(l.roundTripMs), ms(l.roundTripMs.p999), ms(l.roundTripSettledMs.p99), `${ms(l.toSentMs.p50)} / ${ms(l.toSentMs.p99)}`, `${ms(l.sentToFinalMs.p50)} / ${ms(l.sentToFinalMs.p99)}`,
     fmt(p.cpuPercent), fmt(p.cpuMsPerCommand, 2), `${mib(p.rssMedianBytes)} (${mib(p.rssPeakBytes)})`, `${fmt(p.connectedAfter)} / ${fmt(p.disconnects)}`,
     `${ms(l.issueLagMs.p99)} / ${ms(l.poolWaitMs.p99)}`,
   ];
@@ -59,7 +59,7 @@ export function commandsTables(r: CommandsResult): Table[] {
   return [
     {
       title: `Command round trip with ${fmt(o.devices)} devices connected to each, ${o.phaseSeconds} s per phase, rounds in the order run, RESULT ${o.resultDelayMs} ms after the COMMAND; times in ms`,
-      head: ['round: subject, rate', 'issued', 'succeeded', 'not succeeded (of those sent)', 'why (and never sent)', 'answered in window / offered', 'round trip p50 / p99 / max', 'p999', `p99 from ${SETTLED_FROM_S} s`, 'to sent p50 / p99', 'sent to final p50 / p99', 'CPU %', 'CPU ms per command', 'RSS MiB median (peak)', 'devices connected after / disconnects', 'load lag p99 / pool wait p99'],
+      head: ['round: subject, rate', 'issued', 'succeeded', 'not succeeded (of those sent)', 'why (and never sent)', 'answered in window / offered', 'round trip p50 / p99 / max', 'p999', `p99 from ${settledFromS(r)} s`, 'to sent p50 / p99', 'sent to final p50 / p99', 'CPU %', 'CPU ms per command', 'RSS MiB median (peak)', 'devices connected after / disconnects', 'load lag p99 / pool wait p99'],
       rows: phases.map(({ name, p }) => phaseRow(`${p.round}: ${name} ${fmt(p.rate)}/s`, p)),
     },
     {
