@@ -269,8 +269,9 @@ export async function buildApp(config: Config, opts: BuildOptions): Promise<Fast
   await app.register(httpFallback);
   const alerts = new AlertEngine({
     bus, rules: stores.alertRules, alerts: stores.alerts, points: spool, logger: app.log, ...opts.alerts,
-    // Cluster mode: the bridge also brings other nodes' readings (for dashboards); each node evaluates only its own devices.
-    ...(cluster ? { isLocal: (deviceId: string) => app.gateway.runtimes.peek(deviceId) !== undefined } : {}),
+    // Cluster mode: the bridge also brings other nodes' readings (for dashboards); each node evaluates only those it accepted.
+    // Not "a runtime is here": a node keeps a device's runtime for PULSEWIRE_DEVICE_FORGET_MS after it moved away.
+    ...(cluster ? { isRemote: (payload: object) => cluster.bridge.isRemote(payload) } : {}),
     // The live stream is registered below: until then (this start) there is nothing to know; liveSeeded catches up.
     knownSeries: () => (app.hasDecorator('live') ? app.live.latest(LiveFilter.ALL) : []),
   });

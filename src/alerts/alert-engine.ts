@@ -15,9 +15,10 @@
  * same for resolving. Announcing is: `alert.firing` / `alert.resolved` on the
  * bus (webhooks and the live stream listen there) and an `alert` point.
  *
- * Cluster mode: a device's readings are evaluated on the node holding it
- * (`isLocal`); the bridge's copies of other nodes' readings are skipped.
- * A node drops its tracks of a device that came online elsewhere, so the
+ * Cluster mode: a device's readings are evaluated on the node that accepted
+ * them, the one holding it; the bridge's copies of other nodes' readings
+ * (`isRemote`) are skipped, even of a device this node held until a moment
+ * ago. A node drops its tracks of a device that came online elsewhere, so the
  * node it left does not later take its silence for staleness; a device
  * whose node died (`node-lost`) is watched for staleness by every node until
  * it comes online somewhere, and the store lets one of them announce it.
@@ -44,8 +45,12 @@ export type AlertEngineOptions = {
   logger: StorageLogger;
   now?: () => number;
   sweepMs?: number;
-  /** Cluster mode: whether this node holds the device. Absent: one process, every device is local. */
-  isLocal?: (deviceId: string) => boolean;
+  /**
+   * Cluster mode: whether a bus event is the bridge's copy of another node's
+   * (its readings, brought for this node's dashboards; its device coming
+   * online). Absent: one process, every event is this node's.
+   */
+  isRemote?: (payload: object) => boolean;
   /**
    * The series the hub knows each device to send, before this run's readings
    * (the live stream's latest values, seeded from InfluxDB at start): a new
@@ -73,7 +78,7 @@ export class AlertEngine {
   readonly #log: StorageLogger;
   readonly #now: () => number;
   readonly #sweepMs: number;
-  readonly #isLocal: ((deviceId: string) => boolean) | undefined;
+  readonly #isRemote: ((payload: object) => boolean) | undefined;
   readonly #knownSeries: (() => Iterable<KnownSeries>) | undefined;
   readonly #index = new RuleIndex();
   /** Every firing alert of the hub (cluster: of every node), as the store has them. */
@@ -105,7 +110,7 @@ export class AlertEngine {
     this.#log = opts.logger;
     this.#now = opts.now ?? Date.now;
     this.#sweepMs = opts.sweepMs ?? DEFAULT_SWEEP_MS;
-    this.#isLocal = opts.isLocal;
+    this.#isRemote = opts.isRemote;
     this.#knownSeries = opts.knownSeries;
   }
 
@@ -128,13 +133,13 @@ export class AlertEngine {
         this.#removed.set(deviceId, this.#now());
         this.#forgetDevice(deviceId, true);
       }),
-      this.#bus.on('device.online', ({ deviceId }) => {
-        if (this.#isLocal && !this.#isLocal(deviceId)) this.#forgetDevice(deviceId, false);
+      this.#bus.on('device.online', (online) => {
+        if (this.#isRemote?.(online)) this.#forgetDevice(online.deviceId, false);
       }),
       // Cluster mode: a device whose node died is nobody's to sweep; every node watches it from now on
       // (the alerts store lets one of them announce it), until it comes online somewhere.
       this.#bus.on('device.offline', ({ deviceId, reason }) => {
-        if (this.#isLocal && reason === 'node-lost') this.#watchOrphan(deviceId);
+        if (this.#isRemote && reason === 'node-lost') this.#watchOrphan(deviceId);
       }),
     );
     this.#sweep = setInterval(() => this.sweep(), this.#sweepMs);
@@ -208,20 +213,17 @@ export class AlertEngine {
     }
   }
 
-  readonly #onReadings = ({ deviceId, readings }: HubEvents['telemetry.accepted']): void => {
-    let local: boolean | undefined;
+  readonly #onReadings = (accepted: HubEvents['telemetry.accepted']): void => {
+    if (this.#isRemote?.(accepted)) return;
+    const { deviceId, readings } = accepted;
     // One clock read per message, and only for a message with a watched series.
-    let now = 0;
+    let now: number | undefined;
     for (let i = 0; i < readings.length; i++) {
       const reading = readings[i]!;
       if (typeof reading.value !== 'number') continue;
       const watching = this.#index.forReading(deviceId, reading.name);
       if (watching === undefined) continue;
-      if (local === undefined) {
-        local = this.#isLocal ? this.#isLocal(deviceId) : true;
-        if (!local) return;
-        now = this.#now();
-      }
+      now ??= this.#now();
       for (const watched of watching) {
         if (!watched.matches(deviceId)) continue;
         const track = this.#trackOf(watched, deviceId, now);
@@ -246,7 +248,7 @@ export class AlertEngine {
    * before it sends). Otherwise rules watch the devices they see a reading from.
    */
   #seed(watched: WatchedRule): void {
-    if (watched.rule.condition.kind !== 'stale' || this.#isLocal) return;
+    if (watched.rule.condition.kind !== 'stale' || this.#isRemote) return;
     const { ids } = watched.rule.devices;
     if (ids) {
       const now = this.#now();
@@ -264,7 +266,7 @@ export class AlertEngine {
    * One process only, as #seed.
    */
   watchKnown(series: Iterable<KnownSeries>, only?: WatchedRule): void {
-    if (this.#isLocal) return;
+    if (this.#isRemote) return;
     const now = this.#now();
     for (const { device, name, v } of series) {
       if (typeof v !== 'number') continue;

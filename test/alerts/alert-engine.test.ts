@@ -23,6 +23,8 @@ type Node = {
   bus: EventBus; engine: AlertEngine; rules: RuleService; events: { type: string; alert: AlertView }[]; points: IPoint[];
   /** What the engine's onAlert observer heard (the live stream's feed). */
   observed: AlertView[];
+  /** Cluster nodes: the payloads their bridge brought from another node. */
+  remote: WeakSet<object>;
 };
 
 const reading = (name: string, value: number): Reading => ({ name, kind: 'value', value, timeUs: Date.now() * 1000 });
@@ -32,13 +34,15 @@ describe.each(BACKENDS)('alert engine on $name', (backend: Backend) => {
   let clock: number;
   const nodes: Node[] = [];
 
-  async function node(stores: Stores, isLocal?: (id: string) => boolean, known?: KnownSeries[]): Promise<Node> {
+  /** A node of one process, or (`clustered`) of a cluster whose bridge's copies are the payloads in `remote`. */
+  async function node(stores: Stores, clustered = false, known?: KnownSeries[]): Promise<Node> {
     const bus = new EventBus();
     const points: IPoint[] = [];
+    const remote = new WeakSet<object>();
     const engine = new AlertEngine({
       bus, rules: stores.alertRules, alerts: stores.alerts, logger: silentLogger, now: () => clock, sweepMs: 3_600_000,
       points: { append: async (_device, p) => { points.push(...p); } },
-      ...(isLocal ? { isLocal } : {}),
+      ...(clustered ? { isRemote: (payload: object) => remote.has(payload) } : {}),
       ...(known ? { knownSeries: () => known } : {}),
     });
     const events: Node['events'] = [];
@@ -47,12 +51,24 @@ describe.each(BACKENDS)('alert engine on $name', (backend: Backend) => {
     await engine.start();
     const observed: AlertView[] = [];
     engine.onAlert((alert) => observed.push(alert));
-    const created = { bus, engine, rules: new RuleService({ bucket: stores.alertRules, engine, now: () => clock }), events, points, observed };
+    const created = { bus, engine, rules: new RuleService({ bucket: stores.alertRules, engine, now: () => clock }), events, points, observed, remote };
     nodes.push(created);
     return created;
   }
 
   const send = (n: Node, deviceId: string, name: string, value: number) => n.bus.emit('telemetry.accepted', { deviceId, readings: [reading(name, value)] });
+  /** Another node's reading, as the bridge brings it to this one's bus (for its dashboards). */
+  const bridged = (n: Node, deviceId: string, name: string, value: number) => {
+    const payload = { deviceId, readings: [reading(name, value)] };
+    n.remote.add(payload);
+    n.bus.emit('telemetry.accepted', payload);
+  };
+  /** The device came online on node `n` itself, or (`elsewhere`) the bridge says it did on another node. */
+  const online = (n: Node, deviceId: string, elsewhere: boolean) => {
+    const payload = { deviceId, at: clock, remoteAddress: '127.0.0.1', method: 'secret' as const };
+    if (elsewhere) n.remote.add(payload);
+    n.bus.emit('device.online', payload);
+  };
   const hot: NewRule = { name: 'too hot', devices: { prefix: 'th-' }, series: 'temperature', condition: { kind: 'above', threshold: 30, clearAt: 25 }, forSeconds: 10 };
 
   beforeEach(async () => {
@@ -147,7 +163,7 @@ describe.each(BACKENDS)('alert engine on $name', (backend: Backend) => {
   });
 
   it('staleness: a new prefix rule watches the devices known to send its series, numeric ones, so one already quiet fires', async () => {
-    const n = await node(handle.stores, undefined, [
+    const n = await node(handle.stores, false, [
       { device: 'q-1', name: 'temperature', v: 20 },
       { device: 'q-2', name: 'q-2/temperature', v: 21 }, // under its own base name
       { device: 'q-3', name: 'humidity', v: 40 }, // another series
@@ -249,9 +265,8 @@ describe.each(BACKENDS)('alert engine on $name', (backend: Backend) => {
   });
 
   it('two nodes on one store: a device whose node died goes stale once, and the node it comes back to resolves it', async () => {
-    let holder: 'a' | 'b' | 'lost' = 'lost';
-    const a = await node(handle.stores, () => holder === 'a');
-    const b = await node(handle.stores, () => holder === 'b');
+    const a = await node(handle.stores, true);
+    const b = await node(handle.stores, true);
     const rule = await a.rules.create({ name: 'quiet', devices: { prefix: 'q-' }, series: 'temperature', condition: { kind: 'stale', afterSeconds: 60 } });
     await waitFor(() => b.engine.evaluating, { what: 'rule seen by node b' });
     for (const n of [a, b]) n.bus.emit('device.offline', { deviceId: 'q-1', at: clock, reason: 'node-lost' });
@@ -264,8 +279,8 @@ describe.each(BACKENDS)('alert engine on $name', (backend: Backend) => {
     for (const n of [a, b]) n.engine.sweep();
     expect([...a.events, ...b.events].map((e) => [e.type, e.alert.id])).toEqual([['firing', `${rule.id}/q-1/temperature`]]);
 
-    holder = 'b';
-    for (const n of [a, b]) n.bus.emit('device.online', { deviceId: 'q-1', at: clock, remoteAddress: '127.0.0.1', method: 'secret' });
+    online(b, 'q-1', false);
+    online(a, 'q-1', true);
     send(b, 'q-1', 'temperature', 20);
     await waitFor(() => [...a.events, ...b.events].length === 2, { what: 'resolved' });
     expect(b.events.at(-1)).toMatchObject({ type: 'resolved', alert: { deviceId: 'q-1' } });
@@ -279,20 +294,23 @@ describe.each(BACKENDS)('alert engine on $name', (backend: Backend) => {
   });
 
   it('two nodes on one store: a device moving from one to the other fires once and is resolved by the new holder', async () => {
-    let holder: 'a' | 'b' = 'a';
-    const a = await node(handle.stores, () => holder === 'a');
-    const b = await node(handle.stores, () => holder === 'b');
+    const a = await node(handle.stores, true);
+    const b = await node(handle.stores, true);
     const rule = await a.rules.create({ ...hot, forSeconds: 0 });
     await waitFor(() => b.engine.evaluating, { what: 'rule seen by node b' });
     send(a, 'th-1', 'temperature', 50);
     // Node b hears the reading too (the bridge, for its dashboards) and leaves it alone.
-    send(b, 'th-1', 'temperature', 50);
+    bridged(b, 'th-1', 'temperature', 50);
     await waitFor(() => b.engine.firing().length === 1, { what: 'node b knows the alert fires' });
-    holder = 'b';
-    b.bus.emit('device.online', { deviceId: 'th-1', at: clock, remoteAddress: '127.0.0.1', method: 'secret' });
-    a.bus.emit('device.online', { deviceId: 'th-1', at: clock, remoteAddress: '127.0.0.1', method: 'secret' });
+    online(b, 'th-1', false);
+    // Node a, which held the device until now (and keeps its runtime a while), hears b's readings through the
+    // bridge, even before it hears that the device came online there and before b's own evaluation is stored:
+    // they are not its to evaluate.
+    bridged(a, 'th-1', 'temperature', 51);
+    bridged(a, 'th-1', 'temperature', 10);
     send(b, 'th-1', 'temperature', 51);
     send(b, 'th-1', 'temperature', 10);
+    online(a, 'th-1', true);
     await waitFor(() => b.events.length === 1, { what: 'resolved by node b' });
     await waitFor(() => a.engine.firing().length === 0, { what: 'node a hears it resolved' });
     expect(a.events.map((e) => e.type)).toEqual(['firing']);
