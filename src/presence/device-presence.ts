@@ -98,7 +98,14 @@ export class DevicePresence {
     return released;
   }
 
-  /** Calls `listener` whenever a device's status changes, on any node. */
+  /**
+   * Calls `listener` whenever a device's status changes, on any node, in the
+   * order written. A status replaced before it reached this node may be
+   * skipped (on JetStream the bucket keeps one revision per key, and a watch
+   * that restarts resumes from what the stream still holds); the latest never
+   * is. Listeners act on the status they are given, not on the step from the
+   * one before (the gateway's takeover check compares epochs).
+   */
   watch(listener: (deviceId: string, status: DeviceStatus | undefined) => void): () => void {
     return this.#statuses.watch((change) => listener(change.key as string, change.value));
   }
