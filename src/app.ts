@@ -3,7 +3,6 @@
  * listen on port 0 and close it. main.ts adds the process concerns (a managed
  * influxd, signals, the start banner).
  */
-import helmet from '@fastify/helmet';
 import websocket from '@fastify/websocket';
 import swagger from '@fastify/swagger';
 import Fastify, { LogController, type FastifyInstance, type FastifyServerOptions } from 'fastify';
@@ -242,7 +241,7 @@ export async function buildApp(config: Config, opts: BuildOptions): Promise<Fast
     },
   });
   // Before any route, so every route gets the headers unless it opts out (device routes do).
-  await app.register(helmet, securityHeaders({ tls: config.tls !== undefined }));
+  await app.register(securityHeaders, { tls: config.tls !== undefined });
   await app.register(websocket, {
     options: {
       maxPayload: config.maxMessageBytes,

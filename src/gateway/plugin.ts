@@ -153,7 +153,7 @@ async function gatewayPlugin(app: FastifyInstance, opts: GatewayOptions): Promis
     url: DEVICE_PATH,
     websocket: true,
     // Browser security headers are nothing to a device; its refusals stay small (api/security-headers.ts).
-    helmet: false,
+    config: { securityHeaders: false },
     // Runs before the upgrade, so every refusal is an ordinary HTTP status with a reason.
     preValidation: async (request, reply) => {
       // Its turn came in the gate (upgrade-gate.ts), before Fastify routed it.

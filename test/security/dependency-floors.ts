@@ -83,7 +83,7 @@ export const DEPENDENCY_FLOORS: readonly DependencyFloor[] = [
       { id: 'GHSA-pr96-94w5-mx2h', what: 'path traversal in the directory listing (list: true)', fixedIn: '9.1.1' },
     ],
   },
-  { name: '@fastify/helmet', safe: '*', advisories: [] },
+  { name: 'helmet', safe: '*', advisories: [] },
   { name: '@fastify/swagger', safe: '*', advisories: [] },
   { name: 'fastify-plugin', safe: '*', advisories: [] },
   { name: 'cbor-x', safe: '*', advisories: [] },

@@ -1,5 +1,5 @@
 /**
- * The browser security headers of api/security-headers.ts (@fastify/helmet):
+ * The browser security headers of api/security-headers.ts (helmet):
  * on the page, its assets, the operator API's JSON (answers and refusals),
  * the SSE stream and unknown paths; not on device routes; HSTS only with TLS.
  * Then in a real Chromium: the page works under its policy with no

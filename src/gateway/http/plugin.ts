@@ -108,8 +108,8 @@ export async function httpFallback(app: FastifyInstance): Promise<void> {
     }
   });
 
-  // helmet: false: browser security headers are nothing to a device (api/security-headers.ts).
-  app.post(HTTP_DEVICE_PATH, { bodyLimit: config.maxMessageBytes, schema: { hide: true }, helmet: false }, async (request, reply) => {
+  // Browser security headers are nothing to a device (api/security-headers.ts).
+  app.post(HTTP_DEVICE_PATH, { bodyLimit: config.maxMessageBytes, schema: { hide: true }, config: { securityHeaders: false } }, async (request, reply) => {
     if (!(request.body instanceof Buffer)) throw new PulsewireError('PW_ERR_MEDIA_TYPE', 'the request has no CBOR body');
     const bytes = new Uint8Array(request.body.buffer, request.body.byteOffset, request.body.length);
     const messages = decodeDeviceBatch(bytes, { maxBytes: config.maxMessageBytes });
@@ -143,7 +143,7 @@ export async function httpFallback(app: FastifyInstance): Promise<void> {
   });
 
   app.get<{ Querystring: { wait?: number } }>(HTTP_DEVICE_PATH, {
-    helmet: false,
+    config: { securityHeaders: false },
     schema: {
       hide: true,
       querystring: { type: 'object', properties: { wait: { type: 'integer', minimum: 0, maximum: MAX_WAIT_S } } },
