@@ -84,7 +84,10 @@ export class CommandStore {
    * Applies `change` to an unfinished command as one revision-checked update,
    * read again and retried when someone else changed it first. `change`
    * returns the new record, or undefined to leave the command as it is (its
-   * rule no longer applies). Resolves with both versions once committed,
+   * rule no longer applies). It is given a shallow copy: it may set fields
+   * of it but must not change the values inside (args, result), which
+   * `before` shares. A deep copy (structuredClone) cost 2.6 KB of garbage per
+   * transition, three transitions a command. Resolves with both versions once committed,
    * undefined when nothing changed or the command is unknown or finished.
    * A command that became final is moved to the finished ones before this
    * resolves.
@@ -94,7 +97,7 @@ export class CommandStore {
     for (;;) {
       const entry = await this.#active.get(key);
       if (!entry || finished(entry.value)) return undefined;
-      const after = change(structuredClone(entry.value));
+      const after = change({ ...entry.value });
       if (!after) return undefined;
       const revision = await this.#active.update(key, after, entry.revision);
       if (revision === undefined) continue;
