@@ -6,7 +6,12 @@
  * environment, so a counter it keeps is exact: a key gets a revision the
  * first time it is read after start, and a new one at every write. An
  * expected-revision update is a check and a write in one synchronous step,
- * which nothing can interleave with in one process.
+ * which nothing can interleave with in one process. Only the keys touched
+ * lately keep theirs (KeyRevisions): a key read again after some 65,000
+ * others gets a new one, so an update at a revision read that long ago
+ * fails as if someone had written in between, and the caller reads again,
+ * as it must for any conflict. Without that the table grew by every key the
+ * process ever read or wrote (every command's, every audit entry's).
  *
  * Writes use lmdb's asynchronous put (everything issued in one event turn is
  * one commit) and resolve once committed. Until then reads would still see
@@ -20,18 +25,75 @@ type LmdbKey = string | [string, string];
 /** An uncommitted write: `value` undefined is a delete. */
 type Pending<V> = { key: BucketKey; value: V | undefined; revision: number };
 
+/** Keys whose revision is remembered before the older half is let go. */
+const REVISIONS_PER_GENERATION = 65_536;
+
+/**
+ * Revisions of the keys touched lately, in two generations: a key used
+ * again moves to the young one; when the young one is full it becomes the
+ * old one, and what was old is dropped. Memory stays under two generations.
+ */
+export class KeyRevisions {
+  #young = new Map<string, number>();
+  #old = new Map<string, number>();
+  readonly #perGeneration: number;
+
+  constructor(perGeneration = REVISIONS_PER_GENERATION) {
+    this.#perGeneration = perGeneration;
+  }
+
+  get size(): number {
+    return this.#young.size + this.#old.size;
+  }
+
+  get(id: string): number | undefined {
+    const young = this.#young.get(id);
+    if (young !== undefined) return young;
+    const old = this.#old.get(id);
+    if (old !== undefined) {
+      this.#old.delete(id);
+      this.set(id, old);
+    }
+    return old;
+  }
+
+  set(id: string, revision: number): void {
+    this.#young.set(id, revision);
+    if (this.#young.size < this.#perGeneration) return;
+    this.#old = this.#young;
+    this.#young = new Map();
+  }
+
+  delete(id: string): void {
+    this.#young.delete(id);
+    this.#old.delete(id);
+  }
+}
+
 export class LmdbBucket<V> implements Bucket<V> {
   readonly name: string;
   readonly #db: Database<V, LmdbKey>;
-  readonly #revisions = new Map<string, number>();
+  readonly #revisions: KeyRevisions;
   readonly #overlay = new Map<string, Pending<V>>();
+  /**
+   * The overlay's pair keys by group: a group's listing (a device's command
+   * queue, read on every create and delivery) merges its own pending writes,
+   * not a copy of every device's.
+   */
+  readonly #overlayByGroup = new Map<string, Map<string, Pending<V>>>();
   readonly #writes = new Set<Promise<unknown>>();
   readonly #watchers = new Set<(change: Change<V>) => void>();
   #nextRevision = 1;
 
-  constructor(name: string, db: Database<V, LmdbKey>) {
+  constructor(name: string, db: Database<V, LmdbKey>, options: { revisionsPerGeneration?: number } = {}) {
     this.name = name;
     this.#db = db;
+    this.#revisions = new KeyRevisions(options.revisionsPerGeneration);
+  }
+
+  /** How many keys' revisions are held in memory (tests: bounded). */
+  get revisionsHeld(): number {
+    return this.#revisions.size;
   }
 
   async get(key: BucketKey): Promise<Entry<V> | undefined> {
@@ -85,7 +147,8 @@ export class LmdbBucket<V> implements Bucket<V> {
     const range = rangeOf(kind, options);
     if (!range) return;
     const ofKind = (key: BucketKey): boolean => (typeof key === 'string') === (kind === 'string');
-    const pending = [...this.#overlay.values()].filter((p) => ofKind(p.key) && keyMatches(p.key, options)).sort((a, b) => compareKeys(a.key, b.key));
+    const candidates = kind === 'pair' && options.group !== undefined ? (this.#overlayByGroup.get(options.group)?.values() ?? []) : this.#overlay.values();
+    const pending = [...candidates].filter((p) => ofKind(p.key) && keyMatches(p.key, options)).sort((a, b) => compareKeys(a.key, b.key));
     let next = 0;
     for (const { key, value } of this.#db.getRange(range)) {
       const k = key as BucketKey;
@@ -145,28 +208,45 @@ export class LmdbBucket<V> implements Bucket<V> {
     const id = keyId(key);
     const revision = this.#nextRevision++;
     const entry: Pending<V> = { key, value, revision };
-    this.#overlay.set(id, entry);
+    this.#addPending(id, entry);
     this.#revisions.set(id, revision);
     const lmdbKey = toLmdbKey(key);
     const write = (value === undefined ? this.#db.remove(lmdbKey) : this.#db.put(lmdbKey, value)).then(
       () => {
-        if (this.#overlay.get(id) === entry) this.#overlay.delete(id);
+        this.#removePending(id, entry);
         if (value === undefined && this.#revisions.get(id) === revision) this.#revisions.delete(id);
         for (const listener of this.#watchers) listener({ key, value, revision });
         return revision;
       },
       (err: unknown) => {
         // Not stored: reads go back to what lmdb holds, under a revision no caller has seen.
-        if (this.#overlay.get(id) === entry) {
-          this.#overlay.delete(id);
-          this.#revisions.delete(id);
-        }
+        if (this.#removePending(id, entry)) this.#revisions.delete(id);
         throw err;
       },
     );
     const tracked = write.catch(() => undefined).finally(() => this.#writes.delete(tracked));
     this.#writes.add(tracked);
     return write;
+  }
+
+  #addPending(id: string, entry: Pending<V>): void {
+    this.#overlay.set(id, entry);
+    if (typeof entry.key === 'string') return;
+    let group = this.#overlayByGroup.get(entry.key[0]);
+    if (!group) this.#overlayByGroup.set(entry.key[0], (group = new Map()));
+    group.set(id, entry);
+  }
+
+  /** Takes `entry` out of the overlay unless a later write replaced it; says whether it did. */
+  #removePending(id: string, entry: Pending<V>): boolean {
+    if (this.#overlay.get(id) !== entry) return false;
+    this.#overlay.delete(id);
+    if (typeof entry.key !== 'string') {
+      const group = this.#overlayByGroup.get(entry.key[0]);
+      group?.delete(id);
+      if (group?.size === 0) this.#overlayByGroup.delete(entry.key[0]);
+    }
+    return true;
   }
 }
 
