@@ -6,12 +6,10 @@
  * environment, so a counter it keeps is exact: a key gets a revision the
  * first time it is read after start, and a new one at every write. An
  * expected-revision update is a check and a write in one synchronous step,
- * which nothing can interleave with in one process. Only the keys touched
- * lately keep theirs (KeyRevisions): a key read again after some 65,000
- * others gets a new one, so an update at a revision read that long ago
- * fails as if someone had written in between, and the caller reads again,
- * as it must for any conflict. Without that the table grew by every key the
- * process ever read or wrote (every command's, every audit entry's).
+ * which nothing can interleave with in one process. A key's revision is
+ * kept while the key exists (a caller may hold it for hours: a firing
+ * alert's) and dropped when it is deleted, so the table is as large as the
+ * keys this run has touched that are still stored (retention bounds those).
  *
  * Writes use lmdb's asynchronous put (everything issued in one event turn is
  * one commit) and resolve once committed. Until then reads would still see
@@ -25,55 +23,10 @@ type LmdbKey = string | [string, string];
 /** An uncommitted write: `value` undefined is a delete. */
 type Pending<V> = { key: BucketKey; value: V | undefined; revision: number };
 
-/** Keys whose revision is remembered before the older half is let go. */
-const REVISIONS_PER_GENERATION = 65_536;
-
-/**
- * Revisions of the keys touched lately, in two generations: a key used
- * again moves to the young one; when the young one is full it becomes the
- * old one, and what was old is dropped. Memory stays under two generations.
- */
-export class KeyRevisions {
-  #young = new Map<string, number>();
-  #old = new Map<string, number>();
-  readonly #perGeneration: number;
-
-  constructor(perGeneration = REVISIONS_PER_GENERATION) {
-    this.#perGeneration = perGeneration;
-  }
-
-  get size(): number {
-    return this.#young.size + this.#old.size;
-  }
-
-  get(id: string): number | undefined {
-    const young = this.#young.get(id);
-    if (young !== undefined) return young;
-    const old = this.#old.get(id);
-    if (old !== undefined) {
-      this.#old.delete(id);
-      this.set(id, old);
-    }
-    return old;
-  }
-
-  set(id: string, revision: number): void {
-    this.#young.set(id, revision);
-    if (this.#young.size < this.#perGeneration) return;
-    this.#old = this.#young;
-    this.#young = new Map();
-  }
-
-  delete(id: string): void {
-    this.#young.delete(id);
-    this.#old.delete(id);
-  }
-}
-
 export class LmdbBucket<V> implements Bucket<V> {
   readonly name: string;
   readonly #db: Database<V, LmdbKey>;
-  readonly #revisions: KeyRevisions;
+  readonly #revisions = new Map<string, number>();
   readonly #overlay = new Map<string, Pending<V>>();
   /**
    * The overlay's pair keys by group: a group's listing (a device's command
@@ -85,15 +38,9 @@ export class LmdbBucket<V> implements Bucket<V> {
   readonly #watchers = new Set<(change: Change<V>) => void>();
   #nextRevision = 1;
 
-  constructor(name: string, db: Database<V, LmdbKey>, options: { revisionsPerGeneration?: number } = {}) {
+  constructor(name: string, db: Database<V, LmdbKey>) {
     this.name = name;
     this.#db = db;
-    this.#revisions = new KeyRevisions(options.revisionsPerGeneration);
-  }
-
-  /** How many keys' revisions are held in memory (tests: bounded). */
-  get revisionsHeld(): number {
-    return this.#revisions.size;
   }
 
   async get(key: BucketKey): Promise<Entry<V> | undefined> {
