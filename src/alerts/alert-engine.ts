@@ -206,10 +206,11 @@ export class AlertEngine {
     for (const [deviceId, at] of this.#removed) if (now - at > REMOVED_KEPT_MS) this.#removed.delete(deviceId);
     for (const watched of this.#index.all()) {
       const { condition } = watched.rule;
-      for (const [deviceId, track] of watched.tracks) {
+      // forEach: no [deviceId, track] array per track per sweep (a track per device and rule, every second).
+      watched.tracks.forEach((track, deviceId) => {
         const step = stepSweep(track, condition, watched.forMs, now);
         if (step !== 'none') this.#transition(watched, deviceId, track, step, now);
-      }
+      });
     }
   }
 
