@@ -187,26 +187,34 @@ export class CommandService {
     await Promise.all(unfinished.map((c) => this.#finish(deviceId, c.id, 'cancelled', 'device removed', (current) => !isFinal(current.status))));
   }
 
-  /** Resolves with the command once final, or as it is when `waitMs` ends. */
+  /**
+   * Resolves with the command once final, or as it is when `waitMs` ends.
+   * The waiter is registered before the command is read, so a final status
+   * committed while the read runs is heard either way, with one read (not a
+   * second one to cover that gap: each read decodes the stored record).
+   */
   async waitFinal(deviceId: string, commandId: string, waitMs: number): Promise<CommandView | undefined> {
-    const now = await this.get(deviceId, commandId);
-    if (!now || isFinal(now.status) || waitMs <= 0) return now;
-    return new Promise((resolve) => {
+    if (waitMs <= 0) return this.get(deviceId, commandId);
+    return new Promise((resolve, reject) => {
       let waiters = this.#waiters.get(commandId);
       if (!waiters) this.#waiters.set(commandId, (waiters = new Set()));
       let settled = false;
-      const done = (view: CommandView | undefined) => {
-        if (settled) return;
+      let latest: CommandView | undefined;
+      const settle = (): boolean => {
+        if (settled) return false;
         settled = true;
         clearTimeout(timer);
         waiters.delete(done);
         if (waiters.size === 0) this.#waiters.delete(commandId);
-        resolve(view);
+        return true;
       };
-      const timer = setTimeout(() => void this.get(deviceId, commandId).then(done, () => done(now)), waitMs);
+      const done = (view: CommandView | undefined) => { if (settle()) resolve(view); };
+      const timer = setTimeout(() => void this.get(deviceId, commandId).then(done, () => done(latest)), waitMs);
       waiters.add(done);
-      // Final between the read above and the waiter's registration: the event is gone, the store has it.
-      void this.get(deviceId, commandId).then((latest) => { if (latest && isFinal(latest.status)) done(latest); });
+      this.get(deviceId, commandId).then((view) => {
+        latest = view;
+        if (!view || isFinal(view.status)) done(view);
+      }, (err: unknown) => { if (settle()) reject(err); });
     });
   }
 
