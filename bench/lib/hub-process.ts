@@ -12,6 +12,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { appendFileSync, mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { HUB_NODE_OPTIONS } from '../../src/process/node-flags.js';
 import { connectInflux } from '../../src/storage/influx-connection.js';
 import { collectGarbage } from './inspector.js';
 import { findChild, findChildren, until } from './proc.js';
@@ -99,7 +100,8 @@ export function metricByLabel(text: string, name: string, label: string): Record
   return out;
 }
 
-export const DEFAULT_HUB_ENTRY = ['dist/src/main.js'];
+/** The hub as it ships: its node options (src/process/node-flags.ts), then the built entry point. */
+export const DEFAULT_HUB_ENTRY = [...HUB_NODE_OPTIONS, 'dist/src/main.js'];
 
 /** A probe's `--env K=V,K2=V2` as the hub's extra environment. */
 export function parseEnvList(text: string | undefined): Record<string, string> {
@@ -147,7 +149,9 @@ async function startHubProcessOnce(options: HubOptions): Promise<HubProcess> {
     ...options.env,
   };
   if (!options.influxUrl) delete env.PULSEWIRE_INFLUX_URL;
-  const entry = [...(options.inspector ? ['--inspect=127.0.0.1:0'] : []), ...(options.entry ?? DEFAULT_HUB_ENTRY)];
+  // PULSEWIRE_BENCH_HUB_NODE_ARGS: node options for the hub alone, to try one (V8's heap sizes are not allowed in NODE_OPTIONS).
+  const nodeArgs = (process.env.PULSEWIRE_BENCH_HUB_NODE_ARGS ?? '').split(/\s+/).filter((arg) => arg !== '');
+  const entry = [...nodeArgs, ...(options.inspector ? ['--inspect=127.0.0.1:0'] : []), ...(options.entry ?? DEFAULT_HUB_ENTRY)];
   const child = spawn(process.execPath, entry, { env, stdio: ['ignore', 'pipe', 'pipe'] });
   const inspectorUrls: string[] = [];
   let banner = '';

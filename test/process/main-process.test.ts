@@ -66,13 +66,27 @@ describe('the hub process', () => {
   }, 60_000);
 
   it('listens with the backlog PULSEWIRE_LISTEN_BACKLOG names (a short queue overflows in a reconnect storm)', async () => {
-    const hub = await startHubProcess({ dataDir, env: { PULSEWIRE_LISTEN_BACKLOG: '777' } });
+    const hub = await startHubProcess({ dataDir, env: { PULSEWIRE_LISTEN_BACKLOG: '777' }, keepStdout: true });
     children.push(hub.child);
     try {
+      // Started as it ships (HUB_NODE_OPTIONS): nothing to warn about.
+      expect(hub.stdout()).not.toContain('--min-semi-space-size');
       // For a listening socket, ss shows the backlog in the Send-Q column (iproute2, installed by setup.sh).
       const listening = execFileSync('ss', ['-ltnH', `sport = :${hub.port}`], { encoding: 'utf8' }).trim().split(/\s+/);
       expect(listening[0]).toBe('LISTEN');
       expect(listening[2]).toBe('777');
+    } finally {
+      expect(await hub.kill('SIGTERM')).toBe(0);
+    }
+  }, 90_000);
+
+  it('says in its log when it was started without the node options it ships with (src/process/node-flags.ts)', async () => {
+    const hub = await startHubProcess({ dataDir, nodeOptions: [], keepStdout: true });
+    children.push(hub.child);
+    try {
+      const warning = hub.stdout().split('\n').find((line) => line.includes('started without node --min-semi-space-size=16'));
+      expect(warning, hub.stdout()).toBeDefined();
+      expect(JSON.parse(warning!)).toMatchObject({ level: 40, nodeOptions: '--min-semi-space-size=16' });
     } finally {
       expect(await hub.kill('SIGTERM')).toBe(0);
     }
