@@ -100,8 +100,8 @@ export function metricByLabel(text: string, name: string, label: string): Record
   return out;
 }
 
-/** The hub as it ships: its node options (src/process/node-flags.ts), then the built entry point. */
-export const DEFAULT_HUB_ENTRY = [...HUB_NODE_OPTIONS, 'dist/src/main.js'];
+/** The built entry point; the hub's node options go in front of it (startHubProcessOnce). */
+export const DEFAULT_HUB_ENTRY = ['dist/src/main.js'];
 
 /** A probe's `--env K=V,K2=V2` as the hub's extra environment. */
 export function parseEnvList(text: string | undefined): Record<string, string> {
@@ -149,8 +149,11 @@ async function startHubProcessOnce(options: HubOptions): Promise<HubProcess> {
     ...options.env,
   };
   if (!options.influxUrl) delete env.PULSEWIRE_INFLUX_URL;
-  // PULSEWIRE_BENCH_HUB_NODE_ARGS: node options for the hub alone, to try one (V8's heap sizes are not allowed in NODE_OPTIONS).
-  const nodeArgs = (process.env.PULSEWIRE_BENCH_HUB_NODE_ARGS ?? '').split(/\s+/).filter((arg) => arg !== '');
+  // Node options: the hub's own (src/process/node-flags.ts) in front of the default entry, as it ships; a caller
+  // with its own entry brings its own. PULSEWIRE_BENCH_HUB_NODE_ARGS replaces them, empty included, to try others
+  // on the hub alone (V8's heap sizes are not allowed in NODE_OPTIONS).
+  const override = process.env.PULSEWIRE_BENCH_HUB_NODE_ARGS;
+  const nodeArgs = override !== undefined ? override.split(/\s+/).filter((arg) => arg !== '') : options.entry ? [] : [...HUB_NODE_OPTIONS];
   const entry = [...nodeArgs, ...(options.inspector ? ['--inspect=127.0.0.1:0'] : []), ...(options.entry ?? DEFAULT_HUB_ENTRY)];
   const child = spawn(process.execPath, entry, { env, stdio: ['ignore', 'pipe', 'pipe'] });
   const inspectorUrls: string[] = [];
