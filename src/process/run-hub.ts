@@ -83,7 +83,7 @@ export async function runHub(config: Config): Promise<void> {
   }
   app.log.info({ address, influx: managed ? `managed influxd at ${managed.url}` : redactUrl(influxUrl) }, 'Pulsewire hub listening');
   if (!setsYoungGeneration(process.execArgv)) {
-    app.log.warn({ nodeOptions: HUB_NODE_OPTIONS.join(' ') }, 'started without node --min-semi-space-size=16: under load the command round trip\'s p99 is several times longer (src/process/node-flags.ts, docs/deploy.md)');
+    app.log.warn({ nodeOptions: HUB_NODE_OPTIONS.join(' ') }, 'started without node --min-semi-space-size=16: when load steps up, V8 collects its young generation every few ms and the command round trip\'s tail grows (src/process/node-flags.ts, docs/deploy.md)');
   }
   const capacity = deviceCapacity(openFilesLimit());
   if (asWorker) {

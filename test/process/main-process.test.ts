@@ -81,11 +81,13 @@ describe('the hub process', () => {
   }, 90_000);
 
   it('says in its log when it was started without the node options it ships with (src/process/node-flags.ts)', async () => {
-    const hub = await startHubProcess({ dataDir, nodeOptions: [], keepStdout: true });
+    const hub = await startHubProcess({ dataDir, nodeOptions: [], keepStdout: true, env: { PULSEWIRE_LOG_LEVEL: 'warn' } });
     children.push(hub.child);
     try {
-      const warning = hub.stdout().split('\n').find((line) => line.includes('started without node --min-semi-space-size=16'));
-      expect(warning, hub.stdout()).toBeDefined();
+      // The log is written asynchronously: the line may come after the banner.
+      const warningLine = () => hub.stdout().split('\n').find((line) => line.includes('started without node --min-semi-space-size=16'));
+      await waitFor(() => warningLine() !== undefined, { what: `the warning in the log:\n${hub.stdout()}` });
+      const warning = warningLine();
       expect(JSON.parse(warning!)).toMatchObject({ level: 40, nodeOptions: '--min-semi-space-size=16' });
     } finally {
       expect(await hub.kill('SIGTERM')).toBe(0);
