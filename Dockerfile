@@ -40,5 +40,4 @@ HEALTHCHECK --interval=10s --timeout=5s --start-period=30s --retries=3 \
   CMD ["node", "-e", "fetch('http://127.0.0.1:' + (process.env.PULSEWIRE_PORT || 8080) + '/readyz').then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
 # SIGTERM drains: devices are closed with 1001 and reconnect through the other nodes.
 STOPSIGNAL SIGTERM
-# --min-semi-space-size=16: the young generation the hub is meant to run with (src/process/node-flags.ts).
-CMD ["node", "--min-semi-space-size=16", "dist/src/main.js"]
+CMD ["node", "dist/src/main.js"]

@@ -17,7 +17,6 @@ import { createWriteStream, mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { formatSummary, runFleet, withDefaults } from '../device-sim/index.js';
-import { HUB_NODE_OPTIONS } from '../src/process/node-flags.js';
 
 const DEMO_ENROLLMENT_KEY = 'pulsewire-demo-enrollment-key';
 const dataDir = path.resolve(process.env.PULSEWIRE_DATA_DIR ?? './data');
@@ -38,7 +37,7 @@ mkdirSync(dataDir, { recursive: true });
 const hubLogPath = path.join(dataDir, 'demo-hub.log');
 const hubLog = createWriteStream(hubLogPath, { flags: 'a' });
 
-const hub = spawn(process.execPath, [...HUB_NODE_OPTIONS, 'dist/src/main.js'], {
+const hub = spawn(process.execPath, ['dist/src/main.js'], {
   env: {
     ...process.env,
     PULSEWIRE_HOST: '127.0.0.1',

@@ -12,7 +12,6 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { appendFileSync, mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { HUB_NODE_OPTIONS } from '../../src/process/node-flags.js';
 import { connectInflux } from '../../src/storage/influx-connection.js';
 import { collectGarbage } from './inspector.js';
 import { findChild, findChildren, until } from './proc.js';
@@ -100,7 +99,6 @@ export function metricByLabel(text: string, name: string, label: string): Record
   return out;
 }
 
-/** The built entry point; the hub's node options go in front of it (startHubProcessOnce). */
 export const DEFAULT_HUB_ENTRY = ['dist/src/main.js'];
 
 /** A probe's `--env K=V,K2=V2` as the hub's extra environment. */
@@ -149,11 +147,9 @@ async function startHubProcessOnce(options: HubOptions): Promise<HubProcess> {
     ...options.env,
   };
   if (!options.influxUrl) delete env.PULSEWIRE_INFLUX_URL;
-  // Node options: the hub's own (src/process/node-flags.ts) in front of the default entry, as it ships; a caller
-  // with its own entry brings its own. PULSEWIRE_BENCH_HUB_NODE_ARGS replaces them, empty included, to try others
-  // on the hub alone (V8's heap sizes are not allowed in NODE_OPTIONS).
-  const override = process.env.PULSEWIRE_BENCH_HUB_NODE_ARGS;
-  const nodeArgs = override !== undefined ? override.split(/\s+/).filter((arg) => arg !== '') : options.entry ? [] : [...HUB_NODE_OPTIONS];
+  // PULSEWIRE_BENCH_HUB_NODE_ARGS: node options for the hub alone, in front of its entry, to try one (V8's heap
+  // sizes are not allowed in NODE_OPTIONS; BENCHMARKS.md, Findings, commands: --min-semi-space-size).
+  const nodeArgs = (process.env.PULSEWIRE_BENCH_HUB_NODE_ARGS ?? '').split(/\s+/).filter((arg) => arg !== '');
   const entry = [...nodeArgs, ...(options.inspector ? ['--inspect=127.0.0.1:0'] : []), ...(options.entry ?? DEFAULT_HUB_ENTRY)];
   const child = spawn(process.execPath, entry, { env, stdio: ['ignore', 'pipe', 'pipe'] });
   const inspectorUrls: string[] = [];

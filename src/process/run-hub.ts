@@ -15,7 +15,6 @@ import { drainLeftoverSpools } from '../storage/orphan-spools.js';
 import { workerMetricsSource, type WorkerMessage } from '../workers/messages.js';
 import { bannerLines, clusterLine, redactUrl } from './banner.js';
 import { fail } from './fail.js';
-import { HUB_NODE_OPTIONS, setsYoungGeneration } from './node-flags.js';
 
 export const MANAGED_DATABASE = 'pulsewire';
 
@@ -82,9 +81,6 @@ export async function runHub(config: Config): Promise<void> {
     process.exit(4);
   }
   app.log.info({ address, influx: managed ? `managed influxd at ${managed.url}` : redactUrl(influxUrl) }, 'Pulsewire hub listening');
-  if (!setsYoungGeneration(process.execArgv)) {
-    app.log.warn({ nodeOptions: HUB_NODE_OPTIONS.join(' ') }, 'started without node --min-semi-space-size=16: when load steps up, V8 collects its young generation every few ms and the command round trip\'s tail grows (src/process/node-flags.ts, docs/deploy.md)');
-  }
   const capacity = deviceCapacity(openFilesLimit());
   if (asWorker) {
     // The primary prints one banner for every worker once they all listen.

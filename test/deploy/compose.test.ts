@@ -12,7 +12,6 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { CONFIG_DOC, loadConfig } from '../../src/config/index.js';
-import { HUB_NODE_OPTIONS } from '../../src/process/node-flags.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const read = (file: string) => readFileSync(path.join(ROOT, file), 'utf8');
@@ -181,13 +180,6 @@ describe('Dockerfile', () => {
     const healthcheck = finalStage.find((line) => /^HEALTHCHECK\s/i.test(line));
     expect(healthcheck).toMatch(/CMD \["node"/);
     expect(healthcheck).toContain('/readyz');
-  });
-
-  it('starts the hub as npm start does, with the node options it ships with (src/process/node-flags.ts)', () => {
-    const shipped = ['node', ...HUB_NODE_OPTIONS, 'dist/src/main.js'];
-    const cmd = finalStage.filter((line) => /^CMD\s/i.test(line)).at(-1)!;
-    expect(JSON.parse(cmd.replace(/^CMD\s+/i, ''))).toEqual(shipped);
-    expect((JSON.parse(read('package.json')) as { scripts: Record<string, string> }).scripts.start).toBe(shipped.join(' '));
   });
 
   it('copies from the build context only what exists and .dockerignore lets in', () => {

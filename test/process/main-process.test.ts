@@ -66,29 +66,13 @@ describe('the hub process', () => {
   }, 60_000);
 
   it('listens with the backlog PULSEWIRE_LISTEN_BACKLOG names (a short queue overflows in a reconnect storm)', async () => {
-    const hub = await startHubProcess({ dataDir, env: { PULSEWIRE_LISTEN_BACKLOG: '777' }, keepStdout: true });
+    const hub = await startHubProcess({ dataDir, env: { PULSEWIRE_LISTEN_BACKLOG: '777' } });
     children.push(hub.child);
     try {
-      // Started as it ships (HUB_NODE_OPTIONS): nothing to warn about.
-      expect(hub.stdout()).not.toContain('--min-semi-space-size');
       // For a listening socket, ss shows the backlog in the Send-Q column (iproute2, installed by setup.sh).
       const listening = execFileSync('ss', ['-ltnH', `sport = :${hub.port}`], { encoding: 'utf8' }).trim().split(/\s+/);
       expect(listening[0]).toBe('LISTEN');
       expect(listening[2]).toBe('777');
-    } finally {
-      expect(await hub.kill('SIGTERM')).toBe(0);
-    }
-  }, 90_000);
-
-  it('says in its log when it was started without the node options it ships with (src/process/node-flags.ts)', async () => {
-    const hub = await startHubProcess({ dataDir, nodeOptions: [], keepStdout: true, env: { PULSEWIRE_LOG_LEVEL: 'warn' } });
-    children.push(hub.child);
-    try {
-      // The log is written asynchronously: the line may come after the banner.
-      const warningLine = () => hub.stdout().split('\n').find((line) => line.includes('started without node --min-semi-space-size=16'));
-      await waitFor(() => warningLine() !== undefined, { what: `the warning in the log:\n${hub.stdout()}` });
-      const warning = warningLine();
-      expect(JSON.parse(warning!)).toMatchObject({ level: 40, nodeOptions: '--min-semi-space-size=16' });
     } finally {
       expect(await hub.kill('SIGTERM')).toBe(0);
     }

@@ -11,7 +11,6 @@
  */
 import { spawn, type ChildProcess, type StdioOptions } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { HUB_NODE_OPTIONS } from '../../src/process/node-flags.js';
 import { OPERATOR_TOKEN } from './hub.js';
 import { sleep } from './wait.js';
 
@@ -22,8 +21,8 @@ const ROOT = fileURLToPath(new URL('../..', import.meta.url));
  * of how it fails to start (a port taken on purpose); otherwise use
  * startHubProcess. `port` defaults to 0 (a free port chosen by the kernel).
  */
-export function spawnHubProcess(opts: { port?: number; dataDir: string; env?: Record<string, string>; nodeOptions?: readonly string[]; stdio: StdioOptions }): ChildProcess {
-  return spawn(process.execPath, [...(opts.nodeOptions ?? HUB_NODE_OPTIONS), '--import', 'tsx', 'src/main.ts'], {
+export function spawnHubProcess(opts: { port?: number; dataDir: string; env?: Record<string, string>; stdio: StdioOptions }): ChildProcess {
+  return spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
     cwd: ROOT,
     env: {
       ...process.env,
@@ -43,8 +42,6 @@ export type HubProcessOptions = {
   env?: Record<string, string>;
   /** Listen on this port (a restart whose devices reconnect to the same URL); default 0: a free one. */
   port?: number;
-  /** Node's options before the entry point; default HUB_NODE_OPTIONS, as the hub ships (src/process/node-flags.ts). */
-  nodeOptions?: readonly string[];
   /** Open an IPC channel too: the hub then stops itself when this process disconnects (src/main.ts). */
   ipc?: boolean;
   /** The hub's stderr: kept for `stderr()` (default) or passed through to the test's own. */
@@ -98,7 +95,6 @@ async function startOnce(opts: HubProcessOptions): Promise<Attempt> {
     dataDir: opts.dataDir,
     port: opts.port ?? 0,
     ...(opts.env ? { env: opts.env } : {}),
-    ...(opts.nodeOptions ? { nodeOptions: opts.nodeOptions } : {}),
     stdio: ['ignore', 'pipe', stderrMode, ...(opts.ipc ? ['ipc' as const] : [])],
   });
   let stderr = '';
