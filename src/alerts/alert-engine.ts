@@ -79,6 +79,8 @@ export class AlertEngine {
   readonly #now: () => number;
   readonly #sweepMs: number;
   readonly #isRemote: ((payload: object) => boolean) | undefined;
+  /** Cluster mode (isRemote given): no node knows it holds a device before it sends. */
+  readonly #clustered: boolean;
   readonly #knownSeries: (() => Iterable<KnownSeries>) | undefined;
   readonly #index = new RuleIndex();
   /** Every firing alert of the hub (cluster: of every node), as the store has them. */
@@ -111,6 +113,7 @@ export class AlertEngine {
     this.#now = opts.now ?? Date.now;
     this.#sweepMs = opts.sweepMs ?? DEFAULT_SWEEP_MS;
     this.#isRemote = opts.isRemote;
+    this.#clustered = opts.isRemote !== undefined;
     this.#knownSeries = opts.knownSeries;
   }
 
@@ -139,7 +142,7 @@ export class AlertEngine {
       // Cluster mode: a device whose node died is nobody's to sweep; every node watches it from now on
       // (the alerts store lets one of them announce it), until it comes online somewhere.
       this.#bus.on('device.offline', ({ deviceId, reason }) => {
-        if (this.#isRemote && reason === 'node-lost') this.#watchOrphan(deviceId);
+        if (this.#clustered && reason === 'node-lost') this.#watchOrphan(deviceId);
       }),
     );
     this.#sweep = setInterval(() => this.sweep(), this.#sweepMs);
@@ -249,7 +252,7 @@ export class AlertEngine {
    * before it sends). Otherwise rules watch the devices they see a reading from.
    */
   #seed(watched: WatchedRule): void {
-    if (watched.rule.condition.kind !== 'stale' || this.#isRemote) return;
+    if (watched.rule.condition.kind !== 'stale' || this.#clustered) return;
     const { ids } = watched.rule.devices;
     if (ids) {
       const now = this.#now();
@@ -267,7 +270,7 @@ export class AlertEngine {
    * One process only, as #seed.
    */
   watchKnown(series: Iterable<KnownSeries>, only?: WatchedRule): void {
-    if (this.#isRemote) return;
+    if (this.#clustered) return;
     const now = this.#now();
     for (const { device, name, v } of series) {
       if (typeof v !== 'number') continue;

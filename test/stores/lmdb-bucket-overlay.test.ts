@@ -6,23 +6,22 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { open, type Database, type RootDatabase } from 'lmdb';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { collect } from '../../src/stores/bucket.js';
-import { LmdbBucket } from '../../src/stores/lmdb-bucket.js';
+import { openEnvironment } from '../../src/stores/open-lmdb-stores.js';
 
 describe('LmdbBucket overlay', () => {
   let dir: string;
-  let root: RootDatabase;
+  let env: ReturnType<typeof openEnvironment>;
   beforeEach(async () => {
     dir = await mkdtemp(path.join(tmpdir(), 'pulsewire-lmdb-bucket-'));
-    root = open({ path: dir, maxDbs: 4 });
+    env = openEnvironment(dir);
   });
   afterEach(async () => {
-    await root.close();
+    await env.close();
     await rm(dir, { recursive: true, force: true });
   });
-  const bucketOf = () => new LmdbBucket<{ n: number }>('b', root.openDB({ name: 'b' }) as unknown as Database<{ n: number }, string | [string, string]>);
+  const bucketOf = () => env.bucket<{ n: number }>('b');
 
   it("lists a group's uncommitted writes with its committed ones, and no other group's", async () => {
     const bucket = bucketOf();
