@@ -29,8 +29,38 @@ export function recordHead(at: number): string {
   return `${MARK}${at}\n`;
 }
 
+/** A message's line before its lines: `<deviceId>\t<count>\t<length>\n` (ASCII, so its length is its bytes). */
+function messageHeader(message: StoredMessage): string {
+  return `${message.d}\t${message.count}\t${message.lines.length}\n`;
+}
+
 export function encodeMessage(deviceId: string, lines: string, count: number): string {
-  return `${deviceId}\t${count}\t${lines.length}\n${lines}\n`;
+  return `${messageHeader({ d: deviceId, lines, count })}${lines}\n`;
+}
+
+/** What encodeMessage's text takes in UTF-8, without making that text (measuring a concatenation flattens it: a copy of the lines). */
+export function messageBytes(message: StoredMessage): number {
+  return messageHeader(message).length + Buffer.byteLength(message.lines, 'utf8') + 1;
+}
+
+/**
+ * A record's UTF-8 bytes (its head and every message, as recordHead and
+ * encodeMessage spell them), written once into one buffer of `bytes` (the
+ * sum of head.length and each messageBytes). Built as one string instead, the
+ * record was a concatenation that lmdb flattened (a copy of every line) and
+ * then encoded (another): the two largest allocations of the ingest path
+ * after the lines themselves.
+ */
+export function encodeRecord(head: string, messages: readonly StoredMessage[], bytes: number): Buffer {
+  const out = Buffer.allocUnsafe(bytes);
+  let pos = out.write(head, 0, 'latin1');
+  for (const message of messages) {
+    pos += out.write(messageHeader(message), pos, 'latin1');
+    pos += out.write(message.lines, pos, 'utf8');
+    out[pos++] = 0x0a;
+  }
+  if (pos !== bytes) throw new Error(`spool record is ${pos} bytes, counted ${bytes}`);
+  return out;
 }
 
 type LegacyMessage = { d: string; p: IPoint[] };

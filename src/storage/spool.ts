@@ -23,14 +23,14 @@
  * Async `transaction()` is not used: it never resolves on our hosts.
  */
 import type { IPoint } from 'influx';
-import { open, type Database, type RootDatabase } from 'lmdb';
+import { asBinary, open, type Database, type RootDatabase } from 'lmdb';
 import { PulsewireError } from '../errors/catalog.js';
 import { AcceptedWindowStore, type FoldOptions } from './accepted-window-store.js';
 import { DeadLetters } from './dead-letters.js';
 import { DeviceNamesStore } from './device-names-store.js';
 import { parseLines, pointsLines } from './line-protocol.js';
 import { silentLogger, type StorageLogger } from './logger.js';
-import { decodeRecord, encodeMessage, recordAt, recordHead, type StoredMessage } from './spool-record.js';
+import { decodeRecord, encodeRecord, messageBytes, recordAt, recordHead, type StoredMessage } from './spool-record.js';
 
 /** One spooled message: its points as InfluxDB line protocol, ready to write. */
 export class SpoolEntry {
@@ -104,9 +104,7 @@ type PendingRecord = {
   /** When the record started (ms since the epoch), and its text up to the first message (spool-record.ts). */
   at: number;
   head: string;
-  /** The record's text so far: head and every message. */
-  text: string;
-  /** The same messages apart, so the drainer need not parse back what this process just wrote. */
+  /** Its messages: encoded at the commit (spool-record.ts encodeRecord), kept as they are for the drainer. */
   messages: StoredMessage[];
   /** Acknowledged messages' device ids, and their (seq, fingerprint) flat: one put for the whole record (accepted-window-store.ts). */
   marks: { devices: string[]; pairs: number[] };
@@ -235,11 +233,11 @@ export class Spool {
    */
   appendLines(deviceId: string, lines: string, count: number, mark?: { seq: number; fingerprint: number }, names?: readonly string[]): Promise<void> {
     if (this.#closed) return Promise.reject(new PulsewireError('PW_ERR_STORAGE_UNAVAILABLE', 'spool is closed'));
-    const part = encodeMessage(deviceId, lines, count);
+    const message: StoredMessage = { d: deviceId, lines, count };
     // A record's bytes: its head, counted with its first message, and each message's.
     const at = this.#pending?.at ?? this.#now();
     const head = this.#pending?.head ?? recordHead(at);
-    const bytes = Buffer.byteLength(part, 'utf8') + (this.#pending ? 0 : head.length);
+    const bytes = messageBytes(message) + (this.#pending ? 0 : head.length);
     if (!this.#hasRoomFor(bytes)) {
       return Promise.reject(new PulsewireError('PW_ERR_SPOOL_FULL', `${this.#bytes} of ${this.#maxBytes} bytes used`));
     }
@@ -247,8 +245,7 @@ export class Spool {
     this.#points += count;
     this.#bytes += bytes;
     const pending = this.#pending ?? this.#startRecord(at, head);
-    pending.text += part;
-    pending.messages.push({ d: deviceId, lines, count });
+    pending.messages.push(message);
     pending.points += count;
     pending.bytes += bytes;
     if (mark) {
@@ -265,7 +262,7 @@ export class Spool {
     const committed = new Promise<void>((resolve, reject) => {
       settle = (err) => (err === undefined ? resolve() : reject(err));
     });
-    const pending: PendingRecord = { at, head, text: head, messages: [], marks: { devices: [], pairs: [] }, names: [], points: 0, bytes: 0, committed, settle, due: false };
+    const pending: PendingRecord = { at, head, messages: [], marks: { devices: [], pairs: [] }, names: [], points: 0, bytes: 0, committed, settle, due: false };
     this.#pending = pending;
     // After this turn's socket reads: every append of the turn shares the record.
     setImmediate(() => this.#commitWhenFree(pending));
@@ -295,14 +292,16 @@ export class Spool {
   #commit(pending: PendingRecord): void {
     if (this.#pending !== pending) return; // already committed (cut at MAX_RECORD_POINTS)
     this.#pending = undefined;
-    const value = pending.text;
     const key = this.#nextKey++;
     this.#committing.add(key);
     const started = performance.now();
     let writes: Promise<unknown>;
     let logKey: number | undefined;
     try {
-      const puts = [this.#entries.put(key, value)];
+      // The record's UTF-8 bytes, stored as they are (asBinary) and read back as the string they spell; lmdb's
+      // typing knows only the store's own value type.
+      const record = asBinary(encodeRecord(pending.head, pending.messages, pending.bytes)) as unknown as string;
+      const puts = [this.#entries.put(key, record)];
       if (pending.marks.devices.length > 0) {
         const logged = this.accepted.log(pending.marks);
         logKey = logged.key;
