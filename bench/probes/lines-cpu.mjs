@@ -33,8 +33,8 @@ const { readingLines, SeriesKeys } = await load('storage/reading-lines.js');
 const dir = await mkdtemp(path.join(os.tmpdir(), 'pulsewire-lines-probe-'));
 const spool = Spool.open(dir, { maxBytes: 8 * 2 ** 30, windowSize: 32 });
 let bodyBytes = 0;
-// The hub's default batch (PULSEWIRE_WRITE_BATCH_POINTS) and the drainer's twice it, as app.ts sets them.
-const writer = new PointWriter({ writeLines: async (body) => { bodyBytes += Buffer.from(body, 'utf8').length; } }, { maxBatchPoints: 5000 });
+// The body encoded as influx-write.ts encodes it. The hub's default batch (PULSEWIRE_WRITE_BATCH_POINTS) and the drainer's twice it, as app.ts sets them.
+const writer = new PointWriter({ writeLines: async (body) => { bodyBytes += (typeof body === 'string' ? Buffer.from(body, 'utf8') : body).length; } }, { maxBatchPoints: 5000 });
 const drainer = new SpoolDrainer(spool, writer, { batchPoints: 10_000 });
 const devices = Array.from({ length: 500 }, (_, i) => ({ id: `probe-${i}`, keys: new SeriesKeys(`probe-${i}`) }));
 const names = Array.from({ length: batch }, (_, i) => `p${i}`);

@@ -36,7 +36,8 @@ export class InfluxHttpError extends Error {
 /** InfluxDB's answers are a few hundred bytes; a proxy's error page is cut here. */
 const MAX_ERROR_BODY = 4096;
 
-export type LineWrite = (body: string) => Promise<void>;
+/** Writes a request body of line protocol: text, or its UTF-8 bytes. */
+export type LineWrite = (body: string | Uint8Array) => Promise<void>;
 
 /** The request headers every call to `target` carries: its credentials, when the URL has some. */
 export function endpointHeaders(target: InfluxEndpoint): http.OutgoingHttpHeaders {
@@ -63,7 +64,7 @@ export function lineWriter(target: InfluxEndpoint, timeoutMs: number): LineWrite
   return (body) =>
     new Promise<void>((resolve, reject) => {
       // Encoded once: its length for the header, its bytes for the socket.
-      const bytes = Buffer.from(body, 'utf8');
+      const bytes = typeof body === 'string' ? Buffer.from(body, 'utf8') : body;
       const request = client.request(
         { host: target.host, port: target.port, method: 'POST', path, agent, headers: { ...headers, 'content-length': bytes.length }, timeout: timeoutMs },
         (response) => {
