@@ -10,7 +10,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import type { FoldOptions } from '../../src/storage/accepted-window-store.js';
+import { foldedWindow, type FoldOptions } from '../../src/storage/accepted-window-store.js';
 import { Spool } from '../../src/storage/spool.js';
 import { waitFor } from '../support/wait.js';
 
@@ -116,5 +116,30 @@ describe('durable duplicate windows', () => {
     const again = open();
     expect(again.accepted.load('a')).toEqual([[12, 20], [13, 30], [14, 40], [15, 50]]);
     expect(again.accepted.load('b')).toEqual([[1, 1], [2, -2]]);
+  });
+});
+
+describe('foldedWindow (a stored window and new marks, as bytes)', () => {
+  const pairsOf = (bytes: Buffer): number[][] =>
+    Array.from({ length: bytes.length / 8 }, (_, i) => [bytes.readUInt32LE(i * 8), bytes.readInt32LE(i * 8 + 4)]);
+  const stored = (pairs: number[][]): Buffer => Buffer.concat(pairs.map(([seq, fp]) => {
+    const b = Buffer.alloc(8);
+    b.writeUInt32LE(seq!, 0);
+    b.writeInt32LE(fp!, 4);
+    return b;
+  }));
+
+  it('appends to nothing stored, and keeps only the newest when the marks alone overflow', () => {
+    expect(pairsOf(foldedWindow(undefined, [1, -1, 2, -2], 4))).toEqual([[1, -1], [2, -2]]);
+    expect(pairsOf(foldedWindow(undefined, [1, -1, 2, -2, 3, -3, 4, -4, 5, -5], 3))).toEqual([[3, -3], [4, -4], [5, -5]]);
+  });
+
+  it('keeps the newest stored pairs that still fit, in order, then the new ones', () => {
+    const old = stored([[10, 1], [11, 2], [12, 3]]);
+    expect(pairsOf(foldedWindow(old, [13, 4], 4))).toEqual([[10, 1], [11, 2], [12, 3], [13, 4]]);
+    expect(pairsOf(foldedWindow(old, [13, 4, 14, 5], 4))).toEqual([[11, 2], [12, 3], [13, 4], [14, 5]]);
+    expect(pairsOf(foldedWindow(old, [13, 4, 14, 5, 15, 6, 16, 7], 4))).toEqual([[13, 4], [14, 5], [15, 6], [16, 7]]);
+    // The stored buffer is only read.
+    expect(pairsOf(old)).toEqual([[10, 1], [11, 2], [12, 3]]);
   });
 });
