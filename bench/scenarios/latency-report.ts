@@ -17,6 +17,10 @@ export const LATENCY_NOTES = [
   'it got; the saturating probe\'s is the same measure at the maximum. Spool commits are pulsewire_spool_commit_seconds (one',
   'per event turn with TELEMETRY, from the put until the callback ran: lmdb\'s write thread, the disk sync and the wait for',
   'the event loop), as the bucket bound 99% of them fell under.',
+  'PULSEWIRE_SPOOL_SYNC=flush: after the ceiling, a second hub (fresh data dir, same placement) started with that setting',
+  'gets the same saturating probe and then the first hub\'s 50% rate; its row stands next to the default hub\'s own 50% step.',
+  'With `commit` (the default) an ACK waits for the spool\'s lmdb commit, which a crash of the hub cannot undo; with `flush`',
+  'it also waits for that commit\'s fsync (lmdb\'s overlappingSync makes it a step of its own), which a power loss cannot undo.',
 ];
 
 const ms = (x: number) => fmt(x, 1);
@@ -42,8 +46,29 @@ export function latencyTables(r: LatencyResult): Table[] {
         fmt(s.hub.spoolCommits.count), s.hub.spoolCommits.p99AtMostMs === undefined ? '-' : `${fmt(s.hub.spoolCommits.p99AtMostMs, 0)} ms`, fmt(s.hub.spoolCommits.over50Ms),
       ]),
     },
+    ...flushTables(r),
     targetsTable(r.targets),
   ];
+}
+
+/** The default hub's 50% step next to the PULSEWIRE_SPOOL_SYNC=flush hub at the same rate. */
+function flushTables(r: LatencyResult): Table[] {
+  const f = r.flush;
+  const commit = f && r.steps.find((s) => s.share === f.share);
+  if (!f || !commit) return [];
+  const row = (mode: string, max: number, s: LatencyResult['steps'][number]['hub'], offered: number) => [
+    mode, fmt(max), ratio(max, r.maxMessagesPerSecond), fmt(offered), fmt(s.ackedMessagesPerSecond), ...cols(s.latencyMs),
+    fmt(s.cpu.microsPerMessage, 0), ratio(s.cpu.microsPerMessage, commit.hub.cpu.microsPerMessage), fmt(s.spoolCommits.count),
+    s.spoolCommits.p99AtMostMs === undefined ? '-' : `${fmt(s.spoolCommits.p99AtMostMs, 0)} ms`, fmt(s.nonZeroAcks + s.unacknowledged),
+  ];
+  return [{
+    title: `What PULSEWIRE_SPOOL_SYNC=flush costs (ACK 0 also waits for the spool's fsync): its own maximum, and send-to-ACK ms at the default hub's ${Math.round(f.share * 100)}% rate`,
+    head: ['spool sync', 'maximum msg/s', 'vs commit', 'offered msg/s', 'ACKed msg/s', 'p50', 'p99', 'p999', 'max', 'µs per message', 'vs commit', 'spool commits', 'commit p99 at most', 'non-zero ACKs + unACKed'],
+    rows: [
+      row('commit (default)', r.maxMessagesPerSecond, commit.hub, commit.offeredMessagesPerSecond),
+      row('flush', f.maxMessagesPerSecond, f.step, f.offeredMessagesPerSecond),
+    ],
+  }];
 }
 
 export function latencyMarkdown(r: LatencyResult, command: string, jsonFile: string, notes: string[]): string {

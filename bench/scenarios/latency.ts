@@ -9,6 +9,11 @@
  * so each percentile is also given as a ratio to what the socket path alone
  * costs on this machine at that moment. Target: p99 < 50 ms at half the
  * maximum.
+ *
+ * Then what `PULSEWIRE_SPOOL_SYNC=flush` (ACK 0 waits for the spool's fsync
+ * too) costs (issue 19): a second hub, fresh, with that setting, gets the
+ * same saturating probe and the first hub's 50% rate, so its maximum, its
+ * tail and its CPU per message stand next to the default's.
  */
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -36,25 +41,30 @@ export type LatencyOptions = {
   /** Shares of the maximum to offer. */
   shares: number[];
   pin: boolean;
+  /** Measure a second hub with PULSEWIRE_SPOOL_SYNC=flush (its maximum and the first hub's 50% rate). */
+  flush: boolean;
   hubEntry?: string[];
   log: (line: string) => void;
 };
 
 export const LATENCY_DEFAULTS: LatencyOptions = {
-  devices: 1000, batch: 10, window: 32, probeSeconds: 15, stepSeconds: 20, warmupSeconds: 3, shares: [0.1, 0.5, 0.9], pin: true, log: () => {},
+  devices: 1000, batch: 10, window: 32, probeSeconds: 15, stepSeconds: 20, warmupSeconds: 3, shares: [0.1, 0.5, 0.9], pin: true, flush: true, log: () => {},
 };
 
 /** What a subject's process spent over a step: its share of a core, and CPU time per ACKed message. */
 export type StepCpu = { percent: number; microsPerMessage: number };
 
+/** A hub's figures at one fixed rate. */
+export type HubStep = {
+  ackedMessagesPerSecond: number; latencyMs: LatencyFigures; blocked: number; unacknowledged: number; nonZeroAcks: number; cpu: StepCpu;
+  /** Spool commits (one per event turn with TELEMETRY) over the step, and the bucket bound under which 99% of them took. */
+  spoolCommits: { count: number; p99AtMostMs: number | undefined; over50Ms: number };
+};
+
 export type LatencyStep = {
   share: number;
   offeredMessagesPerSecond: number;
-  hub: {
-    ackedMessagesPerSecond: number; latencyMs: LatencyFigures; blocked: number; unacknowledged: number; nonZeroAcks: number; cpu: StepCpu;
-    /** Spool commits (one per event turn with TELEMETRY) over the step, and the bucket bound under which 99% of them took. */
-    spoolCommits: { count: number; p99AtMostMs: number | undefined; over50Ms: number };
-  };
+  hub: HubStep;
   ceilingA: { ackedMessagesPerSecond: number; latencyMs: LatencyFigures; blocked: number; cpu: StepCpu };
 };
 
@@ -65,6 +75,8 @@ export type LatencyResult = ResultHead<'latency', LatencyOptions> & {
   /** The hub's CPU under the saturating probe, to compare each step's CPU per message with. */
   maxCpu: StepCpu;
   steps: LatencyStep[];
+  /** The hub with PULSEWIRE_SPOOL_SYNC=flush: its own maximum, and its figures at the default hub's 50% rate. */
+  flush?: { maxMessagesPerSecond: number; maxCpu: StepCpu; share: number; offeredMessagesPerSecond: number; step: HubStep };
 };
 
 type Subject = { name: string; url: string; enrollmentKey?: string; pid: number; settle: () => Promise<void>; metricsText?: () => Promise<string> };
@@ -125,6 +137,32 @@ export async function probeMaximum(hub: HubProcess, o: ProbeOptions, place: Plac
   }
 }
 
+/** A hub step's figures from its run. */
+function hubStep({ run, cpu, commits }: StepRun): HubStep {
+  const p99 = quantileBound(commits, 0.99);
+  return {
+    ackedMessagesPerSecond: run.ackedInWindow / run.seconds, latencyMs: run.latencyMs!, blocked: run.blocked, unacknowledged: run.unacknowledged, nonZeroAcks: nonZero(run), cpu,
+    spoolCommits: { count: commits.at(-1)?.count ?? 0, p99AtMostMs: p99 === undefined ? undefined : p99 * 1000, over50Ms: countAbove(commits, 0.05) },
+  };
+}
+
+/** A fresh hub, pinned; its saturating probe, then the given rates. */
+async function hubAtRates(o: LatencyOptions, place: Placement, env: Record<string, string>, rates: (max: number) => number[]): Promise<{ max: number; maxCpu: StepCpu; runs: StepRun[] }> {
+  const hub = await startHubProcess({ entry: o.hubEntry, env });
+  try {
+    pin(hub.pid, place.subject, place);
+    const settle = async () => {
+      await until(async () => (await hub.metrics()).get('pulsewire_spool_entries') === 0, 300_000, 200);
+    };
+    const { messagesPerSecond: max, cpu: maxCpu } = await probeMaximum(hub, o, place);
+    o.log(`  hub maximum (saturating probe${env.PULSEWIRE_SPOOL_SYNC ? `, PULSEWIRE_SPOOL_SYNC=${env.PULSEWIRE_SPOOL_SYNC}` : ''}): ${Math.round(max)} messages/s (${Math.round(max * o.batch)} readings/s); CPU ${maxCpu.percent.toFixed(0)}%, ${maxCpu.microsPerMessage.toFixed(0)} µs per message`);
+    const runs = await atRates({ name: 'hub', url: hub.deviceUrl, enrollmentKey: BENCH_ENROLLMENT_KEY, pid: hub.pid, settle, metricsText: hub.metricsText }, rates(max), o, place);
+    return { max, maxCpu, runs };
+  } finally {
+    await hub.stop();
+  }
+}
+
 const nonZero = (run: RunResult) => Object.entries(run.acks).reduce((n, [code, c]) => n + (code === '0' ? 0 : c), 0);
 
 export async function runLatency(options: Partial<LatencyOptions> = {}): Promise<LatencyResult> {
@@ -132,23 +170,15 @@ export async function runLatency(options: Partial<LatencyOptions> = {}): Promise
   const place = placement(o.pin);
   const machine = describeMachine();
   o.log(`latency: ${o.devices} devices, batch ${o.batch}, probe ${o.probeSeconds} s, steps ${o.shares.map((s) => `${s * 100}%`).join(', ')} of the maximum, ${o.stepSeconds} s each; ${place.note}`);
-  const hub = await startHubProcess({ entry: o.hubEntry });
-  let maxMessagesPerSecond: number;
-  let maxCpu: StepCpu;
-  let hubRuns: StepRun[];
-  try {
-    pin(hub.pid, place.subject, place);
-    const settle = async () => {
-      await until(async () => (await hub.metrics()).get('pulsewire_spool_entries') === 0, 300_000, 200);
-    };
-    ({ messagesPerSecond: maxMessagesPerSecond, cpu: maxCpu } = await probeMaximum(hub, o, place));
-    o.log(`  hub maximum (saturating probe): ${Math.round(maxMessagesPerSecond)} messages/s (${Math.round(maxMessagesPerSecond * o.batch)} readings/s); CPU ${maxCpu.percent.toFixed(0)}%, ${maxCpu.microsPerMessage.toFixed(0)} µs per message`);
-    const rates = o.shares.map((s) => s * maxMessagesPerSecond);
-    hubRuns = await atRates({ name: 'hub', url: hub.deviceUrl, enrollmentKey: BENCH_ENROLLMENT_KEY, pid: hub.pid, settle, metricsText: hub.metricsText }, rates, o, place);
-  } finally {
-    await hub.stop();
-  }
+  const { max: maxMessagesPerSecond, maxCpu, runs: hubRuns } = await hubAtRates(o, place, {}, (max) => o.shares.map((s) => s * max));
   const rates = o.shares.map((s) => s * maxMessagesPerSecond);
+  let flush: LatencyResult['flush'];
+  if (o.flush) {
+    const half = nearestShare(o.shares, 0.5);
+    const offered = half * maxMessagesPerSecond;
+    const { max, maxCpu: flushCpu, runs } = await hubAtRates(o, place, { PULSEWIRE_SPOOL_SYNC: 'flush' }, () => [offered]);
+    flush = { maxMessagesPerSecond: max, maxCpu: flushCpu, share: half, offeredMessagesPerSecond: offered, step: hubStep(runs[0]!) };
+  }
   const server = new Remote(CEILING_A_MODULE);
   let ceilingRuns: StepRun[];
   try {
@@ -160,31 +190,31 @@ export async function runLatency(options: Partial<LatencyOptions> = {}): Promise
     await server.close();
   }
   const steps: LatencyStep[] = o.shares.map((share, i) => {
-    const { run: h, cpu: hubCpu, commits } = hubRuns[i]!;
     const { run: c, cpu: ceilingCpu } = ceilingRuns[i]!;
-    const p99 = quantileBound(commits, 0.99);
     return {
       share,
       offeredMessagesPerSecond: rates[i]!,
-      hub: {
-        ackedMessagesPerSecond: h.ackedInWindow / h.seconds, latencyMs: h.latencyMs!, blocked: h.blocked, unacknowledged: h.unacknowledged, nonZeroAcks: nonZero(h), cpu: hubCpu,
-        spoolCommits: { count: commits.at(-1)?.count ?? 0, p99AtMostMs: p99 === undefined ? undefined : p99 * 1000, over50Ms: countAbove(commits, 0.05) },
-      },
+      hub: hubStep(hubRuns[i]!),
       ceilingA: { ackedMessagesPerSecond: c.ackedInWindow / c.seconds, latencyMs: c.latencyMs!, blocked: c.blocked, cpu: ceilingCpu },
     };
   });
   const { log: _l, hubEntry: _h, ...recorded } = o;
   const result: LatencyResult = {
     scenario: 'latency', machine, placement: place, options: recorded,
-    maxMessagesPerSecond, maxReadingsPerSecond: maxMessagesPerSecond * o.batch, maxCpu, steps, targets: [],
+    maxMessagesPerSecond, maxReadingsPerSecond: maxMessagesPerSecond * o.batch, maxCpu, steps, ...(flush ? { flush } : {}), targets: [],
   };
   result.targets = latencyTargets(result);
   return result;
 }
 
+/** The share of `shares` nearest to `target`. */
+const nearestShare = (shares: readonly number[], target: number): number =>
+  shares.reduce((best, s) => (Math.abs(s - target) < Math.abs(best - target) ? s : best));
+
 export function latencyTargets(r: LatencyResult): Target[] {
-  const half = r.steps.reduce<LatencyStep | undefined>((best, s) => (!best || Math.abs(s.share - 0.5) < Math.abs(best.share - 0.5) ? s : best), undefined);
-  if (!half) return [];
+  if (r.steps.length === 0) return [];
+  const nearest = nearestShare(r.steps.map((s) => s.share), 0.5);
+  const half = r.steps.find((s) => s.share === nearest)!;
   const p99 = half.hub.latencyMs.p99;
   const kept = half.hub.ackedMessagesPerSecond / half.offeredMessagesPerSecond;
   return [{

@@ -119,7 +119,7 @@ describe('bench harness', () => {
     expect(connectionsMarkdown(result, 'npm run bench -- connections', 'bench/results/x.json', [])).toContain('| after full GC: RSS |');
   }, 180_000);
 
-  it('runs the latency scenario with tiny numbers: a maximum, then three rate steps timed on hub and ceiling A', async () => {
+  it('runs the latency scenario with tiny numbers: a maximum, three rate steps timed on hub and ceiling A, and a hub with PULSEWIRE_SPOOL_SYNC=flush', async () => {
     const result = await runLatency({
       devices: 10, probeSeconds: 1, stepSeconds: 1.5, warmupSeconds: 0.5, pin: false,
       hubEntry: ['--import', 'tsx', 'src/main.ts'],
@@ -133,8 +133,16 @@ describe('bench harness', () => {
       expect(step.hub.unacknowledged).toBe(0);
     }
     expect(result.targets).toHaveLength(1);
-    expect(latencyMarkdown(result, 'npm run bench -- latency', 'bench/results/x.json', [])).toContain('hub p99 / ceiling A p99');
-  }, 120_000);
+    // The flush hub: its own maximum, then the default hub's 50% rate, every message ACKed.
+    expect(result.flush?.maxMessagesPerSecond).toBeGreaterThan(0);
+    expect(result.flush?.offeredMessagesPerSecond).toBeCloseTo(0.5 * result.maxMessagesPerSecond);
+    expect(result.flush?.step.latencyMs.count).toBeGreaterThan(0);
+    expect(result.flush?.step.unacknowledged).toBe(0);
+    expect(result.flush?.step.nonZeroAcks).toBe(0);
+    const markdown = latencyMarkdown(result, 'npm run bench -- latency', 'bench/results/x.json', []);
+    expect(markdown).toContain('hub p99 / ceiling A p99');
+    expect(markdown).toMatch(/What PULSEWIRE_SPOOL_SYNC=flush costs[\s\S]*\| flush \|/);
+  }, 150_000);
 
   it('runs the storm scenario with tiny numbers: the fleet comes back after a hub restart and nothing is lost', async () => {
     const result = await runStorm({
