@@ -94,7 +94,14 @@ export class PointWriter {
   #maxConcurrent: number;
   #retryForMs: number;
   #log: StorageLogger;
+  /**
+   * Groups waiting for a request, from #head on. Taken by moving #head, not
+   * by shift(): with one-reading messages a drain round queues 10,000 groups,
+   * and shift() on an array that large moves the rest each time (3.5% of the
+   * hub's busy time at full one-record ingest, CPU profile).
+   */
   #queue: Group[] = [];
+  #head = 0;
   #unsettled = new Set<Promise<unknown>>();
   #pumpScheduled = false;
   #closed = false;
@@ -173,7 +180,7 @@ export class PointWriter {
   }
 
   #pump(): void {
-    while (this.#stats.inFlight < this.#maxConcurrent && this.#queue.length > 0) {
+    while (this.#stats.inFlight < this.#maxConcurrent && this.#head < this.#queue.length) {
       const batch = this.#takeBatch();
       this.#stats.batchStarted();
       void this.#commit(batch).finally(() => {
@@ -184,14 +191,26 @@ export class PointWriter {
   }
 
   #takeBatch(): Group[] {
-    const batch: Group[] = [];
+    const queue = this.#queue;
+    const start = this.#head;
+    let end = start;
     let size = 0;
-    while (this.#queue.length > 0) {
-      const next = this.#queue[0]!;
-      if (batch.length > 0 && size + next.group.count > this.#maxBatchPoints) break;
-      this.#queue.shift();
-      batch.push(next);
-      size += next.group.count;
+    while (end < queue.length) {
+      const count = queue[end]!.group.count;
+      if (end > start && size + count > this.#maxBatchPoints) break;
+      size += count;
+      end++;
+    }
+    const batch = queue.slice(start, end);
+    if (end === queue.length) {
+      this.#queue = [];
+      this.#head = 0;
+    } else if (end > 4096 && end * 2 > queue.length) {
+      // Mostly taken: let the taken part go.
+      this.#queue = queue.slice(end);
+      this.#head = 0;
+    } else {
+      this.#head = end;
     }
     return batch;
   }

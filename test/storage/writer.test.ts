@@ -79,6 +79,21 @@ describe('PointWriter against influxd', () => {
     expect(count?.['count']).toBe(50);
   });
 
+  it('writes a drain round of 10,001 one-line groups in order, in batches within maxBatchPoints, each group settled once', async () => {
+    const writer = writerFor(db.url, { maxBatchPoints: 1000 });
+    const groups = Array.from({ length: 10_001 }, (_, i) => ({ lines: `telemetry,device=many,name=n value=${i} ${T0 + i}`, count: 1 }));
+    const errors = await writer.writeEach(groups);
+    expect(errors).toHaveLength(10_001);
+    expect(errors.every((e) => e === undefined)).toBe(true);
+    // Ten full requests and one of the last group: the queue is taken from the front, none skipped or taken twice.
+    expect(writer.stats.batches).toBe(11);
+    expect(writer.stats.pointsWritten).toBe(10_001);
+    expect(writer.stats.queuedPoints).toBe(0);
+    const [count] = await db.query(`SELECT count(value), sum(value) FROM telemetry WHERE device = 'many'`);
+    expect(count?.['count']).toBe(10_001);
+    expect(count?.['sum']).toBe((10_000 * 10_001) / 2);
+  });
+
   it('rejects only the group with a field type conflict; the others land', async () => {
     const writer = writerFor(db.url);
     await writer.write(readingPoints('conflict', [{ name: 'n', timeUs: T0, kind: 'value', value: 1 }]));
