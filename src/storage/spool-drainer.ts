@@ -44,7 +44,7 @@ export function writeEachOf(write: (points: IPoint[]) => Promise<void>): EntryWr
 }
 
 export type DrainerOptions = {
-  /** Points read per round; twice the writer's batch keeps both of its write slots busy. */
+  /** Points read per round; the writer's batch times its concurrency keeps every write slot busy (app.ts). */
   batchPoints: number;
   backoffBaseMs?: number;
   backoffCapMs?: number;
