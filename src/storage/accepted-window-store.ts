@@ -257,9 +257,9 @@ function appendTo(map: Map<string, number[]>, device: string, pairs: readonly nu
   else current.push(...pairs);
 }
 
-/** A window as stored: (uint32 seq, int32 fingerprint) little-endian, oldest first. */
 /**
- * A stored window with `pairs` (flat) appended, cut to its newest `size`
+ * A window is stored as (uint32 seq, int32 fingerprint) pairs, little-endian,
+ * oldest first. This is a stored window with `pairs` (flat) appended, cut to its newest `size`
  * pairs, as bytes from bytes: a fold rewrites every window that took marks,
  * a thousand a second under load, and making each a list of pair arrays on
  * the way was most of what a fold allocated.

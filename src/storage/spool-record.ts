@@ -34,18 +34,14 @@ function messageHeader(message: StoredMessage): string {
   return `${message.d}\t${message.count}\t${message.lines.length}\n`;
 }
 
-export function encodeMessage(deviceId: string, lines: string, count: number): string {
-  return `${messageHeader({ d: deviceId, lines, count })}${lines}\n`;
-}
-
-/** What encodeMessage's text takes in UTF-8, without making that text (measuring a concatenation flattens it: a copy of the lines). */
+/** A message's UTF-8 bytes in a record (header, lines, newline), counted without making its text (measuring a concatenation flattens it: a copy of the lines). */
 export function messageBytes(message: StoredMessage): number {
   return messageHeader(message).length + Buffer.byteLength(message.lines, 'utf8') + 1;
 }
 
 /**
- * A record's UTF-8 bytes (its head and every message, as recordHead and
- * encodeMessage spell them), written once into one buffer of `bytes` (the
+ * A record's UTF-8 bytes (its head and every message, in the format at the
+ * top of this file), written once into one buffer of `bytes` (the
  * sum of head.length and each messageBytes). Built as one string instead, the
  * record was a concatenation that lmdb flattened (a copy of every line) and
  * then encoded (another): the two largest allocations of the ingest path
