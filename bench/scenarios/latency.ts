@@ -147,7 +147,7 @@ function hubStep({ run, cpu, commits }: StepRun): HubStep {
 }
 
 /** A fresh hub, pinned; its saturating probe, then the given rates. */
-async function hubAtRates(o: LatencyOptions, place: Placement, env: Record<string, string>, rates: (max: number) => number[]): Promise<{ max: number; maxCpu: StepCpu; runs: StepRun[] }> {
+async function hubAtRates(o: LatencyOptions, place: Placement, env: Record<string, string>, ratesOf: (max: number) => number[]): Promise<{ max: number; maxCpu: StepCpu; rates: number[]; runs: StepRun[] }> {
   const hub = await startHubProcess({ entry: o.hubEntry, env });
   try {
     pin(hub.pid, place.subject, place);
@@ -156,8 +156,9 @@ async function hubAtRates(o: LatencyOptions, place: Placement, env: Record<strin
     };
     const { messagesPerSecond: max, cpu: maxCpu } = await probeMaximum(hub, o, place);
     o.log(`  hub maximum (saturating probe${env.PULSEWIRE_SPOOL_SYNC ? `, PULSEWIRE_SPOOL_SYNC=${env.PULSEWIRE_SPOOL_SYNC}` : ''}): ${Math.round(max)} messages/s (${Math.round(max * o.batch)} readings/s); CPU ${maxCpu.percent.toFixed(0)}%, ${maxCpu.microsPerMessage.toFixed(0)} µs per message`);
-    const runs = await atRates({ name: 'hub', url: hub.deviceUrl, enrollmentKey: BENCH_ENROLLMENT_KEY, pid: hub.pid, settle, metricsText: hub.metricsText }, rates(max), o, place);
-    return { max, maxCpu, runs };
+    const rates = ratesOf(max);
+    const runs = await atRates({ name: 'hub', url: hub.deviceUrl, enrollmentKey: BENCH_ENROLLMENT_KEY, pid: hub.pid, settle, metricsText: hub.metricsText }, rates, o, place);
+    return { max, maxCpu, rates, runs };
   } finally {
     await hub.stop();
   }
@@ -170,8 +171,7 @@ export async function runLatency(options: Partial<LatencyOptions> = {}): Promise
   const place = placement(o.pin);
   const machine = describeMachine();
   o.log(`latency: ${o.devices} devices, batch ${o.batch}, probe ${o.probeSeconds} s, steps ${o.shares.map((s) => `${s * 100}%`).join(', ')} of the maximum, ${o.stepSeconds} s each; ${place.note}`);
-  const { max: maxMessagesPerSecond, maxCpu, runs: hubRuns } = await hubAtRates(o, place, {}, (max) => o.shares.map((s) => s * max));
-  const rates = o.shares.map((s) => s * maxMessagesPerSecond);
+  const { max: maxMessagesPerSecond, maxCpu, rates, runs: hubRuns } = await hubAtRates(o, place, {}, (max) => o.shares.map((s) => s * max));
   let flush: LatencyResult['flush'];
   if (o.flush) {
     const half = nearestShare(o.shares, 0.5);
