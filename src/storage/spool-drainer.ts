@@ -192,8 +192,11 @@ export class SpoolDrainer {
       else if (isPulsewireError(error, 'PW_ERR_STORAGE_REJECTED')) rejected.push([batch[i]!, error.detail ?? error.message]);
       else unavailable = true;
     }
-    await this.#spool.remove(confirmed);
+    // Counted as the spool counts them off (remove() does that at once, before its commit), so the drainer's
+    // drainedPoints and the spool's entries never disagree: a reader that saw the spool empty saw every point counted.
+    const removed = this.#spool.remove(confirmed);
     for (const entry of confirmed) this.#drainedPoints += entry.count;
+    await removed;
     for (const [entry, reason] of rejected) {
       if ((await this.#isolate(entry, reason)) === 'unavailable') unavailable = true;
     }
@@ -219,10 +222,11 @@ export class SpoolDrainer {
 
   async #settleRejected(entry: SpoolEntry, bad: IPoint[], reason: string): Promise<Round> {
     // Every point alone was fine (say, a 413 for the whole entry): stored now, nothing to set aside.
-    if (bad.length === 0) await this.#spool.remove([entry]);
-    else await this.#spool.deadLetter(entry, bad, reason);
+    const settled = bad.length === 0 ? this.#spool.remove([entry]) : this.#spool.deadLetter(entry, bad, reason);
+    // Counted as the spool counts the entry off, as in #deliver.
     this.#deadLetterPoints += bad.length;
     this.#drainedPoints += entry.count - bad.length;
+    await settled;
     if (bad.length > 0) this.#log.warn({ deviceId: entry.deviceId, points: bad.length, reason }, 'InfluxDB refused points; moved to dead letters');
     return 'ok';
   }
