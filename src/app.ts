@@ -170,8 +170,14 @@ export async function buildApp(config: Config, opts: BuildOptions): Promise<Fast
   const drainer = new SpoolDrainer(spool, writer, { batchPoints: config.writeConcurrency * config.writeBatchPoints, logger: app.log });
   const pacer = new BacklogPacer(
     { get backlogPoints() { return spool.backlogPoints; }, get deliveryFailing() { return drainer.stats.backingOff; } },
-    // About one second of ingest at full speed: enough to keep write requests full, small enough to drain fast.
-    { highWaterPoints: 10 * config.writeBatchPoints, lowWaterPoints: 4 * config.writeBatchPoints },
+    // Ten write requests' worth beyond what the drainer has in flight (those points count in the backlog until
+    // InfluxDB confirms them): enough to keep requests full and to ride out a slow write of a few hundred ms
+    // without holding ACKs, small enough to drain fast. With marks that counted the in-flight points, three
+    // writes in flight left 20,000 points of room and a 50% load had 1 to 5% of its ACKs held (BENCHMARKS.md).
+    {
+      highWaterPoints: drainer.maxPointsInFlight + 10 * config.writeBatchPoints,
+      lowWaterPoints: drainer.maxPointsInFlight + 4 * config.writeBatchPoints,
+    },
   );
   spool.onRemoved(() => pacer.update());
   // The drainer starting to back off releases held ACKs; a slow poll is enough for that edge.

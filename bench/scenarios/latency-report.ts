@@ -7,7 +7,7 @@ import type { LatencyResult } from './latency.js';
 export const LATENCY_NOTES = [
   'How: the hub (built dist, own process, managed influxd, fresh data dir) first gets a saturating probe from the closed-loop',
   'driver (bench/lib/driver.ts, as in `ingest`): every ACK it got over the time until the last one (the hub holds ACKs while',
-  'its spool holds more than 50,000 points and releases them in bursts) is the maximum. Each step then offers a share of it at a',
+  'its spool holds more than 80,000 points, 30,000 of them on their way to InfluxDB, and releases them in bursts) is the maximum. Each step then offers a share of it at a',
   'fixed fleet-wide rate (the driver sends what is due every 10 ms, round robin over the devices, never more than 32 in flight',
   'per device; "blocked" counts the times every window was full, when latency would hide queueing in the driver). A message\'s',
   'latency is performance.now() from its send to its ACK in the driver, for messages sent after the warm-up; an ACK means',

@@ -55,6 +55,11 @@ export class BacklogPacer {
     for (const release of waiting) release();
   }
 
+  /** The backlog above which ACKs wait. */
+  get highWaterPoints(): number {
+    return this.#high;
+  }
+
   get waiting(): number {
     return this.#waiters.length;
   }

@@ -100,6 +100,11 @@ export class SpoolDrainer {
     this.#log = options.logger ?? silentLogger;
   }
 
+  /** The most points handed to the writer and not yet confirmed: they stay in the spool's backlog until then. */
+  get maxPointsInFlight(): number {
+    return MAX_ROUNDS_IN_FLIGHT * this.#batchPoints;
+  }
+
   get stats(): DrainerStats {
     return { retries: this.#retries, drainedPoints: this.#drainedPoints, deadLetterPoints: this.#deadLetterPoints, backingOff: this.#backingOff };
   }
