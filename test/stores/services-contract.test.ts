@@ -16,8 +16,9 @@ import { until } from '../support/wait.js';
 describe.each(BACKENDS)('services on $name', (backend) => {
   let handle: StoresHandle;
   const started: ServiceHarness[] = [];
-  const start = async (nodeId: string) => {
-    const hub = await startServices(handle.stores, { nodeId });
+  /** `bridged`: on JetStream, this node's bus is relayed over NATS as a cluster node's is (else each node hears only itself). */
+  const start = async (nodeId: string, options: { bridged?: boolean } = {}) => {
+    const hub = await startServices(handle.stores, { nodeId, ...(options.bridged && handle.nats ? { bridge: handle.nats } : {}) });
     started.push(hub);
     return hub;
   };
@@ -138,9 +139,11 @@ describe.each(BACKENDS)('services on $name', (backend) => {
 
   describe('jobs', () => {
     it('a job created on one node is rolled out by the node holding the jobs lease, and cancelled from another', async () => {
-      const runner = await start('node-a');
+      // Bridged as in a cluster: the runner counts the commands the other node cancels from that node's events.
+      // Without it the runner saw only the cancels it won itself, and waited for the rest forever (a CI flake).
+      const runner = await start('node-a', { bridged: true });
       // One lmdb process is the only node (it holds every lease); two there would both roll the job out.
-      const other = handle.stores.leases ? await start('node-b') : runner;
+      const other = handle.stores.leases ? await start('node-b', { bridged: true }) : runner;
       for (const id of ['j-1', 'j-2', 'j-3', 'j-4']) await runner.registry.register(id);
       // With one process every node "holds" every lease; in a cluster only one of the two runs it.
       const created = await other.jobs.create({ command: { name: 'upgrade' }, target: { prefix: 'j-' }, rolloutPerSecond: 2 });

@@ -7,6 +7,8 @@
 import type { DeviceLink } from '../../src/commands/outbox.js';
 import { DeviceOutbox } from '../../src/commands/outbox.js';
 import type { CommandLimits } from '../../src/commands/command-service.js';
+import type { NatsConnection } from '@nats-io/transport-node';
+import { BusBridge } from '../../src/cluster/bus-bridge.js';
 import { EventBus } from '../../src/events/bus.js';
 import { openServices, type Services } from '../../src/services.js';
 import type { Stores } from '../../src/stores/stores.js';
@@ -27,8 +29,22 @@ export type ServiceHarness = Services & {
   stop(): Promise<void>;
 };
 
-export async function startServices(stores: Stores, options: { limits?: Partial<CommandLimits>; now?: () => number; nodeId?: string } = {}): Promise<ServiceHarness> {
+export type ServicesOptions = {
+  limits?: Partial<CommandLimits>;
+  now?: () => number;
+  nodeId?: string;
+  /**
+   * Nodes on shared JetStream stores: relay this node's bus over NATS as a
+   * cluster node does (cluster/bus-bridge.ts), so one node hears the command
+   * statuses another made (a job runner counts an operator's cancel there).
+   */
+  bridge?: { nc: NatsConnection; namespace: string };
+};
+
+export async function startServices(stores: Stores, options: ServicesOptions = {}): Promise<ServiceHarness> {
   const bus = new EventBus();
+  const bridge = options.bridge && new BusBridge({ ...options.bridge, bus, nodeId: options.nodeId ?? 'test-node', logger: quiet });
+  bridge?.start();
   const links = new Map<string, DeviceLink>();
   const points: [string, string][] = [];
   const services = await openServices({
@@ -55,6 +71,7 @@ export async function startServices(stores: Stores, options: { limits?: Partial<
     async stop() {
       outbox.close();
       await services.close();
+      bridge?.stop();
     },
   };
 }

@@ -11,12 +11,15 @@ import { silentLogger } from '../../src/storage/logger.js';
 import { openLmdbStores } from '../../src/stores/open-lmdb-stores.js';
 import { connectNats, uniqueNamespace } from './nats.js';
 import type { Stores } from '../../src/stores/stores.js';
+import type { NatsConnection } from '@nats-io/transport-node';
 
 export type StoresHandle = {
   stores: Stores;
   /** Closes and opens the same stores again, as a restarted hub would find them. */
   reopen(): Promise<Stores>;
   close(): Promise<void>;
+  /** JetStream only: the connection and namespace the stores live in, for a bus bridge between the test's nodes. */
+  nats?: { nc: NatsConnection; namespace: string };
 };
 
 export type Backend = { name: string; open(): Promise<StoresHandle> };
@@ -59,6 +62,7 @@ export const JETSTREAM: Backend = {
         await handle.stores.close();
         await nc.close();
       },
+      nats: { nc, namespace },
     };
     return handle;
   },
