@@ -58,6 +58,7 @@ const USAGE = `usage: npm run bench -- [ingest] [latency] [connections] [livenes
                        storm: --devices sets N (default 19000; more than one process holds: a hub of workers)
   --env K=V,K2=V2      storm: more environment for the hub (e.g. PULSEWIRE_ACCEPT_RATE=500), recorded in its section
   --step-seconds S     latency: each rate step (default 20)
+  --half-rounds N      latency: rounds of the hub at 50% of its maximum, the step included (default 3); the target holds for each
   --no-pin             do not pin processes to cores with taskset
   dashboard: --seconds S per phase (default 10; 3 rounds), --rate R readings/s (default 10000), --devices N (default 100)
   commands: --devices N (default 10000), --rates R,R,... commands/s (default 100,1000), --seconds S per phase (default 20),
@@ -91,7 +92,7 @@ async function main(): Promise<void> {
     options: {
       seconds: { type: 'string' }, 'single-seconds': { type: 'string' }, 'peer-seconds': { type: 'string' }, devices: { type: 'string' }, batch: { type: 'string' },
       rate: { type: 'string' }, 'outage-seconds': { type: 'string' }, before: { type: 'string' }, after: { type: 'string' },
-      steps: { type: 'string' }, 'step-seconds': { type: 'string' }, 'ping-interval': { type: 'string' }, zombies: { type: 'string' },
+      steps: { type: 'string' }, 'step-seconds': { type: 'string' }, 'half-rounds': { type: 'string' }, 'ping-interval': { type: 'string' }, zombies: { type: 'string' },
       rates: { type: 'string' }, rounds: { type: 'string' }, 'result-delay': { type: 'string' }, configs: { type: 'string' },
       minutes: { type: 'string' }, flap: { type: 'string' }, env: { type: 'string' }, endpoints: { type: 'string' }, burst: { type: 'string' },
       workers: { type: 'string' }, 'workers-seconds': { type: 'string' }, 'workers-rounds': { type: 'string' }, ramp: { type: 'string' },
@@ -152,7 +153,7 @@ async function main(): Promise<void> {
       tables: livenessTables, markdown: livenessMarkdown, notes: LIVENESS_NOTES,
     }),
     latency: define({
-      run: () => runLatency({ ...common, ...defined({ stepSeconds: num('step-seconds') }) }),
+      run: () => runLatency({ ...common, ...defined({ stepSeconds: num('step-seconds'), halfRounds: num('half-rounds') }) }),
       tables: latencyTables, markdown: latencyMarkdown, notes: LATENCY_NOTES,
     }),
     storm: define({

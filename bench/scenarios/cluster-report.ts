@@ -44,6 +44,11 @@ const notLost = (p: RoundFigures) => p.ingest.lost === 0 && p.ingest.readingsAck
 const heldAll = (c: ConfigurationResult) => c.held.connected === c.held.devices && c.held.listedOnline === c.held.devices && c.held.listedOnlineAtEnd === c.held.devices && c.held.disconnects === 0;
 const commandsLost = (p: RoundFigures) => p.commands.load.issued - p.commands.load.neverSent - (p.commands.load.finals.succeeded ?? 0);
 const sum = (c: ConfigurationResult, f: (p: RoundFigures) => number) => c.rounds.reduce((n, p) => n + f(p), 0);
+/** The dashboard's stream closed by its hub in some round: why the readings after it never came. */
+const closedNote = (c: ConfigurationResult) => {
+  const closed = c.rounds.find((p) => p.dashboard.closed)?.dashboard.closed;
+  return closed ? ` (its stream was closed by the hub: ${closed.code} ${closed.reason || 'no reason'})` : '';
+};
 
 export function clusterTargets(r: ClusterResult): Target[] {
   const base = byKey(r, '1');
@@ -91,7 +96,7 @@ export function clusterTargets(r: ClusterResult): Target[] {
     },
     {
       target: 'every reading ACKed while the dashboard watched reached it once (none dropped on the way through NATS), every configuration, every round',
-      figure: each((c) => `${fmt(sum(c, (p) => p.dashboard.received))} of ${fmt(sum(c, (p) => p.dashboard.readingsAcked))}${sum(c, (p) => p.dashboard.conflated) ? `, ${sum(c, (p) => p.dashboard.conflated)} conflated frames` : ''}`),
+      figure: each((c) => `${fmt(sum(c, (p) => p.dashboard.received))} of ${fmt(sum(c, (p) => p.dashboard.readingsAcked))}${sum(c, (p) => p.dashboard.conflated) ? `, ${sum(c, (p) => p.dashboard.conflated)} conflated frames` : ''}${closedNote(c)}`),
       met: all((c) => c.rounds.every((p) => p.dashboard.readingsAcked > 0 && p.dashboard.received === p.dashboard.readingsAcked)),
     },
   ];

@@ -143,6 +143,8 @@ export type DashboardFigures = {
   local: Percentiles;
   remote: Percentiles;
   conflated: number;
+  /** How the hub closed the dashboard's stream, if it did by the end of the phase (code and reason): why nothing more came. */
+  closed?: { code: number; reason: string };
   cpu: CpuShares;
 };
 
@@ -378,7 +380,7 @@ async function commands(l: Live, load: Remote, round: number, o: ClusterOptions)
 }
 
 type DashLoad = { scheduled: number; sent: number; acked: number; ack: Percentiles; unacked: number };
-type DashStats = { latency: Percentiles; groups: Record<string, Percentiles>; frames: number; conflated: number };
+type DashStats = { latency: Percentiles; groups: Record<string, Percentiles>; frames: number; conflated: number; closed: ({ code: number; reason: string } | undefined)[] };
 
 async function dashboard(l: Live, round: number, o: ClusterOptions): Promise<DashboardFigures> {
   await l.dashboard.call('dashboardStats');
@@ -397,8 +399,9 @@ async function dashboard(l: Live, round: number, o: ClusterOptions): Promise<Das
     readingsSent: load.sent * o.batch, readingsAcked: load.acked * o.batch, unacked: load.unacked + (load.scheduled - load.sent), ack: load.ack,
     // Counted by group: the held fleet's rare readings reach the dashboard too (it watches everything) and are not this load's.
     received: local.count + remote.count, latency: stats.latency, local, remote, conflated: stats.conflated, cpu,
+    ...(stats.closed[0] ? { closed: stats.closed[0] } : {}),
   };
-  o.log(`  round ${round}, ${l.c.key}, dashboard: ${figures.received} of ${figures.readingsAcked} readings ACKed reached it, p99 ${figures.latency.p99} ms (local ${figures.local.p99}, remote ${figures.remote.p99}); CPU ${CpuMeter.line(cpu)}`);
+  o.log(`  round ${round}, ${l.c.key}, dashboard: ${figures.received} of ${figures.readingsAcked} readings ACKed reached it, p99 ${figures.latency.p99} ms (local ${figures.local.p99}, remote ${figures.remote.p99})${figures.closed ? `; the hub closed its stream: ${figures.closed.code} ${figures.closed.reason}` : ''}; CPU ${CpuMeter.line(cpu)}`);
   return figures;
 }
 

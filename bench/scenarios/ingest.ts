@@ -171,9 +171,15 @@ export function ingestTargets(a: CeilingAResult, b: CeilingBFigures, hub: { batc
   const r = (x: number, y: number) => (y > 0 ? x / y : 0);
   const hubVsB = r(hub.batch.influxPointsPerSecond, b.pointsPerSecond);
   const singleVsA = r(hub.single.messagesPerSecond, a.single.messagesPerSecond);
+  const cpuVsA = r(hub.batch.cpuSecondsPerMillionReadings, a.batch.cpuSecondsPerMillionReadings);
   const lossFree = (p: HubPhase) => p.lost === 0 && p.readingsSent === p.readingsAcked && p.unacknowledged === 0 && p.nonZeroAcks === 0;
   return [
     { target: 'ingest through the hub (into InfluxDB) >= 0.7 x ceiling B', figure: `${hubVsB.toFixed(2)} x (${Math.round(hub.batch.influxPointsPerSecond)} vs ${Math.round(b.pointsPerSecond)} points/s, load start to spool empty; ${Math.round(hub.batch.influxPointsPerSecondDuringLoad)}/s while the load was on)`, met: hubVsB >= 0.7 },
+    {
+      target: 'hub CPU per million readings, batch phase, <= 4 x ceiling A\'s (issue 19)',
+      figure: `${cpuVsA.toFixed(2)} x (${hub.batch.cpuSecondsPerMillionReadings.toFixed(2)} vs ${a.batch.cpuSecondsPerMillionReadings.toFixed(2)} CPU-s per million readings; the hub's own process, influxd not counted)`,
+      met: cpuVsA > 0 && cpuVsA <= 4,
+    },
     { target: 'ACKed one-record messages >= 0.5 x ceiling A', figure: `${singleVsA.toFixed(2)} x (${Math.round(hub.single.messagesPerSecond)} vs ${Math.round(a.single.messagesPerSecond)} messages/s)`, met: singleVsA >= 0.5 },
     { target: 'ACKed one-record messages >= 20,000/s', figure: `${Math.round(hub.single.messagesPerSecond)}/s`, met: hub.single.messagesPerSecond >= 20_000 },
     { target: 'zero loss: sent = acknowledged = stored (both phases)', figure: `lost ${hub.batch.lost + hub.single.lost}, unACKed ${hub.batch.unacknowledged + hub.single.unacknowledged}, non-zero ACKs ${hub.batch.nonZeroAcks + hub.single.nonZeroAcks}`, met: lossFree(hub.batch) && lossFree(hub.single) },

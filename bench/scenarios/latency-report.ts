@@ -13,7 +13,9 @@ export const LATENCY_NOTES = [
   'latency is performance.now() from its send to its ACK in the driver, for messages sent after the warm-up; an ACK means',
   '"in the hub\'s spool", and the hub holds ACKs while the spool backlog outruns InfluxDB, so that wait is part of it. Ceiling',
   'A (bare ws + cbor-x, same driver, same absolute rates) is the floor of the socket path on this machine in this run. The',
-  'spool is empty before each hub step. CPU is each process\'s user + system time (/proc) over the step and its drain, per ACK',
+  'spool is empty before each hub step. The hub runs the 50% rate again after its last step (3 rounds in all by default,',
+  '`--half-rounds N`): the target holds only if every round meets it, since one run\'s p99 has swung by 4 x from run to run.',
+  'CPU is each process\'s user + system time (/proc) over the step and its drain, per ACK',
   'it got; the saturating probe\'s is the same measure at the maximum. Spool commits are pulsewire_spool_commit_seconds (one',
   'per event turn with TELEMETRY, from the put until the callback ran: lmdb\'s write thread, the disk sync and the wait for',
   'the event loop), as the bucket bound 99% of them fell under.',
@@ -46,9 +48,28 @@ export function latencyTables(r: LatencyResult): Table[] {
         fmt(s.hub.spoolCommits.count), s.hub.spoolCommits.p99AtMostMs === undefined ? '-' : `${fmt(s.hub.spoolCommits.p99AtMostMs, 0)} ms`, fmt(s.hub.spoolCommits.over50Ms),
       ]),
     },
+    ...halfRoundsTables(r),
     ...flushTables(r),
     targetsTable(r.targets),
   ];
+}
+
+/** The hub at the 50% rate, round by round: the spread the target is judged over. */
+function halfRoundsTables(r: LatencyResult): Table[] {
+  const rounds = r.halfRounds ?? [];
+  if (rounds.length < 2) return [];
+  const half = r.steps.reduce((best, s) => (Math.abs(s.share - 0.5) < Math.abs(best.share - 0.5) ? s : best));
+  return [{
+    title: `The hub at ${Math.round(half.share * 100)}% (${fmt(half.offeredMessagesPerSecond)} messages/s), round by round: the step above, then again after the last step (send-to-ACK ms)`,
+    head: ['round', 'ACKed msg/s', 'p50', 'p99', 'p999', 'max', 'hub CPU', 'µs per message', 'spool commits', 'commit p99 at most', 'commits over 50 ms', 'non-zero ACKs + unACKed'],
+    rows: [
+      ...rounds.map((h, i) => [
+        String(i + 1), fmt(h.ackedMessagesPerSecond), ...cols(h.latencyMs), `${fmt(h.cpu.percent, 0)}%`, fmt(h.cpu.microsPerMessage, 0), fmt(h.spoolCommits.count),
+        h.spoolCommits.p99AtMostMs === undefined ? '-' : `${fmt(h.spoolCommits.p99AtMostMs, 0)} ms`, fmt(h.spoolCommits.over50Ms), fmt(h.nonZeroAcks + h.unacknowledged),
+      ]),
+      ['spread (max / min)', '', '', ratio(Math.max(...rounds.map((h) => h.latencyMs.p99)), Math.min(...rounds.map((h) => h.latencyMs.p99))), '', '', '', '', '', '', '', ''],
+    ],
+  }];
 }
 
 /** The default hub's 50% step next to the PULSEWIRE_SPOOL_SYNC=flush hub at the same rate. */

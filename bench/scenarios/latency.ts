@@ -8,7 +8,10 @@
  * ws + cbor-x, no storage) gets the same absolute rates from the same driver,
  * so each percentile is also given as a ratio to what the socket path alone
  * costs on this machine at that moment. Target: p99 < 50 ms at half the
- * maximum.
+ * maximum, in every round: the hub runs the 50% rate `halfRounds` times
+ * (its step, then again after the 90% step), because one run's p99 swung
+ * from 45 to 214 ms between runs (issue 19 asks for three of three and the
+ * spread, not the best run).
  *
  * Then what `PULSEWIRE_SPOOL_SYNC=flush` (ACK 0 waits for the spool's fsync
  * too) costs (issue 19): a second hub, fresh, with that setting, gets the
@@ -40,6 +43,8 @@ export type LatencyOptions = {
   warmupSeconds: number;
   /** Shares of the maximum to offer. */
   shares: number[];
+  /** How many times the hub runs the 50% rate in all (its step counts as the first); the target holds for each. */
+  halfRounds: number;
   pin: boolean;
   /** Measure a second hub with PULSEWIRE_SPOOL_SYNC=flush (its maximum and the first hub's 50% rate). */
   flush: boolean;
@@ -48,7 +53,7 @@ export type LatencyOptions = {
 };
 
 export const LATENCY_DEFAULTS: LatencyOptions = {
-  devices: 1000, batch: 10, window: 32, probeSeconds: 15, stepSeconds: 20, warmupSeconds: 3, shares: [0.1, 0.5, 0.9], pin: true, flush: true, log: () => {},
+  devices: 1000, batch: 10, window: 32, probeSeconds: 15, stepSeconds: 20, warmupSeconds: 3, shares: [0.1, 0.5, 0.9], halfRounds: 3, pin: true, flush: true, log: () => {},
 };
 
 /** What a subject's process spent over a step: its share of a core, and CPU time per ACKed message. */
@@ -75,6 +80,8 @@ export type LatencyResult = ResultHead<'latency', LatencyOptions> & {
   /** The hub's CPU under the saturating probe, to compare each step's CPU per message with. */
   maxCpu: StepCpu;
   steps: LatencyStep[];
+  /** The hub at the 50% step's rate, round by round: the step itself first, then the repeats after the last step. */
+  halfRounds: HubStep[];
   /** The hub with PULSEWIRE_SPOOL_SYNC=flush: its own maximum, and its figures at the default hub's 50% rate. */
   flush?: { maxMessagesPerSecond: number; maxCpu: StepCpu; share: number; offeredMessagesPerSecond: number; step: HubStep };
 };
@@ -171,10 +178,16 @@ export async function runLatency(options: Partial<LatencyOptions> = {}): Promise
   const place = placement(o.pin);
   const machine = describeMachine();
   o.log(`latency: ${o.devices} devices, batch ${o.batch}, probe ${o.probeSeconds} s, steps ${o.shares.map((s) => `${s * 100}%`).join(', ')} of the maximum, ${o.stepSeconds} s each; ${place.note}`);
-  const { max: maxMessagesPerSecond, maxCpu, rates, runs: hubRuns } = await hubAtRates(o, place, {}, (max) => o.shares.map((s) => s * max));
+  const half = nearestShare(o.shares, 0.5);
+  const halfIndex = o.shares.indexOf(half);
+  const repeats = Math.max(0, o.halfRounds - 1);
+  const { max: maxMessagesPerSecond, maxCpu, rates: hubRates, runs: hubRuns } = await hubAtRates(o, place, {}, (max) => [
+    ...o.shares.map((s) => s * max), ...Array.from({ length: repeats }, () => half * max),
+  ]);
+  const rates = hubRates.slice(0, o.shares.length);
+  const halfRounds = [hubRuns[halfIndex]!, ...hubRuns.slice(o.shares.length)].map(hubStep);
   let flush: LatencyResult['flush'];
   if (o.flush) {
-    const half = nearestShare(o.shares, 0.5);
     const offered = half * maxMessagesPerSecond;
     const { max, maxCpu: flushCpu, runs } = await hubAtRates(o, place, { PULSEWIRE_SPOOL_SYNC: 'flush' }, () => [offered]);
     flush = { maxMessagesPerSecond: max, maxCpu: flushCpu, share: half, offeredMessagesPerSecond: offered, step: hubStep(runs[0]!) };
@@ -201,7 +214,7 @@ export async function runLatency(options: Partial<LatencyOptions> = {}): Promise
   const { log: _l, hubEntry: _h, ...recorded } = o;
   const result: LatencyResult = {
     scenario: 'latency', machine, placement: place, options: recorded,
-    maxMessagesPerSecond, maxReadingsPerSecond: maxMessagesPerSecond * o.batch, maxCpu, steps, ...(flush ? { flush } : {}), targets: [],
+    maxMessagesPerSecond, maxReadingsPerSecond: maxMessagesPerSecond * o.batch, maxCpu, steps, halfRounds, ...(flush ? { flush } : {}), targets: [],
   };
   result.targets = latencyTargets(result);
   return result;
@@ -215,11 +228,13 @@ export function latencyTargets(r: LatencyResult): Target[] {
   if (r.steps.length === 0) return [];
   const nearest = nearestShare(r.steps.map((s) => s.share), 0.5);
   const half = r.steps.find((s) => s.share === nearest)!;
-  const p99 = half.hub.latencyMs.p99;
-  const kept = half.hub.ackedMessagesPerSecond / half.offeredMessagesPerSecond;
+  // Results written before the rounds existed have the step alone.
+  const rounds = r.halfRounds?.length ? r.halfRounds : [half.hub];
+  const kept = (h: HubStep) => h.ackedMessagesPerSecond / half.offeredMessagesPerSecond;
+  const under = rounds.filter((h) => h.latencyMs.p99 < 50 && h.nonZeroAcks === 0 && kept(h) > 0.95).length;
   return [{
-    target: 'send-to-ACK p99 < 50 ms at half the ingest maximum',
-    figure: `p99 ${p99.toFixed(1)} ms at ${Math.round(half.share * 100)}% (${Math.round(half.offeredMessagesPerSecond)} messages/s offered, ${(kept * 100).toFixed(0)}% of it ACKed in time; hub CPU ${half.hub.cpu.percent.toFixed(0)}% of its core; ceiling A p99 ${half.ceilingA.latencyMs.p99.toFixed(1)} ms at the same rate)`,
-    met: p99 < 50 && half.hub.nonZeroAcks === 0 && kept > 0.95,
+    target: `send-to-ACK p99 < 50 ms at half the ingest maximum, in every round (${rounds.length} of ${rounds.length})`,
+    figure: `p99 ${rounds.map((h) => h.latencyMs.p99.toFixed(1)).join(', ')} ms in ${rounds.length} rounds at ${Math.round(half.share * 100)}% (${under} of ${rounds.length} under 50 ms; ${Math.round(half.offeredMessagesPerSecond)} messages/s offered, at least ${(Math.min(...rounds.map(kept)) * 100).toFixed(0)}% of it ACKed in time; hub CPU ${rounds.map((h) => h.cpu.percent.toFixed(0)).join(', ')}% of its core; ceiling A p99 ${half.ceilingA.latencyMs.p99.toFixed(1)} ms at the same rate)`,
+    met: under === rounds.length,
   }];
 }
