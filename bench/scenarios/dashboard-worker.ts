@@ -82,16 +82,22 @@ async function load(args: { seconds: number; readingsPerSecond: number; batch: n
 }
 
 /** `byGroup`: latencies by the device-id prefix a reading's device starts with (`cluster`: the node the device is on). */
-type Dashboard = { ws: WebSocket; latencies: number[]; byGroup: Map<string, number[]>; frames: number; conflated: number; closed?: { code: number; reason: string } };
+type Dashboard = { ws: WebSocket; latencies: number[]; byGroup: Map<string, number[]>; frames: number; conflated: number; snapshots: number; closed?: { code: number; reason: string } };
 const dashboards: Dashboard[] = [];
 
-async function openDashboards(args: { url: string; token: string; count: number; stall: boolean; groups?: string[] }): Promise<number> {
+/**
+ * `devices`: device-id patterns the dashboards subscribe to (the live stream's filter; `x-*` is a prefix), so a
+ * scenario's saturating load on other devices is not streamed to them: a dashboard sent a whole hub's ingest
+ * falls behind and the hub closes it with 1013 (the cluster run of 2026-12-08 lost its dashboard that way).
+ */
+async function openDashboards(args: { url: string; token: string; count: number; stall: boolean; groups?: string[]; devices?: string[] }): Promise<number> {
   const groups = args.groups ?? [];
   for (let i = 0; i < args.count; i++) {
     const ws = new WebSocket(args.url, { headers: { authorization: `Bearer ${args.token}` } });
-    const d: Dashboard = { ws, latencies: [], byGroup: new Map(groups.map((g) => [g, []])), frames: 0, conflated: 0 };
+    const d: Dashboard = { ws, latencies: [], byGroup: new Map(groups.map((g) => [g, []])), frames: 0, conflated: 0, snapshots: 0 };
     ws.on('message', (data: Buffer) => {
       const frame = JSON.parse(data.toString()) as { type: string; conflated?: boolean; readings?: { device: string; t: number }[] };
+      if (frame.type === 'snapshot') d.snapshots++;
       if (frame.type !== 'events') return;
       d.frames++;
       if (frame.conflated) d.conflated++;
@@ -104,10 +110,24 @@ async function openDashboards(args: { url: string; token: string; count: number;
     });
     ws.on('close', (code, reason) => { d.closed = { code, reason: reason.toString() }; });
     await new Promise((resolve, reject) => { ws.once('open', resolve); ws.once('error', reject); });
+    if (args.devices) {
+      // The snapshot after the subscribe says the filter is in place (the first one answers the connect).
+      await waitFor(() => d.snapshots >= 1, 10_000);
+      ws.send(JSON.stringify({ type: 'subscribe', devices: args.devices }));
+      await waitFor(() => d.snapshots >= 2, 10_000);
+    }
     if (args.stall) ws.pause();
     dashboards.push(d);
   }
   return dashboards.length;
+}
+
+async function waitFor(check: () => boolean, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error(`dashboard: no snapshot within ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
 }
 
 /** Latencies since the last call, over every open dashboard (and by device group, when groups were given). */
