@@ -61,8 +61,7 @@ export function gateDeviceUpgrades(server: Server, admission: DeviceAdmission, e
     const turn = admission.queueTurn();
     if (!(turn instanceof UpgradeTurn)) return refuse(socket, turn, remoteAddress);
     (request as IncomingMessage & { [TURN]?: UpgradeTurn })[TURN] = turn;
-    // Whatever becomes of the request after (a hook's refusal, a reset), its place is given back when the socket goes.
-    socket.once('close', () => turn.done());
+    giveBackOnClose(socket, turn);
     if (!turn.waiting) return forward(request, socket, head);
     // Node removed its error listener before emitting 'upgrade': a reset while waiting must not throw.
     const ignore = () => undefined;
@@ -74,4 +73,16 @@ export function gateDeviceUpgrades(server: Server, admission: DeviceAdmission, e
       forward(request, socket, head);
     });
   });
+}
+
+/**
+ * Whatever becomes of the request after (a hook's refusal, a reset), its
+ * place is given back when the socket goes. A function of its own: a
+ * listener created inside the 'upgrade' handler shares that handler's
+ * closure context, which holds the request and its head, so every device's
+ * upgrade request stayed alive as long as its connection (about 1.5 KB each,
+ * the heap snapshot probe's IncomingMessage, its headers and buffers).
+ */
+function giveBackOnClose(socket: Duplex, turn: UpgradeTurn): void {
+  socket.once('close', () => turn.done());
 }
