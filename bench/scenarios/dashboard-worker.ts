@@ -10,6 +10,7 @@ import WebSocket from 'ws';
 import { encodeTelemetry, SUBPROTOCOL } from '../../src/protocol/index.js';
 import { deriveEnrollmentSecret } from '../../src/registry/secrets.js';
 import { serve } from '../lib/ipc.js';
+import { until } from '../lib/proc.js';
 
 export type Percentiles = { count: number; p50: number; p99: number; max: number };
 
@@ -112,22 +113,14 @@ async function openDashboards(args: { url: string; token: string; count: number;
     await new Promise((resolve, reject) => { ws.once('open', resolve); ws.once('error', reject); });
     if (args.devices) {
       // The snapshot after the subscribe says the filter is in place (the first one answers the connect).
-      await waitFor(() => d.snapshots >= 1, 10_000);
+      if (!(await until(() => d.snapshots >= 1, 10_000, 20))) throw new Error('dashboard: no snapshot within 10 s of connecting');
       ws.send(JSON.stringify({ type: 'subscribe', devices: args.devices }));
-      await waitFor(() => d.snapshots >= 2, 10_000);
+      if (!(await until(() => d.snapshots >= 2, 10_000, 20))) throw new Error('dashboard: no snapshot within 10 s of subscribing');
     }
     if (args.stall) ws.pause();
     dashboards.push(d);
   }
   return dashboards.length;
-}
-
-async function waitFor(check: () => boolean, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`dashboard: no snapshot within ${timeoutMs} ms`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
 }
 
 /** Latencies since the last call, over every open dashboard (and by device group, when groups were given). */

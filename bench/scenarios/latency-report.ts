@@ -1,7 +1,7 @@
 /** Tables and the BENCHMARKS.md section of the latency scenario. */
 import type { LatencyFigures } from '../lib/driver.js';
 import { fmt, ratio, sectionMarkdown, type Table, targetsTable } from '../lib/report.js';
-import type { LatencyResult } from './latency.js';
+import { nearestShare, type LatencyResult } from './latency.js';
 
 /** How the figures were taken: the section's closing paragraph. */
 export const LATENCY_NOTES = [
@@ -58,7 +58,8 @@ export function latencyTables(r: LatencyResult): Table[] {
 function halfRoundsTables(r: LatencyResult): Table[] {
   const rounds = r.halfRounds ?? [];
   if (rounds.length < 2) return [];
-  const half = r.steps.reduce((best, s) => (Math.abs(s.share - 0.5) < Math.abs(best.share - 0.5) ? s : best));
+  const share = nearestShare(r.steps.map((s) => s.share), 0.5);
+  const half = r.steps.find((s) => s.share === share)!;
   return [{
     title: `The hub at ${Math.round(half.share * 100)}% (${fmt(half.offeredMessagesPerSecond)} messages/s), round by round: the step above, then again after the last step (send-to-ACK ms)`,
     head: ['round', 'ACKed msg/s', 'p50', 'p99', 'p999', 'max', 'hub CPU', 'µs per message', 'spool commits', 'commit p99 at most', 'commits over 50 ms', 'non-zero ACKs + unACKed'],

@@ -221,7 +221,7 @@ export async function runLatency(options: Partial<LatencyOptions> = {}): Promise
 }
 
 /** The share of `shares` nearest to `target`. */
-const nearestShare = (shares: readonly number[], target: number): number =>
+export const nearestShare = (shares: readonly number[], target: number): number =>
   shares.reduce((best, s) => (Math.abs(s - target) < Math.abs(best - target) ? s : best));
 
 export function latencyTargets(r: LatencyResult): Target[] {

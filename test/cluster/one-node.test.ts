@@ -4,22 +4,19 @@
  * there the other node answers every cross-node request.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { inject } from 'vitest';
 import { LiveClient, telemetry } from '../live/live-client.js';
 import { TestDevice } from '../support/device-client.js';
 import { freshDatabase } from '../support/influx.js';
 import { startHub, type TestHub } from '../support/hub.js';
 import { uniqueNamespace } from '../support/nats.js';
+import { clusterNodeEnv } from '../support/two-nodes.js';
 
 describe('one node of a cluster, alone', () => {
   let hub: TestHub;
   const devices: TestDevice[] = [];
 
   beforeAll(async () => {
-    hub = await startHub(
-      { PULSEWIRE_NATS_URL: inject('natsUrl'), PULSEWIRE_CLUSTER_NAME: uniqueNamespace('one'), PULSEWIRE_NODE_ID: 'node-a', PULSEWIRE_NODE_LEASE_MS: '1500' },
-      { database: await freshDatabase('cluster-one') },
-    );
+    hub = await startHub(clusterNodeEnv(uniqueNamespace('one'), 'node-a'), { database: await freshDatabase('cluster-one') });
   });
 
   afterAll(async () => {

@@ -6,20 +6,12 @@
  * per device (heap snapshot probe, 5,000 devices). Weak references to each
  * request, then a full GC while the devices are still connected.
  */
-import { setFlagsFromString } from 'node:v8';
-import { runInNewContext } from 'node:vm';
 import type { IncomingMessage } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TestDevice } from '../support/device-client.js';
 import { startHub, type TestHub } from '../support/hub.js';
+import { collectGarbage } from '../support/gc.js';
 import { until } from '../support/wait.js';
-
-function collectGarbage(): void {
-  setFlagsFromString('--expose-gc');
-  const gc = runInNewContext('gc') as () => void;
-  gc();
-  gc();
-}
 
 describe('device upgrade requests', () => {
   let hub: TestHub;

@@ -10,9 +10,8 @@
  * Bounded: a fixed seed and 1,200 messages. Long runs with fresh seeds:
  * `npx tsx bench/probes/fuzz.ts --socket-messages 100000` (SECURITY.md).
  */
-import { setFlagsFromString } from 'node:v8';
-import { runInNewContext } from 'node:vm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { collectGarbage } from '../support/gc.js';
 import { ENROLLMENT_KEY, startHub, type TestHub } from '../support/hub.js';
 import { waitFor } from '../support/wait.js';
 import { expectHubServes } from './attack-helpers.js';
@@ -27,14 +26,6 @@ const MESSAGES = 1_200;
  * add about 4 KiB per connection: 4 MiB over the run's thousand connections, past this bound.
  */
 const HEAP_BOUND_BYTES = 3 * 1024 * 1024;
-
-/** A full garbage collection: vitest's workers do not start with --expose-gc, so V8 is told at run time. */
-function collectGarbage(): void {
-  setFlagsFromString('--expose-gc');
-  const gc = runInNewContext('gc') as (options?: { type: 'major'; execution: 'sync' }) => void;
-  gc();
-  gc();
-}
 
 function heapUsed(): number {
   collectGarbage();

@@ -16,12 +16,15 @@ import { uniqueNamespace } from './nats.js';
 export async function startTwoNodes(hubs: TestHub[], name: string, extraEnv: Record<string, string> = {}): Promise<[TestHub, TestHub]> {
   const cluster = uniqueNamespace(name);
   const database = await freshDatabase(`cluster-${name}`);
-  const env = (node: string) => ({
-    PULSEWIRE_NATS_URL: inject('natsUrl'), PULSEWIRE_CLUSTER_NAME: cluster, PULSEWIRE_NODE_ID: node, PULSEWIRE_NODE_LEASE_MS: '1500', ...extraEnv,
-  });
+  const env = (node: string) => clusterNodeEnv(cluster, node, extraEnv);
   const a = await startHub(env('node-a'), { database });
   hubs.push(a);
   const b = await startHub(env('node-b'), { database });
   hubs.push(b);
   return [a, b];
+}
+
+/** A hub's environment as node `node` of `cluster` on the suite's nats-server (a short node lease, for quick tests). */
+export function clusterNodeEnv(cluster: string, node: string, extraEnv: Record<string, string> = {}): Record<string, string> {
+  return { PULSEWIRE_NATS_URL: inject('natsUrl'), PULSEWIRE_CLUSTER_NAME: cluster, PULSEWIRE_NODE_ID: node, PULSEWIRE_NODE_LEASE_MS: '1500', ...extraEnv };
 }
